@@ -1,0 +1,354 @@
+//! One numbered database: the key table, the table of expiry times for volatile keys, and
+//! the expiry rules.
+//!
+//! Expiry follows Redis: a key past its expiry time is invisible to every read; on a
+//! master it is deleted when touched (lazy expiry) or found by the active expiry scan, and
+//! every such deletion is queued in [`Db::take_expired`] so the engine can propagate a DEL,
+//! fire the `expired` notification and count it. A replica never deletes on its own (its
+//! master sends the DEL) but hides expired keys all the same.
+
+use crate::dict::Dict;
+use crate::smallbytes::SmallBytes;
+use crate::value::Obj;
+
+/// The time and role a lookup runs under.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    /// Unix time in milliseconds (fixed for the duration of one command).
+    pub now_ms: i64,
+    /// Masters delete expired keys; replicas only hide them.
+    pub master: bool,
+}
+
+pub struct Db {
+    pub id: usize,
+    keys: Dict<Obj>,
+    /// Absolute expiry (unix ms) of every volatile key.
+    expires: Dict<i64>,
+    /// Keys deleted because they expired, not yet reported to the engine.
+    expired: Vec<SmallBytes>,
+    /// Where the active expiry scan resumes in `expires`.
+    expires_cursor: u64,
+    /// Running average TTL of sampled volatile keys (INFO keyspace `avg_ttl`).
+    pub avg_ttl: i64,
+}
+
+/// What one active-expiry step found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExpireStep {
+    pub sampled: usize,
+    pub expired: usize,
+    /// The scan of the expires table wrapped around.
+    pub completed: bool,
+}
+
+impl Db {
+    pub fn new(id: usize) -> Db {
+        Db { id, keys: Dict::new(), expires: Dict::new(), expired: Vec::new(), expires_cursor: 0, avg_ttl: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    fn is_expired(&self, key: &[u8], now_ms: i64) -> bool {
+        !self.expires.is_empty() && self.expires.get(key).is_some_and(|&when| when <= now_ms)
+    }
+
+    fn delete_expired(&mut self, key: &[u8]) {
+        if let Some((k, _)) = self.keys.remove_entry(key) {
+            self.expires.remove(key);
+            self.expired.push(k);
+        }
+    }
+
+    /// Looks a key up for reading or writing, applying lazy expiry.
+    pub fn lookup(&mut self, key: &[u8], clock: Clock) -> Option<&mut Obj> {
+        if self.is_expired(key, clock.now_ms) {
+            if clock.master {
+                self.delete_expired(key);
+            }
+            return None;
+        }
+        self.keys.get_mut(key)
+    }
+
+    /// Reads a key without side effects (expired keys are hidden, not deleted).
+    pub fn peek(&self, key: &[u8], now_ms: i64) -> Option<&Obj> {
+        if self.is_expired(key, now_ms) {
+            return None;
+        }
+        self.keys.get(key)
+    }
+
+    /// Like [`Db::lookup`] but only answers whether the key exists.
+    pub fn exists(&mut self, key: &[u8], clock: Clock) -> bool {
+        self.lookup(key, clock).is_some()
+    }
+
+    /// Stores `obj` under `key`, replacing any value. The TTL is cleared unless
+    /// `keep_ttl`. Returns the previous object.
+    pub fn set(&mut self, key: &[u8], obj: Obj, keep_ttl: bool) -> Option<Obj> {
+        if !keep_ttl && !self.expires.is_empty() {
+            self.expires.remove(key);
+        }
+        match self.keys.get_mut(key) {
+            Some(slot) => Some(std::mem::replace(slot, obj)),
+            None => {
+                self.keys.insert_new(SmallBytes::from(key), obj);
+                None
+            }
+        }
+    }
+
+    /// Adds a key the caller knows to be absent (it just looked it up).
+    pub fn add(&mut self, key: &[u8], obj: Obj) {
+        self.keys.insert_new(SmallBytes::from(key), obj);
+    }
+
+    /// Deletes a key and its TTL.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Obj> {
+        let obj = self.keys.remove(key)?;
+        if !self.expires.is_empty() {
+            self.expires.remove(key);
+        }
+        Some(obj)
+    }
+
+    /// Removes `key` and returns it with its object and TTL (RENAME, MOVE).
+    pub fn take(&mut self, key: &[u8]) -> Option<(SmallBytes, Obj, Option<i64>)> {
+        let (k, obj) = self.keys.remove_entry(key)?;
+        let ttl = self.expires.remove(key);
+        Some((k, obj, ttl))
+    }
+
+    pub fn expire_at(&self, key: &[u8]) -> Option<i64> {
+        if self.expires.is_empty() {
+            return None;
+        }
+        self.expires.get(key).copied()
+    }
+
+    /// Sets the absolute expiry of an existing key.
+    pub fn set_expire(&mut self, key: &[u8], when_ms: i64) {
+        debug_assert!(self.keys.contains_key(key));
+        match self.expires.get_mut(key) {
+            Some(w) => *w = when_ms,
+            None => self.expires.insert_new(SmallBytes::from(key), when_ms),
+        }
+    }
+
+    /// Makes a key persistent. Returns true if it had a TTL.
+    pub fn remove_expire(&mut self, key: &[u8]) -> bool {
+        !self.expires.is_empty() && self.expires.remove(key).is_some()
+    }
+
+    /// Keys deleted by expiry since the last call, in deletion order.
+    pub fn take_expired(&mut self) -> Vec<SmallBytes> {
+        std::mem::take(&mut self.expired)
+    }
+
+    pub fn has_expired_pending(&self) -> bool {
+        !self.expired.is_empty()
+    }
+
+    /// Empties the database, handing back the old tables so the caller can free them
+    /// wherever it likes (another thread for FLUSHALL ASYNC).
+    pub fn flush(&mut self) -> (Dict<Obj>, Dict<i64>) {
+        self.avg_ttl = 0;
+        self.expires_cursor = 0;
+        (self.keys.take(), self.expires.take())
+    }
+
+    /// Exchanges contents with another database (SWAPDB); ids stay.
+    pub fn swap_contents(&mut self, other: &mut Db) {
+        std::mem::swap(&mut self.keys, &mut other.keys);
+        std::mem::swap(&mut self.expires, &mut other.expires);
+        std::mem::swap(&mut self.avg_ttl, &mut other.avg_ttl);
+        std::mem::swap(&mut self.expires_cursor, &mut other.expires_cursor);
+    }
+
+    /// A random live key (Redis's `dbRandomKey`): expired keys drawn on the way are
+    /// deleted on a master; a replica whose keys are all expired gives up after 100 draws
+    /// and returns an expired key rather than looping forever.
+    pub fn random_key(&mut self, clock: Clock, rng: &mut fastrand::Rng) -> Option<SmallBytes> {
+        let mut tries = 0;
+        loop {
+            let key = self.keys.random_entry(rng)?.0.clone();
+            if self.is_expired(&key, clock.now_ms) {
+                if !clock.master {
+                    tries += 1;
+                    if tries >= 100 && self.expires.len() == self.keys.len() {
+                        return Some(key);
+                    }
+                    continue;
+                }
+                self.delete_expired(&key);
+                continue;
+            }
+            return Some(key);
+        }
+    }
+
+    /// One SCAN step over the keys. Expired keys are skipped (and deleted on a master).
+    pub fn scan(&mut self, cursor: u64, clock: Clock, mut f: impl FnMut(&SmallBytes, &Obj)) -> u64 {
+        let mut stale = Vec::new();
+        let expires = &self.expires;
+        let next = self.keys.scan(cursor, |k, o| {
+            if !expires.is_empty() && expires.get(k).is_some_and(|&w| w <= clock.now_ms) {
+                stale.push(k.clone());
+            } else {
+                f(k, o);
+            }
+        });
+        if clock.master {
+            for k in stale {
+                self.delete_expired(&k);
+            }
+        }
+        next
+    }
+
+    /// All live keys and objects (KEYS, DEBUG DIGEST, snapshots).
+    pub fn iter(&self, now_ms: i64) -> impl Iterator<Item = (&SmallBytes, &Obj)> {
+        let expires = &self.expires;
+        self.keys.iter().filter(move |(k, _)| expires.is_empty() || expires.get(k).is_none_or(|&w| w > now_ms))
+    }
+
+    /// Mutable access without expiry checks, for commands that already looked the key up
+    /// in this same command.
+    pub fn get_mut_unchecked(&mut self, key: &[u8]) -> Option<&mut Obj> {
+        self.keys.get_mut(key)
+    }
+
+    /// Samples a random key (eviction, RANDOMKEY-like uses) without expiry checks.
+    pub fn sample_keys(&self, count: usize, from_volatile: bool, rng: &mut fastrand::Rng, mut f: impl FnMut(&SmallBytes)) {
+        if from_volatile {
+            self.expires.sample(count, rng, |k, _| f(k));
+        } else {
+            self.keys.sample(count, rng, |k, _| f(k));
+        }
+    }
+
+    /// One step of active expiry: walks the expires table from where the previous step
+    /// stopped, checking up to `max_keys` keys, and deletes those past their time.
+    pub fn active_expire_step(&mut self, now_ms: i64, max_keys: usize) -> ExpireStep {
+        let mut step = ExpireStep::default();
+        if self.expires.is_empty() {
+            self.expires_cursor = 0;
+            step.completed = true;
+            return step;
+        }
+        let mut due = Vec::new();
+        let mut ttl_sum = 0i64;
+        let mut ttl_n = 0i64;
+        let max_buckets = max_keys * 20;
+        let mut buckets = 0;
+        while step.sampled < max_keys && buckets < max_buckets {
+            self.expires_cursor = self.expires.scan(self.expires_cursor, |k, &when| {
+                step.sampled += 1;
+                if when <= now_ms {
+                    due.push(k.clone());
+                } else {
+                    ttl_sum += when - now_ms;
+                    ttl_n += 1;
+                }
+            });
+            buckets += 1;
+            if self.expires_cursor == 0 {
+                step.completed = true;
+                break;
+            }
+        }
+        step.expired = due.len();
+        for k in due {
+            self.delete_expired(&k);
+        }
+        if ttl_n > 0 {
+            // Redis keeps a moving average weighted 2% toward each new sample batch.
+            let avg = ttl_sum / ttl_n;
+            self.avg_ttl = if self.avg_ttl == 0 { avg } else { (self.avg_ttl / 50) * 49 + avg / 50 };
+        }
+        step
+    }
+
+    /// Cron housekeeping: shrink mostly-empty tables, and move rehashing along for at most
+    /// about a millisecond.
+    pub fn cron_resize(&mut self, deadline: &dyn Fn() -> bool) {
+        self.keys.shrink_if_needed();
+        self.expires.shrink_if_needed();
+        if !self.keys.rehash_for(deadline) {
+            self.expires.rehash_for(deadline);
+        }
+    }
+
+    /// Bucket slots and node headers of both tables (for INFO memory's overhead figures).
+    pub fn overhead_bytes(&self) -> usize {
+        self.keys.overhead_bytes() + self.expires.overhead_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    fn master(now_ms: i64) -> Clock {
+        Clock { now_ms, master: true }
+    }
+
+    #[test]
+    fn lazy_expiry_deletes_on_master_and_hides_on_replica() {
+        let mut db = Db::new(0);
+        db.set(b"a", Obj::new(Value::Int(1), 0), false);
+        db.set_expire(b"a", 100);
+        assert!(db.lookup(b"a", master(99)).is_some());
+        assert!(db.lookup(b"a", Clock { now_ms: 100, master: false }).is_none());
+        assert_eq!(db.len(), 1, "replica keeps the key");
+        assert!(db.lookup(b"a", master(100)).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.take_expired(), vec![SmallBytes::from("a")]);
+        assert_eq!(db.expires_len(), 0);
+    }
+
+    #[test]
+    fn set_clears_ttl_unless_kept() {
+        let mut db = Db::new(0);
+        db.set(b"k", Obj::new(Value::Int(1), 0), false);
+        db.set_expire(b"k", 1000);
+        db.set(b"k", Obj::new(Value::Int(2), 0), true);
+        assert_eq!(db.expire_at(b"k"), Some(1000));
+        db.set(b"k", Obj::new(Value::Int(3), 0), false);
+        assert_eq!(db.expire_at(b"k"), None);
+    }
+
+    #[test]
+    fn active_expiry_reclaims_untouched_keys() {
+        let mut db = Db::new(0);
+        for i in 0..1000 {
+            let k = format!("k{i}");
+            db.set(k.as_bytes(), Obj::new(Value::Int(i), 0), false);
+            db.set_expire(k.as_bytes(), if i % 2 == 0 { 10 } else { 1_000_000 });
+        }
+        let mut total = 0;
+        loop {
+            let step = db.active_expire_step(20, 50);
+            total += step.expired;
+            if step.completed {
+                break;
+            }
+        }
+        assert_eq!(total, 500);
+        assert_eq!(db.len(), 500);
+        assert_eq!(db.take_expired().len(), 500);
+        assert!(db.avg_ttl > 0);
+    }
+}

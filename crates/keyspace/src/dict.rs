@@ -1,0 +1,634 @@
+//! `Dict`: the hash table behind every database (and, later, big hashes and sets).
+//!
+//! It is a chained table with power-of-two bucket arrays and *incremental* rehashing:
+//! growing or shrinking allocates the new array and then moves a few buckets per operation
+//! (and a slice of time per cron tick), so a table of millions of keys never pauses the
+//! server to resize. Chaining (rather than open addressing) keeps every key in the bucket
+//! its hash names, which is what makes SCAN's guarantee hold: the reverse-binary cursor
+//! visits every bucket of the smaller table and all its "children" in the bigger one, so a
+//! key present for a whole iteration is returned at least once even while the table grows
+//! or shrinks between calls.
+//!
+//! Memory: one 8-byte slot per bucket plus one node per key (next pointer, 24-byte inline
+//! key, value), so a string key with a short value costs a single 64-byte allocation.
+
+use crate::smallbytes::SmallBytes;
+use std::sync::OnceLock;
+
+type Link<V> = Option<Box<Node<V>>>;
+
+pub struct Node<V> {
+    next: Link<V>,
+    pub key: SmallBytes,
+    pub value: V,
+}
+
+const INITIAL_SIZE: usize = 4;
+/// Shrink when fewer than this percentage of buckets would be used.
+const MIN_FILL_PERCENT: usize = 10;
+
+fn hasher() -> &'static ahash::RandomState {
+    static H: OnceLock<ahash::RandomState> = OnceLock::new();
+    H.get_or_init(ahash::RandomState::new)
+}
+
+/// The hash every table uses (seeded randomly per process against collision attacks).
+pub fn hash_key(key: &[u8]) -> u64 {
+    hasher().hash_one(key)
+}
+
+struct Table<V> {
+    buckets: Vec<Link<V>>,
+    used: usize,
+}
+
+impl<V> Table<V> {
+    fn empty() -> Self {
+        Table { buckets: Vec::new(), used: 0 }
+    }
+
+    fn with_size(size: usize) -> Self {
+        let mut buckets = Vec::with_capacity(size);
+        buckets.resize_with(size, || None);
+        Table { buckets, used: 0 }
+    }
+
+    fn mask(&self) -> u64 {
+        (self.buckets.len() as u64).wrapping_sub(1)
+    }
+
+    fn slot(&self, h: u64) -> usize {
+        (h & self.mask()) as usize
+    }
+
+    /// Frees chains iteratively: a recursive drop of a long chain could overflow the stack.
+    fn clear(&mut self) {
+        for b in self.buckets.iter_mut() {
+            let mut link = b.take();
+            while let Some(mut n) = link {
+                link = n.next.take();
+            }
+        }
+        self.used = 0;
+    }
+}
+
+impl<V> Drop for Table<V> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+fn find<'a, V>(mut link: &'a Link<V>, key: &[u8]) -> Option<&'a Node<V>> {
+    while let Some(node) = link {
+        if node.key.as_slice() == key {
+            return Some(node);
+        }
+        link = &node.next;
+    }
+    None
+}
+
+fn find_mut<'a, V>(link: &'a mut Link<V>, key: &[u8]) -> Option<&'a mut Node<V>> {
+    // Locate by shared walk first: returning a borrow out of a mutable loop is beyond the
+    // borrow checker, and chains are a node or two long.
+    let mut steps = 0;
+    let mut cur = link.as_deref();
+    loop {
+        let n = cur?;
+        if n.key.as_slice() == key {
+            break;
+        }
+        cur = n.next.as_deref();
+        steps += 1;
+    }
+    let mut node = link.as_deref_mut()?;
+    for _ in 0..steps {
+        node = node.next.as_deref_mut()?;
+    }
+    Some(node)
+}
+
+fn unlink<V>(mut link: &mut Link<V>, key: &[u8]) -> Option<Box<Node<V>>> {
+    loop {
+        match link {
+            None => return None,
+            Some(node) if node.key.as_slice() == key => {
+                let mut n = link.take()?;
+                *link = n.next.take();
+                return Some(n);
+            }
+            Some(node) => link = &mut node.next,
+        }
+    }
+}
+
+fn rev(v: u64) -> u64 {
+    v.reverse_bits()
+}
+
+pub struct Dict<V> {
+    ht: [Table<V>; 2],
+    /// Next bucket of `ht[0]` to move into `ht[1]`, while a rehash is in progress.
+    rehash_idx: Option<usize>,
+}
+
+impl<V> Default for Dict<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> Dict<V> {
+    pub fn new() -> Self {
+        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ht[0].used + self.ht[1].used
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of bucket slots allocated (both tables while rehashing).
+    pub fn buckets(&self) -> usize {
+        self.ht[0].buckets.len() + self.ht[1].buckets.len()
+    }
+
+    pub fn is_rehashing(&self) -> bool {
+        self.rehash_idx.is_some()
+    }
+
+    /// Bytes this table holds besides its nodes' payload: bucket arrays and node headers.
+    pub fn overhead_bytes(&self) -> usize {
+        self.buckets() * std::mem::size_of::<Link<V>>() + self.len() * std::mem::size_of::<Node<V>>()
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        self.get_key_value(key).map(|(_, v)| v)
+    }
+
+    pub fn get_key_value(&self, key: &[u8]) -> Option<(&SmallBytes, &V)> {
+        if self.is_empty() {
+            return None;
+        }
+        let h = hash_key(key);
+        for t in self.tables() {
+            if let Some(n) = find(&t.buckets[t.slot(h)], key) {
+                return Some((&n.key, &n.value));
+            }
+        }
+        None
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.get_key_value(key).is_some()
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        if self.is_empty() {
+            return None;
+        }
+        self.rehash_step();
+        let h = hash_key(key);
+        let in_second = self.is_rehashing() && {
+            let t = &self.ht[0];
+            find(&t.buckets[t.slot(h)], key).is_none()
+        };
+        let t = &mut self.ht[in_second as usize];
+        if t.buckets.is_empty() {
+            return None;
+        }
+        let slot = t.slot(h);
+        find_mut(&mut t.buckets[slot], key).map(|n| &mut n.value)
+    }
+
+    fn tables(&self) -> impl Iterator<Item = &Table<V>> {
+        let n = if self.is_rehashing() { 2 } else { 1 };
+        self.ht[..n].iter().filter(|t| !t.buckets.is_empty())
+    }
+
+    /// Inserts or replaces; returns the previous value.
+    pub fn insert(&mut self, key: SmallBytes, value: V) -> Option<V> {
+        if let Some(v) = self.get_mut(&key) {
+            return Some(std::mem::replace(v, value));
+        }
+        self.insert_new(key, value);
+        None
+    }
+
+    /// Inserts a key known to be absent (the caller checked), skipping the lookup.
+    pub fn insert_new(&mut self, key: SmallBytes, value: V) {
+        self.expand_if_needed();
+        self.rehash_step();
+        let h = hash_key(&key);
+        let t = &mut self.ht[self.is_rehashing() as usize];
+        let slot = t.slot(h);
+        let next = t.buckets[slot].take();
+        t.buckets[slot] = Some(Box::new(Node { next, key, value }));
+        t.used += 1;
+    }
+
+    /// Returns the value for `key`, inserting `make()` first if absent.
+    pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
+        if !self.contains_key(key) {
+            self.insert_new(SmallBytes::from(key), make());
+        }
+        self.get_mut(key).expect("just inserted")
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
+        self.remove_entry(key).map(|(_, v)| v)
+    }
+
+    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(SmallBytes, V)> {
+        if self.is_empty() {
+            return None;
+        }
+        self.rehash_step();
+        let h = hash_key(key);
+        let n = if self.is_rehashing() { 2 } else { 1 };
+        for t in self.ht[..n].iter_mut() {
+            if t.buckets.is_empty() {
+                continue;
+            }
+            let slot = t.slot(h);
+            if let Some(node) = unlink(&mut t.buckets[slot], key) {
+                t.used -= 1;
+                let Node { key, value, .. } = *node;
+                return Some((key, value));
+            }
+        }
+        None
+    }
+
+    /// Removes everything and returns the old contents as a dict of their own, so a big
+    /// table can be freed on another thread (FLUSHALL ASYNC).
+    pub fn take(&mut self) -> Dict<V> {
+        std::mem::take(self)
+    }
+
+    pub fn clear(&mut self) {
+        self.ht[0].clear();
+        self.ht[1].clear();
+        *self = Dict::new();
+    }
+
+    fn expand_if_needed(&mut self) {
+        if self.is_rehashing() {
+            return;
+        }
+        let t = &self.ht[0];
+        if t.buckets.is_empty() {
+            self.resize_to(INITIAL_SIZE);
+        } else if t.used >= t.buckets.len() {
+            self.resize_to(t.used + 1);
+        }
+    }
+
+    /// Starts shrinking when the table is mostly empty (called from cron, as Redis's
+    /// `tryResizeHashTables`). Returns true if a resize started.
+    pub fn shrink_if_needed(&mut self) -> bool {
+        if self.is_rehashing() {
+            return false;
+        }
+        let size = self.ht[0].buckets.len();
+        if size > INITIAL_SIZE && self.ht[0].used * 100 / size < MIN_FILL_PERCENT {
+            self.resize_to(self.ht[0].used.max(INITIAL_SIZE));
+            return true;
+        }
+        false
+    }
+
+    fn resize_to(&mut self, want: usize) {
+        let size = want.max(INITIAL_SIZE).next_power_of_two();
+        if size == self.ht[0].buckets.len() {
+            return;
+        }
+        if self.ht[0].buckets.is_empty() || self.ht[0].used == 0 {
+            self.ht[0] = Table::with_size(size);
+            return;
+        }
+        self.ht[1] = Table::with_size(size);
+        self.rehash_idx = Some(0);
+    }
+
+    /// Moves up to `n` buckets to the new table (visiting at most `10n` empty ones).
+    /// Returns true while rehashing remains to be done.
+    pub fn rehash(&mut self, n: usize) -> bool {
+        let Some(mut idx) = self.rehash_idx else { return false };
+        let mut empty_visits = n * 10;
+        let [t0, t1] = &mut self.ht;
+        let mut moved = 0;
+        while moved < n && t0.used > 0 {
+            while t0.buckets[idx].is_none() {
+                idx += 1;
+                empty_visits -= 1;
+                if empty_visits == 0 {
+                    self.rehash_idx = Some(idx);
+                    return true;
+                }
+            }
+            let mut link = t0.buckets[idx].take();
+            while let Some(mut node) = link {
+                link = node.next.take();
+                let slot = t1.slot(hash_key(&node.key));
+                node.next = t1.buckets[slot].take();
+                t1.buckets[slot] = Some(node);
+                t0.used -= 1;
+                t1.used += 1;
+            }
+            idx += 1;
+            moved += 1;
+        }
+        if t0.used == 0 {
+            self.ht[0] = std::mem::replace(&mut self.ht[1], Table::empty());
+            self.rehash_idx = None;
+            return false;
+        }
+        self.rehash_idx = Some(idx);
+        true
+    }
+
+    fn rehash_step(&mut self) {
+        if self.rehash_idx.is_some() {
+            self.rehash(1);
+        }
+    }
+
+    /// Redis's SCAN step: calls `f` for every entry of the bucket(s) the cursor names and
+    /// returns the next cursor (0 when the iteration is complete).
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&SmallBytes, &V)) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        let mut v = cursor;
+        let emit = |t: &Table<V>, v: u64, f: &mut dyn FnMut(&SmallBytes, &V)| {
+            let mut link = &t.buckets[(v & t.mask()) as usize];
+            while let Some(n) = link {
+                f(&n.key, &n.value);
+                link = &n.next;
+            }
+        };
+        if !self.is_rehashing() {
+            let t0 = &self.ht[0];
+            let m0 = t0.mask();
+            emit(t0, v, &mut f);
+            v |= !m0;
+            v = rev(rev(v).wrapping_add(1));
+        } else {
+            let (small, big) = if self.ht[0].buckets.len() <= self.ht[1].buckets.len() {
+                (&self.ht[0], &self.ht[1])
+            } else {
+                (&self.ht[1], &self.ht[0])
+            };
+            let (m0, m1) = (small.mask(), big.mask());
+            emit(small, v, &mut f);
+            loop {
+                emit(big, v, &mut f);
+                v |= !m1;
+                v = rev(rev(v).wrapping_add(1));
+                if v & (m0 ^ m1) == 0 {
+                    break;
+                }
+            }
+        }
+        v
+    }
+
+    /// A uniformly chosen bucket, then a uniformly chosen node in its chain (Redis's
+    /// `dictGetRandomKey`).
+    pub fn random_entry(&self, rng: &mut fastrand::Rng) -> Option<(&SmallBytes, &V)> {
+        if self.is_empty() {
+            return None;
+        }
+        let head = loop {
+            let link = match self.rehash_idx {
+                Some(idx) => {
+                    let s0 = self.ht[0].buckets.len();
+                    let total = s0 + self.ht[1].buckets.len();
+                    let h = idx + rng.usize(0..total - idx);
+                    if h >= s0 {
+                        &self.ht[1].buckets[h - s0]
+                    } else {
+                        &self.ht[0].buckets[h]
+                    }
+                }
+                None => &self.ht[0].buckets[rng.usize(0..self.ht[0].buckets.len())],
+            };
+            if let Some(n) = link {
+                break n;
+            }
+        };
+        let mut len = 0;
+        let mut link = Some(head);
+        while let Some(n) = link {
+            len += 1;
+            link = n.next.as_ref();
+        }
+        let mut n: &Node<V> = head;
+        for _ in 0..rng.usize(0..len) {
+            n = n.next.as_deref().expect("within chain length");
+        }
+        Some((&n.key, &n.value))
+    }
+
+    /// Up to `count` entries from consecutive buckets starting at a random one (Redis's
+    /// `dictGetSomeKeys`): cheap sampling for eviction.
+    pub fn sample(&self, count: usize, rng: &mut fastrand::Rng, mut f: impl FnMut(&SmallBytes, &V)) {
+        if self.is_empty() || count == 0 {
+            return;
+        }
+        let count = count.min(self.len());
+        let mut got = 0;
+        let mut empty = 0;
+        let max_steps = count * 10;
+        let t0 = &self.ht[0];
+        let mut i = rng.u64(..);
+        for _ in 0..max_steps.max(count) {
+            for (ti, t) in self.tables().enumerate() {
+                if ti == 0 {
+                    if let Some(idx) = self.rehash_idx {
+                        // Buckets below rehash_idx were already moved.
+                        if ((i & t0.mask()) as usize) < idx {
+                            continue;
+                        }
+                    }
+                }
+                let mut link = &t.buckets[(i & t.mask()) as usize];
+                if link.is_none() {
+                    empty += 1;
+                    if empty >= 5 && empty > count {
+                        i = rng.u64(..);
+                        empty = 0;
+                    }
+                }
+                while let Some(n) = link {
+                    f(&n.key, &n.value);
+                    got += 1;
+                    if got == count {
+                        return;
+                    }
+                    link = &n.next;
+                }
+            }
+            i = i.wrapping_add(1);
+        }
+    }
+
+    pub fn iter(&self) -> Iter<'_, V> {
+        Iter { dict: self, table: 0, bucket: 0, node: None }
+    }
+
+    /// Runs one step of rehashing for every call until `budget` runs out.
+    pub fn rehash_for(&mut self, deadline: impl Fn() -> bool) -> bool {
+        while self.rehash(100) {
+            if deadline() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+pub struct Iter<'a, V> {
+    dict: &'a Dict<V>,
+    table: usize,
+    bucket: usize,
+    node: Option<&'a Node<V>>,
+}
+
+impl<'a, V> Iterator for Iter<'a, V> {
+    type Item = (&'a SmallBytes, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(n) = self.node {
+                self.node = n.next.as_deref();
+                return Some((&n.key, &n.value));
+            }
+            let t = self.dict.ht.get(self.table)?;
+            if self.bucket >= t.buckets.len() {
+                self.table += 1;
+                self.bucket = 0;
+                continue;
+            }
+            self.node = t.buckets[self.bucket].as_deref();
+            self.bucket += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    fn key(i: u32) -> SmallBytes {
+        SmallBytes::from(format!("key:{i}").as_bytes())
+    }
+
+    #[test]
+    fn behaves_like_a_map_through_growth_and_shrink() {
+        let mut d = Dict::new();
+        let mut model = HashMap::new();
+        for i in 0..5000u32 {
+            assert_eq!(d.insert(key(i), i), None);
+            model.insert(key(i), i);
+        }
+        assert_eq!(d.insert(key(7), 70), Some(7));
+        model.insert(key(7), 70);
+        for i in (0..5000u32).step_by(3) {
+            assert_eq!(d.remove(&key(i)), model.remove(&key(i)));
+        }
+        while d.rehash(10) {}
+        for i in 0..5000u32 {
+            assert_eq!(d.get(&key(i)), model.get(&key(i)), "key {i}");
+        }
+        assert_eq!(d.len(), model.len());
+        assert_eq!(d.iter().count(), model.len());
+        for i in 0..5000u32 {
+            d.remove(&key(i));
+        }
+        assert!(d.shrink_if_needed() || d.buckets() <= INITIAL_SIZE);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn scan_returns_every_stable_key_while_growing() {
+        let mut d = Dict::new();
+        for i in 0..1000u32 {
+            d.insert(key(i), ());
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut next = 1000u32;
+        loop {
+            cursor = d.scan(cursor, |k, _| {
+                seen.insert(k.clone());
+            });
+            // Grow the table between calls (up to 16x), forcing rehashes mid-iteration.
+            for _ in 0..50 {
+                if next < 16000 {
+                    d.insert(key(next), ());
+                    next += 1;
+                }
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..1000u32 {
+            assert!(seen.contains(&key(i)), "key {i} missed");
+        }
+    }
+
+    #[test]
+    fn scan_returns_every_stable_key_while_shrinking() {
+        let mut d = Dict::new();
+        for i in 0..20000u32 {
+            d.insert(key(i), ());
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut victim = 1000u32;
+        loop {
+            cursor = d.scan(cursor, |k, _| {
+                seen.insert(k.clone());
+            });
+            for _ in 0..400 {
+                if victim < 20000 {
+                    d.remove(&key(victim));
+                    victim += 1;
+                }
+            }
+            d.shrink_if_needed();
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..1000u32 {
+            assert!(seen.contains(&key(i)), "key {i} missed");
+        }
+    }
+
+    #[test]
+    fn random_and_sample_find_keys() {
+        let mut d = Dict::new();
+        let mut rng = fastrand::Rng::with_seed(7);
+        assert!(d.random_entry(&mut rng).is_none());
+        for i in 0..100u32 {
+            d.insert(key(i), i);
+        }
+        let mut seen = HashSet::new();
+        for _ in 0..2000 {
+            seen.insert(*d.random_entry(&mut rng).unwrap().1);
+        }
+        assert!(seen.len() > 90);
+        let mut n = 0;
+        d.sample(5, &mut rng, |_, _| n += 1);
+        assert_eq!(n, 5);
+    }
+}

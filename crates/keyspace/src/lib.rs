@@ -1,0 +1,18 @@
+//! The keyspace: where keys and values live, with no I/O and no clock (time is passed in).
+//!
+//! - [`smallbytes`]: 24-byte binary strings, inline up to 23 bytes.
+//! - [`dict`]: the incrementally rehashed hash table with SCAN's guarantee.
+//! - [`value`]: values, their encodings and per-key metadata.
+//! - [`db`]: one numbered database: keys, expiry, lazy expiration.
+//! - [`glob`]: Redis's glob patterns.
+
+pub mod db;
+pub mod dict;
+pub mod glob;
+pub mod smallbytes;
+pub mod value;
+
+pub use db::Db;
+pub use dict::Dict;
+pub use smallbytes::SmallBytes;
+pub use value::{Obj, Value, ValueType};

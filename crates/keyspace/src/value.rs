@@ -1,0 +1,199 @@
+//! Values stored under keys, with the encodings Redis reports through `OBJECT ENCODING`.
+//!
+//! `Obj` is what the database maps a key to: the value plus the per-key metadata Redis
+//! keeps in its object header (LRU clock or LFU counter, encoding flags) and the snapshot
+//! version used by fork-less snapshots to tell whether a key was already serialized.
+
+use crate::smallbytes::SmallBytes;
+use std::borrow::Cow;
+
+/// Strings up to this length are `embstr` in Redis (object header and bytes in one
+/// allocation); longer ones are `raw`.
+pub const EMBSTR_MAX: usize = 44;
+
+/// The data type of a value, as TYPE names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    String,
+    List,
+    Set,
+    ZSet,
+    Hash,
+    Stream,
+}
+
+impl ValueType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::List => "list",
+            ValueType::Set => "set",
+            ValueType::ZSet => "zset",
+            ValueType::Hash => "hash",
+            ValueType::Stream => "stream",
+        }
+    }
+
+    /// Parses a TYPE name (`SCAN … TYPE string`), case-insensitively.
+    pub fn from_name(name: &[u8]) -> Option<ValueType> {
+        Some(match name.to_ascii_lowercase().as_slice() {
+            b"string" => ValueType::String,
+            b"list" => ValueType::List,
+            b"set" => ValueType::Set,
+            b"zset" => ValueType::ZSet,
+            b"hash" => ValueType::Hash,
+            b"stream" => ValueType::Stream,
+            _ => return None,
+        })
+    }
+}
+
+/// A value. 24 bytes: short strings are inline, integers are unboxed (Redis's `int`
+/// encoding), aggregates are boxed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Str(SmallBytes),
+    Int(i64),
+}
+
+impl Value {
+    /// A string value in the encoding Redis would pick for it on SET: an integer if the
+    /// bytes are the canonical decimal form of an i64 of up to 20 characters.
+    pub fn string(bytes: &[u8]) -> Value {
+        if bytes.len() <= 20 {
+            if let Some(n) = parse_canonical_i64(bytes) {
+                return Value::Int(n);
+            }
+        }
+        Value::Str(SmallBytes::from(bytes))
+    }
+
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::Str(_) | Value::Int(_) => ValueType::String,
+        }
+    }
+
+    /// The bytes of a string value (integers rendered in decimal).
+    pub fn as_string(&self) -> Option<Cow<'_, [u8]>> {
+        match self {
+            Value::Str(s) => Some(Cow::Borrowed(s.as_slice())),
+            Value::Int(n) => Some(Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec())),
+        }
+    }
+
+    /// Length of a string value without materialising it.
+    pub fn string_len(&self) -> Option<usize> {
+        match self {
+            Value::Str(s) => Some(s.len()),
+            Value::Int(n) => Some(itoa::Buffer::new().format(*n).len()),
+        }
+    }
+
+    /// Bytes held outside the node (for MEMORY USAGE and accounting).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.heap_size(),
+            Value::Int(_) => 0,
+        }
+    }
+}
+
+pub use ferrokv_resp::parse_i64 as parse_canonical_i64;
+
+/// Per-key metadata flags.
+const FLAG_RAW: u32 = 1 << 24;
+const LRU_MASK: u32 = (1 << 24) - 1;
+
+/// LRU clock resolution in milliseconds, as Redis's `LRU_CLOCK_RESOLUTION`.
+pub const LRU_CLOCK_RESOLUTION: i64 = 1000;
+
+/// The 24-bit LRU clock for a wall-clock time in milliseconds.
+pub fn lru_clock(now_ms: i64) -> u32 {
+    ((now_ms / LRU_CLOCK_RESOLUTION) as u32) & LRU_MASK
+}
+
+/// What a key maps to.
+#[derive(Clone, Debug)]
+pub struct Obj {
+    pub value: Value,
+    /// Bits 0..24: LRU clock (or LFU time+counter); bit 24: string is `raw`-encoded
+    /// (modified in place by APPEND/SETRANGE/SETBIT, as Redis reports).
+    meta: u32,
+    /// Snapshot epoch in which this key was last serialized or created.
+    pub version: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
+const _: () = assert!(std::mem::size_of::<Obj>() == 32);
+
+impl Obj {
+    pub fn new(value: Value, now_ms: i64) -> Obj {
+        Obj { value, meta: lru_clock(now_ms), version: 0 }
+    }
+
+    pub fn lru(&self) -> u32 {
+        self.meta & LRU_MASK
+    }
+
+    pub fn set_lru(&mut self, clock: u32) {
+        self.meta = (self.meta & !LRU_MASK) | (clock & LRU_MASK);
+    }
+
+    pub fn touch(&mut self, now_ms: i64) {
+        self.set_lru(lru_clock(now_ms));
+    }
+
+    /// Milliseconds since the key was last touched (Redis's `estimateObjectIdleTime`).
+    pub fn idle_ms(&self, now_ms: i64) -> i64 {
+        let now = lru_clock(now_ms) as i64;
+        let then = self.lru() as i64;
+        let ticks = if now >= then { now - then } else { now + (LRU_MASK as i64 + 1 - then) };
+        ticks * LRU_CLOCK_RESOLUTION
+    }
+
+    pub fn mark_raw(&mut self) {
+        self.meta |= FLAG_RAW;
+    }
+
+    /// `OBJECT ENCODING`'s answer.
+    pub fn encoding(&self) -> &'static str {
+        match &self.value {
+            Value::Int(_) => "int",
+            Value::Str(s) => {
+                if self.meta & FLAG_RAW != 0 || s.len() > EMBSTR_MAX {
+                    "raw"
+                } else {
+                    "embstr"
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_follow_redis() {
+        assert_eq!(Obj::new(Value::string(b"123"), 0).encoding(), "int");
+        assert_eq!(Obj::new(Value::string(b"0123"), 0).encoding(), "embstr");
+        assert_eq!(Obj::new(Value::string(b"-9223372036854775808"), 0).encoding(), "int");
+        assert_eq!(Obj::new(Value::string(b"9223372036854775808"), 0).encoding(), "embstr");
+        assert_eq!(Obj::new(Value::string(&[b'x'; 44]), 0).encoding(), "embstr");
+        assert_eq!(Obj::new(Value::string(&[b'x'; 45]), 0).encoding(), "raw");
+        let mut o = Obj::new(Value::string(b"ab"), 0);
+        o.mark_raw();
+        assert_eq!(o.encoding(), "raw");
+    }
+
+    #[test]
+    fn idle_time_wraps() {
+        let mut o = Obj::new(Value::Int(1), 0);
+        o.set_lru(LRU_MASK);
+        assert_eq!(o.idle_ms(5000), 6000);
+        o.touch(10_000);
+        assert_eq!(o.idle_ms(12_500), 2000);
+    }
+}
