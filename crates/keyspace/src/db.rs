@@ -44,7 +44,14 @@ pub struct ExpireStep {
 
 impl Db {
     pub fn new(id: usize) -> Db {
-        Db { id, keys: Dict::new(), expires: Dict::new(), expired: Vec::new(), expires_cursor: 0, avg_ttl: 0 }
+        Db {
+            id,
+            keys: Dict::new(),
+            expires: Dict::new(),
+            expired: Vec::new(),
+            expires_cursor: 0,
+            avg_ttl: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -220,7 +227,9 @@ impl Db {
     /// All live keys and objects (KEYS, DEBUG DIGEST, snapshots).
     pub fn iter(&self, now_ms: i64) -> impl Iterator<Item = (&SmallBytes, &Obj)> {
         let expires = &self.expires;
-        self.keys.iter().filter(move |(k, _)| expires.is_empty() || expires.get(k).is_none_or(|&w| w > now_ms))
+        self.keys
+            .iter()
+            .filter(move |(k, _)| expires.is_empty() || expires.get(k).is_none_or(|&w| w > now_ms))
     }
 
     /// Mutable access without expiry checks, for commands that already looked the key up
@@ -230,7 +239,13 @@ impl Db {
     }
 
     /// Samples a random key (eviction, RANDOMKEY-like uses) without expiry checks.
-    pub fn sample_keys(&self, count: usize, from_volatile: bool, rng: &mut fastrand::Rng, mut f: impl FnMut(&SmallBytes)) {
+    pub fn sample_keys(
+        &self,
+        count: usize,
+        from_volatile: bool,
+        rng: &mut fastrand::Rng,
+        mut f: impl FnMut(&SmallBytes),
+    ) {
         if from_volatile {
             self.expires.sample(count, rng, |k, _| f(k));
         } else {
@@ -275,7 +290,11 @@ impl Db {
         if ttl_n > 0 {
             // Redis keeps a moving average weighted 2% toward each new sample batch.
             let avg = ttl_sum / ttl_n;
-            self.avg_ttl = if self.avg_ttl == 0 { avg } else { (self.avg_ttl / 50) * 49 + avg / 50 };
+            self.avg_ttl = if self.avg_ttl == 0 {
+                avg
+            } else {
+                (self.avg_ttl / 50) * 49 + avg / 50
+            };
         }
         step
     }
@@ -302,7 +321,10 @@ mod tests {
     use crate::value::Value;
 
     fn master(now_ms: i64) -> Clock {
-        Clock { now_ms, master: true }
+        Clock {
+            now_ms,
+            master: true,
+        }
     }
 
     #[test]
@@ -311,7 +333,15 @@ mod tests {
         db.set(b"a", Obj::new(Value::Int(1), 0), false);
         db.set_expire(b"a", 100);
         assert!(db.lookup(b"a", master(99)).is_some());
-        assert!(db.lookup(b"a", Clock { now_ms: 100, master: false }).is_none());
+        assert!(db
+            .lookup(
+                b"a",
+                Clock {
+                    now_ms: 100,
+                    master: false
+                }
+            )
+            .is_none());
         assert_eq!(db.len(), 1, "replica keeps the key");
         assert!(db.lookup(b"a", master(100)).is_none());
         assert_eq!(db.len(), 0);

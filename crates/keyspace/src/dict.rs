@@ -44,7 +44,10 @@ struct Table<V> {
 
 impl<V> Table<V> {
     fn empty() -> Self {
-        Table { buckets: Vec::new(), used: 0 }
+        Table {
+            buckets: Vec::new(),
+            used: 0,
+        }
     }
 
     fn with_size(size: usize) -> Self {
@@ -141,7 +144,10 @@ impl<V> Default for Dict<V> {
 
 impl<V> Dict<V> {
     pub fn new() -> Self {
-        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None }
+        Dict {
+            ht: [Table::empty(), Table::empty()],
+            rehash_idx: None,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -163,7 +169,8 @@ impl<V> Dict<V> {
 
     /// Bytes this table holds besides its nodes' payload: bucket arrays and node headers.
     pub fn overhead_bytes(&self) -> usize {
-        self.buckets() * std::mem::size_of::<Link<V>>() + self.len() * std::mem::size_of::<Node<V>>()
+        self.buckets() * std::mem::size_of::<Link<V>>()
+            + self.len() * std::mem::size_of::<Node<V>>()
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&V> {
@@ -318,7 +325,9 @@ impl<V> Dict<V> {
     /// Moves up to `n` buckets to the new table (visiting at most `10n` empty ones).
     /// Returns true while rehashing remains to be done.
     pub fn rehash(&mut self, n: usize) -> bool {
-        let Some(mut idx) = self.rehash_idx else { return false };
+        let Some(mut idx) = self.rehash_idx else {
+            return false;
+        };
         let mut empty_visits = n * 10;
         let [t0, t1] = &mut self.ht;
         let mut moved = 0;
@@ -437,7 +446,12 @@ impl<V> Dict<V> {
 
     /// Up to `count` entries from consecutive buckets starting at a random one (Redis's
     /// `dictGetSomeKeys`): cheap sampling for eviction.
-    pub fn sample(&self, count: usize, rng: &mut fastrand::Rng, mut f: impl FnMut(&SmallBytes, &V)) {
+    pub fn sample(
+        &self,
+        count: usize,
+        rng: &mut fastrand::Rng,
+        mut f: impl FnMut(&SmallBytes, &V),
+    ) {
         if self.is_empty() || count == 0 {
             return;
         }
@@ -479,7 +493,12 @@ impl<V> Dict<V> {
     }
 
     pub fn iter(&self) -> Iter<'_, V> {
-        Iter { dict: self, table: 0, bucket: 0, node: None }
+        Iter {
+            dict: self,
+            table: 0,
+            bucket: 0,
+            node: None,
+        }
     }
 
     /// Runs one step of rehashing for every call until `budget` runs out.

@@ -78,7 +78,9 @@ impl Value {
     pub fn as_string(&self) -> Option<Cow<'_, [u8]>> {
         match self {
             Value::Str(s) => Some(Cow::Borrowed(s.as_slice())),
-            Value::Int(n) => Some(Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec())),
+            Value::Int(n) => Some(Cow::Owned(
+                itoa::Buffer::new().format(*n).as_bytes().to_vec(),
+            )),
         }
     }
 
@@ -129,7 +131,11 @@ const _: () = assert!(std::mem::size_of::<Obj>() == 32);
 
 impl Obj {
     pub fn new(value: Value, now_ms: i64) -> Obj {
-        Obj { value, meta: lru_clock(now_ms), version: 0 }
+        Obj {
+            value,
+            meta: lru_clock(now_ms),
+            version: 0,
+        }
     }
 
     pub fn lru(&self) -> u32 {
@@ -148,7 +154,11 @@ impl Obj {
     pub fn idle_ms(&self, now_ms: i64) -> i64 {
         let now = lru_clock(now_ms) as i64;
         let then = self.lru() as i64;
-        let ticks = if now >= then { now - then } else { now + (LRU_MASK as i64 + 1 - then) };
+        let ticks = if now >= then {
+            now - then
+        } else {
+            now + (LRU_MASK as i64 + 1 - then)
+        };
         ticks * LRU_CLOCK_RESOLUTION
     }
 
@@ -179,8 +189,14 @@ mod tests {
     fn encodings_follow_redis() {
         assert_eq!(Obj::new(Value::string(b"123"), 0).encoding(), "int");
         assert_eq!(Obj::new(Value::string(b"0123"), 0).encoding(), "embstr");
-        assert_eq!(Obj::new(Value::string(b"-9223372036854775808"), 0).encoding(), "int");
-        assert_eq!(Obj::new(Value::string(b"9223372036854775808"), 0).encoding(), "embstr");
+        assert_eq!(
+            Obj::new(Value::string(b"-9223372036854775808"), 0).encoding(),
+            "int"
+        );
+        assert_eq!(
+            Obj::new(Value::string(b"9223372036854775808"), 0).encoding(),
+            "embstr"
+        );
         assert_eq!(Obj::new(Value::string(&[b'x'; 44]), 0).encoding(), "embstr");
         assert_eq!(Obj::new(Value::string(&[b'x'; 45]), 0).encoding(), "raw");
         let mut o = Obj::new(Value::string(b"ab"), 0);

@@ -18,7 +18,10 @@ pub enum Frame {
     Double(Bytes),
     Boolean(bool),
     BigNumber(Bytes),
-    Verbatim { format: Bytes, text: Bytes },
+    Verbatim {
+        format: Bytes,
+        text: Bytes,
+    },
     Map(Vec<(Frame, Frame)>),
     Set(Vec<Frame>),
     Push(Vec<Frame>),
@@ -55,7 +58,11 @@ impl Frame {
     /// The bytes of a simple string, bulk string, verbatim string or error.
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
-            Frame::Simple(b) | Frame::Bulk(b) | Frame::Error(b) | Frame::Double(b) | Frame::BigNumber(b) => Some(b),
+            Frame::Simple(b)
+            | Frame::Bulk(b)
+            | Frame::Error(b)
+            | Frame::Double(b)
+            | Frame::BigNumber(b) => Some(b),
             Frame::Verbatim { text, .. } => Some(text),
             _ => None,
         }
@@ -105,7 +112,15 @@ impl Frame {
                 out.extend_from_slice(b"\r\n");
             }
             Frame::Map(kv) | Frame::Attribute(kv, _) => {
-                agg(out, if matches!(self, Frame::Map(_)) { b'%' } else { b'|' }, kv.len());
+                agg(
+                    out,
+                    if matches!(self, Frame::Map(_)) {
+                        b'%'
+                    } else {
+                        b'|'
+                    },
+                    kv.len(),
+                );
                 for (k, v) in kv {
                     k.encode(out);
                     v.encode(out);
@@ -134,9 +149,13 @@ fn decode_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Frame>,
     if depth > MAX_DEPTH {
         return Err(DecodeError("nesting too deep".into()));
     }
-    let Some(&kind) = buf.get(*pos) else { return Ok(None) };
+    let Some(&kind) = buf.get(*pos) else {
+        return Ok(None);
+    };
     let mut p = *pos + 1;
-    let Some(line) = read_line(buf, &mut p) else { return Ok(None) };
+    let Some(line) = read_line(buf, &mut p) else {
+        return Ok(None);
+    };
     let bytes = |s: &[u8]| Bytes::copy_from_slice(s);
     let frame = match kind {
         b'+' => Frame::Simple(bytes(line)),
@@ -171,7 +190,10 @@ fn decode_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Frame>,
                         if n < 4 || body[3] != b':' {
                             return Err(DecodeError("bad verbatim string".into()));
                         }
-                        Frame::Verbatim { format: bytes(&body[..3]), text: bytes(&body[4..]) }
+                        Frame::Verbatim {
+                            format: bytes(&body[..3]),
+                            text: bytes(&body[4..]),
+                        }
                     }
                 }
             }
@@ -202,18 +224,29 @@ fn decode_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Frame>,
             }
             let mut items = Vec::with_capacity((n as usize).min(MAX_PREALLOC));
             for _ in 0..n {
-                let Some(k) = decode_at(buf, &mut p, depth + 1)? else { return Ok(None) };
-                let Some(v) = decode_at(buf, &mut p, depth + 1)? else { return Ok(None) };
+                let Some(k) = decode_at(buf, &mut p, depth + 1)? else {
+                    return Ok(None);
+                };
+                let Some(v) = decode_at(buf, &mut p, depth + 1)? else {
+                    return Ok(None);
+                };
                 items.push((k, v));
             }
             if kind == b'%' {
                 Frame::Map(items)
             } else {
-                let Some(inner) = decode_at(buf, &mut p, depth + 1)? else { return Ok(None) };
+                let Some(inner) = decode_at(buf, &mut p, depth + 1)? else {
+                    return Ok(None);
+                };
                 Frame::Attribute(items, Box::new(inner))
             }
         }
-        other => return Err(DecodeError(format!("unexpected type byte {:?}", char::from(other)))),
+        other => {
+            return Err(DecodeError(format!(
+                "unexpected type byte {:?}",
+                char::from(other)
+            )))
+        }
     };
     *pos = p;
     Ok(Some(frame))
@@ -225,20 +258,34 @@ mod tests {
 
     #[test]
     fn decodes_every_type() {
-        let input = b"*3\r\n+OK\r\n:-5\r\n$3\r\nabc\r\n%1\r\n$1\r\nk\r\n,1.5\r\n_\r\n=7\r\ntxt:abc\r\n";
+        let input =
+            b"*3\r\n+OK\r\n:-5\r\n$3\r\nabc\r\n%1\r\n$1\r\nk\r\n,1.5\r\n_\r\n=7\r\ntxt:abc\r\n";
         let (f, n) = Frame::decode(input).unwrap().unwrap();
         assert_eq!(n, 23);
         assert_eq!(
             f,
-            Frame::Array(vec![Frame::Simple("OK".into()), Frame::Integer(-5), Frame::Bulk("abc".into())])
+            Frame::Array(vec![
+                Frame::Simple("OK".into()),
+                Frame::Integer(-5),
+                Frame::Bulk("abc".into())
+            ])
         );
         let (m, n2) = Frame::decode(&input[n..]).unwrap().unwrap();
-        assert_eq!(m, Frame::Map(vec![(Frame::Bulk("k".into()), Frame::Double("1.5".into()))]));
+        assert_eq!(
+            m,
+            Frame::Map(vec![(Frame::Bulk("k".into()), Frame::Double("1.5".into()))])
+        );
         let rest = &input[n + n2..];
         let (null, k) = Frame::decode(rest).unwrap().unwrap();
         assert_eq!(null, Frame::Null);
         let (v, _) = Frame::decode(&rest[k..]).unwrap().unwrap();
-        assert_eq!(v, Frame::Verbatim { format: "txt".into(), text: "abc".into() });
+        assert_eq!(
+            v,
+            Frame::Verbatim {
+                format: "txt".into(),
+                text: "abc".into()
+            }
+        );
     }
 
     #[test]

@@ -1,0 +1,269 @@
+//! Per-connection state the engine keeps: identity, selected db, protocol, auth,
+//! transaction queue, watched keys, subscriptions, pending output.
+//!
+//! The connection's socket lives in the server layer; everything that Redis semantics
+//! depend on lives here, so commands like CLIENT LIST/KILL, PUBLISH and blocking wake-ups
+//! act on clients without touching I/O.
+
+use crate::commands::CmdId;
+use ferrokv_keyspace::SmallBytes;
+use ferrokv_resp::{Argv, ReplyBuf};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub type ClientId = u64;
+
+/// How the engine tells a connection task that it has something to do (output to send,
+/// it was killed, it was unblocked). Implemented by the server with a tokio `Notify`.
+pub trait Waker: Send + Sync {
+    fn wake(&self);
+}
+
+/// A waker that does nothing (tests, internal clients).
+pub struct NoWaker;
+
+impl Waker for NoWaker {
+    fn wake(&self) {}
+}
+
+/// The connection's transport, as CLIENT LIST and MONITOR show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Unix,
+}
+
+/// What the server knows about a new connection.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// `ip:port` of the peer (or the socket path for unix sockets).
+    pub addr: String,
+    /// `ip:port` of our side.
+    pub laddr: String,
+    pub fd: i64,
+    pub transport: Transport,
+    /// The peer is on loopback or a unix socket (protected mode, `enable-debug-command local`).
+    pub local: bool,
+}
+
+/// CLIENT REPLY modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply to the next command only.
+    SkipNext,
+    /// Skipping the reply of the current command.
+    Skip,
+}
+
+#[derive(Debug, Default)]
+pub struct MultiState {
+    pub queue: Vec<(CmdId, Argv)>,
+    /// Union of the queued commands' flags (for OOM/readonly checks of EXEC).
+    pub flags: u64,
+}
+
+pub struct Client {
+    pub id: ClientId,
+    pub conn: ConnInfo,
+    pub name: Option<Vec<u8>>,
+    pub lib_name: Option<Vec<u8>>,
+    pub lib_ver: Option<Vec<u8>>,
+    pub created_ms: i64,
+    pub last_interaction_ms: i64,
+    pub db: usize,
+    pub out: ReplyBuf,
+    pub authenticated: bool,
+    pub user: String,
+    pub reply_mode: ReplyMode,
+    /// Inside MULTI.
+    pub multi: Option<MultiState>,
+    /// A queued command was rejected: EXEC must abort.
+    pub dirty_exec: bool,
+    /// A watched key was modified: EXEC must fail.
+    pub dirty_cas: bool,
+    /// (db, key, existed-and-was-expired-at-WATCH-time)
+    pub watched: Vec<(usize, SmallBytes, bool)>,
+    pub channels: HashSet<Vec<u8>>,
+    pub patterns: HashSet<Vec<u8>>,
+    pub monitor: bool,
+    pub no_evict: bool,
+    /// Send the pending output, then close.
+    pub close_after_reply: bool,
+    /// Close now (killed, limits exceeded).
+    pub close_asap: bool,
+    /// The command currently running or last run (CLIENT LIST `cmd=`).
+    pub last_cmd: &'static str,
+    /// When the output buffer first went over the soft limit.
+    pub obuf_soft_since: Option<i64>,
+    /// Bytes waiting in the server's read buffer (CLIENT LIST `qbuf=`), reported by the server.
+    pub qbuf: usize,
+    pub net_in: u64,
+    pub net_out: u64,
+    pub commands_processed: u64,
+    pub waker: Arc<dyn Waker>,
+}
+
+impl Client {
+    pub fn new(id: ClientId, conn: ConnInfo, now_ms: i64, waker: Arc<dyn Waker>) -> Client {
+        Client {
+            id,
+            conn,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            created_ms: now_ms,
+            last_interaction_ms: now_ms,
+            db: 0,
+            out: ReplyBuf::new(false),
+            authenticated: false,
+            user: "default".into(),
+            reply_mode: ReplyMode::On,
+            multi: None,
+            dirty_exec: false,
+            dirty_cas: false,
+            watched: Vec::new(),
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            monitor: false,
+            no_evict: false,
+            close_after_reply: false,
+            close_asap: false,
+            last_cmd: "NULL",
+            obuf_soft_since: None,
+            qbuf: 0,
+            net_in: 0,
+            net_out: 0,
+            commands_processed: 0,
+            waker,
+        }
+    }
+
+    /// In subscriber mode (Redis's CLIENT_PUBSUB flag).
+    pub fn is_pubsub(&self) -> bool {
+        !self.channels.is_empty() || !self.patterns.is_empty()
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    pub fn resp3(&self) -> bool {
+        self.out.resp3()
+    }
+
+    /// The class used for output buffer limits and CLIENT KILL TYPE.
+    pub fn class(&self) -> ClientClass {
+        if self.is_pubsub() {
+            ClientClass::PubSub
+        } else {
+            ClientClass::Normal
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientClass {
+    Normal,
+    Replica,
+    PubSub,
+    Master,
+}
+
+impl ClientClass {
+    pub fn parse(s: &[u8]) -> Option<ClientClass> {
+        Some(match s.to_ascii_lowercase().as_slice() {
+            b"normal" => ClientClass::Normal,
+            b"slave" | b"replica" => ClientClass::Replica,
+            b"pubsub" => ClientClass::PubSub,
+            b"master" => ClientClass::Master,
+            _ => return None,
+        })
+    }
+
+    /// Index into `client-output-buffer-limit`'s classes.
+    pub fn obuf_index(self) -> usize {
+        match self {
+            ClientClass::Normal | ClientClass::Master => 0,
+            ClientClass::Replica => 1,
+            ClientClass::PubSub => 2,
+        }
+    }
+}
+
+/// The table of connected clients. Slots are reused so that taking a client out for the
+/// duration of a command and putting it back does not allocate.
+#[derive(Default)]
+pub struct Clients {
+    slots: Vec<Option<Box<Client>>>,
+    index: std::collections::HashMap<ClientId, usize>,
+    free: Vec<usize>,
+}
+
+impl Clients {
+    pub fn insert(&mut self, c: Client) {
+        let id = c.id;
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s] = Some(Box::new(c));
+                s
+            }
+            None => {
+                self.slots.push(Some(Box::new(c)));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(id, slot);
+    }
+
+    pub fn remove(&mut self, id: ClientId) -> Option<Box<Client>> {
+        let slot = self.index.remove(&id)?;
+        self.free.push(slot);
+        self.slots[slot].take()
+    }
+
+    /// Takes a client out of its slot (the slot stays reserved until [`Clients::put`]).
+    pub fn take(&mut self, id: ClientId) -> Option<Box<Client>> {
+        let &slot = self.index.get(&id)?;
+        self.slots[slot].take()
+    }
+
+    pub fn put(&mut self, c: Box<Client>) {
+        if let Some(&slot) = self.index.get(&c.id) {
+            self.slots[slot] = Some(c);
+        }
+    }
+
+    pub fn get(&self, id: ClientId) -> Option<&Client> {
+        self.slots[*self.index.get(&id)?].as_deref()
+    }
+
+    pub fn get_mut(&mut self, id: ClientId) -> Option<&mut Client> {
+        self.slots[*self.index.get(&id)?].as_deref_mut()
+    }
+
+    /// Number of connected clients (including any currently taken out).
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Clients present in their slots (a client taken out for its command is skipped).
+    pub fn iter(&self) -> impl Iterator<Item = &Client> {
+        self.slots.iter().filter_map(|s| s.as_deref())
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Client> {
+        self.slots.iter_mut().filter_map(|s| s.as_deref_mut())
+    }
+
+    pub fn ids(&self) -> Vec<ClientId> {
+        let mut v: Vec<ClientId> = self.index.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+}

@@ -1,0 +1,115 @@
+//! DEBUG: SLEEP, SET-ACTIVE-EXPIRE, OBJECT, POPULATE, DIGEST, DIGEST-VALUE, LOG, HELP.
+//! Only available when `enable-debug-command` allows it.
+
+use crate::ctx::{float_arg, int_arg, is, reply_help, subcommand_syntax_error, Ctx};
+use crate::digest;
+use crate::error::{CmdError, CmdResult};
+use ferrokv_keyspace::{Obj, Value};
+use std::time::Duration;
+
+pub fn debug(c: &mut Ctx) -> CmdResult {
+    let sub = c.arg(1);
+    let argc = c.argc();
+    if is(sub, "HELP") {
+        return reply_help(
+            c,
+            &[
+                "DIGEST",
+                "    A hex digest of the whole dataset, equal on nodes holding equal data.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    The digest of each key's value.",
+                "LOG <message>",
+                "    Write <message> to the server log.",
+                "OBJECT <key>",
+                "    Low-level details of the value at <key>.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> keys <prefix>:N (default 'key') with values value:N.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Turn active expiry off or on (lazy expiry still applies).",
+                "SLEEP <seconds>",
+                "    Block the server for <seconds> (fractions allowed).",
+            ],
+        );
+    }
+    if is(sub, "SLEEP") && argc == 3 {
+        let secs = float_arg(c.arg(2))?;
+        c.eng.host.sleep(Duration::from_secs_f64(secs.max(0.0)));
+        c.out().ok();
+    } else if is(sub, "SET-ACTIVE-EXPIRE") && argc == 3 {
+        c.eng.active_expire_enabled = int_arg(c.arg(2))? != 0;
+        c.out().ok();
+    } else if is(sub, "LOG") && argc == 3 {
+        log::warn!("DEBUG LOG: {}", String::from_utf8_lossy(c.arg(2)));
+        c.out().ok();
+    } else if is(sub, "DIGEST") && argc == 2 {
+        let d = digest::dataset_digest(&c.eng.dbs);
+        c.out().simple(&digest::hex(&d));
+    } else if is(sub, "DIGEST-VALUE") {
+        let db = c.client.db;
+        let mut lines = Vec::new();
+        for i in 2..argc {
+            let key = c.arg(i);
+            let mut d = [0u8; 20];
+            let dbr = &c.eng.dbs[db];
+            if let Some(o) = dbr.peek(key, i64::MIN) {
+                digest::object_digest(&mut d, o, dbr.expire_at(key).is_some());
+            }
+            lines.push(digest::hex(&d));
+        }
+        let out = c.out();
+        out.array(lines.len());
+        for l in lines {
+            out.simple(&l);
+        }
+    } else if is(sub, "OBJECT") && argc == 3 {
+        let now = c.now;
+        let db = c.client.db;
+        let line = match c.eng.dbs[db].peek(c.arg(2), i64::MIN) {
+            None => return Err(CmdError::NoSuchKey),
+            Some(o) => format!(
+                "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+                o as *const Obj,
+                o.encoding(),
+                o.value.string_len().unwrap_or(0),
+                o.lru(),
+                o.idle_ms(now) / 1000
+            ),
+        };
+        c.out().simple(&line);
+    } else if is(sub, "POPULATE") && (3..=5).contains(&argc) {
+        let count = int_arg(c.arg(2))?;
+        if count < 0 {
+            return Err(CmdError::err(
+                "ERR count must be greater than or equal to 0",
+            ));
+        }
+        let prefix = if argc >= 4 {
+            c.arg(3).to_vec()
+        } else {
+            b"key".to_vec()
+        };
+        let size = if argc == 5 {
+            Some(int_arg(c.arg(4))?.max(0) as usize)
+        } else {
+            None
+        };
+        let db = c.client.db;
+        for i in 0..count {
+            let mut key = prefix.clone();
+            key.push(b':');
+            key.extend_from_slice(i.to_string().as_bytes());
+            if c.eng.dbs[db].peek(&key, c.now).is_some() {
+                continue;
+            }
+            let mut val = format!("value:{i}").into_bytes();
+            if let Some(n) = size {
+                val.resize(n, 0);
+            }
+            c.eng.dbs[db].add(&key, Obj::new(Value::string(&val), c.now));
+        }
+        c.out().ok();
+    } else {
+        return Err(subcommand_syntax_error(c));
+    }
+    Ok(())
+}

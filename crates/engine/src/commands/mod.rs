@@ -1,0 +1,346 @@
+//! The command table: Redis's command metadata ([`spec_data`]) joined with ferrokv's
+//! handlers ([`HANDLERS`]), one module per command family. Dispatch, arity checks, COMMAND
+//! INFO/DOCS and ACL categories all read this one table.
+
+pub mod spec;
+mod spec_data;
+
+pub mod bits;
+pub mod client_cmd;
+pub mod command_cmd;
+pub mod config_cmd;
+pub mod connection;
+pub mod debug;
+pub mod expire;
+pub mod info_cmd;
+pub mod keys;
+pub mod pubsub_cmd;
+pub mod server_cmd;
+pub mod strings;
+pub mod transactions;
+
+use crate::ctx::Ctx;
+use crate::error::CmdResult;
+use spec::RawSpec;
+use std::collections::HashMap;
+
+pub type CmdId = usize;
+pub type Handler = fn(&mut Ctx) -> CmdResult;
+
+/// A command as the dispatcher sees it.
+pub struct Cmd {
+    pub spec: &'static RawSpec,
+    /// The name within its container (`get` for `config|get`).
+    pub name: &'static str,
+    pub handler: Option<Handler>,
+    pub summary: &'static str,
+    pub parent: Option<CmdId>,
+    pub subs: Vec<CmdId>,
+    /// ACL categories including the implicit ones.
+    pub cats: u64,
+}
+
+impl Cmd {
+    pub fn flags(&self) -> u64 {
+        self.spec.flags
+    }
+
+    pub fn fullname(&self) -> &'static str {
+        self.spec.fullname
+    }
+
+    pub fn has(&self, flag: u64) -> bool {
+        self.spec.flags & flag != 0
+    }
+
+    /// True if `argc` arguments (command name included) satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.spec.arity;
+        if a > 0 {
+            argc == a as usize
+        } else {
+            argc >= (-a) as usize
+        }
+    }
+}
+
+/// Every command with a handler: (full name, handler, summary).
+pub const HANDLERS: &[(&str, Handler, &str)] = &[
+    // connection
+    ("ping", connection::ping, "Returns the server's liveliness response."),
+    ("echo", connection::echo, "Returns the given string."),
+    ("quit", connection::quit, "Closes the connection."),
+    ("reset", connection::reset, "Resets the connection."),
+    ("auth", connection::auth, "Authenticates the connection."),
+    ("hello", connection::hello, "Handshakes with the server."),
+    ("select", connection::select, "Changes the selected database."),
+    ("client|id", client_cmd::id, "Returns the unique client ID of the connection."),
+    ("client|setname", client_cmd::setname, "Sets the connection name."),
+    ("client|getname", client_cmd::getname, "Returns the name of the connection."),
+    ("client|list", client_cmd::list, "Lists open connections."),
+    ("client|info", client_cmd::info, "Returns information about the connection."),
+    ("client|kill", client_cmd::kill, "Terminates open connections."),
+    ("client|pause", client_cmd::pause, "Suspends commands processing."),
+    ("client|unpause", client_cmd::unpause, "Resumes processing commands from paused clients."),
+    ("client|reply", client_cmd::reply, "Instructs the server whether to reply to commands."),
+    ("client|no-evict", client_cmd::no_evict, "Sets the client eviction mode of the connection."),
+    ("client|setinfo", client_cmd::setinfo, "Sets information specific to the client or connection."),
+    ("client|help", client_cmd::help, "Returns helpful text about the different subcommands."),
+    // keyspace
+    ("del", keys::del, "Deletes one or more keys."),
+    ("unlink", keys::unlink, "Asynchronously deletes one or more keys."),
+    ("exists", keys::exists, "Determines whether one or more keys exist."),
+    ("type", keys::type_cmd, "Determines the type of value stored at a key."),
+    ("rename", keys::rename, "Renames a key and overwrites the destination."),
+    ("renamenx", keys::renamenx, "Renames a key only when the target key name doesn't exist."),
+    ("copy", keys::copy, "Copies the value of a key to a new key."),
+    ("move", keys::move_cmd, "Moves a key to another database."),
+    ("touch", keys::touch, "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
+    ("randomkey", keys::randomkey, "Returns a random key name from the database."),
+    ("keys", keys::keys, "Returns all key names that match a pattern."),
+    ("scan", keys::scan, "Iterates over the key names in the database."),
+    ("dbsize", keys::dbsize, "Returns the number of keys in the database."),
+    ("flushdb", keys::flushdb, "Removes all keys from the current database."),
+    ("flushall", keys::flushall, "Removes all keys from all databases."),
+    ("swapdb", keys::swapdb, "Swaps two Redis databases."),
+    ("object|encoding", keys::object_encoding, "Returns the internal encoding of a Redis object."),
+    ("object|refcount", keys::object_refcount, "Returns the reference count of a value of a key."),
+    ("object|idletime", keys::object_idletime, "Returns the time since the last access to a Redis object."),
+    ("object|freq", keys::object_freq, "Returns the logarithmic access frequency counter of a Redis object."),
+    ("object|help", keys::object_help, "Returns helpful text about the different subcommands."),
+    ("memory|usage", keys::memory_usage, "Estimates the memory usage of a key."),
+    ("memory|help", keys::memory_help, "Returns helpful text about the different subcommands."),
+    // expiry
+    ("expire", expire::expire, "Sets the expiration time of a key in seconds."),
+    ("pexpire", expire::pexpire, "Sets the expiration time of a key in milliseconds."),
+    ("expireat", expire::expireat, "Sets the expiration time of a key to a Unix timestamp."),
+    ("pexpireat", expire::pexpireat, "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    ("ttl", expire::ttl, "Returns the expiration time in seconds of a key."),
+    ("pttl", expire::pttl, "Returns the expiration time in milliseconds of a key."),
+    ("expiretime", expire::expiretime, "Returns the expiration time of a key as a Unix timestamp."),
+    ("pexpiretime", expire::pexpiretime, "Returns the expiration time of a key as a Unix milliseconds timestamp."),
+    ("persist", expire::persist, "Removes the expiration time of a key."),
+    // strings
+    ("get", strings::get, "Returns the string value of a key."),
+    ("set", strings::set, "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+    ("setnx", strings::setnx, "Set the string value of a key only when the key doesn't exist."),
+    ("setex", strings::setex, "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
+    ("psetex", strings::psetex, "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    ("mget", strings::mget, "Atomically returns the string values of one or more keys."),
+    ("mset", strings::mset, "Atomically creates or modifies the string values of one or more keys."),
+    ("msetnx", strings::msetnx, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    ("getset", strings::getset, "Returns the previous string value of a key after setting it to a new value."),
+    ("getdel", strings::getdel, "Returns the string value of a key after deleting the key."),
+    ("getex", strings::getex, "Returns the string value of a key after setting its expiration time."),
+    ("append", strings::append, "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    ("strlen", strings::strlen, "Returns the length of a string value."),
+    ("incr", strings::incr, "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    ("decr", strings::decr, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    ("incrby", strings::incrby, "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    ("decrby", strings::decrby, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
+    ("incrbyfloat", strings::incrbyfloat, "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    ("getrange", strings::getrange, "Returns a substring of the string stored at a key."),
+    ("substr", strings::getrange, "Returns a substring from a string value."),
+    ("setrange", strings::setrange, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
+    ("lcs", strings::lcs, "Finds the longest common substring."),
+    ("setbit", bits::setbit, "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."),
+    ("getbit", bits::getbit, "Returns a bit value by offset."),
+    ("bitcount", bits::bitcount, "Counts the number of set bits (population counting) in a string."),
+    ("bitpos", bits::bitpos, "Finds the first set (1) or clear (0) bit in a string."),
+    ("bitop", bits::bitop, "Performs bitwise operations on multiple strings, and stores the result."),
+    // pub/sub
+    ("subscribe", pubsub_cmd::subscribe, "Listens for messages published to channels."),
+    ("unsubscribe", pubsub_cmd::unsubscribe, "Stops listening to messages posted to channels."),
+    ("psubscribe", pubsub_cmd::psubscribe, "Listens for messages published to channels that match one or more patterns."),
+    ("punsubscribe", pubsub_cmd::punsubscribe, "Stops listening to messages published to channels that match one or more patterns."),
+    ("publish", pubsub_cmd::publish, "Posts a message to a channel."),
+    ("pubsub|channels", pubsub_cmd::channels, "Returns the active channels."),
+    ("pubsub|numsub", pubsub_cmd::numsub, "Returns a count of subscribers to channels."),
+    ("pubsub|numpat", pubsub_cmd::numpat, "Returns a count of unique pattern subscriptions."),
+    ("pubsub|help", pubsub_cmd::help, "Returns helpful text about the different subcommands."),
+    // transactions
+    ("multi", transactions::multi, "Starts a transaction."),
+    ("exec", transactions::exec, "Executes all commands in a transaction."),
+    ("discard", transactions::discard, "Discards a transaction."),
+    ("watch", transactions::watch, "Monitors changes to keys to determine the execution of a transaction."),
+    ("unwatch", transactions::unwatch, "Forgets about watched keys of a transaction."),
+    // server
+    ("info", info_cmd::info, "Returns information and statistics about the server."),
+    ("config|get", config_cmd::get, "Returns the effective values of configuration parameters."),
+    ("config|set", config_cmd::set, "Sets configuration parameters in-flight."),
+    ("config|resetstat", config_cmd::resetstat, "Resets the server's statistics."),
+    ("config|rewrite", config_cmd::rewrite, "Persists the effective configuration to file."),
+    ("config|help", config_cmd::help, "Returns helpful text about the different subcommands."),
+    ("command", command_cmd::command, "Returns detailed information about all commands."),
+    ("command|count", command_cmd::count, "Returns a count of commands."),
+    ("command|info", command_cmd::info, "Returns information about one, multiple or all commands."),
+    ("command|docs", command_cmd::docs, "Returns documentary information about one, multiple or all commands."),
+    ("command|list", command_cmd::list, "Returns a list of command names."),
+    ("command|getkeys", command_cmd::getkeys, "Extracts the key names from an arbitrary command."),
+    ("command|help", command_cmd::help, "Returns helpful text about the different subcommands."),
+    ("time", server_cmd::time, "Returns the server time."),
+    ("lastsave", server_cmd::lastsave, "Returns the Unix timestamp of the last successful save to disk."),
+    ("role", server_cmd::role, "Returns the replication role."),
+    ("shutdown", server_cmd::shutdown, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
+    ("monitor", server_cmd::monitor, "Listens for all requests received by the server in real-time."),
+    ("slowlog|get", server_cmd::slowlog_get, "Returns the slow log's entries."),
+    ("slowlog|len", server_cmd::slowlog_len, "Returns the number of entries in the slow log."),
+    ("slowlog|reset", server_cmd::slowlog_reset, "Clears all entries from the slow log."),
+    ("slowlog|help", server_cmd::slowlog_help, "Show helpful text about the different subcommands"),
+    ("latency|latest", server_cmd::latency_latest, "Returns the latest latency samples for all events."),
+    ("latency|history", server_cmd::latency_history, "Returns timestamp-latency samples for an event."),
+    ("latency|reset", server_cmd::latency_reset, "Resets the latency data for one or more events."),
+    ("latency|help", server_cmd::latency_help, "Returns helpful text about the different subcommands."),
+    ("acl|whoami", server_cmd::acl_whoami, "Returns the authenticated username of the current connection."),
+    ("acl|list", server_cmd::acl_list, "Dumps the effective rules in ACL file format."),
+    ("acl|users", server_cmd::acl_users, "Lists all ACL users."),
+    ("acl|cat", server_cmd::acl_cat, "Lists the ACL categories, or the commands inside a category."),
+    ("acl|help", server_cmd::acl_help, "Returns helpful text about the different subcommands."),
+    ("debug", debug::debug, "A container for debugging commands."),
+];
+
+/// Why a command name did not resolve.
+pub enum Lookup {
+    Found(CmdId),
+    Unknown,
+    /// A container command with an unknown subcommand.
+    UnknownSub(CmdId),
+}
+
+pub struct CommandTable {
+    pub cmds: Vec<Cmd>,
+    top: HashMap<Vec<u8>, CmdId>,
+}
+
+impl CommandTable {
+    /// Builds the table. `renames` are `rename-command` directives (an empty new name
+    /// disables the command); an unknown name or a clash is an error for startup.
+    pub fn build(renames: &[(String, String)]) -> Result<CommandTable, String> {
+        let handlers: HashMap<&str, (Handler, &str)> =
+            HANDLERS.iter().map(|&(n, h, s)| (n, (h, s))).collect();
+        let mut cmds: Vec<Cmd> = Vec::new();
+        let mut by_full: HashMap<&'static str, CmdId> = HashMap::new();
+        for spec in spec_data::SPECS {
+            let (parent_name, name) = match spec.fullname.split_once('|') {
+                Some((p, n)) => (Some(p), n),
+                None => (None, spec.fullname),
+            };
+            let handler = handlers.get(spec.fullname).copied();
+            let id = cmds.len();
+            cmds.push(Cmd {
+                spec,
+                name,
+                handler: handler.map(|h| h.0),
+                summary: handler.map(|h| h.1).unwrap_or(""),
+                parent: None,
+                subs: Vec::new(),
+                cats: spec::cats::implicit(spec.flags, spec.cats),
+            });
+            by_full.insert(spec.fullname, id);
+            let _ = parent_name;
+        }
+        for id in 0..cmds.len() {
+            if let Some((p, _)) = cmds[id].spec.fullname.split_once('|') {
+                if let Some(&pid) = by_full.get(p) {
+                    cmds[id].parent = Some(pid);
+                    if cmds[id].handler.is_some() {
+                        cmds[pid].subs.push(id);
+                    }
+                }
+            }
+        }
+        for (name, _, _) in HANDLERS {
+            assert!(
+                by_full.contains_key(name),
+                "handler registered for unknown command {name}"
+            );
+        }
+        let mut top = HashMap::new();
+        for (id, c) in cmds.iter().enumerate() {
+            if c.parent.is_none() && (c.handler.is_some() || !c.subs.is_empty()) {
+                top.insert(c.name.as_bytes().to_vec(), id);
+            }
+        }
+        for (from, to) in renames {
+            let Some(id) = top.remove(from.to_ascii_lowercase().as_bytes()) else {
+                return Err("No such command in rename-command".into());
+            };
+            if !to.is_empty()
+                && top
+                    .insert(to.to_ascii_lowercase().into_bytes(), id)
+                    .is_some()
+            {
+                return Err("Target command name already exists".into());
+            }
+        }
+        Ok(CommandTable { cmds, top })
+    }
+
+    pub fn get(&self, id: CmdId) -> &Cmd {
+        &self.cmds[id]
+    }
+
+    /// Resolves a top-level name (case-insensitive).
+    pub fn find(&self, name: &[u8]) -> Option<CmdId> {
+        let mut buf = [0u8; 32];
+        if name.len() <= buf.len() {
+            let lower = &mut buf[..name.len()];
+            lower.copy_from_slice(name);
+            lower.make_ascii_lowercase();
+            self.top.get(&lower[..]).copied()
+        } else {
+            self.top.get(&name.to_ascii_lowercase()).copied()
+        }
+    }
+
+    /// Resolves `argv` to a command or subcommand.
+    pub fn lookup(&self, argv: &ferrokv_resp::Argv) -> Lookup {
+        let Some(id) = self.find(argv.get(0)) else {
+            return Lookup::Unknown;
+        };
+        let c = &self.cmds[id];
+        if c.subs.is_empty() || argv.len() < 2 {
+            return Lookup::Found(id);
+        }
+        let sub = argv.get(1);
+        match c
+            .subs
+            .iter()
+            .find(|&&s| self.cmds[s].name.as_bytes().eq_ignore_ascii_case(sub))
+        {
+            Some(&s) => Lookup::Found(s),
+            None => Lookup::UnknownSub(id),
+        }
+    }
+
+    /// Resolves a full name like `config|get` or `get` (COMMAND INFO/DOCS).
+    pub fn find_full(&self, name: &[u8]) -> Option<CmdId> {
+        let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+        match lower.split_once('|') {
+            None => self.find(lower.as_bytes()),
+            Some((p, s)) => {
+                let pid = self.find(p.as_bytes())?;
+                self.cmds[pid]
+                    .subs
+                    .iter()
+                    .copied()
+                    .find(|&i| self.cmds[i].name == s)
+            }
+        }
+    }
+
+    /// Top-level commands callable now (after renames), in a stable order.
+    pub fn top_level(&self) -> Vec<CmdId> {
+        let mut v: Vec<CmdId> = self.top.values().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The name a command is called by now (a renamed command answers to its new name).
+    pub fn current_name(&self, id: CmdId) -> Option<&[u8]> {
+        self.top
+            .iter()
+            .find(|(_, &v)| v == id)
+            .map(|(k, _)| k.as_slice())
+    }
+}

@@ -1,0 +1,272 @@
+//! Server commands: TIME, LASTSAVE, ROLE, SHUTDOWN, MONITOR, SLOWLOG, LATENCY, and the
+//! ACL basics (a single `default` user governed by `requirepass`).
+
+use super::spec::cats;
+use crate::ctx::{int_arg, is, reply_help, Ctx};
+use crate::error::{fail, CmdError, CmdResult};
+use crate::host::ShutdownRequest;
+
+pub fn time(c: &mut Ctx) -> CmdResult {
+    let (secs, micros) = (c.now.div_euclid(1000), c.now.rem_euclid(1000) * 1000);
+    let out = c.out();
+    out.array(2);
+    out.bulk_int(secs);
+    out.bulk_int(micros);
+    Ok(())
+}
+
+pub fn lastsave(c: &mut Ctx) -> CmdResult {
+    let t = c.eng.lastsave_ms / 1000;
+    c.out().int(t);
+    Ok(())
+}
+
+pub fn role(c: &mut Ctx) -> CmdResult {
+    let offset = c.eng.feed.offset as i64;
+    let out = c.out();
+    out.array(3);
+    out.bulk(b"master");
+    out.int(offset);
+    out.array(0);
+    Ok(())
+}
+
+pub fn shutdown(c: &mut Ctx) -> CmdResult {
+    let mut req = ShutdownRequest::default();
+    for i in 1..c.argc() {
+        let a = c.arg(i);
+        if is(a, "NOSAVE") {
+            req.nosave = true;
+        } else if is(a, "SAVE") {
+            req.save = true;
+        } else if is(a, "NOW") {
+            req.now = true;
+        } else if is(a, "FORCE") {
+            req.force = true;
+        } else if is(a, "ABORT") && c.argc() == 2 {
+            return fail("ERR No shutdown in progress.");
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if req.save && req.nosave {
+        return Err(CmdError::Syntax);
+    }
+    match c.eng.host.shutdown(req) {
+        // The connection closes with the process; nothing is replied.
+        Ok(()) => Ok(()),
+        Err(e) => {
+            log::warn!("{e}");
+            fail("ERR Errors trying to SHUTDOWN. Check logs.")
+        }
+    }
+}
+
+pub fn monitor(c: &mut Ctx) -> CmdResult {
+    if !c.client.monitor {
+        c.client.monitor = true;
+        c.eng.monitors.push(c.client.id);
+    }
+    c.out().ok();
+    Ok(())
+}
+
+pub fn slowlog_get(c: &mut Ctx) -> CmdResult {
+    let count = if c.argc() == 3 {
+        let n = int_arg(c.arg(2))?;
+        if n < -1 {
+            return fail("ERR count should be greater than or equal to -1");
+        }
+        if n == -1 {
+            usize::MAX
+        } else {
+            n as usize
+        }
+    } else {
+        10
+    };
+    let entries: Vec<_> = c.eng.slowlog.entries.iter().take(count).collect();
+    let out = &mut c.client.out;
+    out.array(entries.len());
+    for e in entries {
+        out.array(6);
+        out.int(e.id as i64);
+        out.int(e.time_s);
+        out.int(e.duration_us as i64);
+        out.bulks(e.args.iter().map(Vec::as_slice));
+        out.bulk(e.peer.as_bytes());
+        out.bulk(&e.name);
+    }
+    Ok(())
+}
+
+pub fn slowlog_len(c: &mut Ctx) -> CmdResult {
+    let n = c.eng.slowlog.entries.len();
+    c.out().int(n as i64);
+    Ok(())
+}
+
+pub fn slowlog_reset(c: &mut Ctx) -> CmdResult {
+    c.eng.slowlog.reset();
+    c.out().ok();
+    Ok(())
+}
+
+pub fn slowlog_help(c: &mut Ctx) -> CmdResult {
+    reply_help(
+        c,
+        &[
+            "GET [<count>]",
+            "    The newest <count> entries (default 10, -1 for all).",
+            "LEN",
+            "    The number of entries.",
+            "RESET",
+            "    Forget all entries.",
+        ],
+    )
+}
+
+pub fn latency_latest(c: &mut Ctx) -> CmdResult {
+    let rows: Vec<(String, i64, i64, i64)> = c
+        .eng
+        .latency
+        .events
+        .iter()
+        .filter_map(|(name, s)| s.history.back().map(|&(t, l)| (name.clone(), t, l, s.max)))
+        .collect();
+    let out = c.out();
+    out.array(rows.len());
+    for (name, t, l, max) in rows {
+        out.array(4);
+        out.bulk(name.as_bytes());
+        out.int(t);
+        out.int(l);
+        out.int(max);
+    }
+    Ok(())
+}
+
+pub fn latency_history(c: &mut Ctx) -> CmdResult {
+    let name = String::from_utf8_lossy(c.arg(2)).into_owned();
+    let hist: Vec<(i64, i64)> = c
+        .eng
+        .latency
+        .events
+        .get(&name)
+        .map(|s| s.history.iter().copied().collect())
+        .unwrap_or_default();
+    let out = c.out();
+    out.array(hist.len());
+    for (t, l) in hist {
+        out.array(2);
+        out.int(t);
+        out.int(l);
+    }
+    Ok(())
+}
+
+pub fn latency_reset(c: &mut Ctx) -> CmdResult {
+    let names: Vec<String> = (2..c.argc())
+        .map(|i| String::from_utf8_lossy(c.arg(i)).into_owned())
+        .collect();
+    let n = c.eng.latency.reset(&names);
+    c.out().int(n as i64);
+    Ok(())
+}
+
+pub fn latency_help(c: &mut Ctx) -> CmdResult {
+    reply_help(
+        c,
+        &[
+            "HISTORY <event>",
+            "    (timestamp, latency) samples of <event>.",
+            "LATEST",
+            "    The latest sample of every event.",
+            "RESET [<event> ...]",
+            "    Forget the samples of the named events (default: all).",
+        ],
+    )
+}
+
+pub fn acl_whoami(c: &mut Ctx) -> CmdResult {
+    let user = c.client.user.clone();
+    c.out().bulk(user.as_bytes());
+    Ok(())
+}
+
+/// The `default` user's rule line, as ACL LIST shows it.
+pub fn default_user_rules(requirepass: Option<&[u8]>) -> String {
+    match requirepass {
+        None => "user default on nopass sanitize-payload ~* &* +@all".into(),
+        Some(p) => {
+            use sha2::Digest;
+            let hash = sha2::Sha256::digest(p);
+            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+            format!("user default on sanitize-payload #{hex} ~* &* +@all")
+        }
+    }
+}
+
+pub fn acl_list(c: &mut Ctx) -> CmdResult {
+    let line = default_user_rules(c.eng.hot.requirepass.as_deref());
+    let out = c.out();
+    out.array(1);
+    out.bulk(line.as_bytes());
+    Ok(())
+}
+
+pub fn acl_users(c: &mut Ctx) -> CmdResult {
+    let out = c.out();
+    out.array(1);
+    out.bulk(b"default");
+    Ok(())
+}
+
+pub fn acl_cat(c: &mut Ctx) -> CmdResult {
+    if c.argc() == 2 {
+        c.client
+            .out
+            .bulks(cats::NAMES.iter().map(|(_, n)| n.as_bytes()));
+        return Ok(());
+    }
+    let name = String::from_utf8_lossy(c.arg(2)).to_ascii_lowercase();
+    let Some(&(bit, _)) = cats::NAMES.iter().find(|(_, n)| *n == name) else {
+        return Err(CmdError::msg(format!("ERR Unknown category '{name}'")));
+    };
+    let t = &c.eng.commands;
+    let mut names = Vec::new();
+    for id in t.top_level() {
+        let cmd = t.get(id);
+        if cmd.subs.is_empty() {
+            if cmd.cats & bit != 0 {
+                names.push(cmd.fullname());
+            }
+        } else {
+            names.extend(
+                cmd.subs
+                    .iter()
+                    .map(|&s| t.get(s))
+                    .filter(|s| s.cats & bit != 0)
+                    .map(|s| s.fullname()),
+            );
+        }
+    }
+    c.client.out.bulks(names.iter().map(|n| n.as_bytes()));
+    Ok(())
+}
+
+pub fn acl_help(c: &mut Ctx) -> CmdResult {
+    reply_help(
+        c,
+        &[
+            "CAT [<category>]",
+            "    The ACL categories, or the commands in <category>.",
+            "LIST",
+            "    The users and their rules.",
+            "USERS",
+            "    The user names.",
+            "WHOAMI",
+            "    The user this connection is authenticated as.",
+        ],
+    )
+}

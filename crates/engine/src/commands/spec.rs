@@ -1,0 +1,182 @@
+//! Command metadata types: flags, ACL categories and the raw spec rows of
+//! [`super::spec_data`].
+
+/// Command flags, as Redis 7.0 defines them.
+pub mod flags {
+    pub const WRITE: u64 = 1 << 0;
+    pub const READONLY: u64 = 1 << 1;
+    pub const DENYOOM: u64 = 1 << 2;
+    pub const MODULE: u64 = 1 << 3;
+    pub const ADMIN: u64 = 1 << 4;
+    pub const PUBSUB: u64 = 1 << 5;
+    pub const NOSCRIPT: u64 = 1 << 6;
+    pub const BLOCKING: u64 = 1 << 8;
+    pub const LOADING: u64 = 1 << 9;
+    pub const STALE: u64 = 1 << 10;
+    pub const SKIP_MONITOR: u64 = 1 << 11;
+    pub const SKIP_SLOWLOG: u64 = 1 << 12;
+    pub const ASKING: u64 = 1 << 13;
+    pub const FAST: u64 = 1 << 14;
+    pub const NO_AUTH: u64 = 1 << 15;
+    pub const MAY_REPLICATE: u64 = 1 << 16;
+    pub const SENTINEL: u64 = 1 << 17;
+    pub const ONLY_SENTINEL: u64 = 1 << 18;
+    pub const NO_MANDATORY_KEYS: u64 = 1 << 19;
+    pub const PROTECTED: u64 = 1 << 20;
+    pub const MOVABLE_KEYS: u64 = 1 << 22;
+    pub const NO_ASYNC_LOADING: u64 = 1 << 23;
+    pub const NO_MULTI: u64 = 1 << 24;
+    pub const ALLOW_BUSY: u64 = 1 << 26;
+    pub const TOUCHES_ARBITRARY_KEYS: u64 = 1 << 28;
+
+    /// Names COMMAND INFO shows, in Redis's order (some flags are hidden on purpose).
+    pub const NAMES: &[(u64, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (MODULE, "module"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
+        (NO_MULTI, "no_multi"),
+        (MOVABLE_KEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// ACL categories.
+pub mod cats {
+    pub const C_KEYSPACE: u64 = 1 << 0;
+    pub const C_READ: u64 = 1 << 1;
+    pub const C_WRITE: u64 = 1 << 2;
+    pub const C_SET: u64 = 1 << 3;
+    pub const C_SORTEDSET: u64 = 1 << 4;
+    pub const C_LIST: u64 = 1 << 5;
+    pub const C_HASH: u64 = 1 << 6;
+    pub const C_STRING: u64 = 1 << 7;
+    pub const C_BITMAP: u64 = 1 << 8;
+    pub const C_HYPERLOGLOG: u64 = 1 << 9;
+    pub const C_GEO: u64 = 1 << 10;
+    pub const C_STREAM: u64 = 1 << 11;
+    pub const C_PUBSUB: u64 = 1 << 12;
+    pub const C_ADMIN: u64 = 1 << 13;
+    pub const C_FAST: u64 = 1 << 14;
+    pub const C_SLOW: u64 = 1 << 15;
+    pub const C_BLOCKING: u64 = 1 << 16;
+    pub const C_DANGEROUS: u64 = 1 << 17;
+    pub const C_CONNECTION: u64 = 1 << 18;
+    pub const C_TRANSACTION: u64 = 1 << 19;
+    pub const C_SCRIPTING: u64 = 1 << 20;
+
+    pub const NAMES: &[(u64, &str)] = &[
+        (C_KEYSPACE, "keyspace"),
+        (C_READ, "read"),
+        (C_WRITE, "write"),
+        (C_SET, "set"),
+        (C_SORTEDSET, "sortedset"),
+        (C_LIST, "list"),
+        (C_HASH, "hash"),
+        (C_STRING, "string"),
+        (C_BITMAP, "bitmap"),
+        (C_HYPERLOGLOG, "hyperloglog"),
+        (C_GEO, "geo"),
+        (C_STREAM, "stream"),
+        (C_PUBSUB, "pubsub"),
+        (C_ADMIN, "admin"),
+        (C_FAST, "fast"),
+        (C_SLOW, "slow"),
+        (C_BLOCKING, "blocking"),
+        (C_DANGEROUS, "dangerous"),
+        (C_CONNECTION, "connection"),
+        (C_TRANSACTION, "transaction"),
+        (C_SCRIPTING, "scripting"),
+    ];
+
+    /// The categories Redis adds from a command's flags (`setImplicitACLCategories`).
+    pub fn implicit(flags: u64, mut c: u64) -> u64 {
+        use super::flags::*;
+        if flags & WRITE != 0 {
+            c |= C_WRITE;
+        }
+        if flags & READONLY != 0 && c & C_SCRIPTING == 0 {
+            c |= C_READ;
+        }
+        if flags & ADMIN != 0 {
+            c |= C_ADMIN | C_DANGEROUS;
+        }
+        if flags & PUBSUB != 0 {
+            c |= C_PUBSUB;
+        }
+        if flags & FAST != 0 {
+            c |= C_FAST;
+        }
+        if flags & BLOCKING != 0 {
+            c |= C_BLOCKING;
+        }
+        if c & C_FAST == 0 {
+            c |= C_SLOW;
+        }
+        c
+    }
+}
+
+pub use cats::{
+    C_ADMIN, C_BITMAP, C_BLOCKING, C_CONNECTION, C_DANGEROUS, C_FAST, C_GEO, C_HASH, C_HYPERLOGLOG,
+    C_KEYSPACE, C_LIST, C_PUBSUB, C_READ, C_SCRIPTING, C_SET, C_SLOW, C_SORTEDSET, C_STREAM,
+    C_STRING, C_TRANSACTION, C_WRITE,
+};
+pub use flags::{
+    ADMIN, ALLOW_BUSY, ASKING, BLOCKING, DENYOOM, FAST, LOADING, MAY_REPLICATE, MODULE,
+    MOVABLE_KEYS, NOSCRIPT, NO_ASYNC_LOADING, NO_AUTH, NO_MANDATORY_KEYS, NO_MULTI, ONLY_SENTINEL,
+    PROTECTED, PUBSUB, READONLY, SENTINEL, SKIP_MONITOR, SKIP_SLOWLOG, STALE,
+    TOUCHES_ARBITRARY_KEYS, WRITE,
+};
+
+/// One row of the command metadata table.
+#[derive(Debug)]
+pub struct RawSpec {
+    /// `get`, or `config|get` for a subcommand.
+    pub fullname: &'static str,
+    /// Positive: exact argument count (name included); negative: at least `-arity`.
+    pub arity: i32,
+    pub flags: u64,
+    pub cats: u64,
+    /// Legacy key positions (first, last, step); last is negative to count from the end.
+    pub keys: (i32, i32, i32),
+    pub group: &'static str,
+    pub since: &'static str,
+    pub syntax: &'static str,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) const fn s(
+    fullname: &'static str,
+    arity: i32,
+    flags: u64,
+    cats: u64,
+    keys: (i32, i32, i32),
+    group: &'static str,
+    since: &'static str,
+    syntax: &'static str,
+) -> RawSpec {
+    RawSpec {
+        fullname,
+        arity,
+        flags,
+        cats,
+        keys,
+        group,
+        since,
+        syntax,
+    }
+}

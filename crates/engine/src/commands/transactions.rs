@@ -1,0 +1,107 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! Queued commands were validated when queued (a rejected one makes EXEC answer
+//! EXECABORT); runtime errors inside EXEC do not roll anything back. A write to a watched
+//! key by anyone — another client, expiry, FLUSHALL — makes EXEC return a null reply.
+
+use crate::client::{Client, MultiState};
+use crate::ctx::Ctx;
+use crate::engine::Engine;
+use crate::error::{fail, CmdResult};
+
+pub fn multi(c: &mut Ctx) -> CmdResult {
+    if c.client.multi.is_some() {
+        return fail("ERR MULTI calls can not be nested");
+    }
+    c.client.multi = Some(MultiState::default());
+    c.out().ok();
+    Ok(())
+}
+
+pub(crate) fn discard_transaction(eng: &mut Engine, client: &mut Client) {
+    client.multi = None;
+    client.dirty_exec = false;
+    client.dirty_cas = false;
+    unwatch_all(eng, client);
+}
+
+pub(crate) fn unwatch_all(eng: &mut Engine, client: &mut Client) {
+    for (db, key, _) in client.watched.drain(..) {
+        eng.watched.unwatch(db, &key, client.id);
+    }
+}
+
+pub fn discard(c: &mut Ctx) -> CmdResult {
+    if c.client.multi.is_none() {
+        return fail("ERR DISCARD without MULTI");
+    }
+    discard_transaction(c.eng, c.client);
+    c.out().ok();
+    Ok(())
+}
+
+/// True if a key that was live when watched has since expired.
+fn watched_key_expired(eng: &Engine, client: &Client, now: i64) -> bool {
+    client.watched.iter().any(|(db, key, expired_then)| {
+        !expired_then && eng.dbs[*db].expire_at(key).is_some_and(|t| t <= now)
+    })
+}
+
+pub fn exec(c: &mut Ctx) -> CmdResult {
+    if c.client.multi.is_none() {
+        return fail("ERR EXEC without MULTI");
+    }
+    if watched_key_expired(c.eng, c.client, c.now) {
+        c.client.dirty_cas = true;
+    }
+    if c.client.dirty_exec || c.client.dirty_cas {
+        let aborted = c.client.dirty_exec;
+        discard_transaction(c.eng, c.client);
+        if aborted {
+            return fail("EXECABORT Transaction discarded because of previous errors.");
+        }
+        c.out().null_array();
+        return Ok(());
+    }
+    let queue = c.client.multi.take().map(|m| m.queue).unwrap_or_default();
+    unwatch_all(c.eng, c.client);
+    c.out().array(queue.len());
+    for (cmd, argv) in &queue {
+        c.eng.call(c.client, *cmd, argv, c.now);
+    }
+    // The transaction's writes reach the AOF and replicas as one MULTI/EXEC block.
+    c.eng.feed.end_unit(true);
+    discard_transaction(c.eng, c.client);
+    Ok(())
+}
+
+pub fn watch(c: &mut Ctx) -> CmdResult {
+    if c.client.multi.is_some() {
+        return fail("ERR WATCH inside MULTI is not allowed");
+    }
+    if !c.client.dirty_cas {
+        let db = c.client.db;
+        for i in 1..c.argc() {
+            let key = c.arg(i);
+            if c.client
+                .watched
+                .iter()
+                .any(|(d, k, _)| *d == db && k.as_slice() == key)
+            {
+                continue;
+            }
+            let expired = c.eng.dbs[db].expire_at(key).is_some_and(|t| t <= c.now);
+            c.eng.watched.watch(db, key, c.client.id);
+            c.client.watched.push((db, key.into(), expired));
+        }
+    }
+    c.out().ok();
+    Ok(())
+}
+
+pub fn unwatch(c: &mut Ctx) -> CmdResult {
+    unwatch_all(c.eng, c.client);
+    c.client.dirty_cas = false;
+    c.out().ok();
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! `Ctx`: what a command handler works with — the engine, the calling client, the
+//! arguments and the command's fixed time — plus the keyspace helpers every command
+//! family shares (lookups with expiry and hit/miss accounting, modification signals,
+//! keyspace notifications, argument parsing).
+
+use crate::client::Client;
+use crate::commands::CmdId;
+use crate::engine::Engine;
+use crate::error::{CmdError, CmdResult};
+use ferrokv_keyspace::{Obj, Value, ValueType};
+use ferrokv_resp::{Argv, ReplyBuf};
+
+pub struct Ctx<'a> {
+    pub eng: &'a mut Engine,
+    pub client: &'a mut Client,
+    pub argv: &'a Argv,
+    pub cmd: CmdId,
+    /// Unix milliseconds, fixed for the whole command (and for a whole EXEC).
+    pub now: i64,
+    /// A replacement for the command in the write feed (e.g. relative TTLs made absolute).
+    rewrite: Option<Vec<Vec<u8>>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        eng: &'a mut Engine,
+        client: &'a mut Client,
+        argv: &'a Argv,
+        cmd: CmdId,
+        now: i64,
+    ) -> Self {
+        Ctx {
+            eng,
+            client,
+            argv,
+            cmd,
+            now,
+            rewrite: None,
+        }
+    }
+
+    pub fn arg(&self, i: usize) -> &'a [u8] {
+        self.argv.get(i)
+    }
+
+    pub fn argc(&self) -> usize {
+        self.argv.len()
+    }
+
+    pub fn out(&mut self) -> &mut ReplyBuf {
+        &mut self.client.out
+    }
+
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+
+    /// Propagate `args` instead of the command as received.
+    pub fn rewrite_as(&mut self, args: Vec<Vec<u8>>) {
+        self.rewrite = Some(args);
+    }
+
+    pub(crate) fn take_rewrite(&mut self) -> Option<Vec<Vec<u8>>> {
+        self.rewrite.take()
+    }
+
+    /// Records a change to `key` in the current db: counts towards save points and the
+    /// write feed, and fails the transactions watching it.
+    pub fn modified(&mut self, key: &[u8]) {
+        self.modified_in(self.client.db, key, 1);
+    }
+
+    /// Like [`Ctx::modified`] for another db and a number of changes.
+    pub fn modified_in(&mut self, db: usize, key: &[u8], changes: u64) {
+        self.eng.dirty += changes;
+        self.eng.touch_watched(Some(self.client), db, key);
+    }
+
+    /// Publishes a keyspace event for `key` in the current db.
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        self.notify_in(self.client.db, class, event, key);
+    }
+
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &str, key: &[u8]) {
+        if self.eng.hot.notify & class != 0 {
+            self.eng.notify(Some(self.client), class, event, key, db);
+        }
+    }
+
+    /// Publishes on a channel, delivering to this client too if it is subscribed.
+    pub fn publish(&mut self, channel: &[u8], msg: &[u8]) -> usize {
+        self.eng.publish(Some(self.client), channel, msg)
+    }
+
+    /// The type of a live key, without touching its LRU clock or the hit counters.
+    pub fn key_type(&mut self, key: &[u8]) -> Option<ValueType> {
+        let clock = self.eng.clock(self.now);
+        self.eng.dbs[self.client.db]
+            .lookup(key, clock)
+            .map(|o| o.value.value_type())
+    }
+}
+
+impl Engine {
+    /// Looks up a key for reading: lazy expiry, LRU touch, keyspace hit/miss counters.
+    pub fn lookup_read(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&mut Obj> {
+        let clock = self.clock(now_ms);
+        match self.dbs[db].lookup(key, clock) {
+            Some(o) => {
+                self.stats.keyspace_hits += 1;
+                o.touch(now_ms);
+                Some(o)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks up a key for writing: lazy expiry, LRU touch.
+    pub fn lookup_write(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&mut Obj> {
+        let clock = self.clock(now_ms);
+        let o = self.dbs[db].lookup(key, clock)?;
+        o.touch(now_ms);
+        Some(o)
+    }
+}
+
+/// Parses an integer argument (`ERR value is not an integer or out of range`).
+pub fn int_arg(a: &[u8]) -> Result<i64, CmdError> {
+    ferrokv_resp::parse_i64(a).ok_or(CmdError::NotInteger)
+}
+
+/// Parses a float argument (`ERR value is not a valid float`).
+pub fn float_arg(a: &[u8]) -> Result<f64, CmdError> {
+    ferrokv_resp::num::parse_f64(a).ok_or(CmdError::NotFloat)
+}
+
+/// True if `a` equals the ASCII `word`, ignoring case.
+pub fn is(a: &[u8], word: &str) -> bool {
+    a.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// The bytes of a string value, or WRONGTYPE.
+pub fn string_of(v: &Value) -> Result<std::borrow::Cow<'_, [u8]>, CmdError> {
+    v.as_string().ok_or(CmdError::WrongType)
+}
+
+/// Replies with the standard HELP layout: a title line naming the command as the client
+/// typed it, the given lines, then the HELP entry.
+pub fn reply_help(c: &mut Ctx, lines: &[&str]) -> CmdResult {
+    let name = String::from_utf8_lossy(c.arg(0)).to_ascii_uppercase();
+    let out = c.out();
+    out.array(lines.len() + 3);
+    out.simple(&format!(
+        "{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for l in lines {
+        out.simple(l);
+    }
+    out.simple("HELP");
+    out.simple("    Print this help.");
+    Ok(())
+}
+
+/// Redis's error for a subcommand given the wrong arguments.
+pub fn subcommand_syntax_error(c: &Ctx) -> CmdError {
+    CmdError::msg(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        crate::engine::sanitize(c.arg(1), 128),
+        String::from_utf8_lossy(c.arg(0)).to_ascii_uppercase()
+    ))
+}

@@ -1,0 +1,890 @@
+//! The engine: the whole server state and the path every command takes.
+//!
+//! ```text
+//! execute(client, argv)            the I/O layer hands over parsed requests
+//!   └─ process()                   lookup, arity, auth, MULTI queueing, pause…  (processCommand)
+//!        └─ call()                 run the handler, then account for it:          (call)
+//!             ├─ stats, slowlog, MONITOR
+//!             ├─ expired keys found on the way → DEL in the feed, `expired` events
+//!             └─ if the dataset changed → the command (or its rewrite) into the feed
+//! ```
+//!
+//! The engine never touches sockets, files or the clock: time comes in as an argument,
+//! output goes to per-client buffers the I/O layer drains, and everything that needs the
+//! outside world goes through [`Host`].
+
+use crate::client::{Client, ClientClass, ClientId, Clients, ConnInfo, ReplyMode, Waker};
+use crate::commands::{spec::flags, CmdId, CommandTable, Lookup};
+use crate::ctx::Ctx;
+use crate::feed::Feed;
+use crate::host::Host;
+use crate::pubsub::PubSub;
+use crate::slowlog::Slowlog;
+use crate::stats::{CmdStats, Stats};
+use crate::watch::WatchTable;
+use ferrokv_config::{notify, pid, Config, Pid, Val};
+use ferrokv_keyspace::db::Clock;
+use ferrokv_keyspace::Db;
+use ferrokv_resp::{Argv, Limits};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the server knows about itself that INFO reports.
+#[derive(Clone, Debug, Default)]
+pub struct ServerInfo {
+    pub executable: String,
+    pub pid: u32,
+    pub tcp_port: u16,
+}
+
+/// What the connection should do after [`Engine::execute`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// All requests ran; send the output and read more.
+    Continue,
+    /// Send the output, then close the connection.
+    Close,
+    /// Clients are paused: keep the remaining requests and call again once woken (or at
+    /// the given time).
+    Paused { until_ms: i64 },
+}
+
+/// `CLIENT PAUSE` in effect.
+#[derive(Clone, Copy, Debug)]
+pub struct Pause {
+    pub until_ms: i64,
+    pub all: bool,
+}
+
+/// Configuration values read on hot paths, refreshed whenever the config changes.
+#[derive(Clone, Debug, Default)]
+pub struct Hot {
+    pub requirepass: Option<Vec<u8>>,
+    pub notify: u32,
+    pub protected_mode: bool,
+    pub maxclients: usize,
+    pub idle_timeout_s: i64,
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: usize,
+    pub proto_max_bulk_len: u64,
+    pub query_buffer_limit: usize,
+    pub databases: usize,
+    pub debug_allowed: i64,
+    pub obuf: [ferrokv_config::ObufLimit; 3],
+    pub hz: i64,
+    pub latency_tracking: bool,
+    pub latency_monitor_threshold: i64,
+    pub active_expire_effort: i64,
+    /// `replicaof` is set: expired keys are hidden, not deleted.
+    pub replica: bool,
+}
+
+impl Hot {
+    fn from_config(cfg: &Config) -> Hot {
+        let requirepass = match cfg.str(pid("requirepass")) {
+            "" => None,
+            s => Some(s.as_bytes().to_vec()),
+        };
+        let obuf = match cfg.get(pid("client-output-buffer-limit")) {
+            Val::Obuf(l) => *l,
+            _ => Default::default(),
+        };
+        let notify = match cfg.get(pid("notify-keyspace-events")) {
+            Val::Notify(n) => *n,
+            _ => 0,
+        };
+        Hot {
+            requirepass,
+            notify,
+            protected_mode: cfg.bool(pid("protected-mode")),
+            maxclients: cfg.int(pid("maxclients")) as usize,
+            idle_timeout_s: cfg.int(pid("timeout")),
+            slowlog_slower_than: cfg.int(pid("slowlog-log-slower-than")),
+            slowlog_max_len: cfg.int(pid("slowlog-max-len")) as usize,
+            proto_max_bulk_len: cfg.int(pid("proto-max-bulk-len")) as u64,
+            query_buffer_limit: cfg.int(pid("client-query-buffer-limit")) as usize,
+            databases: cfg.int(pid("databases")) as usize,
+            debug_allowed: cfg.int(pid("enable-debug-command")),
+            obuf,
+            hz: cfg.int(pid("hz")).clamp(1, 500),
+            latency_tracking: cfg.bool(pid("latency-tracking")),
+            latency_monitor_threshold: cfg.int(pid("latency-monitor-threshold")),
+            active_expire_effort: cfg.int(pid("active-expire-effort")),
+            replica: matches!(cfg.get(pid("replicaof")), Val::ReplicaOf(Some(_))),
+        }
+    }
+}
+
+pub struct Engine {
+    pub cfg: Config,
+    pub hot: Hot,
+    pub dbs: Vec<Db>,
+    pub clients: Clients,
+    next_client_id: ClientId,
+    pub commands: CommandTable,
+    pub cmd_stats: Vec<CmdStats>,
+    pub pubsub: PubSub,
+    pub watched: WatchTable,
+    pub stats: Stats,
+    pub feed: Feed,
+    /// Changes since the last successful save (`rdb_changes_since_last_save`).
+    pub dirty: u64,
+    pub rng: fastrand::Rng,
+    pub run_id: String,
+    pub started_ms: i64,
+    pub started: Instant,
+    pub host: Box<dyn Host>,
+    pub server: ServerInfo,
+    pub pause: Option<Pause>,
+    pub monitors: Vec<ClientId>,
+    pub slowlog: Slowlog,
+    pub latency: crate::latency::LatencyMonitor,
+    pub lastsave_ms: i64,
+    /// Next database the active expiry cycle looks at.
+    expire_db_cursor: usize,
+    /// True while the previous active expiry cycle ran out of time (run a fast cycle).
+    pub expire_timed_out: bool,
+    /// Clients waiting for a pause to end.
+    paused_clients: Vec<ClientId>,
+    /// The replication ID this server's write history is known by.
+    pub replid: String,
+    /// Allocator usage right after startup (INFO `used_memory_startup`).
+    pub used_memory_startup: u64,
+    /// DEBUG SET-ACTIVE-EXPIRE.
+    pub active_expire_enabled: bool,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Engine {
+    pub fn new(
+        cfg: Config,
+        host: Box<dyn Host>,
+        server: ServerInfo,
+        now_ms: i64,
+    ) -> Result<Engine, String> {
+        let commands = CommandTable::build(&cfg.renames)?;
+        let hot = Hot::from_config(&cfg);
+        let dbs = (0..hot.databases).map(Db::new).collect();
+        let mut rng = fastrand::Rng::new();
+        let run_id: String = (0..40)
+            .map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)]))
+            .collect();
+        let replid: String = (0..40)
+            .map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)]))
+            .collect();
+        let used_memory_startup = host.memory().used;
+        let cmd_stats = vec![CmdStats::default(); commands.cmds.len()];
+        Ok(Engine {
+            cfg,
+            hot,
+            dbs,
+            clients: Clients::default(),
+            next_client_id: 1,
+            commands,
+            cmd_stats,
+            pubsub: PubSub::default(),
+            watched: WatchTable::default(),
+            stats: Stats::default(),
+            feed: Feed::default(),
+            dirty: 0,
+            rng,
+            run_id,
+            started_ms: now_ms,
+            started: Instant::now(),
+            host,
+            server,
+            pause: None,
+            monitors: Vec::new(),
+            slowlog: Slowlog::default(),
+            latency: Default::default(),
+            lastsave_ms: now_ms,
+            expire_db_cursor: 0,
+            expire_timed_out: false,
+            paused_clients: Vec::new(),
+            replid,
+            used_memory_startup,
+            active_expire_enabled: true,
+        })
+    }
+
+    /// Re-reads the hot configuration values after a change.
+    pub fn config_changed(&mut self, changed: &[Pid]) {
+        self.hot = Hot::from_config(&self.cfg);
+        if changed.contains(&pid("requirepass")) && self.hot.requirepass.is_none() {
+            // Dropping the password authenticates everyone, as in Redis.
+            for c in self.clients.iter_mut() {
+                c.authenticated = true;
+            }
+        }
+    }
+
+    /// True when this server is a replica (expired keys are hidden, not deleted).
+    pub fn is_replica(&self) -> bool {
+        self.hot.replica
+    }
+
+    pub fn clock(&self, now_ms: i64) -> Clock {
+        Clock {
+            now_ms,
+            master: !self.is_replica(),
+        }
+    }
+
+    // ---- clients -------------------------------------------------------------------
+
+    /// Registers a new connection. On refusal, returns the error line to send before
+    /// closing (maxclients, protected mode).
+    pub fn connect(
+        &mut self,
+        conn: ConnInfo,
+        waker: Arc<dyn Waker>,
+        now_ms: i64,
+    ) -> Result<ClientId, Vec<u8>> {
+        self.stats.total_connections_received += 1;
+        if self.clients.len() >= self.hot.maxclients {
+            self.stats.rejected_connections += 1;
+            return Err(b"-ERR max number of clients reached\r\n".to_vec());
+        }
+        if self.hot.protected_mode && self.hot.requirepass.is_none() && !conn.local {
+            self.stats.rejected_connections += 1;
+            return Err(crate::commands::connection::PROTECTED_MODE_DENIED
+                .as_bytes()
+                .to_vec());
+        }
+        let id = self.next_client_id;
+        self.next_client_id += 1;
+        let mut c = Client::new(id, conn, now_ms, waker);
+        c.authenticated = self.hot.requirepass.is_none();
+        self.clients.insert(c);
+        Ok(id)
+    }
+
+    /// Forgets a connection and everything it registered.
+    pub fn disconnect(&mut self, id: ClientId) {
+        let Some(c) = self.clients.remove(id) else {
+            return;
+        };
+        for ch in &c.channels {
+            self.pubsub.unsubscribe(ch, id);
+        }
+        for p in &c.patterns {
+            self.pubsub.punsubscribe(p, id);
+        }
+        for (db, key, _) in &c.watched {
+            self.watched.unwatch(*db, key, id);
+        }
+        self.monitors.retain(|&m| m != id);
+        self.paused_clients.retain(|&m| m != id);
+    }
+
+    /// Parser limits for a client's next requests.
+    pub fn limits(&self, id: ClientId) -> Limits {
+        let authenticated = self.clients.get(id).is_none_or(|c| c.authenticated);
+        Limits {
+            max_bulk_len: self.hot.proto_max_bulk_len,
+            max_query_buffer: self.hot.query_buffer_limit,
+            authenticated,
+        }
+    }
+
+    /// Moves a client's pending output into `buf` (which is cleared first). Returns true
+    /// if the connection must be closed once `buf` is written.
+    pub fn take_output(&mut self, id: ClientId, buf: &mut Vec<u8>) -> bool {
+        let Some(c) = self.clients.get_mut(id) else {
+            buf.clear();
+            return true;
+        };
+        c.out.swap_out(buf);
+        c.net_out += buf.len() as u64;
+        self.stats.net_output_bytes += buf.len() as u64;
+        c.obuf_soft_since = None;
+        c.close_asap || c.close_after_reply
+    }
+
+    /// Whether the connection must close now (killed) without sending more.
+    pub fn must_close(&self, id: ClientId) -> bool {
+        self.clients.get(id).is_none_or(|c| c.close_asap)
+    }
+
+    /// Reports bytes read from a client (INFO stats, CLIENT LIST).
+    pub fn note_input(&mut self, id: ClientId, bytes: usize, qbuf: usize) {
+        self.stats.net_input_bytes += bytes as u64;
+        self.stats.total_reads_processed += 1;
+        if let Some(c) = self.clients.get_mut(id) {
+            c.net_in += bytes as u64;
+            c.qbuf = qbuf;
+        }
+    }
+
+    // ---- command execution ---------------------------------------------------------
+
+    /// Runs queued requests of one client in order. Requests not run (pause) stay queued.
+    pub fn execute(&mut self, id: ClientId, reqs: &mut VecDeque<Argv>, now_ms: i64) -> Outcome {
+        let Some(mut client) = self.clients.take(id) else {
+            return Outcome::Close;
+        };
+        let mut outcome = Outcome::Continue;
+        while let Some(argv) = reqs.front() {
+            if client.close_after_reply || client.close_asap {
+                reqs.clear();
+                break;
+            }
+            if let Some(until_ms) = self.postponed(&client, argv, now_ms) {
+                if !self.paused_clients.contains(&id) {
+                    self.paused_clients.push(id);
+                }
+                outcome = Outcome::Paused { until_ms };
+                break;
+            }
+            let argv = reqs.pop_front().expect("front exists");
+            self.process(&mut client, argv, now_ms);
+        }
+        if client.close_asap || client.close_after_reply {
+            outcome = Outcome::Close;
+        }
+        self.check_output_limits(&mut client, now_ms);
+        self.clients.put(client);
+        outcome
+    }
+
+    /// If clients are paused and this request must wait, the time the pause ends.
+    fn postponed(&mut self, client: &Client, argv: &Argv, now_ms: i64) -> Option<i64> {
+        let pause = self.pause?;
+        if now_ms >= pause.until_ms {
+            self.end_pause();
+            return None;
+        }
+        if pause.all {
+            return Some(pause.until_ms);
+        }
+        let id = match self.commands.lookup(argv) {
+            Lookup::Found(id) => id,
+            _ => return None,
+        };
+        let c = self.commands.get(id);
+        let mut f = c.flags();
+        if c.name == "exec" {
+            f |= client.multi.as_ref().map_or(0, |m| m.flags);
+        }
+        if client.multi.is_some()
+            && !matches!(
+                c.name,
+                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+            )
+        {
+            return None; // queueing is not a write
+        }
+        (f & (flags::WRITE | flags::MAY_REPLICATE) != 0).then_some(pause.until_ms)
+    }
+
+    /// Ends CLIENT PAUSE and wakes the clients that waited.
+    pub fn end_pause(&mut self) {
+        self.pause = None;
+        for id in std::mem::take(&mut self.paused_clients) {
+            if let Some(c) = self.clients.get(id) {
+                c.waker.wake();
+            }
+        }
+    }
+
+    fn reject(&mut self, client: &mut Client, cmd: Option<CmdId>, msg: &str) {
+        if client.multi.is_some() {
+            client.dirty_exec = true;
+        }
+        if let Some(id) = cmd {
+            self.cmd_stats[id].rejected_calls += 1;
+        }
+        client.out.error(msg);
+        for e in client.out.take_errors() {
+            self.stats.record_error(&e);
+        }
+    }
+
+    /// Redis's processCommand: every check before a command may run.
+    fn process(&mut self, client: &mut Client, argv: Argv, now_ms: i64) {
+        client.last_interaction_ms = now_ms;
+        client.commands_processed += 1;
+        let cmd = match self.commands.lookup(&argv) {
+            Lookup::Found(id) => id,
+            Lookup::Unknown => {
+                let msg = unknown_command_error(&argv);
+                self.reject(client, None, &msg);
+                return;
+            }
+            Lookup::UnknownSub(parent) => {
+                let msg = format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    sanitize(argv.get(1), 128),
+                    self.commands.get(parent).name.to_ascii_uppercase()
+                );
+                self.reject(client, Some(parent), &msg);
+                return;
+            }
+        };
+        let c = self.commands.get(cmd);
+        if !c.arity_ok(argv.len()) || c.handler.is_none() {
+            let msg = format!(
+                "ERR wrong number of arguments for '{}' command",
+                c.fullname()
+            );
+            self.reject(client, Some(cmd), &msg);
+            return;
+        }
+        let cflags = c.flags();
+        if cflags & flags::PROTECTED != 0 && c.name == "debug" && !self.debug_allowed(client) {
+            self.reject(
+                client,
+                Some(cmd),
+                "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+            );
+            return;
+        }
+        if !client.authenticated && cflags & flags::NO_AUTH == 0 {
+            self.reject(client, Some(cmd), "NOAUTH Authentication required.");
+            return;
+        }
+        if client.multi.is_some() && cflags & flags::NO_MULTI != 0 {
+            self.reject(
+                client,
+                Some(cmd),
+                "ERR Command not allowed inside a transaction",
+            );
+            return;
+        }
+        let name = c.name;
+        let is_parent_level = c.parent.is_none();
+        if client.is_pubsub()
+            && !client.resp3()
+            && !(is_parent_level
+                && matches!(
+                    name,
+                    "ping"
+                        | "subscribe"
+                        | "unsubscribe"
+                        | "psubscribe"
+                        | "punsubscribe"
+                        | "quit"
+                        | "reset"
+                ))
+        {
+            let msg = format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                c.fullname()
+            );
+            self.reject(client, Some(cmd), &msg);
+            return;
+        }
+        if client.multi.is_some()
+            && !(is_parent_level
+                && matches!(
+                    name,
+                    "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+                ))
+        {
+            let m = client.multi.as_mut().expect("checked");
+            m.flags |= cflags;
+            m.queue.push((cmd, argv));
+            client.out.simple("QUEUED");
+            return;
+        }
+        self.call(client, cmd, &argv, now_ms);
+        self.feed.end_unit(false);
+    }
+
+    fn debug_allowed(&self, client: &Client) -> bool {
+        match self.hot.debug_allowed {
+            1 => true,
+            2 => client.conn.local,
+            _ => false,
+        }
+    }
+
+    /// Runs one command and does its accounting (Redis's `call`). Also used by EXEC.
+    pub(crate) fn call(&mut self, client: &mut Client, cmd: CmdId, argv: &Argv, now_ms: i64) {
+        let c = self.commands.get(cmd);
+        let handler = c.handler.expect("dispatch checks for a handler");
+        let cflags = c.flags();
+        client.last_cmd = c.fullname();
+        let dirty_before = self.dirty;
+        let out_before = client.out.len();
+        let started = Instant::now();
+        let mut ctx = Ctx::new(self, client, argv, cmd, now_ms);
+        let result = handler(&mut ctx);
+        let rewritten = ctx.take_rewrite();
+        if let Err(e) = result {
+            client.out.error(e.text());
+        }
+        let us = started.elapsed().as_micros() as u64;
+
+        // Replies suppressed by CLIENT REPLY OFF/SKIP.
+        match client.reply_mode {
+            ReplyMode::On => {}
+            ReplyMode::Off => client.out.buf.truncate(out_before),
+            ReplyMode::Skip => {
+                client.out.buf.truncate(out_before);
+                client.reply_mode = ReplyMode::On;
+            }
+            ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+        }
+
+        let stats = &mut self.cmd_stats[cmd];
+        stats.calls += 1;
+        stats.usec += us;
+        if self.hot.latency_tracking {
+            stats.latency.record(us);
+        }
+        if client.out.has_errors() {
+            stats.failed_calls += 1;
+            for e in client.out.take_errors() {
+                self.stats.record_error(&e);
+            }
+        }
+        self.stats.total_commands_processed += 1;
+        if cflags & flags::SKIP_SLOWLOG == 0
+            && self.hot.slowlog_slower_than >= 0
+            && us as i64 >= self.hot.slowlog_slower_than
+        {
+            self.slowlog
+                .add(client, argv, us, now_ms, self.hot.slowlog_max_len);
+        }
+        if self.hot.latency_monitor_threshold > 0
+            && us as i64 / 1000 >= self.hot.latency_monitor_threshold
+        {
+            let event = if cflags & flags::FAST != 0 {
+                "fast-command"
+            } else {
+                "command"
+            };
+            self.latency.add(event, now_ms, (us / 1000) as i64);
+        }
+        if !self.monitors.is_empty() && cflags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
+            self.feed_monitors(client, argv, now_ms);
+        }
+        self.flush_expired(Some(client));
+        if self.dirty != dirty_before && cflags & flags::WRITE != 0 {
+            match rewritten {
+                Some(args) => self.feed.push(client.db, args.iter().map(Vec::as_slice)),
+                None => self.feed.push(client.db, argv.iter()),
+            }
+        }
+    }
+
+    /// Propagates and announces keys that expired during the last command or cycle.
+    pub(crate) fn flush_expired(&mut self, mut current: Option<&mut Client>) {
+        for db in 0..self.dbs.len() {
+            if !self.dbs[db].has_expired_pending() {
+                continue;
+            }
+            for key in self.dbs[db].take_expired() {
+                self.stats.expired_keys += 1;
+                self.feed.push(db, [&b"DEL"[..], &key]);
+                self.touch_watched(current.as_deref_mut(), db, &key);
+                self.notify(current.as_deref_mut(), notify::EXPIRED, "expired", &key, db);
+            }
+        }
+    }
+
+    // ---- keyspace helpers ----------------------------------------------------------
+
+    /// Marks the watchers of a modified key (Redis's `signalModifiedKey`).
+    pub(crate) fn touch_watched(&mut self, current: Option<&mut Client>, db: usize, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        let ids = self.watched.watchers(db, key).to_vec();
+        let cur_id = current.as_ref().map(|c| c.id);
+        if let Some(c) = current {
+            if ids.contains(&c.id) {
+                c.dirty_cas = true;
+            }
+        }
+        for id in ids {
+            if Some(id) != cur_id {
+                if let Some(c) = self.clients.get_mut(id) {
+                    c.dirty_cas = true;
+                }
+            }
+        }
+    }
+
+    /// Marks every watcher of a key in `db` that exists (FLUSHDB/FLUSHALL/SWAPDB).
+    pub(crate) fn touch_all_watched_in_db(
+        &mut self,
+        mut current: Option<&mut Client>,
+        db: usize,
+        also: Option<usize>,
+    ) {
+        if self.watched.is_empty() {
+            return;
+        }
+        for (key, _) in self.watched.in_db(db) {
+            let exists = self.dbs[db].peek(&key, i64::MIN).is_some()
+                || also.is_some_and(|o| self.dbs[o].peek(&key, i64::MIN).is_some());
+            if exists {
+                self.touch_watched(current.as_deref_mut(), db, &key);
+            }
+        }
+    }
+
+    /// Publishes a keyspace notification if the class is enabled.
+    pub(crate) fn notify(
+        &mut self,
+        current: Option<&mut Client>,
+        class: u32,
+        event: &str,
+        key: &[u8],
+        db: usize,
+    ) {
+        let flags = self.hot.notify;
+        if flags & class == 0 {
+            return;
+        }
+        let mut current = current;
+        if flags & notify::KEYSPACE != 0 {
+            let mut ch = format!("__keyspace@{db}__:").into_bytes();
+            ch.extend_from_slice(key);
+            self.publish(current.as_deref_mut(), &ch, event.as_bytes());
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let ch = format!("__keyevent@{db}__:{event}");
+            self.publish(current.as_deref_mut(), ch.as_bytes(), key);
+        }
+    }
+
+    /// Delivers a message to every subscriber of `channel`; returns how many got it.
+    pub(crate) fn publish(
+        &mut self,
+        mut current: Option<&mut Client>,
+        channel: &[u8],
+        msg: &[u8],
+    ) -> usize {
+        if !self.pubsub.has_receivers() {
+            return 0;
+        }
+        let (direct, by_pattern) = self.pubsub.receivers(channel);
+        let n = direct.len() + by_pattern.len();
+        let deliver = |c: &mut Client, pattern: Option<&[u8]>| {
+            match pattern {
+                None => {
+                    c.out.push(3);
+                    c.out.bulk(b"message");
+                }
+                Some(p) => {
+                    c.out.push(4);
+                    c.out.bulk(b"pmessage");
+                    c.out.bulk(p);
+                }
+            }
+            c.out.bulk(channel);
+            c.out.bulk(msg);
+        };
+        let cur_id = current.as_ref().map(|c| c.id);
+        let targets = direct
+            .into_iter()
+            .map(|id| (id, None))
+            .chain(by_pattern.into_iter().map(|(p, id)| (id, Some(p))));
+        for (id, pat) in targets {
+            if Some(id) == cur_id {
+                if let Some(c) = current.as_deref_mut() {
+                    deliver(c, pat.as_deref());
+                }
+            } else if let Some(c) = self.clients.get_mut(id) {
+                deliver(c, pat.as_deref());
+                c.waker.wake();
+            }
+        }
+        n
+    }
+
+    fn feed_monitors(&mut self, client: &Client, argv: &Argv, now_ms: i64) {
+        let secs = now_ms.div_euclid(1000);
+        let micros = now_ms.rem_euclid(1000) * 1000;
+        let origin = match client.conn.transport {
+            crate::client::Transport::Unix => format!("unix:{}", self.cfg.str(pid("unixsocket"))),
+            crate::client::Transport::Tcp => client.conn.addr.clone(),
+        };
+        let mut line = format!("{secs}.{micros:06} [{} {origin}]", client.db);
+        let redact = matches!(
+            client.last_cmd,
+            "auth" | "hello" | "acl|setuser" | "config|set" | "migrate"
+        );
+        for (i, a) in argv.iter().enumerate() {
+            line.push(' ');
+            if redact && i > 0 && !(client.last_cmd == "hello" && i == 1) {
+                line.push_str("\"(redacted)\"");
+            } else {
+                line.push_str(&ferrokv_resp::args::quoted(a));
+            }
+        }
+        for id in self.monitors.clone() {
+            if id == client.id {
+                continue;
+            }
+            if let Some(m) = self.clients.get_mut(id) {
+                m.out.simple(&line);
+                m.waker.wake();
+            }
+        }
+    }
+
+    /// Enforces `client-output-buffer-limit` for a client's pending output.
+    pub(crate) fn check_output_limits(&mut self, c: &mut Client, now_ms: i64) {
+        let class = c.class();
+        let limit = self.hot.obuf[class.obuf_index()];
+        let used = c.out.len() as u64;
+        let hard = limit.hard > 0 && used >= limit.hard;
+        let soft = limit.soft > 0 && used >= limit.soft;
+        let mut over = hard;
+        if soft {
+            match c.obuf_soft_since {
+                None => c.obuf_soft_since = Some(now_ms),
+                Some(t) if now_ms - t > (limit.soft_seconds as i64) * 1000 => over = true,
+                Some(_) => {}
+            }
+        } else {
+            c.obuf_soft_since = None;
+        }
+        if over && !c.close_asap {
+            log::warn!(
+                "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                c.id,
+                c.conn.addr
+            );
+            c.close_asap = true;
+            c.out.buf.clear();
+            c.waker.wake();
+        }
+    }
+
+    /// Checks output limits of clients that received data asynchronously.
+    fn check_all_output_limits(&mut self, now_ms: i64) {
+        let ids: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|c| !c.out.is_empty())
+            .map(|c| c.id)
+            .collect();
+        for id in ids {
+            if let Some(mut c) = self.clients.take(id) {
+                self.check_output_limits(&mut c, now_ms);
+                self.clients.put(c);
+            }
+        }
+    }
+
+    // ---- background work -----------------------------------------------------------
+
+    /// Periodic housekeeping (Redis's serverCron), called `hz` times per second.
+    pub fn cron(&mut self, now_ms: i64) {
+        self.stats.sample(now_ms);
+        if let Some(p) = self.pause {
+            if now_ms >= p.until_ms {
+                self.end_pause();
+            }
+        }
+        if self.hot.idle_timeout_s > 0 {
+            let limit = self.hot.idle_timeout_s * 1000;
+            for c in self.clients.iter_mut() {
+                if now_ms - c.last_interaction_ms > limit
+                    && !c.is_pubsub()
+                    && c.class() == ClientClass::Normal
+                    && !c.monitor
+                {
+                    c.close_asap = true;
+                    c.waker.wake();
+                }
+            }
+        }
+        self.check_all_output_limits(now_ms);
+        let start = Instant::now();
+        for db in self.dbs.iter_mut() {
+            db.cron_resize(&|| start.elapsed().as_micros() > 1000);
+        }
+    }
+
+    /// One slice of active expiry (Redis's activeExpireCycle): samples volatile keys in
+    /// each database and deletes expired ones, repeating on a database while more than
+    /// ~10% of its sample was stale, until `budget_us` is spent. Returns true if it ran out
+    /// of time (more may be due).
+    pub fn active_expire(&mut self, now_ms: i64, budget_us: u64) -> bool {
+        if self.is_replica() || !self.active_expire_enabled {
+            return false;
+        }
+        let effort = self.hot.active_expire_effort.clamp(1, 10) as usize;
+        let per_loop = 20 + 20 * (effort - 1) / 4;
+        let acceptable_stale = (10 - (effort - 1)) as f64;
+        let started = Instant::now();
+        let ndb = self.dbs.len();
+        let mut timed_out = false;
+        let (mut sampled_total, mut expired_total) = (0usize, 0usize);
+        'dbs: for _ in 0..ndb {
+            let db = self.expire_db_cursor % ndb;
+            self.expire_db_cursor = self.expire_db_cursor.wrapping_add(1);
+            loop {
+                if self.dbs[db].expires_len() == 0 {
+                    break;
+                }
+                let step = self.dbs[db].active_expire_step(now_ms, per_loop);
+                sampled_total += step.sampled;
+                expired_total += step.expired;
+                self.flush_expired(None);
+                if started.elapsed().as_micros() as u64 >= budget_us {
+                    timed_out = true;
+                    self.stats.expired_time_cap_reached_count += 1;
+                    break 'dbs;
+                }
+                let stale = if step.sampled == 0 {
+                    0.0
+                } else {
+                    step.expired as f64 * 100.0 / step.sampled as f64
+                };
+                if stale <= acceptable_stale || step.sampled == 0 {
+                    break;
+                }
+            }
+        }
+        if sampled_total > 0 {
+            let perc = expired_total as f64 / sampled_total as f64;
+            self.stats.expired_stale_perc = perc * 0.05 + self.stats.expired_stale_perc * 0.95;
+        }
+        self.stats.expire_cycle_cpu_ms += started.elapsed().as_millis() as u64;
+        self.expire_timed_out = timed_out;
+        self.feed.end_unit(false);
+        timed_out
+    }
+
+    /// The database a command-less caller (tests, tools) may inspect.
+    pub fn db(&self, i: usize) -> &Db {
+        &self.dbs[i]
+    }
+}
+
+/// Redis's "unknown command" error, quoting up to 128 bytes of arguments.
+fn unknown_command_error(argv: &Argv) -> String {
+    let mut args = String::new();
+    for a in argv.iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        args.push('\'');
+        args.push_str(&sanitize(&a[..a.len().min(room)], room));
+        args.push_str("' ");
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {args}",
+        sanitize(argv.get(0), 128)
+    )
+}
+
+/// Lossy text of at most `max` bytes with CR/LF replaced, for error messages.
+pub(crate) fn sanitize(b: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(max)]).replace(['\r', '\n'], " ")
+}

@@ -1,0 +1,102 @@
+//! The write feed: every write command, after it executes and in execution order, is
+//! encoded here once as the RESP byte stream that the AOF and replicas consume — the
+//! single point where "what happened to the dataset" leaves the engine.
+//!
+//! Commands are collected per execution unit (one top-level command, or one EXEC) and
+//! appended as a whole when the unit ends: a transaction is wrapped in MULTI/EXEC so a
+//! replica or an AOF reload applies it atomically, and a SELECT is emitted whenever the
+//! target database changes. Nothing is encoded while no consumer is attached.
+
+use ferrokv_resp::encode_command;
+
+#[derive(Default)]
+pub struct Feed {
+    /// True when something consumes the stream (AOF on, replicas or a backlog).
+    pub enabled: bool,
+    pending: Vec<(usize, Vec<Vec<u8>>)>,
+    stream: Vec<u8>,
+    cur_db: Option<usize>,
+    /// Total bytes ever fed (the replication offset once replication exists).
+    pub offset: u64,
+}
+
+impl Feed {
+    /// Queues one write of the current execution unit.
+    pub fn push<'a>(&mut self, db: usize, args: impl IntoIterator<Item = &'a [u8]>) {
+        if self.enabled {
+            self.pending
+                .push((db, args.into_iter().map(<[u8]>::to_vec).collect()));
+        }
+    }
+
+    /// Ends the execution unit: encodes its writes, in a MULTI/EXEC block if `atomic` and
+    /// there is more than one.
+    pub fn end_unit(&mut self, atomic: bool) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let before = self.stream.len();
+        let wrap = atomic && self.pending.len() > 1;
+        let pending = std::mem::take(&mut self.pending);
+        if wrap {
+            encode_command(&mut self.stream, [&b"MULTI"[..]]);
+        }
+        for (db, args) in &pending {
+            if self.cur_db != Some(*db) {
+                let n = db.to_string();
+                encode_command(&mut self.stream, [&b"SELECT"[..], n.as_bytes()]);
+                self.cur_db = Some(*db);
+            }
+            encode_command(&mut self.stream, args.iter().map(Vec::as_slice));
+        }
+        if wrap {
+            encode_command(&mut self.stream, [&b"EXEC"[..]]);
+        }
+        self.offset += (self.stream.len() - before) as u64;
+    }
+
+    /// Bytes fed since the last call.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.stream)
+    }
+
+    /// Forgets the current database so the next write starts with a SELECT (a new
+    /// consumer attached mid-stream).
+    pub fn reset_db(&mut self) {
+        self.cur_db = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selects_and_wraps_transactions() {
+        let mut f = Feed {
+            enabled: true,
+            ..Feed::default()
+        };
+        f.push(0, [&b"SET"[..], b"a", b"1"]);
+        f.end_unit(true);
+        f.push(1, [&b"INCR"[..], b"b"]);
+        f.push(1, [&b"DEL"[..], b"c"]);
+        f.end_unit(true);
+        let s = String::from_utf8(f.take()).unwrap();
+        assert_eq!(
+            s,
+            "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n\
+             *1\r\n$5\r\nMULTI\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*2\r\n$4\r\nINCR\r\n$1\r\nb\r\n*2\r\n$3\r\nDEL\r\n$1\r\nc\r\n*1\r\n$4\r\nEXEC\r\n"
+        );
+        assert_eq!(f.offset as usize, s.len());
+    }
+
+    #[test]
+    fn disabled_feed_records_nothing() {
+        let mut f = Feed::default();
+        f.push(0, [&b"SET"[..], b"a", b"1"]);
+        f.end_unit(false);
+        assert!(f.take().is_empty());
+        assert_eq!(f.offset, 0);
+    }
+}

@@ -1,0 +1,78 @@
+//! What the engine needs from the outside world, implemented by the server's I/O layer
+//! (and by a fake in tests). Keeping these behind a trait is what keeps the engine free
+//! of sockets, files and clocks.
+
+use ferrokv_config::{Config, Pid};
+use std::time::Duration;
+
+/// SHUTDOWN's options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownRequest {
+    pub save: bool,
+    pub nosave: bool,
+    pub now: bool,
+    pub force: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemoryInfo {
+    /// Bytes currently allocated by the process's allocator.
+    pub used: u64,
+    /// Highest `used` seen.
+    pub peak: u64,
+    /// Resident set size.
+    pub rss: u64,
+    /// Physical memory of the machine.
+    pub total_system: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuInfo {
+    pub sys: f64,
+    pub user: f64,
+}
+
+pub trait Host: Send {
+    /// Applies changed directives that involve the outside world (listening sockets,
+    /// working directory, log level). An error rolls the CONFIG SET back.
+    fn apply_config(&mut self, cfg: &Config, changed: &[Pid]) -> Result<(), String>;
+    /// Writes the configuration back to its file (CONFIG REWRITE).
+    fn rewrite_config(&mut self, cfg: &Config) -> Result<(), String>;
+    /// Stops the server. An error is replied to the client that asked.
+    fn shutdown(&mut self, req: ShutdownRequest) -> Result<(), String>;
+    /// Blocks the server (DEBUG SLEEP).
+    fn sleep(&mut self, d: Duration);
+    fn memory(&self) -> MemoryInfo;
+    fn cpu(&self) -> CpuInfo;
+    /// Frees a large value off the command path (FLUSHALL ASYNC, UNLINK).
+    fn free_later(&mut self, garbage: Box<dyn Send>);
+}
+
+/// A host that does nothing: for unit tests and tools.
+#[derive(Default)]
+pub struct NullHost {
+    pub shutdown_requested: Option<ShutdownRequest>,
+}
+
+impl Host for NullHost {
+    fn apply_config(&mut self, _: &Config, _: &[Pid]) -> Result<(), String> {
+        Ok(())
+    }
+    fn rewrite_config(&mut self, _: &Config) -> Result<(), String> {
+        Err("The server is running without a config file".into())
+    }
+    fn shutdown(&mut self, req: ShutdownRequest) -> Result<(), String> {
+        self.shutdown_requested = Some(req);
+        Ok(())
+    }
+    fn sleep(&mut self, _: Duration) {}
+    fn memory(&self) -> MemoryInfo {
+        MemoryInfo::default()
+    }
+    fn cpu(&self) -> CpuInfo {
+        CpuInfo::default()
+    }
+    fn free_later(&mut self, garbage: Box<dyn Send>) {
+        drop(garbage);
+    }
+}
