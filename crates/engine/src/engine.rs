@@ -325,13 +325,25 @@ impl Engine {
 
     // ---- command execution ---------------------------------------------------------
 
-    /// Runs queued requests of one client in order. Requests not run (pause) stay queued.
-    pub fn execute(&mut self, id: ClientId, reqs: &mut VecDeque<Argv>, now_ms: i64) -> Outcome {
+    /// Runs up to `limit` queued requests of one client, in order. Requests not run
+    /// (limit reached, clients paused) stay queued.
+    pub fn execute(
+        &mut self,
+        id: ClientId,
+        reqs: &mut VecDeque<Argv>,
+        now_ms: i64,
+        limit: usize,
+    ) -> Outcome {
         let Some(mut client) = self.clients.take(id) else {
             return Outcome::Close;
         };
         let mut outcome = Outcome::Continue;
+        let mut ran = 0;
         while let Some(argv) = reqs.front() {
+            if ran == limit {
+                break;
+            }
+            ran += 1;
             if client.close_after_reply || client.close_asap {
                 reqs.clear();
                 break;

@@ -46,7 +46,7 @@ impl Harness {
     /// Runs one command and returns the raw bytes written to the client.
     pub fn raw(&mut self, id: ClientId, args: &[&str]) -> Vec<u8> {
         let mut q = VecDeque::from([Argv::from_slices(args)]);
-        self.eng.execute(id, &mut q, self.now);
+        self.eng.execute(id, &mut q, self.now, usize::MAX);
         let mut out = Vec::new();
         self.eng.take_output(id, &mut out);
         out

@@ -1,0 +1,131 @@
+//! One task per connection: read bytes, parse requests, run them on the engine under its
+//! lock, write the replies. The task also wakes up when the engine has something for this
+//! client that no request of its own produced (a pub/sub message, a CLIENT KILL, the end
+//! of a CLIENT PAUSE).
+
+use crate::Shared;
+use bytes::BytesMut;
+use ferrokv_engine::client::{ConnInfo, Waker};
+use ferrokv_engine::{unix_ms, Outcome};
+use ferrokv_resp::{Argv, ProtocolError, RequestParser};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+
+/// Commands run per engine lock, so one client's huge pipeline cannot starve the others.
+const BATCH: usize = 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+struct NotifyWaker(Arc<Notify>);
+
+impl Waker for NotifyWaker {
+    fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+pub fn now_ms() -> i64 {
+    unix_ms(SystemTime::now())
+}
+
+pub async fn serve<S>(shared: Arc<Shared>, mut stream: S, info: ConnInfo)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let notify = Arc::new(Notify::new());
+    let waker: Arc<dyn Waker> = Arc::new(NotifyWaker(notify.clone()));
+    let addr = info.addr.clone();
+    let connected = shared.engine.lock().connect(info, waker, now_ms());
+    let id = match connected {
+        Ok(id) => id,
+        Err(reply) => {
+            let _ = stream.write_all(&reply).await;
+            return;
+        }
+    };
+    let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut parser = RequestParser::new();
+    let mut parsed: Vec<Argv> = Vec::new();
+    let mut reqs: VecDeque<Argv> = VecDeque::new();
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut protocol_error: Option<String> = None;
+    let mut paused_until: Option<i64> = None;
+    let mut bytes_in = 0usize;
+    loop {
+        let runnable = !reqs.is_empty() && paused_until.is_none();
+        if !runnable {
+            if inbuf.capacity() - inbuf.len() < READ_CHUNK / 4 {
+                inbuf.reserve(READ_CHUNK);
+            }
+            let pause_sleep = paused_until.map(|until| {
+                let wait = (until - now_ms()).max(0) as u64;
+                tokio::time::sleep(std::time::Duration::from_millis(wait))
+            });
+            tokio::select! {
+                biased;
+                _ = notify.notified() => paused_until = None,
+                _ = async { pause_sleep.expect("guarded").await }, if pause_sleep.is_some() => paused_until = None,
+                r = stream.read_buf(&mut inbuf), if protocol_error.is_none() => match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        bytes_in += n;
+                        let limits = shared.engine.lock().limits(id);
+                        // Before AUTH, parse one request at a time: AUTH changes the limits.
+                        let max = if limits.authenticated { usize::MAX } else { 1 };
+                        match parser.parse(&mut inbuf, &limits, &mut parsed, max) {
+                            Ok(()) => {}
+                            Err(ProtocolError::Reply(msg)) => {
+                                log::info!("Protocol error ({msg}) from client: id={id} addr={addr}");
+                                protocol_error = Some(msg);
+                            }
+                            Err(ProtocolError::QueryBufferLimit) => {
+                                log::warn!("Closing client that reached max query buffer length: id={id} addr={addr} (qbuf initial bytes: {:?})", String::from_utf8_lossy(&inbuf[..inbuf.len().min(64)]));
+                                break;
+                            }
+                        }
+                        reqs.extend(parsed.drain(..));
+                    }
+                },
+            }
+        }
+        let (close, outcome) = {
+            let mut e = shared.engine.lock();
+            if e.must_close(id) {
+                break;
+            }
+            if bytes_in > 0 {
+                e.note_input(id, bytes_in, inbuf.len());
+                bytes_in = 0;
+            }
+            let outcome = if !reqs.is_empty() && paused_until.is_none() {
+                e.execute(id, &mut reqs, now_ms(), BATCH)
+            } else {
+                Outcome::Continue
+            };
+            (e.take_output(id, &mut out), outcome)
+        };
+        if !out.is_empty() && stream.write_all(&out).await.is_err() {
+            break;
+        }
+        if close || outcome == Outcome::Close {
+            break;
+        }
+        if let Outcome::Paused { until_ms } = outcome {
+            paused_until = Some(until_ms);
+        }
+        if let Some(msg) = &protocol_error {
+            if reqs.is_empty() {
+                let _ = stream.write_all(format!("-{msg}\r\n").as_bytes()).await;
+                break;
+            }
+        }
+        // The parser may hold more complete requests than one batch ran.
+        if !reqs.is_empty() && paused_until.is_none() {
+            tokio::task::yield_now().await;
+        }
+    }
+    let _ = stream.flush().await;
+    shared.engine.lock().disconnect(id);
+}

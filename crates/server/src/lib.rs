@@ -1,0 +1,401 @@
+//! The server process: configuration loading, logging, listeners, one tokio task per
+//! connection, the cron task, signals and shutdown. Everything with side effects lives
+//! here; the engine it drives is pure.
+//!
+//! The engine sits behind one mutex. A connection task parses a whole read's worth of
+//! requests outside the lock, then runs them under it in one go, so the lock is taken once
+//! per read, not per command, and the engine state stays single-threaded in semantics:
+//! commands are atomic and totally ordered, as in Redis.
+
+pub mod conn;
+pub mod listener;
+pub mod logging;
+pub mod memory;
+
+use ferrokv_config::{pid, CommandLine, Config, Pid, Val};
+use ferrokv_engine::{CpuInfo, Engine, Host, MemoryInfo, ServerInfo, ShutdownRequest};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// State shared by all tasks.
+pub struct Shared {
+    pub engine: Mutex<Engine>,
+    keepalive: Arc<AtomicI64>,
+}
+
+impl Shared {
+    pub fn keepalive_secs(&self) -> i64 {
+        self.keepalive.load(Ordering::Relaxed)
+    }
+}
+
+/// Requests from the engine (via [`ServerHost`]) to the main task.
+enum Control {
+    Listeners(Vec<listener::Bound>),
+    Shutdown(ShutdownRequest),
+}
+
+/// The engine's view of the outside world.
+struct ServerHost {
+    control: mpsc::UnboundedSender<Control>,
+    lazyfree: std::sync::mpsc::Sender<Box<dyn Send>>,
+    keepalive: Arc<AtomicI64>,
+}
+
+fn bind_addrs(cfg: &Config) -> Vec<String> {
+    match cfg.get(pid("bind")) {
+        Val::Bind(v) => v.clone(),
+        _ => vec!["*".into()],
+    }
+}
+
+impl Host for ServerHost {
+    fn apply_config(&mut self, cfg: &Config, changed: &[Pid]) -> Result<(), String> {
+        if changed.contains(&pid("port")) || changed.contains(&pid("bind")) {
+            let bound = listener::bind_tcp(
+                &bind_addrs(cfg),
+                cfg.int(pid("port")) as u16,
+                cfg.int(pid("tcp-backlog")) as i32,
+            )
+            .map_err(|_| {
+                if changed.contains(&pid("port")) {
+                    "Unable to listen on this port. Check server logs.".to_string()
+                } else {
+                    "Failed to bind to specified addresses.".to_string()
+                }
+            })?;
+            let _ = self.control.send(Control::Listeners(bound));
+        }
+        if changed.contains(&pid("dir")) {
+            std::env::set_current_dir(cfg.str(pid("dir"))).map_err(|e| e.to_string())?;
+        }
+        if changed.contains(&pid("loglevel")) {
+            logging::set_level(&cfg.get_formatted(pid("loglevel")));
+        }
+        if changed.contains(&pid("tcp-keepalive")) {
+            self.keepalive
+                .store(cfg.int(pid("tcp-keepalive")), Ordering::Relaxed);
+        }
+        if changed.contains(&pid("maxclients")) {
+            raise_fd_limit(cfg.int(pid("maxclients")) as u64);
+        }
+        Ok(())
+    }
+
+    fn rewrite_config(&mut self, cfg: &Config) -> Result<(), String> {
+        let path = cfg
+            .config_file
+            .as_ref()
+            .ok_or("The server is running without a config file")?;
+        ferrokv_config::rewrite::rewrite_file(cfg, path).map_err(|e| e.to_string())
+    }
+
+    fn shutdown(&mut self, req: ShutdownRequest) -> Result<(), String> {
+        self.control
+            .send(Control::Shutdown(req))
+            .map_err(|e| e.to_string())
+    }
+
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d);
+    }
+
+    fn memory(&self) -> MemoryInfo {
+        MemoryInfo {
+            used: memory::allocated(),
+            peak: memory::peak(),
+            rss: memory::rss(),
+            total_system: memory::total_system_memory(),
+        }
+    }
+
+    fn cpu(&self) -> CpuInfo {
+        let (sys, user) = memory::cpu_seconds();
+        CpuInfo { sys, user }
+    }
+
+    fn free_later(&mut self, garbage: Box<dyn Send>) {
+        let _ = self.lazyfree.send(garbage);
+    }
+}
+
+/// Raises the open-files limit to fit `maxclients` plus the server's own descriptors.
+fn raise_fd_limit(maxclients: u64) {
+    let want = maxclients + 32;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= want {
+            return;
+        }
+        let target = want.min(lim.rlim_max);
+        lim.rlim_cur = target;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 || target < want {
+            log::warn!(
+                "You requested maxclients of {maxclients} requiring at least {want} max file descriptors, but the limit is {target}."
+            );
+        }
+    }
+}
+
+fn usage() -> String {
+    "Usage: ferrokv server [/path/to/redis.conf] [options] [-]\n       ferrokv server - (read config from stdin)\n       ferrokv server -v or --version\n       ferrokv server -h or --help\n\nExamples:\n       ferrokv server (run the server with default config)\n       ferrokv server /etc/redis/6379.conf\n       ferrokv server --port 7777\n       ferrokv server --port 7777 --replicaof 127.0.0.1 8888\n       ferrokv server /etc/myredis.conf --loglevel verbose -\n       ferrokv server /etc/myredis.conf --loglevel verbose\n".into()
+}
+
+pub fn version_line() -> String {
+    format!(
+        "Redis server v={} sha=00000000:0 malloc=mimalloc bits=64 build=ferrokv-{}",
+        ferrokv_config::REDIS_VERSION,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Runs `ferrokv server` with redis-server's arguments. Returns the exit code.
+pub fn main(args: &[String]) -> i32 {
+    if let Some(first) = args.first() {
+        match first.as_str() {
+            "-v" | "--version" => {
+                println!("{}", version_line());
+                return 0;
+            }
+            "-h" | "--help" => {
+                print!("{}", usage());
+                return 0;
+            }
+            _ => {}
+        }
+    }
+    let cl = CommandLine::parse(args);
+    let cfg = match ferrokv_config::load(&cl, false) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    if cfg.sentinel_mode {
+        eprintln!("Sentinel mode is not available in this build of ferrokv yet.");
+        return 1;
+    }
+    let logfile = cfg.str(pid("logfile")).to_string();
+    if let Err(e) = logging::init(Some(&logfile), &cfg.get_formatted(pid("loglevel"))) {
+        eprintln!(
+            "{}",
+            ferrokv_config::LoadError {
+                source: None,
+                line: 0,
+                text: String::new(),
+                msg: format!("Can't open the log file: {e}")
+            }
+        );
+        return 1;
+    }
+    let threads = match cfg.int(pid("io-threads")) {
+        n if n > 1 => n as usize,
+        _ => std::thread::available_parallelism()
+            .map(|n| n.get().min(4))
+            .unwrap_or(2),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Failed to start the runtime: {e}");
+            return 1;
+        }
+    };
+    let code = rt.block_on(serve(cfg, cl.config_file.is_none()));
+    // Connections are dropped with the runtime; nothing else needs to finish.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+async fn serve(cfg: Config, no_config_file: bool) -> i32 {
+    let pid_num = std::process::id();
+    log::info!("oO0OoO0OoO0Oo ferrokv is starting oO0OoO0OoO0Oo");
+    log::info!(
+        "ferrokv version={}, redis_version={}, bits=64, pid={pid_num}, just started",
+        env!("CARGO_PKG_VERSION"),
+        ferrokv_config::REDIS_VERSION
+    );
+    if no_config_file {
+        log::warn!("Warning: no config file specified, using the default config. In order to specify a config file use ferrokv server /path/to/redis.conf");
+    } else {
+        log::info!("Configuration loaded");
+    }
+    let dir = cfg.str(pid("dir")).to_string();
+    if let Err(e) = std::env::set_current_dir(&dir) {
+        log::warn!("Can't chdir to '{dir}': {e}");
+        return 1;
+    }
+    raise_fd_limit(cfg.int(pid("maxclients")) as u64);
+    let port = cfg.int(pid("port")) as u16;
+    let bound =
+        match listener::bind_tcp(&bind_addrs(&cfg), port, cfg.int(pid("tcp-backlog")) as i32) {
+            Ok(b) => b,
+            Err(e) => {
+                log::warn!("{e}");
+                return 1;
+            }
+        };
+    let unixsocket = cfg.str(pid("unixsocket")).to_string();
+    let unix = if unixsocket.is_empty() {
+        None
+    } else {
+        match listener::bind_unix(&unixsocket, cfg.int(pid("unixsocketperm")) as u32) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log::warn!("{e}");
+                return 1;
+            }
+        }
+    };
+    if port == 0 && unix.is_none() {
+        log::warn!("Configured to not listen anywhere, exiting.");
+        return 1;
+    }
+    let pidfile = cfg.str(pid("pidfile")).to_string();
+    if !pidfile.is_empty() {
+        if let Err(e) = std::fs::write(&pidfile, format!("{pid_num}\n")) {
+            log::warn!("Failed to write PID file: {e}");
+        }
+    }
+    let (control_tx, mut control_rx) = mpsc::unbounded_channel();
+    let (lazy_tx, lazy_rx) = std::sync::mpsc::channel::<Box<dyn Send>>();
+    // Frees big values (FLUSHALL ASYNC, UNLINK) off the command path.
+    std::thread::Builder::new()
+        .name("lazyfree".into())
+        .spawn(move || {
+            for garbage in lazy_rx {
+                drop(garbage);
+            }
+        })
+        .ok();
+    let keepalive = Arc::new(AtomicI64::new(cfg.int(pid("tcp-keepalive"))));
+    let host = ServerHost {
+        control: control_tx,
+        lazyfree: lazy_tx,
+        keepalive: keepalive.clone(),
+    };
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let info = ServerInfo {
+        executable: exe,
+        pid: pid_num,
+        tcp_port: port,
+    };
+    let engine = match Engine::new(cfg, Box::new(host), info, conn::now_ms()) {
+        Ok(e) => e,
+        Err(e) => {
+            log::warn!("Fatal error: {e}");
+            return 1;
+        }
+    };
+    let shared = Arc::new(Shared {
+        engine: Mutex::new(engine),
+        keepalive,
+    });
+
+    let mut tcp_tasks: Vec<JoinHandle<()>> = Vec::new();
+    for b in bound {
+        match tokio::net::TcpListener::from_std(b.listener) {
+            Ok(l) => tcp_tasks.push(tokio::spawn(listener::accept_tcp(shared.clone(), l))),
+            Err(e) => {
+                log::warn!("Failed listening on port {port} (tcp), aborting: {e}");
+                return 1;
+            }
+        }
+    }
+    if let Some(l) = unix {
+        tokio::spawn(listener::accept_unix(shared.clone(), l, unixsocket.clone()));
+    }
+    tokio::spawn(cron(shared.clone()));
+
+    log::info!(
+        "ferrokv {} (Redis {} compatible) standalone mode, Port: {port}, PID: {pid_num}",
+        env!("CARGO_PKG_VERSION"),
+        ferrokv_config::REDIS_VERSION
+    );
+    log::info!("Running mode=standalone, port={port}.");
+    log::info!("Server initialized");
+    if port != 0 {
+        log::info!("Ready to accept connections tcp");
+    }
+    if !unixsocket.is_empty() {
+        log::info!("Ready to accept connections unix");
+    }
+
+    let mut sigterm =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    loop {
+        tokio::select! {
+            msg = control_rx.recv() => match msg {
+                Some(Control::Listeners(bound)) => {
+                    for t in tcp_tasks.drain(..) {
+                        t.abort();
+                    }
+                    for b in bound {
+                        if let Ok(l) = tokio::net::TcpListener::from_std(b.listener) {
+                            tcp_tasks.push(tokio::spawn(listener::accept_tcp(shared.clone(), l)));
+                        }
+                    }
+                }
+                Some(Control::Shutdown(_req)) => {
+                    log::warn!("User requested shutdown...");
+                    break;
+                }
+                None => break,
+            },
+            _ = async { sigterm.as_mut().expect("guarded").recv().await }, if sigterm.is_some() => {
+                log::warn!("Received SIGTERM scheduling shutdown...");
+                break;
+            }
+            _ = async { sigint.as_mut().expect("guarded").recv().await }, if sigint.is_some() => {
+                log::warn!("Received SIGINT scheduling shutdown...");
+                break;
+            }
+        }
+    }
+    if !pidfile.is_empty() {
+        let _ = std::fs::remove_file(&pidfile);
+    }
+    if !unixsocket.is_empty() {
+        let _ = std::fs::remove_file(&unixsocket);
+    }
+    log::warn!("ferrokv is now ready to exit, bye bye...");
+    0
+}
+
+/// Redis's serverCron: housekeeping `hz` times a second, then a time-boxed slice of
+/// active expiry (at most a quarter of the period, a millisecond per lock hold so clients
+/// are never stalled for long).
+async fn cron(shared: Arc<Shared>) {
+    loop {
+        let hz = shared.engine.lock().hot.hz.max(1) as u64;
+        tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        let now = conn::now_ms();
+        shared.engine.lock().cron(now);
+        let budget = Duration::from_micros(250_000 / hz);
+        let started = Instant::now();
+        loop {
+            let more = shared.engine.lock().active_expire(conn::now_ms(), 1000);
+            if !more || started.elapsed() >= budget {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        memory::allocated();
+    }
+}
