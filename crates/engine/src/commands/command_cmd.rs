@@ -46,9 +46,9 @@ fn reply_info(out: &mut ReplyBuf, t: &CommandTable, id: CmdId) {
         out.map(3);
         out.bulk(b"flags");
         let kflags: &[&str] = if c.has(flags::WRITE) {
-            &["RW", "UPDATE"]
+            &["RW", "update"]
         } else {
-            &["RO", "ACCESS"]
+            &["RO", "access"]
         };
         out.set(kflags.len());
         for f in kflags {
@@ -118,7 +118,7 @@ pub fn info(c: &mut Ctx) -> CmdResult {
     for id in ids {
         match id {
             Some(id) => reply_info(out, t, id),
-            None => out.null_array(),
+            None => out.null(),
         }
     }
     Ok(())

@@ -1,0 +1,249 @@
+//! Test harness: starts the real `ferrokv` binary (or Debian's `redis-server`, for
+//! differential tests) on an ephemeral loopback port in its own temporary directory, and
+//! offers `redis`-crate connections and a raw RESP connection. Processes are stopped by
+//! PID when the handle drops.
+
+#![allow(dead_code)]
+
+use ferrokv_resp::Frame;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("ferrokv-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A port that was free a moment ago (the server retries if it is taken meanwhile).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("ephemeral port")
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+/// True when optional binaries (redis-server…) must be present: CI sets this.
+pub fn interop_required() -> bool {
+    std::env::var("FERROKV_REQUIRE_INTEROP").is_ok_and(|v| v == "1")
+}
+
+/// Finds an optional binary; if missing, panics in CI and tells the developer otherwise.
+pub fn optional_binary(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()));
+    if found.is_none() {
+        if interop_required() {
+            panic!("{name} is required (FERROKV_REQUIRE_INTEROP=1) but not installed");
+        }
+        eprintln!("SKIPPED: {name} is not installed (apt-get install redis-server redis-tools)");
+    }
+    found
+}
+
+pub enum Kind {
+    Ferrokv,
+    Redis(PathBuf),
+}
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub dir: TempDir,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts ferrokv with extra `--directive value` arguments.
+    pub fn start(args: &[&str]) -> Server {
+        Self::start_kind(Kind::Ferrokv, args)
+    }
+
+    /// Starts Debian's redis-server, or None (skip) if it is not installed.
+    pub fn start_redis(args: &[&str]) -> Option<Server> {
+        let bin = optional_binary("redis-server")?;
+        Some(Self::start_kind(Kind::Redis(bin), args))
+    }
+
+    pub fn start_kind(kind: Kind, args: &[&str]) -> Server {
+        let dir = TempDir::new("srv");
+        for _attempt in 0..5 {
+            let port = free_port();
+            let log = dir.path().join("server.log");
+            let _ = std::fs::remove_file(&log);
+            let mut cmd = match &kind {
+                Kind::Ferrokv => {
+                    let mut c = Command::new(env!("CARGO_BIN_EXE_ferrokv"));
+                    c.arg("server");
+                    c
+                }
+                Kind::Redis(bin) => Command::new(bin),
+            };
+            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            cmd.args(["--dir", dir.path().to_str().expect("utf8 path"), "--logfile", log.to_str().expect("utf8 path")]);
+            cmd.args(["--enable-debug-command", "yes"]);
+            cmd.args(args);
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+            let mut child = cmd.spawn().expect("spawn server");
+            let ready = wait_until(Duration::from_secs(10), || {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return true;
+                }
+                std::fs::read_to_string(&log).is_ok_and(|s| s.contains("Ready to accept connections"))
+            });
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+                if log_text.contains("Address already in use") {
+                    continue;
+                }
+                panic!("server exited with {status}: {err}\n{log_text}");
+            }
+            assert!(ready, "server did not become ready");
+            return Server { child, port, dir, log };
+        }
+        panic!("could not find a free port");
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        let client = redis::Client::open(self.url()).expect("client");
+        client.get_connection_with_timeout(Duration::from_secs(5)).expect("connect")
+    }
+
+    pub fn raw(&self) -> Raw {
+        Raw::connect(&self.addr())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status();
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw RESP connection: send bytes, read whole replies.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn connect(addr: &str) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Raw { stream, buf: Vec::new() }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends one command as a RESP array.
+    pub fn cmd(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        ferrokv_resp::encode_command(&mut out, args.iter().copied());
+        self.send(&out);
+        self.read_reply().expect("reply")
+    }
+
+    /// Reads one complete reply and returns its raw bytes; None if the server closed.
+    pub fn read_reply(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Ok(Some((_, n))) = Frame::decode(&self.buf) {
+                let rest = self.buf.split_off(n);
+                return Some(std::mem::replace(&mut self.buf, rest));
+            }
+            let mut chunk = [0u8; 16384];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("read failed: {e}; have {:?}", String::from_utf8_lossy(&self.buf)),
+            }
+        }
+    }
+
+    /// True once the server has closed the connection (bounded wait).
+    pub fn closed(&mut self) -> bool {
+        let mut chunk = [0u8; 1024];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+}
