@@ -40,7 +40,10 @@ impl Drop for TempDir {
 
 /// A port that was free a moment ago (the server retries if it is taken meanwhile).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("ephemeral port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("ephemeral port")
 }
 
 /// Polls `f` until it returns true or `timeout` passes.
@@ -62,8 +65,11 @@ pub fn interop_required() -> bool {
 
 /// Finds an optional binary; if missing, panics in CI and tells the developer otherwise.
 pub fn optional_binary(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()));
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
     if found.is_none() {
         if interop_required() {
             panic!("{name} is required (FERROKV_REQUIRE_INTEROP=1) but not installed");
@@ -88,21 +94,36 @@ pub struct Server {
 impl Server {
     /// Starts ferrokv with extra `--directive value` arguments.
     pub fn start(args: &[&str]) -> Server {
-        Self::start_kind(Kind::Ferrokv, args)
+        Self::start_kind(Kind::Ferrokv, None, args)
+    }
+
+    /// Starts ferrokv with a config file (which must come first on the command line).
+    pub fn start_with_config(config: &Path, args: &[&str]) -> Server {
+        Self::start_kind(Kind::Ferrokv, Some(config), args)
     }
 
     /// Starts Debian's redis-server, or None (skip) if it is not installed.
     pub fn start_redis(args: &[&str]) -> Option<Server> {
         let bin = optional_binary("redis-server")?;
-        Some(Self::start_kind(Kind::Redis(bin), args))
+        Some(Self::start_kind(Kind::Redis(bin), None, args))
     }
 
-    pub fn start_kind(kind: Kind, args: &[&str]) -> Server {
+    pub fn start_kind(kind: Kind, config: Option<&Path>, args: &[&str]) -> Server {
         let dir = TempDir::new("srv");
+        // A --logfile in `args` wins over the harness's own.
+        let custom_log = args
+            .iter()
+            .position(|a| *a == "--logfile")
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from);
         for _attempt in 0..5 {
             let port = free_port();
-            let log = dir.path().join("server.log");
-            let _ = std::fs::remove_file(&log);
+            let log = custom_log
+                .clone()
+                .unwrap_or_else(|| dir.path().join("server.log"));
+            if custom_log.is_none() {
+                let _ = std::fs::remove_file(&log);
+            }
             let mut cmd = match &kind {
                 Kind::Ferrokv => {
                     let mut c = Command::new(env!("CARGO_BIN_EXE_ferrokv"));
@@ -111,17 +132,37 @@ impl Server {
                 }
                 Kind::Redis(bin) => Command::new(bin),
             };
-            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
-            cmd.args(["--dir", dir.path().to_str().expect("utf8 path"), "--logfile", log.to_str().expect("utf8 path")]);
+            if let Some(conf) = config {
+                cmd.arg(conf);
+            }
+            cmd.args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]);
+            cmd.args([
+                "--dir",
+                dir.path().to_str().expect("utf8 path"),
+                "--logfile",
+                log.to_str().expect("utf8 path"),
+            ]);
             cmd.args(["--enable-debug-command", "yes"]);
             cmd.args(args);
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
             let mut child = cmd.spawn().expect("spawn server");
             let ready = wait_until(Duration::from_secs(10), || {
                 if let Ok(Some(_)) = child.try_wait() {
                     return true;
                 }
-                std::fs::read_to_string(&log).is_ok_and(|s| s.contains("Ready to accept connections"))
+                std::fs::read_to_string(&log)
+                    .is_ok_and(|s| s.contains("Ready to accept connections"))
             });
             if let Ok(Some(status)) = child.try_wait() {
                 let mut err = String::new();
@@ -135,7 +176,12 @@ impl Server {
                 panic!("server exited with {status}: {err}\n{log_text}");
             }
             assert!(ready, "server did not become ready");
-            return Server { child, port, dir, log };
+            return Server {
+                child,
+                port,
+                dir,
+                log,
+            };
         }
         panic!("could not find a free port");
     }
@@ -150,7 +196,9 @@ impl Server {
 
     pub fn conn(&self) -> redis::Connection {
         let client = redis::Client::open(self.url()).expect("client");
-        client.get_connection_with_timeout(Duration::from_secs(5)).expect("connect")
+        client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .expect("connect")
     }
 
     pub fn raw(&self) -> Raw {
@@ -167,7 +215,9 @@ impl Server {
 
     /// Sends a signal to the server process.
     pub fn signal(&self, sig: &str) {
-        let _ = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status();
     }
 
     /// Waits for the process to exit; returns its exit code.
@@ -199,9 +249,14 @@ pub struct Raw {
 impl Raw {
     pub fn connect(addr: &str) -> Raw {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         stream.set_nodelay(true).expect("nodelay");
-        Raw { stream, buf: Vec::new() }
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -227,7 +282,10 @@ impl Raw {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) => panic!("read failed: {e}; have {:?}", String::from_utf8_lossy(&self.buf)),
+                Err(e) => panic!(
+                    "read failed: {e}; have {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
             }
         }
     }
@@ -240,7 +298,9 @@ impl Raw {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return true,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(_) => return true,
             }
         }
