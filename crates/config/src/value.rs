@@ -179,7 +179,7 @@ fn parse_save(args: &[&str]) -> Result<Val, String> {
 }
 
 fn parse_obuf(args: &[&str], current: Option<&Val>) -> Result<Val, String> {
-    if args.is_empty() || args.len() % 4 != 0 {
+    if args.is_empty() || !args.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut limits = match current {

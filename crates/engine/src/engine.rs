@@ -493,14 +493,12 @@ impl Engine {
             self.reject(client, Some(cmd), &msg);
             return;
         }
-        if client.multi.is_some()
-            && !(is_parent_level
-                && matches!(
-                    name,
-                    "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-                ))
-        {
-            let m = client.multi.as_mut().expect("checked");
+        let runs_now = is_parent_level
+            && matches!(
+                name,
+                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+            );
+        if let Some(m) = client.multi.as_mut().filter(|_| !runs_now) {
             m.flags |= cflags;
             m.queue.push((cmd, argv));
             client.out.simple("QUEUED");
@@ -666,7 +664,7 @@ impl Engine {
         }
         if flags & notify::KEYEVENT != 0 {
             let ch = format!("__keyevent@{db}__:{event}");
-            self.publish(current.as_deref_mut(), ch.as_bytes(), key);
+            self.publish(current, ch.as_bytes(), key);
         }
     }
 

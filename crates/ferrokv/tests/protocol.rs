@@ -196,7 +196,7 @@ fn unauthenticated_clients_get_small_limits() {
     let s = Server::start(&["--requirepass", "secret"]);
     let mut r = s.raw();
     let mut wire = Vec::new();
-    let args: Vec<&[u8]> = std::iter::repeat(&b"x"[..]).take(11).collect();
+    let args: Vec<&[u8]> = std::iter::repeat_n(&b"x"[..], 11).collect();
     ferrokv_resp::encode_command(&mut wire, args);
     r.send(&wire);
     assert_eq!(

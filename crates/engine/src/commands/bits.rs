@@ -257,9 +257,9 @@ pub fn bitpos(c: &mut Ctx) -> CmdResult {
         window[last] |= sp.last_mask;
     }
     let pos = first_bit(&window, bit);
-    let pos = if end_given && !bit && pos == window.len() as i64 * 8 {
-        -1
-    } else if pos == -1 {
+    // With an explicit end, clear bits past the window do not count as found.
+    let past_end = end_given && !bit && pos == window.len() as i64 * 8;
+    let pos = if past_end || pos == -1 {
         -1
     } else {
         pos + (sp.start as i64) * 8

@@ -274,7 +274,7 @@ pub fn mget(c: &mut Ctx) -> CmdResult {
 }
 
 fn mset_generic(c: &mut Ctx, nx: bool) -> CmdResult {
-    if c.argc() % 2 == 0 {
+    if c.argc().is_multiple_of(2) {
         return Err(CmdError::msg(format!(
             "ERR wrong number of arguments for '{}' command",
             c.eng.commands.get(c.cmd).fullname()
@@ -372,12 +372,10 @@ pub fn getex(c: &mut Ctx) -> CmdResult {
             c.modified(key);
             c.notify(notify::GENERIC, "expire", key);
         }
-        None if opts.expiry == Expiry::Persist => {
-            if c.eng.dbs[db].remove_expire(key) {
-                c.rewrite_as(vec![b"PERSIST".to_vec(), key.to_vec()]);
-                c.modified(key);
-                c.notify(notify::GENERIC, "persist", key);
-            }
+        None if opts.expiry == Expiry::Persist && c.eng.dbs[db].remove_expire(key) => {
+            c.rewrite_as(vec![b"PERSIST".to_vec(), key.to_vec()]);
+            c.modified(key);
+            c.notify(notify::GENERIC, "persist", key);
         }
         None => {}
     }
