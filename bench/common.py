@@ -1,0 +1,80 @@
+"""Shared helpers for the side-by-side benchmarks: start ferrokv and Debian's redis-server
+on free loopback ports with the same settings, talk to them, stop them by PID."""
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FERROKV = os.environ.get("FERROKV_BIN", os.path.join(ROOT, "target", "release", "ferrokv"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_ferrokv():
+    if "FERROKV_BIN" not in os.environ:
+        subprocess.run(["cargo", "build", "--release", "-p", "ferrokv"], cwd=ROOT, check=True)
+
+
+class Server:
+    """A server process ("ferrokv" or "redis") with its own port and directory."""
+
+    def __init__(self, kind, extra=()):
+        self.kind = kind
+        self.dir = tempfile.mkdtemp(prefix=f"bench-{kind}-")
+        self.port = free_port()
+        base = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", self.dir, "--enable-debug-command", "yes", "--protected-mode", "no"]
+        if kind == "ferrokv":
+            cmd = [FERROKV, "server"] + base
+        else:
+            if not shutil.which("redis-server"):
+                raise SystemExit("redis-server not installed: apt-get install redis-server redis-tools")
+            cmd = ["redis-server"] + base
+        cmd += list(extra)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if self.cli("PING").strip() == "PONG":
+                    return
+            except subprocess.CalledProcessError:
+                pass
+            time.sleep(0.05)
+        raise SystemExit(f"{kind} did not start")
+
+    def cli(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.port)] + list(args),
+                              check=True, capture_output=True, text=True).stdout
+
+    def info(self, section="memory"):
+        out = {}
+        for line in self.cli("INFO", section).splitlines():
+            if ":" in line and not line.startswith("#"):
+                k, v = line.split(":", 1)
+                out[k] = v
+        return out
+
+    def rss(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
