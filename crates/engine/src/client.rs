@@ -197,7 +197,7 @@ impl ClientClass {
 #[derive(Default)]
 pub struct Clients {
     slots: Vec<Option<Box<Client>>>,
-    index: std::collections::HashMap<ClientId, usize>,
+    index: ahash::AHashMap<ClientId, usize>,
     free: Vec<usize>,
 }
 

@@ -153,6 +153,9 @@ pub struct Engine {
     pub used_memory_startup: u64,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire_enabled: bool,
+    /// When the previous command ended: the next one's start, so each command costs one
+    /// clock read rather than two.
+    clock_mark: Instant,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -211,6 +214,7 @@ impl Engine {
             replid,
             used_memory_startup,
             active_expire_enabled: true,
+            clock_mark: Instant::now(),
         })
     }
 
@@ -339,6 +343,8 @@ impl Engine {
         };
         let mut outcome = Outcome::Continue;
         let mut ran = 0;
+        self.prefetch_keys(client.db, reqs, limit);
+        self.clock_mark = Instant::now();
         while let Some(argv) = reqs.front() {
             if ran == limit {
                 break;
@@ -364,6 +370,34 @@ impl Engine {
         self.check_output_limits(&mut client, now_ms);
         self.clients.put(client);
         outcome
+    }
+
+    /// Prefetches the first key of each pipelined request, in two passes (buckets, then
+    /// nodes), so the memory latency of a batch's lookups overlaps. Worth it only when
+    /// several requests arrived together.
+    fn prefetch_keys(&self, db: usize, reqs: &VecDeque<Argv>, limit: usize) {
+        const MAX: usize = 32;
+        if reqs.len() < 2 {
+            return;
+        }
+        let db = &self.dbs[db];
+        let mut hashes = [0u64; MAX];
+        let mut n = 0;
+        for argv in reqs.iter().take(limit.min(MAX)) {
+            let Some(id) = self.commands.find(argv.get(0)) else {
+                continue;
+            };
+            let first = self.commands.get(id).spec.keys.0;
+            if first >= 1 && (first as usize) < argv.len() {
+                let h = ferrokv_keyspace::dict::hash_key(argv.get(first as usize));
+                db.prefetch(h, 0);
+                hashes[n] = h;
+                n += 1;
+            }
+        }
+        for &h in &hashes[..n] {
+            db.prefetch(h, 1);
+        }
     }
 
     /// If clients are paused and this request must wait, the time the pause ends.
@@ -524,14 +558,16 @@ impl Engine {
         client.last_cmd = c.fullname();
         let dirty_before = self.dirty;
         let out_before = client.out.len();
-        let started = Instant::now();
+        let started = self.clock_mark;
         let mut ctx = Ctx::new(self, client, argv, cmd, now_ms);
         let result = handler(&mut ctx);
         let rewritten = ctx.take_rewrite();
         if let Err(e) = result {
             client.out.error(e.text());
         }
-        let us = started.elapsed().as_micros() as u64;
+        let ended = Instant::now();
+        self.clock_mark = ended;
+        let us = ended.duration_since(started).as_micros() as u64;
 
         // Replies suppressed by CLIENT REPLY OFF/SKIP.
         match client.reply_mode {

@@ -3,8 +3,8 @@
 //! clients.
 
 use crate::client::ClientId;
+use ahash::AHashMap as HashMap;
 use ferrokv_keyspace::glob::glob_match;
-use std::collections::HashMap;
 
 #[derive(Default)]
 pub struct PubSub {

@@ -2,8 +2,8 @@
 //! the watchers' transactions as failed (their EXEC returns a null reply).
 
 use crate::client::ClientId;
+use ahash::AHashMap as HashMap;
 use ferrokv_keyspace::SmallBytes;
-use std::collections::HashMap;
 
 #[derive(Default)]
 pub struct WatchTable {

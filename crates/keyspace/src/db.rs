@@ -7,7 +7,7 @@
 //! fire the `expired` notification and count it. A replica never deletes on its own (its
 //! master sends the DEL) but hides expired keys all the same.
 
-use crate::dict::Dict;
+use crate::dict::{Dict, Entry, VacantEntry};
 use crate::smallbytes::SmallBytes;
 use crate::value::Obj;
 
@@ -31,6 +31,17 @@ pub struct Db {
     expires_cursor: u64,
     /// Running average TTL of sampled volatile keys (INFO keyspace `avg_ttl`).
     pub avg_ttl: i64,
+}
+
+/// A key looked up for writing.
+pub enum DbEntry<'a> {
+    /// Stored. `live` is false for a key a replica hides because it is logically expired
+    /// (it stays stored until the master's DEL).
+    Occupied {
+        obj: &'a mut Obj,
+        live: bool,
+    },
+    Vacant(VacantEntry<'a, Obj>),
 }
 
 /// What one active-expiry step found.
@@ -86,6 +97,29 @@ impl Db {
             return None;
         }
         self.keys.get_mut(key)
+    }
+
+    /// Looks a key up for a write that may create it (SET and friends): lazy expiry as in
+    /// [`Db::lookup`], one hash computation whether the key exists or not.
+    pub fn entry<'a>(&'a mut self, key: &'a [u8], clock: Clock) -> DbEntry<'a> {
+        if self.is_expired(key, clock.now_ms) && clock.master {
+            self.delete_expired(key);
+        }
+        let live = clock.master || !self.is_expired(key, clock.now_ms);
+        match self.keys.entry(key) {
+            Entry::Occupied(obj) => DbEntry::Occupied { obj, live },
+            Entry::Vacant(v) => DbEntry::Vacant(v),
+        }
+    }
+
+    /// Starts loading the memory a lookup of a key with hash `h` will touch (first stage:
+    /// the bucket; second stage: the node). See [`Dict::prefetch_bucket`].
+    pub fn prefetch(&self, h: u64, stage: u8) {
+        if stage == 0 {
+            self.keys.prefetch_bucket(h);
+        } else {
+            self.keys.prefetch_node(h);
+        }
     }
 
     /// Reads a key without side effects (expired keys are hidden, not deleted).

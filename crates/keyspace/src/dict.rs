@@ -92,26 +92,6 @@ fn find<'a, V>(mut link: &'a Link<V>, key: &[u8]) -> Option<&'a Node<V>> {
     None
 }
 
-fn find_mut<'a, V>(link: &'a mut Link<V>, key: &[u8]) -> Option<&'a mut Node<V>> {
-    // Locate by shared walk first: returning a borrow out of a mutable loop is beyond the
-    // borrow checker, and chains are a node or two long.
-    let mut steps = 0;
-    let mut cur = link.as_deref();
-    loop {
-        let n = cur?;
-        if n.key.as_slice() == key {
-            break;
-        }
-        cur = n.next.as_deref();
-        steps += 1;
-    }
-    let mut node = link.as_deref_mut()?;
-    for _ in 0..steps {
-        node = node.next.as_deref_mut()?;
-    }
-    Some(node)
-}
-
 fn unlink<V>(mut link: &mut Link<V>, key: &[u8]) -> Option<Box<Node<V>>> {
     loop {
         match link {
@@ -124,6 +104,17 @@ fn unlink<V>(mut link: &mut Link<V>, key: &[u8]) -> Option<Box<Node<V>>> {
             Some(node) => link = &mut node.next,
         }
     }
+}
+
+#[inline]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 fn rev(v: u64) -> u64 {
@@ -199,17 +190,63 @@ impl<V> Dict<V> {
             return None;
         }
         self.rehash_step();
-        let h = hash_key(key);
-        let in_second = self.is_rehashing() && {
-            let t = &self.ht[0];
-            find(&t.buckets[t.slot(h)], key).is_none()
-        };
-        let t = &mut self.ht[in_second as usize];
-        if t.buckets.is_empty() {
-            return None;
+        self.get_mut_hashed(hash_key(key), key)
+    }
+
+    /// Where `key` (whose hash is `h`) is: table, bucket, position in the chain.
+    fn locate(&self, h: u64, key: &[u8]) -> Option<(usize, usize, usize)> {
+        let n = if self.is_rehashing() { 2 } else { 1 };
+        for i in 0..n {
+            let t = &self.ht[i];
+            if t.buckets.is_empty() {
+                continue;
+            }
+            let slot = t.slot(h);
+            let mut link = t.buckets[slot].as_deref();
+            let mut steps = 0;
+            while let Some(node) = link {
+                if node.key.as_slice() == key {
+                    return Some((i, slot, steps));
+                }
+                link = node.next.as_deref();
+                steps += 1;
+            }
         }
-        let slot = t.slot(h);
-        find_mut(&mut t.buckets[slot], key).map(|n| &mut n.value)
+        None
+    }
+
+    /// The node a [`Dict::locate`] found, reached without comparing keys again.
+    fn node_at(&mut self, (i, slot, steps): (usize, usize, usize)) -> &mut Node<V> {
+        let mut node = self.ht[i].buckets[slot]
+            .as_deref_mut()
+            .expect("located node exists");
+        for _ in 0..steps {
+            node = node.next.as_deref_mut().expect("located node exists");
+        }
+        node
+    }
+
+    fn get_mut_hashed(&mut self, h: u64, key: &[u8]) -> Option<&mut V> {
+        let at = self.locate(h, key)?;
+        Some(&mut self.node_at(at).value)
+    }
+
+    /// Hints the CPU to start loading the bucket `h` maps to. Pipelined requests prefetch
+    /// their keys' buckets (and then nodes) before running, so the cache misses of a batch
+    /// of lookups overlap instead of queueing one after another.
+    pub fn prefetch_bucket(&self, h: u64) {
+        for t in self.tables() {
+            prefetch(&t.buckets[t.slot(h)] as *const Link<V> as *const u8);
+        }
+    }
+
+    /// Second prefetch stage: the first node of the bucket (its slot should be cached now).
+    pub fn prefetch_node(&self, h: u64) {
+        for t in self.tables() {
+            if let Some(n) = t.buckets[t.slot(h)].as_deref() {
+                prefetch(n as *const Node<V> as *const u8);
+            }
+        }
     }
 
     fn tables(&self) -> impl Iterator<Item = &Table<V>> {
@@ -219,23 +256,48 @@ impl<V> Dict<V> {
 
     /// Inserts or replaces; returns the previous value.
     pub fn insert(&mut self, key: SmallBytes, value: V) -> Option<V> {
-        if let Some(v) = self.get_mut(&key) {
-            return Some(std::mem::replace(v, value));
+        let h = hash_key(&key);
+        if !self.is_empty() {
+            self.rehash_step();
+            if let Some(v) = self.get_mut_hashed(h, &key) {
+                return Some(std::mem::replace(v, value));
+            }
         }
-        self.insert_new(key, value);
+        self.insert_new_hashed(h, key, value);
         None
     }
 
     /// Inserts a key known to be absent (the caller checked), skipping the lookup.
     pub fn insert_new(&mut self, key: SmallBytes, value: V) {
+        let h = hash_key(&key);
+        self.insert_new_hashed(h, key, value);
+    }
+
+    fn insert_new_hashed(&mut self, h: u64, key: SmallBytes, value: V) {
         self.expand_if_needed();
         self.rehash_step();
-        let h = hash_key(&key);
         let t = &mut self.ht[self.is_rehashing() as usize];
         let slot = t.slot(h);
         let next = t.buckets[slot].take();
         t.buckets[slot] = Some(Box::new(Node { next, key, value }));
         t.used += 1;
+    }
+
+    /// Finds `key` once, for a caller that will either update it or insert it: the hash
+    /// is computed a single time either way.
+    pub fn entry<'a>(&'a mut self, key: &'a [u8]) -> Entry<'a, V> {
+        let h = hash_key(key);
+        if !self.is_empty() {
+            self.rehash_step();
+            if let Some(at) = self.locate(h, key) {
+                return Entry::Occupied(&mut self.node_at(at).value);
+            }
+        }
+        Entry::Vacant(VacantEntry {
+            dict: self,
+            key,
+            hash: h,
+        })
     }
 
     /// Returns the value for `key`, inserting `make()` first if absent.
@@ -509,6 +571,24 @@ impl<V> Dict<V> {
             }
         }
         false
+    }
+}
+
+pub enum Entry<'a, V> {
+    Occupied(&'a mut V),
+    Vacant(VacantEntry<'a, V>),
+}
+
+pub struct VacantEntry<'a, V> {
+    dict: &'a mut Dict<V>,
+    key: &'a [u8],
+    hash: u64,
+}
+
+impl<'a, V> VacantEntry<'a, V> {
+    pub fn insert(self, value: V) {
+        self.dict
+            .insert_new_hashed(self.hash, SmallBytes::from(self.key), value);
     }
 }
 

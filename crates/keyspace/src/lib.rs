@@ -12,7 +12,7 @@ pub mod glob;
 pub mod smallbytes;
 pub mod value;
 
-pub use db::Db;
+pub use db::{Db, DbEntry};
 pub use dict::Dict;
 pub use smallbytes::SmallBytes;
 pub use value::{Obj, Value, ValueType};

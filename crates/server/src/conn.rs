@@ -37,9 +37,14 @@ where
     let notify = Arc::new(Notify::new());
     let waker: Arc<dyn Waker> = Arc::new(NotifyWaker(notify.clone()));
     let addr = info.addr.clone();
-    let connected = shared.engine.lock().connect(info, waker, now_ms());
-    let id = match connected {
-        Ok(id) => id,
+    let connected = {
+        let mut e = shared.engine.lock();
+        e.connect(info, waker, now_ms())
+            .map(|id| (id, e.limits(id)))
+    };
+    // Parser limits, refreshed under the lock after each batch (AUTH changes them).
+    let (id, mut limits) = match connected {
+        Ok(v) => v,
         Err(reply) => {
             let _ = stream.write_all(&reply).await;
             return;
@@ -71,7 +76,6 @@ where
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         bytes_in += n;
-                        let limits = shared.engine.lock().limits(id);
                         // Before AUTH, parse one request at a time: AUTH changes the limits.
                         let max = if limits.authenticated { usize::MAX } else { 1 };
                         match parser.parse(&mut inbuf, &limits, &mut parsed, max) {
@@ -104,6 +108,7 @@ where
             } else {
                 Outcome::Continue
             };
+            limits = e.limits(id);
             (e.take_output(id, &mut out), outcome)
         };
         if !out.is_empty() && stream.write_all(&out).await.is_err() {

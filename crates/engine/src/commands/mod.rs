@@ -21,8 +21,8 @@ pub mod transactions;
 
 use crate::ctx::Ctx;
 use crate::error::CmdResult;
+use ahash::AHashMap as HashMap;
 use spec::RawSpec;
-use std::collections::HashMap;
 
 pub type CmdId = usize;
 pub type Handler = fn(&mut Ctx) -> CmdResult;

@@ -9,7 +9,7 @@ use crate::ctx::{int_arg, is, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
 use crate::longdouble;
 use ferrokv_config::notify;
-use ferrokv_keyspace::{Obj, SmallBytes, Value};
+use ferrokv_keyspace::{DbEntry, Obj, SmallBytes, Value};
 use ferrokv_resp::ReplyBuf;
 
 /// A string value seen through its encoding.
@@ -182,8 +182,27 @@ fn set_generic(
         reply_get(c, key)?;
     }
     let db = c.client.db;
-    let found = c.eng.lookup_write(db, key, c.now).is_some();
-    if (opts.nx && found) || (opts.xx && !found) {
+    let clock = c.eng.clock(c.now);
+    let value = Value::string(val);
+    let set = match c.eng.dbs[db].entry(key, clock) {
+        DbEntry::Occupied { obj, live } => {
+            if opts.nx && live || opts.xx && !live {
+                false
+            } else {
+                *obj = Obj::new(value, c.now);
+                true
+            }
+        }
+        DbEntry::Vacant(v) => {
+            if opts.xx {
+                false
+            } else {
+                v.insert(Obj::new(value, c.now));
+                true
+            }
+        }
+    };
+    if !set {
         if !opts.get {
             match ok_reply {
                 Some(_) => c.out().int(0),
@@ -192,8 +211,9 @@ fn set_generic(
         }
         return Ok(());
     }
-    let obj = Obj::new(Value::string(val), c.now);
-    c.eng.dbs[db].set(key, obj, opts.expiry == Expiry::KeepTtl);
+    if opts.expiry != Expiry::KeepTtl {
+        c.eng.dbs[db].remove_expire(key);
+    }
     c.modified(key);
     c.notify(notify::STRING, "set", key);
     if let Some(ms) = when {
