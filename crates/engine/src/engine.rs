@@ -803,9 +803,38 @@ impl Engine {
                 c.id,
                 c.conn.addr
             );
-            c.close_asap = true;
-            c.out.buf.clear();
-            c.waker.wake();
+            self.detach(c);
+        }
+    }
+
+    /// Schedules a client to be closed: from now on it receives nothing (subscriptions,
+    /// MONITOR and WATCH are dropped at once, pending output discarded), and its connection
+    /// task is woken to close the socket — even if it is stuck writing to a peer that does
+    /// not read.
+    pub(crate) fn detach(&mut self, c: &mut Client) {
+        for ch in c.channels.drain() {
+            self.pubsub.unsubscribe(&ch, c.id);
+        }
+        for p in c.patterns.drain() {
+            self.pubsub.punsubscribe(&p, c.id);
+        }
+        for (db, key, _) in c.watched.drain(..) {
+            self.watched.unwatch(db, &key, c.id);
+        }
+        if c.monitor {
+            c.monitor = false;
+            self.monitors.retain(|&m| m != c.id);
+        }
+        c.close_asap = true;
+        c.out.buf.clear();
+        c.waker.wake();
+    }
+
+    /// [`Engine::detach`] for a client in the table (not the one running a command).
+    pub(crate) fn detach_id(&mut self, id: ClientId) {
+        if let Some(mut c) = self.clients.take(id) {
+            self.detach(&mut c);
+            self.clients.put(c);
         }
     }
 
@@ -837,15 +866,19 @@ impl Engine {
         }
         if self.hot.idle_timeout_s > 0 {
             let limit = self.hot.idle_timeout_s * 1000;
-            for c in self.clients.iter_mut() {
-                if now_ms - c.last_interaction_ms > limit
-                    && !c.is_pubsub()
-                    && c.class() == ClientClass::Normal
-                    && !c.monitor
-                {
-                    c.close_asap = true;
-                    c.waker.wake();
-                }
+            let idle: Vec<ClientId> = self
+                .clients
+                .iter()
+                .filter(|c| {
+                    now_ms - c.last_interaction_ms > limit
+                        && !c.is_pubsub()
+                        && c.class() == ClientClass::Normal
+                        && !c.monitor
+                })
+                .map(|c| c.id)
+                .collect();
+            for id in idle {
+                self.detach_id(id);
             }
         }
         self.check_all_output_limits(now_ms);

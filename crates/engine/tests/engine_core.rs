@@ -172,3 +172,47 @@ fn resp3_hello() {
         err("NOPROTO unsupported protocol version")
     );
 }
+
+#[test]
+fn protected_mode_refuses_remote_clients_without_password() {
+    use ferrokv_engine::client::{ConnInfo, NoWaker, Transport};
+    use std::sync::Arc;
+    let mut h = Harness::new();
+    let remote = ConnInfo {
+        addr: "10.0.0.5:4000".into(),
+        laddr: "10.0.0.1:6379".into(),
+        fd: 9,
+        transport: Transport::Tcp,
+        local: false,
+    };
+    let refused = h
+        .eng
+        .connect(remote.clone(), Arc::new(NoWaker), h.now)
+        .unwrap_err();
+    assert!(
+        String::from_utf8_lossy(&refused).starts_with("-DENIED Redis is running in protected mode")
+    );
+    // With a password, remote clients may connect (and must authenticate).
+    let c = h.client();
+    h.cmd(c, &["config", "set", "requirepass", "pw"]);
+    assert!(h.eng.connect(remote, Arc::new(NoWaker), h.now).is_ok());
+}
+
+#[test]
+fn swapdb_and_flushdb_fail_watchers() {
+    let mut h = Harness::new();
+    let (a, b) = (h.client(), h.client());
+    h.cmd(a, &["set", "k", "1"]);
+    h.cmd(a, &["watch", "k"]);
+    h.cmd(b, &["swapdb", "0", "1"]);
+    h.cmd(a, &["multi"]);
+    h.cmd(a, &["ping"]);
+    assert_eq!(h.cmd(a, &["exec"]), Frame::Null);
+    h.cmd(a, &["select", "1"]);
+    h.cmd(a, &["watch", "k"]);
+    h.cmd(b, &["select", "1"]);
+    h.cmd(b, &["flushdb"]);
+    h.cmd(a, &["multi"]);
+    h.cmd(a, &["ping"]);
+    assert_eq!(h.cmd(a, &["exec"]), Frame::Null);
+}

@@ -556,3 +556,90 @@ fn digest_matches_redis_for_the_same_data() {
     assert_eq!(digests[0], digests[1]);
     assert_ne!(digests[0], "0".repeat(40));
 }
+
+#[test]
+fn slow_pubsub_subscriber_is_disconnected_by_output_limit() {
+    let s = Server::start(&[
+        "--client-output-buffer-limit",
+        "pubsub 256kb 128kb 1",
+        "--hz",
+        "50",
+    ]);
+    let mut sub = s.raw();
+    assert_eq!(
+        sub.cmd(&[b"SUBSCRIBE", b"firehose"]),
+        b"*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n"
+    );
+    // Shrink the subscriber's socket receive buffer so messages pile up server-side.
+    socket2::SockRef::from(&sub.stream)
+        .set_recv_buffer_size(4096)
+        .unwrap();
+    let mut p = s.conn();
+    let payload = vec![b'x'; 16 * 1024];
+    let mut dropped = false;
+    for _ in 0..2000 {
+        let n: i64 = p.publish("firehose", &payload).unwrap();
+        if n == 0 {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(dropped, "the subscriber was never disconnected");
+    assert!(s.log_text().contains("overcoming of output buffer limits"));
+    let pong: String = redis::cmd("PING").query(&mut p).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn client_reply_off_and_skip() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    r.send(b"CLIENT REPLY OFF\r\nSET a 1\r\nCLIENT REPLY ON\r\n");
+    assert_eq!(r.read_reply().unwrap(), b"+OK\r\n");
+    r.send(b"CLIENT REPLY SKIP\r\nSET b 2\r\nGET b\r\n");
+    assert_eq!(r.read_reply().unwrap(), b"$1\r\n2\r\n");
+    assert_eq!(r.cmd(&[b"GET", b"a"]), b"$1\r\n1\r\n");
+}
+
+#[test]
+fn hello_with_auth_and_setname() {
+    let s = Server::start(&["--requirepass", "pw"]);
+    let mut r = s.raw();
+    assert!(r
+        .cmd(&[b"HELLO", b"3"])
+        .starts_with(b"-NOAUTH HELLO must be called with the client already authenticated"));
+    let ok = r.cmd(&[
+        b"HELLO", b"3", b"AUTH", b"default", b"pw", b"SETNAME", b"app",
+    ]);
+    assert!(ok.starts_with(b"%7\r\n"));
+    assert_eq!(r.cmd(&[b"CLIENT", b"GETNAME"]), b"$3\r\napp\r\n");
+    assert_eq!(r.cmd(&[b"ACL", b"WHOAMI"]), b"$7\r\ndefault\r\n");
+    assert_eq!(r.cmd(&[b"RESET"]), b"+RESET\r\n");
+    assert_eq!(
+        r.cmd(&[b"GET", b"x"]),
+        b"-NOAUTH Authentication required.\r\n"
+    );
+}
+
+#[test]
+fn debug_sleep_blocks_the_server_like_redis() {
+    let s = Server::start(&[]);
+    let url = s.url();
+    let mut c = s.conn();
+    let sleeper = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: () = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(0.3)
+            .query(&mut c)
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let t = Instant::now();
+    let _: String = redis::cmd("PING").query(&mut c).unwrap();
+    sleeper.join().unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "PING answered during DEBUG SLEEP"
+    );
+}

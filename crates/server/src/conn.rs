@@ -6,7 +6,7 @@
 use crate::Shared;
 use bytes::BytesMut;
 use ferrokv_engine::client::{ConnInfo, Waker};
-use ferrokv_engine::{unix_ms, Outcome};
+use ferrokv_engine::{unix_ms, ClientId, Outcome};
 use ferrokv_resp::{Argv, ProtocolError, RequestParser};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,6 +24,39 @@ impl Waker for NotifyWaker {
     fn wake(&self) {
         self.0.notify_one();
     }
+}
+
+/// Writes `buf` fully, unless the engine closes the client meanwhile (a peer that stopped
+/// reading would otherwise hold the task in the write forever). False: close now.
+async fn write_out<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    buf: &[u8],
+    notify: &Notify,
+    shared: &Shared,
+    id: ClientId,
+) -> bool {
+    let mut pos = 0;
+    let mut woken = false;
+    while pos < buf.len() {
+        tokio::select! {
+            biased;
+            r = stream.write(&buf[pos..]) => match r {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => pos += n,
+            },
+            _ = notify.notified() => {
+                if shared.engine.lock().must_close(id) {
+                    return false;
+                }
+                woken = true;
+            }
+        }
+    }
+    if woken {
+        // The wake-up was for new output: keep it for the next turn of the loop.
+        notify.notify_one();
+    }
+    true
 }
 
 pub fn now_ms() -> i64 {
@@ -111,7 +144,7 @@ where
             limits = e.limits(id);
             (e.take_output(id, &mut out), outcome)
         };
-        if !out.is_empty() && stream.write_all(&out).await.is_err() {
+        if !out.is_empty() && !write_out(&mut stream, &out, &notify, &shared, id).await {
             break;
         }
         if close || outcome == Outcome::Close {

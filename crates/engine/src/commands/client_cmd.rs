@@ -228,13 +228,16 @@ pub fn kill(c: &mut Ctx) -> CmdResult {
         }
     }
     let me = c.client.id;
-    let mut killed = 0;
-    for cl in c.eng.clients.iter_mut() {
-        if f.matches(cl, me) {
-            cl.close_asap = true;
-            cl.waker.wake();
-            killed += 1;
-        }
+    let victims: Vec<ClientId> = c
+        .eng
+        .clients
+        .iter()
+        .filter(|cl| f.matches(cl, me))
+        .map(|cl| cl.id)
+        .collect();
+    let mut killed = victims.len() as i64;
+    for id in victims {
+        c.eng.detach_id(id);
     }
     let kill_self = f.matches(c.client, me);
     if kill_self {
