@@ -1,7 +1,4 @@
 fn main() {
     println!("cargo:rerun-if-changed=csrc/longdouble.c");
-    cc::Build::new()
-        .file("csrc/longdouble.c")
-        .warnings(true)
-        .compile("ferrokv_longdouble");
+    cc::Build::new().file("csrc/longdouble.c").warnings(true).compile("ferrokv_longdouble");
 }

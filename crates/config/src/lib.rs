@@ -66,25 +66,16 @@ pub fn lookup(name: &str) -> Option<Pid> {
 fn default_val(pid: Pid) -> Val {
     let p = &PARAMS[pid];
     match p.kind {
-        Kind::Dir => Val::Str(
-            std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default(),
-        ),
+        Kind::Dir => Val::Str(std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()),
         Kind::Str { .. } => Val::Str(p.default.to_string()),
         Kind::Bind => Val::Bind(p.default.split(' ').map(String::from).collect()),
         Kind::ReplicaOf => Val::ReplicaOf(None),
         Kind::NotifyKeyspaceEvents => Val::Notify(0),
         kind => {
-            let args = ferrokv_resp::args::split_args(p.default.as_bytes())
-                .expect("default values are well formed");
-            let args: Vec<String> = args
-                .into_iter()
-                .map(|a| String::from_utf8_lossy(&a).into_owned())
-                .collect();
+            let args = ferrokv_resp::args::split_args(p.default.as_bytes()).expect("default values are well formed");
+            let args: Vec<String> = args.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect();
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            value::parse(kind, &refs, None)
-                .unwrap_or_else(|e| panic!("default of {} is invalid: {e}", p.name))
+            value::parse(kind, &refs, None).unwrap_or_else(|e| panic!("default of {} is invalid: {e}", p.name))
         }
     }
 }
@@ -95,10 +86,7 @@ pub enum SetError {
     /// `-ERR Unknown option or number of arguments for CONFIG SET - 'name'`.
     Unknown(String),
     /// `-ERR CONFIG SET failed (possibly related to argument 'name') - reason`.
-    Failed {
-        name: String,
-        reason: Option<String>,
-    },
+    Failed { name: String, reason: Option<String> },
     /// The dataset is loading and the directive can't change meanwhile.
     Loading,
 }
@@ -110,10 +98,7 @@ impl SetError {
             SetError::Unknown(n) => {
                 format!("ERR Unknown option or number of arguments for CONFIG SET - '{n}'")
             }
-            SetError::Failed {
-                name,
-                reason: Some(r),
-            } => {
+            SetError::Failed { name, reason: Some(r) } => {
                 format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {r}")
             }
             SetError::Failed { name, reason: None } => {
@@ -238,12 +223,7 @@ impl Config {
     /// CONFIG SET with one or more pairs, all or nothing. `protected_ok` says whether
     /// PROTECTED directives may change (per `enable-protected-configs`), `loading` whether
     /// a dataset load is in progress.
-    pub fn set(
-        &mut self,
-        pairs: &[(&str, &str)],
-        protected_ok: bool,
-        loading: bool,
-    ) -> Result<Changes, SetError> {
+    pub fn set(&mut self, pairs: &[(&str, &str)], protected_ok: bool, loading: bool) -> Result<Changes, SetError> {
         let mut pids = Vec::with_capacity(pairs.len());
         let mut first_err: Option<SetError> = None;
         for (name, _) in pairs {
@@ -252,24 +232,18 @@ impl Config {
             };
             let flags = PARAMS[pid].flags;
             if first_err.is_none() {
-                if flags & table::IMMUTABLE != 0 || (flags & table::PROTECTED != 0 && !protected_ok)
-                {
+                if flags & table::IMMUTABLE != 0 || (flags & table::PROTECTED != 0 && !protected_ok) {
                     let reason = if flags & table::IMMUTABLE != 0 {
                         "can't set immutable config"
                     } else {
                         "can't set protected config"
                     };
-                    first_err = Some(SetError::Failed {
-                        name: name.to_string(),
-                        reason: Some(reason.into()),
-                    });
+                    first_err = Some(SetError::Failed { name: name.to_string(), reason: Some(reason.into()) });
                 } else if loading && flags & table::DENY_LOADING != 0 {
                     first_err = Some(SetError::Loading);
                 } else if pids.contains(&pid) {
-                    first_err = Some(SetError::Failed {
-                        name: name.to_string(),
-                        reason: Some("duplicate parameter".into()),
-                    });
+                    first_err =
+                        Some(SetError::Failed { name: name.to_string(), reason: Some("duplicate parameter".into()) });
                 }
             }
             pids.push(pid);
@@ -278,25 +252,17 @@ impl Config {
             return Err(e);
         }
         let backup: Vec<(Pid, Val)> = pids.iter().map(|&p| (p, self.vals[p].clone())).collect();
-        let mut changes = Changes {
-            changed: Vec::new(),
-            backup,
-        };
+        let mut changes = Changes { changed: Vec::new(), backup };
         for (&pid, (_, raw)) in pids.iter().zip(pairs) {
             let p = &PARAMS[pid];
             let parts: Vec<&str>;
             let args: &[&str] = if p.flags & table::MULTI_ARG != 0 {
-                parts = if raw.is_empty() {
-                    Vec::new()
-                } else {
-                    raw.split(' ').collect()
-                };
+                parts = if raw.is_empty() { Vec::new() } else { raw.split(' ').collect() };
                 &parts
             } else {
                 std::slice::from_ref(raw)
             };
-            let parsed = value::parse(p.kind, args, Some(&self.vals[pid]))
-                .and_then(|v| validate(pid, &v).map(|_| v));
+            let parsed = value::parse(p.kind, args, Some(&self.vals[pid])).and_then(|v| validate(pid, &v).map(|_| v));
             match parsed {
                 Ok(v) => {
                     if v != self.vals[pid] {
@@ -306,10 +272,7 @@ impl Config {
                 }
                 Err(reason) => {
                     self.restore(std::mem::take(&mut changes.backup));
-                    return Err(SetError::Failed {
-                        name: p.name.to_string(),
-                        reason: Some(reason),
-                    });
+                    return Err(SetError::Failed { name: p.name.to_string(), reason: Some(reason) });
                 }
             }
         }
@@ -328,24 +291,16 @@ impl Config {
 fn validate(pid: Pid, v: &Val) -> Result<(), String> {
     let name = PARAMS[pid].name;
     match (name, v) {
-        ("dbfilename", Val::Str(s)) if s.contains('/') => {
-            Err("dbfilename can't be a path, just a filename".into())
-        }
-        ("appendfilename", Val::Str(s)) if s.is_empty() => {
-            Err("appendfilename can't be empty".into())
-        }
+        ("dbfilename", Val::Str(s)) if s.contains('/') => Err("dbfilename can't be a path, just a filename".into()),
+        ("appendfilename", Val::Str(s)) if s.is_empty() => Err("appendfilename can't be empty".into()),
         ("appendfilename", Val::Str(s)) if s.contains('/') => {
             Err("appendfilename can't be a path, just a filename".into())
         }
-        ("appenddirname", Val::Str(s)) if s.is_empty() => {
-            Err("appenddirname can't be empty".into())
-        }
+        ("appenddirname", Val::Str(s)) if s.is_empty() => Err("appenddirname can't be empty".into()),
         ("appenddirname", Val::Str(s)) if s.contains('/') => {
             Err("appenddirname can't be a path, just a dirname".into())
         }
-        ("shutdown-on-sigint" | "shutdown-on-sigterm", Val::Flags(f))
-            if f & 1 != 0 && f & 2 != 0 =>
-        {
+        ("shutdown-on-sigint" | "shutdown-on-sigterm", Val::Flags(f)) if f & 1 != 0 && f & 2 != 0 => {
             Err("shutdown options SAVE and NOSAVE can't be used simultaneously".into())
         }
         _ => Ok(()),
@@ -367,10 +322,7 @@ mod tests {
             c.get_formatted(pid("client-output-buffer-limit")),
             "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
         );
-        assert_eq!(
-            c.get_formatted(pid("latency-tracking-info-percentiles")),
-            "50 99 99.9"
-        );
+        assert_eq!(c.get_formatted(pid("latency-tracking-info-percentiles")), "50 99 99.9");
         assert_eq!(c.get_formatted(pid("shutdown-on-sigterm")), "default");
         assert_eq!(c.get_formatted(pid("unixsocketperm")), "0");
     }
@@ -379,10 +331,7 @@ mod tests {
     fn get_matches_names_and_aliases() {
         let c = Config::defaults();
         let got = c.config_get(&[b"slave-read*"]);
-        assert_eq!(
-            got,
-            vec![("slave-read-only".to_string(), "yes".to_string())]
-        );
+        assert_eq!(got, vec![("slave-read-only".to_string(), "yes".to_string())]);
         let got = c.config_get(&[b"maxmemory"]);
         assert_eq!(got, vec![("maxmemory".to_string(), "0".to_string())]);
         assert!(c.config_get(&[b"*"]).len() > PARAMS.len());
@@ -391,24 +340,17 @@ mod tests {
     #[test]
     fn set_is_atomic() {
         let mut c = Config::defaults();
-        let err = c
-            .set(&[("maxmemory", "10mb"), ("port", "nope")], true, false)
-            .unwrap_err();
+        let err = c.set(&[("maxmemory", "10mb"), ("port", "nope")], true, false).unwrap_err();
         assert_eq!(
             err.reply(),
             "ERR CONFIG SET failed (possibly related to argument 'port') - argument couldn't be parsed into an integer"
         );
         assert_eq!(c.int(pid("maxmemory")), 0);
-        let ch = c
-            .set(&[("maxmemory", "10mb"), ("save", "")], true, false)
-            .unwrap();
+        let ch = c.set(&[("maxmemory", "10mb"), ("save", "")], true, false).unwrap();
         assert_eq!(ch.changed.len(), 2);
         assert_eq!(c.int(pid("maxmemory")), 10 << 20);
         assert_eq!(c.get_formatted(pid("save")), "");
-        assert_eq!(
-            c.set(&[("nosuch", "1")], true, false).unwrap_err(),
-            SetError::Unknown("nosuch".into())
-        );
+        assert_eq!(c.set(&[("nosuch", "1")], true, false).unwrap_err(), SetError::Unknown("nosuch".into()));
         assert_eq!(
             c.set(&[("daemonize", "yes")], true, false).unwrap_err().reply(),
             "ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config"

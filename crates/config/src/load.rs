@@ -27,11 +27,7 @@ impl std::fmt::Display for LoadError {
             REDIS_VERSION
         )?;
         if let Some(src) = &self.source {
-            writeln!(
-                f,
-                "Reading the configuration file {src}, at line {}",
-                self.line
-            )?;
+            writeln!(f, "Reading the configuration file {src}, at line {}", self.line)?;
             writeln!(f, ">>> '{}'", self.text)?;
         }
         write!(f, "{}", self.msg)
@@ -73,17 +69,9 @@ impl CommandLine {
                 cl.config_file = Some("-".into());
             } else if let Some(opt) = a.strip_prefix("--").filter(|_| !expecting_value) {
                 let words: Vec<String> = ferrokv_resp::args::split_args(opt.as_bytes())
-                    .map(|v| {
-                        v.into_iter()
-                            .map(|w| String::from_utf8_lossy(&w).into_owned())
-                            .collect()
-                    })
+                    .map(|v| v.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect())
                     .unwrap_or_else(|_| vec![opt.to_string()]);
-                if words
-                    .first()
-                    .is_some_and(|w| w.eq_ignore_ascii_case("sentinel"))
-                    && words.len() == 1
-                {
+                if words.first().is_some_and(|w| w.eq_ignore_ascii_case("sentinel")) && words.len() == 1 {
                     cl.sentinel = true;
                     i += 1;
                     continue;
@@ -93,10 +81,7 @@ impl CommandLine {
                 cl.directives.push(words);
                 expecting_value = bare;
                 if is_save && args.get(i + 1).is_none_or(|n| n.starts_with("--")) {
-                    cl.directives
-                        .last_mut()
-                        .expect("just pushed")
-                        .push(String::new());
+                    cl.directives.last_mut().expect("just pushed").push(String::new());
                     expecting_value = false;
                 }
             } else if let Some(d) = cl.directives.last_mut() {
@@ -114,11 +99,7 @@ impl CommandLine {
 }
 
 /// Directives Redis ignores silently.
-const DEPRECATED: &[&str] = &[
-    "list-max-ziplist-entries",
-    "list-max-ziplist-value",
-    "lua-replicate-commands",
-];
+const DEPRECATED: &[&str] = &["list-max-ziplist-entries", "list-max-ziplist-value", "lua-replicate-commands"];
 
 struct Loader {
     cfg: Config,
@@ -128,12 +109,7 @@ struct Loader {
 
 impl Loader {
     fn err(source: &str, line: usize, text: &str, msg: impl Into<String>) -> LoadError {
-        LoadError {
-            source: Some(source.to_string()),
-            line,
-            text: text.to_string(),
-            msg: msg.into(),
-        }
+        LoadError { source: Some(source.to_string()), line, text: text.to_string(), msg: msg.into() }
     }
 
     fn load_text(&mut self, source: &str, text: &str) -> Result<(), LoadError> {
@@ -143,17 +119,9 @@ impl Loader {
                 continue;
             }
             let Ok(argv) = ferrokv_resp::args::split_args(line.as_bytes()) else {
-                return Err(Self::err(
-                    source,
-                    n + 1,
-                    line,
-                    "Unbalanced quotes in configuration line",
-                ));
+                return Err(Self::err(source, n + 1, line, "Unbalanced quotes in configuration line"));
             };
-            let argv: Vec<String> = argv
-                .into_iter()
-                .map(|a| String::from_utf8_lossy(&a).into_owned())
-                .collect();
+            let argv: Vec<String> = argv.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect();
             if argv.is_empty() {
                 continue;
             }
@@ -162,13 +130,7 @@ impl Loader {
         Ok(())
     }
 
-    fn directive(
-        &mut self,
-        source: &str,
-        n: usize,
-        line: &str,
-        mut argv: Vec<String>,
-    ) -> Result<(), LoadError> {
+    fn directive(&mut self, source: &str, n: usize, line: &str, mut argv: Vec<String>) -> Result<(), LoadError> {
         argv[0] = argv[0].to_ascii_lowercase();
         if let Some(pid) = lookup(&argv[0]) {
             let p = &PARAMS[pid];
@@ -179,24 +141,15 @@ impl Loader {
             let mut args: Vec<String> = argv[1..].to_vec();
             if multi && args.len() == 1 && !args[0].is_empty() {
                 args = ferrokv_resp::args::split_args(args[0].as_bytes())
-                    .map(|v| {
-                        v.into_iter()
-                            .map(|w| String::from_utf8_lossy(&w).into_owned())
-                            .collect()
-                    })
-                    .map_err(|_| {
-                        Self::err(source, n, line, "Unbalanced quotes in configuration line")
-                    })?;
+                    .map(|v| v.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect())
+                    .map_err(|_| Self::err(source, n, line, "Unbalanced quotes in configuration line"))?;
             }
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
             let append = matches!(p.kind, Kind::Save) && self.save_seen;
             if matches!(p.kind, Kind::Save) {
                 self.save_seen = true;
             }
-            return self
-                .cfg
-                .apply_directive(pid, &refs, append)
-                .map_err(|e| Self::err(source, n, line, e));
+            return self.cfg.apply_directive(pid, &refs, append).map_err(|e| Self::err(source, n, line, e));
         }
         if DEPRECATED.contains(&argv[0].as_str()) && argv.len() == 2 {
             return Ok(());
@@ -207,12 +160,7 @@ impl Loader {
                     return Err(Self::err(source, n, line, "include nested too deeply"));
                 }
                 let text = std::fs::read_to_string(&argv[1]).map_err(|e| {
-                    Self::err(
-                        source,
-                        n,
-                        line,
-                        format!("Fatal error, can't open config file '{}': {e}", argv[1]),
-                    )
+                    Self::err(source, n, line, format!("Fatal error, can't open config file '{}': {e}", argv[1]))
                 })?;
                 self.depth += 1;
                 let r = self.load_text(&argv[1], &text);
@@ -227,21 +175,11 @@ impl Loader {
                 self.cfg.users.push(argv[1..].to_vec());
                 Ok(())
             }
-            ("loadmodule", l) if l >= 2 => Err(Self::err(
-                source,
-                n,
-                line,
-                "Modules are not supported by ferrokv",
-            )),
+            ("loadmodule", l) if l >= 2 => Err(Self::err(source, n, line, "Modules are not supported by ferrokv")),
             ("sentinel", 1) => Ok(()),
             ("sentinel", _) => {
                 if !self.cfg.sentinel_mode {
-                    return Err(Self::err(
-                        source,
-                        n,
-                        line,
-                        "sentinel directive while not in sentinel mode",
-                    ));
+                    return Err(Self::err(source, n, line, "sentinel directive while not in sentinel mode"));
                 }
                 self.cfg.sentinel_lines.push(SentinelLine {
                     file: source.to_string(),
@@ -250,12 +188,7 @@ impl Loader {
                 });
                 Ok(())
             }
-            _ => Err(Self::err(
-                source,
-                n,
-                line,
-                "Bad directive or wrong number of arguments",
-            )),
+            _ => Err(Self::err(source, n, line, "Bad directive or wrong number of arguments")),
         }
     }
 }
@@ -264,22 +197,16 @@ impl Loader {
 pub fn load(cl: &CommandLine, sentinel_mode: bool) -> Result<Config, LoadError> {
     let mut cfg = Config::defaults();
     cfg.sentinel_mode = sentinel_mode || cl.sentinel;
-    let mut loader = Loader {
-        cfg,
-        save_seen: false,
-        depth: 0,
-    };
+    let mut loader = Loader { cfg, save_seen: false, depth: 0 };
     match cl.config_file.as_deref() {
         Some("-") => {
             let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| LoadError {
-                    source: None,
-                    line: 0,
-                    text: String::new(),
-                    msg: format!("Fatal error, can't read config from stdin: {e}"),
-                })?;
+            std::io::stdin().read_to_string(&mut text).map_err(|e| LoadError {
+                source: None,
+                line: 0,
+                text: String::new(),
+                msg: format!("Fatal error, can't read config from stdin: {e}"),
+            })?;
             loader.load_text("(stdin)", &text)?;
         }
         Some(path) => {
@@ -295,11 +222,7 @@ pub fn load(cl: &CommandLine, sentinel_mode: bool) -> Result<Config, LoadError> 
         None => {}
     }
     for (i, d) in cl.directives.iter().enumerate() {
-        let text = d
-            .iter()
-            .map(|a| ferrokv_resp::args::quoted(a.as_bytes()))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let text = d.iter().map(|a| ferrokv_resp::args::quoted(a.as_bytes())).collect::<Vec<_>>().join(" ");
         // Command-line `save` replaces the file's save points, like a later file line.
         loader.save_seen = false;
         loader.directive("(command line)", i + 1, &text, d.clone())?;
@@ -319,9 +242,7 @@ fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
     }
 }
 
@@ -348,20 +269,13 @@ mod tests {
         assert_eq!(cl.config_file.as_deref(), Some("/etc/redis.conf"));
         assert_eq!(
             cl.directives,
-            vec![
-                args(&["port", "7000"]),
-                args(&["save", ""]),
-                args(&["replicaof", "127.0.0.1", "6379"])
-            ]
+            vec![args(&["port", "7000"]), args(&["save", ""]), args(&["replicaof", "127.0.0.1", "6379"])]
         );
         let cl = CommandLine::parse(&args(&["--port 7001", "--sentinel"]));
         assert_eq!(cl.directives, vec![args(&["port", "7001"])]);
         assert!(cl.sentinel);
         let cl = CommandLine::parse(&args(&["--save", "", "--appendonly", "yes"]));
-        assert_eq!(
-            cl.directives,
-            vec![args(&["save", ""]), args(&["appendonly", "yes"])]
-        );
+        assert_eq!(cl.directives, vec![args(&["save", ""]), args(&["appendonly", "yes"])]);
     }
 
     #[test]
@@ -373,10 +287,7 @@ mod tests {
         let main = dir.join("main.conf");
         std::fs::write(
             &main,
-            format!(
-                "# comment\nport 7000\nsave 900 1\nsave 300 10\nslave-read-only no\ninclude {}\n",
-                inc.display()
-            ),
+            format!("# comment\nport 7000\nsave 900 1\nsave 300 10\nslave-read-only no\ninclude {}\n", inc.display()),
         )
         .unwrap();
         let cl = CommandLine::parse(&args(&[main.to_str().unwrap(), "--port", "7001"]));

@@ -48,8 +48,7 @@ pub mod notify {
     pub const MODULE: u32 = 1 << 13;
     pub const NEW: u32 = 1 << 14;
     /// `A`: every class except key-miss and new.
-    pub const ALL: u32 =
-        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+    pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
 
     pub fn parse(s: &str) -> Option<u32> {
         let mut flags = 0;
@@ -111,10 +110,7 @@ pub mod notify {
 /// Redis's `memtoull`: digits with an optional unit (`b k kb m mb g gb`, any case);
 /// `k` is 1000 and `kb` 1024.
 pub fn parse_memory(s: &str) -> Option<u64> {
-    let digits_end = s
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(s.len());
+    let digits_end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(digits_end);
     let mul: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -158,11 +154,7 @@ fn enum_names(table: &[(&str, i64)]) -> String {
 }
 
 fn parse_save(args: &[&str]) -> Result<Val, String> {
-    let args: &[&str] = if args.len() == 1 && args[0].is_empty() {
-        &[]
-    } else {
-        args
-    };
+    let args: &[&str] = if args.len() == 1 && args[0].is_empty() { &[] } else { args };
     if args.len() % 2 == 1 {
         return Err("Invalid save parameters".into());
     }
@@ -191,27 +183,14 @@ fn parse_obuf(args: &[&str], current: Option<&Val>) -> Result<Val, String> {
             "normal" => 0,
             "slave" | "replica" => 1,
             "pubsub" => 2,
-            _ => {
-                return Err("Invalid client class specified in buffer limit configuration.".into())
-            }
+            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
         };
         let hard = parse_memory(group[1]);
         let soft = parse_memory(group[2]);
         let secs = group[3].parse::<u64>().ok();
         match (hard, soft, secs) {
-            (Some(hard), Some(soft), Some(soft_seconds)) => {
-                limits[class] = ObufLimit {
-                    hard,
-                    soft,
-                    soft_seconds,
-                }
-            }
-            _ => {
-                return Err(
-                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
-                        .into(),
-                )
-            }
+            (Some(hard), Some(soft), Some(soft_seconds)) => limits[class] = ObufLimit { hard, soft, soft_seconds },
+            _ => return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()),
         }
     }
     Ok(Val::Obuf(limits))
@@ -220,16 +199,8 @@ fn parse_obuf(args: &[&str], current: Option<&Val>) -> Result<Val, String> {
 fn default_obuf() -> [ObufLimit; 3] {
     [
         ObufLimit::default(),
-        ObufLimit {
-            hard: 256 << 20,
-            soft: 64 << 20,
-            soft_seconds: 60,
-        },
-        ObufLimit {
-            hard: 32 << 20,
-            soft: 8 << 20,
-            soft_seconds: 60,
-        },
+        ObufLimit { hard: 256 << 20, soft: 64 << 20, soft_seconds: 60 },
+        ObufLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 },
     ]
 }
 
@@ -255,11 +226,7 @@ pub fn parse(kind: Kind, args: &[&str], current: Option<&Val>) -> Result<Val, St
                 v = parse_memory(s).and_then(|m| i64::try_from(m).ok());
             }
             if v.is_none() && fmt & PERCENT != 0 {
-                if let Some(p) = s
-                    .strip_suffix('%')
-                    .and_then(parse_int_strict)
-                    .filter(|&p| p >= 0)
-                {
+                if let Some(p) = s.strip_suffix('%').and_then(parse_int_strict).filter(|&p| p >= 0) {
                     v = Some(-p);
                 }
             }
@@ -283,9 +250,7 @@ pub fn parse(kind: Kind, args: &[&str], current: Option<&Val>) -> Result<Val, St
             };
             // Percentages are stored negative and bounded separately by Redis.
             if (fmt & PERCENT == 0 || v >= 0) && (v < min || v > max) {
-                return Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ));
+                return Err(format!("argument must be between {min} and {max} inclusive"));
             }
             Ok(Val::Num(v))
         }
@@ -295,12 +260,7 @@ pub fn parse(kind: Kind, args: &[&str], current: Option<&Val>) -> Result<Val, St
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(s))
                 .map(|&(_, v)| Val::Enum(v))
-                .ok_or_else(|| {
-                    format!(
-                        "argument(s) must be one of the following: {}",
-                        enum_names(table)
-                    )
-                })
+                .ok_or_else(|| format!("argument(s) must be one of the following: {}", enum_names(table)))
         }
         Kind::Flags(table) => {
             if args.is_empty() {
@@ -310,12 +270,7 @@ pub fn parse(kind: Kind, args: &[&str], current: Option<&Val>) -> Result<Val, St
             for a in args {
                 match table.iter().find(|(n, _)| n.eq_ignore_ascii_case(a)) {
                     Some(&(_, bit)) => v |= bit,
-                    None => {
-                        return Err(format!(
-                            "argument(s) must be one of the following: {}",
-                            enum_names(table)
-                        ))
-                    }
+                    None => return Err(format!("argument(s) must be one of the following: {}", enum_names(table))),
                 }
             }
             Ok(Val::Flags(v))
@@ -333,9 +288,7 @@ pub fn parse(kind: Kind, args: &[&str], current: Option<&Val>) -> Result<Val, St
                     .parse::<i64>()
                     .ok()
                     .filter(|n| (-2000..=2000).contains(n))
-                    .ok_or(
-                        "Invalid oom-score-adj-values, elements must be between -2000 and 2000.",
-                    )?;
+                    .ok_or("Invalid oom-score-adj-values, elements must be between -2000 and 2000.")?;
             }
             Ok(Val::Oom(v))
         }
@@ -355,9 +308,7 @@ pub fn parse(kind: Kind, args: &[&str], current: Option<&Val>) -> Result<Val, St
             Ok(Val::Bind(args.iter().map(|s| s.to_string()).collect()))
         }
         Kind::ReplicaOf => match args {
-            [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => {
-                Ok(Val::ReplicaOf(None))
-            }
+            [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => Ok(Val::ReplicaOf(None)),
             [host, port] => match port.parse::<u16>() {
                 Ok(p) => Ok(Val::ReplicaOf(Some((host.to_string(), p)))),
                 Err(_) => Err("Invalid master port".into()),
@@ -366,16 +317,11 @@ pub fn parse(kind: Kind, args: &[&str], current: Option<&Val>) -> Result<Val, St
             _ => Err("wrong number of arguments".into()),
         },
         Kind::Percentiles => {
-            let args: &[&str] = if args.len() == 1 && args[0].is_empty() {
-                &[]
-            } else {
-                args
-            };
+            let args: &[&str] = if args.len() == 1 && args[0].is_empty() { &[] } else { args };
             let mut out = Vec::new();
             for a in args {
-                let v: f64 = a.parse().map_err(|_| {
-                    "Invalid latency-tracking-info-percentiles parameters".to_string()
-                })?;
+                let v: f64 =
+                    a.parse().map_err(|_| "Invalid latency-tracking-info-percentiles parameters".to_string())?;
                 if !(0.0..=100.0).contains(&v) {
                     return Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into());
                 }
@@ -404,52 +350,29 @@ pub fn format_get(kind: Kind, val: &Val) -> String {
                 n.to_string()
             }
         }
-        (Kind::Enum(table), Val::Enum(v)) => table
-            .iter()
-            .find(|(_, x)| x == v)
-            .map(|(n, _)| n.to_string())
-            .unwrap_or_default(),
+        (Kind::Enum(table), Val::Enum(v)) => {
+            table.iter().find(|(_, x)| x == v).map(|(n, _)| n.to_string()).unwrap_or_default()
+        }
         (Kind::Flags(table), Val::Flags(v)) => {
             if *v == 0 {
-                return table
-                    .iter()
-                    .find(|(_, x)| *x == 0)
-                    .map(|(n, _)| n.to_string())
-                    .unwrap_or_default();
+                return table.iter().find(|(_, x)| *x == 0).map(|(n, _)| n.to_string()).unwrap_or_default();
             }
-            table
-                .iter()
-                .filter(|(_, bit)| *bit != 0 && v & bit != 0)
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(" ")
+            table.iter().filter(|(_, bit)| *bit != 0 && v & bit != 0).map(|(n, _)| *n).collect::<Vec<_>>().join(" ")
         }
         (_, Val::Str(s)) => s.clone(),
-        (_, Val::Save(points)) => points
-            .iter()
-            .map(|(s, c)| format!("{s} {c}"))
-            .collect::<Vec<_>>()
-            .join(" "),
+        (_, Val::Save(points)) => points.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" "),
         (_, Val::Obuf(l)) => OBUF_CLASSES
             .iter()
             .zip(l)
             .map(|(c, l)| format!("{c} {} {} {}", l.hard, l.soft, l.soft_seconds))
             .collect::<Vec<_>>()
             .join(" "),
-        (_, Val::Oom(v)) => v
-            .iter()
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>()
-            .join(" "),
+        (_, Val::Oom(v)) => v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" "),
         (_, Val::Notify(f)) => notify::format(*f),
         (_, Val::Bind(addrs)) => addrs.join(" "),
         (_, Val::ReplicaOf(None)) => String::new(),
         (_, Val::ReplicaOf(Some((h, p)))) => format!("{h} {p}"),
-        (_, Val::Percentiles(v)) => v
-            .iter()
-            .map(|f| trim_double(*f))
-            .collect::<Vec<_>>()
-            .join(" "),
+        (_, Val::Percentiles(v)) => v.iter().map(|f| trim_double(*f)).collect::<Vec<_>>().join(" "),
         (_, v) => format!("{v:?}"),
     }
 }
@@ -483,17 +406,12 @@ pub fn format_rewrite(name: &str, kind: Kind, val: &Val, default: &Val) -> (Vec<
             let lines = if points.is_empty() {
                 vec![format!("{name} \"\"")]
             } else {
-                points
-                    .iter()
-                    .map(|(s, c)| format!("{name} {s} {c}"))
-                    .collect()
+                points.iter().map(|(s, c)| format!("{name} {s} {c}")).collect()
             };
             return (lines, true);
         }
         (_, Val::Obuf(l)) => {
-            let Val::Obuf(d) = default else {
-                unreachable!("default of same kind")
-            };
+            let Val::Obuf(d) = default else { unreachable!("default of same kind") };
             let lines: Vec<String> = ["normal", "replica", "pubsub"]
                 .iter()
                 .zip(l.iter().zip(d))
@@ -543,51 +461,20 @@ mod tests {
 
     #[test]
     fn numeric_errors_are_redis_texts() {
-        let k = Kind::Num {
-            min: 0,
-            max: 65535,
-            fmt: 0,
-        };
-        assert_eq!(
-            parse(k, &["70000"], None),
-            Err("argument must be between 0 and 65535 inclusive".into())
-        );
-        assert_eq!(
-            parse(k, &["x"], None),
-            Err("argument couldn't be parsed into an integer".into())
-        );
-        let m = Kind::Num {
-            min: 0,
-            max: i64::MAX,
-            fmt: MEMORY,
-        };
+        let k = Kind::Num { min: 0, max: 65535, fmt: 0 };
+        assert_eq!(parse(k, &["70000"], None), Err("argument must be between 0 and 65535 inclusive".into()));
+        assert_eq!(parse(k, &["x"], None), Err("argument couldn't be parsed into an integer".into()));
+        let m = Kind::Num { min: 0, max: i64::MAX, fmt: MEMORY };
         assert_eq!(parse(m, &["2mb"], None), Ok(Val::Num(2 << 20)));
-        assert_eq!(
-            parse(m, &["abc"], None),
-            Err("argument must be a memory value".into())
-        );
-        let pct = Kind::Num {
-            min: -100,
-            max: i64::MAX,
-            fmt: MEMORY | PERCENT,
-        };
+        assert_eq!(parse(m, &["abc"], None), Err("argument must be a memory value".into()));
+        let pct = Kind::Num { min: -100, max: i64::MAX, fmt: MEMORY | PERCENT };
         assert_eq!(parse(pct, &["5%"], None), Ok(Val::Num(-5)));
     }
 
     #[test]
     fn output_buffer_limits_update_one_class() {
-        let cur = parse(
-            Kind::ClientOutputBufferLimit,
-            &["normal", "0", "0", "0"],
-            None,
-        )
-        .unwrap();
-        let v = parse(
-            Kind::ClientOutputBufferLimit,
-            &["pubsub", "64mb", "16mb", "90"],
-            Some(&cur),
-        )
-        .unwrap();
+        let cur = parse(Kind::ClientOutputBufferLimit, &["normal", "0", "0", "0"], None).unwrap();
+        let v = parse(Kind::ClientOutputBufferLimit, &["pubsub", "64mb", "16mb", "90"], Some(&cur)).unwrap();
         assert_eq!(
             format_get(Kind::ClientOutputBufferLimit, &v),
             "normal 0 0 0 slave 268435456 67108864 60 pubsub 67108864 16777216 90"

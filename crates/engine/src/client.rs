@@ -103,6 +103,8 @@ pub struct Client {
     pub net_out: u64,
     pub commands_processed: u64,
     pub waker: Arc<dyn Waker>,
+    /// Waiting in a blocking command.
+    pub blocked: Option<crate::blocking::Blocked>,
 }
 
 impl Client {
@@ -137,6 +139,7 @@ impl Client {
             net_out: 0,
             commands_processed: 0,
             waker,
+            blocked: None,
         }
     }
 

@@ -19,24 +19,13 @@ pub struct Ctx<'a> {
     pub now: i64,
     /// A replacement for the command in the write feed (e.g. relative TTLs made absolute).
     rewrite: Option<Vec<Vec<u8>>>,
+    /// Set by a blocking command that found nothing to serve.
+    block: Option<crate::blocking::BlockRequest>,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(
-        eng: &'a mut Engine,
-        client: &'a mut Client,
-        argv: &'a Argv,
-        cmd: CmdId,
-        now: i64,
-    ) -> Self {
-        Ctx {
-            eng,
-            client,
-            argv,
-            cmd,
-            now,
-            rewrite: None,
-        }
+    pub fn new(eng: &'a mut Engine, client: &'a mut Client, argv: &'a Argv, cmd: CmdId, now: i64) -> Self {
+        Ctx { eng, client, argv, cmd, now, rewrite: None, block: None }
     }
 
     pub fn arg(&self, i: usize) -> &'a [u8] {
@@ -62,6 +51,27 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn take_rewrite(&mut self) -> Option<Vec<Vec<u8>>> {
         self.rewrite.take()
+    }
+
+    /// True if this command may block (not inside MULTI/EXEC, where blocking commands
+    /// answer at once as if they had timed out).
+    pub fn can_block(&self) -> bool {
+        !self.eng.in_exec
+    }
+
+    /// Blocks the client on `keys` until one holds a non-empty `wants` value or the
+    /// deadline passes; the command must not have replied.
+    pub fn block(&mut self, req: crate::blocking::BlockRequest) {
+        self.block = Some(req);
+    }
+
+    pub(crate) fn take_block(&mut self) -> Option<crate::blocking::BlockRequest> {
+        self.block.take()
+    }
+
+    /// Tells clients blocked on `key` (in the current db) that it may now serve them.
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        self.eng.blocking.signal(self.client.db, key);
     }
 
     /// Records a change to `key` in the current db: counts towards save points and the
@@ -95,9 +105,7 @@ impl<'a> Ctx<'a> {
     /// The type of a live key, without touching its LRU clock or the hit counters.
     pub fn key_type(&mut self, key: &[u8]) -> Option<ValueType> {
         let clock = self.eng.clock(self.now);
-        self.eng.dbs[self.client.db]
-            .lookup(key, clock)
-            .map(|o| o.value.value_type())
+        self.eng.dbs[self.client.db].lookup(key, clock).map(|o| o.value.value_type())
     }
 }
 
@@ -127,6 +135,22 @@ impl Engine {
     }
 }
 
+/// Parses a blocking command's timeout in seconds (fractions allowed; 0 = forever) into
+/// an absolute deadline in unix ms.
+pub fn timeout_arg(a: &[u8], now_ms: i64) -> Result<Option<i64>, CmdError> {
+    let secs = ferrokv_resp::num::parse_f64(a)
+        .filter(|v| v.is_finite())
+        .ok_or(CmdError::err("ERR timeout is not a float or out of range"))?;
+    if secs < 0.0 {
+        return Err(CmdError::err("ERR timeout is negative"));
+    }
+    let ms = (secs * 1000.0) as i64;
+    if ms == 0 {
+        return Ok(None);
+    }
+    now_ms.checked_add(ms).map(Some).ok_or(CmdError::err("ERR timeout is out of range"))
+}
+
 /// Parses an integer argument (`ERR value is not an integer or out of range`).
 pub fn int_arg(a: &[u8]) -> Result<i64, CmdError> {
     ferrokv_resp::parse_i64(a).ok_or(CmdError::NotInteger)
@@ -153,9 +177,7 @@ pub fn reply_help(c: &mut Ctx, lines: &[&str]) -> CmdResult {
     let name = String::from_utf8_lossy(c.arg(0)).to_ascii_uppercase();
     let out = c.out();
     out.array(lines.len() + 3);
-    out.simple(&format!(
-        "{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    ));
+    out.simple(&format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
     for l in lines {
         out.simple(l);
     }

@@ -2,7 +2,9 @@
 //! Redis computes it, so two nodes — ferrokv or Redis — holding the same data report the
 //! same digest. Replication tests compare masters and replicas with it.
 //!
-//! Per key: mix(key), mix(type as u32 big-endian), mix(value) (strings: the bytes), then
+//! Per key: mix(key), mix(type as u32 big-endian), the value (strings: mix the bytes;
+//! lists: mix each element; sets: xor each member; hashes and sorted sets: xor each
+//! SHA1 of each element's digest mix(field/member), mix(value/score as %.17g)), then
 //! xor "!!expire!!" if the key has a TTL; the key digests are xored together per db, each
 //! db's id mixed in first. `mix(d, x)` is `d = SHA1(d xor SHA1(x))`; xor is `d ^= SHA1(x)`.
 
@@ -28,7 +30,19 @@ fn mix_digest(d: &mut Digest20, data: &[u8]) {
 fn type_code(v: &Value) -> u32 {
     match v {
         Value::Str(_) | Value::Int(_) => 0,
+        Value::List(_) => 1,
+        Value::Set(_) => 2,
+        Value::Hash(_) => 4,
     }
+}
+
+/// An element digest `SHA1(mix(a), mix(b)…)` starting from zero.
+fn element_digest(parts: &[&[u8]]) -> Digest20 {
+    let mut e = [0u8; 20];
+    for p in parts {
+        mix_digest(&mut e, p);
+    }
+    e
 }
 
 /// The digest of one key's value (DEBUG DIGEST-VALUE), mixed into `d`.
@@ -37,6 +51,11 @@ pub fn object_digest(d: &mut Digest20, obj: &Obj, has_expire: bool) {
     match &obj.value {
         Value::Str(s) => mix_digest(d, s),
         Value::Int(n) => mix_digest(d, itoa::Buffer::new().format(*n).as_bytes()),
+        // Lists keep their order: each element is mixed in turn.
+        Value::List(l) => l.items.iter().for_each(|e| mix_digest(d, e)),
+        // Sets, hashes and sorted sets are unordered: element digests are xored.
+        Value::Set(s) => s.for_each(|m| xor_digest(d, m)),
+        Value::Hash(h) => h.for_each(|f, v| xor_digest(d, &element_digest(&[f, v]))),
     }
     if has_expire {
         xor_digest(d, b"!!expire!!");

@@ -156,32 +156,25 @@ pub struct Engine {
     /// When the previous command ended: the next one's start, so each command costs one
     /// clock read rather than two.
     clock_mark: Instant,
+    /// Clients blocked on keys.
+    pub blocking: crate::blocking::BlockingTable,
+    /// Inside EXEC: blocking commands must not block.
+    pub in_exec: bool,
 }
 
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms(t: std::time::SystemTime) -> i64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Engine {
-    pub fn new(
-        cfg: Config,
-        host: Box<dyn Host>,
-        server: ServerInfo,
-        now_ms: i64,
-    ) -> Result<Engine, String> {
+    pub fn new(cfg: Config, host: Box<dyn Host>, server: ServerInfo, now_ms: i64) -> Result<Engine, String> {
         let commands = CommandTable::build(&cfg.renames)?;
         let hot = Hot::from_config(&cfg);
         let dbs = (0..hot.databases).map(Db::new).collect();
         let mut rng = fastrand::Rng::new();
-        let run_id: String = (0..40)
-            .map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)]))
-            .collect();
-        let replid: String = (0..40)
-            .map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)]))
-            .collect();
+        let run_id: String = (0..40).map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)])).collect();
+        let replid: String = (0..40).map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)])).collect();
         let used_memory_startup = host.memory().used;
         let cmd_stats = vec![CmdStats::default(); commands.cmds.len()];
         Ok(Engine {
@@ -215,6 +208,8 @@ impl Engine {
             used_memory_startup,
             active_expire_enabled: true,
             clock_mark: Instant::now(),
+            blocking: Default::default(),
+            in_exec: false,
         })
     }
 
@@ -235,22 +230,14 @@ impl Engine {
     }
 
     pub fn clock(&self, now_ms: i64) -> Clock {
-        Clock {
-            now_ms,
-            master: !self.is_replica(),
-        }
+        Clock { now_ms, master: !self.is_replica() }
     }
 
     // ---- clients -------------------------------------------------------------------
 
     /// Registers a new connection. On refusal, returns the error line to send before
     /// closing (maxclients, protected mode).
-    pub fn connect(
-        &mut self,
-        conn: ConnInfo,
-        waker: Arc<dyn Waker>,
-        now_ms: i64,
-    ) -> Result<ClientId, Vec<u8>> {
+    pub fn connect(&mut self, conn: ConnInfo, waker: Arc<dyn Waker>, now_ms: i64) -> Result<ClientId, Vec<u8>> {
         self.stats.total_connections_received += 1;
         if self.clients.len() >= self.hot.maxclients {
             self.stats.rejected_connections += 1;
@@ -258,9 +245,7 @@ impl Engine {
         }
         if self.hot.protected_mode && self.hot.requirepass.is_none() && !conn.local {
             self.stats.rejected_connections += 1;
-            return Err(crate::commands::connection::PROTECTED_MODE_DENIED
-                .as_bytes()
-                .to_vec());
+            return Err(crate::commands::connection::PROTECTED_MODE_DENIED.as_bytes().to_vec());
         }
         let id = self.next_client_id;
         self.next_client_id += 1;
@@ -272,9 +257,10 @@ impl Engine {
 
     /// Forgets a connection and everything it registered.
     pub fn disconnect(&mut self, id: ClientId) {
-        let Some(c) = self.clients.remove(id) else {
+        let Some(mut c) = self.clients.remove(id) else {
             return;
         };
+        self.unblock(&mut c);
         for ch in &c.channels {
             self.pubsub.unsubscribe(ch, id);
         }
@@ -331,13 +317,7 @@ impl Engine {
 
     /// Runs up to `limit` queued requests of one client, in order. Requests not run
     /// (limit reached, clients paused) stay queued.
-    pub fn execute(
-        &mut self,
-        id: ClientId,
-        reqs: &mut VecDeque<Argv>,
-        now_ms: i64,
-        limit: usize,
-    ) -> Outcome {
+    pub fn execute(&mut self, id: ClientId, reqs: &mut VecDeque<Argv>, now_ms: i64, limit: usize) -> Outcome {
         let Some(mut client) = self.clients.take(id) else {
             return Outcome::Close;
         };
@@ -346,7 +326,7 @@ impl Engine {
         self.prefetch_keys(client.db, reqs, limit);
         self.clock_mark = Instant::now();
         while let Some(argv) = reqs.front() {
-            if ran == limit {
+            if ran == limit || client.blocked.is_some() {
                 break;
             }
             ran += 1;
@@ -419,12 +399,7 @@ impl Engine {
         if c.name == "exec" {
             f |= client.multi.as_ref().map_or(0, |m| m.flags);
         }
-        if client.multi.is_some()
-            && !matches!(
-                c.name,
-                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-            )
-        {
+        if client.multi.is_some() && !matches!(c.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             return None; // queueing is not a write
         }
         (f & (flags::WRITE | flags::MAY_REPLICATE) != 0).then_some(pause.until_ms)
@@ -476,10 +451,7 @@ impl Engine {
         };
         let c = self.commands.get(cmd);
         if !c.arity_ok(argv.len()) || c.handler.is_none() {
-            let msg = format!(
-                "ERR wrong number of arguments for '{}' command",
-                c.fullname()
-            );
+            let msg = format!("ERR wrong number of arguments for '{}' command", c.fullname());
             self.reject(client, Some(cmd), &msg);
             return;
         }
@@ -497,11 +469,7 @@ impl Engine {
             return;
         }
         if client.multi.is_some() && cflags & flags::NO_MULTI != 0 {
-            self.reject(
-                client,
-                Some(cmd),
-                "ERR Command not allowed inside a transaction",
-            );
+            self.reject(client, Some(cmd), "ERR Command not allowed inside a transaction");
             return;
         }
         let name = c.name;
@@ -511,13 +479,7 @@ impl Engine {
             && !(is_parent_level
                 && matches!(
                     name,
-                    "ping"
-                        | "subscribe"
-                        | "unsubscribe"
-                        | "psubscribe"
-                        | "punsubscribe"
-                        | "quit"
-                        | "reset"
+                    "ping" | "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "quit" | "reset"
                 ))
         {
             let msg = format!(
@@ -527,11 +489,7 @@ impl Engine {
             self.reject(client, Some(cmd), &msg);
             return;
         }
-        let runs_now = is_parent_level
-            && matches!(
-                name,
-                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-            );
+        let runs_now = is_parent_level && matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset");
         if let Some(m) = client.multi.as_mut().filter(|_| !runs_now) {
             m.flags |= cflags;
             m.queue.push((cmd, argv));
@@ -540,6 +498,9 @@ impl Engine {
         }
         self.call(client, cmd, &argv, now_ms);
         self.feed.end_unit(false);
+        if self.blocking.has_ready() {
+            self.serve_ready_keys(now_ms);
+        }
     }
 
     fn debug_allowed(&self, client: &Client) -> bool {
@@ -552,6 +513,12 @@ impl Engine {
 
     /// Runs one command and does its accounting (Redis's `call`). Also used by EXEC.
     pub(crate) fn call(&mut self, client: &mut Client, cmd: CmdId, argv: &Argv, now_ms: i64) {
+        self.call_inner(client, cmd, argv, now_ms, false);
+    }
+
+    /// `reprocess` marks a blocked command re-run after its key became ready: it was
+    /// already counted and shown to MONITOR when first issued.
+    pub(crate) fn call_inner(&mut self, client: &mut Client, cmd: CmdId, argv: &Argv, now_ms: i64, reprocess: bool) {
         let c = self.commands.get(cmd);
         let handler = c.handler.expect("dispatch checks for a handler");
         let cflags = c.flags();
@@ -562,6 +529,7 @@ impl Engine {
         let mut ctx = Ctx::new(self, client, argv, cmd, now_ms);
         let result = handler(&mut ctx);
         let rewritten = ctx.take_rewrite();
+        let block = ctx.take_block();
         if let Err(e) = result {
             client.out.error(e.text());
         }
@@ -580,8 +548,13 @@ impl Engine {
             ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
         }
 
+        if let Some(req) = block {
+            self.block_client(client, req, cmd, argv);
+        }
         let stats = &mut self.cmd_stats[cmd];
-        stats.calls += 1;
+        if !reprocess {
+            stats.calls += 1;
+        }
         stats.usec += us;
         if self.hot.latency_tracking {
             stats.latency.record(us);
@@ -597,20 +570,13 @@ impl Engine {
             && self.hot.slowlog_slower_than >= 0
             && us as i64 >= self.hot.slowlog_slower_than
         {
-            self.slowlog
-                .add(client, argv, us, now_ms, self.hot.slowlog_max_len);
+            self.slowlog.add(client, argv, us, now_ms, self.hot.slowlog_max_len);
         }
-        if self.hot.latency_monitor_threshold > 0
-            && us as i64 / 1000 >= self.hot.latency_monitor_threshold
-        {
-            let event = if cflags & flags::FAST != 0 {
-                "fast-command"
-            } else {
-                "command"
-            };
+        if self.hot.latency_monitor_threshold > 0 && us as i64 / 1000 >= self.hot.latency_monitor_threshold {
+            let event = if cflags & flags::FAST != 0 { "fast-command" } else { "command" };
             self.latency.add(event, now_ms, (us / 1000) as i64);
         }
-        if !self.monitors.is_empty() && cflags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
+        if !reprocess && !self.monitors.is_empty() && cflags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
             self.feed_monitors(client, argv, now_ms);
         }
         self.flush_expired(Some(client));
@@ -661,12 +627,7 @@ impl Engine {
     }
 
     /// Marks every watcher of a key in `db` that exists (FLUSHDB/FLUSHALL/SWAPDB).
-    pub(crate) fn touch_all_watched_in_db(
-        &mut self,
-        mut current: Option<&mut Client>,
-        db: usize,
-        also: Option<usize>,
-    ) {
+    pub(crate) fn touch_all_watched_in_db(&mut self, mut current: Option<&mut Client>, db: usize, also: Option<usize>) {
         if self.watched.is_empty() {
             return;
         }
@@ -680,14 +641,7 @@ impl Engine {
     }
 
     /// Publishes a keyspace notification if the class is enabled.
-    pub(crate) fn notify(
-        &mut self,
-        current: Option<&mut Client>,
-        class: u32,
-        event: &str,
-        key: &[u8],
-        db: usize,
-    ) {
+    pub(crate) fn notify(&mut self, current: Option<&mut Client>, class: u32, event: &str, key: &[u8], db: usize) {
         let flags = self.hot.notify;
         if flags & class == 0 {
             return;
@@ -705,12 +659,7 @@ impl Engine {
     }
 
     /// Delivers a message to every subscriber of `channel`; returns how many got it.
-    pub(crate) fn publish(
-        &mut self,
-        mut current: Option<&mut Client>,
-        channel: &[u8],
-        msg: &[u8],
-    ) -> usize {
+    pub(crate) fn publish(&mut self, mut current: Option<&mut Client>, channel: &[u8], msg: &[u8]) -> usize {
         if !self.pubsub.has_receivers() {
             return 0;
         }
@@ -732,10 +681,8 @@ impl Engine {
             c.out.bulk(msg);
         };
         let cur_id = current.as_ref().map(|c| c.id);
-        let targets = direct
-            .into_iter()
-            .map(|id| (id, None))
-            .chain(by_pattern.into_iter().map(|(p, id)| (id, Some(p))));
+        let targets =
+            direct.into_iter().map(|id| (id, None)).chain(by_pattern.into_iter().map(|(p, id)| (id, Some(p))));
         for (id, pat) in targets {
             if Some(id) == cur_id {
                 if let Some(c) = current.as_deref_mut() {
@@ -757,10 +704,7 @@ impl Engine {
             crate::client::Transport::Tcp => client.conn.addr.clone(),
         };
         let mut line = format!("{secs}.{micros:06} [{} {origin}]", client.db);
-        let redact = matches!(
-            client.last_cmd,
-            "auth" | "hello" | "acl|setuser" | "config|set" | "migrate"
-        );
+        let redact = matches!(client.last_cmd, "auth" | "hello" | "acl|setuser" | "config|set" | "migrate");
         for (i, a) in argv.iter().enumerate() {
             line.push(' ');
             if redact && i > 0 && !(client.last_cmd == "hello" && i == 1) {
@@ -812,6 +756,7 @@ impl Engine {
     /// task is woken to close the socket — even if it is stuck writing to a peer that does
     /// not read.
     pub(crate) fn detach(&mut self, c: &mut Client) {
+        self.unblock(c);
         for ch in c.channels.drain() {
             self.pubsub.unsubscribe(&ch, c.id);
         }
@@ -840,12 +785,7 @@ impl Engine {
 
     /// Checks output limits of clients that received data asynchronously.
     fn check_all_output_limits(&mut self, now_ms: i64) {
-        let ids: Vec<ClientId> = self
-            .clients
-            .iter()
-            .filter(|c| !c.out.is_empty())
-            .map(|c| c.id)
-            .collect();
+        let ids: Vec<ClientId> = self.clients.iter().filter(|c| !c.out.is_empty()).map(|c| c.id).collect();
         for id in ids {
             if let Some(mut c) = self.clients.take(id) {
                 self.check_output_limits(&mut c, now_ms);
@@ -919,11 +859,7 @@ impl Engine {
                     self.stats.expired_time_cap_reached_count += 1;
                     break 'dbs;
                 }
-                let stale = if step.sampled == 0 {
-                    0.0
-                } else {
-                    step.expired as f64 * 100.0 / step.sampled as f64
-                };
+                let stale = if step.sampled == 0 { 0.0 } else { step.expired as f64 * 100.0 / step.sampled as f64 };
                 if stale <= acceptable_stale || step.sampled == 0 {
                     break;
                 }
@@ -957,10 +893,7 @@ fn unknown_command_error(argv: &Argv) -> String {
         args.push_str(&sanitize(&a[..a.len().min(room)], room));
         args.push_str("' ");
     }
-    format!(
-        "ERR unknown command '{}', with args beginning with: {args}",
-        sanitize(argv.get(0), 128)
-    )
+    format!("ERR unknown command '{}', with args beginning with: {args}", sanitize(argv.get(0), 128))
 }
 
 /// Lossy text of at most `max` bytes with CR/LF replaced, for error messages.

@@ -24,8 +24,7 @@ impl Feed {
     /// Queues one write of the current execution unit.
     pub fn push<'a>(&mut self, db: usize, args: impl IntoIterator<Item = &'a [u8]>) {
         if self.enabled {
-            self.pending
-                .push((db, args.into_iter().map(<[u8]>::to_vec).collect()));
+            self.pending.push((db, args.into_iter().map(<[u8]>::to_vec).collect()));
         }
     }
 
@@ -73,10 +72,7 @@ mod tests {
 
     #[test]
     fn selects_and_wraps_transactions() {
-        let mut f = Feed {
-            enabled: true,
-            ..Feed::default()
-        };
+        let mut f = Feed { enabled: true, ..Feed::default() };
         f.push(0, [&b"SET"[..], b"a", b"1"]);
         f.end_unit(true);
         f.push(1, [&b"INCR"[..], b"b"]);

@@ -38,9 +38,6 @@ impl LatencyMonitor {
             self.events.clear();
             return n;
         }
-        names
-            .iter()
-            .filter(|n| self.events.remove(n.as_str()).is_some())
-            .count()
+        names.iter().filter(|n| self.events.remove(n.as_str()).is_some()).count()
     }
 }

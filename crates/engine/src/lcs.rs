@@ -29,11 +29,7 @@ pub fn lcs(a: &[u8], b: &[u8], walk: bool) -> Lcs {
         }
     }
     let len = t[al * w + bl] as usize;
-    let mut out = Lcs {
-        len,
-        common: Vec::new(),
-        ranges: Vec::new(),
-    };
+    let mut out = Lcs { len, common: Vec::new(), ranges: Vec::new() };
     if !walk {
         return out;
     }
@@ -72,11 +68,7 @@ pub fn lcs(a: &[u8], b: &[u8], walk: bool) -> Lcs {
         }
         if emit {
             if let Some((as_, ae, bs, be)) = range.take() {
-                out.ranges.push(Match {
-                    a: (as_, ae),
-                    b: (bs, be),
-                    len: ae - as_ + 1,
-                });
+                out.ranges.push(Match { a: (as_, ae), b: (bs, be), len: ae - as_ + 1 });
             }
         }
     }

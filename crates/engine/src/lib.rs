@@ -8,6 +8,7 @@
 //! engine needs from the outside. That keeps every command deterministic and testable
 //! without a network.
 
+pub mod blocking;
 pub mod client;
 pub mod commands;
 pub mod ctx;

@@ -1,14 +1,7 @@
 //! Safe wrapper over the C long double adder (see `csrc/longdouble.c` for why it exists).
 
 extern "C" {
-    fn ferrokv_ld_add_human(
-        a: *const u8,
-        alen: usize,
-        b: *const u8,
-        blen: usize,
-        out: *mut u8,
-        outlen: usize,
-    ) -> i64;
+    fn ferrokv_ld_add_human(a: *const u8, alen: usize, b: *const u8, blen: usize, out: *mut u8, outlen: usize) -> i64;
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -26,16 +19,7 @@ pub fn add_human(a: &[u8], b: &[u8]) -> Result<Vec<u8>, LdError> {
     let mut out = vec![0u8; 5 * 1024 + 64];
     // SAFETY: pointers and lengths describe live buffers; the C side writes at most
     // `out.len()` bytes and NUL-terminates within it.
-    let n = unsafe {
-        ferrokv_ld_add_human(
-            a.as_ptr(),
-            a.len(),
-            b.as_ptr(),
-            b.len(),
-            out.as_mut_ptr(),
-            out.len(),
-        )
-    };
+    let n = unsafe { ferrokv_ld_add_human(a.as_ptr(), a.len(), b.as_ptr(), b.len(), out.as_mut_ptr(), out.len()) };
     match n {
         -1 => Err(LdError::BadBase),
         -2 => Err(LdError::BadIncrement),
@@ -53,9 +37,7 @@ mod tests {
 
     #[test]
     fn matches_redis_long_double_formatting() {
-        let s = |a: &str, b: &str| {
-            String::from_utf8(add_human(a.as_bytes(), b.as_bytes()).unwrap()).unwrap()
-        };
+        let s = |a: &str, b: &str| String::from_utf8(add_human(a.as_bytes(), b.as_bytes()).unwrap()).unwrap();
         assert_eq!(s("0.1", "0.2"), "0.3");
         assert_eq!(s("10.5", "0.1"), "10.6");
         assert_eq!(s("5", "-5"), "0");

@@ -64,11 +64,7 @@ impl PubSub {
 
     /// Active channels (with at least one subscriber), optionally filtered by a pattern.
     pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
-        self.channels
-            .keys()
-            .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
-            .cloned()
-            .collect()
+        self.channels.keys().filter(|c| pattern.is_none_or(|p| glob_match(p, c, false))).cloned().collect()
     }
 
     pub fn numsub(&self, channel: &[u8]) -> usize {

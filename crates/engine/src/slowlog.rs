@@ -24,14 +24,7 @@ pub struct Slowlog {
 }
 
 impl Slowlog {
-    pub fn add(
-        &mut self,
-        client: &Client,
-        argv: &Argv,
-        duration_us: u64,
-        now_ms: i64,
-        max_len: usize,
-    ) {
+    pub fn add(&mut self, client: &Client, argv: &Argv, duration_us: u64, now_ms: i64, max_len: usize) {
         let argc = argv.len().min(MAX_ARGC);
         let mut args = Vec::with_capacity(argc);
         for (i, a) in argv.iter().enumerate().take(argc) {
@@ -39,9 +32,7 @@ impl Slowlog {
                 args.push(format!("... ({} more arguments)", argv.len() - argc + 1).into_bytes());
             } else if a.len() > MAX_STRING {
                 let mut v = a[..MAX_STRING].to_vec();
-                v.extend_from_slice(
-                    format!("... ({} more bytes)", a.len() - MAX_STRING).as_bytes(),
-                );
+                v.extend_from_slice(format!("... ({} more bytes)", a.len() - MAX_STRING).as_bytes());
                 args.push(v);
             } else {
                 args.push(a.to_vec());

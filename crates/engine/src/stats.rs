@@ -44,11 +44,7 @@ impl Stats {
 
     /// Called from cron: samples the counters for the instantaneous rates.
     pub fn sample(&mut self, now_ms: i64) {
-        let (c, i, o) = (
-            self.total_commands_processed,
-            self.net_input_bytes,
-            self.net_output_bytes,
-        );
+        let (c, i, o) = (self.total_commands_processed, self.net_input_bytes, self.net_output_bytes);
         self.ops.add(now_ms, c);
         self.net_in.add(now_ms, i);
         self.net_out.add(now_ms, o);
@@ -99,10 +95,7 @@ pub struct LatencyHistogram {
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        LatencyHistogram {
-            buckets: Box::new([0; 512]),
-            count: 0,
-        }
+        LatencyHistogram { buckets: Box::new([0; 512]), count: 0 }
     }
 }
 

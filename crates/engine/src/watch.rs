@@ -37,17 +37,11 @@ impl WatchTable {
         if self.keys.is_empty() {
             return &[];
         }
-        self.keys
-            .get(&(db, SmallBytes::from(key)))
-            .map_or(&[], Vec::as_slice)
+        self.keys.get(&(db, SmallBytes::from(key))).map_or(&[], Vec::as_slice)
     }
 
     /// Every (key, watchers) in `db` (FLUSHDB, SWAPDB).
     pub fn in_db(&self, db: usize) -> Vec<(SmallBytes, Vec<ClientId>)> {
-        self.keys
-            .iter()
-            .filter(|((d, _), _)| *d == db)
-            .map(|((_, k), v)| (k.clone(), v.clone()))
-            .collect()
+        self.keys.iter().filter(|((d, _), _)| *d == db).map(|((_, k), v)| (k.clone(), v.clone())).collect()
     }
 }

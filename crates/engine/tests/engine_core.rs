@@ -9,26 +9,11 @@ use ferrokv_resp::Frame;
 fn dispatch_errors_use_redis_texts() {
     let mut h = Harness::new();
     let c = h.client();
-    assert_eq!(
-        h.cmd(c, &["foo", "a", "b"]),
-        err("ERR unknown command 'foo', with args beginning with: 'a' 'b' ")
-    );
-    assert_eq!(
-        h.cmd(c, &["get"]),
-        err("ERR wrong number of arguments for 'get' command")
-    );
-    assert_eq!(
-        h.cmd(c, &["config", "nope"]),
-        err("ERR unknown subcommand 'nope'. Try CONFIG HELP.")
-    );
-    assert_eq!(
-        h.cmd(c, &["config"]),
-        err("ERR wrong number of arguments for 'config' command")
-    );
-    assert_eq!(
-        h.cmd(c, &["config", "get"]),
-        err("ERR wrong number of arguments for 'config|get' command")
-    );
+    assert_eq!(h.cmd(c, &["foo", "a", "b"]), err("ERR unknown command 'foo', with args beginning with: 'a' 'b' "));
+    assert_eq!(h.cmd(c, &["get"]), err("ERR wrong number of arguments for 'get' command"));
+    assert_eq!(h.cmd(c, &["config", "nope"]), err("ERR unknown subcommand 'nope'. Try CONFIG HELP."));
+    assert_eq!(h.cmd(c, &["config"]), err("ERR wrong number of arguments for 'config' command"));
+    assert_eq!(h.cmd(c, &["config", "get"]), err("ERR wrong number of arguments for 'config|get' command"));
 }
 
 #[test]
@@ -41,33 +26,18 @@ fn strings_and_types() {
     assert_eq!(h.cmd(c, &["incrby", "a", "7"]), int(130));
     assert_eq!(h.cmd(c, &["append", "a", "x"]), int(4));
     assert_eq!(h.cmd(c, &["object", "encoding", "a"]), bulk("raw"));
-    assert_eq!(
-        h.cmd(c, &["incr", "a"]),
-        err("ERR value is not an integer or out of range")
-    );
+    assert_eq!(h.cmd(c, &["incr", "a"]), err("ERR value is not an integer or out of range"));
     assert_eq!(h.cmd(c, &["set", "f", "0.1"]), simple("OK"));
     assert_eq!(h.cmd(c, &["incrbyfloat", "f", "0.2"]), bulk("0.3"));
     assert_eq!(h.cmd(c, &["set", "k", "v", "nx"]), simple("OK"));
     assert_eq!(h.cmd(c, &["set", "k", "w", "nx"]), Frame::Null);
     assert_eq!(h.cmd(c, &["set", "k", "w", "get"]), bulk("v"));
-    assert_eq!(
-        h.cmd(c, &["set", "k", "w", "nx", "xx"]),
-        err("ERR syntax error")
-    );
-    assert_eq!(
-        h.cmd(c, &["set", "k", "w", "ex", "0"]),
-        err("ERR invalid expire time in 'set' command")
-    );
-    assert_eq!(
-        h.cmd(c, &["mset", "x", "1", "y"]),
-        err("ERR wrong number of arguments for 'mset' command")
-    );
+    assert_eq!(h.cmd(c, &["set", "k", "w", "nx", "xx"]), err("ERR syntax error"));
+    assert_eq!(h.cmd(c, &["set", "k", "w", "ex", "0"]), err("ERR invalid expire time in 'set' command"));
+    assert_eq!(h.cmd(c, &["mset", "x", "1", "y"]), err("ERR wrong number of arguments for 'mset' command"));
     assert_eq!(h.cmd(c, &["getrange", "k", "0", "-1"]), bulk("w"));
     assert_eq!(h.cmd(c, &["setrange", "k", "3", "z"]), int(4));
-    assert_eq!(
-        h.cmd(c, &["get", "k"]),
-        Frame::Bulk(b"w\0\0z".to_vec().into())
-    );
+    assert_eq!(h.cmd(c, &["get", "k"]), Frame::Bulk(b"w\0\0z".to_vec().into()));
     assert_eq!(h.cmd(c, &["setbit", "bits", "7", "1"]), int(0));
     assert_eq!(h.cmd(c, &["bitcount", "bits"]), int(1));
     assert_eq!(h.cmd(c, &["bitpos", "bits", "1"]), int(7));
@@ -85,11 +55,7 @@ fn expiry_is_lazy_and_active() {
     assert_eq!(h.cmd(c, &["pttl", "a"]), int(100));
     h.now += 101;
     assert_eq!(h.cmd(c, &["get", "a"]), Frame::Null);
-    assert_eq!(
-        h.eng.db(0).len(),
-        1,
-        "b is still there until active expiry finds it"
-    );
+    assert_eq!(h.eng.db(0).len(), 1, "b is still there until active expiry finds it");
     h.eng.active_expire(h.now, 10_000);
     assert_eq!(h.eng.db(0).len(), 0);
     assert_eq!(h.eng.stats.expired_keys, 2);
@@ -106,14 +72,8 @@ fn transactions_and_watch() {
     assert_eq!(h.cmd(a, &["exec"]), Frame::Null);
     h.cmd(a, &["multi"]);
     h.cmd(a, &["incr", "k"]);
-    assert_eq!(
-        h.cmd(a, &["nosuch"]),
-        err("ERR unknown command 'nosuch', with args beginning with: ")
-    );
-    assert_eq!(
-        h.cmd(a, &["exec"]),
-        err("EXECABORT Transaction discarded because of previous errors.")
-    );
+    assert_eq!(h.cmd(a, &["nosuch"]), err("ERR unknown command 'nosuch', with args beginning with: "));
+    assert_eq!(h.cmd(a, &["exec"]), err("EXECABORT Transaction discarded because of previous errors."));
     h.cmd(a, &["multi"]);
     h.cmd(a, &["incr", "k"]);
     h.cmd(a, &["incr", "k"]);
@@ -124,16 +84,10 @@ fn transactions_and_watch() {
 fn pubsub_between_clients() {
     let mut h = Harness::new();
     let (s, p) = (h.client(), h.client());
-    assert_eq!(
-        h.cmd(s, &["subscribe", "ch"]),
-        arr(vec![bulk("subscribe"), bulk("ch"), int(1)])
-    );
+    assert_eq!(h.cmd(s, &["subscribe", "ch"]), arr(vec![bulk("subscribe"), bulk("ch"), int(1)]));
     assert_eq!(h.cmd(s, &["get", "x"]), err("ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"));
     assert_eq!(h.cmd(p, &["publish", "ch", "hi"]), int(1));
-    assert_eq!(
-        h.pending(s),
-        vec![arr(vec![bulk("message"), bulk("ch"), bulk("hi")])]
-    );
+    assert_eq!(h.pending(s), vec![arr(vec![bulk("message"), bulk("ch"), bulk("hi")])]);
 }
 
 #[test]
@@ -161,16 +115,9 @@ fn resp3_hello() {
     let mut h = Harness::new();
     let c = h.client();
     let raw = h.raw(c, &["hello", "3"]);
-    assert!(
-        raw.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
-        "{}",
-        String::from_utf8_lossy(&raw)
-    );
+    assert!(raw.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{}", String::from_utf8_lossy(&raw));
     assert_eq!(h.raw(c, &["get", "nokey"]), b"_\r\n");
-    assert_eq!(
-        h.cmd(c, &["hello", "4"]),
-        err("NOPROTO unsupported protocol version")
-    );
+    assert_eq!(h.cmd(c, &["hello", "4"]), err("NOPROTO unsupported protocol version"));
 }
 
 #[test]
@@ -185,13 +132,8 @@ fn protected_mode_refuses_remote_clients_without_password() {
         transport: Transport::Tcp,
         local: false,
     };
-    let refused = h
-        .eng
-        .connect(remote.clone(), Arc::new(NoWaker), h.now)
-        .unwrap_err();
-    assert!(
-        String::from_utf8_lossy(&refused).starts_with("-DENIED Redis is running in protected mode")
-    );
+    let refused = h.eng.connect(remote.clone(), Arc::new(NoWaker), h.now).unwrap_err();
+    assert!(String::from_utf8_lossy(&refused).starts_with("-DENIED Redis is running in protected mode"));
     // With a password, remote clients may connect (and must authenticate).
     let c = h.client();
     h.cmd(c, &["config", "set", "requirepass", "pw"]);

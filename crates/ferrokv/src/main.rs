@@ -16,12 +16,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let invoked = args
         .first()
-        .map(|a| {
-            std::path::Path::new(a)
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
+        .map(|a| std::path::Path::new(a).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())
         .unwrap_or_default();
     let code = if invoked.ends_with("-server") {
         ferrokv_server::main(&args[1..])
@@ -29,11 +24,7 @@ fn main() -> ExitCode {
         match args.get(1).map(String::as_str) {
             Some("server") => ferrokv_server::main(&args[2..]),
             Some("-v" | "--version" | "version") => {
-                println!(
-                    "ferrokv {} ({})",
-                    env!("CARGO_PKG_VERSION"),
-                    ferrokv_server::version_line()
-                );
+                println!("ferrokv {} ({})", env!("CARGO_PKG_VERSION"), ferrokv_server::version_line());
                 0
             }
             Some("-h" | "--help" | "help") | None => {

@@ -20,22 +20,13 @@ fn strings_family() {
     assert_eq!(v, vec![Some("1".into()), Some("2".into()), None]);
     let n: usize = c.append("x", "23").unwrap();
     assert_eq!(n, 3);
-    let f: f64 = redis::cmd("INCRBYFLOAT")
-        .arg("x")
-        .arg("0.5")
-        .query(&mut c)
-        .unwrap();
+    let f: f64 = redis::cmd("INCRBYFLOAT").arg("x").arg("0.5").query(&mut c).unwrap();
     assert_eq!(f, 123.5);
     let old: String = c.getset("y", "9").unwrap();
     assert_eq!(old, "2");
     let r: String = c.getrange("x", 0, 2).unwrap();
     assert_eq!(r, "123");
-    let b: i64 = redis::cmd("SETBIT")
-        .arg("bits")
-        .arg(9)
-        .arg(1)
-        .query(&mut c)
-        .unwrap();
+    let b: i64 = redis::cmd("SETBIT").arg("bits").arg(9).arg(1).query(&mut c).unwrap();
     assert_eq!(b, 0);
     let n: i64 = redis::cmd("BITCOUNT").arg("bits").query(&mut c).unwrap();
     assert_eq!(n, 1);
@@ -58,17 +49,9 @@ fn keyspace_family() {
     let _: () = c.rename("key:1", "renamed").unwrap();
     let t: String = redis::cmd("TYPE").arg("renamed").query(&mut c).unwrap();
     assert_eq!(t, "string");
-    let moved: bool = redis::cmd("MOVE")
-        .arg("renamed")
-        .arg(3)
-        .query(&mut c)
-        .unwrap();
+    let moved: bool = redis::cmd("MOVE").arg("renamed").arg(3).query(&mut c).unwrap();
     assert!(moved);
-    let copied: bool = redis::cmd("COPY")
-        .arg("key:2")
-        .arg("k2copy")
-        .query(&mut c)
-        .unwrap();
+    let copied: bool = redis::cmd("COPY").arg("key:2").arg("k2copy").query(&mut c).unwrap();
     assert!(copied);
     let d: usize = c.del(&["key:2", "k2copy", "nokey"]).unwrap();
     assert_eq!(d, 2);
@@ -94,12 +77,7 @@ fn expiry_family_and_active_expiry_reclaims_untouched_keys() {
     // 1000 keys with a short TTL that nobody will read again.
     let mut pipe = redis::pipe();
     for i in 0..1000 {
-        pipe.cmd("SET")
-            .arg(format!("tmp:{i}"))
-            .arg("x")
-            .arg("PX")
-            .arg(50)
-            .ignore();
+        pipe.cmd("SET").arg(format!("tmp:{i}")).arg("x").arg("PX").arg(50).ignore();
     }
     let _: () = pipe.query(&mut c).unwrap();
     let reclaimed = wait_until(Duration::from_secs(10), || {
@@ -119,43 +97,23 @@ fn watch_race_between_two_connections() {
     let _: () = a.set("balance", 100).unwrap();
     let _: () = redis::cmd("WATCH").arg("balance").query(&mut a).unwrap();
     let _: () = b.set("balance", 50).unwrap();
-    let res: Option<(i64,)> = redis::pipe()
-        .atomic()
-        .incr("balance", 1)
-        .query(&mut a)
-        .unwrap();
+    let res: Option<(i64,)> = redis::pipe().atomic().incr("balance", 1).query(&mut a).unwrap();
     assert_eq!(res, None, "EXEC must fail after a concurrent write");
     let _: () = redis::cmd("WATCH").arg("balance").query(&mut a).unwrap();
-    let res: Option<(i64,)> = redis::pipe()
-        .atomic()
-        .incr("balance", 1)
-        .query(&mut a)
-        .unwrap();
+    let res: Option<(i64,)> = redis::pipe().atomic().incr("balance", 1).query(&mut a).unwrap();
     assert_eq!(res, Some((51,)));
     // Expiry counts as a modification too.
     let _: () = a.set("lease", "x").unwrap();
-    let _: () = redis::cmd("PEXPIRE")
-        .arg("lease")
-        .arg(50)
-        .query(&mut a)
-        .unwrap();
+    let _: () = redis::cmd("PEXPIRE").arg("lease").arg(50).query(&mut a).unwrap();
     let _: () = redis::cmd("WATCH").arg("lease").query(&mut a).unwrap();
     std::thread::sleep(Duration::from_millis(120));
-    let res: Option<(i64,)> = redis::pipe()
-        .atomic()
-        .incr("other", 1)
-        .query(&mut a)
-        .unwrap();
+    let res: Option<(i64,)> = redis::pipe().atomic().incr("other", 1).query(&mut a).unwrap();
     assert_eq!(res, None, "EXEC must fail when a watched key expired");
     // FLUSHALL too.
     let _: () = a.set("w", 1).unwrap();
     let _: () = redis::cmd("WATCH").arg("w").query(&mut a).unwrap();
     let _: () = redis::cmd("FLUSHALL").query(&mut b).unwrap();
-    let res: Option<(i64,)> = redis::pipe()
-        .atomic()
-        .incr("other", 1)
-        .query(&mut a)
-        .unwrap();
+    let res: Option<(i64,)> = redis::pipe().atomic().incr("other", 1).query(&mut a).unwrap();
     assert_eq!(res, None, "EXEC must fail after FLUSHALL");
 }
 
@@ -164,13 +122,7 @@ fn transaction_runtime_errors_do_not_roll_back() {
     let s = Server::start(&[]);
     let mut c = s.conn();
     let _: () = c.set("s", "text").unwrap();
-    let res: Vec<Value> = redis::pipe()
-        .atomic()
-        .set("a", 1)
-        .incr("s", 1)
-        .set("b", 2)
-        .query(&mut c)
-        .unwrap_or_default();
+    let res: Vec<Value> = redis::pipe().atomic().set("a", 1).incr("s", 1).set("b", 2).query(&mut c).unwrap_or_default();
     let _ = res;
     let a: Option<i64> = c.get("a").unwrap();
     let b: Option<i64> = c.get("b").unwrap();
@@ -185,9 +137,7 @@ fn pubsub_with_two_clients_and_patterns() {
     let mut pubsub = sub_conn.as_pubsub();
     pubsub.subscribe("news").unwrap();
     pubsub.psubscribe("sport.*").unwrap();
-    pubsub
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    pubsub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut p = s.conn();
     let n: i64 = p.publish("news", "hello").unwrap();
     assert_eq!(n, 1);
@@ -212,23 +162,14 @@ fn keyspace_notifications() {
     let mut sub_conn = client.get_connection().unwrap();
     let mut pubsub = sub_conn.as_pubsub();
     pubsub.psubscribe("__key*__:*").unwrap();
-    pubsub
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    pubsub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut c = s.conn();
     let _: () = c.set("k", "v").unwrap();
-    let _: () = redis::cmd("PEXPIRE")
-        .arg("k")
-        .arg(20)
-        .query(&mut c)
-        .unwrap();
+    let _: () = redis::cmd("PEXPIRE").arg("k").arg(20).query(&mut c).unwrap();
     let mut got = Vec::new();
     while got.len() < 6 {
         let m = pubsub.get_message().unwrap();
-        got.push((
-            m.get_channel_name().to_string(),
-            m.get_payload::<String>().unwrap(),
-        ));
+        got.push((m.get_channel_name().to_string(), m.get_payload::<String>().unwrap()));
     }
     let want = vec![
         ("__keyspace@0__:k".to_string(), "set".to_string()),
@@ -254,10 +195,7 @@ fn scan_returns_every_stable_key_under_concurrent_inserts() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = stop.clone();
     let writer = std::thread::spawn(move || {
-        let mut w = redis::Client::open(writer_url)
-            .unwrap()
-            .get_connection()
-            .unwrap();
+        let mut w = redis::Client::open(writer_url).unwrap().get_connection().unwrap();
         let mut i = 0;
         while !stop2.load(std::sync::atomic::Ordering::Relaxed) && i < 200_000 {
             let _: () = w.set(format!("new:{i}"), i).unwrap();
@@ -268,14 +206,8 @@ fn scan_returns_every_stable_key_under_concurrent_inserts() {
     let mut cursor: u64 = 0;
     let started = Instant::now();
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg("stable:*")
-            .arg("COUNT")
-            .arg(50)
-            .query(&mut c)
-            .unwrap();
+        let (next, keys): (u64, Vec<String>) =
+            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg("stable:*").arg("COUNT").arg(50).query(&mut c).unwrap();
         seen.extend(keys);
         cursor = next;
         if cursor == 0 || started.elapsed() > Duration::from_secs(60) {
@@ -295,23 +227,11 @@ fn scan_type_filter() {
     let s = Server::start(&[]);
     let mut c = s.conn();
     let _: () = c.set("str", 1).unwrap();
-    let (_, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-        .arg(0)
-        .arg("TYPE")
-        .arg("string")
-        .arg("COUNT")
-        .arg(100)
-        .query(&mut c)
-        .unwrap();
+    let (_, keys): (u64, Vec<String>) =
+        redis::cmd("SCAN").arg(0).arg("TYPE").arg("string").arg("COUNT").arg(100).query(&mut c).unwrap();
     assert_eq!(keys, vec!["str"]);
-    let (_, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-        .arg(0)
-        .arg("TYPE")
-        .arg("hash")
-        .arg("COUNT")
-        .arg(100)
-        .query(&mut c)
-        .unwrap();
+    let (_, keys): (u64, Vec<String>) =
+        redis::cmd("SCAN").arg(0).arg("TYPE").arg("hash").arg("COUNT").arg(100).query(&mut c).unwrap();
     assert!(keys.is_empty());
 }
 
@@ -320,31 +240,16 @@ fn client_list_kill_and_names() {
     let s = Server::start(&[]);
     let mut a = s.conn();
     let mut b = s.conn();
-    let _: () = redis::cmd("CLIENT")
-        .arg("SETNAME")
-        .arg("victim")
-        .query(&mut b)
-        .unwrap();
+    let _: () = redis::cmd("CLIENT").arg("SETNAME").arg("victim").query(&mut b).unwrap();
     let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut a).unwrap();
     assert!(list.lines().any(|l| l.contains("name=victim")), "{list}");
     let victim_id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut b).unwrap();
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("ID")
-        .arg(victim_id)
-        .query(&mut a)
-        .unwrap();
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(victim_id).query(&mut a).unwrap();
     assert_eq!(killed, 1);
     let r: redis::RedisResult<String> = redis::cmd("PING").query(&mut b);
     assert!(r.is_err(), "killed client must be disconnected");
-    let n: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("normal")
-        .arg("SKIPME")
-        .arg("yes")
-        .query(&mut a)
-        .unwrap();
+    let n: i64 =
+        redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal").arg("SKIPME").arg("yes").query(&mut a).unwrap();
     assert_eq!(n, 0);
     let pong: String = redis::cmd("PING").query(&mut a).unwrap();
     assert_eq!(pong, "PONG");
@@ -355,24 +260,13 @@ fn client_pause_write_delays_writes_not_reads() {
     let s = Server::start(&[]);
     let mut a = s.conn();
     let mut b = s.conn();
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(300)
-        .arg("WRITE")
-        .query(&mut a)
-        .unwrap();
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(300).arg("WRITE").query(&mut a).unwrap();
     let t = Instant::now();
     let v: Option<String> = b.get("k").unwrap();
     assert_eq!(v, None);
-    assert!(
-        t.elapsed() < Duration::from_millis(250),
-        "reads are not paused"
-    );
+    assert!(t.elapsed() < Duration::from_millis(250), "reads are not paused");
     let _: () = b.set("k", "v").unwrap();
-    assert!(
-        t.elapsed() >= Duration::from_millis(250),
-        "writes waited for the pause"
-    );
+    assert!(t.elapsed() >= Duration::from_millis(250), "writes waited for the pause");
 }
 
 #[test]
@@ -395,34 +289,14 @@ fn monitor_sees_commands_of_others() {
 fn config_set_get_rewrite_round_trip() {
     let dir = TempDir::new("rewrite");
     let conf = dir.path().join("redis.conf");
-    std::fs::write(
-        &conf,
-        "# my settings\nmaxmemory 1mb\n\n# trailing comment\n",
-    )
-    .unwrap();
+    std::fs::write(&conf, "# my settings\nmaxmemory 1mb\n\n# trailing comment\n").unwrap();
     let s = Server::start_with_config(&conf, &[]);
     let mut c = s.conn();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory")
-        .arg("2mb")
-        .arg("hz")
-        .arg("25")
-        .query(&mut c)
-        .unwrap();
-    let err: redis::RedisResult<()> = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory")
-        .arg("3mb")
-        .arg("hz")
-        .arg("nope")
-        .query(&mut c);
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("2mb").arg("hz").arg("25").query(&mut c).unwrap();
+    let err: redis::RedisResult<()> =
+        redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("3mb").arg("hz").arg("nope").query(&mut c);
     assert!(err.is_err());
-    let v: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("maxmemory")
-        .query(&mut c)
-        .unwrap();
+    let v: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxmemory").query(&mut c).unwrap();
     assert_eq!(v[1], "2097152", "a failed multi-set changes nothing");
     let _: () = redis::cmd("CONFIG").arg("REWRITE").query(&mut c).unwrap();
     let text = std::fs::read_to_string(&conf).unwrap();
@@ -433,11 +307,7 @@ fn config_set_get_rewrite_round_trip() {
     drop(s);
     let s2 = Server::start_with_config(&conf, &[]);
     let mut c2 = s2.conn();
-    let v: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("hz")
-        .query(&mut c2)
-        .unwrap();
+    let v: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("hz").query(&mut c2).unwrap();
     assert_eq!(v[1], "25");
 }
 
@@ -446,10 +316,7 @@ fn config_rewrite_without_file_errors() {
     let s = Server::start(&[]);
     let mut c = s.conn();
     let r: redis::RedisResult<()> = redis::cmd("CONFIG").arg("REWRITE").query(&mut c);
-    assert!(r
-        .unwrap_err()
-        .to_string()
-        .contains("running without a config file"));
+    assert!(r.unwrap_err().to_string().contains("running without a config file"));
 }
 
 #[test]
@@ -457,16 +324,8 @@ fn config_set_port_moves_the_listener() {
     let s = Server::start(&[]);
     let mut c = s.conn();
     let new_port = free_port();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("port")
-        .arg(new_port)
-        .query(&mut c)
-        .unwrap();
-    let mut c2 = redis::Client::open(format!("redis://127.0.0.1:{new_port}/"))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("port").arg(new_port).query(&mut c).unwrap();
+    let mut c2 = redis::Client::open(format!("redis://127.0.0.1:{new_port}/")).unwrap().get_connection().unwrap();
     let pong: String = redis::cmd("PING").query(&mut c2).unwrap();
     assert_eq!(pong, "PONG");
 }
@@ -490,10 +349,7 @@ fn maxclients_refuses_extra_connections() {
     assert_eq!(a.cmd(&[b"PING"]), b"+PONG\r\n");
     assert_eq!(b.cmd(&[b"PING"]), b"+PONG\r\n");
     let mut c = s.raw();
-    assert_eq!(
-        c.read_reply().unwrap(),
-        b"-ERR max number of clients reached\r\n"
-    );
+    assert_eq!(c.read_reply().unwrap(), b"-ERR max number of clients reached\r\n");
 }
 
 #[test]
@@ -559,21 +415,11 @@ fn digest_matches_redis_for_the_same_data() {
 
 #[test]
 fn slow_pubsub_subscriber_is_disconnected_by_output_limit() {
-    let s = Server::start(&[
-        "--client-output-buffer-limit",
-        "pubsub 256kb 128kb 1",
-        "--hz",
-        "50",
-    ]);
+    let s = Server::start(&["--client-output-buffer-limit", "pubsub 256kb 128kb 1", "--hz", "50"]);
     let mut sub = s.raw();
-    assert_eq!(
-        sub.cmd(&[b"SUBSCRIBE", b"firehose"]),
-        b"*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n"
-    );
+    assert_eq!(sub.cmd(&[b"SUBSCRIBE", b"firehose"]), b"*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n");
     // Shrink the subscriber's socket receive buffer so messages pile up server-side.
-    socket2::SockRef::from(&sub.stream)
-        .set_recv_buffer_size(4096)
-        .unwrap();
+    socket2::SockRef::from(&sub.stream).set_recv_buffer_size(4096).unwrap();
     let mut p = s.conn();
     let payload = vec![b'x'; 16 * 1024];
     let mut dropped = false;
@@ -608,17 +454,12 @@ fn hello_with_auth_and_setname() {
     assert!(r
         .cmd(&[b"HELLO", b"3"])
         .starts_with(b"-NOAUTH HELLO must be called with the client already authenticated"));
-    let ok = r.cmd(&[
-        b"HELLO", b"3", b"AUTH", b"default", b"pw", b"SETNAME", b"app",
-    ]);
+    let ok = r.cmd(&[b"HELLO", b"3", b"AUTH", b"default", b"pw", b"SETNAME", b"app"]);
     assert!(ok.starts_with(b"%7\r\n"));
     assert_eq!(r.cmd(&[b"CLIENT", b"GETNAME"]), b"$3\r\napp\r\n");
     assert_eq!(r.cmd(&[b"ACL", b"WHOAMI"]), b"$7\r\ndefault\r\n");
     assert_eq!(r.cmd(&[b"RESET"]), b"+RESET\r\n");
-    assert_eq!(
-        r.cmd(&[b"GET", b"x"]),
-        b"-NOAUTH Authentication required.\r\n"
-    );
+    assert_eq!(r.cmd(&[b"GET", b"x"]), b"-NOAUTH Authentication required.\r\n");
 }
 
 #[test]
@@ -628,18 +469,11 @@ fn debug_sleep_blocks_the_server_like_redis() {
     let mut c = s.conn();
     let sleeper = std::thread::spawn(move || {
         let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
-        let _: () = redis::cmd("DEBUG")
-            .arg("SLEEP")
-            .arg(0.3)
-            .query(&mut c)
-            .unwrap();
+        let _: () = redis::cmd("DEBUG").arg("SLEEP").arg(0.3).query(&mut c).unwrap();
     });
     std::thread::sleep(Duration::from_millis(50));
     let t = Instant::now();
     let _: String = redis::cmd("PING").query(&mut c).unwrap();
     sleeper.join().unwrap();
-    assert!(
-        t.elapsed() >= Duration::from_millis(150),
-        "PING answered during DEBUG SLEEP"
-    );
+    assert!(t.elapsed() >= Duration::from_millis(150), "PING answered during DEBUG SLEEP");
 }

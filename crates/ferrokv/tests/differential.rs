@@ -26,10 +26,7 @@ fn normalize(raw: &[u8], unordered: bool, pairs: bool) -> String {
                 return format!("[{}]", parts.join(","));
             }
             Frame::Map(kv) => {
-                let mut parts: Vec<String> = kv
-                    .iter()
-                    .map(|(k, v)| format!("{}={}", canon(k), canon(v)))
-                    .collect();
+                let mut parts: Vec<String> = kv.iter().map(|(k, v)| format!("{}={}", canon(k), canon(v))).collect();
                 parts.sort();
                 return format!("{{{}}}", parts.join(","));
             }
@@ -41,10 +38,7 @@ fn normalize(raw: &[u8], unordered: bool, pairs: bool) -> String {
     // Flat RESP2 maps (CONFIG GET) are compared as sets of pairs.
     if let (true, Frame::Array(v)) = (pairs, &f) {
         if v.len() % 2 == 0 {
-            let mut pairs: Vec<String> = v
-                .chunks(2)
-                .map(|p| format!("{}={}", canon(&p[0]), canon(&p[1])))
-                .collect();
+            let mut pairs: Vec<String> = v.chunks(2).map(|p| format!("{}={}", canon(&p[0]), canon(&p[1]))).collect();
             pairs.sort();
             return pairs.join(",");
         }
@@ -86,16 +80,9 @@ fn run_script(name: &str, text: &str) {
         a.send(&wire);
         b.send(&wire);
         for r in 0..replies {
-            let ra = a
-                .read_reply()
-                .unwrap_or_else(|| panic!("{name}:{}: redis closed on `{line}`", i + 1));
-            let rb = b
-                .read_reply()
-                .unwrap_or_else(|| panic!("{name}:{}: ferrokv closed on `{line}`", i + 1));
-            let (na, nb) = (
-                normalize(&ra, unordered, pairs),
-                normalize(&rb, unordered, pairs),
-            );
+            let ra = a.read_reply().unwrap_or_else(|| panic!("{name}:{}: redis closed on `{line}`", i + 1));
+            let rb = b.read_reply().unwrap_or_else(|| panic!("{name}:{}: ferrokv closed on `{line}`", i + 1));
+            let (na, nb) = (normalize(&ra, unordered, pairs), normalize(&rb, unordered, pairs));
             assert_eq!(
                 nb,
                 na,
@@ -120,14 +107,4 @@ macro_rules! scripts {
     };
 }
 
-scripts!(
-    strings,
-    bits,
-    keys,
-    expire,
-    errors,
-    transactions,
-    pubsub,
-    connection,
-    server
-);
+scripts!(strings, bits, keys, expire, errors, transactions, pubsub, connection, server);

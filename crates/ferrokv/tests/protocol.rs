@@ -50,36 +50,19 @@ fn resp3_via_hello() {
     let s = Server::start(&[]);
     let mut r = s.raw();
     let hello = r.cmd(&[b"HELLO", b"3"]);
-    assert!(
-        hello.starts_with(b"%7\r\n"),
-        "{}",
-        String::from_utf8_lossy(&hello)
-    );
+    assert!(hello.starts_with(b"%7\r\n"), "{}", String::from_utf8_lossy(&hello));
     assert_eq!(r.cmd(&[b"GET", b"nokey"]), b"_\r\n");
     r.cmd(&[b"SET", b"f", b"1.5"]);
-    assert_eq!(
-        r.cmd(&[b"CONFIG", b"GET", b"port"])[..2].to_vec(),
-        b"%1".to_vec()
-    );
+    assert_eq!(r.cmd(&[b"CONFIG", b"GET", b"port"])[..2].to_vec(), b"%1".to_vec());
     let info = r.cmd(&[b"CLIENT", b"INFO"]);
     assert!(info.starts_with(b"="), "verbatim string in RESP3");
     // Pub/sub messages are pushes, and RESP3 clients may run commands while subscribed.
-    assert_eq!(
-        r.cmd(&[b"SUBSCRIBE", b"ch"]),
-        b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"
-    );
+    assert_eq!(r.cmd(&[b"SUBSCRIBE", b"ch"]), b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
     assert_eq!(r.cmd(&[b"GET", b"f"]), b"$3\r\n1.5\r\n");
     let mut p = s.conn();
-    let n: i64 = redis::cmd("PUBLISH")
-        .arg("ch")
-        .arg("hi")
-        .query(&mut p)
-        .unwrap();
+    let n: i64 = redis::cmd("PUBLISH").arg("ch").arg("hi").query(&mut p).unwrap();
     assert_eq!(n, 1);
-    assert_eq!(
-        r.read_reply().unwrap(),
-        b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"
-    );
+    assert_eq!(r.read_reply().unwrap(), b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
 }
 
 fn expect_protocol_error(input: &[u8], error: &str) {
@@ -87,10 +70,7 @@ fn expect_protocol_error(input: &[u8], error: &str) {
     let mut r = s.raw();
     r.send(input);
     let reply = r.read_reply().expect("an error reply before closing");
-    assert_eq!(
-        String::from_utf8_lossy(&reply),
-        format!("-ERR Protocol error: {error}\r\n")
-    );
+    assert_eq!(String::from_utf8_lossy(&reply), format!("-ERR Protocol error: {error}\r\n"));
     assert!(r.closed(), "connection closed after a protocol error");
     assert_other_clients_fine(&s);
 }
@@ -138,9 +118,7 @@ fn binary_junk_gets_an_error_or_is_ignored_never_a_crash() {
     for _ in 0..20 {
         let mut junk = Vec::new();
         for _ in 0..512 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             junk.push((seed >> 33) as u8);
         }
         let mut r = s.raw();
@@ -199,19 +177,10 @@ fn unauthenticated_clients_get_small_limits() {
     let args: Vec<&[u8]> = std::iter::repeat_n(&b"x"[..], 11).collect();
     ferrokv_resp::encode_command(&mut wire, args);
     r.send(&wire);
-    assert_eq!(
-        r.read_reply().unwrap(),
-        b"-ERR Protocol error: unauthenticated multibulk length\r\n"
-    );
+    assert_eq!(r.read_reply().unwrap(), b"-ERR Protocol error: unauthenticated multibulk length\r\n");
     let mut r = s.raw();
-    assert_eq!(
-        r.cmd(&[b"GET", b"a"]),
-        b"-NOAUTH Authentication required.\r\n"
-    );
-    assert_eq!(
-        r.cmd(&[b"AUTH", b"wrong"]),
-        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-    );
+    assert_eq!(r.cmd(&[b"GET", b"a"]), b"-NOAUTH Authentication required.\r\n");
+    assert_eq!(r.cmd(&[b"AUTH", b"wrong"]), b"-WRONGPASS invalid username-password pair or user is disabled.\r\n");
     assert_eq!(r.cmd(&[b"AUTH", b"secret"]), b"+OK\r\n");
     assert_eq!(r.cmd(&[b"GET", b"a"]), b"$-1\r\n");
 }
@@ -221,11 +190,7 @@ fn large_values_round_trip() {
     let s = Server::start(&[]);
     let mut c = s.conn();
     let big = vec![b'z'; 5 * 1024 * 1024];
-    let _: () = redis::cmd("SET")
-        .arg("big")
-        .arg(&big)
-        .query(&mut c)
-        .unwrap();
+    let _: () = redis::cmd("SET").arg("big").arg(&big).query(&mut c).unwrap();
     let got: Vec<u8> = redis::cmd("GET").arg("big").query(&mut c).unwrap();
     assert_eq!(got.len(), big.len());
     assert!(got == big);

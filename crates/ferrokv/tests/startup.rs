@@ -25,24 +25,13 @@ fn port_in_use_is_reported_and_fails() {
     let port = holder.local_addr().unwrap().port();
     let dir = TempDir::new("inuse");
     let out = Command::new(env!("CARGO_BIN_EXE_ferrokv"))
-        .args([
-            "server",
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            dir.path().to_str().unwrap(),
-        ])
+        .args(["server", "--port", &port.to_string(), "--bind", "127.0.0.1", "--dir", dir.path().to_str().unwrap()])
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains(&format!("Failed listening on port {port} (tcp)")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("Failed listening on port {port} (tcp)")), "{text}");
     assert!(text.contains("Address already in use"), "{text}");
 }
 
@@ -51,33 +40,18 @@ fn bad_config_names_file_line_and_directive() {
     let dir = TempDir::new("badconf");
     let conf = dir.path().join("redis.conf");
     std::fs::write(&conf, "# comment\nport 7000\nmaxmemmory 10mb\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrokv"))
-        .args(["server", conf.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrokv")).args(["server", conf.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("FATAL CONFIG FILE ERROR"), "{err}");
-    assert!(
-        err.contains(&format!("{}, at line 3", conf.display())),
-        "{err}"
-    );
+    assert!(err.contains(&format!("{}, at line 3", conf.display())), "{err}");
     assert!(err.contains(">>> 'maxmemmory 10mb'"), "{err}");
-    assert!(
-        err.contains("Bad directive or wrong number of arguments"),
-        "{err}"
-    );
+    assert!(err.contains("Bad directive or wrong number of arguments"), "{err}");
 
     std::fs::write(&conf, "port 99999\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrokv"))
-        .args(["server", conf.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrokv")).args(["server", conf.to_str().unwrap()]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("argument must be between 0 and 65535 inclusive"),
-        "{err}"
-    );
+    assert!(err.contains("argument must be between 0 and 65535 inclusive"), "{err}");
 }
 
 #[test]
@@ -87,23 +61,11 @@ fn config_file_then_command_line_overrides() {
     std::fs::write(&conf, "maxmemory 10mb\nslave-read-only no\nhz 20\n").unwrap();
     let s = Server::start_with_config(&conf, &["--hz", "15"]);
     let mut c = s.conn();
-    let v: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("maxmemory")
-        .query(&mut c)
-        .unwrap();
+    let v: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxmemory").query(&mut c).unwrap();
     assert_eq!(v, vec!["maxmemory", "10485760"]);
-    let v: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("replica-read-only")
-        .query(&mut c)
-        .unwrap();
+    let v: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("replica-read-only").query(&mut c).unwrap();
     assert_eq!(v, vec!["replica-read-only", "no"]);
-    let v: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("hz")
-        .query(&mut c)
-        .unwrap();
+    let v: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("hz").query(&mut c).unwrap();
     assert_eq!(v, vec!["hz", "15"]);
 }
 
@@ -118,22 +80,11 @@ fn runs_as_server_through_a_link_named_redis_server() {
 
     let port = free_port();
     let mut child = Command::new(&link)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            dir.path().to_str().unwrap(),
-        ])
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--dir", dir.path().to_str().unwrap()])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let up = wait_until(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let up = wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     let _ = child.kill();
     let _ = child.wait();
     assert!(up, "server started through the link did not listen");
@@ -150,10 +101,7 @@ fn sigterm_shuts_down_cleanly_and_removes_pidfile() {
     assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
     assert!(!pidfile.exists());
     let log = s.log_text();
-    assert!(
-        log.contains("Received SIGTERM scheduling shutdown"),
-        "{log}"
-    );
+    assert!(log.contains("Received SIGTERM scheduling shutdown"), "{log}");
     assert!(log.contains("ready to exit, bye bye"), "{log}");
 }
 
@@ -170,12 +118,7 @@ fn shutdown_command_exits_without_reply() {
 fn unix_socket_serves_commands() {
     let dir = TempDir::new("unix");
     let sock = dir.path().join("ferrokv.sock");
-    let s = Server::start(&[
-        "--unixsocket",
-        sock.to_str().unwrap(),
-        "--unixsocketperm",
-        "700",
-    ]);
+    let s = Server::start(&["--unixsocket", sock.to_str().unwrap(), "--unixsocketperm", "700"]);
     let client = redis::Client::open(format!("unix://{}", sock.display())).unwrap();
     let mut c = client.get_connection().unwrap();
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();
@@ -183,10 +126,7 @@ fn unix_socket_serves_commands() {
     let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
     assert!(list.contains("flags=U"), "{list}");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
-        0o700
-    );
+    assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o700);
     drop(s);
 }
 

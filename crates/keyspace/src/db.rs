@@ -55,14 +55,7 @@ pub struct ExpireStep {
 
 impl Db {
     pub fn new(id: usize) -> Db {
-        Db {
-            id,
-            keys: Dict::new(),
-            expires: Dict::new(),
-            expired: Vec::new(),
-            expires_cursor: 0,
-            avg_ttl: 0,
-        }
+        Db { id, keys: Dict::new(), expires: Dict::new(), expired: Vec::new(), expires_cursor: 0, avg_ttl: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -261,9 +254,7 @@ impl Db {
     /// All live keys and objects (KEYS, DEBUG DIGEST, snapshots).
     pub fn iter(&self, now_ms: i64) -> impl Iterator<Item = (&SmallBytes, &Obj)> {
         let expires = &self.expires;
-        self.keys
-            .iter()
-            .filter(move |(k, _)| expires.is_empty() || expires.get(k).is_none_or(|&w| w > now_ms))
+        self.keys.iter().filter(move |(k, _)| expires.is_empty() || expires.get(k).is_none_or(|&w| w > now_ms))
     }
 
     /// Mutable access without expiry checks, for commands that already looked the key up
@@ -324,11 +315,7 @@ impl Db {
         if ttl_n > 0 {
             // Redis keeps a moving average weighted 2% toward each new sample batch.
             let avg = ttl_sum / ttl_n;
-            self.avg_ttl = if self.avg_ttl == 0 {
-                avg
-            } else {
-                (self.avg_ttl / 50) * 49 + avg / 50
-            };
+            self.avg_ttl = if self.avg_ttl == 0 { avg } else { (self.avg_ttl / 50) * 49 + avg / 50 };
         }
         step
     }
@@ -355,10 +342,7 @@ mod tests {
     use crate::value::Value;
 
     fn master(now_ms: i64) -> Clock {
-        Clock {
-            now_ms,
-            master: true,
-        }
+        Clock { now_ms, master: true }
     }
 
     #[test]
@@ -367,15 +351,7 @@ mod tests {
         db.set(b"a", Obj::new(Value::Int(1), 0), false);
         db.set_expire(b"a", 100);
         assert!(db.lookup(b"a", master(99)).is_some());
-        assert!(db
-            .lookup(
-                b"a",
-                Clock {
-                    now_ms: 100,
-                    master: false
-                }
-            )
-            .is_none());
+        assert!(db.lookup(b"a", Clock { now_ms: 100, master: false }).is_none());
         assert_eq!(db.len(), 1, "replica keeps the key");
         assert!(db.lookup(b"a", master(100)).is_none());
         assert_eq!(db.len(), 0);

@@ -44,10 +44,7 @@ struct Table<V> {
 
 impl<V> Table<V> {
     fn empty() -> Self {
-        Table {
-            buckets: Vec::new(),
-            used: 0,
-        }
+        Table { buckets: Vec::new(), used: 0 }
     }
 
     fn with_size(size: usize) -> Self {
@@ -127,6 +124,16 @@ pub struct Dict<V> {
     rehash_idx: Option<usize>,
 }
 
+impl<V: Clone> Clone for Dict<V> {
+    fn clone(&self) -> Self {
+        let mut d = Dict::new();
+        for (k, v) in self.iter() {
+            d.insert_new(k.clone(), v.clone());
+        }
+        d
+    }
+}
+
 impl<V> Default for Dict<V> {
     fn default() -> Self {
         Self::new()
@@ -135,10 +142,7 @@ impl<V> Default for Dict<V> {
 
 impl<V> Dict<V> {
     pub fn new() -> Self {
-        Dict {
-            ht: [Table::empty(), Table::empty()],
-            rehash_idx: None,
-        }
+        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None }
     }
 
     pub fn len(&self) -> usize {
@@ -160,8 +164,7 @@ impl<V> Dict<V> {
 
     /// Bytes this table holds besides its nodes' payload: bucket arrays and node headers.
     pub fn overhead_bytes(&self) -> usize {
-        self.buckets() * std::mem::size_of::<Link<V>>()
-            + self.len() * std::mem::size_of::<Node<V>>()
+        self.buckets() * std::mem::size_of::<Link<V>>() + self.len() * std::mem::size_of::<Node<V>>()
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&V> {
@@ -217,9 +220,7 @@ impl<V> Dict<V> {
 
     /// The node a [`Dict::locate`] found, reached without comparing keys again.
     fn node_at(&mut self, (i, slot, steps): (usize, usize, usize)) -> &mut Node<V> {
-        let mut node = self.ht[i].buckets[slot]
-            .as_deref_mut()
-            .expect("located node exists");
+        let mut node = self.ht[i].buckets[slot].as_deref_mut().expect("located node exists");
         for _ in 0..steps {
             node = node.next.as_deref_mut().expect("located node exists");
         }
@@ -293,11 +294,7 @@ impl<V> Dict<V> {
                 return Entry::Occupied(&mut self.node_at(at).value);
             }
         }
-        Entry::Vacant(VacantEntry {
-            dict: self,
-            key,
-            hash: h,
-        })
+        Entry::Vacant(VacantEntry { dict: self, key, hash: h })
     }
 
     /// Returns the value for `key`, inserting `make()` first if absent.
@@ -508,12 +505,7 @@ impl<V> Dict<V> {
 
     /// Up to `count` entries from consecutive buckets starting at a random one (Redis's
     /// `dictGetSomeKeys`): cheap sampling for eviction.
-    pub fn sample(
-        &self,
-        count: usize,
-        rng: &mut fastrand::Rng,
-        mut f: impl FnMut(&SmallBytes, &V),
-    ) {
+    pub fn sample(&self, count: usize, rng: &mut fastrand::Rng, mut f: impl FnMut(&SmallBytes, &V)) {
         if self.is_empty() || count == 0 {
             return;
         }
@@ -555,12 +547,7 @@ impl<V> Dict<V> {
     }
 
     pub fn iter(&self) -> Iter<'_, V> {
-        Iter {
-            dict: self,
-            table: 0,
-            bucket: 0,
-            node: None,
-        }
+        Iter { dict: self, table: 0, bucket: 0, node: None }
     }
 
     /// Runs one step of rehashing for every call until `budget` runs out.
@@ -587,8 +574,7 @@ pub struct VacantEntry<'a, V> {
 
 impl<'a, V> VacantEntry<'a, V> {
     pub fn insert(self, value: V) {
-        self.dict
-            .insert_new_hashed(self.hash, SmallBytes::from(self.key), value);
+        self.dict.insert_new_hashed(self.hash, SmallBytes::from(self.key), value);
     }
 }
 

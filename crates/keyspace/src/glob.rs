@@ -20,9 +20,7 @@ fn lower(b: u8, nocase: bool) -> u8 {
 fn match_token(pat: &[u8], mut p: usize, c: u8, nocase: bool) -> Option<usize> {
     match pat[p] {
         b'?' => Some(p + 1),
-        b'\\' if p + 1 < pat.len() => {
-            (lower(pat[p + 1], nocase) == lower(c, nocase)).then_some(p + 2)
-        }
+        b'\\' if p + 1 < pat.len() => (lower(pat[p + 1], nocase) == lower(c, nocase)).then_some(p + 2),
         b'[' => {
             p += 1;
             let negate = pat.get(p) == Some(&b'^');

@@ -48,12 +48,7 @@ const _: () = assert!(std::mem::size_of::<Option<SmallBytes>>() == 24);
 
 impl SmallBytes {
     pub const fn new() -> Self {
-        SmallBytes {
-            w0: MaybeUninit::uninit(),
-            w1: MaybeUninit::uninit(),
-            w2: [0; 7],
-            tag: Tag::L0,
-        }
+        SmallBytes { w0: MaybeUninit::uninit(), w1: MaybeUninit::uninit(), w2: [0; 7], tag: Tag::L0 }
     }
 
     fn inline(src: &[u8]) -> Self {
@@ -95,12 +90,7 @@ impl SmallBytes {
         assert!(cap < 1 << 56, "string too large");
         let mut w2 = [0u8; 7];
         w2.copy_from_slice(&cap.to_le_bytes()[..7]);
-        SmallBytes {
-            w0: MaybeUninit::new(v.as_mut_ptr()),
-            w1: MaybeUninit::new(v.len()),
-            w2,
-            tag: Tag::Heap,
-        }
+        SmallBytes { w0: MaybeUninit::new(v.as_mut_ptr()), w1: MaybeUninit::new(v.len()), w2, tag: Tag::Heap }
     }
 
     /// Takes the heap buffer back as a Vec, leaving `self` empty inline.
@@ -111,13 +101,7 @@ impl SmallBytes {
             return v;
         }
         // SAFETY: in heap mode w0/w1/w2 describe a buffer that came from a Vec<u8>.
-        let v = unsafe {
-            Vec::from_raw_parts(
-                self.w0.assume_init(),
-                self.w1.assume_init(),
-                self.heap_cap(),
-            )
-        };
+        let v = unsafe { Vec::from_raw_parts(self.w0.assume_init(), self.w1.assume_init(), self.heap_cap()) };
         // Forget the buffer without running Drop on it twice.
         self.tag = Tag::L0;
         v
@@ -179,11 +163,7 @@ impl SmallBytes {
     pub fn with_vec<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         let mut v = self.take_vec();
         let r = f(&mut v);
-        *self = if v.len() <= INLINE_CAP {
-            Self::inline(&v)
-        } else {
-            Self::from_vec_exact(v)
-        };
+        *self = if v.len() <= INLINE_CAP { Self::inline(&v) } else { Self::from_vec_exact(v) };
         r
     }
 
@@ -192,11 +172,7 @@ impl SmallBytes {
         if len + more.len() <= INLINE_CAP && !self.is_heap() {
             // SAFETY: inline mode with room for `more`.
             unsafe {
-                std::ptr::copy_nonoverlapping(
-                    more.as_ptr(),
-                    self.inline_ptr_mut().add(len),
-                    more.len(),
-                );
+                std::ptr::copy_nonoverlapping(more.as_ptr(), self.inline_ptr_mut().add(len), more.len());
             }
             self.tag = TAGS[len + more.len()];
             return;

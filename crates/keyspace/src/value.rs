@@ -5,6 +5,7 @@
 //! version used by fork-less snapshots to tell whether a key was already serialized.
 
 use crate::smallbytes::SmallBytes;
+use crate::types::{hash::Hash, list::List, set::Set};
 use std::borrow::Cow;
 
 /// Strings up to this length are `embstr` in Redis (object header and bytes in one
@@ -54,6 +55,9 @@ impl ValueType {
 pub enum Value {
     Str(SmallBytes),
     Int(i64),
+    List(Box<List>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
 }
 
 impl Value {
@@ -71,6 +75,9 @@ impl Value {
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::Str(_) | Value::Int(_) => ValueType::String,
+            Value::List(_) => ValueType::List,
+            Value::Hash(_) => ValueType::Hash,
+            Value::Set(_) => ValueType::Set,
         }
     }
 
@@ -78,9 +85,8 @@ impl Value {
     pub fn as_string(&self) -> Option<Cow<'_, [u8]>> {
         match self {
             Value::Str(s) => Some(Cow::Borrowed(s.as_slice())),
-            Value::Int(n) => Some(Cow::Owned(
-                itoa::Buffer::new().format(*n).as_bytes().to_vec(),
-            )),
+            Value::Int(n) => Some(Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec())),
+            _ => None,
         }
     }
 
@@ -89,6 +95,17 @@ impl Value {
         match self {
             Value::Str(s) => Some(s.len()),
             Value::Int(n) => Some(itoa::Buffer::new().format(*n).len()),
+            _ => None,
+        }
+    }
+
+    /// Number of elements of an aggregate (1 for strings).
+    pub fn elements(&self) -> usize {
+        match self {
+            Value::Str(_) | Value::Int(_) => 1,
+            Value::List(l) => l.len(),
+            Value::Hash(h) => h.len(),
+            Value::Set(s) => s.len(),
         }
     }
 
@@ -97,6 +114,9 @@ impl Value {
         match self {
             Value::Str(s) => s.heap_size(),
             Value::Int(_) => 0,
+            Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
+            Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
+            Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
         }
     }
 }
@@ -131,11 +151,7 @@ const _: () = assert!(std::mem::size_of::<Obj>() == 32);
 
 impl Obj {
     pub fn new(value: Value, now_ms: i64) -> Obj {
-        Obj {
-            value,
-            meta: lru_clock(now_ms),
-            version: 0,
-        }
+        Obj { value, meta: lru_clock(now_ms), version: 0 }
     }
 
     pub fn lru(&self) -> u32 {
@@ -154,11 +170,7 @@ impl Obj {
     pub fn idle_ms(&self, now_ms: i64) -> i64 {
         let now = lru_clock(now_ms) as i64;
         let then = self.lru() as i64;
-        let ticks = if now >= then {
-            now - then
-        } else {
-            now + (LRU_MASK as i64 + 1 - then)
-        };
+        let ticks = if now >= then { now - then } else { now + (LRU_MASK as i64 + 1 - then) };
         ticks * LRU_CLOCK_RESOLUTION
     }
 
@@ -177,6 +189,9 @@ impl Obj {
                     "embstr"
                 }
             }
+            Value::List(_) => "quicklist",
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 }
@@ -189,14 +204,8 @@ mod tests {
     fn encodings_follow_redis() {
         assert_eq!(Obj::new(Value::string(b"123"), 0).encoding(), "int");
         assert_eq!(Obj::new(Value::string(b"0123"), 0).encoding(), "embstr");
-        assert_eq!(
-            Obj::new(Value::string(b"-9223372036854775808"), 0).encoding(),
-            "int"
-        );
-        assert_eq!(
-            Obj::new(Value::string(b"9223372036854775808"), 0).encoding(),
-            "embstr"
-        );
+        assert_eq!(Obj::new(Value::string(b"-9223372036854775808"), 0).encoding(), "int");
+        assert_eq!(Obj::new(Value::string(b"9223372036854775808"), 0).encoding(), "embstr");
         assert_eq!(Obj::new(Value::string(&[b'x'; 44]), 0).encoding(), "embstr");
         assert_eq!(Obj::new(Value::string(&[b'x'; 45]), 0).encoding(), "raw");
         let mut o = Obj::new(Value::string(b"ab"), 0);

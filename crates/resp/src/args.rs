@@ -43,10 +43,9 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, UnbalancedQuotes> {
                     return Err(UnbalancedQuotes);
                 };
                 if c == b'\\' && line.get(i + 1) == Some(&b'x') {
-                    if let (Some(h), Some(l)) = (
-                        line.get(i + 2).and_then(|&b| hex_value(b)),
-                        line.get(i + 3).and_then(|&b| hex_value(b)),
-                    ) {
+                    if let (Some(h), Some(l)) =
+                        (line.get(i + 2).and_then(|&b| hex_value(b)), line.get(i + 3).and_then(|&b| hex_value(b)))
+                    {
                         current.push(h * 16 + l);
                         i += 4;
                         continue;
@@ -123,12 +122,7 @@ pub fn quote_arg(arg: &[u8], out: &mut Vec<u8>) {
             0x20..=0x7e => out.push(b),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'x',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 15) as usize],
-                ]);
+                out.extend_from_slice(&[b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
             }
         }
     }
@@ -148,11 +142,7 @@ mod tests {
     use super::*;
 
     fn split(s: &str) -> Result<Vec<String>, UnbalancedQuotes> {
-        split_args(s.as_bytes()).map(|v| {
-            v.into_iter()
-                .map(|a| String::from_utf8_lossy(&a).into_owned())
-                .collect()
-        })
+        split_args(s.as_bytes()).map(|v| v.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect())
     }
 
     #[test]

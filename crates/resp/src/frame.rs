@@ -58,11 +58,7 @@ impl Frame {
     /// The bytes of a simple string, bulk string, verbatim string or error.
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
-            Frame::Simple(b)
-            | Frame::Bulk(b)
-            | Frame::Error(b)
-            | Frame::Double(b)
-            | Frame::BigNumber(b) => Some(b),
+            Frame::Simple(b) | Frame::Bulk(b) | Frame::Error(b) | Frame::Double(b) | Frame::BigNumber(b) => Some(b),
             Frame::Verbatim { text, .. } => Some(text),
             _ => None,
         }
@@ -112,15 +108,7 @@ impl Frame {
                 out.extend_from_slice(b"\r\n");
             }
             Frame::Map(kv) | Frame::Attribute(kv, _) => {
-                agg(
-                    out,
-                    if matches!(self, Frame::Map(_)) {
-                        b'%'
-                    } else {
-                        b'|'
-                    },
-                    kv.len(),
-                );
+                agg(out, if matches!(self, Frame::Map(_)) { b'%' } else { b'|' }, kv.len());
                 for (k, v) in kv {
                     k.encode(out);
                     v.encode(out);
@@ -190,10 +178,7 @@ fn decode_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Frame>,
                         if n < 4 || body[3] != b':' {
                             return Err(DecodeError("bad verbatim string".into()));
                         }
-                        Frame::Verbatim {
-                            format: bytes(&body[..3]),
-                            text: bytes(&body[4..]),
-                        }
+                        Frame::Verbatim { format: bytes(&body[..3]), text: bytes(&body[4..]) }
                     }
                 }
             }
@@ -241,12 +226,7 @@ fn decode_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Frame>,
                 Frame::Attribute(items, Box::new(inner))
             }
         }
-        other => {
-            return Err(DecodeError(format!(
-                "unexpected type byte {:?}",
-                char::from(other)
-            )))
-        }
+        other => return Err(DecodeError(format!("unexpected type byte {:?}", char::from(other)))),
     };
     *pos = p;
     Ok(Some(frame))
@@ -258,34 +238,17 @@ mod tests {
 
     #[test]
     fn decodes_every_type() {
-        let input =
-            b"*3\r\n+OK\r\n:-5\r\n$3\r\nabc\r\n%1\r\n$1\r\nk\r\n,1.5\r\n_\r\n=7\r\ntxt:abc\r\n";
+        let input = b"*3\r\n+OK\r\n:-5\r\n$3\r\nabc\r\n%1\r\n$1\r\nk\r\n,1.5\r\n_\r\n=7\r\ntxt:abc\r\n";
         let (f, n) = Frame::decode(input).unwrap().unwrap();
         assert_eq!(n, 23);
-        assert_eq!(
-            f,
-            Frame::Array(vec![
-                Frame::Simple("OK".into()),
-                Frame::Integer(-5),
-                Frame::Bulk("abc".into())
-            ])
-        );
+        assert_eq!(f, Frame::Array(vec![Frame::Simple("OK".into()), Frame::Integer(-5), Frame::Bulk("abc".into())]));
         let (m, n2) = Frame::decode(&input[n..]).unwrap().unwrap();
-        assert_eq!(
-            m,
-            Frame::Map(vec![(Frame::Bulk("k".into()), Frame::Double("1.5".into()))])
-        );
+        assert_eq!(m, Frame::Map(vec![(Frame::Bulk("k".into()), Frame::Double("1.5".into()))]));
         let rest = &input[n + n2..];
         let (null, k) = Frame::decode(rest).unwrap().unwrap();
         assert_eq!(null, Frame::Null);
         let (v, _) = Frame::decode(&rest[k..]).unwrap().unwrap();
-        assert_eq!(
-            v,
-            Frame::Verbatim {
-                format: "txt".into(),
-                text: "abc".into()
-            }
-        );
+        assert_eq!(v, Frame::Verbatim { format: "txt".into(), text: "abc".into() });
     }
 
     #[test]

@@ -36,21 +36,13 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 pub fn fmt_g(d: f64, prec: usize) -> String {
     let prec = prec.max(1);
     if d.is_nan() {
-        return if d.is_sign_negative() {
-            "-nan".into()
-        } else {
-            "nan".into()
-        };
+        return if d.is_sign_negative() { "-nan".into() } else { "nan".into() };
     }
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if d == 0.0 {
-        return if d.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     // %g picks the style from the exponent of the %e rendering at precision prec-1.
     let sci = format!("{:.*e}", prec - 1, d);
@@ -91,11 +83,7 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     let body = text.strip_prefix(['+', '-']).unwrap_or(text);
     let lower = body.to_ascii_lowercase();
     if lower == "inf" || lower == "infinity" {
-        let v = if text.starts_with('-') {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        };
+        let v = if text.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY };
         return Some(v);
     }
     // Rust also accepts "nan" and "infinity" spellings; everything else it accepts is
@@ -103,22 +91,14 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     if lower.starts_with("nan") || lower.starts_with("inf") {
         return None;
     }
-    if !body
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
-    {
+    if !body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-')) {
         return None;
     }
     let v: f64 = text.parse().ok()?;
     if v.is_infinite() {
         return None;
     }
-    if v == 0.0
-        && body
-            .bytes()
-            .take_while(|&b| b != b'e' && b != b'E')
-            .any(|b| (b'1'..=b'9').contains(&b))
-    {
+    if v == 0.0 && body.bytes().take_while(|&b| b != b'e' && b != b'E').any(|b| (b'1'..=b'9').contains(&b)) {
         return None;
     }
     Some(v)
@@ -172,16 +152,7 @@ mod tests {
         assert_eq!(parse_f64(b"1e3"), Some(1000.0));
         assert_eq!(parse_f64(b"0"), Some(0.0));
         assert_eq!(parse_f64(b"0e10"), Some(0.0));
-        for bad in [
-            &b"nan"[..],
-            b" 1",
-            b"1 ",
-            b"",
-            b"abc",
-            b"1e400",
-            b"1e-400",
-            b"1.5x",
-        ] {
+        for bad in [&b"nan"[..], b" 1", b"1 ", b"", b"abc", b"1e400", b"1e-400", b"1.5x"] {
             assert_eq!(parse_f64(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }

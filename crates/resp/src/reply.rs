@@ -16,11 +16,7 @@ pub struct ReplyBuf {
 
 impl ReplyBuf {
     pub fn new(resp3: bool) -> Self {
-        ReplyBuf {
-            buf: Vec::new(),
-            resp3,
-            errors: Vec::new(),
-        }
+        ReplyBuf { buf: Vec::new(), resp3, errors: Vec::new() }
     }
 
     pub fn resp3(&self) -> bool {
@@ -76,10 +72,7 @@ impl ReplyBuf {
     }
 
     fn push_line(&mut self, s: &[u8]) {
-        self.buf.extend(
-            s.iter()
-                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-        );
+        self.buf.extend(s.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
         self.buf.extend_from_slice(b"\r\n");
     }
 
@@ -88,8 +81,7 @@ impl ReplyBuf {
     pub fn error(&mut self, msg: &str) {
         let msg = msg.strip_prefix('-').unwrap_or(msg);
         let code = msg.split(' ').next().unwrap_or("ERR");
-        let has_code =
-            !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+        let has_code = !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
         self.buf.push(b'-');
         if has_code {
             self.errors.push(code.to_string());
@@ -129,14 +121,12 @@ impl ReplyBuf {
 
     /// The null bulk string (`$-1` / `_`).
     pub fn null(&mut self) {
-        self.buf
-            .extend_from_slice(if self.resp3 { b"_\r\n" } else { b"$-1\r\n" });
+        self.buf.extend_from_slice(if self.resp3 { b"_\r\n" } else { b"$-1\r\n" });
     }
 
     /// The null array (`*-1` / `_`).
     pub fn null_array(&mut self) {
-        self.buf
-            .extend_from_slice(if self.resp3 { b"_\r\n" } else { b"*-1\r\n" });
+        self.buf.extend_from_slice(if self.resp3 { b"_\r\n" } else { b"*-1\r\n" });
     }
 
     pub fn array(&mut self, n: usize) {
@@ -177,8 +167,7 @@ impl ReplyBuf {
     /// A boolean: `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
     pub fn boolean(&mut self, b: bool) {
         if self.resp3 {
-            self.buf
-                .extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
+            self.buf.extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
         } else {
             self.int(b as i64);
         }
@@ -269,10 +258,7 @@ mod tests {
         r.null();
         r.push(2);
         r.verbatim(b"hi", "txt");
-        assert_eq!(
-            r.buf,
-            b"%1\r\n~0\r\n,inf\r\n#f\r\n_\r\n>2\r\n=6\r\ntxt:hi\r\n"
-        );
+        assert_eq!(r.buf, b"%1\r\n~0\r\n,inf\r\n#f\r\n_\r\n>2\r\n=6\r\ntxt:hi\r\n");
     }
 
     #[test]
@@ -284,9 +270,6 @@ mod tests {
             r.buf,
             b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n-ERR bad thing  happened\r\n"
         );
-        assert_eq!(
-            r.take_errors(),
-            vec!["WRONGTYPE".to_string(), "ERR".to_string()]
-        );
+        assert_eq!(r.take_errors(), vec!["WRONGTYPE".to_string(), "ERR".to_string()]);
     }
 }

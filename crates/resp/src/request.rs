@@ -29,11 +29,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_bulk_len: 512 * 1024 * 1024,
-            max_query_buffer: 1024 * 1024 * 1024,
-            authenticated: true,
-        }
+        Limits { max_bulk_len: 512 * 1024 * 1024, max_query_buffer: 1024 * 1024 * 1024, authenticated: true }
     }
 }
 
@@ -69,10 +65,7 @@ impl Argv {
             spans.push((buf.len(), buf.len() + a.len()));
             buf.extend_from_slice(a);
         }
-        Argv {
-            buf: Bytes::from(buf),
-            spans,
-        }
+        Argv { buf: Bytes::from(buf), spans }
     }
 
     pub fn len(&self) -> usize {
@@ -118,12 +111,7 @@ enum State {
     /// Inside a multibulk request: `pos` is how far into the buffer we have parsed,
     /// `remaining` how many bulk arguments are still to come, `bulk` the length of the
     /// argument whose `$len` line has been read.
-    Multibulk {
-        pos: usize,
-        remaining: usize,
-        bulk: Option<usize>,
-        spans: SmallVec<[(usize, usize); 4]>,
-    },
+    Multibulk { pos: usize, remaining: usize, bulk: Option<usize>, spans: SmallVec<[(usize, usize); 4]> },
 }
 
 /// Incremental request parser for one connection.
@@ -133,10 +121,7 @@ pub struct RequestParser {
 }
 
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
-    buf.get(from..)?
-        .iter()
-        .position(|&b| b == b'\r')
-        .map(|p| p + from)
+    buf.get(from..)?.iter().position(|&b| b == b'\r').map(|p| p + from)
 }
 
 impl RequestParser {
@@ -153,9 +138,7 @@ impl RequestParser {
     /// its next read (big arguments arrive into a buffer of exactly their size).
     pub fn wanted(&self, buffered: usize) -> Option<usize> {
         match &self.state {
-            State::Multibulk {
-                pos, bulk: Some(n), ..
-            } => (pos + n + 2).checked_sub(buffered),
+            State::Multibulk { pos, bulk: Some(n), .. } => (pos + n + 2).checked_sub(buffered),
             _ => None,
         }
     }
@@ -183,12 +166,7 @@ impl RequestParser {
             match self.parse_one(&buf[start..], limits) {
                 Ok(Step::Incomplete) => break,
                 Ok(Step::Multibulk(len, spans)) => {
-                    found.push(Found::Spans(
-                        spans
-                            .into_iter()
-                            .map(|(s, e)| (s + start, e + start))
-                            .collect(),
-                    ));
+                    found.push(Found::Spans(spans.into_iter().map(|(s, e)| (s + start, e + start)).collect()));
                     start += len;
                 }
                 Ok(Step::Inline(len, args)) => {
@@ -207,10 +185,7 @@ impl RequestParser {
         if start > 0 {
             let chunk = buf.split_to(start).freeze();
             out.extend(found.into_iter().map(|f| match f {
-                Found::Spans(spans) => Argv {
-                    buf: chunk.clone(),
-                    spans,
-                },
+                Found::Spans(spans) => Argv { buf: chunk.clone(), spans },
                 Found::Inline(args) => Argv::from_slices(&args),
             }));
         }
@@ -265,15 +240,7 @@ impl RequestParser {
                 spans: SmallVec::with_capacity((n as usize).min(1024)),
             };
         }
-        let State::Multibulk {
-            pos,
-            remaining,
-            bulk,
-            spans,
-        } = &mut self.state
-        else {
-            unreachable!("state set above")
-        };
+        let State::Multibulk { pos, remaining, bulk, spans } = &mut self.state else { unreachable!("state set above") };
         while *remaining > 0 {
             let len = match *bulk {
                 Some(len) => len,
@@ -335,13 +302,9 @@ fn parse_inline(buf: &[u8]) -> Result<Step, ProtocolError> {
         }
         return Ok(Step::Incomplete);
     };
-    let line_end = if nl > 0 && buf[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
-    let args = crate::args::split_args(&buf[..line_end])
-        .map_err(|_| ProtocolError::reply("unbalanced quotes in request"))?;
+    let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+    let args =
+        crate::args::split_args(&buf[..line_end]).map_err(|_| ProtocolError::reply("unbalanced quotes in request"))?;
     Ok(Step::Inline(nl + 1, args))
 }
 
@@ -359,18 +322,10 @@ mod tests {
 
     #[test]
     fn multibulk_and_inline_mix() {
-        let (cmds, r, left) =
-            parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\na\r\nPING\r\n*1\r\n$4\r\nPING\r\n");
+        let (cmds, r, left) = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\na\r\nPING\r\n*1\r\n$4\r\nPING\r\n");
         assert!(r.is_ok());
         assert_eq!(left, 0);
-        assert_eq!(
-            cmds,
-            vec![
-                vec![b"GET".to_vec(), b"a".to_vec()],
-                vec![b"PING".to_vec()],
-                vec![b"PING".to_vec()]
-            ]
-        );
+        assert_eq!(cmds, vec![vec![b"GET".to_vec(), b"a".to_vec()], vec![b"PING".to_vec()], vec![b"PING".to_vec()]]);
     }
 
     #[test]
@@ -381,8 +336,7 @@ mod tests {
         let mut out = Vec::new();
         for &b in input.iter() {
             buf.extend_from_slice(&[b]);
-            p.parse(&mut buf, &Limits::default(), &mut out, usize::MAX)
-                .unwrap();
+            p.parse(&mut buf, &Limits::default(), &mut out, usize::MAX).unwrap();
         }
         let got: Vec<_> = out.iter().map(|a| a.to_vec()).collect();
         assert_eq!(got, parse_all(input).0);
@@ -393,28 +347,14 @@ mod tests {
     fn exact_error_strings() {
         let cases: &[(&[u8], &str)] = &[
             (b"*abc\r\n", "ERR Protocol error: invalid multibulk length"),
-            (
-                b"*1\r\nfoo\r\n",
-                "ERR Protocol error: expected '$', got 'f'",
-            ),
+            (b"*1\r\nfoo\r\n", "ERR Protocol error: expected '$', got 'f'"),
             (b"*1\r\n$-1\r\n", "ERR Protocol error: invalid bulk length"),
-            (
-                b"*1\r\n$600000000\r\n",
-                "ERR Protocol error: invalid bulk length",
-            ),
-            (
-                b"set \"a\r\n",
-                "ERR Protocol error: unbalanced quotes in request",
-            ),
+            (b"*1\r\n$600000000\r\n", "ERR Protocol error: invalid bulk length"),
+            (b"set \"a\r\n", "ERR Protocol error: unbalanced quotes in request"),
         ];
         for (input, want) in cases {
             let (_, r, _) = parse_all(input);
-            assert_eq!(
-                r,
-                Err(ProtocolError::Reply(want.to_string())),
-                "{:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(r, Err(ProtocolError::Reply(want.to_string())), "{:?}", String::from_utf8_lossy(input));
         }
     }
 
@@ -429,37 +369,22 @@ mod tests {
     #[test]
     fn unauthenticated_limits() {
         let mut p = RequestParser::new();
-        let limits = Limits {
-            authenticated: false,
-            ..Limits::default()
-        };
+        let limits = Limits { authenticated: false, ..Limits::default() };
         let mut out = Vec::new();
         let mut buf = BytesMut::from(&b"*11\r\n"[..]);
         assert_eq!(
             p.parse(&mut buf, &limits, &mut out, 10),
-            Err(ProtocolError::Reply(
-                "ERR Protocol error: unauthenticated multibulk length".into()
-            ))
+            Err(ProtocolError::Reply("ERR Protocol error: unauthenticated multibulk length".into()))
         );
     }
 
     #[test]
     fn long_lines_are_refused() {
         let (_, r, _) = parse_all(&vec![b'a'; INLINE_MAX + 1]);
-        assert_eq!(
-            r,
-            Err(ProtocolError::Reply(
-                "ERR Protocol error: too big inline request".into()
-            ))
-        );
+        assert_eq!(r, Err(ProtocolError::Reply("ERR Protocol error: too big inline request".into())));
         let mut big = b"*".to_vec();
         big.extend(vec![b'1'; INLINE_MAX + 1]);
         let (_, r, _) = parse_all(&big);
-        assert_eq!(
-            r,
-            Err(ProtocolError::Reply(
-                "ERR Protocol error: too big mbulk count string".into()
-            ))
-        );
+        assert_eq!(r, Err(ProtocolError::Reply("ERR Protocol error: too big mbulk count string".into())));
     }
 }

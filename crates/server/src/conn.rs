@@ -72,8 +72,7 @@ where
     let addr = info.addr.clone();
     let connected = {
         let mut e = shared.engine.lock();
-        e.connect(info, waker, now_ms())
-            .map(|id| (id, e.limits(id)))
+        e.connect(info, waker, now_ms()).map(|id| (id, e.limits(id)))
     };
     // Parser limits, refreshed under the lock after each batch (AUTH changes them).
     let (id, mut limits) = match connected {
@@ -90,21 +89,28 @@ where
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut protocol_error: Option<String> = None;
     let mut paused_until: Option<i64> = None;
+    // Some(deadline) while blocked in BLPOP & co (deadline None = no timeout).
+    let mut blocked: Option<Option<i64>> = None;
     let mut bytes_in = 0usize;
     loop {
-        let runnable = !reqs.is_empty() && paused_until.is_none();
+        let runnable = !reqs.is_empty() && paused_until.is_none() && blocked.is_none();
         if !runnable {
             if inbuf.capacity() - inbuf.len() < READ_CHUNK / 4 {
                 inbuf.reserve(READ_CHUNK);
             }
-            let pause_sleep = paused_until.map(|until| {
+            let sleep_until = |until: i64| {
                 let wait = (until - now_ms()).max(0) as u64;
                 tokio::time::sleep(std::time::Duration::from_millis(wait))
-            });
+            };
+            let pause_sleep = paused_until.map(sleep_until);
+            let block_sleep = blocked.flatten().map(sleep_until);
             tokio::select! {
                 biased;
                 _ = notify.notified() => paused_until = None,
                 _ = async { pause_sleep.expect("guarded").await }, if pause_sleep.is_some() => paused_until = None,
+                _ = async { block_sleep.expect("guarded").await }, if block_sleep.is_some() => {
+                    shared.engine.lock().block_timeout(id, now_ms());
+                }
                 r = stream.read_buf(&mut inbuf), if protocol_error.is_none() => match r {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
@@ -142,6 +148,7 @@ where
                 Outcome::Continue
             };
             limits = e.limits(id);
+            blocked = e.block_deadline(id);
             (e.take_output(id, &mut out), outcome)
         };
         if !out.is_empty() && !write_out(&mut stream, &out, &notify, &shared, id).await {

@@ -56,18 +56,15 @@ fn bind_addrs(cfg: &Config) -> Vec<String> {
 impl Host for ServerHost {
     fn apply_config(&mut self, cfg: &Config, changed: &[Pid]) -> Result<(), String> {
         if changed.contains(&pid("port")) || changed.contains(&pid("bind")) {
-            let bound = listener::bind_tcp(
-                &bind_addrs(cfg),
-                cfg.int(pid("port")) as u16,
-                cfg.int(pid("tcp-backlog")) as i32,
-            )
-            .map_err(|_| {
-                if changed.contains(&pid("port")) {
-                    "Unable to listen on this port. Check server logs.".to_string()
-                } else {
-                    "Failed to bind to specified addresses.".to_string()
-                }
-            })?;
+            let bound =
+                listener::bind_tcp(&bind_addrs(cfg), cfg.int(pid("port")) as u16, cfg.int(pid("tcp-backlog")) as i32)
+                    .map_err(|_| {
+                    if changed.contains(&pid("port")) {
+                        "Unable to listen on this port. Check server logs.".to_string()
+                    } else {
+                        "Failed to bind to specified addresses.".to_string()
+                    }
+                })?;
             let _ = self.control.send(Control::Listeners(bound));
         }
         if changed.contains(&pid("dir")) {
@@ -77,8 +74,7 @@ impl Host for ServerHost {
             logging::set_level(&cfg.get_formatted(pid("loglevel")));
         }
         if changed.contains(&pid("tcp-keepalive")) {
-            self.keepalive
-                .store(cfg.int(pid("tcp-keepalive")), Ordering::Relaxed);
+            self.keepalive.store(cfg.int(pid("tcp-keepalive")), Ordering::Relaxed);
         }
         if changed.contains(&pid("maxclients")) {
             raise_fd_limit(cfg.int(pid("maxclients")) as u64);
@@ -87,17 +83,12 @@ impl Host for ServerHost {
     }
 
     fn rewrite_config(&mut self, cfg: &Config) -> Result<(), String> {
-        let path = cfg
-            .config_file
-            .as_ref()
-            .ok_or("The server is running without a config file")?;
+        let path = cfg.config_file.as_ref().ok_or("The server is running without a config file")?;
         ferrokv_config::rewrite::rewrite_file(cfg, path).map_err(|e| e.to_string())
     }
 
     fn shutdown(&mut self, req: ShutdownRequest) -> Result<(), String> {
-        self.control
-            .send(Control::Shutdown(req))
-            .map_err(|e| e.to_string())
+        self.control.send(Control::Shutdown(req)).map_err(|e| e.to_string())
     }
 
     fn sleep(&mut self, d: Duration) {
@@ -126,10 +117,7 @@ impl Host for ServerHost {
 /// Raises the open-files limit to fit `maxclients` plus the server's own descriptors.
 fn raise_fd_limit(maxclients: u64) {
     let want = maxclients + 32;
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= want {
@@ -199,15 +187,9 @@ pub fn main(args: &[String]) -> i32 {
     }
     let threads = match cfg.int(pid("io-threads")) {
         n if n > 1 => n as usize,
-        _ => std::thread::available_parallelism()
-            .map(|n| n.get().min(4))
-            .unwrap_or(2),
+        _ => std::thread::available_parallelism().map(|n| n.get().min(4)).unwrap_or(2),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Failed to start the runtime: {e}");
@@ -240,14 +222,13 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     }
     raise_fd_limit(cfg.int(pid("maxclients")) as u64);
     let port = cfg.int(pid("port")) as u16;
-    let bound =
-        match listener::bind_tcp(&bind_addrs(&cfg), port, cfg.int(pid("tcp-backlog")) as i32) {
-            Ok(b) => b,
-            Err(e) => {
-                log::warn!("{e}");
-                return 1;
-            }
-        };
+    let bound = match listener::bind_tcp(&bind_addrs(&cfg), port, cfg.int(pid("tcp-backlog")) as i32) {
+        Ok(b) => b,
+        Err(e) => {
+            log::warn!("{e}");
+            return 1;
+        }
+    };
     let unixsocket = cfg.str(pid("unixsocket")).to_string();
     let unix = if unixsocket.is_empty() {
         None
@@ -282,19 +263,9 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         })
         .ok();
     let keepalive = Arc::new(AtomicI64::new(cfg.int(pid("tcp-keepalive"))));
-    let host = ServerHost {
-        control: control_tx,
-        lazyfree: lazy_tx,
-        keepalive: keepalive.clone(),
-    };
-    let exe = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let info = ServerInfo {
-        executable: exe,
-        pid: pid_num,
-        tcp_port: port,
-    };
+    let host = ServerHost { control: control_tx, lazyfree: lazy_tx, keepalive: keepalive.clone() };
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+    let info = ServerInfo { executable: exe, pid: pid_num, tcp_port: port };
     let engine = match Engine::new(cfg, Box::new(host), info, conn::now_ms()) {
         Ok(e) => e,
         Err(e) => {
@@ -302,10 +273,7 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
             return 1;
         }
     };
-    let shared = Arc::new(Shared {
-        engine: Mutex::new(engine),
-        keepalive,
-    });
+    let shared = Arc::new(Shared { engine: Mutex::new(engine), keepalive });
 
     let mut tcp_tasks: Vec<JoinHandle<()>> = Vec::new();
     for b in bound {
@@ -336,8 +304,7 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         log::info!("Ready to accept connections unix");
     }
 
-    let mut sigterm =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     loop {
         tokio::select! {

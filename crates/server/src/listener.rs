@@ -31,11 +31,7 @@ fn resolve(addr: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
 }
 
 fn bind_one(sa: SocketAddr, backlog: i32) -> std::io::Result<std::net::TcpListener> {
-    let domain = if sa.is_ipv6() {
-        Domain::IPV6
-    } else {
-        Domain::IPV4
-    };
+    let domain = if sa.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
     let s = Socket::new(domain, Type::STREAM, None)?;
     s.set_reuse_address(true)?;
     if sa.is_ipv6() {
@@ -61,23 +57,15 @@ pub fn bind_tcp(addrs: &[String], port: u16, backlog: i32) -> Result<Vec<Bound>,
             None => (false, entry.as_str()),
         };
         let result = resolve(addr, port).and_then(|sas| {
-            let sa = sas
-                .first()
-                .copied()
-                .ok_or_else(|| std::io::Error::other("no address"))?;
+            let sa = sas.first().copied().ok_or_else(|| std::io::Error::other("no address"))?;
             bind_one(sa, backlog)
         });
         match result {
-            Ok(listener) => out.push(Bound {
-                listener,
-                label: addr.to_string(),
-            }),
+            Ok(listener) => out.push(Bound { listener, label: addr.to_string() }),
             Err(e) => {
                 let unavailable = matches!(
                     e.raw_os_error(),
-                    Some(libc::EADDRNOTAVAIL)
-                        | Some(libc::EAFNOSUPPORT)
-                        | Some(libc::EPROTONOSUPPORT)
+                    Some(libc::EADDRNOTAVAIL) | Some(libc::EAFNOSUPPORT) | Some(libc::EPROTONOSUPPORT)
                 );
                 if optional && unavailable {
                     continue;
@@ -111,8 +99,7 @@ pub async fn accept_tcp(shared: Arc<Shared>, listener: tokio::net::TcpListener) 
                 let _ = stream.set_nodelay(true);
                 let keepalive = shared.keepalive_secs();
                 if keepalive > 0 {
-                    let ka = socket2::TcpKeepalive::new()
-                        .with_time(Duration::from_secs(keepalive as u64));
+                    let ka = socket2::TcpKeepalive::new().with_time(Duration::from_secs(keepalive as u64));
                     let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
                 }
                 let local = stream.local_addr().map(|a| peer_id(&a)).unwrap_or_default();
@@ -137,8 +124,7 @@ pub async fn accept_tcp(shared: Arc<Shared>, listener: tokio::net::TcpListener) 
 /// Binds the unix socket (replacing a stale socket file) with the configured permissions.
 pub fn bind_unix(path: &str, perm: u32) -> Result<tokio::net::UnixListener, String> {
     let _ = std::fs::remove_file(path);
-    let l = tokio::net::UnixListener::bind(path)
-        .map_err(|e| format!("Failed opening Unix socket: {e}"))?;
+    let l = tokio::net::UnixListener::bind(path).map_err(|e| format!("Failed opening Unix socket: {e}"))?;
     if perm != 0 {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))

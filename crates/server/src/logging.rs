@@ -41,14 +41,10 @@ pub fn level_filter(name: &str) -> LevelFilter {
 /// Installs the logger. With a `logfile`, lines are appended to it.
 pub fn init(logfile: Option<&str>, level: &str) -> std::io::Result<()> {
     let file = match logfile {
-        Some(path) if !path.is_empty() => {
-            Some(OpenOptions::new().create(true).append(true).open(path)?)
-        }
+        Some(path) if !path.is_empty() => Some(OpenOptions::new().create(true).append(true).open(path)?),
         _ => None,
     };
-    let logger = LOGGER.get_or_init(|| Logger {
-        out: Mutex::new(None),
-    });
+    let logger = LOGGER.get_or_init(|| Logger { out: Mutex::new(None) });
     *logger.out.lock() = file;
     let _ = log::set_logger(logger);
     log::set_max_level(level_filter(level));
@@ -61,16 +57,12 @@ pub fn set_level(level: &str) {
 
 /// `26 Nov 2026 13:08:10.123` in local time, like Redis's log timestamps.
 fn timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs() as libc::time_t;
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: localtime_r writes into our tm and reads the time_t we pass.
     unsafe { libc::localtime_r(&secs, &mut tm) };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!(
         "{:02} {} {} {:02}:{:02}:{:02}.{:03}",
         tm.tm_mday,

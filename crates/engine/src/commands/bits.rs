@@ -47,9 +47,7 @@ pub fn setbit(c: &mut Ctx) -> CmdResult {
     if let Value::Int(n) = o.value {
         o.value = Value::Str(SmallBytes::from(itoa::Buffer::new().format(n).as_bytes()));
     }
-    let Value::Str(s) = &mut o.value else {
-        unreachable!("string checked above")
-    };
+    let Value::Str(s) = &mut o.value else { unreachable!("string checked above") };
     let (old, grew) = s.with_vec(|v| {
         let grew = v.len() <= byte;
         if grew {
@@ -77,9 +75,7 @@ pub fn getbit(c: &mut Ctx) -> CmdResult {
     let offset = bit_offset(c, c.arg(2))?;
     let bytes = read_bytes(c, c.arg(1))?.unwrap_or_default();
     let byte = (offset >> 3) as usize;
-    let bit = bytes
-        .get(byte)
-        .is_some_and(|b| b & (1 << (7 - (offset & 7))) != 0);
+    let bit = bytes.get(byte).is_some_and(|b| b & (1 << (7 - (offset & 7))) != 0);
     c.out().int(bit as i64);
     Ok(())
 }
@@ -95,16 +91,8 @@ struct Span {
 
 /// Resolves BITCOUNT/BITPOS range arguments. `end` None means "to the end".
 fn resolve(start: i64, end: Option<i64>, len: usize, in_bits: bool) -> Option<Span> {
-    let total = if in_bits {
-        (len as i64) << 3
-    } else {
-        len as i64
-    };
-    let end = end.unwrap_or(if in_bits {
-        ((len as i64) << 3) + 7
-    } else {
-        len as i64 - 1
-    });
+    let total = if in_bits { (len as i64) << 3 } else { len as i64 };
+    let end = end.unwrap_or(if in_bits { ((len as i64) << 3) + 7 } else { len as i64 - 1 });
     let mut s = if start < 0 { total + start } else { start };
     let mut e = if end < 0 { total + end } else { end };
     s = s.max(0);
@@ -118,19 +106,9 @@ fn resolve(start: i64, end: Option<i64>, len: usize, in_bits: bool) -> Option<Sp
     if in_bits {
         let first_mask = !((1u16 << (8 - (s & 7))) - 1) as u8;
         let last_mask = ((1u16 << (7 - (e & 7))) - 1) as u8;
-        Some(Span {
-            start: (s >> 3) as usize,
-            end: (e >> 3) as usize,
-            first_mask,
-            last_mask,
-        })
+        Some(Span { start: (s >> 3) as usize, end: (e >> 3) as usize, first_mask, last_mask })
     } else {
-        Some(Span {
-            start: s as usize,
-            end: e as usize,
-            first_mask: 0,
-            last_mask: 0,
-        })
+        Some(Span { start: s as usize, end: e as usize, first_mask: 0, last_mask: 0 })
     }
 }
 
@@ -152,12 +130,7 @@ pub fn bitcount(c: &mut Ctx) -> CmdResult {
         return Ok(());
     };
     let span = match c.argc() {
-        2 => byte_range(0, -1, bytes.len() as i64).map(|(s, e)| Span {
-            start: s,
-            end: e,
-            first_mask: 0,
-            last_mask: 0,
-        }),
+        2 => byte_range(0, -1, bytes.len() as i64).map(|(s, e)| Span { start: s, end: e, first_mask: 0, last_mask: 0 }),
         4 | 5 => {
             let start = int_arg(c.arg(2))?;
             let end = int_arg(c.arg(3))?;
@@ -165,11 +138,7 @@ pub fn bitcount(c: &mut Ctx) -> CmdResult {
                 c.out().int(0);
                 return Ok(());
             }
-            let in_bits = if c.argc() == 5 {
-                unit_is_bit(c.arg(4))?
-            } else {
-                false
-            };
+            let in_bits = if c.argc() == 5 { unit_is_bit(c.arg(4))? } else { false };
             resolve(start, Some(end), bytes.len(), in_bits)
         }
         _ => return Err(CmdError::Syntax),
@@ -177,10 +146,7 @@ pub fn bitcount(c: &mut Ctx) -> CmdResult {
     let n = match span {
         None => 0,
         Some(sp) => {
-            let mut n: u64 = bytes[sp.start..=sp.end]
-                .iter()
-                .map(|b| b.count_ones() as u64)
-                .sum();
+            let mut n: u64 = bytes[sp.start..=sp.end].iter().map(|b| b.count_ones() as u64).sum();
             n -= (bytes[sp.start] & sp.first_mask).count_ones() as u64;
             n -= (bytes[sp.end] & sp.last_mask).count_ones() as u64;
             n
@@ -218,26 +184,13 @@ pub fn bitpos(c: &mut Ctx) -> CmdResult {
     };
     let (span, end_given) = match c.argc() {
         3 => (
-            byte_range(0, -1, bytes.len() as i64).map(|(s, e)| Span {
-                start: s,
-                end: e,
-                first_mask: 0,
-                last_mask: 0,
-            }),
+            byte_range(0, -1, bytes.len() as i64).map(|(s, e)| Span { start: s, end: e, first_mask: 0, last_mask: 0 }),
             false,
         ),
         4..=6 => {
             let start = int_arg(c.arg(3))?;
-            let in_bits = if c.argc() == 6 {
-                unit_is_bit(c.arg(5))?
-            } else {
-                false
-            };
-            let end = if c.argc() >= 5 {
-                Some(int_arg(c.arg(4))?)
-            } else {
-                None
-            };
+            let in_bits = if c.argc() == 6 { unit_is_bit(c.arg(5))? } else { false };
+            let end = if c.argc() >= 5 { Some(int_arg(c.arg(4))?) } else { None };
             (resolve(start, end, bytes.len(), in_bits), end.is_some())
         }
         _ => return Err(CmdError::Syntax),
@@ -259,11 +212,7 @@ pub fn bitpos(c: &mut Ctx) -> CmdResult {
     let pos = first_bit(&window, bit);
     // With an explicit end, clear bits past the window do not count as found.
     let past_end = end_given && !bit && pos == window.len() as i64 * 8;
-    let pos = if past_end || pos == -1 {
-        -1
-    } else {
-        pos + (sp.start as i64) * 8
-    };
+    let pos = if past_end || pos == -1 { -1 } else { pos + (sp.start as i64) * 8 };
     c.out().int(pos);
     Ok(())
 }

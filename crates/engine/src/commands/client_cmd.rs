@@ -59,16 +59,9 @@ pub fn info_line(client: &Client, now_ms: i64) -> String {
     if flags.is_empty() {
         flags.push('N');
     }
-    let lossy = |v: &Option<Vec<u8>>| {
-        v.as_deref()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_default()
-    };
+    let lossy = |v: &Option<Vec<u8>>| v.as_deref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
     let multi = client.multi.as_ref().map_or(-1, |m| m.queue.len() as i64);
-    let multi_mem: usize = client
-        .multi
-        .as_ref()
-        .map_or(0, |m| m.queue.iter().map(|(_, a)| a.byte_len()).sum());
+    let multi_mem: usize = client.multi.as_ref().map_or(0, |m| m.queue.iter().map(|(_, a)| a.byte_len()).sum());
     let obl = client.out.len();
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
@@ -102,10 +95,7 @@ pub fn list(c: &mut Ctx) -> CmdResult {
     let mut ids: Option<Vec<ClientId>> = None;
     if c.argc() >= 4 && is(c.arg(2), "TYPE") && c.argc() == 4 {
         class = Some(ClientClass::parse(c.arg(3)).ok_or_else(|| {
-            CmdError::msg(format!(
-                "ERR Unknown client type '{}'",
-                String::from_utf8_lossy(c.arg(3))
-            ))
+            CmdError::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(c.arg(3))))
         })?);
     } else if c.argc() >= 4 && is(c.arg(2), "ID") {
         let mut v = Vec::new();
@@ -156,29 +146,18 @@ struct KillFilter {
 
 impl KillFilter {
     fn matches(&self, cl: &Client, me: ClientId) -> bool {
-        self.addr
-            .as_ref()
-            .is_none_or(|a| a.as_slice() == cl.conn.addr.as_bytes())
-            && self
-                .laddr
-                .as_ref()
-                .is_none_or(|a| a.as_slice() == cl.conn.laddr.as_bytes())
+        self.addr.as_ref().is_none_or(|a| a.as_slice() == cl.conn.addr.as_bytes())
+            && self.laddr.as_ref().is_none_or(|a| a.as_slice() == cl.conn.laddr.as_bytes())
             && self.class.is_none_or(|k| cl.class() == k)
             && self.id.is_none_or(|id| cl.id == id)
-            && self
-                .user
-                .as_ref()
-                .is_none_or(|u| u.as_slice() == cl.user.as_bytes())
+            && self.user.as_ref().is_none_or(|u| u.as_slice() == cl.user.as_bytes())
             && !(self.skipme && cl.id == me)
     }
 }
 
 pub fn kill(c: &mut Ctx) -> CmdResult {
     let old_form = c.argc() == 3;
-    let mut f = KillFilter {
-        skipme: true,
-        ..KillFilter::default()
-    };
+    let mut f = KillFilter { skipme: true, ..KillFilter::default() };
     if old_form {
         f.addr = Some(c.arg(2).to_vec());
         f.skipme = false;
@@ -196,10 +175,7 @@ pub fn kill(c: &mut Ctx) -> CmdResult {
                 }
             } else if is(opt, "TYPE") {
                 f.class = Some(ClientClass::parse(val).ok_or_else(|| {
-                    CmdError::msg(format!(
-                        "ERR Unknown client type '{}'",
-                        String::from_utf8_lossy(val)
-                    ))
+                    CmdError::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(val)))
                 })?);
             } else if is(opt, "ADDR") {
                 f.addr = Some(val.to_vec());
@@ -207,10 +183,7 @@ pub fn kill(c: &mut Ctx) -> CmdResult {
                 f.laddr = Some(val.to_vec());
             } else if is(opt, "USER") {
                 if val != b"default" {
-                    return Err(CmdError::msg(format!(
-                        "ERR No such user '{}'",
-                        String::from_utf8_lossy(val)
-                    )));
+                    return Err(CmdError::msg(format!("ERR No such user '{}'", String::from_utf8_lossy(val))));
                 }
                 f.user = Some(val.to_vec());
             } else if is(opt, "SKIPME") {
@@ -228,13 +201,7 @@ pub fn kill(c: &mut Ctx) -> CmdResult {
         }
     }
     let me = c.client.id;
-    let victims: Vec<ClientId> = c
-        .eng
-        .clients
-        .iter()
-        .filter(|cl| f.matches(cl, me))
-        .map(|cl| cl.id)
-        .collect();
+    let victims: Vec<ClientId> = c.eng.clients.iter().filter(|cl| f.matches(cl, me)).map(|cl| cl.id).collect();
     let mut killed = victims.len() as i64;
     for id in victims {
         c.eng.detach_id(id);
@@ -258,9 +225,7 @@ pub fn kill(c: &mut Ctx) -> CmdResult {
 }
 
 pub fn pause(c: &mut Ctx) -> CmdResult {
-    let ms = ferrokv_resp::parse_i64(c.arg(2)).ok_or(CmdError::err(
-        "ERR timeout is not an integer or out of range",
-    ))?;
+    let ms = ferrokv_resp::parse_i64(c.arg(2)).ok_or(CmdError::err("ERR timeout is not an integer or out of range"))?;
     if ms < 0 {
         return fail("ERR timeout is negative");
     }
@@ -270,20 +235,11 @@ pub fn pause(c: &mut Ctx) -> CmdResult {
         4 if is(c.arg(3), "ALL") => true,
         _ => return fail("ERR CLIENT PAUSE mode must be WRITE or ALL"),
     };
-    let until = c
-        .now
-        .checked_add(ms)
-        .ok_or(CmdError::err("ERR timeout is out of range"))?;
+    let until = c.now.checked_add(ms).ok_or(CmdError::err("ERR timeout is out of range"))?;
     // A new pause extends an existing one and ALL wins over WRITE, as in Redis.
     let p = match c.eng.pause {
-        Some(old) => Pause {
-            until_ms: old.until_ms.max(until),
-            all: old.all || all,
-        },
-        None => Pause {
-            until_ms: until,
-            all,
-        },
+        Some(old) => Pause { until_ms: old.until_ms.max(until), all: old.all || all },
+        None => Pause { until_ms: until, all },
     };
     c.eng.pause = Some(p);
     c.out().ok();
@@ -330,16 +286,11 @@ pub fn setinfo(c: &mut Ctx) -> CmdResult {
     let (attr, val) = (c.arg(2), c.arg(3));
     let lib_name = is(attr, "LIB-NAME");
     if !lib_name && !is(attr, "LIB-VER") {
-        return Err(CmdError::msg(format!(
-            "ERR Unrecognized option '{}'",
-            String::from_utf8_lossy(attr)
-        )));
+        return Err(CmdError::msg(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(attr))));
     }
     if !valid_client_name(val) {
         let what = if lib_name { "lib-name" } else { "lib-ver" };
-        return Err(CmdError::msg(format!(
-            "ERR {what} cannot contain spaces, newlines or special characters."
-        )));
+        return Err(CmdError::msg(format!("ERR {what} cannot contain spaces, newlines or special characters.")));
     }
     let v = (!val.is_empty()).then(|| val.to_vec());
     if lib_name {

@@ -9,11 +9,7 @@ use ferrokv_keyspace::glob::glob_match;
 use ferrokv_resp::{Argv, ReplyBuf};
 
 fn reply_flags(out: &mut ReplyBuf, f: u64) {
-    let names: Vec<&str> = flags::NAMES
-        .iter()
-        .filter(|(b, _)| f & b != 0)
-        .map(|(_, n)| *n)
-        .collect();
+    let names: Vec<&str> = flags::NAMES.iter().filter(|(b, _)| f & b != 0).map(|(_, n)| *n).collect();
     out.set(names.len());
     for n in names {
         out.simple(n);
@@ -30,11 +26,7 @@ fn reply_info(out: &mut ReplyBuf, t: &CommandTable, id: CmdId) {
     out.int(first as i64);
     out.int(last as i64);
     out.int(step as i64);
-    let cat_names: Vec<&str> = cats::NAMES
-        .iter()
-        .filter(|(b, _)| c.cats & b != 0)
-        .map(|(_, n)| *n)
-        .collect();
+    let cat_names: Vec<&str> = cats::NAMES.iter().filter(|(b, _)| c.cats & b != 0).map(|(_, n)| *n).collect();
     out.set(cat_names.len());
     for n in cat_names {
         out.simple(&format!("@{n}"));
@@ -45,11 +37,7 @@ fn reply_info(out: &mut ReplyBuf, t: &CommandTable, id: CmdId) {
         out.set(1);
         out.map(3);
         out.bulk(b"flags");
-        let kflags: &[&str] = if c.has(flags::WRITE) {
-            &["RW", "update"]
-        } else {
-            &["RO", "access"]
-        };
+        let kflags: &[&str] = if c.has(flags::WRITE) { &["RW", "update"] } else { &["RO", "access"] };
         out.set(kflags.len());
         for f in kflags {
             out.simple(f);
@@ -69,11 +57,7 @@ fn reply_info(out: &mut ReplyBuf, t: &CommandTable, id: CmdId) {
         out.bulk(b"spec");
         out.map(3);
         out.bulk(b"lastkey");
-        out.int(if last >= 0 {
-            (last - first) as i64
-        } else {
-            last as i64
-        });
+        out.int(if last >= 0 { (last - first) as i64 } else { last as i64 });
         out.bulk(b"keystep");
         out.int(step as i64);
         out.bulk(b"limit");
@@ -108,9 +92,7 @@ pub fn info(c: &mut Ctx) -> CmdResult {
     let ids: Vec<Option<CmdId>> = if c.argc() == 2 {
         c.eng.commands.top_level().into_iter().map(Some).collect()
     } else {
-        (2..c.argc())
-            .map(|i| c.eng.commands.find_full(c.arg(i)))
-            .collect()
+        (2..c.argc()).map(|i| c.eng.commands.find_full(c.arg(i))).collect()
     };
     let t = &c.eng.commands;
     let out = &mut c.client.out;
@@ -205,8 +187,7 @@ fn tokenize(s: &str) -> Vec<String> {
 }
 
 fn leaf(word: &str, next: Option<&str>) -> (DocArg, bool) {
-    let is_token = word.chars().any(|c| c.is_ascii_uppercase())
-        && !word.chars().any(|c| c.is_ascii_lowercase());
+    let is_token = word.chars().any(|c| c.is_ascii_uppercase()) && !word.chars().any(|c| c.is_ascii_lowercase());
     let arg_kind = |name: &str| -> &'static str {
         if name.contains("key") || name == "destination" || name == "source" {
             "key"
@@ -233,16 +214,11 @@ fn leaf(word: &str, next: Option<&str>) -> (DocArg, bool) {
         }
     };
     if is_token {
-        if let Some(n) = next.filter(|n| {
-            n.chars().all(|c| !c.is_ascii_uppercase())
-                && !["|", "[", "]", "<", ">", "..."].contains(n)
-        }) {
-            let a = DocArg {
-                name: n.to_string(),
-                kind: arg_kind(n),
-                token: Some(word.to_string()),
-                ..Default::default()
-            };
+        if let Some(n) =
+            next.filter(|n| n.chars().all(|c| !c.is_ascii_uppercase()) && !["|", "[", "]", "<", ">", "..."].contains(n))
+        {
+            let a =
+                DocArg { name: n.to_string(), kind: arg_kind(n), token: Some(word.to_string()), ..Default::default() };
             return (a, true);
         }
         let a = DocArg {
@@ -253,14 +229,7 @@ fn leaf(word: &str, next: Option<&str>) -> (DocArg, bool) {
         };
         return (a, false);
     }
-    (
-        DocArg {
-            name: word.to_string(),
-            kind: arg_kind(word),
-            ..Default::default()
-        },
-        false,
-    )
+    (DocArg { name: word.to_string(), kind: arg_kind(word), ..Default::default() }, false)
 }
 
 /// Parses a sequence until `end` (or the end of input), splitting alternatives on `|`.
@@ -288,23 +257,14 @@ fn parse_seq(toks: &[String], i: &mut usize, end: Option<&str>) -> Vec<Vec<DocAr
                 }
                 let mut arg = if inner.len() > 1 {
                     let children = inner.into_iter().map(group).collect();
-                    DocArg {
-                        name: "choice".into(),
-                        kind: "oneof",
-                        children,
-                        ..Default::default()
-                    }
+                    DocArg { name: "choice".into(), kind: "oneof", children, ..Default::default() }
                 } else {
                     group(inner.into_iter().next().unwrap_or_default())
                 };
                 arg.optional = t == "[";
                 cur.push(arg);
             }
-            "..." => cur.push(DocArg {
-                name: "...".into(),
-                kind: "string",
-                ..Default::default()
-            }),
+            "..." => cur.push(DocArg { name: "...".into(), kind: "string", ..Default::default() }),
             w => {
                 let (a, used_next) = leaf(w, toks.get(*i).map(String::as_str));
                 if used_next {
@@ -323,12 +283,7 @@ fn group(mut seq: Vec<DocArg>) -> DocArg {
         return seq.pop().expect("len 1");
     }
     let name = seq.first().map(|a| a.name.clone()).unwrap_or_default();
-    DocArg {
-        name,
-        kind: "block",
-        children: seq,
-        ..Default::default()
-    }
+    DocArg { name, kind: "block", children: seq, ..Default::default() }
 }
 
 fn doc_args(syntax: &str) -> Vec<DocArg> {
@@ -368,11 +323,8 @@ fn reply_doc_arg(out: &mut ReplyBuf, a: &DocArg) {
     }
     if a.optional || a.multiple {
         out.bulk(b"flags");
-        let f: Vec<&str> = [(a.optional, "optional"), (a.multiple, "multiple")]
-            .iter()
-            .filter(|x| x.0)
-            .map(|x| x.1)
-            .collect();
+        let f: Vec<&str> =
+            [(a.optional, "optional"), (a.multiple, "multiple")].iter().filter(|x| x.0).map(|x| x.1).collect();
         out.set(f.len());
         for x in f {
             out.simple(x);
@@ -425,9 +377,7 @@ pub fn docs(c: &mut Ctx) -> CmdResult {
     let ids: Vec<CmdId> = if c.argc() == 2 {
         c.eng.commands.top_level()
     } else {
-        (2..c.argc())
-            .filter_map(|i| c.eng.commands.find_full(c.arg(i)))
-            .collect()
+        (2..c.argc()).filter_map(|i| c.eng.commands.find_full(c.arg(i))).collect()
     };
     let t = &c.eng.commands;
     let out = &mut c.client.out;
@@ -447,10 +397,7 @@ pub fn key_positions(c: &Cmd, argv: &Argv) -> Vec<usize> {
     }
     let argc = argv.len() as i32;
     let last = if last < 0 { argc + last } else { last };
-    (first..=last.min(argc - 1))
-        .step_by(step as usize)
-        .map(|i| i as usize)
-        .collect()
+    (first..=last.min(argc - 1)).step_by(step as usize).map(|i| i as usize).collect()
 }
 
 pub fn getkeys(c: &mut Ctx) -> CmdResult {

@@ -22,43 +22,20 @@ pub fn set(c: &mut Ctx) -> CmdResult {
     }
     let owned: Vec<(String, String)> = (2..c.argc())
         .step_by(2)
-        .map(|i| {
-            (
-                String::from_utf8_lossy(c.arg(i)).into_owned(),
-                String::from_utf8_lossy(c.arg(i + 1)).into_owned(),
-            )
-        })
+        .map(|i| (String::from_utf8_lossy(c.arg(i)).into_owned(), String::from_utf8_lossy(c.arg(i + 1)).into_owned()))
         .collect();
-    let pairs: Vec<(&str, &str)> = owned
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let protected_ok = match c.eng.cfg.int(pid("enable-protected-configs")) {
         1 => true,
         2 => c.client.conn.local,
         _ => false,
     };
-    let changes = c
-        .eng
-        .cfg
-        .set(&pairs, protected_ok, false)
-        .map_err(|e| CmdError::msg(e.reply()))?;
+    let changes = c.eng.cfg.set(&pairs, protected_ok, false).map_err(|e| CmdError::msg(e.reply()))?;
     if let Err(reason) = c.eng.host.apply_config(&c.eng.cfg, &changes.changed) {
-        let name = changes
-            .changed
-            .first()
-            .map(|&p| ferrokv_config::PARAMS[p].name)
-            .unwrap_or("")
-            .to_string();
+        let name = changes.changed.first().map(|&p| ferrokv_config::PARAMS[p].name).unwrap_or("").to_string();
         c.eng.cfg.restore(changes.backup);
         let _ = c.eng.host.apply_config(&c.eng.cfg, &changes.changed);
-        return Err(CmdError::msg(
-            SetError::Failed {
-                name,
-                reason: Some(reason),
-            }
-            .reply(),
-        ));
+        return Err(CmdError::msg(SetError::Failed { name, reason: Some(reason) }.reply()));
     }
     c.eng.config_changed(&changes.changed);
     c.out().ok();
@@ -76,9 +53,7 @@ pub fn resetstat(c: &mut Ctx) -> CmdResult {
 
 pub fn rewrite(c: &mut Ctx) -> CmdResult {
     if c.eng.cfg.config_file.is_none() {
-        return Err(CmdError::err(
-            "ERR The server is running without a config file",
-        ));
+        return Err(CmdError::err("ERR The server is running without a config file"));
     }
     match c.eng.host.rewrite_config(&c.eng.cfg) {
         Ok(()) => {

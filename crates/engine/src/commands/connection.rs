@@ -11,9 +11,7 @@ pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected m
 
 pub fn ping(c: &mut Ctx) -> CmdResult {
     if c.argc() > 2 {
-        return Err(CmdError::msg(
-            "ERR wrong number of arguments for 'ping' command".into(),
-        ));
+        return Err(CmdError::msg("ERR wrong number of arguments for 'ping' command".into()));
     }
     if c.client.is_pubsub() && !c.client.resp3() {
         let msg = if c.argc() == 2 { c.arg(1) } else { b"" };
@@ -117,9 +115,8 @@ pub fn hello(c: &mut Ctx) -> CmdResult {
     let mut ver = 0;
     let mut next = 1;
     if c.argc() >= 2 {
-        ver = ferrokv_resp::parse_i64(c.arg(1)).ok_or(CmdError::err(
-            "ERR Protocol version is not an integer or out of range",
-        ))?;
+        ver = ferrokv_resp::parse_i64(c.arg(1))
+            .ok_or(CmdError::err("ERR Protocol version is not an integer or out of range"))?;
         if !(2..=3).contains(&ver) {
             return fail("NOPROTO unsupported protocol version");
         }
@@ -140,21 +137,12 @@ pub fn hello(c: &mut Ctx) -> CmdResult {
         } else if is(opt, "SETNAME") && more >= 1 {
             let name = c.arg(j + 1);
             if !valid_client_name(name) {
-                return fail(
-                    "ERR Client names cannot contain spaces, newlines or special characters.",
-                );
+                return fail("ERR Client names cannot contain spaces, newlines or special characters.");
             }
-            c.client.name = if name.is_empty() {
-                None
-            } else {
-                Some(name.to_vec())
-            };
+            c.client.name = if name.is_empty() { None } else { Some(name.to_vec()) };
             j += 2;
         } else {
-            return Err(CmdError::msg(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(opt)
-            )));
+            return Err(CmdError::msg(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(opt))));
         }
     }
     if !c.client.authenticated {
@@ -166,11 +154,7 @@ pub fn hello(c: &mut Ctx) -> CmdResult {
     let proto = if c.client.resp3() { 3 } else { 2 };
     let id = c.client.id as i64;
     let sentinel = c.eng.cfg.sentinel_mode;
-    let role = if c.eng.is_replica() {
-        "replica"
-    } else {
-        "master"
-    };
+    let role = if c.eng.is_replica() { "replica" } else { "master" };
     let out = c.out();
     out.map(if sentinel { 6 } else { 7 });
     out.bulk(b"server");

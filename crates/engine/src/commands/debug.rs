@@ -79,20 +79,10 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
     } else if is(sub, "POPULATE") && (3..=5).contains(&argc) {
         let count = int_arg(c.arg(2))?;
         if count < 0 {
-            return Err(CmdError::err(
-                "ERR count must be greater than or equal to 0",
-            ));
+            return Err(CmdError::err("ERR count must be greater than or equal to 0"));
         }
-        let prefix = if argc >= 4 {
-            c.arg(3).to_vec()
-        } else {
-            b"key".to_vec()
-        };
-        let size = if argc == 5 {
-            Some(int_arg(c.arg(4))?.max(0) as usize)
-        } else {
-            None
-        };
+        let prefix = if argc >= 4 { c.arg(3).to_vec() } else { b"key".to_vec() };
+        let size = if argc == 5 { Some(int_arg(c.arg(4))?.max(0) as usize) } else { None };
         let db = c.client.db;
         for i in 0..count {
             let mut key = prefix.clone();

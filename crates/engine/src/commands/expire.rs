@@ -24,21 +24,14 @@ fn parse_flags(c: &Ctx) -> Result<u8, CmdError> {
         } else if is(a, "LT") {
             LT
         } else {
-            return Err(CmdError::msg(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(a)
-            )));
+            return Err(CmdError::msg(format!("ERR Unsupported option {}", String::from_utf8_lossy(a))));
         };
     }
     if f & NX != 0 && f & (XX | GT | LT) != 0 {
-        return Err(CmdError::err(
-            "ERR NX and XX, GT or LT options at the same time are not compatible",
-        ));
+        return Err(CmdError::err("ERR NX and XX, GT or LT options at the same time are not compatible"));
     }
     if f & GT != 0 && f & LT != 0 {
-        return Err(CmdError::err(
-            "ERR GT and LT options at the same time are not compatible",
-        ));
+        return Err(CmdError::err("ERR GT and LT options at the same time are not compatible"));
     }
     Ok(f)
 }
@@ -48,12 +41,8 @@ fn expire_generic(c: &mut Ctx, relative: bool, seconds: bool) -> CmdResult {
     let key = c.arg(1);
     let flags = parse_flags(c)?;
     let mut when = int_arg(c.arg(2))?;
-    let invalid = || {
-        CmdError::msg(format!(
-            "ERR invalid expire time in '{}' command",
-            c.eng.commands.get(c.cmd).fullname()
-        ))
-    };
+    let invalid =
+        || CmdError::msg(format!("ERR invalid expire time in '{}' command", c.eng.commands.get(c.cmd).fullname()));
     if seconds {
         when = when.checked_mul(1000).ok_or_else(invalid)?;
     }

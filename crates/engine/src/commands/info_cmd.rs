@@ -73,9 +73,7 @@ fn section_memory(e: &Engine, s: &mut String) {
     let m = e.host.memory();
     let used = m.used.max(1);
     let peak = m.peak.max(used);
-    let overhead = (e.used_memory_startup
-        + e.dbs.iter().map(|d| d.overhead_bytes() as u64).sum::<u64>())
-    .min(used);
+    let overhead = (e.used_memory_startup + e.dbs.iter().map(|d| d.overhead_bytes() as u64).sum::<u64>()).min(used);
     let dataset = used - overhead;
     let maxmemory = e.cfg.int(pid("maxmemory")) as u64;
     let policy = e.cfg.get_formatted(pid("maxmemory-policy"));
@@ -166,11 +164,7 @@ fn section_commandstats(e: &Engine, s: &mut String) {
         if st.calls == 0 && st.failed_calls == 0 && st.rejected_calls == 0 {
             continue;
         }
-        let per = if st.calls == 0 {
-            0.0
-        } else {
-            st.usec as f64 / st.calls as f64
-        };
+        let per = if st.calls == 0 { 0.0 } else { st.usec as f64 / st.calls as f64 };
         let _ = write!(
             s,
             "cmdstat_{}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}\r\n",
@@ -195,20 +189,9 @@ fn section_latencystats(e: &Engine, s: &mut String) {
         }
         let parts: Vec<String> = percentiles
             .iter()
-            .map(|p| {
-                format!(
-                    "p{}={:.3}",
-                    ferrokv_resp::num::fmt_g(*p, 17),
-                    st.latency.percentile(*p) as f64
-                )
-            })
+            .map(|p| format!("p{}={:.3}", ferrokv_resp::num::fmt_g(*p, 17), st.latency.percentile(*p) as f64))
             .collect();
-        let _ = write!(
-            s,
-            "latency_percentiles_usec_{}:{}\r\n",
-            e.commands.get(id).fullname(),
-            parts.join(",")
-        );
+        let _ = write!(s, "latency_percentiles_usec_{}:{}\r\n", e.commands.get(id).fullname(), parts.join(","));
     }
 }
 
@@ -225,13 +208,7 @@ fn section_keyspace(e: &Engine, s: &mut String) {
         if db.is_empty() {
             continue;
         }
-        let _ = write!(
-            s,
-            "db{i}:keys={},expires={},avg_ttl={}\r\n",
-            db.len(),
-            db.expires_len(),
-            db.avg_ttl
-        );
+        let _ = write!(s, "db{i}:keys={},expires={},avg_ttl={}\r\n", db.len(), db.expires_len(), db.avg_ttl);
     }
 }
 
@@ -293,9 +270,7 @@ pub fn info_text(e: &Engine, now_ms: i64, requested: &[String]) -> String {
         add(&mut s, &|s| section_latencystats(e, s));
     }
     if has("cluster") {
-        add(&mut s, &|s| {
-            s.push_str("# Cluster\r\ncluster_enabled:0\r\n")
-        });
+        add(&mut s, &|s| s.push_str("# Cluster\r\ncluster_enabled:0\r\n"));
     }
     if has("keyspace") {
         add(&mut s, &|s| section_keyspace(e, s));
@@ -304,9 +279,8 @@ pub fn info_text(e: &Engine, now_ms: i64, requested: &[String]) -> String {
 }
 
 pub fn info(c: &mut Ctx) -> CmdResult {
-    let requested: Vec<String> = (1..c.argc())
-        .map(|i| String::from_utf8_lossy(c.arg(i)).to_ascii_lowercase())
-        .collect();
+    let requested: Vec<String> =
+        (1..c.argc()).map(|i| String::from_utf8_lossy(c.arg(i)).to_ascii_lowercase()).collect();
     let text = info_text(c.eng, c.now, &requested);
     c.out().verbatim(text.as_bytes(), "txt");
     Ok(())

@@ -39,9 +39,7 @@ pub fn unlink(c: &mut Ctx) -> CmdResult {
 
 pub fn exists(c: &mut Ctx) -> CmdResult {
     let db = c.client.db;
-    let n = (1..c.argc())
-        .filter(|&i| c.eng.lookup_read(db, c.argv.get(i), c.now).is_some())
-        .count();
+    let n = (1..c.argc()).filter(|&i| c.eng.lookup_read(db, c.argv.get(i), c.now).is_some()).count();
     c.out().int(n as i64);
     Ok(())
 }
@@ -126,11 +124,7 @@ pub fn copy(c: &mut Ctx) -> CmdResult {
     if src == dst && db == target_db {
         return fail("ERR source and destination objects are the same");
     }
-    let Some(obj) = c
-        .eng
-        .lookup_write(db, src, c.now)
-        .map(|o| Obj::new(o.value.clone(), c.now))
-    else {
+    let Some(obj) = c.eng.lookup_write(db, src, c.now).map(|o| Obj::new(o.value.clone(), c.now)) else {
         c.out().int(0);
         return Ok(());
     };
@@ -164,9 +158,7 @@ pub fn move_cmd(c: &mut Ctx) -> CmdResult {
     if src == dst {
         return fail("ERR source and destination objects are the same");
     }
-    if c.eng.lookup_write(src, key, c.now).is_none()
-        || c.eng.lookup_write(dst, key, c.now).is_some()
-    {
+    if c.eng.lookup_write(src, key, c.now).is_none() || c.eng.lookup_write(dst, key, c.now).is_some() {
         c.out().int(0);
         return Ok(());
     }
@@ -185,9 +177,7 @@ pub fn move_cmd(c: &mut Ctx) -> CmdResult {
 
 pub fn touch(c: &mut Ctx) -> CmdResult {
     let db = c.client.db;
-    let n = (1..c.argc())
-        .filter(|&i| c.eng.lookup_read(db, c.argv.get(i), c.now).is_some())
-        .count();
+    let n = (1..c.argc()).filter(|&i| c.eng.lookup_read(db, c.argv.get(i), c.now).is_some()).count();
     c.out().int(n as i64);
     Ok(())
 }
@@ -207,11 +197,8 @@ pub fn keys(c: &mut Ctx) -> CmdResult {
     let pat = c.arg(1);
     let all = pat == b"*";
     let db = c.client.db;
-    let found: Vec<SmallBytes> = c.eng.dbs[db]
-        .iter(c.now)
-        .filter(|(k, _)| all || glob_match(pat, k, false))
-        .map(|(k, _)| k.clone())
-        .collect();
+    let found: Vec<SmallBytes> =
+        c.eng.dbs[db].iter(c.now).filter(|(k, _)| all || glob_match(pat, k, false)).map(|(k, _)| k.clone()).collect();
     c.out().bulks(found.iter().map(|k| k.as_slice()));
     Ok(())
 }
@@ -221,15 +208,9 @@ pub fn parse_cursor(a: &[u8]) -> Result<u64, CmdError> {
     let invalid = || CmdError::err("ERR invalid cursor");
     let s = std::str::from_utf8(a).map_err(|_| invalid())?;
     if let Some(neg) = s.strip_prefix('-') {
-        return neg
-            .parse::<u64>()
-            .map(|v| v.wrapping_neg())
-            .map_err(|_| invalid());
+        return neg.parse::<u64>().map(|v| v.wrapping_neg()).map_err(|_| invalid());
     }
-    s.strip_prefix('+')
-        .unwrap_or(s)
-        .parse::<u64>()
-        .map_err(|_| invalid())
+    s.strip_prefix('+').unwrap_or(s).parse::<u64>().map_err(|_| invalid())
 }
 
 pub fn scan(c: &mut Ctx) -> CmdResult {
@@ -329,8 +310,7 @@ pub fn flushall(c: &mut Ctx) -> CmdResult {
 
 pub fn swapdb(c: &mut Ctx) -> CmdResult {
     let a = ferrokv_resp::parse_i64(c.arg(1)).ok_or(CmdError::err("ERR invalid first DB index"))?;
-    let b =
-        ferrokv_resp::parse_i64(c.arg(2)).ok_or(CmdError::err("ERR invalid second DB index"))?;
+    let b = ferrokv_resp::parse_i64(c.arg(2)).ok_or(CmdError::err("ERR invalid second DB index"))?;
     let n = c.eng.dbs.len() as i64;
     if a < 0 || a >= n || b < 0 || b >= n {
         return fail("ERR DB index is out of range");
@@ -445,9 +425,7 @@ pub fn memory_usage(c: &mut Ctx) -> CmdResult {
     let db = c.client.db;
     let has_ttl = c.eng.dbs[db].expire_at(key).is_some();
     let clock = c.eng.clock(c.now);
-    let size = c.eng.dbs[db]
-        .lookup(key, clock)
-        .map(|o| key_memory(&SmallBytes::from(key), o, has_ttl));
+    let size = c.eng.dbs[db].lookup(key, clock).map(|o| key_memory(&SmallBytes::from(key), o, has_ttl));
     match size {
         Some(n) => c.out().int(n as i64),
         None => c.out().null(),
@@ -456,11 +434,5 @@ pub fn memory_usage(c: &mut Ctx) -> CmdResult {
 }
 
 pub fn memory_help(c: &mut Ctx) -> CmdResult {
-    reply_help(
-        c,
-        &[
-            "USAGE <key> [SAMPLES <count>]",
-            "    Estimate the number of bytes <key> and its value use.",
-        ],
-    )
+    reply_help(c, &["USAGE <key> [SAMPLES <count>]", "    Estimate the number of bytes <key> and its value use."])
 }

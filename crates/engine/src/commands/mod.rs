@@ -95,7 +95,11 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("renamenx", keys::renamenx, "Renames a key only when the target key name doesn't exist."),
     ("copy", keys::copy, "Copies the value of a key to a new key."),
     ("move", keys::move_cmd, "Moves a key to another database."),
-    ("touch", keys::touch, "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
+    (
+        "touch",
+        keys::touch,
+        "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+    ),
     ("randomkey", keys::randomkey, "Returns a random key name from the database."),
     ("keys", keys::keys, "Returns all key names that match a pattern."),
     ("scan", keys::scan, "Iterates over the key names in the database."),
@@ -124,26 +128,66 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("get", strings::get, "Returns the string value of a key."),
     ("set", strings::set, "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
     ("setnx", strings::setnx, "Set the string value of a key only when the key doesn't exist."),
-    ("setex", strings::setex, "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
-    ("psetex", strings::psetex, "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    (
+        "setex",
+        strings::setex,
+        "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+    ),
+    (
+        "psetex",
+        strings::psetex,
+        "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
+    ),
     ("mget", strings::mget, "Atomically returns the string values of one or more keys."),
     ("mset", strings::mset, "Atomically creates or modifies the string values of one or more keys."),
-    ("msetnx", strings::msetnx, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    (
+        "msetnx",
+        strings::msetnx,
+        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+    ),
     ("getset", strings::getset, "Returns the previous string value of a key after setting it to a new value."),
     ("getdel", strings::getdel, "Returns the string value of a key after deleting the key."),
     ("getex", strings::getex, "Returns the string value of a key after setting its expiration time."),
     ("append", strings::append, "Appends a string to the value of a key. Creates the key if it doesn't exist."),
     ("strlen", strings::strlen, "Returns the length of a string value."),
-    ("incr", strings::incr, "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
-    ("decr", strings::decr, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
-    ("incrby", strings::incrby, "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
-    ("decrby", strings::decrby, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
-    ("incrbyfloat", strings::incrbyfloat, "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    (
+        "incr",
+        strings::incr,
+        "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+    ),
+    (
+        "decr",
+        strings::decr,
+        "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+    ),
+    (
+        "incrby",
+        strings::incrby,
+        "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+    ),
+    (
+        "decrby",
+        strings::decrby,
+        "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+    ),
+    (
+        "incrbyfloat",
+        strings::incrbyfloat,
+        "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+    ),
     ("getrange", strings::getrange, "Returns a substring of the string stored at a key."),
     ("substr", strings::getrange, "Returns a substring from a string value."),
-    ("setrange", strings::setrange, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
+    (
+        "setrange",
+        strings::setrange,
+        "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+    ),
     ("lcs", strings::lcs, "Finds the longest common substring."),
-    ("setbit", bits::setbit, "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."),
+    (
+        "setbit",
+        bits::setbit,
+        "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.",
+    ),
     ("getbit", bits::getbit, "Returns a bit value by offset."),
     ("bitcount", bits::bitcount, "Counts the number of set bits (population counting) in a string."),
     ("bitpos", bits::bitpos, "Finds the first set (1) or clear (0) bit in a string."),
@@ -151,8 +195,16 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     // pub/sub
     ("subscribe", pubsub_cmd::subscribe, "Listens for messages published to channels."),
     ("unsubscribe", pubsub_cmd::unsubscribe, "Stops listening to messages posted to channels."),
-    ("psubscribe", pubsub_cmd::psubscribe, "Listens for messages published to channels that match one or more patterns."),
-    ("punsubscribe", pubsub_cmd::punsubscribe, "Stops listening to messages published to channels that match one or more patterns."),
+    (
+        "psubscribe",
+        pubsub_cmd::psubscribe,
+        "Listens for messages published to channels that match one or more patterns.",
+    ),
+    (
+        "punsubscribe",
+        pubsub_cmd::punsubscribe,
+        "Stops listening to messages published to channels that match one or more patterns.",
+    ),
     ("publish", pubsub_cmd::publish, "Posts a message to a channel."),
     ("pubsub|channels", pubsub_cmd::channels, "Returns the active channels."),
     ("pubsub|numsub", pubsub_cmd::numsub, "Returns a count of subscribers to channels."),
@@ -216,8 +268,7 @@ impl CommandTable {
     /// Builds the table. `renames` are `rename-command` directives (an empty new name
     /// disables the command); an unknown name or a clash is an error for startup.
     pub fn build(renames: &[(String, String)]) -> Result<CommandTable, String> {
-        let handlers: HashMap<&str, (Handler, &str)> =
-            HANDLERS.iter().map(|&(n, h, s)| (n, (h, s))).collect();
+        let handlers: HashMap<&str, (Handler, &str)> = HANDLERS.iter().map(|&(n, h, s)| (n, (h, s))).collect();
         let mut cmds: Vec<Cmd> = Vec::new();
         let mut by_full: HashMap<&'static str, CmdId> = HashMap::new();
         for spec in spec_data::SPECS {
@@ -250,10 +301,7 @@ impl CommandTable {
             }
         }
         for (name, _, _) in HANDLERS {
-            assert!(
-                by_full.contains_key(name),
-                "handler registered for unknown command {name}"
-            );
+            assert!(by_full.contains_key(name), "handler registered for unknown command {name}");
         }
         let mut top = HashMap::new();
         for (id, c) in cmds.iter().enumerate() {
@@ -265,11 +313,7 @@ impl CommandTable {
             let Some(id) = top.remove(from.to_ascii_lowercase().as_bytes()) else {
                 return Err("No such command in rename-command".into());
             };
-            if !to.is_empty()
-                && top
-                    .insert(to.to_ascii_lowercase().into_bytes(), id)
-                    .is_some()
-            {
+            if !to.is_empty() && top.insert(to.to_ascii_lowercase().into_bytes(), id).is_some() {
                 return Err("Target command name already exists".into());
             }
         }
@@ -303,11 +347,7 @@ impl CommandTable {
             return Lookup::Found(id);
         }
         let sub = argv.get(1);
-        match c
-            .subs
-            .iter()
-            .find(|&&s| self.cmds[s].name.as_bytes().eq_ignore_ascii_case(sub))
-        {
+        match c.subs.iter().find(|&&s| self.cmds[s].name.as_bytes().eq_ignore_ascii_case(sub)) {
             Some(&s) => Lookup::Found(s),
             None => Lookup::UnknownSub(id),
         }
@@ -320,11 +360,7 @@ impl CommandTable {
             None => self.find(lower.as_bytes()),
             Some((p, s)) => {
                 let pid = self.find(p.as_bytes())?;
-                self.cmds[pid]
-                    .subs
-                    .iter()
-                    .copied()
-                    .find(|&i| self.cmds[i].name == s)
+                self.cmds[pid].subs.iter().copied().find(|&i| self.cmds[i].name == s)
             }
         }
     }
@@ -338,9 +374,6 @@ impl CommandTable {
 
     /// The name a command is called by now (a renamed command answers to its new name).
     pub fn current_name(&self, id: CmdId) -> Option<&[u8]> {
-        self.top
-            .iter()
-            .find(|(_, &v)| v == id)
-            .map(|(k, _)| k.as_slice())
+        self.top.iter().find(|(_, &v)| v == id).map(|(k, _)| k.as_slice())
     }
 }

@@ -115,9 +115,7 @@ pub fn channels(c: &mut Ctx) -> CmdResult {
 }
 
 pub fn numsub(c: &mut Ctx) -> CmdResult {
-    let counts: Vec<(&[u8], usize)> = (2..c.argc())
-        .map(|i| (c.arg(i), c.eng.pubsub.numsub(c.arg(i))))
-        .collect();
+    let counts: Vec<(&[u8], usize)> = (2..c.argc()).map(|i| (c.arg(i), c.eng.pubsub.numsub(c.arg(i)))).collect();
     let out = c.out();
     out.array(counts.len() * 2);
     for (ch, n) in counts {

@@ -148,13 +148,8 @@ pub fn latency_latest(c: &mut Ctx) -> CmdResult {
 
 pub fn latency_history(c: &mut Ctx) -> CmdResult {
     let name = String::from_utf8_lossy(c.arg(2)).into_owned();
-    let hist: Vec<(i64, i64)> = c
-        .eng
-        .latency
-        .events
-        .get(&name)
-        .map(|s| s.history.iter().copied().collect())
-        .unwrap_or_default();
+    let hist: Vec<(i64, i64)> =
+        c.eng.latency.events.get(&name).map(|s| s.history.iter().copied().collect()).unwrap_or_default();
     let out = c.out();
     out.array(hist.len());
     for (t, l) in hist {
@@ -166,9 +161,7 @@ pub fn latency_history(c: &mut Ctx) -> CmdResult {
 }
 
 pub fn latency_reset(c: &mut Ctx) -> CmdResult {
-    let names: Vec<String> = (2..c.argc())
-        .map(|i| String::from_utf8_lossy(c.arg(i)).into_owned())
-        .collect();
+    let names: Vec<String> = (2..c.argc()).map(|i| String::from_utf8_lossy(c.arg(i)).into_owned()).collect();
     let n = c.eng.latency.reset(&names);
     c.out().int(n as i64);
     Ok(())
@@ -224,9 +217,7 @@ pub fn acl_users(c: &mut Ctx) -> CmdResult {
 
 pub fn acl_cat(c: &mut Ctx) -> CmdResult {
     if c.argc() == 2 {
-        c.client
-            .out
-            .bulks(cats::NAMES.iter().map(|(_, n)| n.as_bytes()));
+        c.client.out.bulks(cats::NAMES.iter().map(|(_, n)| n.as_bytes()));
         return Ok(());
     }
     let name = String::from_utf8_lossy(c.arg(2)).to_ascii_lowercase();
@@ -242,13 +233,7 @@ pub fn acl_cat(c: &mut Ctx) -> CmdResult {
                 names.push(cmd.fullname());
             }
         } else {
-            names.extend(
-                cmd.subs
-                    .iter()
-                    .map(|&s| t.get(s))
-                    .filter(|s| s.cats & bit != 0)
-                    .map(|s| s.fullname()),
-            );
+            names.extend(cmd.subs.iter().map(|&s| t.get(s)).filter(|s| s.cats & bit != 0).map(|s| s.fullname()));
         }
     }
     c.client.out.bulks(names.iter().map(|n| n.as_bytes()));

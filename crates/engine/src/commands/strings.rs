@@ -43,6 +43,7 @@ pub fn string_value(v: &Value) -> Result<StrRef<'_>, CmdError> {
     match v {
         Value::Str(s) => Ok(StrRef::Bytes(s)),
         Value::Int(n) => Ok(StrRef::Int(*n)),
+        _ => Err(CmdError::WrongType),
     }
 }
 
@@ -116,15 +117,10 @@ fn parse_opts<'a>(c: &Ctx<'a>, from: usize, for_set: bool) -> Result<SetOpts<'a>
             o.expiry = Expiry::Persist;
         } else if let (Some(n), Some(kind)) = (
             next,
-            [
-                ("EX", Expiry::Ex),
-                ("PX", Expiry::Px),
-                ("EXAT", Expiry::ExAt),
-                ("PXAT", Expiry::PxAt),
-            ]
-            .iter()
-            .find(|(name, _)| is(opt, name))
-            .map(|&(_, k)| k),
+            [("EX", Expiry::Ex), ("PX", Expiry::Px), ("EXAT", Expiry::ExAt), ("PXAT", Expiry::PxAt)]
+                .iter()
+                .find(|(name, _)| is(opt, name))
+                .map(|&(_, k)| k),
         ) {
             if !(no_expiry || o.expiry == kind) {
                 return Err(CmdError::Syntax);
@@ -144,12 +140,8 @@ fn parse_opts<'a>(c: &Ctx<'a>, from: usize, for_set: bool) -> Result<SetOpts<'a>
 /// validation ("invalid expire time in 'set' command").
 fn expire_ms(c: &Ctx, kind: Expiry, arg: &[u8]) -> Result<i64, CmdError> {
     let v = int_arg(arg)?;
-    let invalid = || {
-        CmdError::msg(format!(
-            "ERR invalid expire time in '{}' command",
-            c.eng.commands.get(c.cmd).fullname()
-        ))
-    };
+    let invalid =
+        || CmdError::msg(format!("ERR invalid expire time in '{}' command", c.eng.commands.get(c.cmd).fullname()));
     let seconds = matches!(kind, Expiry::Ex | Expiry::ExAt);
     if v <= 0 || (seconds && v > i64::MAX / 1000) {
         return Err(invalid());
@@ -165,17 +157,9 @@ fn expire_ms(c: &Ctx, kind: Expiry, arg: &[u8]) -> Result<i64, CmdError> {
 }
 
 /// The shared core of SET, SETNX, SETEX and PSETEX.
-fn set_generic(
-    c: &mut Ctx,
-    key: &[u8],
-    val: &[u8],
-    opts: SetOpts,
-    ok_reply: Option<i64>,
-) -> CmdResult {
+fn set_generic(c: &mut Ctx, key: &[u8], val: &[u8], opts: SetOpts, ok_reply: Option<i64>) -> CmdResult {
     let when = match (opts.expiry, opts.expire_arg) {
-        (k @ (Expiry::Ex | Expiry::Px | Expiry::ExAt | Expiry::PxAt), Some(a)) => {
-            Some(expire_ms(c, k, a)?)
-        }
+        (k @ (Expiry::Ex | Expiry::Px | Expiry::ExAt | Expiry::PxAt), Some(a)) => Some(expire_ms(c, k, a)?),
         _ => None,
     };
     if opts.get {
@@ -218,23 +202,12 @@ fn set_generic(
     c.notify(notify::STRING, "set", key);
     if let Some(ms) = when {
         c.eng.dbs[db].set_expire(key, ms);
-        c.rewrite_as(vec![
-            b"SET".to_vec(),
-            key.to_vec(),
-            val.to_vec(),
-            b"PXAT".to_vec(),
-            ms.to_string().into_bytes(),
-        ]);
+        c.rewrite_as(vec![b"SET".to_vec(), key.to_vec(), val.to_vec(), b"PXAT".to_vec(), ms.to_string().into_bytes()]);
         c.notify(notify::GENERIC, "expire", key);
     } else if opts.get {
         // Replicas don't need the reply: propagate without GET.
-        let args = c
-            .argv
-            .iter()
-            .enumerate()
-            .filter(|&(i, a)| i < 3 || !is(a, "GET"))
-            .map(|(_, a)| a.to_vec())
-            .collect();
+        let args =
+            c.argv.iter().enumerate().filter(|&(i, a)| i < 3 || !is(a, "GET")).map(|(_, a)| a.to_vec()).collect();
         c.rewrite_as(args);
     }
     if !opts.get {
@@ -252,28 +225,17 @@ pub fn set(c: &mut Ctx) -> CmdResult {
 }
 
 pub fn setnx(c: &mut Ctx) -> CmdResult {
-    let opts = SetOpts {
-        nx: true,
-        ..SetOpts::default()
-    };
+    let opts = SetOpts { nx: true, ..SetOpts::default() };
     set_generic(c, c.arg(1), c.arg(2), opts, Some(1))
 }
 
 pub fn setex(c: &mut Ctx) -> CmdResult {
-    let opts = SetOpts {
-        expiry: Expiry::Ex,
-        expire_arg: Some(c.arg(2)),
-        ..SetOpts::default()
-    };
+    let opts = SetOpts { expiry: Expiry::Ex, expire_arg: Some(c.arg(2)), ..SetOpts::default() };
     set_generic(c, c.arg(1), c.arg(3), opts, None)
 }
 
 pub fn psetex(c: &mut Ctx) -> CmdResult {
-    let opts = SetOpts {
-        expiry: Expiry::Px,
-        expire_arg: Some(c.arg(2)),
-        ..SetOpts::default()
-    };
+    let opts = SetOpts { expiry: Expiry::Px, expire_arg: Some(c.arg(2)), ..SetOpts::default() };
     set_generic(c, c.arg(1), c.arg(3), opts, None)
 }
 
@@ -281,11 +243,7 @@ pub fn mget(c: &mut Ctx) -> CmdResult {
     let db = c.client.db;
     c.client.out.array(c.argc() - 1);
     for i in 1..c.argc() {
-        match c
-            .eng
-            .lookup_read(db, c.argv.get(i), c.now)
-            .map(|o| string_value(&o.value))
-        {
+        match c.eng.lookup_read(db, c.argv.get(i), c.now).map(|o| string_value(&o.value)) {
             Some(Ok(s)) => reply_str(&mut c.client.out, &s),
             _ => c.client.out.null(),
         }
@@ -368,9 +326,7 @@ pub fn getex(c: &mut Ctx) -> CmdResult {
         }
     }
     let when = match (opts.expiry, opts.expire_arg) {
-        (k @ (Expiry::Ex | Expiry::Px | Expiry::ExAt | Expiry::PxAt), Some(a)) => {
-            Some(expire_ms(c, k, a)?)
-        }
+        (k @ (Expiry::Ex | Expiry::Px | Expiry::ExAt | Expiry::PxAt), Some(a)) => Some(expire_ms(c, k, a)?),
         _ => None,
     };
     reply_get(c, key)?;
@@ -384,11 +340,7 @@ pub fn getex(c: &mut Ctx) -> CmdResult {
         }
         Some(ms) => {
             c.eng.dbs[db].set_expire(key, ms);
-            c.rewrite_as(vec![
-                b"PEXPIREAT".to_vec(),
-                key.to_vec(),
-                ms.to_string().into_bytes(),
-            ]);
+            c.rewrite_as(vec![b"PEXPIREAT".to_vec(), key.to_vec(), ms.to_string().into_bytes()]);
             c.modified(key);
             c.notify(notify::GENERIC, "expire", key);
         }
@@ -416,9 +368,7 @@ pub fn append(c: &mut Ctx) -> CmdResult {
             if (cur_len + more.len()) as u64 > limit {
                 return fail("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
             }
-            let o = c.eng.dbs[db]
-                .get_mut_unchecked(key)
-                .expect("looked up above");
+            let o = c.eng.dbs[db].get_mut_unchecked(key).expect("looked up above");
             raw_string(o).extend_from_slice(more);
             o.mark_raw();
             cur_len + more.len()
@@ -438,7 +388,7 @@ fn raw_string(o: &mut Obj) -> &mut SmallBytes {
     }
     match &mut o.value {
         Value::Str(s) => s,
-        Value::Int(_) => unreachable!("converted above"),
+        _ => unreachable!("callers checked the value is a string"),
     }
 }
 
@@ -465,10 +415,7 @@ fn incr_by(c: &mut Ctx, incr: i64) -> CmdResult {
     let Some(new) = old.checked_add(incr) else {
         return fail("ERR increment or decrement would overflow");
     };
-    match c.eng.dbs[db]
-        .get_mut_unchecked(key)
-        .filter(|_| cur.is_some())
-    {
+    match c.eng.dbs[db].get_mut_unchecked(key).filter(|_| cur.is_some()) {
         Some(o) => o.value = Value::Int(new),
         None => c.eng.dbs[db].add(key, Obj::new(Value::Int(new), c.now)),
     }
@@ -507,13 +454,10 @@ pub fn incrbyfloat(c: &mut Ctx) -> CmdResult {
         Some(o) => Some(string_value(&o.value)?.to_vec()),
     };
     let exists = base.is_some();
-    let result =
-        longdouble::add_human(base.as_deref().unwrap_or(b"0"), incr).map_err(|e| match e {
-            longdouble::LdError::BadBase | longdouble::LdError::BadIncrement => CmdError::NotFloat,
-            longdouble::LdError::NotFinite => {
-                CmdError::err("ERR increment would produce NaN or Infinity")
-            }
-        })?;
+    let result = longdouble::add_human(base.as_deref().unwrap_or(b"0"), incr).map_err(|e| match e {
+        longdouble::LdError::BadBase | longdouble::LdError::BadIncrement => CmdError::NotFloat,
+        longdouble::LdError::NotFinite => CmdError::err("ERR increment would produce NaN or Infinity"),
+    })?;
     // Redis stores the result as a plain string, never int-encoded.
     let value = Value::Str(SmallBytes::from(&result[..]));
     match c.eng.dbs[db].get_mut_unchecked(key).filter(|_| exists) {
@@ -523,12 +467,7 @@ pub fn incrbyfloat(c: &mut Ctx) -> CmdResult {
     c.modified(key);
     c.notify(notify::STRING, "incrbyfloat", key);
     c.out().bulk(&result);
-    c.rewrite_as(vec![
-        b"SET".to_vec(),
-        key.to_vec(),
-        result,
-        b"KEEPTTL".to_vec(),
-    ]);
+    c.rewrite_as(vec![b"SET".to_vec(), key.to_vec(), result, b"KEEPTTL".to_vec()]);
     Ok(())
 }
 
@@ -648,18 +587,12 @@ pub fn lcs(c: &mut Ctx) -> CmdResult {
     }
     let table_bytes = (a.len() as u64 + 1) * (b.len() as u64 + 1) * 4;
     if table_bytes > c.eng.hot.proto_max_bulk_len {
-        return fail(
-            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-        );
+        return fail("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
     }
     let r = crate::lcs::lcs(&a, &b, idx || !len);
     let out = c.out();
     if idx {
-        let ranges: Vec<_> = r
-            .ranges
-            .iter()
-            .filter(|m| minmatchlen == 0 || m.len as i64 >= minmatchlen)
-            .collect();
+        let ranges: Vec<_> = r.ranges.iter().filter(|m| minmatchlen == 0 || m.len as i64 >= minmatchlen).collect();
         out.map(2);
         out.bulk(b"matches");
         out.array(ranges.len());

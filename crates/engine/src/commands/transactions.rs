@@ -42,9 +42,10 @@ pub fn discard(c: &mut Ctx) -> CmdResult {
 
 /// True if a key that was live when watched has since expired.
 fn watched_key_expired(eng: &Engine, client: &Client, now: i64) -> bool {
-    client.watched.iter().any(|(db, key, expired_then)| {
-        !expired_then && eng.dbs[*db].expire_at(key).is_some_and(|t| t <= now)
-    })
+    client
+        .watched
+        .iter()
+        .any(|(db, key, expired_then)| !expired_then && eng.dbs[*db].expire_at(key).is_some_and(|t| t <= now))
 }
 
 pub fn exec(c: &mut Ctx) -> CmdResult {
@@ -66,9 +67,11 @@ pub fn exec(c: &mut Ctx) -> CmdResult {
     let queue = c.client.multi.take().map(|m| m.queue).unwrap_or_default();
     unwatch_all(c.eng, c.client);
     c.out().array(queue.len());
+    c.eng.in_exec = true;
     for (cmd, argv) in &queue {
         c.eng.call(c.client, *cmd, argv, c.now);
     }
+    c.eng.in_exec = false;
     // The transaction's writes reach the AOF and replicas as one MULTI/EXEC block.
     c.eng.feed.end_unit(true);
     discard_transaction(c.eng, c.client);
@@ -83,11 +86,7 @@ pub fn watch(c: &mut Ctx) -> CmdResult {
         let db = c.client.db;
         for i in 1..c.argc() {
             let key = c.arg(i);
-            if c.client
-                .watched
-                .iter()
-                .any(|(d, k, _)| *d == db && k.as_slice() == key)
-            {
+            if c.client.watched.iter().any(|(d, k, _)| *d == db && k.as_slice() == key) {
                 continue;
             }
             let expired = c.eng.dbs[db].expire_at(key).is_some_and(|t| t <= c.now);

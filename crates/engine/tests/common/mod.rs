@@ -22,13 +22,7 @@ impl Harness {
 
     pub fn with_config(cfg: Config) -> Harness {
         let now = 1_700_000_000_000;
-        let eng = Engine::new(
-            cfg,
-            Box::new(NullHost::default()),
-            ServerInfo::default(),
-            now,
-        )
-        .unwrap();
+        let eng = Engine::new(cfg, Box::new(NullHost::default()), ServerInfo::default(), now).unwrap();
         Harness { eng, now }
     }
 
@@ -55,15 +49,8 @@ impl Harness {
     /// Runs one command and decodes its single reply.
     pub fn cmd(&mut self, id: ClientId, args: &[&str]) -> Frame {
         let raw = self.raw(id, args);
-        let (f, n) = Frame::decode(&raw)
-            .unwrap()
-            .unwrap_or_else(|| panic!("no reply to {args:?}"));
-        assert_eq!(
-            n,
-            raw.len(),
-            "more than one reply to {args:?}: {:?}",
-            String::from_utf8_lossy(&raw)
-        );
+        let (f, n) = Frame::decode(&raw).unwrap().unwrap_or_else(|| panic!("no reply to {args:?}"));
+        assert_eq!(n, raw.len(), "more than one reply to {args:?}: {:?}", String::from_utf8_lossy(&raw));
         f
     }
 

@@ -40,10 +40,7 @@ impl Drop for TempDir {
 
 /// A port that was free a moment ago (the server retries if it is taken meanwhile).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("ephemeral port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("ephemeral port")
 }
 
 /// Polls `f` until it returns true or `timeout` passes.
@@ -65,11 +62,8 @@ pub fn interop_required() -> bool {
 
 /// Finds an optional binary; if missing, panics in CI and tells the developer otherwise.
 pub fn optional_binary(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()));
     if found.is_none() {
         if interop_required() {
             panic!("{name} is required (FERROKV_REQUIRE_INTEROP=1) but not installed");
@@ -111,16 +105,10 @@ impl Server {
     pub fn start_kind(kind: Kind, config: Option<&Path>, args: &[&str]) -> Server {
         let dir = TempDir::new("srv");
         // A --logfile in `args` wins over the harness's own.
-        let custom_log = args
-            .iter()
-            .position(|a| *a == "--logfile")
-            .and_then(|i| args.get(i + 1))
-            .map(PathBuf::from);
+        let custom_log = args.iter().position(|a| *a == "--logfile").and_then(|i| args.get(i + 1)).map(PathBuf::from);
         for _attempt in 0..5 {
             let port = free_port();
-            let log = custom_log
-                .clone()
-                .unwrap_or_else(|| dir.path().join("server.log"));
+            let log = custom_log.clone().unwrap_or_else(|| dir.path().join("server.log"));
             if custom_log.is_none() {
                 let _ = std::fs::remove_file(&log);
             }
@@ -135,34 +123,17 @@ impl Server {
             if let Some(conf) = config {
                 cmd.arg(conf);
             }
-            cmd.args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]);
-            cmd.args([
-                "--dir",
-                dir.path().to_str().expect("utf8 path"),
-                "--logfile",
-                log.to_str().expect("utf8 path"),
-            ]);
+            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            cmd.args(["--dir", dir.path().to_str().expect("utf8 path"), "--logfile", log.to_str().expect("utf8 path")]);
             cmd.args(["--enable-debug-command", "yes"]);
             cmd.args(args);
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
             let mut child = cmd.spawn().expect("spawn server");
             let ready = wait_until(Duration::from_secs(10), || {
                 if let Ok(Some(_)) = child.try_wait() {
                     return true;
                 }
-                std::fs::read_to_string(&log)
-                    .is_ok_and(|s| s.contains("Ready to accept connections"))
+                std::fs::read_to_string(&log).is_ok_and(|s| s.contains("Ready to accept connections"))
             });
             if let Ok(Some(status)) = child.try_wait() {
                 let mut err = String::new();
@@ -176,12 +147,7 @@ impl Server {
                 panic!("server exited with {status}: {err}\n{log_text}");
             }
             assert!(ready, "server did not become ready");
-            return Server {
-                child,
-                port,
-                dir,
-                log,
-            };
+            return Server { child, port, dir, log };
         }
         panic!("could not find a free port");
     }
@@ -196,9 +162,7 @@ impl Server {
 
     pub fn conn(&self) -> redis::Connection {
         let client = redis::Client::open(self.url()).expect("client");
-        client
-            .get_connection_with_timeout(Duration::from_secs(5))
-            .expect("connect")
+        client.get_connection_with_timeout(Duration::from_secs(5)).expect("connect")
     }
 
     pub fn raw(&self) -> Raw {
@@ -215,9 +179,7 @@ impl Server {
 
     /// Sends a signal to the server process.
     pub fn signal(&self, sig: &str) {
-        let _ = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status();
     }
 
     /// Waits for the process to exit; returns its exit code.
@@ -249,14 +211,9 @@ pub struct Raw {
 impl Raw {
     pub fn connect(addr: &str) -> Raw {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         stream.set_nodelay(true).expect("nodelay");
-        Raw {
-            stream,
-            buf: Vec::new(),
-        }
+        Raw { stream, buf: Vec::new() }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -282,10 +239,7 @@ impl Raw {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) => panic!(
-                    "read failed: {e}; have {:?}",
-                    String::from_utf8_lossy(&self.buf)
-                ),
+                Err(e) => panic!("read failed: {e}; have {:?}", String::from_utf8_lossy(&self.buf)),
             }
         }
     }
@@ -298,9 +252,7 @@ impl Raw {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return true,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(_) => return true,
             }
         }

@@ -1,0 +1,192 @@
+//! Clients blocked on keys (BLPOP, BLMOVE, BZPOPMIN…).
+//!
+//! A blocking command that finds nothing to serve asks to block ([`Ctx::block`]). The
+//! client then waits, its later pipelined requests queued behind it, until one of:
+//! - a write makes one of its keys ready (`Ctx::signal_ready`, called by pushes). After
+//!   every top-level command (or EXEC) the ready keys are served: for each key, blocked
+//!   clients in arrival order (first blocked, first served) re-run their command, which now
+//!   finds data, replies, and is propagated as the non-blocking pop it performed;
+//! - its timeout passes (the connection task calls [`Engine::block_timeout`]);
+//! - it is killed or disconnects.
+//!
+//! A key that is deleted or changes type does not wake anyone: clients keep waiting for a
+//! value of the type they want, as in Redis 7.0.
+//!
+//! [`Ctx::block`]: crate::ctx::Ctx::block
+
+use crate::client::{Client, ClientId};
+use crate::commands::CmdId;
+use crate::engine::Engine;
+use ferrokv_keyspace::{SmallBytes, ValueType};
+use ferrokv_resp::Argv;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// What a client gets when its blocking command times out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutReply {
+    /// `*-1` (BLPOP, BRPOP, BLMPOP, BZPOPMIN…).
+    NullArray,
+    /// `$-1` (BLMOVE, BRPOPLPUSH).
+    NullBulk,
+}
+
+/// Why and until when a client is blocked.
+#[derive(Clone, Debug)]
+pub struct Blocked {
+    pub db: usize,
+    pub keys: Vec<SmallBytes>,
+    /// Unix ms; None waits forever.
+    pub deadline_ms: Option<i64>,
+    /// The type a key must hold (non-empty) for the command to proceed.
+    pub wants: ValueType,
+    pub cmd: CmdId,
+    pub argv: Argv,
+    pub timeout_reply: TimeoutReply,
+}
+
+/// A block requested by a command handler, registered by the engine after it returns.
+#[derive(Clone, Debug)]
+pub struct BlockRequest {
+    pub keys: Vec<SmallBytes>,
+    pub deadline_ms: Option<i64>,
+    pub wants: ValueType,
+    pub timeout_reply: TimeoutReply,
+}
+
+#[derive(Default)]
+pub struct BlockingTable {
+    /// Clients waiting on each (db, key), in arrival order.
+    waiting: HashMap<(usize, SmallBytes), VecDeque<ClientId>>,
+    /// Keys that received data since the last serving round, in signal order.
+    ready: VecDeque<(usize, SmallBytes)>,
+    ready_set: HashSet<(usize, SmallBytes)>,
+}
+
+impl BlockingTable {
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Number of keys with at least one client blocked on them.
+    pub fn keys(&self) -> usize {
+        self.waiting.len()
+    }
+
+    fn add(&mut self, db: usize, keys: &[SmallBytes], id: ClientId) {
+        for k in keys {
+            let q = self.waiting.entry((db, k.clone())).or_default();
+            if !q.contains(&id) {
+                q.push_back(id);
+            }
+        }
+    }
+
+    fn remove(&mut self, db: usize, keys: &[SmallBytes], id: ClientId) {
+        for k in keys {
+            let slot = (db, k.clone());
+            if let Some(q) = self.waiting.get_mut(&slot) {
+                q.retain(|&c| c != id);
+                if q.is_empty() {
+                    self.waiting.remove(&slot);
+                }
+            }
+        }
+    }
+
+    /// Notes that `key` may now serve blocked clients.
+    pub fn signal(&mut self, db: usize, key: &[u8]) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let slot = (db, SmallBytes::from(key));
+        if self.waiting.contains_key(&slot) && self.ready_set.insert(slot.clone()) {
+            self.ready.push_back(slot);
+        }
+    }
+
+    fn first_waiter(&self, db: usize, key: &SmallBytes) -> Option<ClientId> {
+        self.waiting.get(&(db, key.clone())).and_then(|q| q.front().copied())
+    }
+}
+
+impl Engine {
+    /// Registers a client as blocked (called after its command asked to block).
+    pub(crate) fn block_client(&mut self, client: &mut Client, req: BlockRequest, cmd: CmdId, argv: &Argv) {
+        self.blocking.add(client.db, &req.keys, client.id);
+        client.blocked = Some(Blocked {
+            db: client.db,
+            keys: req.keys,
+            deadline_ms: req.deadline_ms,
+            wants: req.wants,
+            cmd,
+            argv: argv.clone(),
+            timeout_reply: req.timeout_reply,
+        });
+    }
+
+    /// Forgets a client's block without replying.
+    pub(crate) fn unblock(&mut self, client: &mut Client) -> Option<Blocked> {
+        let b = client.blocked.take()?;
+        self.blocking.remove(b.db, &b.keys, client.id);
+        Some(b)
+    }
+
+    /// Times a client out if its deadline has passed: the timeout reply is written and the
+    /// client may run its queued requests again. Returns true if it was unblocked.
+    pub fn block_timeout(&mut self, id: ClientId, now_ms: i64) -> bool {
+        let Some(mut c) = self.clients.take(id) else { return false };
+        let due = c.blocked.as_ref().is_some_and(|b| b.deadline_ms.is_some_and(|d| d <= now_ms));
+        if due {
+            if let Some(b) = self.unblock(&mut c) {
+                match b.timeout_reply {
+                    TimeoutReply::NullArray => c.out.null_array(),
+                    TimeoutReply::NullBulk => c.out.null(),
+                }
+            }
+        }
+        self.clients.put(c);
+        due
+    }
+
+    /// The deadline of a blocked client (None: not blocked or no timeout).
+    pub fn block_deadline(&self, id: ClientId) -> Option<Option<i64>> {
+        self.clients.get(id).and_then(|c| c.blocked.as_ref().map(|b| b.deadline_ms))
+    }
+
+    /// Whether `key` holds a non-empty value of the type a blocked client wants.
+    fn key_serves(&self, db: usize, key: &[u8], wants: ValueType, now_ms: i64) -> bool {
+        self.dbs[db].peek(key, now_ms).is_some_and(|o| o.value.value_type() == wants && o.value.elements() > 0)
+    }
+
+    /// Serves clients blocked on keys that became ready, in key-signal order and, per key,
+    /// in blocking order. A served client's command may make other keys ready (BLMOVE
+    /// pushes); those are served in the same round.
+    pub(crate) fn serve_ready_keys(&mut self, now_ms: i64) {
+        while let Some((db, key)) = self.blocking.ready.pop_front() {
+            self.blocking.ready_set.remove(&(db, key.clone()));
+            while let Some(id) = self.blocking.first_waiter(db, &key) {
+                let Some(mut c) = self.clients.take(id) else {
+                    // A client that vanished without unregistering: drop it from the queue.
+                    self.blocking.remove(db, std::slice::from_ref(&key), id);
+                    continue;
+                };
+                let wants = c.blocked.as_ref().map(|b| b.wants);
+                let serves = wants.is_some_and(|w| self.key_serves(db, &key, w, now_ms));
+                if !serves {
+                    self.clients.put(c);
+                    break;
+                }
+                // A blocked client runs nothing else, so it is still in the db it blocked in.
+                let b = self.unblock(&mut c).expect("waiting clients are blocked");
+                self.call_inner(&mut c, b.cmd, &b.argv, now_ms, true);
+                self.feed.end_unit(false);
+                c.waker.wake();
+                self.clients.put(c);
+            }
+        }
+    }
+}
