@@ -17,8 +17,9 @@ pub struct Ctx<'a> {
     pub cmd: CmdId,
     /// Unix milliseconds, fixed for the whole command (and for a whole EXEC).
     pub now: i64,
-    /// A replacement for the command in the write feed (e.g. relative TTLs made absolute).
-    rewrite: Option<Vec<Vec<u8>>>,
+    /// Replacements for the command in the write feed (e.g. relative TTLs made absolute,
+    /// SPOP as the SREMs it performed).
+    rewrite: Option<Vec<Vec<Vec<u8>>>>,
     /// Set by a blocking command that found nothing to serve.
     block: Option<crate::blocking::BlockRequest>,
 }
@@ -46,10 +47,15 @@ impl<'a> Ctx<'a> {
 
     /// Propagate `args` instead of the command as received.
     pub fn rewrite_as(&mut self, args: Vec<Vec<u8>>) {
-        self.rewrite = Some(args);
+        self.rewrite = Some(vec![args]);
     }
 
-    pub(crate) fn take_rewrite(&mut self) -> Option<Vec<Vec<u8>>> {
+    /// Propagate these commands (applied atomically) instead of the command as received.
+    pub fn rewrite_as_many(&mut self, cmds: Vec<Vec<Vec<u8>>>) {
+        self.rewrite = Some(cmds);
+    }
+
+    pub(crate) fn take_rewrite(&mut self) -> Option<Vec<Vec<Vec<u8>>>> {
         self.rewrite.take()
     }
 

@@ -582,7 +582,14 @@ impl Engine {
         self.flush_expired(Some(client));
         if self.dirty != dirty_before && cflags & flags::WRITE != 0 {
             match rewritten {
-                Some(args) => self.feed.push(client.db, args.iter().map(Vec::as_slice)),
+                Some(cmds) => {
+                    if cmds.len() > 1 {
+                        self.feed.atomic_hint = true;
+                    }
+                    for args in cmds {
+                        self.feed.push(client.db, args.iter().map(Vec::as_slice));
+                    }
+                }
                 None => self.feed.push(client.db, argv.iter()),
             }
         }

@@ -18,6 +18,8 @@ pub struct Feed {
     cur_db: Option<usize>,
     /// Total bytes ever fed (the replication offset once replication exists).
     pub offset: u64,
+    /// A single command propagated several writes (SPOP count → SREMs): wrap the unit.
+    pub atomic_hint: bool,
 }
 
 impl Feed {
@@ -32,10 +34,11 @@ impl Feed {
     /// there is more than one.
     pub fn end_unit(&mut self, atomic: bool) {
         if self.pending.is_empty() {
+            self.atomic_hint = false;
             return;
         }
         let before = self.stream.len();
-        let wrap = atomic && self.pending.len() > 1;
+        let wrap = (atomic || std::mem::take(&mut self.atomic_hint)) && self.pending.len() > 1;
         let pending = std::mem::take(&mut self.pending);
         if wrap {
             encode_command(&mut self.stream, [&b"MULTI"[..]]);

@@ -213,27 +213,52 @@ pub fn parse_cursor(a: &[u8]) -> Result<u64, CmdError> {
     s.strip_prefix('+').unwrap_or(s).parse::<u64>().map_err(|_| invalid())
 }
 
-pub fn scan(c: &mut Ctx) -> CmdResult {
-    let mut cursor = parse_cursor(c.arg(1))?;
-    let (mut count, mut pattern, mut type_name) = (10i64, None::<&[u8]>, None::<&[u8]>);
-    let mut j = 2;
+/// SCAN/SSCAN/HSCAN/ZSCAN options: COUNT, MATCH, and (SCAN only) TYPE.
+pub struct ScanOpts<'a> {
+    pub count: i64,
+    pub pattern: Option<&'a [u8]>,
+    pub type_name: Option<&'a [u8]>,
+}
+
+impl ScanOpts<'_> {
+    pub fn matches(&self, s: &[u8]) -> bool {
+        self.pattern.is_none_or(|p| glob_match(p, s, false))
+    }
+}
+
+pub fn parse_scan_opts<'a>(c: &Ctx<'a>, from: usize, allow_type: bool) -> Result<ScanOpts<'a>, CmdError> {
+    let mut o = ScanOpts { count: 10, pattern: None, type_name: None };
+    let mut j = from;
     while j < c.argc() {
         let more = c.argc() - j - 1;
         if is(c.arg(j), "COUNT") && more >= 1 {
-            count = int_arg(c.arg(j + 1))?;
-            if count < 1 {
+            o.count = int_arg(c.arg(j + 1))?;
+            if o.count < 1 {
                 return Err(CmdError::Syntax);
             }
         } else if is(c.arg(j), "MATCH") && more >= 1 {
             let p = c.arg(j + 1);
-            pattern = (p != b"*").then_some(p);
-        } else if is(c.arg(j), "TYPE") && more >= 1 {
-            type_name = Some(c.arg(j + 1));
+            o.pattern = (p != b"*").then_some(p);
+        } else if allow_type && is(c.arg(j), "TYPE") && more >= 1 {
+            o.type_name = Some(c.arg(j + 1));
         } else {
             return Err(CmdError::Syntax);
         }
         j += 2;
     }
+    Ok(o)
+}
+
+/// Replies `[cursor, [elements]]`.
+pub fn reply_scan(out: &mut ferrokv_resp::ReplyBuf, cursor: u64, elems: &[Vec<u8>]) {
+    out.array(2);
+    out.bulk(cursor.to_string().as_bytes());
+    out.bulks(elems.iter().map(Vec::as_slice));
+}
+
+pub fn scan(c: &mut Ctx) -> CmdResult {
+    let mut cursor = parse_cursor(c.arg(1))?;
+    let ScanOpts { count, pattern, type_name } = parse_scan_opts(c, 2, true)?;
     let want_type = type_name.map(ValueType::from_name);
     let db = c.client.db;
     let clock = c.eng.clock(c.now);

@@ -12,10 +12,12 @@ pub mod config_cmd;
 pub mod connection;
 pub mod debug;
 pub mod expire;
+pub mod hashes;
 pub mod info_cmd;
 pub mod keys;
 pub mod pubsub_cmd;
 pub mod server_cmd;
+pub mod sets;
 pub mod strings;
 pub mod transactions;
 
@@ -192,6 +194,41 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("bitcount", bits::bitcount, "Counts the number of set bits (population counting) in a string."),
     ("bitpos", bits::bitpos, "Finds the first set (1) or clear (0) bit in a string."),
     ("bitop", bits::bitop, "Performs bitwise operations on multiple strings, and stores the result."),
+    // hashes
+    ("hset", hashes::hset, "Creates or modifies the value of a field in a hash."),
+    ("hsetnx", hashes::hsetnx, "Sets the value of a field in a hash only when the field doesn't exist."),
+    ("hget", hashes::hget, "Returns the value of a field in a hash."),
+    ("hmget", hashes::hmget, "Returns the values of all fields in a hash."),
+    ("hmset", hashes::hmset, "Sets the values of multiple fields."),
+    ("hdel", hashes::hdel, "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."),
+    ("hlen", hashes::hlen, "Returns the number of fields in a hash."),
+    ("hexists", hashes::hexists, "Determines whether a field exists in a hash."),
+    ("hgetall", hashes::hgetall, "Returns all fields and values in a hash."),
+    ("hkeys", hashes::hkeys, "Returns all fields in a hash."),
+    ("hvals", hashes::hvals, "Returns all values in a hash."),
+    ("hincrby", hashes::hincrby, "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist."),
+    ("hincrbyfloat", hashes::hincrbyfloat, "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."),
+    ("hstrlen", hashes::hstrlen, "Returns the length of the value of a field."),
+    ("hrandfield", hashes::hrandfield, "Returns one or more random fields from a hash."),
+    ("hscan", hashes::hscan, "Iterates over fields and values of a hash."),
+    // sets
+    ("sadd", sets::sadd, "Adds one or more members to a set. Creates the key if it doesn't exist."),
+    ("srem", sets::srem, "Removes one or more members from a set. Deletes the set if the last member was removed."),
+    ("smembers", sets::smembers, "Returns all members of a set."),
+    ("sismember", sets::sismember, "Determines whether a member belongs to a set."),
+    ("smismember", sets::smismember, "Determines whether multiple members belong to a set."),
+    ("scard", sets::scard, "Returns the number of members in a set."),
+    ("spop", sets::spop, "Returns one or more random members from a set after removing them."),
+    ("srandmember", sets::srandmember, "Get one or multiple random members from a set."),
+    ("smove", sets::smove, "Moves a member from one set to another."),
+    ("sinter", sets::sinter, "Returns the intersect of multiple sets."),
+    ("sintercard", sets::sintercard, "Returns the number of members of the intersect of multiple sets."),
+    ("sinterstore", sets::sinterstore, "Stores the intersect of multiple sets in a key."),
+    ("sunion", sets::sunion, "Returns the union of multiple sets."),
+    ("sunionstore", sets::sunionstore, "Stores the union of multiple sets in a key."),
+    ("sdiff", sets::sdiff, "Returns the difference of multiple sets."),
+    ("sdiffstore", sets::sdiffstore, "Stores the difference of multiple sets in a key."),
+    ("sscan", sets::sscan, "Iterates over members of a set."),
     // pub/sub
     ("subscribe", pubsub_cmd::subscribe, "Listens for messages published to channels."),
     ("unsubscribe", pubsub_cmd::unsubscribe, "Stops listening to messages posted to channels."),
