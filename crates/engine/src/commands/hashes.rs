@@ -303,7 +303,7 @@ pub fn hrandfield(c: &mut Ctx) -> CmdResult {
         2 | 3 => false,
         _ => return Err(CmdError::Syntax),
     };
-    if withvalues && count.is_some_and(|n| n < -(i64::MAX / 2) || n > i64::MAX / 2) {
+    if withvalues && count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
         return fail("ERR value is out of range");
     }
     let mut rng = c.eng.rng.fork();
