@@ -119,10 +119,11 @@ impl Engine {
     /// Looks up a key for reading: lazy expiry, LRU touch, keyspace hit/miss counters.
     pub fn lookup_read(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&mut Obj> {
         let clock = self.clock(now_ms);
+        let lfu = self.access_recorder();
         match self.dbs[db].lookup(key, clock) {
             Some(o) => {
                 self.stats.keyspace_hits += 1;
-                o.touch(now_ms);
+                lfu.record(o, now_ms);
                 Some(o)
             }
             None => {
@@ -135,9 +136,38 @@ impl Engine {
     /// Looks up a key for writing: lazy expiry, LRU touch.
     pub fn lookup_write(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&mut Obj> {
         let clock = self.clock(now_ms);
+        let rec = self.access_recorder();
         let o = self.dbs[db].lookup(key, clock)?;
-        o.touch(now_ms);
+        rec.record(o, now_ms);
         Some(o)
+    }
+
+    /// What an access does to a key's metadata under the current maxmemory policy.
+    fn access_recorder(&mut self) -> AccessRecorder {
+        if self.hot.policy.is_lfu() {
+            AccessRecorder::Lfu {
+                log_factor: self.hot.lfu_log_factor,
+                decay: self.hot.lfu_decay_time,
+                r: self.rng.f64(),
+            }
+        } else {
+            AccessRecorder::Lru
+        }
+    }
+}
+
+/// Updates a key's LRU clock or LFU counter on access.
+enum AccessRecorder {
+    Lru,
+    Lfu { log_factor: i64, decay: i64, r: f64 },
+}
+
+impl AccessRecorder {
+    fn record(&self, o: &mut Obj, now_ms: i64) {
+        match *self {
+            AccessRecorder::Lru => o.touch(now_ms),
+            AccessRecorder::Lfu { log_factor, decay, r } => o.touch_lfu(now_ms, log_factor, decay, r),
+        }
     }
 }
 

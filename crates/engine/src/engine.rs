@@ -78,6 +78,11 @@ pub struct Hot {
     pub active_expire_effort: i64,
     /// `replicaof` is set: expired keys are hidden, not deleted.
     pub replica: bool,
+    pub maxmemory: u64,
+    pub policy: crate::evict::Policy,
+    pub maxmemory_samples: usize,
+    pub lfu_log_factor: i64,
+    pub lfu_decay_time: i64,
 }
 
 impl Hot {
@@ -112,6 +117,11 @@ impl Hot {
             latency_monitor_threshold: cfg.int(pid("latency-monitor-threshold")),
             active_expire_effort: cfg.int(pid("active-expire-effort")),
             replica: matches!(cfg.get(pid("replicaof")), Val::ReplicaOf(Some(_))),
+            maxmemory: cfg.int(pid("maxmemory")).max(0) as u64,
+            policy: crate::evict::Policy::from_config(cfg.int(pid("maxmemory-policy"))),
+            maxmemory_samples: cfg.int(pid("maxmemory-samples")).max(1) as usize,
+            lfu_log_factor: cfg.int(pid("lfu-log-factor")),
+            lfu_decay_time: cfg.int(pid("lfu-decay-time")),
         }
     }
 }
@@ -160,6 +170,8 @@ pub struct Engine {
     pub blocking: crate::blocking::BlockingTable,
     /// Inside EXEC: blocking commands must not block.
     pub in_exec: bool,
+    pub(crate) eviction_pool: crate::evict::EvictionPool,
+    pub(crate) evict_db_cursor: usize,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -171,6 +183,7 @@ impl Engine {
     pub fn new(cfg: Config, host: Box<dyn Host>, server: ServerInfo, now_ms: i64) -> Result<Engine, String> {
         let commands = CommandTable::build(&cfg.renames)?;
         let hot = Hot::from_config(&cfg);
+        ferrokv_keyspace::value::LFU_MODE.store(hot.policy.is_lfu(), std::sync::atomic::Ordering::Relaxed);
         let dbs = (0..hot.databases).map(Db::new).collect();
         let mut rng = fastrand::Rng::new();
         let run_id: String = (0..40).map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)])).collect();
@@ -210,12 +223,15 @@ impl Engine {
             clock_mark: Instant::now(),
             blocking: Default::default(),
             in_exec: false,
+            eviction_pool: Default::default(),
+            evict_db_cursor: 0,
         })
     }
 
     /// Re-reads the hot configuration values after a change.
     pub fn config_changed(&mut self, changed: &[Pid]) {
         self.hot = Hot::from_config(&self.cfg);
+        ferrokv_keyspace::value::LFU_MODE.store(self.hot.policy.is_lfu(), std::sync::atomic::Ordering::Relaxed);
         if changed.contains(&pid("requirepass")) && self.hot.requirepass.is_none() {
             // Dropping the password authenticates everyone, as in Redis.
             for c in self.clients.iter_mut() {
@@ -474,6 +490,20 @@ impl Engine {
         }
         let name = c.name;
         let is_parent_level = c.parent.is_none();
+        if self.hot.maxmemory > 0 && !self.perform_evictions(now_ms) {
+            let queued_denyoom = name == "exec" && client.multi.as_ref().is_some_and(|m| m.flags & flags::DENYOOM != 0);
+            let queueing = client.multi.is_some() && !matches!(name, "exec" | "discard" | "quit" | "reset");
+            if cflags & flags::DENYOOM != 0 || queueing || queued_denyoom {
+                const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+                if name == "exec" {
+                    crate::commands::transactions::discard_transaction(self, client);
+                    self.reject(client, Some(cmd), &format!("EXECABORT Transaction discarded because of: {OOM}"));
+                } else {
+                    self.reject(client, Some(cmd), OOM);
+                }
+                return;
+            }
+        }
         if client.is_pubsub()
             && !client.resp3()
             && !(is_parent_level
@@ -484,7 +514,7 @@ impl Engine {
         {
             let msg = format!(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                c.fullname()
+                self.commands.get(cmd).fullname()
             );
             self.reject(client, Some(cmd), &msg);
             return;

@@ -43,6 +43,10 @@ pub trait Host: Send {
     /// Blocks the server (DEBUG SLEEP).
     fn sleep(&mut self, d: Duration);
     fn memory(&self) -> MemoryInfo;
+    /// Bytes allocated, read cheaply (checked before every command when maxmemory is set).
+    fn used_memory(&self) -> u64 {
+        self.memory().used
+    }
     fn cpu(&self) -> CpuInfo;
     /// Frees a large value off the command path (FLUSHALL ASYNC, UNLINK).
     fn free_later(&mut self, garbage: Box<dyn Send>);

@@ -15,6 +15,7 @@ pub mod ctx;
 pub mod digest;
 pub mod engine;
 pub mod error;
+pub mod evict;
 pub mod feed;
 pub mod host;
 pub mod latency;

@@ -130,6 +130,18 @@ const LRU_MASK: u32 = (1 << 24) - 1;
 /// LRU clock resolution in milliseconds, as Redis's `LRU_CLOCK_RESOLUTION`.
 pub const LRU_CLOCK_RESOLUTION: i64 = 1000;
 
+/// Whether objects carry LFU data (a `*-lfu` maxmemory policy) rather than an LRU clock.
+/// Process-wide like the policy itself; new objects read it to initialise their metadata.
+pub static LFU_MODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Initial LFU counter of a new key, so it is not evicted before it had a chance.
+pub const LFU_INIT_VAL: u32 = 5;
+
+/// Minutes, modulo 2^16: the LFU "last decrement time" unit.
+fn lfu_minutes(now_ms: i64) -> u32 {
+    ((now_ms / 60_000) as u32) & 0xffff
+}
+
 /// The 24-bit LRU clock for a wall-clock time in milliseconds.
 pub fn lru_clock(now_ms: i64) -> u32 {
     ((now_ms / LRU_CLOCK_RESOLUTION) as u32) & LRU_MASK
@@ -151,7 +163,40 @@ const _: () = assert!(std::mem::size_of::<Obj>() == 32);
 
 impl Obj {
     pub fn new(value: Value, now_ms: i64) -> Obj {
-        Obj { value, meta: lru_clock(now_ms), version: 0 }
+        let meta = if LFU_MODE.load(std::sync::atomic::Ordering::Relaxed) {
+            (lfu_minutes(now_ms) << 8) | LFU_INIT_VAL
+        } else {
+            lru_clock(now_ms)
+        };
+        Obj { value, meta, version: 0 }
+    }
+
+    /// The LFU counter after decaying it by the minutes elapsed since it was last updated
+    /// (one step per `decay_minutes`), as OBJECT FREQ reports it.
+    pub fn lfu_count(&self, now_ms: i64, decay_minutes: i64) -> u32 {
+        let meta = self.lru();
+        let last = meta >> 8;
+        let counter = meta & 0xff;
+        if decay_minutes <= 0 {
+            return counter;
+        }
+        let now = lfu_minutes(now_ms);
+        let elapsed = if now >= last { now - last } else { 0xffff - last + now };
+        let periods = elapsed / decay_minutes as u32;
+        counter.saturating_sub(periods)
+    }
+
+    /// Records an access in LFU mode: decay, then a logarithmic increment (the more hits
+    /// a key has, the less likely another one counts), `r` being uniform in [0, 1).
+    pub fn touch_lfu(&mut self, now_ms: i64, log_factor: i64, decay_minutes: i64, r: f64) {
+        let mut counter = self.lfu_count(now_ms, decay_minutes);
+        if counter < 255 {
+            let base = counter.saturating_sub(LFU_INIT_VAL) as f64;
+            if r < 1.0 / (base * log_factor as f64 + 1.0) {
+                counter += 1;
+            }
+        }
+        self.set_lru((lfu_minutes(now_ms) << 8) | counter);
     }
 
     pub fn lru(&self) -> u32 {

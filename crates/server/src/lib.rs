@@ -104,6 +104,10 @@ impl Host for ServerHost {
         }
     }
 
+    fn used_memory(&self) -> u64 {
+        memory::allocated_fast()
+    }
+
     fn cpu(&self) -> CpuInfo {
         let (sys, user) = memory::cpu_seconds();
         CpuInfo { sys, user }

@@ -76,6 +76,12 @@ pub fn allocated() -> u64 {
     v
 }
 
+/// Like [`allocated`] without updating the peak: one relaxed load, cheap enough to run
+/// before every command.
+pub fn allocated_fast() -> u64 {
+    ALLOCATED.load(Ordering::Relaxed).max(0) as u64
+}
+
 pub fn peak() -> u64 {
     PEAK.load(Ordering::Relaxed)
 }

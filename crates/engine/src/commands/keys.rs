@@ -360,8 +360,7 @@ fn object_of<'e>(c: &'e mut Ctx) -> Option<&'e mut Obj> {
 }
 
 fn maxmemory_lfu(c: &Ctx) -> bool {
-    // volatile-lfu (1) and allkeys-lfu (5)
-    matches!(c.eng.cfg.int(pid("maxmemory-policy")), 1 | 5)
+    c.eng.hot.policy.is_lfu()
 }
 
 pub fn object_encoding(c: &mut Ctx) -> CmdResult {
@@ -402,7 +401,8 @@ pub fn object_freq(c: &mut Ctx) -> CmdResult {
     if !maxmemory_lfu(c) {
         return fail("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
-    match object_of(c).map(|o| (o.lru() & 0xff) as i64) {
+    let (now, decay) = (c.now, c.eng.hot.lfu_decay_time);
+    match object_of(c).map(|o| o.lfu_count(now, decay) as i64) {
         Some(f) => c.out().int(f),
         None => c.out().null(),
     }
