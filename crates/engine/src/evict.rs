@@ -183,7 +183,10 @@ mod tests {
         }
         assert_eq!(p.entries.len(), POOL_SIZE);
         assert_eq!(p.pop_best().unwrap().1, SmallBytes::from("k39"));
+        // With room left, even a poor candidate gets in; once full, it does not.
         p.offer(1, 0, &SmallBytes::from("low"));
-        assert!(p.entries.iter().all(|(s, _, _)| *s >= 24));
+        assert_eq!(p.entries.len(), POOL_SIZE);
+        p.offer(0, 0, &SmallBytes::from("lower"));
+        assert!(p.entries.iter().all(|(_, _, k)| k.as_slice() != b"lower"));
     }
 }

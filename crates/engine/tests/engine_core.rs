@@ -158,3 +158,27 @@ fn swapdb_and_flushdb_fail_watchers() {
     h.cmd(a, &["ping"]);
     assert_eq!(h.cmd(a, &["exec"]), Frame::Null);
 }
+
+#[test]
+fn random_writes_are_propagated_as_their_effect() {
+    let mut h = Harness::new();
+    h.eng.feed.enabled = true;
+    let c = h.client();
+    h.cmd(c, &["sadd", "s", "a", "b", "c", "d"]);
+    h.eng.feed.take();
+    let popped = match h.cmd(c, &["spop", "s", "2"]) {
+        Frame::Array(v) | Frame::Set(v) => v,
+        other => panic!("{other:?}"),
+    };
+    let stream = String::from_utf8(h.eng.feed.take()).unwrap();
+    assert!(stream.starts_with("*1\r\n$5\r\nMULTI\r\n"), "{stream}");
+    for m in popped {
+        let m = String::from_utf8(m.as_bytes().unwrap().to_vec()).unwrap();
+        assert!(stream.contains(&format!("$4\r\nSREM\r\n$1\r\ns\r\n$1\r\n{m}\r\n")), "{stream}");
+    }
+    h.cmd(c, &["hset", "h", "f", "0.1"]);
+    h.eng.feed.take();
+    h.cmd(c, &["hincrbyfloat", "h", "f", "0.2"]);
+    let stream = String::from_utf8(h.eng.feed.take()).unwrap();
+    assert_eq!(stream, "*4\r\n$4\r\nHSET\r\n$1\r\nh\r\n$1\r\nf\r\n$3\r\n0.3\r\n");
+}
