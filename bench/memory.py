@@ -1,44 +1,94 @@
 #!/usr/bin/env python3
-"""Memory per key, side by side: load the same 1,000,000 string keys (16-byte values, via
-DEBUG POPULATE) into ferrokv and Debian's redis-server, then compare INFO used_memory and
-RSS per key, and their ratio ferrokv/redis.
+"""Memory, side by side: load the same dataset into ferrokv and Debian's redis-server and
+compare INFO used_memory and RSS growth, and their ratio ferrokv/redis.
 
-    python3 bench/memory.py [--keys 1000000] [--size 16]"""
+    python3 bench/memory.py [--case strings|hashes|zsets|sets|all]
+
+Cases:
+  strings  1,000,000 keys with 16-byte values (DEBUG POPULATE)
+  hashes   100 hashes x 10,000 fields (field:N -> value:N)
+  zsets    100 sorted sets x 10,000 members (member:N, score N)
+  sets     1,000,000 small sets of 5 short string members
+Data is sent with `redis-cli --pipe`, the same bytes to both servers."""
 
 import argparse
+import subprocess
 
 from common import Server, build_ferrokv
 
 
-def measure(srv, keys, size):
-    before = int(srv.info()["used_memory"])
-    rss_before = srv.rss()
-    srv.cli("DEBUG", "POPULATE", str(keys), "key", str(size))
-    assert int(srv.cli("DBSIZE").strip()) == keys
-    used = int(srv.info()["used_memory"]) - before
-    rss = srv.rss() - rss_before
-    return used / keys, rss / keys, srv.rss() / keys
+def resp(*args):
+    out = [f"*{len(args)}\r\n".encode()]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def gen_hashes():
+    for h in range(100):
+        for base in range(0, 10000, 100):
+            args = ["HSET", f"hash:{h}"]
+            for j in range(base, base + 100):
+                args += [f"field:{j}", f"value:{j}"]
+            yield resp(*args)
+
+
+def gen_zsets():
+    for z in range(100):
+        for base in range(0, 10000, 100):
+            args = ["ZADD", f"zset:{z}"]
+            for j in range(base, base + 100):
+                args += [j, f"member:{j}"]
+            yield resp(*args)
+
+
+def gen_sets():
+    for s in range(1000000):
+        yield resp("SADD", f"set:{s}", "alpha", "beta", "gamma", "delta", "epsilon")
+
+
+CASES = {
+    "strings": ("1M keys, 16-byte values", None, 1000000),
+    "hashes": ("100 hashes x 10k fields", gen_hashes, 1000000),
+    "zsets": ("100 zsets x 10k members", gen_zsets, 1000000),
+    "sets": ("1M sets x 5 members", gen_sets, 1000000),
+}
+
+
+def load(srv, case):
+    _, gen, _ = CASES[case]
+    if gen is None:
+        srv.cli("DEBUG", "POPULATE", "1000000", "key", "16")
+        return
+    data = b"".join(gen())
+    subprocess.run(["redis-cli", "-p", str(srv.port), "--pipe"], input=data, check=True, capture_output=True)
+
+
+def measure(kind, case):
+    srv = Server(kind)
+    try:
+        before, rss_before = int(srv.info()["used_memory"]), srv.rss()
+        load(srv, case)
+        used = int(srv.info()["used_memory"]) - before
+        return used, srv.rss() - rss_before
+    finally:
+        srv.stop()
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--keys", type=int, default=1000000)
-    ap.add_argument("--size", type=int, default=16)
+    ap.add_argument("--case", default="all", choices=["all"] + list(CASES))
     args = ap.parse_args()
     build_ferrokv()
-    rows = {}
-    for kind in ("ferrokv", "redis"):
-        srv = Server(kind)
-        try:
-            rows[kind] = measure(srv, args.keys, args.size)
-        finally:
-            srv.stop()
-    (fu, fr, ft), (ru, rr, rt) = rows["ferrokv"], rows["redis"]
-    print(f"\n{args.keys} keys, {args.size}-byte values, bytes per key")
-    print(f"{'metric':28} {'ferrokv':>10} {'redis':>10} {'ratio':>7}")
-    print(f"{'used_memory growth / key':28} {fu:>10.1f} {ru:>10.1f} {fu / ru:>7.2f}")
-    print(f"{'RSS growth / key':28} {fr:>10.1f} {rr:>10.1f} {fr / rr:>7.2f}")
-    print(f"{'total RSS / key':28} {ft:>10.1f} {rt:>10.1f} {ft / rt:>7.2f}")
+    cases = list(CASES) if args.case == "all" else [args.case]
+    print(f"\n{'case':28} {'metric':16} {'ferrokv':>12} {'redis':>12} {'ratio':>7}")
+    for case in cases:
+        label, _, per = CASES[case]
+        fu, fr = measure("ferrokv", case)
+        ru, rr = measure("redis", case)
+        print(f"{label:28} {'used_memory/elem':16} {fu / per:>12.1f} {ru / per:>12.1f} {fu / ru:>7.2f}")
+        print(f"{'':28} {'RSS/elem':16} {fr / per:>12.1f} {rr / per:>12.1f} {fr / rr:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -137,6 +137,16 @@ fn raise_fd_limit(maxclients: u64) {
     }
 }
 
+/// `disable-thp yes` (the default, as in Redis): transparent huge pages make RSS grow in
+/// 2 MiB steps and copy-on-write costly; the allocator's madvise would otherwise enable them.
+fn disable_transparent_huge_pages() {
+    // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if r != 0 {
+        log::debug!("Could not disable transparent huge pages: {}", std::io::Error::last_os_error());
+    }
+}
+
 fn usage() -> String {
     "Usage: ferrokv server [/path/to/redis.conf] [options] [-]\n       ferrokv server - (read config from stdin)\n       ferrokv server -v or --version\n       ferrokv server -h or --help\n\nExamples:\n       ferrokv server (run the server with default config)\n       ferrokv server /etc/redis/6379.conf\n       ferrokv server --port 7777\n       ferrokv server --port 7777 --replicaof 127.0.0.1 8888\n       ferrokv server /etc/myredis.conf --loglevel verbose -\n       ferrokv server /etc/myredis.conf --loglevel verbose\n".into()
 }
@@ -175,6 +185,9 @@ pub fn main(args: &[String]) -> i32 {
     if cfg.sentinel_mode {
         eprintln!("Sentinel mode is not available in this build of ferrokv yet.");
         return 1;
+    }
+    if cfg.bool(pid("disable-thp")) {
+        disable_transparent_huge_pages();
     }
     let logfile = cfg.str(pid("logfile")).to_string();
     if let Err(e) = logging::init(Some(&logfile), &cfg.get_formatted(pid("loglevel"))) {
