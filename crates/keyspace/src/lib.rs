@@ -5,11 +5,13 @@
 //! - [`value`]: values, their encodings and per-key metadata.
 //! - [`db`]: one numbered database: keys, expiry, lazy expiration.
 //! - [`glob`]: Redis's glob patterns.
+//! - [`types`]: encodings of aggregate values (the sorted-set tree).
 
 pub mod db;
 pub mod dict;
 pub mod glob;
 pub mod smallbytes;
+pub mod types;
 pub mod value;
 
 pub use db::{Db, DbEntry};
