@@ -1,7 +1,13 @@
 //! The aggregate data types and their compact encodings.
+//!
+//! - [`list`]: lists (a ring buffer of inline strings).
+//! - [`hash`], [`set`]: hashes and sets, compact until Redis's thresholds.
+//! - [`packed`], [`intset`]: the compact encodings (listpack-like, intset).
+//! - [`scoretree`]: the order-statistic B+tree behind large sorted sets.
 
 pub mod hash;
 pub mod intset;
 pub mod list;
 pub mod packed;
+pub mod scoretree;
 pub mod set;
