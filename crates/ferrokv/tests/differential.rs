@@ -107,4 +107,4 @@ macro_rules! scripts {
     };
 }
 
-scripts!(strings, bits, keys, expire, errors, transactions, pubsub, connection, server);
+scripts!(strings, bits, keys, expire, errors, transactions, pubsub, connection, server, lists);
