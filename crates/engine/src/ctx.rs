@@ -173,18 +173,22 @@ impl AccessRecorder {
 
 /// Parses a blocking command's timeout in seconds (fractions allowed; 0 = forever) into
 /// an absolute deadline in unix ms.
+///
+/// Redis 7.0 rounds the milliseconds *up* (`0.0001` waits 1 ms rather than forever, and
+/// `-0.0001` rounds to 0, i.e. forever, instead of being negative), and converts to a C
+/// `long long`: a value beyond its range (`inf`, `1e20`) becomes LLONG_MIN on x86 and is
+/// reported as negative. A deadline past the end of time saturates (waits forever).
 pub fn timeout_arg(a: &[u8], now_ms: i64) -> Result<Option<i64>, CmdError> {
-    let secs = ferrokv_resp::num::parse_f64(a)
-        .filter(|v| v.is_finite())
-        .ok_or(CmdError::err("ERR timeout is not a float or out of range"))?;
-    if secs < 0.0 {
+    let secs = ferrokv_resp::num::parse_f64(a).ok_or(CmdError::err("ERR timeout is not a float or out of range"))?;
+    let ms = (secs * 1000.0).ceil();
+    // `i64::MAX as f64` is 2^63, itself out of range, hence the strict comparison.
+    if !(ms >= i64::MIN as f64 && ms < i64::MAX as f64) || ms < 0.0 {
         return Err(CmdError::err("ERR timeout is negative"));
     }
-    let ms = (secs * 1000.0) as i64;
-    if ms == 0 {
-        return Ok(None);
+    match ms as i64 {
+        0 => Ok(None),
+        ms => Ok(Some(now_ms.saturating_add(ms))),
     }
-    now_ms.checked_add(ms).map(Some).ok_or(CmdError::err("ERR timeout is out of range"))
 }
 
 /// Parses an integer argument (`ERR value is not an integer or out of range`).

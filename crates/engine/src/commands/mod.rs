@@ -15,6 +15,7 @@ pub mod expire;
 pub mod hashes;
 pub mod info_cmd;
 pub mod keys;
+pub mod lists;
 pub mod pubsub_cmd;
 pub mod server_cmd;
 pub mod sets;
@@ -229,6 +230,29 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("sdiff", sets::sdiff, "Returns the difference of multiple sets."),
     ("sdiffstore", sets::sdiffstore, "Stores the difference of multiple sets in a key."),
     ("sscan", sets::sscan, "Iterates over members of a set."),
+    // lists
+    ("lpush", lists::lpush, "Adds elements at the head of a list, creating the list if needed."),
+    ("rpush", lists::rpush, "Adds elements at the tail of a list, creating the list if needed."),
+    ("lpushx", lists::lpushx, "Adds elements at the head of a list that already exists."),
+    ("rpushx", lists::rpushx, "Adds elements at the tail of a list that already exists."),
+    ("lpop", lists::lpop, "Takes one or more elements off the head of a list."),
+    ("rpop", lists::rpop, "Takes one or more elements off the tail of a list."),
+    ("llen", lists::llen, "Counts the elements of a list."),
+    ("lrange", lists::lrange, "Reads the elements between two indexes of a list."),
+    ("lindex", lists::lindex, "Reads the element at an index of a list."),
+    ("lset", lists::lset, "Overwrites the element at an index of a list."),
+    ("linsert", lists::linsert, "Inserts an element next to the first occurrence of a pivot in a list."),
+    ("lrem", lists::lrem, "Deletes occurrences of an element from a list."),
+    ("ltrim", lists::ltrim, "Keeps only the elements between two indexes of a list."),
+    ("lpos", lists::lpos, "Finds the indexes at which an element occurs in a list."),
+    ("lmove", lists::lmove, "Moves an element from an end of one list to an end of another, returning it."),
+    ("rpoplpush", lists::rpoplpush, "Moves the tail element of one list to the head of another, returning it."),
+    ("lmpop", lists::lmpop, "Takes elements off one end of the first non-empty list among several."),
+    ("blpop", lists::blpop, "Takes the head element of the first non-empty list, waiting for one if none has any."),
+    ("brpop", lists::brpop, "Takes the tail element of the first non-empty list, waiting for one if none has any."),
+    ("blmove", lists::blmove, "Like LMOVE, but waits for the source list to get an element."),
+    ("brpoplpush", lists::brpoplpush, "Like RPOPLPUSH, but waits for the source list to get an element."),
+    ("blmpop", lists::blmpop, "Like LMPOP, but waits for one of the lists to get elements."),
     // pub/sub
     ("subscribe", pubsub_cmd::subscribe, "Listens for messages published to channels."),
     ("unsubscribe", pubsub_cmd::unsubscribe, "Stops listening to messages posted to channels."),
