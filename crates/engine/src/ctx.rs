@@ -117,14 +117,14 @@ impl<'a> Ctx<'a> {
 
 impl Engine {
     /// Looks up a key for reading: lazy expiry, LRU touch, keyspace hit/miss counters.
-    pub fn lookup_read(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&mut Obj> {
+    pub fn lookup_read(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&Obj> {
         let clock = self.clock(now_ms);
         let lfu = self.access_recorder();
         match self.dbs[db].lookup(key, clock) {
             Some(o) => {
                 self.stats.keyspace_hits += 1;
                 lfu.record(o, now_ms);
-                Some(o)
+                Some(&*o)
             }
             None => {
                 self.stats.keyspace_misses += 1;
@@ -137,7 +137,7 @@ impl Engine {
     pub fn lookup_write(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&mut Obj> {
         let clock = self.clock(now_ms);
         let rec = self.access_recorder();
-        let o = self.dbs[db].lookup(key, clock)?;
+        let o = self.dbs[db].lookup_mut(key, clock)?;
         rec.record(o, now_ms);
         Some(o)
     }

@@ -9,6 +9,7 @@
 
 use crate::dict::{Dict, Entry, VacantEntry};
 use crate::smallbytes::SmallBytes;
+use crate::snapshot::{self, DbSnapshot, Preserved, Retired};
 use crate::value::Obj;
 
 /// The time and role a lookup runs under.
@@ -31,6 +32,9 @@ pub struct Db {
     expires_cursor: u64,
     /// Running average TTL of sampled volatile keys (INFO keyspace `avg_ttl`).
     pub avg_ttl: i64,
+    /// Set while a snapshot runs: every change first preserves the old value of a key the
+    /// snapshot has not recorded yet (see [`crate::snapshot`]).
+    snap: Option<Box<DbSnapshot>>,
 }
 
 /// A key looked up for writing.
@@ -41,7 +45,17 @@ pub enum DbEntry<'a> {
         obj: &'a mut Obj,
         live: bool,
     },
-    Vacant(VacantEntry<'a, Obj>),
+    Vacant(DbVacant<'a>),
+}
+
+/// An absent key, ready to be created with the epoch stamp snapshots rely on.
+pub struct DbVacant<'a>(VacantEntry<'a, Obj>);
+
+impl DbVacant<'_> {
+    pub fn insert(self, mut obj: Obj) {
+        obj.version = snapshot::current_epoch();
+        self.0.insert(obj);
+    }
 }
 
 /// What one active-expiry step found.
@@ -55,7 +69,15 @@ pub struct ExpireStep {
 
 impl Db {
     pub fn new(id: usize) -> Db {
-        Db { id, keys: Dict::new(), expires: Dict::new(), expired: Vec::new(), expires_cursor: 0, avg_ttl: 0 }
+        Db {
+            id,
+            keys: Dict::new(),
+            expires: Dict::new(),
+            expired: Vec::new(),
+            expires_cursor: 0,
+            avg_ttl: 0,
+            snap: None,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -75,9 +97,44 @@ impl Db {
     }
 
     fn delete_expired(&mut self, key: &[u8]) {
-        if let Some((k, _)) = self.keys.remove_entry(key) {
-            self.expires.remove(key);
+        if let Some((k, obj)) = self.keys.remove_entry(key) {
+            let expire = self.expires.remove(key);
+            self.retire(&k, obj, expire);
             self.expired.push(k);
+        }
+    }
+
+    /// Called before a stored key is changed in place: a snapshot in progress that has not
+    /// recorded it yet gets a copy of its current value.
+    #[inline]
+    fn before_change(&mut self, key: &[u8]) {
+        if self.snap.is_some() {
+            self.preserve_copy(key);
+        }
+    }
+
+    #[cold]
+    fn preserve_copy(&mut self, key: &[u8]) {
+        let (Some(s), Some(obj)) = (self.snap.as_deref_mut(), self.keys.get_mut(key)) else {
+            return;
+        };
+        if s.pending(obj) {
+            obj.version = s.epoch;
+            let expire = self.expires.get(key).copied();
+            s.preserved.push(Preserved { db: s.snap_db, key: SmallBytes::from(key), obj: obj.clone(), expire });
+        }
+    }
+
+    /// Disposes of an object just unlinked from the table: a snapshot that still needs it
+    /// takes it (the caller gets an empty stand-in), otherwise it goes back to the caller.
+    fn retire(&mut self, key: &[u8], obj: Obj, expire: Option<i64>) -> Obj {
+        match self.snap.as_deref_mut() {
+            Some(s) if s.pending(&obj) => {
+                let db = s.snap_db;
+                s.preserved.push(Preserved { db, key: SmallBytes::from(key), obj, expire });
+                Obj::stand_in()
+            }
+            _ => obj,
         }
     }
 
@@ -92,6 +149,16 @@ impl Db {
         self.keys.get_mut(key)
     }
 
+    /// Looks a key up to change it in place: [`Db::lookup`], and a snapshot in progress
+    /// preserves the current value first.
+    pub fn lookup_mut(&mut self, key: &[u8], clock: Clock) -> Option<&mut Obj> {
+        if self.snap.is_some() {
+            self.lookup(key, clock)?;
+            self.preserve_copy(key);
+        }
+        self.lookup(key, clock)
+    }
+
     /// Looks a key up for a write that may create it (SET and friends): lazy expiry as in
     /// [`Db::lookup`], one hash computation whether the key exists or not.
     pub fn entry<'a>(&'a mut self, key: &'a [u8], clock: Clock) -> DbEntry<'a> {
@@ -99,9 +166,10 @@ impl Db {
             self.delete_expired(key);
         }
         let live = clock.master || !self.is_expired(key, clock.now_ms);
+        self.before_change(key);
         match self.keys.entry(key) {
             Entry::Occupied(obj) => DbEntry::Occupied { obj, live },
-            Entry::Vacant(v) => DbEntry::Vacant(v),
+            Entry::Vacant(v) => DbEntry::Vacant(DbVacant(v)),
         }
     }
 
@@ -129,13 +197,18 @@ impl Db {
     }
 
     /// Stores `obj` under `key`, replacing any value. The TTL is cleared unless
-    /// `keep_ttl`. Returns the previous object.
-    pub fn set(&mut self, key: &[u8], obj: Obj, keep_ttl: bool) -> Option<Obj> {
+    /// `keep_ttl`. Returns the previous object (a stand-in while a snapshot needs it).
+    pub fn set(&mut self, key: &[u8], mut obj: Obj, keep_ttl: bool) -> Option<Obj> {
+        obj.version = snapshot::current_epoch();
+        let old_expire = if self.snap.is_some() { self.expire_at(key) } else { None };
         if !keep_ttl && !self.expires.is_empty() {
             self.expires.remove(key);
         }
         match self.keys.get_mut(key) {
-            Some(slot) => Some(std::mem::replace(slot, obj)),
+            Some(slot) => {
+                let old = std::mem::replace(slot, obj);
+                Some(self.retire(key, old, old_expire))
+            }
             None => {
                 self.keys.insert_new(SmallBytes::from(key), obj);
                 None
@@ -144,21 +217,22 @@ impl Db {
     }
 
     /// Adds a key the caller knows to be absent (it just looked it up).
-    pub fn add(&mut self, key: &[u8], obj: Obj) {
+    pub fn add(&mut self, key: &[u8], mut obj: Obj) {
+        obj.version = snapshot::current_epoch();
         self.keys.insert_new(SmallBytes::from(key), obj);
     }
 
-    /// Deletes a key and its TTL.
+    /// Deletes a key and its TTL. Returns the object, or an empty stand-in while a
+    /// snapshot needs the old value (use [`Db::take`] to move a value elsewhere).
     pub fn remove(&mut self, key: &[u8]) -> Option<Obj> {
         let obj = self.keys.remove(key)?;
-        if !self.expires.is_empty() {
-            self.expires.remove(key);
-        }
-        Some(obj)
+        let expire = if self.expires.is_empty() { None } else { self.expires.remove(key) };
+        Some(self.retire(key, obj, expire))
     }
 
     /// Removes `key` and returns it with its object and TTL (RENAME, MOVE).
     pub fn take(&mut self, key: &[u8]) -> Option<(SmallBytes, Obj, Option<i64>)> {
+        self.before_change(key);
         let (k, obj) = self.keys.remove_entry(key)?;
         let ttl = self.expires.remove(key);
         Some((k, obj, ttl))
@@ -174,6 +248,7 @@ impl Db {
     /// Sets the absolute expiry of an existing key.
     pub fn set_expire(&mut self, key: &[u8], when_ms: i64) {
         debug_assert!(self.keys.contains_key(key));
+        self.before_change(key);
         match self.expires.get_mut(key) {
             Some(w) => *w = when_ms,
             None => self.expires.insert_new(SmallBytes::from(key), when_ms),
@@ -182,7 +257,11 @@ impl Db {
 
     /// Makes a key persistent. Returns true if it had a TTL.
     pub fn remove_expire(&mut self, key: &[u8]) -> bool {
-        !self.expires.is_empty() && self.expires.remove(key).is_some()
+        if self.expires.is_empty() {
+            return false;
+        }
+        self.before_change(key);
+        self.expires.remove(key).is_some()
     }
 
     /// Keys deleted by expiry since the last call, in deletion order.
@@ -199,7 +278,15 @@ impl Db {
     pub fn flush(&mut self) -> (Dict<Obj>, Dict<i64>) {
         self.avg_ttl = 0;
         self.expires_cursor = 0;
-        (self.keys.take(), self.expires.take())
+        let (keys, expires) = (self.keys.take(), self.expires.take());
+        match self.snap.as_deref_mut() {
+            // The snapshot still has to walk the old contents: it keeps them.
+            Some(s) if !s.walked => {
+                s.retired.push(Retired { keys, expires, cursor: 0 });
+                (Dict::new(), Dict::new())
+            }
+            _ => (keys, expires),
+        }
     }
 
     /// Exchanges contents with another database (SWAPDB); ids stay.
@@ -208,6 +295,9 @@ impl Db {
         std::mem::swap(&mut self.expires, &mut other.expires);
         std::mem::swap(&mut self.avg_ttl, &mut other.avg_ttl);
         std::mem::swap(&mut self.expires_cursor, &mut other.expires_cursor);
+        // The contents carry their snapshot progress, so the snapshot still records each key
+        // under the database it was in when the snapshot started.
+        std::mem::swap(&mut self.snap, &mut other.snap);
     }
 
     /// A random live key (Redis's `dbRandomKey`): expired keys drawn on the way are
@@ -260,6 +350,7 @@ impl Db {
     /// Mutable access without expiry checks, for commands that already looked the key up
     /// in this same command.
     pub fn get_mut_unchecked(&mut self, key: &[u8]) -> Option<&mut Obj> {
+        self.before_change(key);
         self.keys.get_mut(key)
     }
 
@@ -328,6 +419,59 @@ impl Db {
         if !self.keys.rehash_for(deadline) {
             self.expires.rehash_for(deadline);
         }
+    }
+
+    /// Starts recording this database in a snapshot taken at `epoch` (from
+    /// [`snapshot::next_epoch`]).
+    pub fn begin_snapshot(&mut self, epoch: u32) {
+        self.snap = Some(Box::new(DbSnapshot::new(epoch, self.id)));
+    }
+
+    pub fn snapshot_running(&self) -> bool {
+        self.snap.is_some()
+    }
+
+    /// Walks on with the snapshot for about `budget` entries, handing each key it records to
+    /// `f` with the database it belongs to in the snapshot. Returns true once every key has
+    /// been walked (old values preserved by writes are collected by
+    /// [`Db::take_preserved`]).
+    pub fn snapshot_step(&mut self, budget: usize, f: &mut snapshot::RecordFn) -> bool {
+        let Some(s) = self.snap.as_deref_mut() else {
+            return true;
+        };
+        let db = s.snap_db;
+        let mut emit = |k: &SmallBytes, o: &Obj, e: Option<i64>| f(db, k, o, e);
+        let mut visited = 0;
+        while visited < budget {
+            if let Some(r) = s.retired.last_mut() {
+                r.cursor = snapshot::walk_step(&mut r.keys, &r.expires, r.cursor, s.epoch, &mut visited, &mut emit);
+                // Steps over empty buckets count too, so a sparse table cannot stall a step.
+                visited += 1;
+                if r.cursor == 0 {
+                    s.retired.pop();
+                }
+                continue;
+            }
+            if s.walked {
+                break;
+            }
+            s.cursor = snapshot::walk_step(&mut self.keys, &self.expires, s.cursor, s.epoch, &mut visited, &mut emit);
+            visited += 1;
+            if s.cursor == 0 {
+                s.walked = true;
+            }
+        }
+        s.walked && s.retired.is_empty()
+    }
+
+    /// Old values preserved by writes since the last call.
+    pub fn take_preserved(&mut self) -> Vec<Preserved> {
+        self.snap.as_deref_mut().map(|s| std::mem::take(&mut s.preserved)).unwrap_or_default()
+    }
+
+    /// Stops recording (the snapshot finished or was abandoned).
+    pub fn end_snapshot(&mut self) {
+        self.snap = None;
     }
 
     /// Bucket slots and node headers of both tables (for INFO memory's overhead figures).

@@ -118,6 +118,36 @@ fn rev(v: u64) -> u64 {
     v.reverse_bits()
 }
 
+#[derive(Clone, Copy)]
+struct ScanShape {
+    small: usize,
+    /// The bigger table while rehashing.
+    big: Option<usize>,
+    m_small: u64,
+    m_big: u64,
+}
+
+/// The bucket walk of one SCAN step (Redis's reverse-binary cursor): calls `visit(table,
+/// cursor)` for the bucket of the smaller table and then every bucket of the bigger table
+/// that it expands to, and returns the next cursor. Kept apart from the tables so the same
+/// walk serves shared and mutable visits.
+fn scan_walk(shape: ScanShape, cursor: u64, mut visit: impl FnMut(usize, u64)) -> u64 {
+    let mut v = cursor;
+    visit(shape.small, v);
+    let Some(big) = shape.big else {
+        v |= !shape.m_small;
+        return rev(rev(v).wrapping_add(1));
+    };
+    loop {
+        visit(big, v);
+        v |= !shape.m_big;
+        v = rev(rev(v).wrapping_add(1));
+        if v & (shape.m_small ^ shape.m_big) == 0 {
+            return v;
+        }
+    }
+}
+
 pub struct Dict<V> {
     ht: [Table<V>; 2],
     /// Next bucket of `ht[0]` to move into `ht[1]`, while a rehash is in progress.
@@ -432,38 +462,42 @@ impl<V> Dict<V> {
         if self.is_empty() {
             return 0;
         }
-        let mut v = cursor;
-        let emit = |t: &Table<V>, v: u64, f: &mut dyn FnMut(&SmallBytes, &V)| {
-            let mut link = &t.buckets[(v & t.mask()) as usize];
+        scan_walk(self.scan_shape(), cursor, |t, v| {
+            let table = &self.ht[t];
+            let mut link = &table.buckets[(v & table.mask()) as usize];
             while let Some(n) = link {
                 f(&n.key, &n.value);
                 link = &n.next;
             }
-        };
-        if !self.is_rehashing() {
-            let t0 = &self.ht[0];
-            let m0 = t0.mask();
-            emit(t0, v, &mut f);
-            v |= !m0;
-            v = rev(rev(v).wrapping_add(1));
-        } else {
-            let (small, big) = if self.ht[0].buckets.len() <= self.ht[1].buckets.len() {
-                (&self.ht[0], &self.ht[1])
-            } else {
-                (&self.ht[1], &self.ht[0])
-            };
-            let (m0, m1) = (small.mask(), big.mask());
-            emit(small, v, &mut f);
-            loop {
-                emit(big, v, &mut f);
-                v |= !m1;
-                v = rev(rev(v).wrapping_add(1));
-                if v & (m0 ^ m1) == 0 {
-                    break;
-                }
-            }
+        })
+    }
+
+    /// [`Dict::scan`] with mutable access to the values (the snapshot walk marks what it
+    /// serialized). Same cursor, same guarantees.
+    pub fn scan_mut(&mut self, cursor: u64, mut f: impl FnMut(&SmallBytes, &mut V)) -> u64 {
+        if self.is_empty() {
+            return 0;
         }
-        v
+        let shape = self.scan_shape();
+        let ht = &mut self.ht;
+        scan_walk(shape, cursor, |t, v| {
+            let table = &mut ht[t];
+            let slot = (v & table.mask()) as usize;
+            let mut link = &mut table.buckets[slot];
+            while let Some(n) = link {
+                f(&n.key, &mut n.value);
+                link = &mut n.next;
+            }
+        })
+    }
+
+    /// Which table is the smaller one and both masks, for [`scan_walk`].
+    fn scan_shape(&self) -> ScanShape {
+        if !self.is_rehashing() {
+            return ScanShape { small: 0, big: None, m_small: self.ht[0].mask(), m_big: 0 };
+        }
+        let (small, big) = if self.ht[0].buckets.len() <= self.ht[1].buckets.len() { (0, 1) } else { (1, 0) };
+        ScanShape { small, big: Some(big), m_small: self.ht[small].mask(), m_big: self.ht[big].mask() }
     }
 
     /// A uniformly chosen bucket, then a uniformly chosen node in its chain (Redis's

@@ -5,12 +5,14 @@
 //! - [`value`]: values, their encodings and per-key metadata.
 //! - [`db`]: one numbered database: keys, expiry, lazy expiration.
 //! - [`glob`]: Redis's glob patterns.
+//! - [`snapshot`]: fork-less point-in-time snapshots (epochs and preserved old values).
 //! - [`types`]: lists, hashes, sets, sorted sets and their compact encodings.
 
 pub mod db;
 pub mod dict;
 pub mod glob;
 pub mod smallbytes;
+pub mod snapshot;
 pub mod types;
 pub mod value;
 

@@ -168,7 +168,12 @@ impl Obj {
         } else {
             lru_clock(now_ms)
         };
-        Obj { value, meta, version: 0 }
+        Obj { value, meta, version: crate::snapshot::current_epoch() }
+    }
+
+    /// What [`crate::Db::remove`] hands back when a snapshot kept the real object.
+    pub(crate) fn stand_in() -> Obj {
+        Obj { value: Value::Int(0), meta: 0, version: 0 }
     }
 
     /// The LFU counter after decaying it by the minutes elapsed since it was last updated
