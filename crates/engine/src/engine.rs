@@ -172,6 +172,8 @@ pub struct Engine {
     pub in_exec: bool,
     pub(crate) eviction_pool: crate::evict::EvictionPool,
     pub(crate) evict_db_cursor: usize,
+    /// Snapshots, save points, AOF status, loading state.
+    pub persist: crate::persistence::Persistence,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -225,6 +227,7 @@ impl Engine {
             in_exec: false,
             eviction_pool: Default::default(),
             evict_db_cursor: 0,
+            persist: Default::default(),
         })
     }
 
@@ -232,6 +235,9 @@ impl Engine {
     pub fn config_changed(&mut self, changed: &[Pid]) {
         self.hot = Hot::from_config(&self.cfg);
         ferrokv_keyspace::value::LFU_MODE.store(self.hot.policy.is_lfu(), std::sync::atomic::Ordering::Relaxed);
+        if changed.contains(&pid("appendonly")) {
+            self.appendonly_changed();
+        }
         if changed.contains(&pid("requirepass")) && self.hot.requirepass.is_none() {
             // Dropping the password authenticates everyone, as in Redis.
             for c in self.clients.iter_mut() {
@@ -246,6 +252,10 @@ impl Engine {
     }
 
     pub fn clock(&self, now_ms: i64) -> Clock {
+        if self.persist.loading.is_some() {
+            // Nothing expires while loading: keys are judged once the dataset is whole.
+            return Clock { now_ms: i64::MIN, master: false };
+        }
         Clock { now_ms, master: !self.is_replica() }
     }
 
@@ -504,6 +514,23 @@ impl Engine {
                 return;
             }
         }
+        let queued_flags = if name == "exec" { client.multi.as_ref().map_or(0, |m| m.flags) } else { 0 };
+        if (cflags | queued_flags) & flags::WRITE != 0 || name == "ping" {
+            if let Some(msg) = self.disk_error() {
+                self.reject(client, Some(cmd), &msg);
+                return;
+            }
+        }
+        if self.persist.loading.is_some() {
+            let queued_deny = name == "exec"
+                && client.multi.as_ref().is_some_and(|m| {
+                    m.queue.iter().any(|(id, _)| self.commands.get(*id).flags() & flags::LOADING == 0)
+                });
+            if cflags & flags::LOADING == 0 || queued_deny {
+                self.reject(client, Some(cmd), "LOADING Redis is loading the dataset in memory");
+                return;
+            }
+        }
         if client.is_pubsub()
             && !client.resp3()
             && !(is_parent_level
@@ -528,6 +555,9 @@ impl Engine {
         }
         self.call(client, cmd, &argv, now_ms);
         self.feed.end_unit(false);
+        if self.persist.has_pending() {
+            self.start_pending_snapshot(now_ms);
+        }
         if self.blocking.has_ready() {
             self.serve_ready_keys(now_ms);
         }
@@ -859,6 +889,7 @@ impl Engine {
             }
         }
         self.check_all_output_limits(now_ms);
+        self.persistence_cron(now_ms);
         let start = Instant::now();
         for db in self.dbs.iter_mut() {
             db.cron_resize(&|| start.elapsed().as_micros() > 1000);

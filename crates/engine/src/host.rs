@@ -2,6 +2,7 @@
 //! (and by a fake in tests). Keeping these behind a trait is what keeps the engine free
 //! of sockets, files and clocks.
 
+use crate::persistence::{Purpose, SnapshotSink};
 use ferrokv_config::{Config, Pid};
 use std::time::Duration;
 
@@ -50,6 +51,24 @@ pub trait Host: Send {
     fn cpu(&self) -> CpuInfo;
     /// Frees a large value off the command path (FLUSHALL ASYNC, UNLINK).
     fn free_later(&mut self, garbage: Box<dyn Send>);
+    /// Opens where a snapshot goes: `dbfilename` (synchronously for SAVE), or the next
+    /// AOF base file, switching appends to a new incremental file at this exact point of
+    /// the write feed.
+    fn open_snapshot(&mut self, purpose: Purpose, cfg: &Config) -> std::io::Result<Box<dyn SnapshotSink>> {
+        let _ = (purpose, cfg);
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "this host does not persist"))
+    }
+    /// A background snapshot started: drive [`crate::Engine::snapshot_step`] until it ends.
+    fn snapshot_started(&mut self) {}
+    /// Bytes of the write feed, in execution order, for the AOF and replicas. Returns the
+    /// feed offset at their end (replies to these writes wait until it is durable).
+    fn feed(&mut self, bytes: Vec<u8>) -> u64 {
+        bytes.len() as u64
+    }
+    /// The append-only file was switched on or off.
+    fn aof_enabled(&mut self, on: bool, cfg: &Config) {
+        let _ = (on, cfg);
+    }
 }
 
 /// A host that does nothing: for unit tests and tools.

@@ -21,6 +21,7 @@ pub mod host;
 pub mod latency;
 pub mod lcs;
 pub mod longdouble;
+pub mod persistence;
 pub mod pubsub;
 pub mod slowlog;
 pub mod stats;

@@ -133,7 +133,7 @@ where
                 },
             }
         }
-        let (close, outcome) = {
+        let (close, outcome, ticket) = {
             let mut e = shared.engine.lock();
             if e.must_close(id) {
                 break;
@@ -149,8 +149,13 @@ where
             };
             limits = e.limits(id);
             blocked = e.block_deadline(id);
-            (e.take_output(id, &mut out), outcome)
+            let ticket = e.flush_feed();
+            (e.take_output(id, &mut out), outcome, ticket)
         };
+        // Replies to writes leave only once the writes are as durable as promised.
+        if let Some(t) = ticket {
+            shared.persist.durable(t).await;
+        }
         if !out.is_empty() && !write_out(&mut stream, &out, &notify, &shared, id).await {
             break;
         }

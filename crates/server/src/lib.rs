@@ -11,8 +11,10 @@ pub mod conn;
 pub mod listener;
 pub mod logging;
 pub mod memory;
+pub mod persist;
 
 use ferrokv_config::{pid, CommandLine, Config, Pid, Val};
+use ferrokv_engine::persistence::{Purpose, SnapshotSink};
 use ferrokv_engine::{CpuInfo, Engine, Host, MemoryInfo, ServerInfo, ShutdownRequest};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -25,6 +27,7 @@ use tokio::task::JoinHandle;
 pub struct Shared {
     pub engine: Mutex<Engine>,
     keepalive: Arc<AtomicI64>,
+    pub persist: Arc<persist::Persist>,
 }
 
 impl Shared {
@@ -44,6 +47,7 @@ struct ServerHost {
     control: mpsc::UnboundedSender<Control>,
     lazyfree: std::sync::mpsc::Sender<Box<dyn Send>>,
     keepalive: Arc<AtomicI64>,
+    persist: Arc<persist::Persist>,
 }
 
 fn bind_addrs(cfg: &Config) -> Vec<String> {
@@ -115,6 +119,22 @@ impl Host for ServerHost {
 
     fn free_later(&mut self, garbage: Box<dyn Send>) {
         let _ = self.lazyfree.send(garbage);
+    }
+
+    fn open_snapshot(&mut self, purpose: Purpose, cfg: &Config) -> std::io::Result<Box<dyn SnapshotSink>> {
+        self.persist.open_snapshot(purpose, cfg)
+    }
+
+    fn snapshot_started(&mut self) {
+        self.persist.kick.notify_one();
+    }
+
+    fn feed(&mut self, bytes: Vec<u8>) -> u64 {
+        self.persist.feed(bytes)
+    }
+
+    fn aof_enabled(&mut self, on: bool, cfg: &Config) {
+        self.persist.aof_enabled(on, cfg);
     }
 }
 
@@ -280,7 +300,9 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         })
         .ok();
     let keepalive = Arc::new(AtomicI64::new(cfg.int(pid("tcp-keepalive"))));
-    let host = ServerHost { control: control_tx, lazyfree: lazy_tx, keepalive: keepalive.clone() };
+    let (persist, snapshot_done) = persist::Persist::new();
+    let host =
+        ServerHost { control: control_tx, lazyfree: lazy_tx, keepalive: keepalive.clone(), persist: persist.clone() };
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     let info = ServerInfo { executable: exe, pid: pid_num, tcp_port: port };
     let engine = match Engine::new(cfg, Box::new(host), info, conn::now_ms()) {
@@ -290,7 +312,9 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
             return 1;
         }
     };
-    let shared = Arc::new(Shared { engine: Mutex::new(engine), keepalive });
+    let shared = Arc::new(Shared { engine: Mutex::new(engine), keepalive, persist });
+    // Clients may connect while the dataset loads; they get -LOADING until it is whole.
+    shared.engine.lock().begin_loading(0, conn::now_ms());
 
     let mut tcp_tasks: Vec<JoinHandle<()>> = Vec::new();
     for b in bound {
@@ -304,6 +328,20 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     }
     if let Some(l) = unix {
         tokio::spawn(listener::accept_unix(shared.clone(), l, unixsocket.clone()));
+    }
+    tokio::spawn(persist::snapshot_driver(shared.clone()));
+    tokio::spawn(persist::completions(shared.clone(), snapshot_done));
+    let loader = shared.clone();
+    match tokio::task::spawn_blocking(move || persist::startup(&loader)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            log::warn!("{e}");
+            return 1;
+        }
+        Err(e) => {
+            log::warn!("Loading failed: {e}");
+            return 1;
+        }
     }
     tokio::spawn(cron(shared.clone()));
 
@@ -337,6 +375,7 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
                     }
                 }
                 Some(Control::Shutdown(_req)) => {
+                    // SHUTDOWN already saved (or failed and was refused) in the engine.
                     log::warn!("User requested shutdown...");
                     break;
                 }
@@ -344,13 +383,21 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
             },
             _ = async { sigterm.as_mut().expect("guarded").recv().await }, if sigterm.is_some() => {
                 log::warn!("Received SIGTERM scheduling shutdown...");
-                break;
+                if signal_shutdown(&shared) {
+                    break;
+                }
             }
             _ = async { sigint.as_mut().expect("guarded").recv().await }, if sigint.is_some() => {
                 log::warn!("Received SIGINT scheduling shutdown...");
-                break;
+                if signal_shutdown(&shared) {
+                    break;
+                }
             }
         }
+    }
+    if let Some(aof) = shared.persist.aof() {
+        log::info!("Calling fsync() on the AOF file.");
+        aof.stop();
     }
     if !pidfile.is_empty() {
         let _ = std::fs::remove_file(&pidfile);
@@ -362,6 +409,24 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     0
 }
 
+/// A signal asked for shutdown: save as SHUTDOWN would. False if saving failed and the
+/// server must keep running (as Redis does).
+fn signal_shutdown(shared: &Shared) -> bool {
+    let mut e = shared.engine.lock();
+    if e.is_loading() {
+        return true;
+    }
+    match e.prepare_shutdown(false, false, false, conn::now_ms()) {
+        Ok(()) => true,
+        Err(_) => {
+            log::warn!(
+                "SIGTERM received but errors trying to shut down the server, check the logs for more information"
+            );
+            false
+        }
+    }
+}
+
 /// Redis's serverCron: housekeeping `hz` times a second, then a time-boxed slice of
 /// active expiry (at most a quarter of the period, a millisecond per lock hold so clients
 /// are never stalled for long).
@@ -370,11 +435,28 @@ async fn cron(shared: Arc<Shared>) {
         let hz = shared.engine.lock().hot.hz.max(1) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
         let now = conn::now_ms();
-        shared.engine.lock().cron(now);
+        {
+            let mut e = shared.engine.lock();
+            if let Some(aof) = shared.persist.aof() {
+                let a = &mut e.persist.aof;
+                a.write_error = aof.error();
+                a.current_size = aof.current_size.load(Ordering::Relaxed);
+                a.base_size = aof.base_size.load(Ordering::Relaxed);
+                a.buffer_length = aof.buffered();
+                aof.set_policy(persist::fsync_policy(&e.cfg));
+            }
+            e.cron(now);
+            e.flush_feed();
+        }
         let budget = Duration::from_micros(250_000 / hz);
         let started = Instant::now();
         loop {
-            let more = shared.engine.lock().active_expire(conn::now_ms(), 1000);
+            let more = {
+                let mut e = shared.engine.lock();
+                let more = e.active_expire(conn::now_ms(), 1000);
+                e.flush_feed();
+                more
+            };
             if !more || started.elapsed() >= budget {
                 break;
             }

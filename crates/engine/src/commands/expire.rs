@@ -65,7 +65,7 @@ fn expire_generic(c: &mut Ctx, relative: bool, seconds: bool) -> CmdResult {
             return Ok(());
         }
     }
-    if when <= c.now && !c.eng.is_replica() {
+    if when <= c.now && !c.eng.is_replica() && !c.eng.is_loading() {
         c.eng.dbs[db].remove(key);
         c.rewrite_as(vec![b"DEL".to_vec(), key.to_vec()]);
         c.modified(key);

@@ -328,7 +328,16 @@ pub fn flushall(c: &mut Ctx) -> CmdResult {
     for db in 0..c.eng.dbs.len() {
         removed += flush_db(c, db, lazy);
     }
-    c.eng.dirty += removed.max(1);
+    // As Redis: the snapshot in progress would resurrect the data, and with save points
+    // the empty dataset is saved at once.
+    if c.eng.persist.bgsave_in_progress() {
+        c.eng.abort_snapshot();
+    }
+    c.eng.dirty += removed;
+    if c.eng.save_points_configured() {
+        let _ = c.eng.save_sync(c.now);
+    }
+    c.eng.dirty += 1;
     c.out().ok();
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod hashes;
 pub mod info_cmd;
 pub mod keys;
 pub mod lists;
+pub mod persistence_cmd;
 pub mod pubsub_cmd;
 pub mod server_cmd;
 pub mod sets;
@@ -293,6 +294,9 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("command|help", command_cmd::help, "Returns helpful text about the different subcommands."),
     ("time", server_cmd::time, "Returns the server time."),
     ("lastsave", server_cmd::lastsave, "Returns the Unix timestamp of the last successful save to disk."),
+    ("save", persistence_cmd::save, "Synchronously saves the database(s) to disk."),
+    ("bgsave", persistence_cmd::bgsave, "Asynchronously saves the database(s) to disk."),
+    ("bgrewriteaof", persistence_cmd::bgrewriteaof, "Asynchronously rewrites the append-only file to disk."),
     ("role", server_cmd::role, "Returns the replication role."),
     ("shutdown", server_cmd::shutdown, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     ("monitor", server_cmd::monitor, "Listens for all requests received by the server in real-time."),

@@ -52,6 +52,9 @@ pub fn shutdown(c: &mut Ctx) -> CmdResult {
     if req.save && req.nosave {
         return Err(CmdError::Syntax);
     }
+    if let Err(e) = c.eng.prepare_shutdown(req.save, req.nosave, req.force, c.now) {
+        return Err(CmdError::msg(format!("ERR {e}")));
+    }
     match c.eng.host.shutdown(req) {
         // The connection closes with the process; nothing is replied.
         Ok(()) => Ok(()),

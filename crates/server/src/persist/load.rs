@@ -1,0 +1,209 @@
+//! Loading the dataset at startup, while clients already connected get `-LOADING`.
+//!
+//! Which source wins follows Redis: with `appendonly yes` the append-only file (its
+//! manifest, base and incremental files), otherwise `dbfilename`. One deliberate
+//! difference: when `appendonly yes` finds no AOF at all but an RDB file exists, ferrokv
+//! loads the RDB instead of starting empty — switching AOF on in the config file and
+//! restarting must not throw a dataset away (the new AOF's base then holds it).
+
+use crate::Shared;
+use ferrokv_engine::persistence::load::ReplayError;
+use ferrokv_persist::aof::manifest::manifest_name;
+use ferrokv_persist::aof::{next_record, Manifest, Record};
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Commands replayed per hold of the engine lock: small enough that `-LOADING` replies
+/// are prompt, large enough that locking costs nothing.
+const REPLAY_BATCH: usize = 1024;
+const READ_CHUNK: usize = 4 << 20;
+
+/// What loading found, for opening the AOF afterwards.
+pub struct Loaded {
+    /// The manifest read (empty when there was no AOF).
+    pub manifest: Manifest,
+    /// True if no AOF existed and it must be created from the loaded dataset.
+    pub aof_missing: bool,
+}
+
+#[derive(Debug)]
+pub enum FileOutcome {
+    Ok,
+    /// The last command was cut short; the file was truncated at this offset.
+    Truncated(u64),
+}
+
+fn now_ms() -> i64 {
+    crate::conn::now_ms()
+}
+
+/// Reads the AOF directory's manifest, if any.
+pub fn read_manifest(dir: &Path, prefix: &str) -> Result<Option<Manifest>, String> {
+    let path = dir.join(manifest_name(prefix));
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("Fatal error: can't open the AOF manifest {} for reading: {e}", path.display())),
+    };
+    Manifest::parse(&text).map(Some).map_err(|e| {
+        let mut msg = String::from("*** FATAL AOF MANIFEST FILE ERROR ***\n");
+        if let Some((n, line)) = &e.line {
+            msg.push_str(&format!("Reading the manifest file {}, at line {n}\n>>> '{line}'\n", path.display()));
+        }
+        msg.push_str(e.message);
+        msg
+    })
+}
+
+/// Loads the append-only file described by `manifest`.
+pub fn load_aof(shared: &Shared, dir: &Path, manifest: &Manifest, truncated_ok: bool) -> Result<(), String> {
+    let files: Vec<PathBuf> = manifest.load_order().map(|f| dir.join(&f.name)).collect();
+    let mut total = 0u64;
+    for (f, path) in manifest.load_order().zip(&files) {
+        match std::fs::metadata(path) {
+            Ok(m) => total += m.len(),
+            Err(e) => return Err(format!("The AOF file {} doesn't exist: {e}", f.name)),
+        }
+    }
+    if total == 0 {
+        return Ok(());
+    }
+    shared.engine.lock().begin_loading(total, now_ms());
+    let mut loaded = 0u64;
+    let n = files.len();
+    for (i, (info, path)) in manifest.load_order().zip(&files).enumerate() {
+        let last = i + 1 == n;
+        let started = std::time::Instant::now();
+        match load_aof_file(shared, path, &info.name, truncated_ok, &mut loaded)? {
+            FileOutcome::Ok => {}
+            FileOutcome::Truncated(_) if !last => {
+                return Err("Fatal error: the truncated file is not the last file".into());
+            }
+            FileOutcome::Truncated(_) => {}
+        }
+        let kind = if info.kind == ferrokv_persist::aof::FileKind::Base { "base" } else { "incr" };
+        log::info!("DB loaded from {kind} file {}: {:.3} seconds", info.name, started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+/// Replays one AOF file (commands, optionally after an RDB preamble).
+fn load_aof_file(
+    shared: &Shared,
+    path: &Path,
+    name: &str,
+    truncated_ok: bool,
+    loaded: &mut u64,
+) -> Result<FileOutcome, String> {
+    let mut file =
+        File::open(path).map_err(|e| format!("Fatal error: can't open the append log file {name} for reading: {e}"))?;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut start = 0usize;
+    let mut consumed: u64 = 0;
+    let mut eof = false;
+    let mut need_more = true;
+    let mut first_read = true;
+    let mut replayer = shared.engine.lock().replayer(now_ms());
+    // Offsets for truncation: after the last whole command, and before an open MULTI.
+    let mut valid_up_to: u64 = 0;
+    let mut before_multi: u64 = 0;
+    loop {
+        if need_more && !eof {
+            buf.drain(..start);
+            start = 0;
+            let old = buf.len();
+            buf.resize(old + READ_CHUNK, 0);
+            let n = read_full(&mut file, &mut buf[old..])
+                .map_err(|e| format!("Unrecoverable error reading the append only file {name}: {e}"))?;
+            buf.truncate(old + n);
+            eof = n < READ_CHUNK;
+            need_more = false;
+            if std::mem::take(&mut first_read) && buf.starts_with(b"REDIS") {
+                return Err(format!(
+                    "Error reading the RDB base file {name}, AOF loading aborted: RDB preambles are not supported yet"
+                ));
+            }
+        }
+        let mut e = shared.engine.lock();
+        let now = now_ms();
+        let mut ran = 0;
+        let mut stalled = false;
+        while ran < REPLAY_BATCH {
+            match next_record(&buf[start..]) {
+                Record::Annotation { len } => {
+                    start += len;
+                    consumed += len as u64;
+                }
+                Record::Command { args, len } => {
+                    if args[0].eq_ignore_ascii_case(b"multi") {
+                        before_multi = valid_up_to;
+                    }
+                    if let Err(ReplayError::UnknownCommand(c)) = e.replay(&mut replayer, &args, now) {
+                        return Err(format!("Unknown command '{c}' reading the append only file {name}"));
+                    }
+                    start += len;
+                    consumed += len as u64;
+                    valid_up_to = consumed;
+                    ran += 1;
+                }
+                Record::Incomplete => {
+                    stalled = true;
+                    break;
+                }
+                Record::Bad { what } => {
+                    return Err(format!(
+                        "Bad file format reading the append only file {name} at offset {consumed} ({what}): make a backup of your AOF file, then use ferrokv check-aof --fix <filename.manifest>"
+                    ));
+                }
+            }
+        }
+        e.loading_progress(*loaded + consumed);
+        let in_multi = ferrokv_engine::Engine::replayer_in_multi(&replayer);
+        drop(e);
+        if !stalled {
+            continue;
+        }
+        if !eof {
+            need_more = true;
+            continue;
+        }
+        // End of file.
+        let tail_torn = start < buf.len();
+        *loaded += consumed;
+        if !tail_torn && !in_multi {
+            return Ok(FileOutcome::Ok);
+        }
+        if in_multi && !tail_torn {
+            log::warn!("Revert incomplete MULTI/EXEC transaction in AOF file {name}");
+        }
+        // An open MULTI's commands were only queued, never run: cutting them loses nothing
+        // that was applied.
+        let cut = if in_multi { before_multi } else { valid_up_to };
+        if !truncated_ok {
+            return Err(format!("Unexpected end of file reading the append only file {name}. You can: 1) Make a backup of your AOF file, then use ferrokv check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."));
+        }
+        log::warn!("!!! Warning: short read while loading the AOF file {name}!!!");
+        log::warn!("!!! Truncating the AOF {name} at offset {cut} !!!");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("Error truncating the AOF file {name}: {e}"))?;
+        f.set_len(cut).map_err(|e| format!("Error truncating the AOF file {name}: {e}"))?;
+        log::warn!("AOF {name} loaded anyway because aof-load-truncated is enabled");
+        return Ok(FileOutcome::Truncated(cut));
+    }
+}
+
+fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,226 @@
+//! The I/O half of persistence: files, threads and the task that drives snapshots. What
+//! to save and when is the engine's business (`ferrokv_engine::persistence`).
+
+pub mod aof;
+pub mod load;
+pub mod sink;
+
+use crate::Shared;
+use aof::{Aof, Fsync};
+use ferrokv_config::{pid, Config};
+use ferrokv_engine::persistence::{Progress, Purpose, SnapshotSink};
+use ferrokv_persist::aof::Manifest;
+use parking_lot::Mutex;
+use sink::{BackgroundSink, FileSink};
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+
+/// Keys walked per engine-lock hold while a background snapshot runs.
+const SNAPSHOT_BUDGET: usize = 1000;
+/// Bytes a snapshot may get ahead of its writer thread before the walk waits.
+const MAX_BACKLOG: usize = 32 << 20;
+
+/// A finished background snapshot, reported by its writer thread.
+pub type Completion = (Purpose, Result<(), String>);
+
+/// What the host side of persistence shares between the engine's host, connection tasks
+/// and the snapshot driver.
+pub struct Persist {
+    pub aof: Mutex<Option<Arc<Aof>>>,
+    /// Wakes the snapshot driver.
+    pub kick: Notify,
+    /// A snapshot writer made progress.
+    pub progress: Arc<Notify>,
+    done: mpsc::UnboundedSender<Completion>,
+}
+
+impl Persist {
+    pub fn new() -> (Arc<Persist>, mpsc::UnboundedReceiver<Completion>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let p = Persist { aof: Mutex::new(None), kick: Notify::new(), progress: Arc::new(Notify::new()), done: tx };
+        (Arc::new(p), rx)
+    }
+
+    pub fn aof(&self) -> Option<Arc<Aof>> {
+        self.aof.lock().clone()
+    }
+
+    fn dbfilename(cfg: &Config) -> PathBuf {
+        PathBuf::from(cfg.str(pid("dbfilename")))
+    }
+
+    pub fn aof_dir(cfg: &Config) -> PathBuf {
+        PathBuf::from(cfg.str(pid("appenddirname")))
+    }
+
+    /// The engine's `Host::open_snapshot`.
+    pub fn open_snapshot(&self, purpose: Purpose, cfg: &Config) -> io::Result<Box<dyn SnapshotSink>> {
+        match purpose {
+            Purpose::Save => Ok(Box::new(FileSink::create(&Self::dbfilename(cfg), None)?)),
+            Purpose::BgSave => {
+                let file = FileSink::create(&Self::dbfilename(cfg), None)?;
+                Ok(Box::new(self.background(file, purpose)?))
+            }
+            Purpose::AofRewrite => {
+                let aof = self.aof().ok_or_else(|| io::Error::other("AOF is off"))?;
+                let rdb = cfg.bool(pid("aof-use-rdb-preamble"));
+                let (path, base, incr) = aof.begin_rewrite(rdb)?;
+                let finisher = aof.clone();
+                let after = Box::new(move || finisher.finish_rewrite(&base, &incr));
+                let file = FileSink::create(&path, Some(after))?;
+                Ok(Box::new(self.background(file, purpose)?))
+            }
+        }
+    }
+
+    fn background(&self, file: FileSink, purpose: Purpose) -> io::Result<BackgroundSink> {
+        let done = self.done.clone();
+        BackgroundSink::spawn(
+            file,
+            self.progress.clone(),
+            Box::new(move |result| {
+                let _ = done.send((purpose, result));
+            }),
+        )
+    }
+
+    /// The engine's `Host::feed`: the AOF gets the bytes; the ticket orders replies.
+    pub fn feed(&self, bytes: Vec<u8>) -> u64 {
+        match self.aof.lock().as_ref() {
+            Some(aof) => aof.append(bytes),
+            None => 0,
+        }
+    }
+
+    /// The engine's `Host::aof_enabled`: at runtime, switching on opens a temporary
+    /// incremental file that the first rewrite names; switching off closes the files.
+    pub fn aof_enabled(&self, on: bool, cfg: &Config) {
+        let mut slot = self.aof.lock();
+        if on {
+            if slot.is_some() {
+                return;
+            }
+            let dir = Self::aof_dir(cfg);
+            let prefix = cfg.str(pid("appendfilename")).to_string();
+            let manifest = match load::read_manifest(&dir, &prefix) {
+                Ok(m) => m.unwrap_or_default(),
+                Err(e) => {
+                    log::warn!("{e}");
+                    Manifest::default()
+                }
+            };
+            let policy = Fsync::from_config(&cfg.get_formatted(pid("appendfsync")));
+            match Aof::open(&dir, &prefix, manifest, policy, true) {
+                Ok(aof) => *slot = Some(aof),
+                Err(e) => log::warn!("Unable to turn on AOF: {e}"),
+            }
+        } else if let Some(aof) = slot.take() {
+            aof.stop();
+        }
+    }
+
+    /// Waits until the write feed up to `ticket` is as durable as promised.
+    pub async fn durable(&self, ticket: u64) {
+        let aof = self.aof();
+        if let Some(aof) = aof {
+            aof.wait(ticket).await;
+        }
+    }
+}
+
+/// Walks background snapshots forward between commands, never letting the serialized
+/// bytes run far ahead of the writer thread (the memory a snapshot may add is bounded).
+pub async fn snapshot_driver(shared: Arc<Shared>) {
+    let persist = shared.persist.clone();
+    loop {
+        persist.kick.notified().await;
+        loop {
+            let progress = shared.engine.lock().snapshot_step(SNAPSHOT_BUDGET);
+            match progress {
+                Progress::Idle | Progress::Walked => break,
+                Progress::Running { backlog } if backlog > MAX_BACKLOG => {
+                    let _ = tokio::time::timeout(Duration::from_millis(10), persist.progress.notified()).await;
+                }
+                Progress::Running { .. } => tokio::task::yield_now().await,
+            }
+        }
+    }
+}
+
+/// Reports finished background snapshots to the engine.
+pub async fn completions(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Completion>) {
+    while let Some((purpose, result)) = rx.recv().await {
+        shared.engine.lock().snapshot_done(purpose, result, crate::conn::now_ms());
+    }
+}
+
+/// Loads the dataset, then opens the AOF for appending (creating its base from the loaded
+/// dataset if it had none). Errors are fatal at startup.
+pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
+    let (aof_on, dir, prefix, truncated_ok, policy) = {
+        let e = shared.engine.lock();
+        let cfg = &e.cfg;
+        (
+            cfg.bool(pid("appendonly")),
+            Persist::aof_dir(cfg),
+            cfg.str(pid("appendfilename")).to_string(),
+            cfg.bool(pid("aof-load-truncated")),
+            Fsync::from_config(&cfg.get_formatted(pid("appendfsync"))),
+        )
+    };
+    let started = std::time::Instant::now();
+    if aof_on {
+        let manifest = load::read_manifest(&dir, &prefix)?;
+        let has_files = manifest.as_ref().is_some_and(|m| m.load_order().next().is_some());
+        match manifest.as_ref().filter(|_| has_files) {
+            Some(m) => load::load_aof(shared, &dir, m, truncated_ok)?,
+            None => {
+                // No AOF yet (first start with appendonly yes): keep an existing RDB.
+                load_rdb_if_present(shared)?;
+            }
+        }
+        shared.engine.lock().end_loading();
+        let aof = Aof::open(&dir, &prefix, manifest.clone().unwrap_or_default(), policy, !has_files)
+            .map_err(|e| e.to_string())?;
+        *shared.persist.aof.lock() = Some(aof);
+        let mut e = shared.engine.lock();
+        e.aof_opened_at_startup();
+        if !has_files {
+            // Like Redis's base creation on first start: the AOF must hold the dataset.
+            drop(e);
+            create_first_base(shared)?;
+        }
+    } else {
+        load_rdb_if_present(shared)?;
+        shared.engine.lock().end_loading();
+    }
+    log::info!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn load_rdb_if_present(shared: &Arc<Shared>) -> Result<(), String> {
+    let path = {
+        let e = shared.engine.lock();
+        Persist::dbfilename(&e.cfg)
+    };
+    if !path.exists() {
+        return Ok(());
+    }
+    Err(format!("Loading {} is not supported yet", path.display()))
+}
+
+/// Writes the first base of a new AOF synchronously, before clients can write.
+fn create_first_base(shared: &Arc<Shared>) -> Result<(), String> {
+    let mut e = shared.engine.lock();
+    e.bgrewriteaof(crate::conn::now_ms()).map_err(|err| format!("Can't create the AOF base file: {err}"))?;
+    drop(e);
+    Ok(())
+}
+
+/// The engine lock is not held while replies wait for the disk; this waits for the AOF.
+pub fn fsync_policy(cfg: &Config) -> Fsync {
+    Fsync::from_config(&cfg.get_formatted(pid("appendfsync")))
+}
