@@ -3,8 +3,9 @@
 the same machine, alternating A/B runs, medians of several rounds, ratio ferrokv/redis.
 
     python3 bench/throughput.py [--rounds 5] [--requests 200000] [--tests set,get,incr,mset]
+                                [--server-args "--appendonly yes --appendfsync always"]
 
-Both servers run with persistence off. -c 50 clients, pipeline depths 1 and 16."""
+Both servers run with persistence off unless --server-args says otherwise. -c 50 clients, pipeline depths 1 and 16."""
 
 import argparse
 import csv
@@ -35,9 +36,12 @@ def main():
     ap.add_argument("--tests", default="set,get,incr,mset")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--pipelines", default="1,16")
+    ap.add_argument("--server-args", default="",
+                    help='extra directives for both servers, e.g. "--appendonly yes --appendfsync always"')
     args = ap.parse_args()
     build_ferrokv()
-    fk, rs = Server("ferrokv"), Server("redis")
+    extra = args.server_args.split()
+    fk, rs = Server("ferrokv", extra), Server("redis", extra)
     results = {}
     try:
         for p in [int(x) for x in args.pipelines.split(",")]:
@@ -51,7 +55,7 @@ def main():
     finally:
         fk.stop()
         rs.stop()
-    print(f"\nmedian of {args.rounds} rounds, -c {args.clients}, ops/s")
+    print(f"\nmedian of {args.rounds} rounds, -c {args.clients}, ops/s {args.server_args}")
     print(f"{'test':8} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7}")
     for test in [t.upper() for t in args.tests.split(",")]:
         for p in [int(x) for x in args.pipelines.split(",")]:
