@@ -208,6 +208,11 @@ impl Obj {
         self.meta & LRU_MASK
     }
 
+    /// Sets the LFU counter as of now (RESTORE … FREQ, RDB freq records).
+    pub fn set_lfu_counter(&mut self, counter: u32, now_ms: i64) {
+        self.set_lru((lfu_minutes(now_ms) << 8) | (counter & 0xff));
+    }
+
     pub fn set_lru(&mut self, clock: u32) {
         self.meta = (self.meta & !LRU_MASK) | (clock & LRU_MASK);
     }

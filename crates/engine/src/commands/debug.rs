@@ -1,4 +1,4 @@
-//! DEBUG: SLEEP, SET-ACTIVE-EXPIRE, OBJECT, POPULATE, DIGEST, DIGEST-VALUE, LOG, HELP.
+//! DEBUG: SLEEP, SET-ACTIVE-EXPIRE, OBJECT, POPULATE, DIGEST, DIGEST-VALUE, LOG, RELOAD, HELP.
 //! Only available when `enable-debug-command` allows it.
 
 use crate::ctx::{float_arg, int_arg, is, reply_help, subcommand_syntax_error, Ctx};
@@ -24,12 +24,29 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
                 "    Low-level details of the value at <key>.",
                 "POPULATE <count> [<prefix>] [<size>]",
                 "    Create <count> keys <prefix>:N (default 'key') with values value:N.",
+                "RELOAD [NOSAVE]",
+                "    Save the RDB on disk (unless NOSAVE), empty the dataset and load it back.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Turn active expiry off or on (lazy expiry still applies).",
                 "SLEEP <seconds>",
                 "    Block the server for <seconds> (fractions allowed).",
             ],
         );
+    }
+    if is(sub, "RELOAD") {
+        let mut save = true;
+        for i in 2..argc {
+            if is(c.arg(i), "NOSAVE") {
+                save = false;
+            } else if !is(c.arg(i), "NOFLUSH") && !is(c.arg(i), "MERGE") {
+                return Err(CmdError::msg(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.".into(),
+                ));
+            }
+        }
+        c.eng.debug_reload(save, c.now).map_err(CmdError::msg)?;
+        c.out().ok();
+        return Ok(());
     }
     if is(sub, "SLEEP") && argc == 3 {
         let secs = float_arg(c.arg(2))?;

@@ -11,6 +11,7 @@ pub mod command_cmd;
 pub mod config_cmd;
 pub mod connection;
 pub mod debug;
+pub mod dump;
 pub mod expire;
 pub mod hashes;
 pub mod info_cmd;
@@ -294,6 +295,8 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("command|help", command_cmd::help, "Returns helpful text about the different subcommands."),
     ("time", server_cmd::time, "Returns the server time."),
     ("lastsave", server_cmd::lastsave, "Returns the Unix timestamp of the last successful save to disk."),
+    ("dump", dump::dump, "Returns a serialized representation of the value stored at a key."),
+    ("restore", dump::restore, "Creates a key from the serialized representation of a value."),
     ("save", persistence_cmd::save, "Synchronously saves the database(s) to disk."),
     ("bgsave", persistence_cmd::bgsave, "Asynchronously saves the database(s) to disk."),
     ("bgrewriteaof", persistence_cmd::bgrewriteaof, "Asynchronously rewrites the append-only file to disk."),

@@ -63,13 +63,12 @@ impl Engine {
         &self,
         purpose: Purpose,
         sink: Box<dyn SnapshotSink>,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> io::Result<Box<dyn SnapshotFormat>> {
-        let rdb = purpose != Purpose::AofRewrite || self.cfg.bool(pid("aof-use-rdb-preamble"));
-        if rdb {
-            sink.abort();
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "RDB snapshots are not available yet"));
+        let aof_base = purpose == Purpose::AofRewrite;
+        if aof_base && !self.cfg.bool(pid("aof-use-rdb-preamble")) {
+            return Ok(Box::new(CommandsFormat::new(sink)));
         }
-        Ok(Box::new(CommandsFormat::new(sink)))
+        Ok(Box::new(super::rdb::RdbFormat::start(self, sink, aof_base, now_ms)?))
     }
 }

@@ -9,6 +9,8 @@ use crate::client::{Client, ConnInfo, Transport, Waker};
 use crate::commands::spec::flags;
 use crate::ctx::Ctx;
 use crate::engine::Engine;
+use ferrokv_keyspace::Obj;
+use ferrokv_persist::rdb::KeyRecord;
 use ferrokv_resp::Argv;
 use std::sync::Arc;
 
@@ -85,6 +87,45 @@ impl Engine {
         client.out.buf.clear();
         let _ = client.out.take_errors();
         Ok(())
+    }
+
+    /// Adds a key read from an RDB file. Keys already expired are dropped on a master
+    /// (counted in `rdb_last_load_keys_expired`) and kept on a replica, whose master will
+    /// delete them; a key seen twice keeps its last value.
+    pub fn load_rdb_key(&mut self, db: usize, rec: KeyRecord, now_ms: i64, keep_expired: bool) -> Result<(), String> {
+        if db >= self.dbs.len() {
+            return Err(format!(
+                "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting",
+                self.dbs.len()
+            ));
+        }
+        if let Some(t) = rec.expire_ms {
+            if t < now_ms && !keep_expired && !self.is_replica() {
+                self.persist.rdb_last_load_keys_expired += 1;
+                return Ok(());
+            }
+        }
+        let value = super::rdb::value_from_rdb(self, rec.value)?;
+        let mut obj = Obj::new(value, now_ms);
+        let lfu = ferrokv_keyspace::value::LFU_MODE.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(idle) = rec.idle_secs.filter(|_| !lfu) {
+            obj.set_lru(ferrokv_keyspace::value::lru_clock(now_ms - (idle as i64) * 1000));
+        }
+        let d = &mut self.dbs[db];
+        if d.set(&rec.key, obj, false).is_some() {
+            log::warn!("RDB has duplicated key '{}' in DB {db}", String::from_utf8_lossy(&rec.key));
+        }
+        if let Some(t) = rec.expire_ms {
+            d.set_expire(&rec.key, t);
+        }
+        self.persist.rdb_last_load_keys_loaded += 1;
+        Ok(())
+    }
+
+    /// Resets the load counters before a new file.
+    pub fn begin_rdb_load(&mut self) {
+        self.persist.rdb_last_load_keys_loaded = 0;
+        self.persist.rdb_last_load_keys_expired = 0;
     }
 
     /// Whether the replayer is inside MULTI (an AOF ending there has a torn transaction).

@@ -9,6 +9,7 @@
 
 pub mod format;
 pub mod load;
+pub mod rdb;
 
 use crate::engine::Engine;
 use ferrokv_config::{pid, Val};

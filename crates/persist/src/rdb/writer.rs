@@ -255,6 +255,15 @@ impl<W: Write> Out<W> {
         Out { w, buf: Vec::with_capacity(OUT_BUF), crc: 0, flushed: 0 }
     }
 
+    pub(crate) fn get_ref(&self) -> &W {
+        &self.w
+    }
+
+    /// The inner writer, dropping whatever is still buffered.
+    pub(crate) fn into_inner_unflushed(self) -> W {
+        self.w
+    }
+
     pub(crate) fn written(&self) -> u64 {
         self.flushed + self.buf.len() as u64
     }
@@ -852,6 +861,17 @@ impl<W: Write> RdbWriter<W> {
         let crc = if checksum { self.enc.out.crc()? } else { 0 };
         self.enc.out.put(&crc.to_le_bytes())?;
         self.enc.out.into_inner()
+    }
+
+    /// The inner writer (for progress queries on it).
+    pub fn get_ref(&self) -> &W {
+        self.enc.out.get_ref()
+    }
+
+    /// Abandons the file: returns the inner writer without writing the trailer or what is
+    /// still buffered.
+    pub fn into_inner_abandoned(self) -> W {
+        self.enc.out.into_inner_unflushed()
     }
 
     /// Bytes produced so far (buffered ones included).

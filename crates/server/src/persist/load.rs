@@ -10,6 +10,7 @@ use crate::Shared;
 use ferrokv_engine::persistence::load::ReplayError;
 use ferrokv_persist::aof::manifest::manifest_name;
 use ferrokv_persist::aof::{next_record, Manifest, Record};
+use ferrokv_persist::rdb::{Item, KeyRecord, RdbReader};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -120,9 +121,28 @@ fn load_aof_file(
             eof = n < READ_CHUNK;
             need_more = false;
             if std::mem::take(&mut first_read) && buf.starts_with(b"REDIS") {
-                return Err(format!(
-                    "Error reading the RDB base file {name}, AOF loading aborted: RDB preambles are not supported yet"
-                ));
+                // An RDB base (or an old-style RDB preamble): load it, then go on with
+                // whatever commands follow it.
+                let reader = RdbReader::new(std::io::Cursor::new(std::mem::take(&mut buf)).chain(file))
+                    .map_err(|e| format!("Error reading the RDB base file {name}, AOF loading aborted: {e}"))?;
+                let (rest, ahead) = load_rdb_stream(shared, reader, name, true)
+                    .map_err(|e| format!("Error reading the RDB base file {name}, AOF loading aborted: {e}"))?;
+                let (cursor, f) = rest.into_inner();
+                let pos = cursor.position() as usize;
+                let mut left = cursor.into_inner();
+                left.drain(..pos.min(left.len()));
+                let mut tail = ahead;
+                tail.extend_from_slice(&left);
+                file = f;
+                let preamble_len = file_position(&mut file)? - tail.len() as u64;
+                consumed = preamble_len;
+                valid_up_to = consumed;
+                before_multi = consumed;
+                buf = tail;
+                start = 0;
+                need_more = true;
+                eof = false;
+                continue;
             }
         }
         let mut e = shared.engine.lock();
@@ -193,6 +213,70 @@ fn load_aof_file(
         log::warn!("AOF {name} loaded anyway because aof-load-truncated is enabled");
         return Ok(FileOutcome::Truncated(cut));
     }
+}
+
+fn file_position(f: &mut File) -> Result<u64, String> {
+    use std::io::Seek;
+    f.stream_position().map_err(|e| e.to_string())
+}
+
+/// Records read per engine-lock hold while loading an RDB file: parsing happens outside
+/// the lock, insertion inside.
+const LOAD_BATCH: usize = 1024;
+
+/// Loads the keys of an RDB stream, returning the reader's input (and bytes it read
+/// ahead) for whatever follows the file (an AOF tail).
+pub fn load_rdb_stream<R: Read>(
+    shared: &Shared,
+    mut reader: RdbReader<R>,
+    name: &str,
+    keep_expired: bool,
+) -> Result<(R, Vec<u8>), String> {
+    let delay = {
+        let mut e = shared.engine.lock();
+        e.begin_rdb_load();
+        // A debugging aid Redis has too: slow loading down to observe it.
+        e.cfg.int(ferrokv_config::pid("key-load-delay"))
+    };
+    let mut db = 0usize;
+    let mut batch: Vec<(usize, KeyRecord)> = Vec::with_capacity(LOAD_BATCH);
+    let flush = |batch: &mut Vec<(usize, KeyRecord)>, offset: u64| -> Result<(), String> {
+        let mut e = shared.engine.lock();
+        let now = now_ms();
+        for (db, rec) in batch.drain(..) {
+            e.load_rdb_key(db, rec, now, keep_expired)?;
+        }
+        e.loading_progress(offset);
+        Ok(())
+    };
+    loop {
+        match reader.next() {
+            Ok(Some(Item::SelectDb(n))) => db = usize::try_from(n).unwrap_or(usize::MAX),
+            Ok(Some(Item::Key(rec))) => {
+                if delay > 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(delay as u64));
+                }
+                batch.push((db, rec));
+                if batch.len() == LOAD_BATCH {
+                    flush(&mut batch, reader.offset())?;
+                }
+            }
+            Ok(Some(Item::Aux { key, value })) => {
+                if key == b"redis-ver" {
+                    log::info!("Loading RDB produced by version {}", String::from_utf8_lossy(&value));
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => return Err(format!("{name}: {e}")),
+        }
+    }
+    flush(&mut batch, reader.offset())?;
+    let skipped = reader.skipped_empty_keys();
+    if skipped > 0 {
+        log::info!("Done loading RDB, keys loaded: {}, keys expired: 0, empty keys skipped: {skipped}.", 0);
+    }
+    Ok(reader.into_inner())
 }
 
 fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

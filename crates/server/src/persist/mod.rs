@@ -138,7 +138,17 @@ pub async fn snapshot_driver(shared: Arc<Shared>) {
     loop {
         persist.kick.notified().await;
         loop {
-            let progress = shared.engine.lock().snapshot_step(SNAPSHOT_BUDGET);
+            let (progress, delay) = {
+                let mut e = shared.engine.lock();
+                // `rdb-key-save-delay` (µs per key, a testing aid Redis has too) slows
+                // the walk down, outside the lock, so writes can race it.
+                let delay = e.cfg.int(pid("rdb-key-save-delay")).max(0) as u64;
+                let budget = if delay > 0 { 10 } else { SNAPSHOT_BUDGET };
+                (e.snapshot_step(budget), delay)
+            };
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_micros(delay * 10)).await;
+            }
             match progress {
                 Progress::Idle | Progress::Walked => break,
                 Progress::Running { backlog } if backlog > MAX_BACKLOG => {
@@ -206,10 +216,29 @@ fn load_rdb_if_present(shared: &Arc<Shared>) -> Result<(), String> {
         let e = shared.engine.lock();
         Persist::dbfilename(&e.cfg)
     };
-    if !path.exists() {
-        return Ok(());
-    }
-    Err(format!("Loading {} is not supported yet", path.display()))
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(format!("Fatal error loading the DB, check server logs. Exiting. ({}: {e})", path.display()))
+        }
+    };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    shared.engine.lock().begin_loading(size, crate::conn::now_ms());
+    let started = std::time::Instant::now();
+    let name = path.display().to_string();
+    let reader = ferrokv_persist::rdb::RdbReader::new(io::BufReader::with_capacity(1 << 20, file))
+        .map_err(|e| format!("Fatal error loading the DB ({name}): {e}. Exiting."))?;
+    load::load_rdb_stream(shared, reader, &name, false)
+        .map_err(|e| format!("Fatal error loading the DB ({e}). Exiting."))?;
+    let e = shared.engine.lock();
+    log::info!(
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        e.persist.rdb_last_load_keys_loaded,
+        e.persist.rdb_last_load_keys_expired
+    );
+    log::debug!("RDB {name} loaded in {:.3} seconds", started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 /// Writes the first base of a new AOF synchronously, before clients can write.

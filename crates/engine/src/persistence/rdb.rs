@@ -1,0 +1,224 @@
+//! The bridge between keyspace values and the RDB format: values handed to the writer
+//! without copying, values read back built in the encodings the configuration calls for.
+
+use super::format::SnapshotFormat;
+use super::SnapshotSink;
+use crate::engine::Engine;
+use ferrokv_config::pid;
+use ferrokv_keyspace::types::hash::{Hash, Limits};
+use ferrokv_keyspace::types::list::List;
+use ferrokv_keyspace::types::set::Set;
+use ferrokv_keyspace::{Obj, SmallBytes, Value};
+use ferrokv_persist::rdb::{Elem, Elems, Pairs, RdbError, RdbValue, RdbWriter, ValueRef, WriteOptions};
+use std::io;
+
+struct SetElems<'a>(&'a Set);
+
+impl Elems for SetElems<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn visit(&self, f: &mut dyn FnMut(Elem<'_>)) {
+        self.0.for_each(|m| f(Elem::Bytes(m)))
+    }
+}
+
+struct HashPairs<'a>(&'a Hash);
+
+impl Pairs for HashPairs<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn visit(&self, f: &mut dyn FnMut(Elem<'_>, Elem<'_>)) {
+        self.0.for_each(|k, v| f(Elem::Bytes(k), Elem::Bytes(v)))
+    }
+}
+
+/// Calls `f` with the writer's view of `value`.
+pub fn with_value_ref<R>(value: &Value, f: impl FnOnce(ValueRef<'_>) -> R) -> R {
+    match value {
+        Value::Str(s) => f(ValueRef::Str(s)),
+        Value::Int(n) => f(ValueRef::Int(*n)),
+        Value::List(l) => f(ValueRef::List(&l.items)),
+        Value::Set(s) => f(ValueRef::Set(&SetElems(s))),
+        Value::Hash(h) => f(ValueRef::Hash(&HashPairs(h))),
+    }
+}
+
+/// Encoding thresholds from the configuration (so a value written here loads into
+/// Redis with the encoding Redis itself would pick under the same settings).
+pub fn write_options(e: &Engine) -> WriteOptions {
+    let cfg = &e.cfg;
+    let n = |name: &str| cfg.int(pid(name)).max(0) as usize;
+    WriteOptions {
+        compress: cfg.bool(pid("rdbcompression")),
+        list_max_listpack_size: cfg.int(pid("list-max-listpack-size")),
+        set_max_intset_entries: n("set-max-intset-entries"),
+        hash_max_listpack_entries: n("hash-max-listpack-entries"),
+        hash_max_listpack_value: n("hash-max-listpack-value"),
+        zset_max_listpack_entries: n("zset-max-listpack-entries"),
+        zset_max_listpack_value: n("zset-max-listpack-value"),
+        ..WriteOptions::default()
+    }
+}
+
+/// The in-memory value for a value read from a file or a RESTORE payload.
+pub fn value_from_rdb(e: &Engine, v: RdbValue) -> Result<Value, String> {
+    let cfg = &e.cfg;
+    Ok(match v {
+        RdbValue::String(s) => Value::string(&s),
+        RdbValue::List(items) => Value::List(Box::new(List { items: items.into() })),
+        RdbValue::Set(members) => {
+            let max = cfg.int(pid("set-max-intset-entries")).max(0) as usize;
+            let mut set = members.first().map(|m| Set::for_member(m)).unwrap_or_default();
+            for m in &members {
+                set.insert(m, max);
+            }
+            Value::Set(Box::new(set))
+        }
+        RdbValue::Hash(pairs) => {
+            let limits = Limits {
+                max_entries: cfg.int(pid("hash-max-listpack-entries")).max(0) as usize,
+                max_value: cfg.int(pid("hash-max-listpack-value")).max(0) as usize,
+            };
+            let mut h = Hash::new();
+            for (k, v) in &pairs {
+                h.set(k, v, limits);
+            }
+            Value::Hash(Box::new(h))
+        }
+        RdbValue::ZSet(_) => return Err("sorted sets are not supported yet".into()),
+    })
+}
+
+fn io_err(e: RdbError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// A snapshot as an RDB file (or AOF base with an RDB preamble).
+pub struct RdbFormat {
+    w: RdbWriter<Box<dyn SnapshotSink>>,
+    db: Option<usize>,
+    sized: Vec<bool>,
+    sizes: Vec<(u64, u64)>,
+    checksum: bool,
+}
+
+impl RdbFormat {
+    /// Starts the file: header and auxiliary fields.
+    pub fn start(e: &Engine, sink: Box<dyn SnapshotSink>, aof_base: bool, now_ms: i64) -> io::Result<RdbFormat> {
+        let mut w = RdbWriter::with_options(sink, write_options(e)).map_err(io_err)?;
+        let used = e.host.used_memory().to_string();
+        let ctime = (now_ms / 1000).to_string();
+        let mut aux: Vec<(&str, String)> = vec![
+            ("redis-ver", ferrokv_config::REDIS_VERSION.to_string()),
+            ("redis-bits", "64".into()),
+            ("ctime", ctime),
+            ("used-mem", used),
+        ];
+        aux.push(("aof-base", if aof_base { "1" } else { "0" }.into()));
+        for (k, v) in &aux {
+            w.aux(k.as_bytes(), v.as_bytes()).map_err(io_err)?;
+        }
+        let sizes = e.dbs.iter().map(|d| (d.len() as u64, d.expires_len() as u64)).collect();
+        Ok(RdbFormat { w, db: None, sized: vec![false; e.dbs.len()], sizes, checksum: e.cfg.bool(pid("rdbchecksum")) })
+    }
+}
+
+impl SnapshotFormat for RdbFormat {
+    fn key(&mut self, db: usize, key: &SmallBytes, obj: &Obj, expire_ms: Option<i64>) -> io::Result<()> {
+        if self.db != Some(db) {
+            self.w.select_db(db as u64).map_err(io_err)?;
+            self.db = Some(db);
+            if let Some(sized) = self.sized.get_mut(db).filter(|s| !**s) {
+                *sized = true;
+                let (keys, expires) = self.sizes.get(db).copied().unwrap_or_default();
+                self.w.resize_db(keys, expires).map_err(io_err)?;
+            }
+        }
+        with_value_ref(&obj.value, |v| self.w.key(key, expire_ms, v)).map_err(io_err)
+    }
+
+    fn finish(self: Box<Self>) -> io::Result<Box<dyn SnapshotSink>> {
+        let mut sink = self.w.finish(self.checksum).map_err(io_err)?;
+        io::Write::flush(&mut sink)?;
+        Ok(sink)
+    }
+
+    fn abort(self: Box<Self>) {
+        self.w.into_inner_abandoned().abort();
+    }
+
+    fn backlog(&self) -> usize {
+        self.w.get_ref().backlog()
+    }
+}
+
+/// A snapshot kept in memory (DEBUG RELOAD, tests).
+#[derive(Clone, Default)]
+pub struct MemSink(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl io::Write for MemSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().map_err(|_| io::Error::other("poisoned"))?.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SnapshotSink for MemSink {
+    fn commit(self: Box<Self>) -> io::Result<()> {
+        Ok(())
+    }
+    fn abort(self: Box<Self>) {}
+}
+
+impl Engine {
+    /// The whole dataset as an RDB file in memory.
+    pub fn rdb_bytes(&self, now_ms: i64) -> io::Result<Vec<u8>> {
+        let sink = MemSink::default();
+        let mut f: Box<dyn SnapshotFormat> = Box::new(RdbFormat::start(self, Box::new(sink.clone()), false, now_ms)?);
+        for db in &self.dbs {
+            for (k, o) in db.iter(i64::MIN) {
+                f.key(db.id, k, o, db.expire_at(k))?;
+            }
+        }
+        f.finish()?.commit()?;
+        let bytes = std::mem::take(&mut *sink.0.lock().map_err(|_| io::Error::other("poisoned"))?);
+        Ok(bytes)
+    }
+
+    /// DEBUG RELOAD: save (unless NOSAVE), empty the dataset and load it back through the
+    /// RDB format.
+    pub fn debug_reload(&mut self, save: bool, now_ms: i64) -> Result<(), String> {
+        if save && self.save_sync(now_ms).is_err() {
+            return Err("ERR Error trying to save the DB".into());
+        }
+        let bytes = self.rdb_bytes(now_ms).map_err(|e| format!("ERR {e}"))?;
+        for db in self.dbs.iter_mut() {
+            db.flush();
+        }
+        let mut reader = ferrokv_persist::rdb::RdbReader::new(&bytes[..])
+            .map_err(|_| "ERR Error trying to load the RDB dump, check server logs.".to_string())?;
+        let mut db = 0usize;
+        self.begin_rdb_load();
+        loop {
+            match reader.next() {
+                Ok(Some(ferrokv_persist::rdb::Item::SelectDb(n))) => db = n as usize,
+                Ok(Some(ferrokv_persist::rdb::Item::Key(rec))) => {
+                    self.load_rdb_key(db, rec, now_ms, true).map_err(|e| format!("ERR {e}"))?;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!("DEBUG RELOAD: {e}");
+                    return Err("ERR Error trying to load the RDB dump, check server logs.".into());
+                }
+            }
+        }
+        log::info!("DB reloaded by DEBUG RELOAD");
+        Ok(())
+    }
+}
