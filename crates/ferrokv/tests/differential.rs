@@ -107,4 +107,4 @@ macro_rules! scripts {
     };
 }
 
-scripts!(strings, bits, keys, expire, errors, transactions, pubsub, connection, server, hashes, sets);
+scripts!(strings, bits, keys, expire, errors, transactions, pubsub, connection, server, hashes, sets, zsets);
