@@ -274,7 +274,7 @@ fn check_add_flags(f: &AddFlags, pairs: usize) -> CmdResult {
     if f.nx && f.xx {
         return fail("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if ((f.gt || f.lt) && f.nx) || (f.gt && f.lt) {
         return fail("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && pairs > 1 {
