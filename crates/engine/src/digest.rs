@@ -32,6 +32,7 @@ fn type_code(v: &Value) -> u32 {
         Value::Str(_) | Value::Int(_) => 0,
         Value::List(_) => 1,
         Value::Set(_) => 2,
+        Value::ZSet(_) => 3,
         Value::Hash(_) => 4,
     }
 }
@@ -56,6 +57,11 @@ pub fn object_digest(d: &mut Digest20, obj: &Obj, has_expire: bool) {
         // Sets, hashes and sorted sets are unordered: element digests are xored.
         Value::Set(s) => s.for_each(|m| xor_digest(d, m)),
         Value::Hash(h) => h.for_each(|f, v| xor_digest(d, &element_digest(&[f, v]))),
+        // Redis prints the score with "%.17g" (even for listpacks, which store it as text).
+        Value::ZSet(z) => z.iter().for_each(|(m, s)| {
+            let score = ferrokv_resp::num::fmt_double(s);
+            xor_digest(d, &element_digest(&[m, score.as_bytes()]))
+        }),
     }
     if has_expire {
         xor_digest(d, b"!!expire!!");

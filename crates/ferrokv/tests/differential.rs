@@ -107,4 +107,4 @@ macro_rules! scripts {
     };
 }
 
-scripts!(strings, bits, keys, expire, errors, transactions, pubsub, connection, server, hashes, sets, lists);
+scripts!(strings, bits, keys, expire, errors, transactions, pubsub, connection, server, hashes, sets, lists, zsets);

@@ -53,6 +53,9 @@ fn fill(c: &mut redis::Connection) {
     let _: () = c.sadd("big-int-set", &ints).unwrap();
     let _: () = c.sadd("str-set", &["a", "b", "c"]).unwrap();
     let _: () = c.expire("str-set", 5000).unwrap();
+    let _: () = c.zadd_multiple("small-zset", &[(1.5, "a"), (-2.0, "b"), (f64::INFINITY, "c")]).unwrap();
+    let scored: Vec<(f64, String)> = (0..1000).map(|i| (i as f64 / 7.0, format!("member{i}"))).collect();
+    let _: () = c.zadd_multiple("big-zset", &scored).unwrap();
     let _: () = redis::cmd("SELECT").arg(5).query(c).unwrap();
     let _: () = c.set("in-db-5", "yes").unwrap();
     let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
@@ -93,7 +96,9 @@ fn dump_and_restore_interoperate_with_redis() {
     // Keys without a TTL: DIGEST-VALUE mixes the TTL's presence in.
     let _: () = r.persist("str-set").unwrap();
     let _: () = f.persist("str-set").unwrap();
-    for key in ["int", "long", "noise", "big-list", "small-hash", "big-hash", "int-set", "str-set"] {
+    for key in
+        ["int", "long", "noise", "big-list", "small-hash", "big-hash", "int-set", "str-set", "small-zset", "big-zset"]
+    {
         let from_redis: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut r).unwrap();
         let from_fk: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut f).unwrap();
         let dst = format!("{key}-copy");
@@ -147,6 +152,7 @@ fn bgsave_records_the_dataset_as_of_its_start_while_writes_go_on() {
             let _: () = writer.incr("int", 1).unwrap();
             let _: () = writer.rpush("big-list", round).unwrap();
             let _: () = writer.hset("big-hash", format!("new{round}"), i).unwrap();
+            let _: () = writer.zincr("big-zset", format!("member{i}"), 1).unwrap();
             let _: () = writer.set(format!("fresh:{round}:{i}"), i).unwrap();
         }
         if round == 3 {

@@ -5,7 +5,7 @@
 //! version used by fork-less snapshots to tell whether a key was already serialized.
 
 use crate::smallbytes::SmallBytes;
-use crate::types::{hash::Hash, list::List, set::Set};
+use crate::types::{hash::Hash, list::List, set::Set, zset::ZSet};
 use std::borrow::Cow;
 
 /// Strings up to this length are `embstr` in Redis (object header and bytes in one
@@ -58,6 +58,7 @@ pub enum Value {
     List(Box<List>),
     Hash(Box<Hash>),
     Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -78,6 +79,7 @@ impl Value {
             Value::List(_) => ValueType::List,
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
+            Value::ZSet(_) => ValueType::ZSet,
         }
     }
 
@@ -106,6 +108,7 @@ impl Value {
             Value::List(l) => l.len(),
             Value::Hash(h) => h.len(),
             Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
         }
     }
 
@@ -117,6 +120,7 @@ impl Value {
             Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
             Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
+            Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
         }
     }
 }
@@ -247,6 +251,7 @@ impl Obj {
             Value::List(_) => "quicklist",
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 }

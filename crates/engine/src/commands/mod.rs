@@ -23,6 +23,7 @@ pub mod server_cmd;
 pub mod sets;
 pub mod strings;
 pub mod transactions;
+pub mod zsets;
 
 use crate::ctx::Ctx;
 use crate::error::CmdResult;
@@ -255,6 +256,42 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("blmove", lists::blmove, "Like LMOVE, but waits for the source list to get an element."),
     ("brpoplpush", lists::brpoplpush, "Like RPOPLPUSH, but waits for the source list to get an element."),
     ("blmpop", lists::blmpop, "Like LMPOP, but waits for one of the lists to get elements."),
+    // sorted sets
+    ("zadd", zsets::zadd, "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist."),
+    ("zincrby", zsets::zincrby, "Increments the score of a member in a sorted set."),
+    ("zrem", zsets::zrem, "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed."),
+    ("zscore", zsets::zscore, "Returns the score of a member in a sorted set."),
+    ("zmscore", zsets::zmscore, "Returns the score of one or more members in a sorted set."),
+    ("zcard", zsets::zcard, "Returns the number of members in a sorted set."),
+    ("zcount", zsets::zcount, "Returns the count of members in a sorted set that have scores within a range."),
+    ("zlexcount", zsets::zlexcount, "Returns the number of members in a sorted set within a lexicographical range."),
+    ("zrange", zsets::zrange, "Returns members in a sorted set within a range of indexes, scores or lexicographical order."),
+    ("zrangestore", zsets::zrangestore, "Stores a range of members from a sorted set in a key."),
+    ("zrevrange", zsets::zrevrange, "Returns members in a sorted set within a range of indexes, from high to low."),
+    ("zrangebyscore", zsets::zrangebyscore, "Returns members in a sorted set within a range of scores."),
+    ("zrevrangebyscore", zsets::zrevrangebyscore, "Returns members in a sorted set within a range of scores, from high to low."),
+    ("zrangebylex", zsets::zrangebylex, "Returns members in a sorted set within a lexicographical range."),
+    ("zrevrangebylex", zsets::zrevrangebylex, "Returns members in a sorted set within a lexicographical range, in reverse order."),
+    ("zrank", zsets::zrank, "Returns the index of a member in a sorted set ordered by ascending scores."),
+    ("zrevrank", zsets::zrevrank, "Returns the index of a member in a sorted set ordered by descending scores."),
+    ("zremrangebyrank", zsets::zremrangebyrank, "Removes members in a sorted set within a range of indexes."),
+    ("zremrangebyscore", zsets::zremrangebyscore, "Removes members in a sorted set within a range of scores."),
+    ("zremrangebylex", zsets::zremrangebylex, "Removes members in a sorted set within a lexicographical range."),
+    ("zpopmin", zsets::zpopmin, "Returns the lowest-scoring members from a sorted set after removing them."),
+    ("zpopmax", zsets::zpopmax, "Returns the highest-scoring members from a sorted set after removing them."),
+    ("zmpop", zsets::zmpop, "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them."),
+    ("bzpopmin", zsets::bzpopmin, "Removes and returns the member with the lowest score from one or more sorted sets, or blocks until one is available."),
+    ("bzpopmax", zsets::bzpopmax, "Removes and returns the member with the highest score from one or more sorted sets, or blocks until one is available."),
+    ("bzmpop", zsets::bzmpop, "Removes and returns members by score from one or more sorted sets, or blocks until one is available."),
+    ("zrandmember", zsets::zrandmember, "Returns one or more random members from a sorted set."),
+    ("zunion", zsets::zunion, "Returns the union of multiple sorted sets."),
+    ("zunionstore", zsets::zunionstore, "Stores the union of multiple sorted sets in a key."),
+    ("zinter", zsets::zinter, "Returns the intersect of multiple sorted sets."),
+    ("zinterstore", zsets::zinterstore, "Stores the intersect of multiple sorted sets in a key."),
+    ("zintercard", zsets::zintercard, "Returns the number of members of the intersect of multiple sorted sets."),
+    ("zdiff", zsets::zdiff, "Returns the difference between multiple sorted sets."),
+    ("zdiffstore", zsets::zdiffstore, "Stores the difference of multiple sorted sets in a key."),
+    ("zscan", zsets::zscan, "Iterates over members and scores of a sorted set."),
     // pub/sub
     ("subscribe", pubsub_cmd::subscribe, "Listens for messages published to channels."),
     ("unsubscribe", pubsub_cmd::unsubscribe, "Stops listening to messages posted to channels."),

@@ -8,8 +8,9 @@ use ferrokv_config::pid;
 use ferrokv_keyspace::types::hash::{Hash, Limits};
 use ferrokv_keyspace::types::list::List;
 use ferrokv_keyspace::types::set::Set;
+use ferrokv_keyspace::types::zset::{Limits as ZLimits, ZSet};
 use ferrokv_keyspace::{Obj, SmallBytes, Value};
-use ferrokv_persist::rdb::{Elem, Elems, Pairs, RdbError, RdbValue, RdbWriter, ValueRef, WriteOptions};
+use ferrokv_persist::rdb::{Elem, Elems, Pairs, RdbError, RdbValue, RdbWriter, Scored, ValueRef, WriteOptions};
 use std::io;
 
 struct SetElems<'a>(&'a Set);
@@ -20,6 +21,19 @@ impl Elems for SetElems<'_> {
     }
     fn visit(&self, f: &mut dyn FnMut(Elem<'_>)) {
         self.0.for_each(|m| f(Elem::Bytes(m)))
+    }
+}
+
+struct ZSetEntries<'a>(&'a ZSet);
+
+impl Scored for ZSetEntries<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn visit(&self, f: &mut dyn FnMut(Elem<'_>, f64)) {
+        for (m, s) in self.0.iter() {
+            f(Elem::Bytes(m), s)
+        }
     }
 }
 
@@ -42,6 +56,7 @@ pub fn with_value_ref<R>(value: &Value, f: impl FnOnce(ValueRef<'_>) -> R) -> R 
         Value::List(l) => f(ValueRef::List(&l.items)),
         Value::Set(s) => f(ValueRef::Set(&SetElems(s))),
         Value::Hash(h) => f(ValueRef::Hash(&HashPairs(h))),
+        Value::ZSet(z) => f(ValueRef::ZSet(&ZSetEntries(z))),
     }
 }
 
@@ -87,7 +102,19 @@ pub fn value_from_rdb(e: &Engine, v: RdbValue) -> Result<Value, String> {
             }
             Value::Hash(Box::new(h))
         }
-        RdbValue::ZSet(_) => return Err("sorted sets are not supported yet".into()),
+        RdbValue::ZSet(mut entries) => {
+            let limits = ZLimits {
+                max_entries: cfg.int(pid("zset-max-listpack-entries")).max(0) as usize,
+                max_value: cfg.int(pid("zset-max-listpack-value")).max(0) as usize,
+            };
+            // A member twice in one value is corruption (Redis refuses such a file).
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            if entries.windows(2).any(|w| w[0].0 == w[1].0) {
+                return Err("Duplicate zset fields detected".into());
+            }
+            let entries = entries.into_iter().map(|(m, s)| (m.to_vec(), s)).collect();
+            Value::ZSet(Box::new(ZSet::from_entries(entries, limits)))
+        }
     })
 }
 

@@ -3,6 +3,7 @@
 //! - [`list`]: lists (a ring buffer of inline strings).
 //! - [`hash`], [`set`]: hashes and sets, compact until Redis's thresholds.
 //! - [`packed`], [`intset`]: the compact encodings (listpack-like, intset).
+//! - [`zset`]: sorted sets, packed until Redis's thresholds, then a dict plus a [`scoretree`].
 //! - [`scoretree`]: the order-statistic B+tree behind large sorted sets.
 
 pub mod hash;
@@ -11,3 +12,4 @@ pub mod list;
 pub mod packed;
 pub mod scoretree;
 pub mod set;
+pub mod zset;

@@ -7,6 +7,7 @@
 
 use ferrokv_keyspace::{Obj, Value};
 use ferrokv_resp::encode_command;
+use ferrokv_resp::num::fmt_double;
 
 /// Elements per RPUSH/SADD/HMSET/ZADD, as Redis's `AOF_REWRITE_ITEMS_PER_CMD`.
 pub const ITEMS_PER_CMD: usize = 64;
@@ -39,6 +40,12 @@ impl CommandEncoder {
                     f(v);
                 })
             }),
+            Value::ZSet(z) => batched(out, b"ZADD", key, z.len() * 2, |f| {
+                for (m, s) in z.iter() {
+                    f(fmt_double(s).as_bytes());
+                    f(m);
+                }
+            }),
         }
         if let Some(t) = expire_ms {
             encode_command(out, [&b"PEXPIREAT"[..], key, t.to_string().as_bytes()]);
@@ -46,10 +53,10 @@ impl CommandEncoder {
     }
 }
 
-/// Emits `cmd key item…` commands of at most [`ITEMS_PER_CMD`] elements (pairs count as
-/// two items but are never split: `items` is even for hashes and the batch size too).
+/// Emits `cmd key item…` commands of at most [`ITEMS_PER_CMD`] elements (hash and sorted
+/// set pairs count as one element and are never split).
 fn batched(out: &mut Vec<u8>, cmd: &[u8], key: &[u8], items: usize, visit: impl FnOnce(&mut dyn FnMut(&[u8]))) {
-    let per_cmd = if cmd == b"HMSET" { ITEMS_PER_CMD * 2 } else { ITEMS_PER_CMD };
+    let per_cmd = if cmd == b"HMSET" || cmd == b"ZADD" { ITEMS_PER_CMD * 2 } else { ITEMS_PER_CMD };
     let head = [cmd.to_vec(), key.to_vec()];
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(2 + per_cmd.min(items));
     batch.extend(head.iter().cloned());
