@@ -174,20 +174,19 @@ impl AccessRecorder {
 /// Parses a blocking command's timeout in seconds (fractions allowed; 0 = forever) into
 /// an absolute deadline in unix ms.
 ///
-/// Redis 7.0 rounds the milliseconds *up* (`0.0001` waits 1 ms rather than forever, and
-/// `-0.0001` rounds to 0, i.e. forever, instead of being negative), and converts to a C
-/// `long long`: a value beyond its range (`inf`, `1e20`) becomes LLONG_MIN on x86 and is
-/// reported as negative. A deadline past the end of time saturates (waits forever).
+/// Redis 7.0 computes the milliseconds in C `long double` and rounds them *up*: `0.0001`
+/// waits 1 ms rather than forever, `-0.0001` rounds to 0 (forever) instead of being
+/// negative, `0.253` waits 254 ms, and `1e309` is a valid number whose milliseconds do not
+/// fit a `long long` — x86 makes that LLONG_MIN, reported as negative. See
+/// [`crate::longdouble::timeout_ms`]. A deadline past the end of time saturates (waits
+/// forever).
 pub fn timeout_arg(a: &[u8], now_ms: i64) -> Result<Option<i64>, CmdError> {
-    let secs = ferrokv_resp::num::parse_f64(a).ok_or(CmdError::err("ERR timeout is not a float or out of range"))?;
-    let ms = (secs * 1000.0).ceil();
-    // `i64::MAX as f64` is 2^63, itself out of range, hence the strict comparison.
-    if !(ms >= i64::MIN as f64 && ms < i64::MAX as f64) || ms < 0.0 {
-        return Err(CmdError::err("ERR timeout is negative"));
-    }
-    match ms as i64 {
-        0 => Ok(None),
-        ms => Ok(Some(now_ms.saturating_add(ms))),
+    use crate::longdouble::{timeout_ms, TimeoutError};
+    match timeout_ms(a) {
+        Ok(0) => Ok(None),
+        Ok(ms) => Ok(Some(now_ms.saturating_add(ms))),
+        Err(TimeoutError::NotAFloat) => Err(CmdError::err("ERR timeout is not a float or out of range")),
+        Err(TimeoutError::Negative) => Err(CmdError::err("ERR timeout is negative")),
     }
 }
 
