@@ -189,4 +189,19 @@ impl Engine {
             }
         }
     }
+
+    /// Clients blocked on keys or postponed by CLIENT PAUSE (INFO `blocked_clients`; Redis
+    /// counts both), and those of them with a timeout (`clients_in_timeout_table`).
+    pub fn blocked_counts(&self) -> (usize, usize) {
+        let (mut blocked, mut timed) = (0, 0);
+        for c in self.clients.iter() {
+            if let Some(b) = &c.blocked {
+                blocked += 1;
+                timed += b.deadline_ms.is_some() as usize;
+            } else if self.is_postponed(c.id) {
+                blocked += 1;
+            }
+        }
+        (blocked, timed)
+    }
 }

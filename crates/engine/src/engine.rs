@@ -421,6 +421,12 @@ impl Engine {
         (f & (flags::WRITE | flags::MAY_REPLICATE) != 0).then_some(pause.until_ms)
     }
 
+    /// True while a client's next request waits for CLIENT PAUSE to end (Redis blocks such
+    /// a client, so CLIENT LIST shows it with the `b` flag).
+    pub fn is_postponed(&self, id: ClientId) -> bool {
+        self.paused_clients.contains(&id)
+    }
+
     /// Ends CLIENT PAUSE and wakes the clients that waited.
     pub fn end_pause(&mut self) {
         self.pause = None;
