@@ -2,7 +2,9 @@
 //!
 //! A blocking command that finds nothing to serve asks to block ([`Ctx::block`]). The
 //! client then waits, its later pipelined requests queued behind it, until one of:
-//! - a write makes one of its keys ready (`Ctx::signal_ready`, called by pushes). After
+//! - a write makes one of its keys ready (`Ctx::signal_ready`, called by pushes and by
+//!   every command that puts a value under a key name — RENAME, COPY, MOVE — as Redis's
+//!   `dbAdd` does; SWAPDB signals every waited-on key that exists after the swap). After
 //!   every top-level command (or EXEC) the ready keys are served: for each key, blocked
 //!   clients in arrival order (first blocked, first served) re-run their command, which now
 //!   finds data, replies, and is propagated as the non-blocking pop it performed;
@@ -108,6 +110,13 @@ impl BlockingTable {
         }
     }
 
+    /// The keys of `db` that clients wait on, sorted so that rescans are reproducible.
+    fn keys_in_db(&self, db: usize) -> Vec<SmallBytes> {
+        let mut keys: Vec<SmallBytes> = self.waiting.keys().filter(|(d, _)| *d == db).map(|(_, k)| k.clone()).collect();
+        keys.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
+        keys
+    }
+
     fn first_waiter(&self, db: usize, key: &SmallBytes) -> Option<ClientId> {
         self.waiting.get(&(db, key.clone())).and_then(|q| q.front().copied())
     }
@@ -155,6 +164,16 @@ impl Engine {
     /// The deadline of a blocked client (None: not blocked or no timeout).
     pub fn block_deadline(&self, id: ClientId) -> Option<Option<i64>> {
         self.clients.get(id).and_then(|c| c.blocked.as_ref().map(|b| b.deadline_ms))
+    }
+
+    /// Signals every key of `db` that clients wait on and that now exists (SWAPDB, as
+    /// Redis's scanDatabaseForReadyKeys): the swap may have brought their data.
+    pub(crate) fn signal_existing_keys(&mut self, db: usize, now_ms: i64) {
+        for key in self.blocking.keys_in_db(db) {
+            if self.dbs[db].peek(&key, now_ms).is_some() {
+                self.blocking.signal(db, &key);
+            }
+        }
     }
 
     /// Whether `key` holds a non-empty value of the type a blocked client wants.

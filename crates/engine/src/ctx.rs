@@ -76,8 +76,15 @@ impl<'a> Ctx<'a> {
     }
 
     /// Tells clients blocked on `key` (in the current db) that it may now serve them.
+    /// Every command that adds data to a list (or sorted set) key, or puts a value under a
+    /// key name (RENAME, COPY, MOVE…), calls this, as Redis's `dbAdd` signals new keys.
     pub fn signal_ready(&mut self, key: &[u8]) {
         self.eng.blocking.signal(self.client.db, key);
+    }
+
+    /// [`Ctx::signal_ready`] for a key in another db.
+    pub fn signal_ready_in(&mut self, db: usize, key: &[u8]) {
+        self.eng.blocking.signal(db, key);
     }
 
     /// Records a change to `key` in the current db: counts towards save points and the

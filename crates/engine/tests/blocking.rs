@@ -33,6 +33,70 @@ fn client_flags(h: &mut Harness, c: ferrokv_engine::ClientId, id: ferrokv_engine
 }
 
 #[test]
+fn rename_and_renamenx_serve_clients_blocked_on_the_destination() {
+    let mut h = Harness::new();
+    h.eng.feed.enabled = true;
+    let (a, b) = (h.client(), h.client());
+    for cmd in ["rename", "renamenx"] {
+        assert_eq!(h.raw(a, &["blpop", "dst", "0"]), b"");
+        h.cmd(b, &["rpush", "src", "x", "y"]);
+        h.cmd(b, &[cmd, "src", "dst"]);
+        assert_eq!(h.pending(a), vec![pair("dst", "x")], "{cmd}");
+        assert_eq!(
+            feed(&mut h),
+            cmds(&[&["rpush", "src", "x", "y"], &[cmd, "src", "dst"], &["LPOP", "dst"]]),
+            "the served pop is propagated after the {cmd}"
+        );
+        h.cmd(b, &["del", "dst"]);
+        h.eng.feed.take();
+    }
+    // A value of another type under the name serves no one: the waiter keeps waiting.
+    assert_eq!(h.raw(a, &["blpop", "dst", "0"]), b"");
+    h.cmd(b, &["set", "str", "v"]);
+    h.cmd(b, &["rename", "str", "dst"]);
+    assert_eq!(h.pending(a), vec![]);
+    assert_eq!(h.eng.block_deadline(a), Some(None));
+}
+
+#[test]
+fn copy_and_move_serve_clients_blocked_in_the_target_db() {
+    let mut h = Harness::new();
+    h.eng.feed.enabled = true;
+    let (a, b) = (h.client(), h.client());
+    h.cmd(b, &["rpush", "src", "x", "y"]);
+    // COPY within the db.
+    assert_eq!(h.raw(a, &["blpop", "c", "0"]), b"");
+    h.cmd(b, &["copy", "src", "c"]);
+    assert_eq!(h.pending(a), vec![pair("c", "x")]);
+    assert_eq!(h.cmd(b, &["llen", "src"]), int(2), "the source is untouched");
+    // COPY … DB n and MOVE reach a client blocked in that db.
+    h.cmd(a, &["select", "1"]);
+    assert_eq!(h.raw(a, &["blpop", "c1", "0"]), b"");
+    h.cmd(b, &["copy", "src", "c1", "db", "1"]);
+    assert_eq!(h.pending(a), vec![pair("c1", "x")]);
+    assert_eq!(h.raw(a, &["brpop", "src", "0"]), b"");
+    h.cmd(b, &["move", "src", "1"]);
+    assert_eq!(h.pending(a), vec![pair("src", "y")]);
+    h.eng.feed.take();
+}
+
+#[test]
+fn swapdb_serves_clients_whose_keys_exist_after_the_swap() {
+    let mut h = Harness::new();
+    let (a, b, c) = (h.client(), h.client(), h.client());
+    h.cmd(a, &["select", "1"]);
+    // a waits in db 1 for `s`, c in db 0 for `t`; each key is in the other db.
+    assert_eq!(h.raw(a, &["blpop", "s", "0"]), b"");
+    assert_eq!(h.raw(c, &["blpop", "t", "0"]), b"");
+    h.cmd(b, &["rpush", "s", "v"]);
+    h.cmd(b, &["select", "1"]);
+    h.cmd(b, &["rpush", "t", "w"]);
+    assert_eq!(h.cmd(b, &["swapdb", "0", "1"]), simple("OK"));
+    assert_eq!(h.pending(a), vec![pair("s", "v")]);
+    assert_eq!(h.pending(c), vec![pair("t", "w")]);
+}
+
+#[test]
 fn blocked_clients_show_in_info_and_client_list() {
     let mut h = Harness::new();
     let (a, b, c) = (h.client(), h.client(), h.client());

@@ -59,6 +59,37 @@ fn pair(k: &str, v: &str) -> String {
 }
 
 #[test]
+fn commands_that_put_a_list_under_a_key_name_wake_its_waiters() {
+    for (who, s) in servers() {
+        let (mut a, mut b, mut admin) = (s.raw(), s.raw(), s.raw());
+        for op in ["RENAME", "RENAMENX"] {
+            block(who, &mut a, &mut admin, &["BLPOP", "dst", "0"], 1);
+            cmd(&mut b, &["RPUSH", "src", "x"]);
+            cmd(&mut b, &[op, "src", "dst"]);
+            assert_eq!(reply(&mut a), pair("dst", "x"), "{who}: {op}");
+            wait_blocked(who, &mut admin, 0);
+        }
+        cmd(&mut b, &["RPUSH", "src", "x", "y"]);
+        block(who, &mut a, &mut admin, &["BLPOP", "c", "0"], 1);
+        cmd(&mut b, &["COPY", "src", "c"]);
+        assert_eq!(reply(&mut a), pair("c", "x"), "{who}: COPY");
+        // COPY … DB and MOVE reach a client blocked in the other db.
+        cmd(&mut a, &["SELECT", "1"]);
+        block(who, &mut a, &mut admin, &["BLPOP", "c1", "0"], 1);
+        cmd(&mut b, &["COPY", "src", "c1", "DB", "1"]);
+        assert_eq!(reply(&mut a), pair("c1", "x"), "{who}: COPY DB");
+        block(who, &mut a, &mut admin, &["BRPOP", "src", "0"], 1);
+        cmd(&mut b, &["MOVE", "src", "1"]);
+        assert_eq!(reply(&mut a), pair("src", "y"), "{who}: MOVE");
+        // SWAPDB: the waiter stays in db 1, which now holds db 0's list.
+        block(who, &mut a, &mut admin, &["BLPOP", "s", "0"], 1);
+        cmd(&mut b, &["RPUSH", "s", "v"]);
+        assert_eq!(cmd(&mut b, &["SWAPDB", "0", "1"]), "+OK\r\n");
+        assert_eq!(reply(&mut a), pair("s", "v"), "{who}: SWAPDB");
+    }
+}
+
+#[test]
 fn blocked_and_paused_clients_are_visible() {
     for (who, s) in servers() {
         let (mut a, mut b, mut c, mut admin) = (s.raw(), s.raw(), s.raw(), s.raw());
