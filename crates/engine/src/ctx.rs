@@ -7,7 +7,7 @@ use crate::client::Client;
 use crate::commands::CmdId;
 use crate::engine::Engine;
 use crate::error::{CmdError, CmdResult};
-use ferrokv_keyspace::{Obj, Value, ValueType};
+use ferrokv_keyspace::{Obj, SmallBytes, Value, ValueType};
 use ferrokv_resp::{Argv, ReplyBuf};
 
 pub struct Ctx<'a> {
@@ -22,11 +22,19 @@ pub struct Ctx<'a> {
     rewrite: Option<Vec<Vec<Vec<u8>>>>,
     /// Set by a blocking command that found nothing to serve.
     block: Option<crate::blocking::BlockRequest>,
+    /// Set when a blocked command is re-run to serve it: the key that became ready.
+    ready_key: Option<SmallBytes>,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(eng: &'a mut Engine, client: &'a mut Client, argv: &'a Argv, cmd: CmdId, now: i64) -> Self {
-        Ctx { eng, client, argv, cmd, now, rewrite: None, block: None }
+        Ctx { eng, client, argv, cmd, now, rewrite: None, block: None, ready_key: None }
+    }
+
+    /// Marks this run as serving a blocked client from `key` (see [`crate::blocking`]).
+    pub(crate) fn serving(mut self, key: Option<SmallBytes>) -> Self {
+        self.ready_key = key;
+        self
     }
 
     pub fn arg(&self, i: usize) -> &'a [u8] {
@@ -73,6 +81,30 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn take_block(&mut self) -> Option<crate::blocking::BlockRequest> {
         self.block.take()
+    }
+
+    /// The key a blocked client is being served from, when this run serves one (None on a
+    /// client's own call). A blocking command must then take data from this key only.
+    pub fn ready_key(&self) -> Option<&[u8]> {
+        self.ready_key.as_ref().map(SmallBytes::as_slice)
+    }
+
+    /// The argument positions in `keys` a blocking command may take data from, in order:
+    /// all of them on the client's own call; when serving it, only the first position that
+    /// names the ready key. Redis 7.0 serves a waiter from the key that became ready, so
+    /// another of its keys that now holds the wrong type or also has data is not looked at.
+    pub fn blocking_candidates(&self, keys: std::ops::Range<usize>) -> impl Iterator<Item = usize> + 'a {
+        let argv = self.argv;
+        let ready = self.ready_key.clone();
+        let mut found = false;
+        keys.filter(move |&i| match &ready {
+            None => true,
+            Some(k) if !found && argv.get(i) == k.as_slice() => {
+                found = true;
+                true
+            }
+            Some(_) => false,
+        })
     }
 
     /// Tells clients blocked on `key` (in the current db) that it may now serve them.

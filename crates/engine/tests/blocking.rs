@@ -97,6 +97,75 @@ fn swapdb_serves_clients_whose_keys_exist_after_the_swap() {
 }
 
 #[test]
+fn a_waiter_is_served_from_the_key_that_became_ready() {
+    let mut h = Harness::new();
+    h.eng.feed.enabled = true;
+    let (a, b) = (h.client(), h.client());
+    // The first key turned into a string in the same EXEC: the waiter is still served
+    // from the second (re-running BLPOP over both keys would answer WRONGTYPE).
+    assert_eq!(h.raw(a, &["blpop", "a", "b", "0"]), b"");
+    h.cmd(b, &["multi"]);
+    h.cmd(b, &["rpush", "a", "x"]);
+    h.cmd(b, &["set", "a", "str"]);
+    h.cmd(b, &["rpush", "b", "y"]);
+    h.cmd(b, &["exec"]);
+    assert_eq!(h.pending(a), vec![pair("b", "y")]);
+    h.eng.feed.take();
+    // Both keys filled in one EXEC: the one signalled first serves, not the first listed.
+    assert_eq!(h.raw(a, &["blpop", "c", "d", "0"]), b"");
+    h.cmd(b, &["multi"]);
+    h.cmd(b, &["rpush", "d", "1"]);
+    h.cmd(b, &["rpush", "c", "2"]);
+    h.cmd(b, &["exec"]);
+    assert_eq!(h.pending(a), vec![pair("d", "1")]);
+    assert_eq!(feed(&mut h).last(), Some(&vec!["LPOP".to_string(), "d".to_string()]));
+    // The same for BLMPOP, with its count.
+    h.cmd(b, &["del", "c"]);
+    assert_eq!(h.raw(a, &["blmpop", "0", "2", "c", "d", "left", "count", "5"]), b"");
+    h.cmd(b, &["multi"]);
+    h.cmd(b, &["rpush", "d", "1", "2"]);
+    h.cmd(b, &["rpush", "c", "3"]);
+    h.cmd(b, &["exec"]);
+    assert_eq!(h.pending(a), vec![arr(vec![bulk("d"), arr(vec![bulk("1"), bulk("2")])])]);
+    assert_eq!(feed(&mut h).last(), Some(&vec!["LPOP".to_string(), "d".to_string(), "2".to_string()]));
+}
+
+#[test]
+fn a_served_blmove_propagates_lowercase_directions() {
+    let mut h = Harness::new();
+    h.eng.feed.enabled = true;
+    let (a, b) = (h.client(), h.client());
+    assert_eq!(h.raw(a, &["blmove", "src", "dst", "LEFT", "Right", "0"]), b"");
+    h.cmd(b, &["rpush", "src", "v"]);
+    assert_eq!(h.pending(a), vec![bulk("v")]);
+    // Served at once, the client's own words are kept.
+    h.cmd(b, &["rpush", "src", "w"]);
+    assert_eq!(h.cmd(a, &["blmove", "src", "dst", "LEFT", "Right", "0"]), bulk("w"));
+    assert_eq!(
+        feed(&mut h),
+        cmds(&[
+            &["rpush", "src", "v"],
+            &["LMOVE", "src", "dst", "left", "right"],
+            &["rpush", "src", "w"],
+            &["LMOVE", "src", "dst", "LEFT", "Right"],
+        ])
+    );
+}
+
+#[test]
+fn a_served_blmove_with_a_wrong_destination_fails_and_the_next_waiter_is_served() {
+    let mut h = Harness::new();
+    let (a, b, c) = (h.client(), h.client(), h.client());
+    h.cmd(c, &["set", "str", "x"]);
+    assert_eq!(h.raw(a, &["blmove", "src", "str", "left", "left", "0"]), b"");
+    assert_eq!(h.raw(b, &["blpop", "src", "0"]), b"");
+    h.cmd(c, &["rpush", "src", "v"]);
+    assert_eq!(h.pending(a), vec![err("WRONGTYPE Operation against a key holding the wrong kind of value")]);
+    assert_eq!(h.pending(b), vec![pair("src", "v")]);
+    assert_eq!(h.eng.block_deadline(a), None, "the failed BLMOVE is no longer blocked");
+}
+
+#[test]
 fn blocked_clients_show_in_info_and_client_list() {
     let mut h = Harness::new();
     let (a, b, c) = (h.client(), h.client(), h.client());
@@ -119,4 +188,37 @@ fn blocked_clients_show_in_info_and_client_list() {
     assert!(h.eng.block_timeout(b, h.now));
     assert_eq!(info_field(&mut h, c, "blocked_clients"), "0");
     assert_eq!(info_field(&mut h, c, "clients_in_timeout_table"), "0");
+}
+
+#[test]
+fn a_served_command_is_counted_once() {
+    let mut h = Harness::new();
+    let (a, b) = (h.client(), h.client());
+    h.cmd(b, &["config", "resetstat"]);
+    assert_eq!(h.raw(a, &["blpop", "k", "0"]), b"");
+    h.cmd(b, &["rpush", "k", "v"]);
+    assert_eq!(h.pending(a), vec![pair("k", "v")]);
+    let stats = text(h.cmd(b, &["info", "stats"]));
+    // CONFIG RESETSTAT, BLPOP, RPUSH; the INFO itself is counted after its reply.
+    assert!(stats.contains("total_commands_processed:3\r\n"), "{stats}");
+    let cmdstats = text(h.cmd(b, &["info", "commandstats"]));
+    assert!(cmdstats.contains("cmdstat_blpop:calls=1,"), "{cmdstats}");
+}
+
+#[test]
+fn timeouts_are_rounded_like_redis_long_doubles() {
+    let mut h = Harness::new();
+    let a = h.client();
+    // 0.253 s is 254 ms in long double arithmetic (and 253 in a 64-bit double).
+    assert_eq!(h.raw(a, &["blpop", "k", "0.253"]), b"");
+    assert_eq!(h.eng.block_deadline(a), Some(Some(h.now + 254)));
+    assert!(h.eng.block_timeout(a, h.now + 254));
+    h.pending(a);
+    // Too small for a double, not for a long double: 1 ms.
+    assert_eq!(h.raw(a, &["blpop", "k", "1e-400"]), b"");
+    assert_eq!(h.eng.block_deadline(a), Some(Some(h.now + 1)));
+    assert!(h.eng.block_timeout(a, h.now + 1));
+    h.pending(a);
+    assert_eq!(h.cmd(a, &["blpop", "k", "1e309"]), err("ERR timeout is negative"));
+    assert_eq!(h.cmd(a, &["blpop", "k", "1e5000"]), err("ERR timeout is not a float or out of range"));
 }

@@ -90,6 +90,25 @@ fn commands_that_put_a_list_under_a_key_name_wake_its_waiters() {
 }
 
 #[test]
+fn a_waiter_is_served_from_the_key_that_became_ready() {
+    for (who, s) in servers() {
+        let (mut a, mut b, mut admin) = (s.raw(), s.raw(), s.raw());
+        // The first key became a string in the same transaction: served from the second.
+        block(who, &mut a, &mut admin, &["BLPOP", "a", "b", "0"], 1);
+        for c in [&["MULTI"][..], &["RPUSH", "a", "x"], &["SET", "a", "str"], &["RPUSH", "b", "y"], &["EXEC"]] {
+            cmd(&mut b, c);
+        }
+        assert_eq!(reply(&mut a), pair("b", "y"), "{who}");
+        // Both filled in one transaction: the key signalled first serves.
+        block(who, &mut a, &mut admin, &["BLPOP", "c", "d", "0"], 1);
+        for c in [&["MULTI"][..], &["RPUSH", "d", "1"], &["RPUSH", "c", "2"], &["EXEC"]] {
+            cmd(&mut b, c);
+        }
+        assert_eq!(reply(&mut a), pair("d", "1"), "{who}");
+    }
+}
+
+#[test]
 fn blocked_and_paused_clients_are_visible() {
     for (who, s) in servers() {
         let (mut a, mut b, mut c, mut admin) = (s.raw(), s.raw(), s.raw(), s.raw());
