@@ -116,7 +116,12 @@ fn reply_info(out: &mut ReplyBuf, t: &CommandTable, id: CmdId) {
     for ks in c.key_specs {
         reply_key_spec(out, ks);
     }
-    out.array(c.subs.len());
+    // Redis answers an empty set for a command without subcommands, an array otherwise.
+    if c.subs.is_empty() {
+        out.set(0);
+    } else {
+        out.array(c.subs.len());
+    }
     for &s in &c.subs {
         reply_info(out, t, s);
     }
