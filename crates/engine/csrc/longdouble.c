@@ -1,4 +1,4 @@
-/* Long double arithmetic for INCRBYFLOAT/HINCRBYFLOAT.
+/* Long double arithmetic for INCRBYFLOAT/HINCRBYFLOAT and blocking commands' timeouts.
  *
  * Redis adds these increments as C `long double` (80-bit on x86-64) and prints the
  * result with "%.17Lf" minus trailing zeroes, so `SET k 0.1` + `INCRBYFLOAT k 0.2` gives
@@ -57,4 +57,21 @@ long ferrokv_ld_add_human(const char *a, size_t alen, const char *b, size_t blen
     }
     out[n] = '\0';
     return n;
+}
+
+/* A blocking command's timeout in seconds, as Redis computes it: `(long long)
+ * ceill(seconds * 1000.0)` in long double. The 64-bit mantissa matters: 0.253 s waits
+ * 254 ms there (0.253L * 1000 lies just above 253), and 1e309 or 1e-400 are valid
+ * numbers. Returns 0 with the milliseconds in *ms, -1 if the text is not a float, -2 if
+ * the result is negative. A product beyond long long's range is -2 as well: converting
+ * it is undefined in C and gives LLONG_MIN on x86, where Redis reports it as negative;
+ * the range is checked here rather than relying on that conversion. */
+int ferrokv_ld_timeout_ms(const char *s, size_t len, long long *ms) {
+    long double v, t;
+
+    if (!parse_ld(s, len, &v)) return -1;
+    t = ceill(v * 1000.0);
+    if (!(t >= -9223372036854775808.0L && t < 9223372036854775808.0L)) return -2;
+    *ms = (long long)t;
+    return *ms < 0 ? -2 : 0;
 }

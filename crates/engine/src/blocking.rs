@@ -2,17 +2,43 @@
 //!
 //! A blocking command that finds nothing to serve asks to block ([`Ctx::block`]). The
 //! client then waits, its later pipelined requests queued behind it, until one of:
-//! - a write makes one of its keys ready (`Ctx::signal_ready`, called by pushes). After
-//!   every top-level command (or EXEC) the ready keys are served: for each key, blocked
-//!   clients in arrival order (first blocked, first served) re-run their command, which now
-//!   finds data, replies, and is propagated as the non-blocking pop it performed;
+//! - a write makes one of its keys ready ([`Ctx::signal_ready`]: pushes, and every command
+//!   that puts a value under a key name — RENAME, COPY, MOVE — as Redis's `dbAdd` does;
+//!   SWAPDB signals every waited-on key that exists after the swap);
 //! - its timeout passes (the connection task calls [`Engine::block_timeout`]);
 //! - it is killed or disconnects.
+//!
+//! **Serving.** After every top-level command (or EXEC) the ready keys are taken in the
+//! order they were signalled. For each key, the clients blocked on it are visited in
+//! arrival order (first blocked, first served); a client waiting for another type is
+//! skipped, and the round for that key ends once it is empty or gone. A served client
+//! re-runs its own command with the key that became ready attached to its [`Ctx`]
+//! ([`Ctx::ready_key`]). That is how ferrokv reproduces Redis 7.0, which serves a waiter
+//! *from the ready key*: the command then looks at that key only
+//! ([`Ctx::blocking_candidates`]), so another of its keys that now holds the wrong type,
+//! or that also received data but was signalled later, plays no part. Because the command
+//! itself runs, the pop is replied, counted and propagated (as the non-blocking twin)
+//! exactly as on a first call. Serving may make further keys ready (BLMOVE pushes); those
+//! are served in the same round.
+//!
+//! **Adopting it in a command family** (sorted sets: BZPOPMIN/BZPOPMAX/BZMPOP):
+//! 1. when nothing is available and [`Ctx::can_block`], call [`Ctx::block`] with the
+//!    keys and `wants` = the type the keys must hold (non-empty) to serve;
+//! 2. iterate the keys with [`Ctx::blocking_candidates`] rather than over all of them;
+//! 3. have the pushes of the family (ZADD, ZUNIONSTORE creating a key…) call
+//!    [`Ctx::signal_ready`];
+//! 4. if the propagated form differs when served (BLMOVE's lowercase direction words),
+//!    test [`Ctx::ready_key`].
 //!
 //! A key that is deleted or changes type does not wake anyone: clients keep waiting for a
 //! value of the type they want, as in Redis 7.0.
 //!
+//! [`Ctx`]: crate::ctx::Ctx
 //! [`Ctx::block`]: crate::ctx::Ctx::block
+//! [`Ctx::signal_ready`]: crate::ctx::Ctx::signal_ready
+//! [`Ctx::ready_key`]: crate::ctx::Ctx::ready_key
+//! [`Ctx::blocking_candidates`]: crate::ctx::Ctx::blocking_candidates
+//! [`Ctx::can_block`]: crate::ctx::Ctx::can_block
 
 use crate::client::{Client, ClientId};
 use crate::commands::CmdId;
@@ -108,8 +134,16 @@ impl BlockingTable {
         }
     }
 
-    fn first_waiter(&self, db: usize, key: &SmallBytes) -> Option<ClientId> {
-        self.waiting.get(&(db, key.clone())).and_then(|q| q.front().copied())
+    /// The clients blocked on (db, key), in arrival order.
+    fn waiters(&self, db: usize, key: &SmallBytes) -> Vec<ClientId> {
+        self.waiting.get(&(db, key.clone())).map(|q| q.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// The keys of `db` that clients wait on, sorted so that rescans are reproducible.
+    fn keys_in_db(&self, db: usize) -> Vec<SmallBytes> {
+        let mut keys: Vec<SmallBytes> = self.waiting.keys().filter(|(d, _)| *d == db).map(|(_, k)| k.clone()).collect();
+        keys.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
+        keys
     }
 }
 
@@ -157,36 +191,62 @@ impl Engine {
         self.clients.get(id).and_then(|c| c.blocked.as_ref().map(|b| b.deadline_ms))
     }
 
-    /// Whether `key` holds a non-empty value of the type a blocked client wants.
-    fn key_serves(&self, db: usize, key: &[u8], wants: ValueType, now_ms: i64) -> bool {
-        self.dbs[db].peek(key, now_ms).is_some_and(|o| o.value.value_type() == wants && o.value.elements() > 0)
+    /// Signals every key of `db` that clients wait on and that now exists (SWAPDB, as
+    /// Redis's scanDatabaseForReadyKeys): the swap may have brought their data.
+    pub(crate) fn signal_existing_keys(&mut self, db: usize, now_ms: i64) {
+        for key in self.blocking.keys_in_db(db) {
+            if self.dbs[db].peek(&key, now_ms).is_some() {
+                self.blocking.signal(db, &key);
+            }
+        }
+    }
+
+    /// The type of the value at `key` if it is non-empty, i.e. could serve a waiter.
+    fn ready_type(&self, db: usize, key: &[u8], now_ms: i64) -> Option<ValueType> {
+        self.dbs[db].peek(key, now_ms).filter(|o| o.value.elements() > 0).map(|o| o.value.value_type())
     }
 
     /// Serves clients blocked on keys that became ready, in key-signal order and, per key,
-    /// in blocking order. A served client's command may make other keys ready (BLMOVE
-    /// pushes); those are served in the same round.
+    /// in blocking order (see the module documentation).
     pub(crate) fn serve_ready_keys(&mut self, now_ms: i64) {
         while let Some((db, key)) = self.blocking.ready.pop_front() {
             self.blocking.ready_set.remove(&(db, key.clone()));
-            while let Some(id) = self.blocking.first_waiter(db, &key) {
+            // Serving never blocks anyone new, so the queue cannot grow meanwhile; a
+            // snapshot lets a client waiting for another type be skipped, not stop the round.
+            for id in self.blocking.waiters(db, &key) {
+                let Some(ty) = self.ready_type(db, &key, now_ms) else { break };
                 let Some(mut c) = self.clients.take(id) else {
                     // A client that vanished without unregistering: drop it from the queue.
                     self.blocking.remove(db, std::slice::from_ref(&key), id);
                     continue;
                 };
-                let wants = c.blocked.as_ref().map(|b| b.wants);
-                let serves = wants.is_some_and(|w| self.key_serves(db, &key, w, now_ms));
-                if !serves {
+                if c.blocked.as_ref().is_none_or(|b| b.wants != ty) {
                     self.clients.put(c);
-                    break;
+                    continue;
                 }
                 // A blocked client runs nothing else, so it is still in the db it blocked in.
-                let b = self.unblock(&mut c).expect("waiting clients are blocked");
-                self.call_inner(&mut c, b.cmd, &b.argv, now_ms, true);
-                self.feed.end_unit(false);
-                c.waker.wake();
+                if let Some(b) = self.unblock(&mut c) {
+                    self.call_inner(&mut c, b.cmd, &b.argv, now_ms, Some(key.clone()));
+                    self.feed.end_unit(false);
+                    c.waker.wake();
+                }
                 self.clients.put(c);
             }
         }
+    }
+
+    /// Clients blocked on keys or postponed by CLIENT PAUSE (INFO `blocked_clients`; Redis
+    /// counts both), and those of them with a timeout (`clients_in_timeout_table`).
+    pub fn blocked_counts(&self) -> (usize, usize) {
+        let (mut blocked, mut timed) = (0, 0);
+        for c in self.clients.iter() {
+            if let Some(b) = &c.blocked {
+                blocked += 1;
+                timed += b.deadline_ms.is_some() as usize;
+            } else if self.is_postponed(c.id) {
+                blocked += 1;
+            }
+        }
+        (blocked, timed)
     }
 }

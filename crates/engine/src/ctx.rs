@@ -7,7 +7,7 @@ use crate::client::Client;
 use crate::commands::CmdId;
 use crate::engine::Engine;
 use crate::error::{CmdError, CmdResult};
-use ferrokv_keyspace::{Obj, Value, ValueType};
+use ferrokv_keyspace::{Obj, SmallBytes, Value, ValueType};
 use ferrokv_resp::{Argv, ReplyBuf};
 
 pub struct Ctx<'a> {
@@ -22,11 +22,19 @@ pub struct Ctx<'a> {
     rewrite: Option<Vec<Vec<Vec<u8>>>>,
     /// Set by a blocking command that found nothing to serve.
     block: Option<crate::blocking::BlockRequest>,
+    /// Set when a blocked command is re-run to serve it: the key that became ready.
+    ready_key: Option<SmallBytes>,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(eng: &'a mut Engine, client: &'a mut Client, argv: &'a Argv, cmd: CmdId, now: i64) -> Self {
-        Ctx { eng, client, argv, cmd, now, rewrite: None, block: None }
+        Ctx { eng, client, argv, cmd, now, rewrite: None, block: None, ready_key: None }
+    }
+
+    /// Marks this run as serving a blocked client from `key` (see [`crate::blocking`]).
+    pub(crate) fn serving(mut self, key: Option<SmallBytes>) -> Self {
+        self.ready_key = key;
+        self
     }
 
     pub fn arg(&self, i: usize) -> &'a [u8] {
@@ -75,9 +83,40 @@ impl<'a> Ctx<'a> {
         self.block.take()
     }
 
+    /// The key a blocked client is being served from, when this run serves one (None on a
+    /// client's own call). A blocking command must then take data from this key only.
+    pub fn ready_key(&self) -> Option<&[u8]> {
+        self.ready_key.as_ref().map(SmallBytes::as_slice)
+    }
+
+    /// The argument positions in `keys` a blocking command may take data from, in order:
+    /// all of them on the client's own call; when serving it, only the first position that
+    /// names the ready key. Redis 7.0 serves a waiter from the key that became ready, so
+    /// another of its keys that now holds the wrong type or also has data is not looked at.
+    pub fn blocking_candidates(&self, keys: std::ops::Range<usize>) -> impl Iterator<Item = usize> + 'a {
+        let argv = self.argv;
+        let ready = self.ready_key.clone();
+        let mut found = false;
+        keys.filter(move |&i| match &ready {
+            None => true,
+            Some(k) if !found && argv.get(i) == k.as_slice() => {
+                found = true;
+                true
+            }
+            Some(_) => false,
+        })
+    }
+
     /// Tells clients blocked on `key` (in the current db) that it may now serve them.
+    /// Every command that adds data to a list (or sorted set) key, or puts a value under a
+    /// key name (RENAME, COPY, MOVE…), calls this, as Redis's `dbAdd` signals new keys.
     pub fn signal_ready(&mut self, key: &[u8]) {
         self.eng.blocking.signal(self.client.db, key);
+    }
+
+    /// [`Ctx::signal_ready`] for a key in another db.
+    pub fn signal_ready_in(&mut self, db: usize, key: &[u8]) {
+        self.eng.blocking.signal(db, key);
     }
 
     /// Records a change to `key` in the current db: counts towards save points and the
@@ -174,20 +213,19 @@ impl AccessRecorder {
 /// Parses a blocking command's timeout in seconds (fractions allowed; 0 = forever) into
 /// an absolute deadline in unix ms.
 ///
-/// Redis 7.0 rounds the milliseconds *up* (`0.0001` waits 1 ms rather than forever, and
-/// `-0.0001` rounds to 0, i.e. forever, instead of being negative), and converts to a C
-/// `long long`: a value beyond its range (`inf`, `1e20`) becomes LLONG_MIN on x86 and is
-/// reported as negative. A deadline past the end of time saturates (waits forever).
+/// Redis 7.0 computes the milliseconds in C `long double` and rounds them *up*: `0.0001`
+/// waits 1 ms rather than forever, `-0.0001` rounds to 0 (forever) instead of being
+/// negative, `0.253` waits 254 ms, and `1e309` is a valid number whose milliseconds do not
+/// fit a `long long` — x86 makes that LLONG_MIN, reported as negative. See
+/// [`crate::longdouble::timeout_ms`]. A deadline past the end of time saturates (waits
+/// forever).
 pub fn timeout_arg(a: &[u8], now_ms: i64) -> Result<Option<i64>, CmdError> {
-    let secs = ferrokv_resp::num::parse_f64(a).ok_or(CmdError::err("ERR timeout is not a float or out of range"))?;
-    let ms = (secs * 1000.0).ceil();
-    // `i64::MAX as f64` is 2^63, itself out of range, hence the strict comparison.
-    if !(ms >= i64::MIN as f64 && ms < i64::MAX as f64) || ms < 0.0 {
-        return Err(CmdError::err("ERR timeout is negative"));
-    }
-    match ms as i64 {
-        0 => Ok(None),
-        ms => Ok(Some(now_ms.saturating_add(ms))),
+    use crate::longdouble::{timeout_ms, TimeoutError};
+    match timeout_ms(a) {
+        Ok(0) => Ok(None),
+        Ok(ms) => Ok(Some(now_ms.saturating_add(ms))),
+        Err(TimeoutError::NotAFloat) => Err(CmdError::err("ERR timeout is not a float or out of range")),
+        Err(TimeoutError::Negative) => Err(CmdError::err("ERR timeout is negative")),
     }
 }
 

@@ -431,6 +431,12 @@ impl Engine {
         (f & (flags::WRITE | flags::MAY_REPLICATE) != 0).then_some(pause.until_ms)
     }
 
+    /// True while a client's next request waits for CLIENT PAUSE to end (Redis blocks such
+    /// a client, so CLIENT LIST shows it with the `b` flag).
+    pub fn is_postponed(&self, id: ClientId) -> bool {
+        self.paused_clients.contains(&id)
+    }
+
     /// Ends CLIENT PAUSE and wakes the clients that waited.
     pub fn end_pause(&mut self) {
         self.pause = None;
@@ -573,12 +579,22 @@ impl Engine {
 
     /// Runs one command and does its accounting (Redis's `call`). Also used by EXEC.
     pub(crate) fn call(&mut self, client: &mut Client, cmd: CmdId, argv: &Argv, now_ms: i64) {
-        self.call_inner(client, cmd, argv, now_ms, false);
+        self.call_inner(client, cmd, argv, now_ms, None);
     }
 
-    /// `reprocess` marks a blocked command re-run after its key became ready: it was
-    /// already counted and shown to MONITOR when first issued.
-    pub(crate) fn call_inner(&mut self, client: &mut Client, cmd: CmdId, argv: &Argv, now_ms: i64, reprocess: bool) {
+    /// `served` is the ready key when a blocked command is re-run to serve it (see
+    /// [`crate::blocking`]): it was already counted and shown to MONITOR when first issued,
+    /// and Redis logs a blocking command's duration to SLOWLOG when it is served rather
+    /// than when it blocks.
+    pub(crate) fn call_inner(
+        &mut self,
+        client: &mut Client,
+        cmd: CmdId,
+        argv: &Argv,
+        now_ms: i64,
+        served: Option<ferrokv_keyspace::SmallBytes>,
+    ) {
+        let reprocess = served.is_some();
         let c = self.commands.get(cmd);
         let handler = c.handler.expect("dispatch checks for a handler");
         let cflags = c.flags();
@@ -586,7 +602,7 @@ impl Engine {
         let dirty_before = self.dirty;
         let out_before = client.out.len();
         let started = self.clock_mark;
-        let mut ctx = Ctx::new(self, client, argv, cmd, now_ms);
+        let mut ctx = Ctx::new(self, client, argv, cmd, now_ms).serving(served);
         let result = handler(&mut ctx);
         let rewritten = ctx.take_rewrite();
         let block = ctx.take_block();
@@ -608,15 +624,18 @@ impl Engine {
             ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
         }
 
+        let blocked_now = block.is_some();
         if let Some(req) = block {
             self.block_client(client, req, cmd, argv);
         }
         let stats = &mut self.cmd_stats[cmd];
         if !reprocess {
             stats.calls += 1;
+            self.stats.total_commands_processed += 1;
         }
         stats.usec += us;
-        if self.hot.latency_tracking {
+        // A command that blocked is measured when it is served (as Redis does).
+        if self.hot.latency_tracking && !blocked_now {
             stats.latency.record(us);
         }
         if client.out.has_errors() {
@@ -625,8 +644,8 @@ impl Engine {
                 self.stats.record_error(&e);
             }
         }
-        self.stats.total_commands_processed += 1;
         if cflags & flags::SKIP_SLOWLOG == 0
+            && !blocked_now
             && self.hot.slowlog_slower_than >= 0
             && us as i64 >= self.hot.slowlog_slower_than
         {

@@ -1,7 +1,28 @@
-//! Safe wrapper over the C long double adder (see `csrc/longdouble.c` for why it exists).
+//! Safe wrappers over the C long double helpers (see `csrc/longdouble.c` for why they exist).
 
 extern "C" {
     fn ferrokv_ld_add_human(a: *const u8, alen: usize, b: *const u8, blen: usize, out: *mut u8, outlen: usize) -> i64;
+    fn ferrokv_ld_timeout_ms(s: *const u8, len: usize, ms: *mut i64) -> i32;
+}
+
+/// Why a blocking command's timeout was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TimeoutError {
+    NotAFloat,
+    Negative,
+}
+
+/// A timeout in seconds as Redis turns it into milliseconds: long double arithmetic,
+/// rounded up; results beyond `i64` count as negative (x86's conversion gives LLONG_MIN).
+pub fn timeout_ms(s: &[u8]) -> Result<i64, TimeoutError> {
+    let mut ms = 0i64;
+    // SAFETY: the pointer and length describe a live buffer the C side only reads, and
+    // `ms` is a valid place for it to write one i64.
+    match unsafe { ferrokv_ld_timeout_ms(s.as_ptr(), s.len(), &mut ms) } {
+        0 => Ok(ms),
+        -1 => Err(TimeoutError::NotAFloat),
+        _ => Err(TimeoutError::Negative),
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -47,5 +68,26 @@ mod tests {
         assert_eq!(add_human(b"1", b" 1"), Err(LdError::BadIncrement));
         assert_eq!(add_human(b"1", b"nan"), Err(LdError::BadIncrement));
         assert_eq!(add_human(b"1.1e4932", b"1.1e4932"), Err(LdError::NotFinite));
+    }
+
+    #[test]
+    fn timeouts_follow_redis_long_double_rounding() {
+        assert_eq!(timeout_ms(b"0"), Ok(0));
+        assert_eq!(timeout_ms(b"-0"), Ok(0));
+        assert_eq!(timeout_ms(b"-0.0001"), Ok(0));
+        assert_eq!(timeout_ms(b"0.0001"), Ok(1));
+        assert_eq!(timeout_ms(b"1.5"), Ok(1500));
+        // Just above 253 in long double (a 64-bit double gives exactly 253).
+        assert_eq!(timeout_ms(b"0.253"), Ok(254));
+        assert_eq!(timeout_ms(b"1e-400"), Ok(1));
+        assert_eq!(timeout_ms(b"1e309"), Err(TimeoutError::Negative));
+        assert_eq!(timeout_ms(b"inf"), Err(TimeoutError::Negative));
+        assert_eq!(timeout_ms(b"9223372036854776"), Err(TimeoutError::Negative));
+        assert_eq!(timeout_ms(b"-1"), Err(TimeoutError::Negative));
+        assert_eq!(timeout_ms(b"1e5000"), Err(TimeoutError::NotAFloat));
+        assert_eq!(timeout_ms(b"1e-5000"), Err(TimeoutError::NotAFloat));
+        assert_eq!(timeout_ms(b"nan"), Err(TimeoutError::NotAFloat));
+        assert_eq!(timeout_ms(b" 1"), Err(TimeoutError::NotAFloat));
+        assert_eq!(timeout_ms(b""), Err(TimeoutError::NotAFloat));
     }
 }

@@ -91,6 +91,43 @@ fn pubsub_between_clients() {
 }
 
 #[test]
+fn unsubscribing_from_all_counts_down_one_confirmation_at_a_time() {
+    let mut h = Harness::new();
+    let s = h.client();
+    h.raw(s, &["subscribe", "a", "b", "c"]);
+    h.raw(s, &["psubscribe", "p*", "q*"]);
+    // Channels come back in set order (Redis's is its dict's), so compare the counts.
+    let counts = |frames: Vec<Frame>, kind: &str| -> Vec<i64> {
+        frames
+            .into_iter()
+            .map(|f| match f {
+                Frame::Array(v) if v[0] == bulk(kind) => match v[2] {
+                    Frame::Integer(n) => n,
+                    ref other => panic!("count {other:?}"),
+                },
+                other => panic!("not a {kind} confirmation: {other:?}"),
+            })
+            .collect()
+    };
+    let raw = h.raw(s, &["unsubscribe"]);
+    let frames = decode_all(&raw);
+    assert_eq!(counts(frames, "unsubscribe"), vec![4, 3, 2]);
+    let raw = h.raw(s, &["punsubscribe"]);
+    assert_eq!(counts(decode_all(&raw), "punsubscribe"), vec![1, 0]);
+}
+
+/// Every reply in `raw`, in order.
+fn decode_all(raw: &[u8]) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    while let Some((f, n)) = Frame::decode(&raw[pos..]).expect("decodes") {
+        frames.push(f);
+        pos += n;
+    }
+    frames
+}
+
+#[test]
 fn write_feed_rewrites_relative_expiry() {
     let mut h = Harness::new();
     h.eng.feed.enabled = true;

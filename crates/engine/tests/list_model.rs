@@ -192,32 +192,6 @@ proptest! {
     }
 }
 
-/// The commands in the write feed, without the SELECTs.
-fn feed(h: &mut Harness) -> Vec<Vec<String>> {
-    let raw = h.eng.feed.take();
-    let mut cmds = Vec::new();
-    let mut pos = 0;
-    while let Some((f, n)) = Frame::decode(&raw[pos..]).expect("feed decodes") {
-        pos += n;
-        let Frame::Array(parts) = f else { panic!("feed holds commands") };
-        let args: Vec<String> = parts
-            .into_iter()
-            .map(|p| match p {
-                Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect();
-        if !args[0].eq_ignore_ascii_case("select") {
-            cmds.push(args);
-        }
-    }
-    cmds
-}
-
-fn cmds(list: &[&[&str]]) -> Vec<Vec<String>> {
-    list.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect()
-}
-
 #[test]
 fn blocking_commands_that_find_data_propagate_as_their_non_blocking_twins() {
     let mut h = Harness::new();

@@ -7,7 +7,9 @@
 //! - `@unordered` compare the reply's elements as a multiset (Redis's dict order is random);
 //! - `@pairs` compare a flat key/value reply as a set of pairs (CONFIG GET);
 //! - `@replies N` the command produces N replies (e.g. SUBSCRIBE a b c);
-//! - `@resp3` send `HELLO 3` on both connections first (sticky for the script).
+//! - `@resp3` switch both connections to RESP3 (`HELLO 3`) for the rest of the script, or
+//!   until `@resp2` switches them back. The HELLO replies are not compared (they hold the
+//!   client id); either may stand alone on a line or prefix a command.
 
 mod common;
 use common::*;
@@ -46,6 +48,18 @@ fn normalize(raw: &[u8], unordered: bool, pairs: bool) -> String {
     canon(&f)
 }
 
+/// Sends `HELLO <proto>` on both connections and checks that both accepted it.
+fn switch_protocol(name: &str, line_no: usize, conns: [&mut Raw; 2], proto: &str) {
+    let mut wire = Vec::new();
+    ferrokv_resp::encode_command(&mut wire, [&b"HELLO"[..], proto.as_bytes()]);
+    for (who, c) in ["redis", "ferrokv"].into_iter().zip(conns) {
+        c.send(&wire);
+        let r = c.read_reply().unwrap_or_else(|| panic!("{name}:{line_no}: {who} closed on HELLO {proto}"));
+        let (f, _) = Frame::decode(&r).expect("decodes").expect("complete");
+        assert!(matches!(f, Frame::Map(_) | Frame::Array(_)), "{name}:{line_no}: {who} refused HELLO {proto}: {f:?}");
+    }
+}
+
 fn run_script(name: &str, text: &str) {
     let Some(redis) = Server::start_redis(&[]) else {
         return;
@@ -65,6 +79,12 @@ fn run_script(name: &str, text: &str) {
             } else if let Some(rest) = line.strip_prefix("@pairs ") {
                 pairs = true;
                 line = rest.trim_start();
+            } else if let Some(rest) = strip_modifier(line, "@resp3") {
+                switch_protocol(name, i + 1, [&mut a, &mut b], "3");
+                line = rest;
+            } else if let Some(rest) = strip_modifier(line, "@resp2") {
+                switch_protocol(name, i + 1, [&mut a, &mut b], "2");
+                line = rest;
             } else if let Some(rest) = line.strip_prefix("@replies ") {
                 let (n, rest) = rest.split_once(' ').expect("@replies N command");
                 replies = n.parse().expect("@replies N");
@@ -72,6 +92,9 @@ fn run_script(name: &str, text: &str) {
             } else {
                 break;
             }
+        }
+        if line.is_empty() {
+            continue;
         }
         let args = ferrokv_resp::args::split_args(line.as_bytes()).expect("script line parses");
         let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
@@ -94,6 +117,15 @@ fn run_script(name: &str, text: &str) {
             );
         }
     }
+}
+
+/// `line` without a leading modifier `word` (alone, or followed by a space and more).
+fn strip_modifier<'a>(line: &'a str, word: &str) -> Option<&'a str> {
+    let rest = line.strip_prefix(word)?;
+    if rest.is_empty() {
+        return Some(rest);
+    }
+    rest.strip_prefix(' ').map(str::trim_start)
 }
 
 macro_rules! scripts {

@@ -30,7 +30,9 @@ pub fn getname(c: &mut Ctx) -> CmdResult {
 }
 
 /// One CLIENT LIST line, in Redis 7's field order (plus 7.2's lib-name/lib-ver).
-pub fn info_line(client: &Client, now_ms: i64) -> String {
+/// `postponed`: the client's next request waits for CLIENT PAUSE to end, which Redis
+/// implements by blocking the client (so it shows `b` too).
+pub fn info_line(client: &Client, postponed: bool, now_ms: i64) -> String {
     let mut flags = String::new();
     if client.monitor {
         flags.push('O');
@@ -40,6 +42,9 @@ pub fn info_line(client: &Client, now_ms: i64) -> String {
     }
     if client.multi.is_some() {
         flags.push('x');
+    }
+    if client.blocked.is_some() || postponed {
+        flags.push('b');
     }
     if client.dirty_cas {
         flags.push('d');
@@ -120,7 +125,7 @@ pub fn list(c: &mut Ctx) -> CmdResult {
         if ids.as_ref().is_some_and(|v| !v.contains(&cl.id)) {
             continue;
         }
-        text.push_str(&info_line(cl, c.now));
+        text.push_str(&info_line(cl, c.eng.is_postponed(cl.id), c.now));
         text.push('\n');
     }
     c.out().verbatim(text.as_bytes(), "txt");
@@ -128,7 +133,8 @@ pub fn list(c: &mut Ctx) -> CmdResult {
 }
 
 pub fn info(c: &mut Ctx) -> CmdResult {
-    let mut line = info_line(c.client, c.now);
+    // The caller is running a command, so it is neither blocked nor postponed.
+    let mut line = info_line(c.client, false, c.now);
     line.push('\n');
     c.out().verbatim(line.as_bytes(), "txt");
     Ok(())

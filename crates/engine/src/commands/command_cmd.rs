@@ -1,7 +1,8 @@
-//! COMMAND, COMMAND COUNT|INFO|DOCS|LIST|GETKEYS|HELP — all answered from the command
-//! table, so what clients learn here is exactly what the dispatcher enforces.
+//! COMMAND, COMMAND COUNT|INFO|DOCS|LIST|GETKEYS|GETKEYSANDFLAGS|HELP — all answered from
+//! the command table, so what clients learn here is exactly what the dispatcher enforces.
 
-use super::spec::{cats, flags};
+use super::getkeys::command_keys;
+use super::spec::{cats, flags, kflags, BeginSearch, FindKeys, KeySpec};
 use super::{Cmd, CmdId, CommandTable};
 use crate::ctx::{is, reply_help, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
@@ -13,6 +14,82 @@ fn reply_flags(out: &mut ReplyBuf, f: u64) {
     out.set(names.len());
     for n in names {
         out.simple(n);
+    }
+}
+
+fn reply_key_flags(out: &mut ReplyBuf, f: u64) {
+    let names: Vec<&str> = kflags::NAMES.iter().filter(|(b, _)| f & b != 0).map(|(_, n)| *n).collect();
+    out.set(names.len());
+    for n in names {
+        out.simple(n);
+    }
+}
+
+fn reply_key_spec(out: &mut ReplyBuf, ks: &KeySpec) {
+    out.map(3 + ks.notes.is_some() as usize);
+    if let Some(notes) = ks.notes {
+        out.bulk(b"notes");
+        out.bulk(notes.as_bytes());
+    }
+    out.bulk(b"flags");
+    reply_key_flags(out, ks.flags);
+    out.bulk(b"begin_search");
+    out.map(2);
+    out.bulk(b"type");
+    match ks.begin {
+        BeginSearch::Index(pos) => {
+            out.bulk(b"index");
+            out.bulk(b"spec");
+            out.map(1);
+            out.bulk(b"index");
+            out.int(pos.into());
+        }
+        BeginSearch::Keyword(word, from) => {
+            out.bulk(b"keyword");
+            out.bulk(b"spec");
+            out.map(2);
+            out.bulk(b"keyword");
+            out.bulk(word.as_bytes());
+            out.bulk(b"startfrom");
+            out.int(from.into());
+        }
+        BeginSearch::BeginUnknown => {
+            out.bulk(b"unknown");
+            out.bulk(b"spec");
+            out.map(0);
+        }
+    }
+    out.bulk(b"find_keys");
+    out.map(2);
+    out.bulk(b"type");
+    match ks.find {
+        FindKeys::Range(lastkey, step, limit) => {
+            out.bulk(b"range");
+            out.bulk(b"spec");
+            out.map(3);
+            out.bulk(b"lastkey");
+            out.int(lastkey.into());
+            out.bulk(b"keystep");
+            out.int(step.into());
+            out.bulk(b"limit");
+            out.int(limit.into());
+        }
+        FindKeys::Keynum(keynumidx, firstkey, step) => {
+            out.bulk(b"keynum");
+            out.bulk(b"spec");
+            out.map(3);
+            out.bulk(b"keynumidx");
+            out.int(keynumidx.into());
+            out.bulk(b"firstkey");
+            out.int(firstkey.into());
+            out.bulk(b"keystep");
+            out.int(step.into());
+        }
+        FindKeys::FindUnknown => {
+            out.bulk(b"unknown");
+            out.bulk(b"spec");
+            out.map(0);
+        }
     }
 }
 
@@ -31,41 +108,20 @@ fn reply_info(out: &mut ReplyBuf, t: &CommandTable, id: CmdId) {
     for n in cat_names {
         out.simple(&format!("@{n}"));
     }
-    out.set(0);
-    // Key specifications, derived from the legacy range.
-    if first > 0 {
-        out.set(1);
-        out.map(3);
-        out.bulk(b"flags");
-        let kflags: &[&str] = if c.has(flags::WRITE) { &["RW", "update"] } else { &["RO", "access"] };
-        out.set(kflags.len());
-        for f in kflags {
-            out.simple(f);
-        }
-        out.bulk(b"begin_search");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"index");
-        out.bulk(b"spec");
-        out.map(1);
-        out.bulk(b"index");
-        out.int(first as i64);
-        out.bulk(b"find_keys");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"range");
-        out.bulk(b"spec");
-        out.map(3);
-        out.bulk(b"lastkey");
-        out.int(if last >= 0 { (last - first) as i64 } else { last as i64 });
-        out.bulk(b"keystep");
-        out.int(step as i64);
-        out.bulk(b"limit");
-        out.int(0);
-    } else {
-        out.set(0);
+    out.set(c.tips.len());
+    for tip in c.tips {
+        out.bulk(tip.as_bytes());
     }
-    out.array(c.subs.len());
+    out.set(c.key_specs.len());
+    for ks in c.key_specs {
+        reply_key_spec(out, ks);
+    }
+    // Redis answers an empty set for a command without subcommands, an array otherwise.
+    if c.subs.is_empty() {
+        out.set(0);
+    } else {
+        out.array(c.subs.len());
+    }
     for &s in &c.subs {
         reply_info(out, t, s);
     }
@@ -389,18 +445,9 @@ pub fn docs(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// Positions of the key arguments of `argv` for command `c`, from its key range.
-pub fn key_positions(c: &Cmd, argv: &Argv) -> Vec<usize> {
-    let (first, last, step) = c.spec.keys;
-    if first <= 0 || step <= 0 {
-        return Vec::new();
-    }
-    let argc = argv.len() as i32;
-    let last = if last < 0 { argc + last } else { last };
-    (first..=last.min(argc - 1)).step_by(step as usize).map(|i| i as usize).collect()
-}
-
-pub fn getkeys(c: &mut Ctx) -> CmdResult {
+/// COMMAND GETKEYS and GETKEYSANDFLAGS: the checks in Redis's order (a command without
+/// keys is reported before a wrong argument count), then the keys.
+fn getkeys_generic(c: &mut Ctx, with_flags: bool) -> CmdResult {
     let sub: Vec<&[u8]> = (2..c.argc()).map(|i| c.arg(i)).collect();
     let argv = Argv::from_slices(&sub);
     let id = match c.eng.commands.lookup(&argv) {
@@ -408,15 +455,40 @@ pub fn getkeys(c: &mut Ctx) -> CmdResult {
         _ => return fail("ERR Invalid command specified"),
     };
     let cmd = c.eng.commands.get(id);
+    if !cmd.may_have_keys() {
+        return fail("ERR The command has no key arguments");
+    }
     if !cmd.arity_ok(argv.len()) {
         return fail("ERR Invalid number of arguments specified for command");
     }
-    let pos = key_positions(cmd, &argv);
-    if pos.is_empty() {
-        return fail("ERR The command has no key arguments");
+    let keys = command_keys(cmd, &argv);
+    if keys.is_empty() {
+        if cmd.has(flags::NO_MANDATORY_KEYS) {
+            c.client.out.array(0);
+            return Ok(());
+        }
+        return fail("ERR Invalid arguments specified for command");
     }
-    c.client.out.bulks(pos.iter().map(|&i| argv.get(i)));
+    let out = &mut c.client.out;
+    out.array(keys.len());
+    for k in keys {
+        if with_flags {
+            out.array(2);
+            out.bulk(argv.get(k.pos));
+            reply_key_flags(out, k.flags);
+        } else {
+            out.bulk(argv.get(k.pos));
+        }
+    }
     Ok(())
+}
+
+pub fn getkeys(c: &mut Ctx) -> CmdResult {
+    getkeys_generic(c, false)
+}
+
+pub fn getkeysandflags(c: &mut Ctx) -> CmdResult {
+    getkeys_generic(c, true)
 }
 
 pub fn help(c: &mut Ctx) -> CmdResult {
@@ -431,6 +503,8 @@ pub fn help(c: &mut Ctx) -> CmdResult {
             "    Documentation of the named commands (default: all).",
             "GETKEYS <full-command>",
             "    The key names a full command line would access.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    The key names a full command line would access, with how it uses them.",
             "INFO [<command-name> ...]",
             "    Details about the named commands (default: all).",
             "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",

@@ -61,9 +61,10 @@ fn section_server(e: &Engine, now_ms: i64, s: &mut String) {
 fn section_clients(e: &Engine, s: &mut String) {
     let max_out = e.clients.iter().map(|c| c.out.len()).max().unwrap_or(0);
     let max_in = e.clients.iter().map(|c| c.qbuf).max().unwrap_or(0);
+    let (blocked, in_timeout_table) = e.blocked_counts();
     let _ = write!(
         s,
-        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{max_in}\r\nclient_recent_max_output_buffer:{max_out}\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{max_in}\r\nclient_recent_max_output_buffer:{max_out}\r\nblocked_clients:{blocked}\r\ntracking_clients:0\r\nclients_in_timeout_table:{in_timeout_table}\r\n",
         e.clients.len(),
         e.hot.maxclients,
     );

@@ -1,5 +1,9 @@
 //! Generic keyspace commands: DEL, UNLINK, EXISTS, TYPE, RENAME, RENAMENX, COPY, MOVE,
 //! TOUCH, RANDOMKEY, KEYS, SCAN, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, OBJECT, MEMORY USAGE.
+//!
+//! A command that puts a value under a key name (RENAME, COPY, MOVE) signals that key to
+//! blocked clients, as Redis's `dbAdd` does; SWAPDB signals every key waited on in either
+//! db that exists after the swap.
 
 use crate::ctx::{int_arg, is, reply_help, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
@@ -86,6 +90,7 @@ fn rename_generic(c: &mut Ctx, nx: bool) -> CmdResult {
     }
     c.modified(src);
     c.modified_in(db, dst, 0);
+    c.signal_ready(dst);
     c.notify(notify::GENERIC, "rename_from", src);
     c.notify(notify::GENERIC, "rename_to", dst);
     if nx {
@@ -141,6 +146,7 @@ pub fn copy(c: &mut Ctx) -> CmdResult {
         c.eng.dbs[target_db].set_expire(dst, t);
     }
     c.modified_in(target_db, dst, 1);
+    c.signal_ready_in(target_db, dst);
     c.notify_in(target_db, notify::GENERIC, "copy_to", dst);
     c.out().int(1);
     Ok(())
@@ -169,6 +175,7 @@ pub fn move_cmd(c: &mut Ctx) -> CmdResult {
     }
     c.modified_in(src, key, 1);
     c.modified_in(dst, key, 0);
+    c.signal_ready_in(dst, key);
     c.notify_in(src, notify::GENERIC, "move_from", key);
     c.notify_in(dst, notify::GENERIC, "move_to", key);
     c.out().int(1);
@@ -356,6 +363,9 @@ pub fn swapdb(c: &mut Ctx) -> CmdResult {
         let (lo, hi) = (a.min(b), a.max(b));
         let (left, right) = c.eng.dbs.split_at_mut(hi);
         left[lo].swap_contents(&mut right[0]);
+        // Blocked clients stay in their db number, which now holds other data.
+        c.eng.signal_existing_keys(a, c.now);
+        c.eng.signal_existing_keys(b, c.now);
     }
     c.eng.dirty += 1;
     c.out().ok();

@@ -12,8 +12,9 @@
 //!   propagated as that twin (BLPOP as `LPOP key`, BLMPOP as `LPOP key count`, BLMOVE as
 //!   `LMOVE`, BRPOPLPUSH as `RPOPLPUSH`); one that finds none blocks (a timeout answers
 //!   `*-1`, even for BLMOVE), or inside MULTI/EXEC answers at once with the null of its
-//!   non-blocking twin. The engine re-runs the command when one of
-//!   its keys receives data, so the handlers only decide "serve now or block".
+//!   non-blocking twin. The engine re-runs the command when one of its keys receives
+//!   data, restricted to that key (`Ctx::blocking_candidates`), so the handlers only
+//!   decide "serve now or block".
 
 use crate::blocking::{BlockRequest, TimeoutReply};
 use crate::ctx::{int_arg, is, timeout_arg, Ctx};
@@ -61,6 +62,15 @@ impl End {
         match self {
             End::Left => b"LPOP",
             End::Right => b"RPOP",
+        }
+    }
+
+    /// The direction word Redis writes when it propagates a BLMOVE it served after
+    /// blocking (its own `left`/`right` objects, whatever case the client used).
+    fn word(self) -> &'static [u8] {
+        match self {
+            End::Left => b"left",
+            End::Right => b"right",
         }
     }
 }
@@ -292,6 +302,7 @@ fn parse_mpop(c: &Ctx, numkeys_at: usize) -> Result<MpopArgs, CmdError> {
 /// Pops from the first non-empty list among `keys` (WRONGTYPE stops the search), replies
 /// `[key, [elements]]` when `nested` or `[key, element]` otherwise, and propagates the
 /// pop as `LPOP|RPOP key [count]`. Returns false (nothing replied) if all were empty.
+/// Serving a blocked client, only the key that became ready is looked at.
 fn pop_first_of(
     c: &mut Ctx,
     keys: std::ops::Range<usize>,
@@ -300,7 +311,7 @@ fn pop_first_of(
     nested: bool,
 ) -> Result<bool, CmdError> {
     let (db, now) = (c.db(), c.now);
-    for i in keys {
+    for i in c.blocking_candidates(keys) {
         let key = c.arg(i);
         let Some(l) = write_list(c.eng, db, key, now)? else { continue };
         let items = pop_many(l, end, count);
@@ -674,8 +685,9 @@ pub fn blmpop(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// BLMOVE/BRPOPLPUSH once the arguments are parsed: `rewrite` is what a served call is
-/// propagated as.
+/// BLMOVE/BRPOPLPUSH once the arguments are parsed: `rewrite` is what a call that moved
+/// an element is propagated as. The source is the only key waited on, so a served call
+/// (see [`crate::blocking`]) necessarily takes from the ready key.
 fn bmove_generic(c: &mut Ctx, from: End, to: End, deadline: Option<i64>, rewrite: Vec<Vec<u8>>) -> CmdResult {
     let (src, dst) = (c.arg(1), c.arg(2));
     let (db, now) = (c.db(), c.now);
@@ -694,7 +706,13 @@ pub fn blmove(c: &mut Ctx) -> CmdResult {
     let from = End::parse(c.arg(3))?;
     let to = End::parse(c.arg(4))?;
     let deadline = timeout_arg(c.arg(5), c.now)?;
-    let rewrite = vec![b"LMOVE".to_vec(), c.arg(1).to_vec(), c.arg(2).to_vec(), c.arg(3).to_vec(), c.arg(4).to_vec()];
+    // Redis propagates the client's own words when it moves at once, and its lowercase
+    // `left`/`right` when it serves the client after blocking.
+    let (w3, w4) = match c.ready_key() {
+        Some(_) => (from.word(), to.word()),
+        None => (c.arg(3), c.arg(4)),
+    };
+    let rewrite = vec![b"LMOVE".to_vec(), c.arg(1).to_vec(), c.arg(2).to_vec(), w3.to_vec(), w4.to_vec()];
     bmove_generic(c, from, to, deadline, rewrite)
 }
 

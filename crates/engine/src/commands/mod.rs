@@ -1,9 +1,12 @@
-//! The command table: Redis's command metadata ([`spec_data`]) joined with ferrokv's
-//! handlers ([`HANDLERS`]), one module per command family. Dispatch, arity checks, COMMAND
-//! INFO/DOCS and ACL categories all read this one table.
+//! The command table: Redis's command metadata ([`spec_data`], plus key specifications
+//! and tips in [`spec_keys`]) joined with ferrokv's handlers ([`HANDLERS`]), one module
+//! per command family. Dispatch, arity checks, COMMAND INFO/DOCS/GETKEYS and ACL
+//! categories all read this one table.
 
+pub mod getkeys;
 pub mod spec;
 mod spec_data;
+mod spec_keys;
 
 pub mod bits;
 pub mod client_cmd;
@@ -44,6 +47,12 @@ pub struct Cmd {
     pub subs: Vec<CmdId>,
     /// ACL categories including the implicit ones.
     pub cats: u64,
+    /// Key specifications (COMMAND INFO, key extraction).
+    pub key_specs: &'static [spec::KeySpec],
+    /// Command tips (COMMAND INFO).
+    pub tips: &'static [&'static str],
+    /// The command's own key-extraction rule, when its key specifications may not suffice.
+    pub getkeys: Option<spec::GetKeys>,
 }
 
 impl Cmd {
@@ -329,6 +338,11 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("command|docs", command_cmd::docs, "Returns documentary information about one, multiple or all commands."),
     ("command|list", command_cmd::list, "Returns a list of command names."),
     ("command|getkeys", command_cmd::getkeys, "Extracts the key names from an arbitrary command."),
+    (
+        "command|getkeysandflags",
+        command_cmd::getkeysandflags,
+        "Extracts the key names and access flags for an arbitrary command.",
+    ),
     ("command|help", command_cmd::help, "Returns helpful text about the different subcommands."),
     ("time", server_cmd::time, "Returns the server time."),
     ("lastsave", server_cmd::lastsave, "Returns the Unix timestamp of the last successful save to disk."),
@@ -374,6 +388,7 @@ impl CommandTable {
     /// disables the command); an unknown name or a clash is an error for startup.
     pub fn build(renames: &[(String, String)]) -> Result<CommandTable, String> {
         let handlers: HashMap<&str, (Handler, &str)> = HANDLERS.iter().map(|&(n, h, s)| (n, (h, s))).collect();
+        let meta: HashMap<&str, &spec::CmdMeta> = spec_keys::META.iter().map(|m| (m.fullname, m)).collect();
         let mut cmds: Vec<Cmd> = Vec::new();
         let mut by_full: HashMap<&'static str, CmdId> = HashMap::new();
         for spec in spec_data::SPECS {
@@ -382,6 +397,7 @@ impl CommandTable {
                 None => (None, spec.fullname),
             };
             let handler = handlers.get(spec.fullname).copied();
+            let meta = meta.get(spec.fullname);
             let id = cmds.len();
             cmds.push(Cmd {
                 spec,
@@ -391,6 +407,9 @@ impl CommandTable {
                 parent: None,
                 subs: Vec::new(),
                 cats: spec::cats::implicit(spec.flags, spec.cats),
+                key_specs: meta.map_or(&[], |m| m.key_specs),
+                tips: meta.map_or(&[], |m| m.tips),
+                getkeys: meta.and_then(|m| m.getkeys),
             });
             by_full.insert(spec.fullname, id);
             let _ = parent_name;
@@ -407,6 +426,9 @@ impl CommandTable {
         }
         for (name, _, _) in HANDLERS {
             assert!(by_full.contains_key(name), "handler registered for unknown command {name}");
+        }
+        for m in spec_keys::META {
+            assert!(by_full.contains_key(m.fullname), "key specs for unknown command {}", m.fullname);
         }
         let mut top = HashMap::new();
         for (id, c) in cmds.iter().enumerate() {

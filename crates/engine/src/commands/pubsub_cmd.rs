@@ -70,13 +70,15 @@ pub fn punsubscribe(c: &mut Ctx) -> CmdResult {
 }
 
 /// Drops every channel subscription; with `reply`, confirms each (or once with a null
-/// channel if there were none).
+/// channel if there were none). Channels leave one at a time, so each confirmation
+/// counts the subscriptions still left, as in Redis.
 pub(crate) fn unsubscribe_all(eng: &mut Engine, client: &mut Client, reply: bool) {
-    let channels: Vec<Vec<u8>> = client.channels.drain().collect();
+    let channels: Vec<Vec<u8>> = client.channels.iter().cloned().collect();
     if channels.is_empty() && reply {
         confirm(client, b"unsubscribe", None);
     }
     for ch in channels {
+        client.channels.remove(&ch);
         eng.pubsub.unsubscribe(&ch, client.id);
         if reply {
             confirm(client, b"unsubscribe", Some(&ch));
@@ -85,11 +87,12 @@ pub(crate) fn unsubscribe_all(eng: &mut Engine, client: &mut Client, reply: bool
 }
 
 pub(crate) fn punsubscribe_all(eng: &mut Engine, client: &mut Client, reply: bool) {
-    let patterns: Vec<Vec<u8>> = client.patterns.drain().collect();
+    let patterns: Vec<Vec<u8>> = client.patterns.iter().cloned().collect();
     if patterns.is_empty() && reply {
         confirm(client, b"punsubscribe", None);
     }
     for p in patterns {
+        client.patterns.remove(&p);
         eng.pubsub.punsubscribe(&p, client.id);
         if reply {
             confirm(client, b"punsubscribe", Some(&p));

@@ -169,3 +169,110 @@ pub(crate) const fn s(
 ) -> RawSpec {
     RawSpec { fullname, arity, flags, cats, keys, group, since, syntax }
 }
+
+/// Key specification flags (Redis 7.0's `CMD_KEY_*`): how a command uses a key.
+pub mod kflags {
+    pub const RO: u64 = 1 << 0;
+    pub const RW: u64 = 1 << 1;
+    pub const OW: u64 = 1 << 2;
+    pub const RM: u64 = 1 << 3;
+    pub const ACCESS: u64 = 1 << 4;
+    pub const UPDATE: u64 = 1 << 5;
+    pub const INSERT: u64 = 1 << 6;
+    pub const DELETE: u64 = 1 << 7;
+    pub const NOT_KEY: u64 = 1 << 8;
+    pub const INCOMPLETE: u64 = 1 << 9;
+    pub const VARIABLE_FLAGS: u64 = 1 << 10;
+
+    /// Names COMMAND INFO and GETKEYSANDFLAGS show, in Redis's order.
+    pub const NAMES: &[(u64, &str)] = &[
+        (RO, "RO"),
+        (RW, "RW"),
+        (OW, "OW"),
+        (RM, "RM"),
+        (ACCESS, "access"),
+        (UPDATE, "update"),
+        (INSERT, "insert"),
+        (DELETE, "delete"),
+        (NOT_KEY, "not_key"),
+        (INCOMPLETE, "incomplete"),
+        (VARIABLE_FLAGS, "variable_flags"),
+    ];
+}
+
+/// Where the search for a key specification's keys starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BeginSearch {
+    /// At this argument index.
+    Index(i32),
+    /// After the first argument equal (ignoring case) to the keyword, searched from
+    /// `startfrom` towards the end, or from the end backwards if `startfrom` is negative.
+    Keyword(&'static str, i32),
+    /// Not expressible: the command's own rule ([`GetKeys`]) finds the keys.
+    BeginUnknown,
+}
+
+/// Which arguments, from where the search began, are keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindKeys {
+    /// `(lastkey, step, limit)`: keys up to `lastkey` (relative to the start; negative
+    /// counts from the end of the arguments), every `step`; with a negative `lastkey`, a
+    /// non-zero `limit` keeps only the first 1/limit of the remaining arguments.
+    Range(i32, i32, i32),
+    /// `(keynumidx, firstkey, step)`: the argument at `keynumidx` (relative to the start)
+    /// says how many keys follow, the first at `firstkey` (relative to the start).
+    Keynum(i32, i32, i32),
+    FindUnknown,
+}
+
+/// One key specification, as Redis 7.0 declares it.
+#[derive(Clone, Copy, Debug)]
+pub struct KeySpec {
+    pub notes: Option<&'static str>,
+    pub flags: u64,
+    pub begin: BeginSearch,
+    pub find: FindKeys,
+}
+
+pub(crate) const fn k(notes: Option<&'static str>, flags: u64, begin: BeginSearch, find: FindKeys) -> KeySpec {
+    KeySpec { notes, flags, begin, find }
+}
+
+/// A command's own key-extraction rule (Redis's `getkeys_proc`), used when its key
+/// specifications cannot answer: unknown or incomplete specs, keys whose flags depend on
+/// the arguments, or a numkeys argument that is not a valid count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetKeys {
+    /// `numkeys key [key ...]` with numkeys at `count` and the first key at `first`,
+    /// plus a destination at `store` (0: none), reported after the other keys.
+    Numkeys {
+        store: usize,
+        count: usize,
+        first: usize,
+    },
+    Sort,
+    SortRo,
+    Migrate,
+    Set,
+    Bitfield,
+    Georadius,
+    Xread,
+}
+
+/// The parts of a command's metadata kept in [`super::spec_keys`].
+#[derive(Debug)]
+pub struct CmdMeta {
+    pub fullname: &'static str,
+    pub key_specs: &'static [KeySpec],
+    pub tips: &'static [&'static str],
+    pub getkeys: Option<GetKeys>,
+}
+
+pub(crate) const fn m(
+    fullname: &'static str,
+    key_specs: &'static [KeySpec],
+    tips: &'static [&'static str],
+    getkeys: Option<GetKeys>,
+) -> CmdMeta {
+    CmdMeta { fullname, key_specs, tips, getkeys }
+}

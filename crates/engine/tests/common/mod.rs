@@ -87,3 +87,29 @@ pub fn int(n: i64) -> Frame {
 pub fn arr(v: Vec<Frame>) -> Frame {
     Frame::Array(v)
 }
+
+/// The commands in the write feed, without the SELECTs.
+pub fn feed(h: &mut Harness) -> Vec<Vec<String>> {
+    let raw = h.eng.feed.take();
+    let mut cmds = Vec::new();
+    let mut pos = 0;
+    while let Some((f, n)) = Frame::decode(&raw[pos..]).expect("feed decodes") {
+        pos += n;
+        let Frame::Array(parts) = f else { panic!("feed holds commands") };
+        let args: Vec<String> = parts
+            .into_iter()
+            .map(|p| match p {
+                Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        if !args[0].eq_ignore_ascii_case("select") {
+            cmds.push(args);
+        }
+    }
+    cmds
+}
+
+pub fn cmds(list: &[&[&str]]) -> Vec<Vec<String>> {
+    list.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect()
+}
