@@ -103,10 +103,8 @@ impl Engine {
             for _ in 0..ndb {
                 let db = self.evict_db_cursor % ndb;
                 self.evict_db_cursor = self.evict_db_cursor.wrapping_add(1);
-                let mut picked = None;
-                let mut rng = self.rng.fork();
-                self.dbs[db].sample_keys(1, volatile, &mut rng, |k| picked = Some(k.clone()));
-                if let Some(k) = picked {
+                // A sample may come back empty on a sparse table; a random entry cannot.
+                if let Some(k) = self.dbs[db].any_random_key(volatile, &mut self.rng) {
                     return Some((db, k));
                 }
             }
@@ -120,7 +118,16 @@ impl Engine {
                 self.dbs[db].sample_keys(samples, volatile, &mut rng, |k| sampled.push((db, k.clone())));
             }
             if sampled.is_empty() {
-                return None;
+                // Sampling a sparse table can come back empty: fall back to one random key
+                // per database before concluding there is nothing to evict.
+                for db in 0..ndb {
+                    if let Some(k) = self.dbs[db].any_random_key(volatile, &mut rng) {
+                        sampled.push((db, k));
+                    }
+                }
+                if sampled.is_empty() {
+                    return None;
+                }
             }
             for (db, k) in sampled {
                 if let Some(score) = self.eviction_score(db, &k, now_ms) {

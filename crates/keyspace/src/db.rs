@@ -354,6 +354,16 @@ impl Db {
         self.keys.get_mut(key)
     }
 
+    /// One uniformly random key (of the volatile ones if asked), without expiry checks;
+    /// None only if there is none.
+    pub fn any_random_key(&self, from_volatile: bool, rng: &mut fastrand::Rng) -> Option<SmallBytes> {
+        if from_volatile {
+            self.expires.random_entry(rng).map(|(k, _)| k.clone())
+        } else {
+            self.keys.random_entry(rng).map(|(k, _)| k.clone())
+        }
+    }
+
     /// Samples a random key (eviction, RANDOMKEY-like uses) without expiry checks.
     pub fn sample_keys(
         &self,
