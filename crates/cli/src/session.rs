@@ -102,10 +102,11 @@ impl Session {
     /// (Re)connects, then authenticates, selects the database and switches to RESP3 as
     /// the options ask. `quiet` hides a failure to connect (not a failed AUTH).
     pub fn connect(&mut self, quiet: bool) -> bool {
-        if self.conn.take().is_some() {
-            self.dbnum = 0;
-            self.in_multi = false;
-        }
+        // A new connection starts on database 0, outside MULTI. (redis-cli 7.0 forgets this
+        // after a dropped connection and keeps using database 0 under a `[db]` prompt.)
+        self.conn = None;
+        self.dbnum = 0;
+        self.in_multi = false;
         let target = self.opts.conn.target();
         match Conn::connect(&target) {
             Ok(c) => self.conn = Some(c),

@@ -42,6 +42,8 @@ pub fn run(s: &mut Session) -> Result<(), Exit> {
             }
         }
         let _ = emit(b"All data transferred. Waiting for the last reply...\n");
+        // Before the ECHO goes out: its reply may come back before the write returns.
+        sent_flag.store(true, Ordering::SeqCst);
         // The leading CRLF (ignored by the server) resynchronises after garbage on stdin.
         let mut echo = b"\r\n*2\r\n$4\r\nECHO\r\n$20\r\n".to_vec();
         echo.extend_from_slice(&magic);
@@ -49,7 +51,6 @@ pub fn run(s: &mut Session) -> Result<(), Exit> {
         if let Err(e) = writer.write_all(&echo) {
             writer_failed(&format!("Error writing to the server: {}", os_error_text(&e)));
         }
-        sent_flag.store(true, Ordering::SeqCst);
     });
 
     let _ = conn.set_read_timeout(Some(POLL));
