@@ -193,9 +193,10 @@ impl Session {
         result
     }
 
-    /// The help table, fetched from the server the first time it is needed.
+    /// The help table, fetched from the server the first time it is needed (again while
+    /// it is empty: the server may not have been reachable yet).
     pub fn help_table(&mut self) -> &HelpTable {
-        if self.help.is_none() {
+        if self.help.as_ref().is_none_or(HelpTable::is_empty) {
             let table = self.fetch_help();
             self.help = Some(table);
         }
