@@ -1,42 +1,59 @@
 //! The `ferrokv` binary. Subcommands select the role; invoked through a link whose name
-//! ends in `-server` (`ferrokv-server`, `redis-server`) it behaves as the server, so
-//! scripts written for Redis run it unchanged.
+//! ends in `-server` (`ferrokv-server`, `redis-server`) it behaves as the server, and
+//! through one ending in `-cli` (`ferrokv-cli`, `redis-cli`) as the client, so scripts
+//! written for Redis run it unchanged.
 
 use ferrokv_server::memory::CountingAlloc;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
 use std::process::ExitCode;
 
 #[global_allocator]
 static GLOBAL: CountingAlloc<mimalloc::MiMalloc> = CountingAlloc(mimalloc::MiMalloc);
 
 fn usage() -> &'static str {
-    "ferrokv — a Redis-compatible server\n\nUsage:\n  ferrokv server [/path/to/redis.conf] [--directive value ...]\n  ferrokv --version\n\nInvoked as ferrokv-server or redis-server, the binary is the server.\n"
+    "ferrokv — a Redis-compatible server\n\nUsage:\n  ferrokv server [/path/to/redis.conf] [--directive value ...]\n  ferrokv cli [options] [command [arg ...]]   (ferrokv cli --help for the options)\n  ferrokv --version\n\nInvoked as ferrokv-server or redis-server, the binary is the server;\nas ferrokv-cli or redis-cli, the client.\n"
+}
+
+/// The server reads its arguments as text.
+fn strings(args: &[OsString]) -> Vec<String> {
+    args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+}
+
+/// The client's arguments stay bytes: keys and values need not be UTF-8.
+fn bytes(args: &[OsString]) -> Vec<Vec<u8>> {
+    args.iter().map(|a| a.clone().into_vec()).collect()
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<OsString> = std::env::args_os().collect();
     let invoked = args
         .first()
         .map(|a| std::path::Path::new(a).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())
         .unwrap_or_default();
+    let rest = args.get(1..).unwrap_or_default();
     let code = if invoked.ends_with("-server") {
-        ferrokv_server::main(&args[1..])
+        ferrokv_server::main(&strings(rest))
+    } else if invoked.ends_with("-cli") {
+        ferrokv_cli::main(&bytes(rest))
     } else {
-        match args.get(1).map(String::as_str) {
-            Some("server") => ferrokv_server::main(&args[2..]),
+        match args.get(1).and_then(|a| a.to_str()) {
+            Some("server") => ferrokv_server::main(&strings(&args[2..])),
+            Some("cli") => ferrokv_cli::main(&bytes(&args[2..])),
             Some("-v" | "--version" | "version") => {
                 println!("ferrokv {} ({})", env!("CARGO_PKG_VERSION"), ferrokv_server::version_line());
                 0
             }
-            Some("-h" | "--help" | "help") | None => {
+            Some("-h" | "--help" | "help") => {
                 print!("{}", usage());
-                if args.len() > 1 {
-                    0
-                } else {
-                    1
-                }
+                0
             }
-            Some(other) => {
-                eprintln!("ferrokv: unknown subcommand '{other}'\n\n{}", usage());
+            None if args.len() <= 1 => {
+                print!("{}", usage());
+                1
+            }
+            other => {
+                eprintln!("ferrokv: unknown subcommand '{}'\n\n{}", other.unwrap_or("?"), usage());
                 1
             }
         }
