@@ -123,11 +123,7 @@ impl Node {
 
 impl Child {
     fn new(node: Node) -> Child {
-        Child {
-            count: node.count(),
-            max: node.max().clone(),
-            node,
-        }
+        Child { count: node.count(), max: node.max().clone(), node }
     }
 
     /// Recomputes count and max after entries moved in or out.
@@ -285,10 +281,7 @@ fn insert_into(node: &mut Node, entry: Entry, edge: Edge) -> Option<Node> {
     if spill(children, i) {
         i = route(children, &entry);
     }
-    let child_edge = Edge {
-        first: edge.first && i == 0,
-        last: edge.last && i == children.len() - 1,
-    };
+    let child_edge = Edge { first: edge.first && i == 0, last: edge.last && i == children.len() - 1 };
     let new_max = cmp_entry(&entry, &children[i].max) == Ordering::Greater;
     let child = &mut children[i];
     let Some(right) = insert_into(&mut child.node, entry, child_edge) else {
@@ -305,13 +298,7 @@ fn insert_into(node: &mut Node, entry: Entry, edge: Edge) -> Option<Node> {
         children.insert(i + 1, right);
         return None;
     }
-    Some(Node::Inner(split_insert(
-        children,
-        i + 1,
-        right,
-        edge,
-        INNER_CAP,
-    )))
+    Some(Node::Inner(split_insert(children, i + 1, right, edge, INNER_CAP)))
 }
 
 /// Removes `(score, member)` from below `node`, keeping every child it passes at least
@@ -319,9 +306,7 @@ fn insert_into(node: &mut Node, entry: Entry, edge: Edge) -> Option<Node> {
 fn remove_from(node: &mut Node, score: f64, member: &[u8]) -> Option<SmallBytes> {
     let children = match node {
         Node::Leaf(leaf) => {
-            let pos = leaf
-                .binary_search_by(|e| cmp_key(e.0, &e.1, score, member))
-                .ok()?;
+            let pos = leaf.binary_search_by(|e| cmp_key(e.0, &e.1, score, member)).ok()?;
             return Some(leaf.remove(pos).1);
         }
         Node::Inner(children) => children,
@@ -423,21 +408,14 @@ fn node_memory(node: &Node) -> usize {
         Node::Leaf(leaf) => leaf.capacity() * mem::size_of::<Entry>(),
         Node::Inner(children) => {
             children.capacity() * mem::size_of::<Child>()
-                + children
-                    .iter()
-                    .map(|c| c.max.1.heap_size() + node_memory(&c.node))
-                    .sum::<usize>()
+                + children.iter().map(|c| c.max.1.heap_size() + node_memory(&c.node)).sum::<usize>()
         }
     }
 }
 
 impl ScoreTree {
     pub fn new() -> Self {
-        ScoreTree {
-            root: Node::Leaf(Vec::new()),
-            len: 0,
-            member_heap: 0,
-        }
+        ScoreTree { root: Node::Leaf(Vec::new()), len: 0, member_heap: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -455,10 +433,7 @@ impl ScoreTree {
         debug_assert!(!score.is_nan(), "NaN score");
         self.member_heap += member.heap_size();
         self.len += 1;
-        let edge = Edge {
-            first: true,
-            last: true,
-        };
+        let edge = Edge { first: true, last: true };
         if let Some(right) = insert_into(&mut self.root, (score, member), edge) {
             let left = mem::replace(&mut self.root, Node::Leaf(Vec::new()));
             let mut children = Vec::with_capacity(INNER_CAP);
@@ -502,14 +477,11 @@ impl ScoreTree {
         loop {
             match node {
                 Node::Leaf(leaf) => {
-                    let pos = leaf
-                        .binary_search_by(|e| cmp_key(e.0, &e.1, score, member))
-                        .ok()?;
+                    let pos = leaf.binary_search_by(|e| cmp_key(e.0, &e.1, score, member)).ok()?;
                     return Some(base + pos);
                 }
                 Node::Inner(children) => {
-                    let i = children
-                        .partition_point(|c| cmp_key(c.max.0, &c.max.1, score, member).is_lt());
+                    let i = children.partition_point(|c| cmp_key(c.max.0, &c.max.1, score, member).is_lt());
                     let child = children.get(i)?;
                     base += children[..i].iter().map(|c| c.count).sum::<usize>();
                     node = &child.node;
@@ -561,11 +533,7 @@ impl ScoreTree {
         if rank >= self.len {
             return Iter::empty();
         }
-        Iter {
-            cursor: Some(Cursor::seek(&self.root, rank)),
-            remaining: self.len - rank,
-            forward: true,
-        }
+        Iter { cursor: Some(Cursor::seek(&self.root, rank)), remaining: self.len - rank, forward: true }
     }
 
     /// Iterates backward from `rank` (inclusive, clamped to the last entry) to rank 0.
@@ -574,11 +542,7 @@ impl ScoreTree {
             return Iter::empty();
         }
         let rank = rank.min(self.len - 1);
-        Iter {
-            cursor: Some(Cursor::seek(&self.root, rank)),
-            remaining: rank + 1,
-            forward: false,
-        }
+        Iter { cursor: Some(Cursor::seek(&self.root, rank)), remaining: rank + 1, forward: false }
     }
 
     /// Iterates over all entries in order.
@@ -597,10 +561,7 @@ impl ScoreTree {
         let end = end.min(self.len - 1) + 1;
         let mut out = Vec::with_capacity(end - start);
         if start == 0 && end == self.len {
-            take_all(
-                mem::replace(&mut self.root, Node::Leaf(Vec::new())),
-                &mut out,
-            );
+            take_all(mem::replace(&mut self.root, Node::Leaf(Vec::new())), &mut out);
         } else {
             remove_range_in(&mut self.root, start, end, &mut out);
             fix_seam(&mut self.root, start);
@@ -638,13 +599,7 @@ impl<'a> Cursor<'a> {
         let mut node = root;
         loop {
             match node {
-                Node::Leaf(leaf) => {
-                    return Cursor {
-                        path,
-                        leaf,
-                        pos: rank,
-                    }
-                }
+                Node::Leaf(leaf) => return Cursor { path, leaf, pos: rank },
                 Node::Inner(children) => {
                     let (i, r) = locate(children, rank).expect("rank within the tree");
                     path.push((children.as_slice(), i));
@@ -720,11 +675,7 @@ pub struct Iter<'a> {
 
 impl Iter<'_> {
     fn empty() -> Self {
-        Iter {
-            cursor: None,
-            remaining: 0,
-            forward: true,
-        }
+        Iter { cursor: None, remaining: 0, forward: true }
     }
 }
 
@@ -799,15 +750,8 @@ mod tests {
         /// at one depth, no empty node but the root, no root with one child, capacities,
         /// the member heap total, and no node under half full off the two edge paths.
         fn check(&self) {
-            let mut walk = Walk {
-                leaf_depth: None,
-                prev: None,
-                heap: 0,
-            };
-            let edge = Edge {
-                first: true,
-                last: true,
-            };
+            let mut walk = Walk { leaf_depth: None, prev: None, heap: 0 };
+            let edge = Edge { first: true, last: true };
             assert_eq!(walk.node(&self.root, 0, edge, true), self.len);
             assert_eq!(walk.heap, self.member_heap, "member heap total");
             if let Node::Inner(children) = &self.root {
@@ -816,9 +760,7 @@ mod tests {
         }
 
         fn to_vec(&self) -> Vec<(u64, Vec<u8>)> {
-            self.iter()
-                .map(|(s, m)| (s.to_bits(), m.to_vec()))
-                .collect()
+            self.iter().map(|(s, m)| (s.to_bits(), m.to_vec())).collect()
         }
     }
 
@@ -834,10 +776,7 @@ mod tests {
             if !root {
                 assert!(node.len() > 0, "empty node");
                 if !edge.first && !edge.last {
-                    assert!(
-                        !node.is_underfull(),
-                        "underfull inner node at depth {depth}"
-                    );
+                    assert!(!node.is_underfull(), "underfull inner node at depth {depth}");
                 }
             }
             match node {
@@ -858,10 +797,7 @@ mod tests {
                     let last = children.len() - 1;
                     let mut total = 0;
                     for (i, c) in children.iter().enumerate() {
-                        let e = Edge {
-                            first: edge.first && i == 0,
-                            last: edge.last && i == last,
-                        };
+                        let e = Edge { first: edge.first && i == 0, last: edge.last && i == last };
                         let n = self.node(&c.node, depth + 1, e, false);
                         assert_eq!(n, c.count, "count");
                         let max = c.node.max();
@@ -886,10 +822,7 @@ mod tests {
     }
 
     fn model_vec(model: &Model) -> Vec<(u64, Vec<u8>)> {
-        model
-            .iter()
-            .map(|(s, m)| (s.0.to_bits(), m.clone()))
-            .collect()
+        model.iter().map(|(s, m)| (s.0.to_bits(), m.clone())).collect()
     }
 
     fn assert_same(tree: &ScoreTree, model: &Model) {
@@ -944,25 +877,13 @@ mod tests {
         t.insert(0.5, sb(b"z"));
         t.insert(2.0, sb(b"a"));
         let order: Vec<&[u8]> = t.iter().map(|(_, m)| &m[..]).collect();
-        let want: [&[u8]; 8] = [
-            b"z",
-            b"",
-            b"B",
-            b"a",
-            b"ab",
-            b"b",
-            "\u{ff}".as_bytes(),
-            b"a",
-        ];
+        let want: [&[u8]; 8] = [b"z", b"", b"B", b"a", b"ab", b"b", "\u{ff}".as_bytes(), b"a"];
         assert_eq!(order, want);
         assert_eq!(t.rank(1.0, b"ab"), Some(4));
         assert_eq!(t.rank(1.0, b"c"), None);
         assert_eq!(t.rank(2.0, b"a"), Some(7));
         // A lex bound within the equal scores.
-        assert_eq!(
-            t.partition_point(|s, m| s < 1.0 || (s == 1.0 && m < &b"ab"[..])),
-            4
-        );
+        assert_eq!(t.partition_point(|s, m| s < 1.0 || (s == 1.0 && m < &b"ab"[..])), 4);
         assert_eq!(t.remove(1.0, b"ab").as_deref(), Some(&b"ab"[..]));
         assert_eq!(t.remove(1.0, b"ab"), None);
         t.check();
@@ -1001,10 +922,7 @@ mod tests {
             t.insert(s, sb(m.as_bytes()));
         }
         let order: Vec<&[u8]> = t.iter().map(|(_, m)| &m[..]).collect();
-        assert_eq!(
-            order,
-            [&b"-inf"[..], b"min", b"zero", b"max", b"inf", b"inf2"]
-        );
+        assert_eq!(order, [&b"-inf"[..], b"min", b"zero", b"max", b"inf", b"inf2"]);
         assert_eq!(t.rank(f64::NEG_INFINITY, b"-inf"), Some(0));
         assert_eq!(t.rank(f64::INFINITY, b"inf2"), Some(5));
         assert_eq!(t.partition_point(|s, _| s < f64::INFINITY), 4);
@@ -1042,24 +960,15 @@ mod tests {
         let all = model_vec(&model);
         let n = all.len();
         for start in [0, 1, 63, 64, 65, 2047, 2048, n / 2, n - 1] {
-            let fwd: Vec<_> = t
-                .iter_from(start)
-                .map(|(s, m)| (s.to_bits(), m.to_vec()))
-                .collect();
+            let fwd: Vec<_> = t.iter_from(start).map(|(s, m)| (s.to_bits(), m.to_vec())).collect();
             assert_eq!(fwd, all[start..]);
-            let rev: Vec<_> = t
-                .iter_rev_from(start)
-                .map(|(s, m)| (s.to_bits(), m.to_vec()))
-                .collect();
+            let rev: Vec<_> = t.iter_rev_from(start).map(|(s, m)| (s.to_bits(), m.to_vec())).collect();
             let want: Vec<_> = all[..=start].iter().rev().cloned().collect();
             assert_eq!(rev, want);
         }
         assert_eq!(t.iter_from(n).count(), 0);
         assert_eq!(t.iter_rev_from(n).count(), n);
-        assert_eq!(
-            t.iter_rev_from(usize::MAX).next().map(|e| e.1.to_vec()),
-            all.last().map(|e| e.1.clone())
-        );
+        assert_eq!(t.iter_rev_from(usize::MAX).next().map(|e| e.1.to_vec()), all.last().map(|e| e.1.clone()));
         assert_eq!(t.iter_from(10).len(), n - 10);
     }
 
@@ -1118,10 +1027,7 @@ mod tests {
             }
             t.check();
             let per_entry = t.memory() as f64 / t.len() as f64;
-            assert!(
-                per_entry < 36.0,
-                "descending={descending}: {per_entry} bytes/entry"
-            );
+            assert!(per_entry < 36.0, "descending={descending}: {per_entry} bytes/entry");
         }
     }
 
@@ -1146,10 +1052,7 @@ mod tests {
         }
         for (name, t) in [("random", &random), ("sequential", &sequential)] {
             let per_entry = t.memory() as f64 / t.len() as f64;
-            eprintln!(
-                "{name} inserts: {per_entry:.1} bytes per entry, height {}",
-                height(t)
-            );
+            eprintln!("{name} inserts: {per_entry:.1} bytes per entry, height {}", height(t));
             assert!(per_entry < 48.0, "{name}: {per_entry}");
         }
     }
@@ -1164,18 +1067,10 @@ mod tests {
         // A large range from the middle, then from each end.
         for (start, end) in [(20_000, 119_999), (0, 9_999), (30_000, 49_999)] {
             let removed = t.remove_range(start, end);
-            let want: Vec<_> = model
-                .iter()
-                .skip(start)
-                .take(end - start + 1)
-                .cloned()
-                .collect();
+            let want: Vec<_> = model.iter().skip(start).take(end - start + 1).cloned().collect();
             assert_eq!(removed.len(), want.len());
             for (got, want) in removed.iter().zip(&want) {
-                assert_eq!(
-                    (got.0.to_bits(), &got.1[..]),
-                    (want.0 .0.to_bits(), &want.1[..])
-                );
+                assert_eq!((got.0.to_bits(), &got.1[..]), (want.0 .0.to_bits(), &want.1[..]));
             }
             for w in &want {
                 model.remove(w);
@@ -1198,13 +1093,7 @@ mod tests {
         eprintln!("remove_range of 999,998 entries: {:?}", started.elapsed());
         assert_eq!(removed.len(), 999_998);
         t.check();
-        assert_eq!(
-            t.to_vec(),
-            vec![
-                (0f64.to_bits(), b"m".to_vec()),
-                (999_999f64.to_bits(), b"m".to_vec())
-            ]
-        );
+        assert_eq!(t.to_vec(), vec![(0f64.to_bits(), b"m".to_vec()), (999_999f64.to_bits(), b"m".to_vec())]);
     }
 
     /// Cuts that start and end near leaf and inner-node boundaries of a full three-level
@@ -1213,22 +1102,8 @@ mod tests {
     #[test]
     fn range_cuts_at_node_boundaries() {
         const NODE: usize = LEAF_CAP * INNER_CAP;
-        let starts = [
-            0,
-            63,
-            65,
-            NODE - 3,
-            NODE + 10,
-            NODE + 5 * LEAF_CAP + 3,
-            2 * NODE - 1,
-        ];
-        let ends = [
-            NODE + 100,
-            2 * NODE - 1,
-            2 * NODE + 10,
-            2 * NODE + 2000,
-            3 * NODE - 5,
-        ];
+        let starts = [0, 63, 65, NODE - 3, NODE + 10, NODE + 5 * LEAF_CAP + 3, 2 * NODE - 1];
+        let ends = [NODE + 100, 2 * NODE - 1, 2 * NODE + 10, 2 * NODE + 2000, 3 * NODE - 5];
         for start in starts {
             for end in ends.into_iter().filter(|&end| end >= start) {
                 let mut t = ScoreTree::new();
@@ -1237,11 +1112,7 @@ mod tests {
                     t.insert(s, sb(b"m"));
                 }
                 assert_eq!(height(&t), 3);
-                let removed: Vec<f64> = t
-                    .remove_range(start, end)
-                    .into_iter()
-                    .map(|e| e.0)
-                    .collect();
+                let removed: Vec<f64> = t.remove_range(start, end).into_iter().map(|e| e.0).collect();
                 assert_eq!(removed, model.drain(start..=end).collect::<Vec<_>>());
                 t.check();
                 assert_eq!(t.iter().map(|e| e.0).collect::<Vec<_>>(), model);
@@ -1285,11 +1156,7 @@ mod tests {
             let span = [1, 2, 70, 5_000, 70_000][round % 5];
             let start = rng.usize(0..model.len());
             let end = start + rng.usize(0..span);
-            let removed: Vec<f64> = t
-                .remove_range(start, end)
-                .into_iter()
-                .map(|e| e.0)
-                .collect();
+            let removed: Vec<f64> = t.remove_range(start, end).into_iter().map(|e| e.0).collect();
             let want: Vec<f64> = model.drain(start..(end + 1).min(model.len())).collect();
             assert_eq!(removed, want);
             for _ in 0..200 {
@@ -1398,9 +1265,7 @@ mod tests {
                 }
             }
             Op::Append(count) => {
-                let (score, base) = model
-                    .last()
-                    .map_or((0.0, Vec::new()), |(s, m)| (s.0, m.clone()));
+                let (score, base) = model.last().map_or((0.0, Vec::new()), |(s, m)| (s.0, m.clone()));
                 for k in 0..count {
                     let mut member = base.clone();
                     member.extend_from_slice(format!("{k:06}").as_bytes());
@@ -1429,19 +1294,13 @@ mod tests {
             Op::RemoveMany(seed, count) => {
                 let mut rng = fastrand::Rng::with_seed(seed);
                 for _ in 0..count.min(model.len()) {
-                    let (s, m) = model
-                        .iter()
-                        .nth(rng.usize(0..model.len()))
-                        .cloned()
-                        .expect("present");
+                    let (s, m) = model.iter().nth(rng.usize(0..model.len())).cloned().expect("present");
                     model.remove(&(s, m.clone()));
                     assert_eq!(tree.remove(s.0, &m).as_deref(), Some(&m[..]));
                 }
             }
             Op::Rank(s, m) => {
-                let want = model
-                    .contains(&(Score(s), m.clone()))
-                    .then(|| model.range(..(Score(s), m.clone())).count());
+                let want = model.contains(&(Score(s), m.clone())).then(|| model.range(..(Score(s), m.clone())).count());
                 assert_eq!(tree.rank(s, &m), want);
             }
             Op::RankPresent(i) if n > 0 => {
@@ -1461,41 +1320,20 @@ mod tests {
             }
             Op::KeyBound(x, bound) => {
                 let want = model.range(..(Score(x), bound.clone())).count();
-                assert_eq!(
-                    tree.partition_point(|s, m| cmp_key(s, m, x, &bound).is_lt()),
-                    want
-                );
+                assert_eq!(tree.partition_point(|s, m| cmp_key(s, m, x, &bound).is_lt()), want);
             }
             Op::IterFrom(i, take) => {
                 let i = i.index(n + 2);
-                let got: Vec<_> = tree
-                    .iter_from(i)
-                    .take(take)
-                    .map(|(s, m)| (s.to_bits(), m.to_vec()))
-                    .collect();
-                let want: Vec<_> = model
-                    .iter()
-                    .skip(i)
-                    .take(take)
-                    .map(|(s, m)| (s.0.to_bits(), m.clone()))
-                    .collect();
+                let got: Vec<_> = tree.iter_from(i).take(take).map(|(s, m)| (s.to_bits(), m.to_vec())).collect();
+                let want: Vec<_> = model.iter().skip(i).take(take).map(|(s, m)| (s.0.to_bits(), m.clone())).collect();
                 assert_eq!(got, want);
             }
             Op::IterRevFrom(i, take) => {
                 let i = i.index(n + 2);
-                let got: Vec<_> = tree
-                    .iter_rev_from(i)
-                    .take(take)
-                    .map(|(s, m)| (s.to_bits(), m.to_vec()))
-                    .collect();
+                let got: Vec<_> = tree.iter_rev_from(i).take(take).map(|(s, m)| (s.to_bits(), m.to_vec())).collect();
                 let skip = n.saturating_sub(i + 1);
-                let want: Vec<_> = model
-                    .iter()
-                    .rev()
-                    .skip(skip)
-                    .take(take)
-                    .map(|(s, m)| (s.0.to_bits(), m.clone()))
-                    .collect();
+                let want: Vec<_> =
+                    model.iter().rev().skip(skip).take(take).map(|(s, m)| (s.0.to_bits(), m.clone())).collect();
                 assert_eq!(got, want);
             }
             Op::RemoveRange(a, b) => {
@@ -1508,21 +1346,9 @@ mod tests {
     }
 
     fn remove_range_both(tree: &mut ScoreTree, model: &mut Model, start: usize, end: usize) {
-        let got: Vec<_> = tree
-            .remove_range(start, end)
-            .into_iter()
-            .map(|(s, m)| (s.to_bits(), m.to_vec()))
-            .collect();
-        let want: Vec<_> = if start > end {
-            Vec::new()
-        } else {
-            model
-                .iter()
-                .skip(start)
-                .take(end - start + 1)
-                .cloned()
-                .collect()
-        };
+        let got: Vec<_> = tree.remove_range(start, end).into_iter().map(|(s, m)| (s.to_bits(), m.to_vec())).collect();
+        let want: Vec<_> =
+            if start > end { Vec::new() } else { model.iter().skip(start).take(end - start + 1).cloned().collect() };
         for w in &want {
             model.remove(w);
         }
