@@ -253,6 +253,9 @@ pub fn reset(env: &mut Env, m: &mut Master, flags: u32, now: i64) {
         }
     }
     env.close_instance_links(&mut m.inst);
+    // Reconnect on the next tick: the first PING to the (possibly new) address then has a
+    // whole down-after period to be answered.
+    m.inst.link.last_reconn_time = 0;
     m.inst.flags = 0;
     m.leader = None;
     m.failover_state = FailoverState::None;
@@ -285,6 +288,12 @@ pub fn reset_and_change_address(env: &mut Env, m: &mut Master, host: &str, port:
         keep.push(m.inst.addr.clone());
     }
     reset(env, m, RESET_NO_SENTINELS, now);
+    // What the other sentinels said about the old address says nothing about the new one;
+    // keeping it would turn the first missed PING into an instant ODOWN.
+    for s in m.sentinels.values_mut() {
+        s.flags &= !flag::MASTER_DOWN;
+        s.leader = None;
+    }
     m.inst.addr = new;
     m.inst.o_down_since = 0;
     m.inst.s_down_since = 0;

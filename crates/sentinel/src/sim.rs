@@ -479,6 +479,10 @@ fn failover_promotes_the_most_advanced_replica_and_everyone_follows() {
     assert!(sim.all_agree_on(6381));
     assert_eq!(sim.redis[2].master_of, None);
     assert!(sim.run_until(10_000, |s| s.redis[1].master_of == Some(6381)), "{}", sim.dump());
+    sim.run(5_000);
+    // Exactly one switch per sentinel: the new master is not mistaken for a dead one.
+    assert_eq!(sim.count("+switch-master"), 3, "{}", sim.dump());
+    assert!(!sim.events.iter().any(|(_, c, m)| c == "+sdown" && m.starts_with("master mymaster 127.0.0.1 6381")));
     assert_eq!(sim.count("+elected-leader"), 1, "{}", sim.dump());
     let switch = sim.events.iter().find(|(_, c, _)| c == "+switch-master").unwrap();
     assert_eq!(switch.2, "mymaster 127.0.0.1 6379 127.0.0.1 6381");
