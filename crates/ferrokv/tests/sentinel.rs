@@ -87,6 +87,16 @@ fn mixed_group_with_redis_sentinel_agrees_on_failover() {
         other => panic!("{other:?}"),
     };
     assert_eq!(fields(sentinels[0].port), fields(sentinels[2].port));
+    let first_fields = |port: u16, sub: &str| match query(port, &["SENTINEL", sub, MASTER]) {
+        Some(ferrokv_resp::Frame::Array(v)) => match v.first() {
+            Some(ferrokv_resp::Frame::Array(kv)) => kv.chunks(2).map(|kv| text(&kv[0])).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    for sub in ["replicas", "sentinels"] {
+        assert_eq!(first_fields(sentinels[0].port, sub), first_fields(sentinels[2].port, sub), "{sub}");
+    }
     let events = Events::listen(sentinels[2].port);
     master.kill9();
     let ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
@@ -126,6 +136,28 @@ fn sentinel_restart_recovers_state_from_its_config_file() {
     assert_eq!(query(port, &["SENTINEL", "myid"]).map(|f| text(&f)), Some(myid));
     assert_eq!(master_field(port, "num-other-sentinels").as_deref(), Some("2"));
     assert!(wait_until(FAILOVER_WAIT, || master_port_from(port) == Some(new)), "{}", sentinels[2].log_text());
+}
+
+#[test]
+fn password_protected_group_is_monitored_and_failed_over_with_auth_pass() {
+    let extra = "requirepass s3cret\nmasterauth s3cret\n";
+    let Some((mut master, replicas)) = replication_group_with(1, extra, &["AUTH", "s3cret"]) else {
+        return;
+    };
+    let sentinels: Vec<Proc> =
+        (0..3).map(|_| sentinel(&SentinelKind::Ferrokv, master.port, "sentinel auth-pass mymaster s3cret\n")).collect();
+    let refs: Vec<&Proc> = sentinels.iter().collect();
+    // Discovering the replica and each other needs INFO and hello PUBLISH, which the
+    // servers only answer after AUTH.
+    wait_discovery(&refs, 1);
+    master.kill9();
+    let new = replicas[0].port;
+    assert!(wait_until(FAILOVER_WAIT, || all_agree(&refs, new)), "{}", logs(&refs));
+    let promoted = wait_until(
+        FAILOVER_WAIT,
+        || matches!(query_as(new, &["AUTH", "s3cret"], &["ROLE"]), Some(ferrokv_resp::Frame::Array(v)) if text(&v[0]) == "master"),
+    );
+    assert!(promoted, "{}", logs(&refs));
 }
 
 #[test]

@@ -20,16 +20,30 @@ pub const MASTER: &str = "mymaster";
 
 /// Sends one command and reads one reply, None on any failure (the peer may be dead).
 pub fn query(port: u16, args: &[&str]) -> Option<Frame> {
+    query_as(port, &[], args)
+}
+
+/// Like [`query`], after sending `auth` (e.g. `["AUTH", "secret"]`) if not empty.
+pub fn query_as(port: u16, auth: &[&str], args: &[&str]) -> Option<Frame> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     let mut out = Vec::new();
+    if !auth.is_empty() {
+        ferrokv_resp::encode_command(&mut out, auth.iter().map(|a| a.as_bytes()));
+    }
     ferrokv_resp::encode_command(&mut out, args.iter().map(|a| a.as_bytes()));
     s.write_all(&out).ok()?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16384];
+    let mut skip = !auth.is_empty();
     loop {
-        if let Ok(Some((f, _))) = Frame::decode(&buf) {
-            return Some(f);
+        if let Ok(Some((f, used))) = Frame::decode(&buf) {
+            if !skip {
+                return Some(f);
+            }
+            skip = false;
+            buf.drain(..used);
+            continue;
         }
         let n = s.read(&mut chunk).ok()?;
         if n == 0 {
@@ -160,6 +174,11 @@ impl Drop for Proc {
 
 /// Debian's redis-server, with a config file so that Sentinel's CONFIG REWRITE works.
 pub fn redis_node(bin: &Path, replica_of: Option<u16>) -> Proc {
+    redis_node_with(bin, replica_of, "")
+}
+
+/// Like [`redis_node`], with extra config lines.
+pub fn redis_node_with(bin: &Path, replica_of: Option<u16>, extra: &str) -> Proc {
     let dir = TempDir::new("sentinel-redis");
     let port = free_port();
     let log = dir.path().join("redis.log");
@@ -172,6 +191,7 @@ pub fn redis_node(bin: &Path, replica_of: Option<u16>) -> Proc {
     if let Some(m) = replica_of {
         text.push_str(&format!("replicaof 127.0.0.1 {m}\n"));
     }
+    text.push_str(extra);
     std::fs::write(&conf, text).expect("write redis.conf");
     let cmd = vec![bin.display().to_string(), conf.display().to_string()];
     Proc::spawn(cmd, port, dir, log)
@@ -206,12 +226,18 @@ pub fn config_path(p: &Proc) -> PathBuf {
 /// One master and `replicas` replicas of it, all Debian redis-server; None (skipped) if it
 /// is not installed.
 pub fn replication_group(replicas: usize) -> Option<(Proc, Vec<Proc>)> {
+    replication_group_with(replicas, "", &[])
+}
+
+/// Like [`replication_group`], with extra config lines for every server and the commands
+/// that authenticate the test's own queries (e.g. `AUTH secret`).
+pub fn replication_group_with(replicas: usize, extra: &str, auth: &[&str]) -> Option<(Proc, Vec<Proc>)> {
     let bin = optional_binary("redis-server")?;
-    let master = redis_node(&bin, None);
-    let reps: Vec<Proc> = (0..replicas).map(|_| redis_node(&bin, Some(master.port))).collect();
+    let master = redis_node_with(&bin, None, extra);
+    let reps: Vec<Proc> = (0..replicas).map(|_| redis_node_with(&bin, Some(master.port), extra)).collect();
     let synced = wait_until(Duration::from_secs(10), || {
         reps.iter().all(|r| {
-            matches!(query(r.port, &["INFO", "replication"]), Some(f) if text(&f).contains("master_link_status:up"))
+            matches!(query_as(r.port, auth, &["INFO", "replication"]), Some(f) if text(&f).contains("master_link_status:up"))
         })
     });
     assert!(synced, "replicas did not sync");
