@@ -125,18 +125,21 @@ def one_round(kind, args):
             i = 0
             while not state["stop"]:
                 i += 1
+                issued = time.monotonic()
                 try:
                     client.set(f"w:{i}", i)
                     acked.append(i)
-                    if state["killed"] is not None and state["first_write"] is None:
+                    # Only a write issued after the master died proves a new master serves.
+                    killed = state["killed"]
+                    if killed is not None and issued > killed and state["first_write"] is None:
                         state["first_write"] = time.monotonic()
                 except (redis.exceptions.RedisError, OSError):
                     time.sleep(0.01)
         w = threading.Thread(target=writer, daemon=True)
         w.start()
         time.sleep(0.5)
-        state["killed"] = time.monotonic()
         master.kill()
+        state["killed"] = time.monotonic()
         wait(lambda: state["first_write"] is not None and "at" in switched, 60, "failover")
         time.sleep(0.3)
         state["stop"] = True
