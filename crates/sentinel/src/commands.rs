@@ -59,7 +59,7 @@ const HELP: &[&str] = &[
     "SIMULATE-FAILURE [CRASH-AFTER-ELECTION] [CRASH-AFTER-PROMOTION] [HELP]",
     "    Simulate a Sentinel crash.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 pub fn is_executable(path: &str) -> bool {
@@ -276,7 +276,12 @@ impl Sentinel {
                     reply_instance(out, self, i, None, now);
                 }
             }
-            "myid" if n == 2 => out.bulk(self.env.myid.as_bytes()),
+            "myid" => {
+                if n != 2 {
+                    return arity_err(out);
+                }
+                out.bulk(self.env.myid.as_bytes());
+            }
             "is-master-down-by-addr" => {
                 if n != 6 {
                     return arity_err(out);

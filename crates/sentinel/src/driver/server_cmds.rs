@@ -60,7 +60,13 @@ pub fn execute(hub: &mut Hub, shared: &Shared, sess: &mut Session, argv: &[Vec<u
     hub.stats.commands += 1;
     let now = now_ms();
     if let Some(c) = hub.clients.get_mut(&sess.id) {
-        c.last_cmd = name.clone();
+        // CLIENT LIST names container commands with their subcommand, as Redis does.
+        c.last_cmd = match argv.get(1) {
+            Some(sub) if matches!(name.as_str(), "client" | "sentinel" | "command") => {
+                format!("{name}|{}", text(sub).to_ascii_lowercase())
+            }
+            _ => name.clone(),
+        };
         c.last_interaction_ms = now;
     }
     let Some(arity) = arity_ok(&name, argv.len()) else {
@@ -194,7 +200,8 @@ fn hello(hub: &mut Hub, sess: &mut Session, argv: &[Vec<u8>], out: &mut ReplyBuf
             c.name = n;
         }
     }
-    out.map(7);
+    // In sentinel mode Redis leaves out the `role` field.
+    out.map(6);
     out.bulk(b"server");
     out.bulk(b"redis");
     out.bulk(b"version");
@@ -205,8 +212,6 @@ fn hello(hub: &mut Hub, sess: &mut Session, argv: &[Vec<u8>], out: &mut ReplyBuf
     out.int(sess.id as i64);
     out.bulk(b"mode");
     out.bulk(b"sentinel");
-    out.bulk(b"role");
-    out.bulk(b"master");
     out.bulk(b"modules");
     out.array(0);
 }
