@@ -288,3 +288,51 @@ fn redis_py_sentinel_client_follows_failover() {
     assert!(status.success() && done.starts_with("FAILED_OVER "), "{done}\n{err}\n{}", logs(&refs));
     eprintln!("redis-py: {done}");
 }
+
+#[test]
+fn replies_match_redis_sentinel() {
+    let Some(redis_sentinel) = optional_binary("redis-sentinel") else {
+        return;
+    };
+    // Both watch the same (absent) master: everything below is independent of timing.
+    let absent = common::free_port();
+    let ours = sentinel(&SentinelKind::Ferrokv, absent, "");
+    let theirs = sentinel(&SentinelKind::Redis(redis_sentinel), absent, "");
+    let port = absent.to_string();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["PING"],
+        vec!["PING", "hi"],
+        vec!["foo", "bar", "baz"],
+        vec!["SENTINEL", "foo"],
+        vec!["SENTINEL", "masters", "x"],
+        vec!["SENTINEL", "myid", "x"],
+        vec!["SENTINEL", "get-master-addr-by-name", "nope"],
+        vec!["SENTINEL", "get-master-addr-by-name", MASTER],
+        vec!["SENTINEL", "master", "nope"],
+        vec!["SENTINEL", "replicas", MASTER],
+        vec!["SENTINEL", "sentinels", MASTER],
+        vec!["SENTINEL", "ckquorum", MASTER],
+        vec!["SENTINEL", "failover", MASTER],
+        vec!["SENTINEL", "is-master-down-by-addr", "127.0.0.1", &port, "0", "*"],
+        vec!["SENTINEL", "is-master-down-by-addr", "127.0.0.1", "x", "0", "*"],
+        vec!["SENTINEL", "set", MASTER, "quorum", "0"],
+        vec!["SENTINEL", "set", MASTER, "foo", "1"],
+        vec!["SENTINEL", "config", "get", "*"],
+        vec!["SENTINEL", "config", "set", "foo", "1"],
+        vec!["SENTINEL", "config", "set", "announce-port", "99999"],
+        vec!["SENTINEL", "debug"],
+        vec!["SENTINEL", "simulate-failure", "help"],
+        vec!["SENTINEL", "reset", "nomatch"],
+        vec!["SENTINEL", "pending-scripts"],
+        vec!["SENTINEL", "help"],
+        vec!["ROLE"],
+        vec!["PUBLISH", "x", "y"],
+        vec!["CLIENT", "GETNAME"],
+        vec!["AUTH", "x"],
+    ];
+    for c in &commands {
+        let mine = query(ours.port, c);
+        assert!(mine.is_some(), "{c:?}: no reply");
+        assert_eq!(mine, query(theirs.port, c), "{c:?}");
+    }
+}
