@@ -65,7 +65,8 @@ pub fn parse(info: &str) -> InfoReport {
             continue;
         };
         match key {
-            "run_id" if value.len() >= 40 => r.run_id = Some(value[..40].to_string()),
+            // A peer controls this text: slice only on a character boundary.
+            "run_id" => r.run_id = value.get(..40).map(str::to_string).or(r.run_id),
             "role" if value.starts_with("master") => r.role = Some(crate::instance::Role::Master),
             "role" if value.starts_with("slave") => r.role = Some(crate::instance::Role::Replica),
             "master_host" => r.master_host = Some(value.to_string()),
@@ -97,6 +98,8 @@ mod tests {
         let r = parse(info);
         assert_eq!(r.run_id.as_deref(), Some("0123456789012345678901234567890123456789"));
         assert_eq!(r.role, Some(Role::Master));
+        // Byte 40 inside a multi-byte character: ignored, not a panic.
+        assert_eq!(parse(&format!("run_id:{}é\r\n", "0".repeat(39))).run_id, None);
         assert_eq!(r.replicas, vec![("127.0.0.1".into(), 7001), ("10.0.0.2".into(), 7002)]);
     }
 

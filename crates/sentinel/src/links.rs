@@ -90,7 +90,8 @@ fn auth_and_name(
         _ => {}
     }
     // Lets an operator spot sentinel connections in CLIENT LIST.
-    let name = format!("sentinel-{}-{}", &env.myid[..env.myid.len().min(8)], if pubsub { "pubsub" } else { "cmd" });
+    let short: String = env.myid.chars().take(8).collect();
+    let name = format!("sentinel-{short}-{}", if pubsub { "pubsub" } else { "cmd" });
     send(env, renamed, inst, pubsub, &["CLIENT", "SETNAME", &name], Expect::Discard);
 }
 
