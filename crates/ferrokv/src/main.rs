@@ -1,7 +1,8 @@
 //! The `ferrokv` binary. Subcommands select the role; invoked through a link whose name
-//! ends in `-server` (`ferrokv-server`, `redis-server`) it behaves as the server, and
-//! through one ending in `-cli` (`ferrokv-cli`, `redis-cli`) as the client, so scripts
-//! written for Redis run it unchanged.
+//! ends in `-server` (`ferrokv-server`, `redis-server`) it behaves as the server, through
+//! one ending in `-sentinel` as a sentinel, and through one ending in `-cli`
+//! (`ferrokv-cli`, `redis-cli`) as the client, so scripts written for Redis run it
+//! unchanged.
 
 use ferrokv_server::memory::CountingAlloc;
 use std::ffi::OsString;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 static GLOBAL: CountingAlloc<mimalloc::MiMalloc> = CountingAlloc(mimalloc::MiMalloc);
 
 fn usage() -> &'static str {
-    "ferrokv — a Redis-compatible server\n\nUsage:\n  ferrokv server [/path/to/redis.conf] [--directive value ...]\n  ferrokv cli [options] [command [arg ...]]   (ferrokv cli --help for the options)\n  ferrokv --version\n\nInvoked as ferrokv-server or redis-server, the binary is the server;\nas ferrokv-cli or redis-cli, the client.\n"
+    "ferrokv — a Redis-compatible server\n\nUsage:\n  ferrokv server [/path/to/redis.conf] [--directive value ...]\n  ferrokv sentinel /path/to/sentinel.conf [--directive value ...]\n  ferrokv server /path/to/sentinel.conf --sentinel [--directive value ...]\n  ferrokv cli [options] [command [arg ...]]   (ferrokv cli --help for the options)\n  ferrokv --version\n\nInvoked as ferrokv-server or redis-server, the binary is the server; as\nferrokv-sentinel or redis-sentinel, a sentinel (port 26379 by default); as\nferrokv-cli or redis-cli, the client.\n"
 }
 
 /// The server reads its arguments as text.
@@ -25,6 +26,15 @@ fn bytes(args: &[OsString]) -> Vec<Vec<u8>> {
     args.iter().map(|a| a.clone().into_vec()).collect()
 }
 
+/// `server … --sentinel` runs a sentinel, as `redis-server sentinel.conf --sentinel` does.
+fn server(args: &[String]) -> i32 {
+    if ferrokv_sentinel::driver::requested(args) {
+        ferrokv_sentinel::driver::main(args)
+    } else {
+        ferrokv_server::main(args)
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let invoked = args
@@ -32,13 +42,16 @@ fn main() -> ExitCode {
         .map(|a| std::path::Path::new(a).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())
         .unwrap_or_default();
     let rest = args.get(1..).unwrap_or_default();
-    let code = if invoked.ends_with("-server") {
-        ferrokv_server::main(&strings(rest))
+    let code = if invoked.ends_with("-sentinel") {
+        ferrokv_sentinel::driver::main(&strings(rest))
+    } else if invoked.ends_with("-server") {
+        server(&strings(rest))
     } else if invoked.ends_with("-cli") {
         ferrokv_cli::main(&bytes(rest))
     } else {
         match args.get(1).and_then(|a| a.to_str()) {
-            Some("server") => ferrokv_server::main(&strings(&args[2..])),
+            Some("server") => server(&strings(&args[2..])),
+            Some("sentinel") => ferrokv_sentinel::driver::main(&strings(&args[2..])),
             Some("cli") => ferrokv_cli::main(&bytes(&args[2..])),
             Some("-v" | "--version" | "version") => {
                 println!("ferrokv {} ({})", env!("CARGO_PKG_VERSION"), ferrokv_server::version_line());

@@ -1,0 +1,56 @@
+//! The sentinel's config file: the refusal to start without a writable one (Sentinel
+//! stores its state there, so running without would forget failovers on restart), and
+//! saving state into it with an atomic rewrite (temp file, fsync, rename, fsync dir).
+
+use crate::persist::merge_into_file;
+use crate::sentinel::Persist;
+use std::path::{Path, PathBuf};
+
+fn access_error(path: &Path, mode: libc::c_int) -> Option<String> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: access() only reads the NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), mode) } == 0 {
+        return None;
+    }
+    let e = std::io::Error::last_os_error();
+    // strerror's text, without Rust's "(os error N)" suffix, as Redis prints it.
+    let text = e.to_string();
+    Some(text.split(" (os error").next().unwrap_or(&text).to_string())
+}
+
+/// Redis's startup check, extended to the directory: the rewrite creates a temporary file
+/// next to the config and renames it over, which needs a writable directory too.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    if let Some(e) = access_error(path, libc::W_OK) {
+        return Err(format!("Sentinel config file {} is not writable: {e}. Exiting...", path.display()));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if let Some(e) = access_error(dir, libc::W_OK | libc::X_OK) {
+        return Err(format!(
+            "Sentinel config file {} is not writable: its directory {} is not writable ({e}). Exiting...",
+            path.display(),
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+pub struct FilePersist {
+    pub path: PathBuf,
+    pub port: u16,
+}
+
+impl Persist for FilePersist {
+    fn save(&mut self, lines: &[String]) -> Result<(), String> {
+        let old = match std::fs::read_to_string(&self.path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e.to_string()),
+        };
+        let new = merge_into_file(&old, lines, self.port);
+        if new == old {
+            return Ok(());
+        }
+        ferrokv_config::rewrite::write_atomically(&self.path, new.as_bytes()).map_err(|e| e.to_string())
+    }
+}

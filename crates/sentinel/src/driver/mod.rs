@@ -1,0 +1,244 @@
+//! The tokio driver: everything with side effects. It loads `sentinel.conf`, owns the
+//! sockets (links to instances, our own listener on 26379), the clock (a timer ticking the
+//! state machine at a random 10-19 Hz, as Redis does to keep sentinels out of lockstep)
+//! and the config file the state is saved to.
+
+mod client;
+pub mod config_file;
+mod hub;
+mod info;
+mod link;
+mod server_cmds;
+
+use crate::addr::Resolver;
+use crate::sentinel::Sentinel;
+use ferrokv_config::{pid, CommandLine, LoadError, Val};
+use hub::{now_ms, Hub, Shared, Stats};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Resolves through the system resolver (getaddrinfo), preferring IPv4 like most setups.
+struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn resolve(&self, host: &str) -> Option<String> {
+        let addrs: Vec<SocketAddr> = (host, 0).to_socket_addrs().ok()?.collect();
+        addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).map(|a| a.ip().to_string())
+    }
+}
+
+pub(crate) fn format_addr(ip: &str, port: u16) -> String {
+    crate::addr::format_host_port(ip, port)
+}
+
+pub(crate) fn format_sockaddr(a: &SocketAddr) -> String {
+    format_addr(&a.ip().to_canonical().to_string(), a.port())
+}
+
+/// True when redis-server style arguments ask for sentinel mode (`--sentinel`).
+pub fn requested(args: &[String]) -> bool {
+    CommandLine::parse(args).sentinel
+}
+
+fn usage() -> &'static str {
+    "Usage: ferrokv sentinel /path/to/sentinel.conf [options]\n       ferrokv server /path/to/sentinel.conf --sentinel [options]\n\nThe config file is required and must be writable: Sentinel saves its state there.\n"
+}
+
+fn fatal(msg: String) -> i32 {
+    eprintln!("{}", LoadError { source: None, line: 0, text: String::new(), msg });
+    1
+}
+
+/// Runs a sentinel with redis-server's arguments (`sentinel.conf [--directive value ...]`).
+pub fn main(args: &[String]) -> i32 {
+    if let Some(first) = args.first().map(String::as_str) {
+        match first {
+            "-v" | "--version" => {
+                println!("{}", ferrokv_server::version_line());
+                return 0;
+            }
+            "-h" | "--help" => {
+                print!("{}", usage());
+                return 0;
+            }
+            _ => {}
+        }
+    }
+    let cl = CommandLine::parse(args);
+    if cl.config_file.as_deref().is_none_or(|f| f == "-") {
+        eprintln!("Sentinel needs config file on disk to save state. Exiting...");
+        return 1;
+    }
+    let cfg = match ferrokv_config::load(&cl, true) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let Some(config_path) = cfg.config_file.clone() else {
+        eprintln!("Sentinel needs config file on disk to save state. Exiting...");
+        return 1;
+    };
+    let logfile = cfg.str(pid("logfile")).to_string();
+    if let Err(e) = ferrokv_server::logging::init(Some(&logfile), &cfg.get_formatted(pid("loglevel"))) {
+        return fatal(format!("Can't open the log file: {e}"));
+    }
+    ferrokv_server::logging::set_role(b'X');
+    if let Err(msg) = config_file::check_writable(&config_path) {
+        log::warn!("{msg}");
+        eprintln!("{msg}");
+        return 1;
+    }
+    let port = cfg.int(pid("port")) as u16;
+    let now = now_ms();
+    let seed = (now as u64) ^ ((std::process::id() as u64) << 32);
+    let persist = config_file::FilePersist { path: config_path.clone(), port };
+    let mut core = Sentinel::new(now, seed, Box::new(persist));
+    core.set_resolver(Box::new(SystemResolver));
+    core.env.settings.port = port;
+    core.env.settings.requirepass = Some(cfg.str(pid("requirepass")).to_string()).filter(|p| !p.is_empty());
+    let mut lines = cfg.sentinel_lines.clone();
+    lines.sort_by_key(|l| crate::persist::phase(&l.args));
+    for l in &lines {
+        if let Err(msg) = crate::persist::apply(&mut core, &l.args, now) {
+            let text = format!("sentinel {}", l.args.join(" "));
+            eprintln!("{}", LoadError { source: Some(l.file.clone()), line: l.line, text, msg });
+            return 1;
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fatal(format!("Failed to start the runtime: {e}")),
+    };
+    let requirepass = core.env.settings.requirepass.clone();
+    let bind = match cfg.get(pid("bind")) {
+        Val::Bind(v) => v.clone(),
+        _ => vec!["*".into()],
+    };
+    let dir = cfg.str(pid("dir")).to_string();
+    let pidfile = cfg.str(pid("pidfile")).to_string();
+    let backlog = cfg.int(pid("tcp-backlog")) as i32;
+    let code = rt.block_on(async move {
+        let run_id: String = (0..40).map(|_| char::from(b"0123456789abcdef"[fastrand::usize(0..16)])).collect();
+        let hub = Hub {
+            core,
+            links: HashMap::new(),
+            clients: HashMap::new(),
+            next_client: 0,
+            stats: Stats { started_ms: now_ms(), ..Stats::default() },
+            shutdown: Arc::new(Notify::new()),
+            requirepass,
+            config_file: config_path,
+            run_id,
+            port,
+        };
+        serve(Arc::new(Mutex::new(hub)), bind, port, backlog, dir, pidfile).await
+    });
+    rt.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+async fn serve(shared: Shared, bind: Vec<String>, port: u16, backlog: i32, dir: String, pidfile: String) -> i32 {
+    let pid_num = std::process::id();
+    log::warn!("oO0OoO0OoO0Oo ferrokv is starting oO0OoO0OoO0Oo");
+    log::warn!(
+        "ferrokv version={}, redis_version={}, bits=64, pid={pid_num}, just started",
+        env!("CARGO_PKG_VERSION"),
+        ferrokv_config::REDIS_VERSION
+    );
+    log::warn!("Configuration loaded");
+    if !dir.is_empty() {
+        if let Err(e) = std::env::set_current_dir(&dir) {
+            log::warn!("Can't chdir to '{dir}': {e}");
+            return 1;
+        }
+    }
+    let bound = match ferrokv_server::listener::bind_tcp(&bind, port, backlog) {
+        Ok(b) => b,
+        Err(e) => {
+            log::warn!("{e}");
+            return 1;
+        }
+    };
+    if !pidfile.is_empty() {
+        if let Err(e) = std::fs::write(&pidfile, format!("{pid_num}\n")) {
+            log::warn!("Failed to write PID file: {e}");
+        }
+    }
+    log::info!("Running mode=sentinel, port={port}.");
+    {
+        let mut hub = shared.lock();
+        hub.core.start(now_ms());
+        hub.dispatch(&shared);
+    }
+    for b in bound {
+        match tokio::net::TcpListener::from_std(b.listener) {
+            Ok(l) => {
+                tokio::spawn(accept(shared.clone(), l));
+            }
+            Err(e) => {
+                log::warn!("Failed listening on port {port} (tcp), aborting: {e}");
+                return 1;
+            }
+        }
+    }
+    tokio::spawn(timer(shared.clone()));
+    log::info!("Ready to accept connections tcp");
+    let shutdown = shared.lock().shutdown.clone();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    tokio::select! {
+        _ = shutdown.notified() => {}
+        _ = async { sigterm.as_mut().expect("guarded").recv().await }, if sigterm.is_some() => {
+            log::warn!("Received SIGTERM scheduling shutdown...");
+        }
+        _ = async { sigint.as_mut().expect("guarded").recv().await }, if sigint.is_some() => {
+            log::warn!("Received SIGINT scheduling shutdown...");
+        }
+    }
+    {
+        let mut hub = shared.lock();
+        let _ = hub.core.flush_config();
+        hub.dispatch(&shared);
+    }
+    if !pidfile.is_empty() {
+        let _ = std::fs::remove_file(&pidfile);
+    }
+    log::warn!("Sentinel is now ready to exit, bye bye...");
+    0
+}
+
+async fn accept(shared: Shared, listener: tokio::net::TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                let fd = stream.as_raw_fd() as i64;
+                tokio::spawn(client::serve(shared.clone(), stream, fd));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off rather than spin.
+                log::warn!("Accepting client connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Sentinel's timer. The period varies at random between 52 and 100 ms (Redis's hz of
+/// 10-19), so sentinels started together do not keep asking for votes at the same instant.
+async fn timer(shared: Shared) {
+    loop {
+        let hz = 10 + fastrand::u64(0..10);
+        tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        let mut hub = shared.lock();
+        hub.core.tick(now_ms());
+        hub.dispatch(&shared);
+    }
+}
