@@ -54,6 +54,9 @@ pub enum TimeoutReply {
     NullArray,
     /// `$-1` (BLMOVE, BRPOPLPUSH).
     NullBulk,
+    /// WAIT: the number of replicas that acknowledged `offset` (also the early answer once
+    /// `needed` of them did).
+    ReplicaCount { offset: u64, needed: usize },
 }
 
 /// Why and until when a client is blocked.
@@ -179,6 +182,7 @@ impl Engine {
                 match b.timeout_reply {
                     TimeoutReply::NullArray => c.out.null_array(),
                     TimeoutReply::NullBulk => c.out.null(),
+                    TimeoutReply::ReplicaCount { offset, .. } => c.out.int(self.replicas_acked(offset) as i64),
                 }
             }
         }

@@ -105,6 +105,10 @@ pub struct Client {
     pub waker: Arc<dyn Waker>,
     /// Waiting in a blocking command.
     pub blocked: Option<crate::blocking::Blocked>,
+    /// This connection is one of our replicas, or our master's stream.
+    pub repl_role: Option<ReplRole>,
+    /// What REPLCONF said before PSYNC.
+    pub replconf: Option<crate::replication::ReplConf>,
 }
 
 impl Client {
@@ -140,6 +144,8 @@ impl Client {
             commands_processed: 0,
             waker,
             blocked: None,
+            repl_role: None,
+            replconf: None,
         }
     }
 
@@ -158,12 +164,27 @@ impl Client {
 
     /// The class used for output buffer limits and CLIENT KILL TYPE.
     pub fn class(&self) -> ClientClass {
+        if let Some(r) = self.repl_role {
+            return match r {
+                ReplRole::Replica => ClientClass::Replica,
+                ReplRole::Master => ClientClass::Master,
+            };
+        }
         if self.is_pubsub() {
             ClientClass::PubSub
         } else {
             ClientClass::Normal
         }
     }
+}
+
+/// A connection's part in replication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplRole {
+    /// It ran PSYNC/SYNC: it is one of our replicas.
+    Replica,
+    /// It carries our master's stream.
+    Master,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -157,8 +157,8 @@ pub struct Engine {
     pub expire_timed_out: bool,
     /// Clients waiting for a pause to end.
     paused_clients: Vec<ClientId>,
-    /// The replication ID this server's write history is known by.
-    pub replid: String,
+    /// Replication IDs, offsets, backlog, replicas, the link to our master.
+    pub repl: crate::replication::Replication,
     /// Allocator usage right after startup (INFO `used_memory_startup`).
     pub used_memory_startup: u64,
     /// DEBUG SET-ACTIVE-EXPIRE.
@@ -189,7 +189,7 @@ impl Engine {
         let dbs = (0..hot.databases).map(Db::new).collect();
         let mut rng = fastrand::Rng::new();
         let run_id: String = (0..40).map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)])).collect();
-        let replid: String = (0..40).map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)])).collect();
+        let repl = crate::replication::Replication::new(&mut rng);
         let used_memory_startup = host.memory().used;
         let cmd_stats = vec![CmdStats::default(); commands.cmds.len()];
         Ok(Engine {
@@ -219,7 +219,7 @@ impl Engine {
             expire_db_cursor: 0,
             expire_timed_out: false,
             paused_clients: Vec::new(),
-            replid,
+            repl,
             used_memory_startup,
             active_expire_enabled: true,
             clock_mark: Instant::now(),
@@ -298,6 +298,9 @@ impl Engine {
         }
         self.monitors.retain(|&m| m != id);
         self.paused_clients.retain(|&m| m != id);
+        if c.repl_role == Some(crate::client::ReplRole::Replica) {
+            self.replica_gone(id, crate::unix_ms(std::time::SystemTime::now()));
+        }
     }
 
     /// Parser limits for a client's next requests.
@@ -461,7 +464,7 @@ impl Engine {
     }
 
     /// Redis's processCommand: every check before a command may run.
-    fn process(&mut self, client: &mut Client, argv: Argv, now_ms: i64) {
+    pub(crate) fn process(&mut self, client: &mut Client, argv: Argv, now_ms: i64) {
         client.last_interaction_ms = now_ms;
         client.commands_processed += 1;
         let cmd = match self.commands.lookup(&argv) {
@@ -527,6 +530,21 @@ impl Engine {
                 return;
             }
         }
+        let from_master = client.repl_role == Some(crate::client::ReplRole::Master);
+        if (cflags | queued_flags) & flags::WRITE != 0 {
+            if let Some(msg) = self.replication_write_guard(from_master, now_ms) {
+                self.reject(client, Some(cmd), msg);
+                return;
+            }
+        }
+        if !from_master && cflags & flags::STALE == 0 && self.master_down() {
+            self.reject(
+                client,
+                Some(cmd),
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            );
+            return;
+        }
         if self.persist.loading.is_some() {
             let queued_deny = name == "exec"
                 && client.multi.as_ref().is_some_and(|m| {
@@ -563,6 +581,9 @@ impl Engine {
         self.feed.end_unit(false);
         if self.persist.has_pending() {
             self.start_pending_snapshot(now_ms);
+        }
+        if self.repl.want_acks {
+            self.request_acks();
         }
         if self.blocking.has_ready() {
             self.serve_ready_keys(now_ms);
@@ -713,6 +734,15 @@ impl Engine {
     }
 
     /// Marks every watcher of a key in `db` that exists (FLUSHDB/FLUSHALL/SWAPDB).
+    /// Fails every transaction watching anything (the whole dataset was replaced).
+    pub(crate) fn touch_all_watched(&mut self) {
+        for db in 0..self.dbs.len() {
+            for (key, _) in self.watched.in_db(db) {
+                self.touch_watched(None, db, &key);
+            }
+        }
+    }
+
     pub(crate) fn touch_all_watched_in_db(&mut self, mut current: Option<&mut Client>, db: usize, also: Option<usize>) {
         if self.watched.is_empty() {
             return;
@@ -909,6 +939,7 @@ impl Engine {
         }
         self.check_all_output_limits(now_ms);
         self.persistence_cron(now_ms);
+        self.replication_cron(now_ms);
         let start = Instant::now();
         for db in self.dbs.iter_mut() {
             db.cron_resize(&|| start.elapsed().as_micros() > 1000);

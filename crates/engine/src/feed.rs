@@ -9,6 +9,9 @@
 
 use ferrokv_resp::encode_command;
 
+/// The "database" of stream commands outside any database.
+const NO_DB: usize = usize::MAX;
+
 #[derive(Default)]
 pub struct Feed {
     /// True when something consumes the stream (AOF on, replicas or a backlog).
@@ -30,6 +33,12 @@ impl Feed {
         }
     }
 
+    /// Queues a stream command that belongs to no database (PING, REPLCONF GETACK): no
+    /// SELECT precedes it.
+    pub fn push_without_db<'a>(&mut self, args: impl IntoIterator<Item = &'a [u8]>) {
+        self.push(NO_DB, args);
+    }
+
     /// Ends the execution unit: encodes its writes, in a MULTI/EXEC block if `atomic` and
     /// there is more than one.
     pub fn end_unit(&mut self, atomic: bool) {
@@ -44,7 +53,7 @@ impl Feed {
             encode_command(&mut self.stream, [&b"MULTI"[..]]);
         }
         for (db, args) in &pending {
-            if self.cur_db != Some(*db) {
+            if *db != NO_DB && self.cur_db != Some(*db) {
                 let n = db.to_string();
                 encode_command(&mut self.stream, [&b"SELECT"[..], n.as_bytes()]);
                 self.cur_db = Some(*db);

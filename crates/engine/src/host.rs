@@ -69,6 +69,23 @@ pub trait Host: Send {
     fn aof_enabled(&mut self, on: bool, cfg: &Config) {
         let _ = (on, cfg);
     }
+    /// Where a full-resync snapshot goes: the RDB stream of each replica in `replicas`.
+    fn open_replica_sink(
+        &mut self,
+        replicas: &[crate::ClientId],
+        cfg: &Config,
+    ) -> std::io::Result<Box<dyn SnapshotSink>> {
+        let _ = (replicas, cfg);
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "this host does not replicate"))
+    }
+    /// The replication stream grew to `offset`: wake the replicas' senders.
+    fn replication_advanced(&mut self, offset: u64) {
+        let _ = offset;
+    }
+    /// Start or stop following a master (REPLICAOF).
+    fn master_changed(&mut self, change: crate::replication::replica::MasterChange) {
+        let _ = change;
+    }
 }
 
 /// A host that does nothing: for unit tests and tools.

@@ -23,6 +23,7 @@ pub mod lcs;
 pub mod longdouble;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod slowlog;
 pub mod stats;
 pub mod watch;

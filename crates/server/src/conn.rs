@@ -92,6 +92,7 @@ where
     // Some(deadline) while blocked in BLPOP & co (deadline None = no timeout).
     let mut blocked: Option<Option<i64>> = None;
     let mut bytes_in = 0usize;
+    let mut became_replica;
     loop {
         let runnable = !reqs.is_empty() && paused_until.is_none() && blocked.is_none();
         if !runnable {
@@ -150,6 +151,7 @@ where
             limits = e.limits(id);
             blocked = e.block_deadline(id);
             let ticket = e.flush_feed();
+            became_replica = e.replica_state(id).is_some();
             (e.take_output(id, &mut out), outcome, ticket)
         };
         // Replies to writes leave only once the writes are as durable as promised.
@@ -158,6 +160,12 @@ where
         }
         if !out.is_empty() && !write_out(&mut stream, &out, &notify, &shared, id).await {
             break;
+        }
+        if became_replica {
+            // From PSYNC on, this connection carries the replication stream.
+            crate::replication::sender::serve(shared.clone(), stream, id, notify.clone(), inbuf).await;
+            shared.engine.lock().disconnect(id);
+            return;
         }
         if close || outcome == Outcome::Close {
             break;

@@ -12,10 +12,12 @@ pub mod listener;
 pub mod logging;
 pub mod memory;
 pub mod persist;
+pub mod replication;
 
 use ferrokv_config::{pid, CommandLine, Config, Pid, Val};
 use ferrokv_engine::persistence::{Purpose, SnapshotSink};
-use ferrokv_engine::{CpuInfo, Engine, Host, MemoryInfo, ServerInfo, ShutdownRequest};
+use ferrokv_engine::replication::replica::MasterChange;
+use ferrokv_engine::{ClientId, CpuInfo, Engine, Host, MemoryInfo, ServerInfo, ShutdownRequest};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -28,6 +30,7 @@ pub struct Shared {
     pub engine: Mutex<Engine>,
     keepalive: Arc<AtomicI64>,
     pub persist: Arc<persist::Persist>,
+    pub repl: Arc<replication::Repl>,
 }
 
 impl Shared {
@@ -40,6 +43,7 @@ impl Shared {
 enum Control {
     Listeners(Vec<listener::Bound>),
     Shutdown(ShutdownRequest),
+    Master(MasterChange),
 }
 
 /// The engine's view of the outside world.
@@ -48,6 +52,7 @@ struct ServerHost {
     lazyfree: std::sync::mpsc::Sender<Box<dyn Send>>,
     keepalive: Arc<AtomicI64>,
     persist: Arc<persist::Persist>,
+    repl: Arc<replication::Repl>,
 }
 
 fn bind_addrs(cfg: &Config) -> Vec<String> {
@@ -135,6 +140,19 @@ impl Host for ServerHost {
 
     fn aof_enabled(&mut self, on: bool, cfg: &Config) {
         self.persist.aof_enabled(on, cfg);
+    }
+
+    fn open_replica_sink(&mut self, replicas: &[ClientId], _cfg: &Config) -> std::io::Result<Box<dyn SnapshotSink>> {
+        let persist = self.persist.clone();
+        self.repl.open_sink(replicas, Box::new(move || persist.report_done(Purpose::Replication, Ok(()))))
+    }
+
+    fn replication_advanced(&mut self, offset: u64) {
+        self.repl.advanced.send_replace(offset);
+    }
+
+    fn master_changed(&mut self, change: MasterChange) {
+        let _ = self.control.send(Control::Master(change));
     }
 }
 
@@ -301,8 +319,14 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         .ok();
     let keepalive = Arc::new(AtomicI64::new(cfg.int(pid("tcp-keepalive"))));
     let (persist, snapshot_done) = persist::Persist::new();
-    let host =
-        ServerHost { control: control_tx, lazyfree: lazy_tx, keepalive: keepalive.clone(), persist: persist.clone() };
+    let repl = replication::Repl::new();
+    let host = ServerHost {
+        control: control_tx,
+        lazyfree: lazy_tx,
+        keepalive: keepalive.clone(),
+        persist: persist.clone(),
+        repl: repl.clone(),
+    };
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     let info = ServerInfo { executable: exe, pid: pid_num, tcp_port: port };
     let engine = match Engine::new(cfg, Box::new(host), info, conn::now_ms()) {
@@ -312,7 +336,7 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
             return 1;
         }
     };
-    let shared = Arc::new(Shared { engine: Mutex::new(engine), keepalive, persist });
+    let shared = Arc::new(Shared { engine: Mutex::new(engine), keepalive, persist, repl });
     // Clients may connect while the dataset loads; they get -LOADING until it is whole.
     shared.engine.lock().begin_loading(0, conn::now_ms());
 
@@ -341,6 +365,12 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         Err(e) => {
             log::warn!("Loading failed: {e}");
             return 1;
+        }
+    }
+    {
+        let mut e = shared.engine.lock();
+        if let Some((host, port)) = e.configured_master() {
+            e.follow_master(&host, port, conn::now_ms());
         }
     }
     tokio::spawn(cron(shared.clone()));
@@ -372,6 +402,15 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
                         if let Ok(l) = tokio::net::TcpListener::from_std(b.listener) {
                             tcp_tasks.push(tokio::spawn(listener::accept_tcp(shared.clone(), l)));
                         }
+                    }
+                }
+                Some(Control::Master(change)) => {
+                    if let Some(old) = shared.repl.link.lock().take() {
+                        old.abort();
+                    }
+                    if let MasterChange::Follow(host, port) = change {
+                        let task = tokio::spawn(replication::link::run(shared.clone(), host, port));
+                        *shared.repl.link.lock() = Some(task);
                     }
                 }
                 Some(Control::Shutdown(_req)) => {

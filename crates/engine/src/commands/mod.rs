@@ -22,6 +22,7 @@ pub mod keys;
 pub mod lists;
 pub mod persistence_cmd;
 pub mod pubsub_cmd;
+pub mod replication_cmd;
 pub mod server_cmd;
 pub mod sets;
 pub mod strings;
@@ -351,7 +352,13 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("save", persistence_cmd::save, "Synchronously saves the database(s) to disk."),
     ("bgsave", persistence_cmd::bgsave, "Asynchronously saves the database(s) to disk."),
     ("bgrewriteaof", persistence_cmd::bgrewriteaof, "Asynchronously rewrites the append-only file to disk."),
-    ("role", server_cmd::role, "Returns the replication role."),
+    ("role", replication_cmd::role, "Returns the replication role."),
+    ("replicaof", replication_cmd::replicaof, "Configures a server as replica of another, or promotes it to a master."),
+    ("slaveof", replication_cmd::replicaof, "Sets a Redis server as a replica of another, or promotes it to being a master."),
+    ("replconf", replication_cmd::replconf, "An internal command for configuring the replication stream."),
+    ("psync", replication_cmd::psync, "An internal command used in replication."),
+    ("sync", replication_cmd::sync, "An internal command used in replication."),
+    ("wait", replication_cmd::wait, "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
     ("shutdown", server_cmd::shutdown, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     ("monitor", server_cmd::monitor, "Listens for all requests received by the server in real-time."),
     ("slowlog|get", server_cmd::slowlog_get, "Returns the slow log's entries."),

@@ -21,16 +21,6 @@ pub fn lastsave(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-pub fn role(c: &mut Ctx) -> CmdResult {
-    let offset = c.eng.feed.offset as i64;
-    let out = c.out();
-    out.array(3);
-    out.bulk(b"master");
-    out.int(offset);
-    out.array(0);
-    Ok(())
-}
-
 pub fn shutdown(c: &mut Ctx) -> CmdResult {
     let mut req = ShutdownRequest::default();
     for i in 1..c.argc() {

@@ -27,6 +27,8 @@ pub enum Purpose {
     BgSave,
     /// BGREWRITEAOF: the new base file of the append-only file.
     AofRewrite,
+    /// A full resync: the RDB streamed to the replicas waiting for one.
+    Replication,
 }
 
 /// Where a snapshot's bytes go. Writing may queue; [`SnapshotSink::commit`] makes the
@@ -213,9 +215,8 @@ impl Engine {
         self.flush_feed();
         self.persist.aof.enabled = on;
         self.host.aof_enabled(on, &self.cfg);
+        self.update_feed_enabled();
         if on {
-            self.feed.enabled = true;
-            self.feed.reset_db();
             if self.persist.in_progress().is_some() {
                 self.persist.aof.rewrite_scheduled = true;
             } else if let Err(e) =
@@ -227,15 +228,13 @@ impl Engine {
             if self.persist.aof_rewrite_in_progress() {
                 self.abort_snapshot();
             }
-            self.feed.enabled = false;
         }
     }
 
     /// The server opened the AOF it loaded at startup: record writes from now on.
     pub fn aof_opened_at_startup(&mut self) {
         self.persist.aof.enabled = true;
-        self.feed.enabled = true;
-        self.feed.reset_db();
+        self.update_feed_enabled();
     }
 
     /// Hands the write feed's pending bytes to the host (AOF, replicas). Returns the
@@ -245,7 +244,17 @@ impl Engine {
         if bytes.is_empty() {
             return None;
         }
-        Some(self.host.feed(bytes))
+        // A replica's own replicas get its master's bytes verbatim, not these.
+        if self.is_master_role() && self.repl.backlog.is_some() {
+            let shared = bytes::Bytes::copy_from_slice(&bytes);
+            self.repl.append(shared);
+            self.host.replication_advanced(self.repl.offset);
+        }
+        if self.persist.aof.enabled {
+            Some(self.host.feed(bytes))
+        } else {
+            None
+        }
     }
 
     /// SAVE: writes the whole dataset now, blocking, to `dbfilename`.
@@ -293,7 +302,9 @@ impl Engine {
     /// BGSAVE [SCHEDULE].
     pub fn bgsave(&mut self, now_ms: i64, schedule: bool) -> Result<Started, String> {
         match self.persist.in_progress() {
-            Some(Purpose::BgSave | Purpose::Save) => return Err("ERR Background save already in progress".into()),
+            Some(Purpose::BgSave | Purpose::Save | Purpose::Replication) => {
+                return Err("ERR Background save already in progress".into())
+            }
             Some(Purpose::AofRewrite) => {
                 if schedule {
                     self.persist.bgsave_scheduled = true;
@@ -323,7 +334,7 @@ impl Engine {
     }
 
     /// Starts a background snapshot now, or after the current transaction.
-    fn request_snapshot(&mut self, purpose: Purpose, now_ms: i64) -> Result<(), String> {
+    pub(crate) fn request_snapshot(&mut self, purpose: Purpose, now_ms: i64) -> Result<(), String> {
         if self.in_exec {
             self.persist.pending = Some(purpose);
             return Ok(());
@@ -346,7 +357,13 @@ impl Engine {
         if purpose == Purpose::BgSave {
             self.persist.last_bgsave_try_ms = now_ms;
         }
-        let sink = self.host.open_snapshot(purpose, &self.cfg).map_err(|e| {
+        let opened = if purpose == Purpose::Replication {
+            let ids = self.attach_full_sync_replicas();
+            self.host.open_replica_sink(&ids, &self.cfg)
+        } else {
+            self.host.open_snapshot(purpose, &self.cfg)
+        };
+        let sink = opened.map_err(|e| {
             self.snapshot_failed(purpose, &e.to_string());
             format!("ERR {e}")
         })?;
@@ -360,6 +377,7 @@ impl Engine {
         self.persist.dirty_before_bgsave = self.dirty;
         match purpose {
             Purpose::AofRewrite => log::info!("Background append only file rewriting started"),
+            Purpose::Replication => log::info!("Background RDB transfer started"),
             _ => log::info!("Background saving started"),
         }
         self.persist.job = Some(Job { purpose, started_ms: now_ms, format: Some(format), keys_done: 0, error: None });
@@ -440,6 +458,20 @@ impl Engine {
 
     fn snapshot_failed(&mut self, purpose: Purpose, error: &str) {
         match purpose {
+            Purpose::Replication => {
+                log::warn!("Background transfer error: {error}");
+                // The replicas waiting on it cannot be synced: they reconnect and retry.
+                let ids: Vec<_> = self
+                    .repl
+                    .replicas
+                    .iter()
+                    .filter(|r| r.state == crate::replication::ReplicaState::SendBulk)
+                    .map(|r| r.id)
+                    .collect();
+                for id in ids {
+                    self.detach_id(id);
+                }
+            }
             Purpose::AofRewrite => {
                 log::warn!("Background AOF rewrite terminated with error: {error}");
                 self.persist.aof.last_rewrite_ok = false;
@@ -472,6 +504,7 @@ impl Engine {
         self.persist.committing = None;
         let secs = (now_ms - started) / 1000;
         match (&result, purpose) {
+            (Ok(()), Purpose::Replication) => log::info!("Background RDB transfer terminated with success"),
             (Ok(()), Purpose::AofRewrite) => {
                 log::info!("Background AOF rewrite terminated with success");
                 log::info!("Background AOF rewrite finished successfully");
@@ -490,7 +523,7 @@ impl Engine {
             }
             (Err(e), p) => {
                 self.snapshot_failed(p, e);
-                if p != Purpose::AofRewrite {
+                if p == Purpose::Save || p == Purpose::BgSave {
                     self.persist.rdb_save_time_last = secs;
                 }
             }
@@ -499,6 +532,11 @@ impl Engine {
     }
 
     fn run_scheduled_snapshots(&mut self, now_ms: i64) {
+        if self.persist.in_progress().is_some() {
+            return;
+        }
+        // Replicas waiting for a full sync go before scheduled saves.
+        self.maybe_start_full_sync(now_ms);
         if self.persist.in_progress().is_some() {
             return;
         }

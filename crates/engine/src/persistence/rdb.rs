@@ -77,45 +77,74 @@ pub fn write_options(e: &Engine) -> WriteOptions {
     }
 }
 
+/// The encoding thresholds a loaded value is built under (copied from the configuration,
+/// so loading can run away from the engine, e.g. a replica building a new dataset).
+#[derive(Clone, Copy, Debug)]
+pub struct LoadLimits {
+    pub set_max_intset: usize,
+    pub hash: Limits,
+    pub zset: ZLimits,
+}
+
+impl LoadLimits {
+    pub fn from_config(cfg: &ferrokv_config::Config) -> LoadLimits {
+        let n = |name: &str| cfg.int(pid(name)).max(0) as usize;
+        LoadLimits {
+            set_max_intset: n("set-max-intset-entries"),
+            hash: Limits { max_entries: n("hash-max-listpack-entries"), max_value: n("hash-max-listpack-value") },
+            zset: ZLimits { max_entries: n("zset-max-listpack-entries"), max_value: n("zset-max-listpack-value") },
+        }
+    }
+}
+
 /// The in-memory value for a value read from a file or a RESTORE payload.
 pub fn value_from_rdb(e: &Engine, v: RdbValue) -> Result<Value, String> {
-    let cfg = &e.cfg;
+    value_from_rdb_with(&LoadLimits::from_config(&e.cfg), v)
+}
+
+pub fn value_from_rdb_with(limits: &LoadLimits, v: RdbValue) -> Result<Value, String> {
     Ok(match v {
         RdbValue::String(s) => Value::string(&s),
         RdbValue::List(items) => Value::List(Box::new(List { items: items.into() })),
         RdbValue::Set(members) => {
-            let max = cfg.int(pid("set-max-intset-entries")).max(0) as usize;
             let mut set = members.first().map(|m| Set::for_member(m)).unwrap_or_default();
             for m in &members {
-                set.insert(m, max);
+                set.insert(m, limits.set_max_intset);
             }
             Value::Set(Box::new(set))
         }
         RdbValue::Hash(pairs) => {
-            let limits = Limits {
-                max_entries: cfg.int(pid("hash-max-listpack-entries")).max(0) as usize,
-                max_value: cfg.int(pid("hash-max-listpack-value")).max(0) as usize,
-            };
             let mut h = Hash::new();
             for (k, v) in &pairs {
-                h.set(k, v, limits);
+                h.set(k, v, limits.hash);
             }
             Value::Hash(Box::new(h))
         }
         RdbValue::ZSet(mut entries) => {
-            let limits = ZLimits {
-                max_entries: cfg.int(pid("zset-max-listpack-entries")).max(0) as usize,
-                max_value: cfg.int(pid("zset-max-listpack-value")).max(0) as usize,
-            };
             // A member twice in one value is corruption (Redis refuses such a file).
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             if entries.windows(2).any(|w| w[0].0 == w[1].0) {
                 return Err("Duplicate zset fields detected".into());
             }
             let entries = entries.into_iter().map(|(m, s)| (m.to_vec(), s)).collect();
-            Value::ZSet(Box::new(ZSet::from_entries(entries, limits)))
+            Value::ZSet(Box::new(ZSet::from_entries(entries, limits.zset)))
         }
     })
+}
+
+/// Adds a loaded key to a database under construction (a replica's new dataset).
+pub fn load_into(
+    db: &mut ferrokv_keyspace::Db,
+    limits: &LoadLimits,
+    rec: ferrokv_persist::rdb::KeyRecord,
+    now_ms: i64,
+) -> Result<(), String> {
+    let value = value_from_rdb_with(limits, rec.value)?;
+    db.set(&rec.key, Obj::new(value, now_ms), false);
+    if let Some(t) = rec.expire_ms {
+        db.set_expire(&rec.key, t);
+    }
+    Ok(())
 }
 
 fn io_err(e: RdbError) -> io::Error {

@@ -44,6 +44,11 @@ impl Persist {
         (Arc::new(p), rx)
     }
 
+    /// Reports a finished background snapshot to the engine (through `completions`).
+    pub fn report_done(&self, purpose: Purpose, result: Result<(), String>) {
+        let _ = self.done.send((purpose, result));
+    }
+
     pub fn aof(&self) -> Option<Arc<Aof>> {
         self.aof.lock().clone()
     }
@@ -64,6 +69,7 @@ impl Persist {
                 let file = FileSink::create(&Self::dbfilename(cfg), None)?;
                 Ok(Box::new(self.background(file, purpose)?))
             }
+            Purpose::Replication => Err(io::Error::other("replication snapshots go through open_replica_sink")),
             Purpose::AofRewrite => {
                 let aof = self.aof().ok_or_else(|| io::Error::other("AOF is off"))?;
                 let rdb = cfg.bool(pid("aof-use-rdb-preamble"));

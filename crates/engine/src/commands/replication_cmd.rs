@@ -1,0 +1,183 @@
+//! REPLICAOF/SLAVEOF, REPLCONF, PSYNC, SYNC, ROLE, WAIT: the replication commands (the
+//! protocol decisions live in `crate::replication`).
+
+use crate::blocking::{BlockRequest, TimeoutReply};
+use crate::client::ReplRole;
+use crate::commands::client_cmd::info_line;
+use crate::ctx::{int_arg, is, Ctx};
+use crate::error::{fail, CmdError, CmdResult};
+use crate::replication::master::Psync;
+use crate::replication::ReplConf;
+use ferrokv_keyspace::ValueType;
+
+pub fn replicaof(c: &mut Ctx) -> CmdResult {
+    if is(c.arg(1), "NO") && is(c.arg(2), "ONE") {
+        if !c.eng.is_master_role() {
+            c.eng.promote();
+            let who = info_line(c.client, false, c.now);
+            log::info!("MASTER MODE enabled (user request from '{who}')");
+        }
+        c.out().ok();
+        return Ok(());
+    }
+    if c.client.repl_role == Some(ReplRole::Replica) {
+        return fail("ERR Command is not valid when client is a replica.");
+    }
+    let port = match ferrokv_resp::parse_i64(c.arg(2)) {
+        Some(p) if (0..=65535).contains(&p) => p as u16,
+        Some(_) => return fail("ERR Invalid master port"),
+        None => return Err(CmdError::NotInteger),
+    };
+    let host = String::from_utf8_lossy(c.arg(1)).into_owned();
+    if let Some(m) = &c.eng.repl.master {
+        if m.host.eq_ignore_ascii_case(&host) && m.port == port {
+            log::info!("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
+            c.out().raw(b"+OK Already connected to specified master\r\n");
+            return Ok(());
+        }
+    }
+    c.eng.follow_master(&host, port, c.now);
+    let who = info_line(c.client, false, c.now);
+    log::info!("REPLICAOF {host}:{port} enabled (user request from '{who}')");
+    c.out().ok();
+    Ok(())
+}
+
+pub fn replconf(c: &mut Ctx) -> CmdResult {
+    if c.argc().is_multiple_of(2) {
+        return Err(CmdError::Syntax);
+    }
+    let mut i = 1;
+    while i < c.argc() {
+        let (opt, val) = (c.arg(i), c.arg(i + 1));
+        if is(opt, "listening-port") {
+            let port = int_arg(val)?;
+            c.client.replconf.get_or_insert_with(ReplConf::default).listening_port = port.clamp(0, 65535) as u16;
+        } else if is(opt, "ip-address") {
+            let ip = String::from_utf8_lossy(val).into_owned();
+            c.client.replconf.get_or_insert_with(ReplConf::default).ip = Some(ip);
+        } else if is(opt, "capa") {
+            let conf = c.client.replconf.get_or_insert_with(ReplConf::default);
+            if is(val, "eof") {
+                conf.capa_eof = true;
+            } else if is(val, "psync2") {
+                conf.capa_psync2 = true;
+            }
+        } else if is(opt, "ack") {
+            // Replicas only, and never answered.
+            if c.client.repl_role == Some(ReplRole::Replica) {
+                let offset = int_arg(val)?.max(0) as u64;
+                let id = c.client.id;
+                c.eng.replica_ack(id, offset, c.now);
+            }
+            return Ok(());
+        } else if is(opt, "getack") {
+            // Answered by the link driver when it comes from our master.
+            return Ok(());
+        } else if is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
+            // Accepted for redis-cli --rdb; they change nothing here.
+        } else {
+            return Err(CmdError::msg(format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(opt))));
+        }
+        i += 2;
+    }
+    c.out().ok();
+    Ok(())
+}
+
+fn sync_generic(c: &mut Ctx, replid: &str, from: i64) -> CmdResult {
+    if c.client.repl_role == Some(ReplRole::Replica) {
+        return Ok(());
+    }
+    if let Some(m) = &c.eng.repl.master {
+        if m.state != crate::replication::LinkState::Connected {
+            return fail("NOMASTERLINK Can't SYNC while not connected with my master");
+        }
+    }
+    let name = c.client.conn.addr.clone();
+    log::info!("Replica {name} asks for synchronization");
+    let now = c.now;
+    let (eng, client) = (&mut *c.eng, &mut *c.client);
+    match eng.psync(client, replid, from, now) {
+        Psync::Continue | Psync::FullResync => Ok(()),
+    }
+}
+
+pub fn psync(c: &mut Ctx) -> CmdResult {
+    let replid = String::from_utf8_lossy(c.arg(1)).into_owned();
+    let from = int_arg(c.arg(2))?;
+    sync_generic(c, &replid, from)
+}
+
+pub fn sync(c: &mut Ctx) -> CmdResult {
+    c.client.replconf.get_or_insert_with(ReplConf::default).legacy = true;
+    sync_generic(c, "?", -1)
+}
+
+pub fn role(c: &mut Ctx) -> CmdResult {
+    let eng = &*c.eng;
+    match &eng.repl.master {
+        None => {
+            let offset = eng.repl.offset as i64;
+            let replicas: Vec<(String, String, String)> = eng
+                .repl
+                .replicas
+                .iter()
+                .filter(|r| r.state == crate::replication::ReplicaState::Online)
+                .map(|r| (r.ip.clone(), r.listening_port.to_string(), r.ack_offset.to_string()))
+                .collect();
+            let out = c.out();
+            out.array(3);
+            out.bulk(b"master");
+            out.int(offset);
+            out.array(replicas.len());
+            for (ip, port, off) in replicas {
+                out.array(3);
+                out.bulk(ip.as_bytes());
+                out.bulk(port.as_bytes());
+                out.bulk(off.as_bytes());
+            }
+        }
+        Some(m) => {
+            let (host, port, state) = (m.host.clone(), m.port, m.state.role_name());
+            let offset = if m.state == crate::replication::LinkState::Connected { eng.repl.offset as i64 } else { -1 };
+            let out = c.out();
+            out.array(5);
+            out.bulk(b"slave");
+            out.bulk(host.as_bytes());
+            out.int(port as i64);
+            out.bulk(state.as_bytes());
+            out.int(offset);
+        }
+    }
+    Ok(())
+}
+
+pub fn wait(c: &mut Ctx) -> CmdResult {
+    if !c.eng.is_master_role() {
+        return fail("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
+    }
+    let needed = int_arg(c.arg(1))?;
+    let timeout = match ferrokv_resp::parse_i64(c.arg(2)) {
+        Some(t) if t < 0 => return fail("ERR timeout is negative"),
+        Some(t) => t,
+        None => return fail("ERR timeout is not an integer or out of range"),
+    };
+    // Everything this client wrote is in the stream once the feed is flushed.
+    c.eng.flush_feed();
+    let offset = c.eng.repl.offset;
+    let acked = c.eng.replicas_acked(offset);
+    if acked as i64 >= needed || !c.can_block() {
+        c.out().int(acked as i64);
+        return Ok(());
+    }
+    let deadline = if timeout == 0 { None } else { Some(c.now + timeout) };
+    c.block(BlockRequest {
+        keys: Vec::new(),
+        deadline_ms: deadline,
+        wants: ValueType::String,
+        timeout_reply: TimeoutReply::ReplicaCount { offset, needed: needed.max(0) as usize },
+    });
+    c.eng.repl.want_acks = true;
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! Replication, the engine's half: replication IDs and offsets, the backlog every replica
+//! reads from, the replicas attached to this server, and the decisions of the protocol
+//! (PSYNC: continue or full sync; who may write; when WAIT is satisfied). Sockets, the RDB
+//! transfer and the link to our own master are driven by the server, which calls in here.
+//!
+//! The write stream is the engine's write feed: on a master, every byte it produces is
+//! appended to the backlog (and the AOF) and `master_repl_offset` counts them. A replica
+//! does not re-encode what it executes for its own replicas: it appends the bytes its
+//! master sent, verbatim, so a chain of replicas shares one offset space (PSYNC2).
+
+pub mod backlog;
+pub mod link;
+pub mod master;
+pub mod replica;
+
+use crate::client::ClientId;
+use crate::engine::Engine;
+use backlog::Backlog;
+use bytes::Bytes;
+use ferrokv_config::{pid, Val};
+
+/// A replica's progress through synchronization, as INFO names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaState {
+    /// Waiting for a snapshot to start (diskless sync delay, or another snapshot running).
+    WaitBgsave,
+    /// Receiving the RDB.
+    SendBulk,
+    /// Streaming.
+    Online,
+}
+
+impl ReplicaState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplicaState::WaitBgsave => "wait_bgsave",
+            ReplicaState::SendBulk => "send_bulk",
+            ReplicaState::Online => "online",
+        }
+    }
+}
+
+/// A connection that became one of our replicas (PSYNC/SYNC).
+#[derive(Clone, Debug)]
+pub struct Replica {
+    pub id: ClientId,
+    pub ip: String,
+    pub listening_port: u16,
+    pub state: ReplicaState,
+    /// Offset of the next byte to send.
+    pub cursor: u64,
+    /// Last offset the replica acknowledged, and when.
+    pub ack_offset: u64,
+    pub ack_ms: i64,
+    /// Speaks `$EOF:` diskless transfers and `+CONTINUE <replid>`.
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+    /// Full sync: the offset the snapshot corresponds to.
+    pub sync_offset: u64,
+    /// SYNC rather than PSYNC: no +FULLRESYNC line before the RDB.
+    pub legacy: bool,
+    /// The RDB went out; streaming starts at the replica's first ACK (it then has loaded
+    /// it, and the end of an `$EOF:` transfer cannot be confused with stream bytes).
+    pub rdb_sent: bool,
+    /// The `+FULLRESYNC` line, for the sender to write before the RDB.
+    pub preamble: Option<String>,
+}
+
+/// What REPLCONF told us before PSYNC, kept on the client until it becomes a replica.
+#[derive(Clone, Debug, Default)]
+pub struct ReplConf {
+    pub listening_port: u16,
+    pub ip: Option<String>,
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+    /// SYNC (pre-PSYNC protocol): no +FULLRESYNC line, length-prefixed RDB.
+    pub legacy: bool,
+}
+
+/// The link to our own master, as INFO and ROLE report it. The server's link driver
+/// updates it.
+#[derive(Clone, Debug)]
+pub struct MasterLink {
+    pub host: String,
+    pub port: u16,
+    pub state: LinkState,
+    pub last_io_ms: i64,
+    pub down_since_ms: i64,
+    /// Bytes of the master's stream received (`slave_read_repl_offset`).
+    pub read_offset: u64,
+    pub transfer_size: i64,
+    pub transfer_read: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    Connect,
+    Connecting,
+    Handshake,
+    Transfer,
+    Connected,
+}
+
+impl LinkState {
+    /// ROLE's name for the state.
+    pub fn role_name(self) -> &'static str {
+        match self {
+            LinkState::Connect => "connect",
+            LinkState::Connecting => "connecting",
+            LinkState::Handshake => "handshake",
+            LinkState::Transfer => "sync",
+            LinkState::Connected => "connected",
+        }
+    }
+}
+
+pub struct Replication {
+    pub replid: String,
+    pub replid2: String,
+    pub second_offset: i64,
+    /// `master_repl_offset`: the offset of the last byte of the write stream.
+    pub offset: u64,
+    pub backlog: Option<Backlog>,
+    pub replicas: Vec<Replica>,
+    /// Set while this server is a replica.
+    pub master: Option<MasterLink>,
+    /// When the last replica went away (the backlog is freed after `repl-backlog-ttl`).
+    pub no_replicas_since_ms: Option<i64>,
+    /// Replicas waiting since then for a full-sync snapshot to start.
+    pub full_sync_wanted_since: Option<i64>,
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+    /// WAIT is pending: ask replicas for an ACK before the next command boundary.
+    pub want_acks: bool,
+    /// Last time the master pinged its replicas through the stream.
+    pub last_ping_ms: i64,
+}
+
+pub fn random_replid(rng: &mut fastrand::Rng) -> String {
+    (0..40).map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)])).collect()
+}
+
+impl Replication {
+    pub fn new(rng: &mut fastrand::Rng) -> Replication {
+        Replication {
+            replid: random_replid(rng),
+            replid2: "0".repeat(40),
+            second_offset: -1,
+            offset: 0,
+            backlog: None,
+            replicas: Vec::new(),
+            master: None,
+            no_replicas_since_ms: None,
+            full_sync_wanted_since: None,
+            sync_full: 0,
+            sync_partial_ok: 0,
+            sync_partial_err: 0,
+            want_acks: false,
+            last_ping_ms: 0,
+        }
+    }
+
+    pub fn replica(&self, id: ClientId) -> Option<&Replica> {
+        self.replicas.iter().find(|r| r.id == id)
+    }
+
+    pub fn replica_mut(&mut self, id: ClientId) -> Option<&mut Replica> {
+        self.replicas.iter_mut().find(|r| r.id == id)
+    }
+
+    /// PSYNC2's rule: a replica that followed history `replid` up to `offset` (the first
+    /// byte it lacks) can continue here if that history is ours (or was, before a
+    /// promotion, up to `second_offset`) and the backlog still holds the bytes.
+    pub fn can_continue(&self, replid: &str, from: u64) -> bool {
+        let same_history = replid == self.replid || (replid == self.replid2 && from as i64 <= self.second_offset);
+        same_history && self.backlog.as_ref().is_some_and(|b| b.can_continue_from(from))
+    }
+
+    /// A new history starts here (promotion): the old ID stays valid up to this point so
+    /// the other replicas of the old master can continue with us.
+    pub fn shift_replid(&mut self, rng: &mut fastrand::Rng) {
+        self.replid2 = std::mem::replace(&mut self.replid, random_replid(rng));
+        self.second_offset = self.offset as i64 + 1;
+    }
+
+    /// Appends stream bytes to the backlog (if there is one) and advances the offset.
+    pub fn append(&mut self, bytes: Bytes) {
+        if let Some(b) = self.backlog.as_mut() {
+            self.offset += bytes.len() as u64;
+            b.append(bytes);
+        }
+    }
+
+    /// Creates the backlog if missing (first replica, or a replica syncing).
+    pub fn ensure_backlog(&mut self, size: u64) {
+        if self.backlog.is_none() {
+            self.backlog = Some(Backlog::new(size, self.offset + 1));
+        }
+    }
+
+    /// Frees what no replica needs beyond the backlog size.
+    pub fn trim(&mut self) {
+        let keep = self.replicas.iter().map(|r| r.cursor).min().unwrap_or(u64::MAX);
+        if let Some(b) = self.backlog.as_mut() {
+            b.trim(keep);
+        }
+    }
+}
+
+impl Engine {
+    pub fn is_master_role(&self) -> bool {
+        self.repl.master.is_none()
+    }
+
+    /// Replicas acknowledged within `min-replicas-max-lag` seconds (`min_slaves_good_slaves`).
+    pub fn good_replicas(&self, now_ms: i64) -> usize {
+        let max_lag = self.cfg.int(pid("min-replicas-max-lag")) * 1000;
+        self.repl.replicas.iter().filter(|r| r.state == ReplicaState::Online && now_ms - r.ack_ms <= max_lag).count()
+    }
+
+    /// Why a write must be refused because of replication, if it must (Redis's checks in
+    /// processCommand, in its order).
+    pub(crate) fn replication_write_guard(&self, from_master: bool, now_ms: i64) -> Option<&'static str> {
+        if from_master {
+            return None;
+        }
+        if self.is_master_role() {
+            let min = self.cfg.int(pid("min-replicas-to-write"));
+            let lag = self.cfg.int(pid("min-replicas-max-lag"));
+            if min > 0 && lag > 0 && (self.good_replicas(now_ms) as i64) < min {
+                return Some("NOREPLICAS Not enough good replicas to write.");
+            }
+            return None;
+        }
+        if self.cfg.bool(pid("replica-read-only")) {
+            return Some("READONLY You can't write against a read only replica.");
+        }
+        None
+    }
+
+    /// Whether commands without the `stale` flag are refused: a replica whose link is down
+    /// with `replica-serve-stale-data no`.
+    pub(crate) fn master_down(&self) -> bool {
+        match &self.repl.master {
+            Some(m) => m.state != LinkState::Connected && !self.cfg.bool(pid("replica-serve-stale-data")),
+            None => false,
+        }
+    }
+
+    /// The configured master, if any.
+    pub fn configured_master(&self) -> Option<(String, u16)> {
+        match self.cfg.get(pid("replicaof")) {
+            Val::ReplicaOf(Some((h, p))) => Some((h.clone(), *p)),
+            _ => None,
+        }
+    }
+
+    /// Keeps the write feed on while something consumes it.
+    pub(crate) fn update_feed_enabled(&mut self) {
+        let on = self.persist.aof.enabled || (self.is_master_role() && self.repl.backlog.is_some());
+        if on && !self.feed.enabled {
+            self.feed.reset_db();
+        }
+        self.feed.enabled = on;
+    }
+
+    /// INFO replication.
+    pub fn info_replication(&self, now_ms: i64) -> String {
+        use std::fmt::Write;
+        let r = &self.repl;
+        let mut s = String::from("# Replication\r\n");
+        match &r.master {
+            None => s.push_str("role:master\r\n"),
+            Some(m) => {
+                let connected = m.state == LinkState::Connected;
+                let _ = write!(
+                    s,
+                    "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\n",
+                    m.host,
+                    m.port,
+                    if connected { "up" } else { "down" },
+                    if connected { (now_ms - m.last_io_ms) / 1000 } else { -1 },
+                    (m.state == LinkState::Transfer) as i32,
+                    m.read_offset.max(1),
+                    r.offset.max(1),
+                );
+                if m.state == LinkState::Transfer {
+                    let perc =
+                        if m.transfer_size > 0 { m.transfer_read as f64 * 100.0 / m.transfer_size as f64 } else { 0.0 };
+                    let _ = write!(
+                        s,
+                        "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{}\r\nmaster_sync_left_bytes:{}\r\nmaster_sync_perc:{perc:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
+                        m.transfer_size,
+                        m.transfer_read,
+                        m.transfer_size - m.transfer_read as i64,
+                        (now_ms - m.last_io_ms) / 1000
+                    );
+                }
+                if !connected {
+                    let since = if m.down_since_ms > 0 { (now_ms - m.down_since_ms) / 1000 } else { -1 };
+                    let _ = write!(s, "master_link_down_since_seconds:{since}\r\n");
+                }
+                let _ = write!(
+                    s,
+                    "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
+                    self.cfg.int(pid("replica-priority")),
+                    self.cfg.bool(pid("replica-read-only")) as i32,
+                    self.cfg.bool(pid("replica-announced")) as i32
+                );
+            }
+        }
+        let _ = write!(s, "connected_slaves:{}\r\n", r.replicas.len());
+        if self.cfg.int(pid("min-replicas-to-write")) > 0 && self.cfg.int(pid("min-replicas-max-lag")) > 0 {
+            let _ = write!(s, "min_slaves_good_slaves:{}\r\n", self.good_replicas(now_ms));
+        }
+        for (i, rep) in r.replicas.iter().enumerate() {
+            let lag = if rep.state == ReplicaState::Online { (now_ms - rep.ack_ms) / 1000 } else { 0 };
+            let _ = write!(
+                s,
+                "slave{i}:ip={},port={},state={},offset={},lag={lag}\r\n",
+                rep.ip,
+                rep.listening_port,
+                rep.state.name(),
+                rep.ack_offset
+            );
+        }
+        let (active, first, hist) = match &r.backlog {
+            Some(b) => (1, b.first_byte(), b.histlen()),
+            None => (0, 0, 0),
+        };
+        let _ = write!(
+            s,
+            "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{active}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{hist}\r\n",
+            self.failover_state_name(),
+            r.replid,
+            r.replid2,
+            r.offset,
+            r.second_offset,
+            self.cfg.int(pid("repl-backlog-size")),
+        );
+        s
+    }
+
+    pub fn failover_state_name(&self) -> &'static str {
+        "no-failover"
+    }
+}

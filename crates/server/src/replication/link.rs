@@ -1,0 +1,315 @@
+//! The replica's link to its master: connect (resolving the host name each time, so a
+//! compose service name follows its container), handshake, receive the RDB of a full sync
+//! into a new dataset while the old one keeps serving, then apply the stream, acknowledge
+//! every second and answer GETACK. Reconnects forever, once a second, until REPLICAOF
+//! points elsewhere (the task is then aborted).
+
+use crate::conn::now_ms;
+use crate::Shared;
+use bytes::{Buf, Bytes, BytesMut};
+use ferrokv_config::pid;
+use ferrokv_engine::client::Client;
+use ferrokv_engine::persistence::rdb::{load_into, LoadLimits};
+use ferrokv_engine::replication::link::{Action, Handshake, HandshakeConfig};
+use ferrokv_engine::replication::LinkState;
+use ferrokv_keyspace::Db;
+use ferrokv_persist::aof::{next_record, Record};
+use ferrokv_persist::rdb::{Item, RdbReader};
+use ferrokv_resp::{Argv, Frame};
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Follows `host:port` until aborted.
+pub async fn run(shared: Arc<Shared>, host: String, port: u16) {
+    // The master client keeps its selected database across reconnections: a partial
+    // resync continues the stream where it was, without a new SELECT.
+    let mut mc = shared.engine.lock().master_client(now_ms());
+    loop {
+        log::info!("Connecting to MASTER {host}:{port}");
+        if let Err(reason) = session(&shared, &host, port, &mut mc).await {
+            log::warn!("{reason}");
+        }
+        shared.engine.lock().link_state(LinkState::Connect, now_ms());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn repl_timeout(shared: &Shared) -> Duration {
+    let secs = shared.engine.lock().cfg.int(pid("repl-timeout")).max(1) as u64;
+    Duration::from_secs(secs)
+}
+
+async fn session(shared: &Arc<Shared>, host: &str, port: u16, mc: &mut Client) -> Result<(), String> {
+    shared.engine.lock().link_state(LinkState::Connecting, now_ms());
+    let timeout = repl_timeout(shared);
+    let connect = async {
+        let mut last = String::from("no address");
+        for addr in tokio::net::lookup_host((host, port)).await.map_err(|e| e.to_string())? {
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(last)
+    };
+    let mut stream = tokio::time::timeout(timeout, connect)
+        .await
+        .map_err(|_| "Timeout connecting to the MASTER...".to_string())?
+        .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    log::info!("MASTER <-> REPLICA sync started");
+    let cfg = {
+        let mut e = shared.engine.lock();
+        e.link_state(LinkState::Handshake, now_ms());
+        let c = &e.cfg;
+        let opt = |name: &str| Some(c.str(pid(name)).to_string()).filter(|s| !s.is_empty());
+        let announce_port = c.int(pid("replica-announce-port"));
+        let (replid, offset) = e.psync_args();
+        HandshakeConfig {
+            masteruser: opt("masteruser"),
+            masterauth: opt("masterauth"),
+            listening_port: if announce_port > 0 { announce_port as u16 } else { e.server.tcp_port },
+            announce_ip: opt("replica-announce-ip"),
+            psync_replid: replid,
+            psync_offset: offset,
+        }
+    };
+    let (mut hs, first) = Handshake::start(cfg);
+    stream.write_all(&first).await.map_err(|e| e.to_string())?;
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut outcome = None;
+    while outcome.is_none() {
+        read_some(&mut stream, &mut buf, timeout).await?;
+        while outcome.is_none() {
+            let Some((frame, n)) = Frame::decode(&buf).map_err(|e| format!("Protocol error from master: {}", e.0))?
+            else {
+                break;
+            };
+            buf.advance(n);
+            for act in hs.on_reply(&frame) {
+                match act {
+                    Action::Send(b) => stream.write_all(&b).await.map_err(|e| e.to_string())?,
+                    Action::Retry(msg) => return Err(msg),
+                    done => outcome = Some(done),
+                }
+            }
+        }
+    }
+    match outcome {
+        Some(Action::FullResync { replid, offset }) => {
+            shared.engine.lock().link_state(LinkState::Transfer, now_ms());
+            let dbs = transfer(shared, &mut stream, &mut buf, timeout).await?;
+            *mc = shared.engine.lock().master_client(now_ms());
+            let ack = {
+                let mut e = shared.engine.lock();
+                e.link_full_sync_done(dbs, replid, offset, now_ms());
+                e.replica_ack_command()
+            };
+            stream.write_all(&ack).await.map_err(|e| e.to_string())?;
+        }
+        Some(Action::Continue { replid }) => shared.engine.lock().link_continued(replid, now_ms()),
+        _ => return Err("handshake ended without a resync".into()),
+    }
+    follow_stream(shared, &mut stream, &mut buf, mc, timeout).await
+}
+
+async fn read_some(stream: &mut TcpStream, buf: &mut BytesMut, timeout: Duration) -> Result<usize, String> {
+    match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
+        Err(_) => Err("Timeout receiving data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.".into()),
+        Ok(Ok(0)) => Err("Master closed the connection".into()),
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(format!("I/O error reading from MASTER: {e}")),
+    }
+}
+
+/// Reads `$EOF:<mark>` or `$<len>` and the RDB after it, loading it into a new dataset
+/// on a blocking thread as the bytes arrive. Bytes after the RDB stay in `buf`.
+async fn transfer(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    timeout: Duration,
+) -> Result<Vec<Db>, String> {
+    // The master may send newlines while it prepares the RDB.
+    let header = loop {
+        while buf.first() == Some(&b'\n') {
+            buf.advance(1);
+        }
+        if let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+            let line = buf.split_to(nl + 1);
+            break String::from_utf8_lossy(&line).trim_end().to_string();
+        }
+        read_some(stream, buf, timeout).await?;
+    };
+    if let Some(err) = header.strip_prefix('-') {
+        return Err(format!("MASTER aborted replication with an error: {err}"));
+    }
+    let mark = header.strip_prefix("$EOF:").map(|m| m.as_bytes().to_vec());
+    let size: Option<u64> = match &mark {
+        Some(m) if m.len() == 40 => None,
+        Some(_) => return Err(format!("Bad protocol from MASTER, the first byte is not '$': {header}")),
+        None => Some(
+            header
+                .strip_prefix('$')
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("Bad protocol from MASTER, the first byte is not '$': {header}"))?,
+        ),
+    };
+    match size {
+        Some(n) => log::info!("MASTER <-> REPLICA sync: receiving {n} bytes from master to disk"),
+        None => log::info!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to parser"),
+    }
+    let (limits, ndbs) = {
+        let e = shared.engine.lock();
+        (LoadLimits::from_config(&e.cfg), e.dbs.len())
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let loader = tokio::task::spawn_blocking(move || load_dbs(ChannelReader { rx, cur: Bytes::new() }, limits, ndbs));
+    let mut received: u64 = 0;
+    let mut tail: Vec<u8> = Vec::with_capacity(80);
+    loop {
+        if !buf.is_empty() {
+            let take = match size {
+                Some(n) => ((n - received) as usize).min(buf.len()),
+                None => buf.len(),
+            };
+            let chunk = buf.split_to(take).freeze();
+            received += chunk.len() as u64;
+            if mark.is_some() {
+                tail.extend_from_slice(&chunk);
+                let cut = tail.len().saturating_sub(40);
+                tail.drain(..cut);
+            }
+            if tx.send(chunk).await.is_err() {
+                break; // the loader stopped: its error is reported below
+            }
+            shared.engine.lock().link_io(now_ms(), Some((size.map_or(-1, |n| n as i64), received)));
+        }
+        let done = match (&mark, size) {
+            (Some(m), _) => tail == *m,
+            (None, Some(n)) => received >= n,
+            (None, None) => false,
+        };
+        if done {
+            break;
+        }
+        read_some(stream, buf, timeout).await?;
+    }
+    drop(tx);
+    log::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+    loader.await.map_err(|e| format!("the loader failed: {e}"))?
+}
+
+/// Feeds a blocking RDB reader from the socket task.
+struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    cur: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(b) => self.cur = b,
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len());
+        out[..n].copy_from_slice(&self.cur[..n]);
+        self.cur.advance(n);
+        Ok(n)
+    }
+}
+
+fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Vec<Db>, String> {
+    let mut dbs: Vec<Db> = (0..ndbs).map(Db::new).collect();
+    let mut reader = RdbReader::new(reader)
+        .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))?;
+    let mut db = 0usize;
+    let now = now_ms();
+    let started = Instant::now();
+    let mut keys = 0u64;
+    loop {
+        match reader.next() {
+            Ok(Some(Item::SelectDb(n))) => {
+                db = n as usize;
+                if db >= ndbs {
+                    return Err(format!(
+                        "FATAL: Data file was created with a Redis server configured to handle more than {ndbs} databases."
+                    ));
+                }
+            }
+            Ok(Some(Item::Key(rec))) => {
+                load_into(&mut dbs[db], &limits, rec, now)?;
+                keys += 1;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => return Err(format!("Failed trying to load the MASTER synchronization DB from socket: {e}")),
+        }
+    }
+    // The rest of the transfer (an `$EOF:` mark) is not data.
+    let mut inner = reader.into_inner().0;
+    let mut sink = [0u8; 4096];
+    while matches!(inner.read(&mut sink), Ok(n) if n > 0) {}
+    log::info!("Done loading RDB, keys loaded: {keys}, keys expired: 0 ({:.3} s).", started.elapsed().as_secs_f64());
+    Ok(dbs)
+}
+
+/// Applies the master's stream until the link fails.
+async fn follow_stream(
+    shared: &Arc<Shared>,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    mc: &mut Client,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut ack = tokio::time::interval(Duration::from_secs(1));
+    ack.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_io = Instant::now();
+    loop {
+        let mut replies: Vec<u8> = Vec::new();
+        if !buf.is_empty() {
+            let mut e = shared.engine.lock();
+            let now = now_ms();
+            loop {
+                // Newlines are keepalives, not stream bytes.
+                while buf.first() == Some(&b'\n') {
+                    buf.advance(1);
+                }
+                let (argv, len) = match next_record(buf) {
+                    Record::Command { args, len } => (Argv::from_slices(&args), len),
+                    Record::Incomplete => break,
+                    Record::Annotation { .. } | Record::Bad { .. } => {
+                        return Err("Protocol error in the replication stream from MASTER".into())
+                    }
+                };
+                let raw = buf.split_to(len).freeze();
+                if let Some(r) = e.master_command(mc, argv, raw, now) {
+                    replies.extend_from_slice(&r);
+                }
+            }
+        }
+        if !replies.is_empty() {
+            stream.write_all(&replies).await.map_err(|e| e.to_string())?;
+        }
+        tokio::select! {
+            r = stream.read_buf(buf) => match r {
+                Ok(0) => return Err("Connection with master lost.".into()),
+                Ok(_) => last_io = Instant::now(),
+                Err(e) => return Err(format!("Connection with master lost: {e}")),
+            },
+            _ = ack.tick() => {
+                if last_io.elapsed() > timeout {
+                    return Err("MASTER timeout: no data nor PING received...".into());
+                }
+                let a = shared.engine.lock().replica_ack_command();
+                stream.write_all(&a).await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}

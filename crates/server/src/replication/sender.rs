@@ -1,0 +1,227 @@
+//! A replica's connection on the master, once it ran PSYNC/SYNC: the +FULLRESYNC or
+//! +CONTINUE line, the RDB (for a full sync), then the stream from the shared backlog,
+//! while the replica's ACKs are read and run as commands.
+
+use super::RdbChunk;
+use crate::conn::now_ms;
+use crate::Shared;
+use bytes::{Bytes, BytesMut};
+use ferrokv_engine::replication::master::Fetch;
+use ferrokv_engine::replication::ReplicaState;
+use ferrokv_engine::ClientId;
+use ferrokv_resp::{Argv, RequestParser};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+
+/// Bytes taken from the backlog per engine-lock hold.
+const FETCH: usize = 1 << 20;
+
+/// Serves a replica until it disconnects or is dropped. `inbuf` holds bytes already read.
+pub async fn serve<S>(shared: Arc<Shared>, stream: S, id: ClientId, notify: Arc<Notify>, inbuf: BytesMut)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut reader = AckReader { shared: shared.clone(), id, buf: inbuf, parser: RequestParser::new() };
+    // Until the RDB is out, only the engine's own lines (+FULLRESYNC) and the RDB go out.
+    loop {
+        let (out, state) = {
+            let mut e = shared.engine.lock();
+            let mut out = Vec::new();
+            let close = e.take_output(id, &mut out);
+            if close && out.is_empty() {
+                return;
+            }
+            (out, e.replica_state(id))
+        };
+        if !out.is_empty() && wr.write_all(&out).await.is_err() {
+            return;
+        }
+        match state {
+            None => return,
+            Some((ReplicaState::Online, _)) => break,
+            Some((ReplicaState::SendBulk, eof)) => {
+                let preamble = shared.engine.lock().replica_take_preamble(id);
+                if let Some(line) = preamble {
+                    if wr.write_all(line.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                let taken = shared.repl.rdb_streams.lock().remove(&id);
+                match taken {
+                    Some(rdb) => {
+                        if !send_rdb(&shared, &mut wr, rdb, eof).await {
+                            return;
+                        }
+                        shared.engine.lock().replica_rdb_sent(id, now_ms());
+                        // An `$EOF:` transfer streams after the replica's first ACK.
+                        if !wait_online(&shared, &mut rd, &mut reader, id).await {
+                            return;
+                        }
+                        break;
+                    }
+                    None => {
+                        let _ =
+                            tokio::time::timeout(Duration::from_millis(100), shared.repl.rdb_ready.notified()).await;
+                    }
+                }
+            }
+            Some((ReplicaState::WaitBgsave, _)) => {
+                // Keep the link alive while the snapshot has not started (Redis sends
+                // newlines, which replicas skip before the RDB).
+                tokio::select! {
+                    _ = notify.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                        if wr.write_all(b"\n").await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    stream_loop(&shared, &mut rd, &mut wr, &mut reader, id, &notify).await;
+}
+
+/// The RDB, framed as the replica can read it: `$EOF:<mark>` … `<mark>` for replicas
+/// that announced `capa eof`, else `$<length>` (which needs the whole file first).
+async fn send_rdb<W: AsyncWrite + Unpin>(shared: &Shared, wr: &mut W, mut rdb: super::RdbStream, eof: bool) -> bool {
+    let mark: String = {
+        let mut rng = fastrand::Rng::new();
+        (0..40).map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)])).collect()
+    };
+    let mut held: Vec<Bytes> = Vec::new();
+    if eof && wr.write_all(format!("$EOF:{mark}\r\n").as_bytes()).await.is_err() {
+        return false;
+    }
+    loop {
+        match rdb.rx.recv().await {
+            Some(RdbChunk::Data(b)) => {
+                if eof {
+                    if wr.write_all(&b).await.is_err() {
+                        return false;
+                    }
+                } else {
+                    held.push(b.clone());
+                }
+                rdb.queued.fetch_sub(b.len(), Ordering::Relaxed);
+                shared.persist.progress.notify_one();
+            }
+            Some(RdbChunk::End) => break,
+            Some(RdbChunk::Abort) | None => return false,
+        }
+    }
+    if eof {
+        return wr.write_all(mark.as_bytes()).await.is_ok();
+    }
+    let len: usize = held.iter().map(Bytes::len).sum();
+    if wr.write_all(format!("${len}\r\n").as_bytes()).await.is_err() {
+        return false;
+    }
+    for b in held {
+        if wr.write_all(&b).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Reads what the replica sends (REPLCONF ACK) and runs it.
+struct AckReader {
+    shared: Arc<Shared>,
+    id: ClientId,
+    buf: BytesMut,
+    parser: RequestParser,
+}
+
+impl AckReader {
+    /// Runs the complete commands read so far. False if the connection must close.
+    fn run(&mut self) -> bool {
+        let mut e = self.shared.engine.lock();
+        let limits = e.limits(self.id);
+        let mut parsed: Vec<Argv> = Vec::new();
+        if self.parser.parse(&mut self.buf, &limits, &mut parsed, usize::MAX).is_err() {
+            return false;
+        }
+        let mut reqs: VecDeque<Argv> = parsed.into();
+        let now = now_ms();
+        while !reqs.is_empty() {
+            e.execute(self.id, &mut reqs, now, 1024);
+        }
+        // Replies to a replica's commands are not part of the stream.
+        let mut discard = Vec::new();
+        e.take_output(self.id, &mut discard);
+        !e.must_close(self.id)
+    }
+}
+
+async fn wait_online<R: AsyncRead + Unpin>(shared: &Shared, rd: &mut R, reader: &mut AckReader, id: ClientId) -> bool {
+    loop {
+        match shared.engine.lock().replica_state(id) {
+            Some((ReplicaState::Online, _)) => return true,
+            None => return false,
+            _ => {}
+        }
+        match rd.read_buf(&mut reader.buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(_) => {
+                if !reader.run() {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+async fn stream_loop<R, W>(
+    shared: &Shared,
+    rd: &mut R,
+    wr: &mut W,
+    reader: &mut AckReader,
+    id: ClientId,
+    notify: &Notify,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut advanced = shared.repl.advanced.subscribe();
+    loop {
+        let fetched = shared.engine.lock().replica_fetch(id, FETCH);
+        match fetched {
+            Fetch::Data(chunks) => {
+                for c in chunks {
+                    if wr.write_all(&c).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
+            Fetch::Close => return,
+            Fetch::Wait => {}
+        }
+        tokio::select! {
+            changed = advanced.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            r = rd.read_buf(&mut reader.buf) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    if !reader.run() {
+                        return;
+                    }
+                }
+            },
+            _ = notify.notified() => {
+                if shared.engine.lock().must_close(id) {
+                    return;
+                }
+            }
+        }
+    }
+}
