@@ -216,6 +216,17 @@ pub fn kill(c: &mut Ctx) -> CmdResult {
     if kill_self {
         killed += 1;
     }
+    // The link to our master is not an ordinary connection: the host restarts it (the
+    // replica then reconnects and continues with a partial resync, as in Redis).
+    if f.class == Some(ClientClass::Master) && f.id.is_none() && f.addr.is_none() && f.laddr.is_none() {
+        if let Some((host, port)) = c.eng.repl.master.as_ref().map(|m| (m.host.clone(), m.port)) {
+            if c.eng.repl.master.as_ref().is_some_and(|m| m.state == crate::replication::LinkState::Connected) {
+                killed += 1;
+            }
+            c.eng.link_state(crate::replication::LinkState::Connect, c.now);
+            c.eng.host.master_changed(crate::replication::replica::MasterChange::Follow(host, port));
+        }
+    }
     if old_form {
         if killed == 0 {
             return fail("ERR No such client");

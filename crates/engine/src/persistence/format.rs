@@ -65,7 +65,7 @@ impl Engine {
         sink: Box<dyn SnapshotSink>,
         now_ms: i64,
     ) -> io::Result<Box<dyn SnapshotFormat>> {
-        let aof_base = purpose == Purpose::AofRewrite;
+        let aof_base = matches!(purpose, Purpose::AofRewrite | Purpose::AofBase);
         if aof_base && !self.cfg.bool(pid("aof-use-rdb-preamble")) {
             return Ok(Box::new(CommandsFormat::new(sink)));
         }

@@ -29,6 +29,9 @@ pub enum Purpose {
     AofRewrite,
     /// A full resync: the RDB streamed to the replicas waiting for one.
     Replication,
+    /// The first base of a new AOF, written synchronously before any write is accepted
+    /// (so no acknowledged write depends on a rewrite still to come).
+    AofBase,
 }
 
 /// Where a snapshot's bytes go. Writing may queue; [`SnapshotSink::commit`] makes the
@@ -248,6 +251,9 @@ impl Engine {
         if self.is_master_role() && self.repl.backlog.is_some() {
             let shared = bytes::Bytes::copy_from_slice(&bytes);
             self.repl.append(shared);
+            if !self.repl.replicas.is_empty() {
+                self.enforce_replica_buffer_limits(crate::unix_ms(std::time::SystemTime::now()));
+            }
             self.host.replication_advanced(self.repl.offset);
         }
         if self.persist.aof.enabled {
@@ -279,9 +285,18 @@ impl Engine {
         result.map_err(|_| "ERR".into())
     }
 
+    /// Writes the first base of a new AOF now (startup with `appendonly yes` and no AOF).
+    pub fn aof_base_sync(&mut self, now_ms: i64) -> Result<(), String> {
+        self.write_all_sync_for(Purpose::AofBase, now_ms)
+    }
+
     fn write_all_sync(&mut self, now_ms: i64) -> Result<(), String> {
-        let sink = self.host.open_snapshot(Purpose::Save, &self.cfg).map_err(|e| e.to_string())?;
-        let mut format = self.snapshot_format(Purpose::Save, sink, now_ms).map_err(|e| e.to_string())?;
+        self.write_all_sync_for(Purpose::Save, now_ms)
+    }
+
+    fn write_all_sync_for(&mut self, purpose: Purpose, now_ms: i64) -> Result<(), String> {
+        let sink = self.host.open_snapshot(purpose, &self.cfg).map_err(|e| e.to_string())?;
+        let mut format = self.snapshot_format(purpose, sink, now_ms).map_err(|e| e.to_string())?;
         // Nothing runs while SAVE does: a plain walk is a point-in-time snapshot.
         let mut result = Ok(());
         'dbs: for db in &self.dbs {
@@ -305,7 +320,7 @@ impl Engine {
             Some(Purpose::BgSave | Purpose::Save | Purpose::Replication) => {
                 return Err("ERR Background save already in progress".into())
             }
-            Some(Purpose::AofRewrite) => {
+            Some(Purpose::AofRewrite | Purpose::AofBase) => {
                 if schedule {
                     self.persist.bgsave_scheduled = true;
                     return Ok(Started::Scheduled);

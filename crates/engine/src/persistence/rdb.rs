@@ -172,6 +172,13 @@ impl RdbFormat {
             ("ctime", ctime),
             ("used-mem", used),
         ];
+        // Where this dataset stands in the replication history, so a restart can continue
+        // with a partial resync (Redis's rdbSaveInfo).
+        if e.repl.backlog.is_some() || !e.is_master_role() {
+            aux.push(("repl-stream-db", "0".into()));
+            aux.push(("repl-id", e.repl.replid.clone()));
+            aux.push(("repl-offset", e.repl.offset.to_string()));
+        }
         aux.push(("aof-base", if aof_base { "1" } else { "0" }.into()));
         for (k, v) in &aux {
             w.aux(k.as_bytes(), v.as_bytes()).map_err(io_err)?;

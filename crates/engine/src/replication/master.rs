@@ -48,6 +48,7 @@ impl Engine {
             legacy: conf.legacy,
             rdb_sent: false,
             preamble: None,
+            soft_since: None,
         };
         client.repl_role = Some(ReplRole::Replica);
         self.repl.no_replicas_since_ms = None;
@@ -172,41 +173,62 @@ impl Engine {
         self.repl.replica(id).map(|r| (r.state, r.capa_eof))
     }
 
-    /// The next stream bytes for a replica (at most `max`).
+    /// The next stream bytes for a replica (at most `max`), from its cursor. The cursor
+    /// moves when the sender reports them written ([`Engine::replica_sent`]), so bytes
+    /// stuck in a slow replica's socket count against its output-buffer limit.
     pub fn replica_fetch(&mut self, id: ClientId, max: usize) -> Fetch {
         if self.must_close(id) {
             return Fetch::Close;
         }
-        let hard = self.replica_obuf_hard_limit();
-        let offset = self.repl.offset;
-        let Some(r) = self.repl.replicas.iter_mut().find(|r| r.id == id) else { return Fetch::Close };
+        let Some(r) = self.repl.replicas.iter().find(|r| r.id == id) else { return Fetch::Close };
         if r.state != ReplicaState::Online {
             return Fetch::Wait;
-        }
-        if hard > 0 && offset + 1 - r.cursor > hard {
-            log::warn!(
-                "Client id={id} addr={}:{} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                r.ip,
-                r.listening_port
-            );
-            return Fetch::Close;
         }
         let Some(b) = self.repl.backlog.as_ref() else { return Fetch::Close };
         match b.read(r.cursor, max) {
             None => Fetch::Close,
             Some(chunks) if chunks.is_empty() => Fetch::Wait,
-            Some(chunks) => {
-                r.cursor += chunks.iter().map(|c| c.len() as u64).sum::<u64>();
-                self.repl.trim();
-                Fetch::Data(chunks)
-            }
+            Some(chunks) => Fetch::Data(chunks),
         }
     }
 
-    fn replica_obuf_hard_limit(&self) -> u64 {
-        match self.cfg.get(pid("client-output-buffer-limit")) {
-            ferrokv_config::Val::Obuf(l) => l[1].hard,
-            _ => 0,
+    /// The sender wrote `n` more bytes to the replica's socket.
+    pub fn replica_sent(&mut self, id: ClientId, n: u64) {
+        if let Some(r) = self.repl.replica_mut(id) {
+            r.cursor += n;
+        }
+        self.repl.trim();
+    }
+
+    /// Drops replicas whose unsent stream exceeds `client-output-buffer-limit replica`
+    /// (hard at once, soft after its seconds), as Redis closes such clients.
+    pub(crate) fn enforce_replica_buffer_limits(&mut self, now_ms: i64) {
+        let (hard, soft, soft_secs) = match self.cfg.get(pid("client-output-buffer-limit")) {
+            ferrokv_config::Val::Obuf(l) => (l[1].hard, l[1].soft, l[1].soft_seconds),
+            _ => return,
+        };
+        let end = self.repl.offset + 1;
+        let mut drop_ids = Vec::new();
+        for r in self.repl.replicas.iter_mut().filter(|r| r.state != ReplicaState::WaitBgsave) {
+            let lag = end.saturating_sub(r.cursor);
+            let over_soft = soft > 0 && lag > soft;
+            let soft_expired = over_soft && now_ms - *r.soft_since.get_or_insert(now_ms) >= soft_secs as i64 * 1000;
+            if !over_soft {
+                r.soft_since = None;
+            }
+            if (hard > 0 && lag > hard) || soft_expired {
+                log::warn!(
+                    "Client id={} addr={}:{} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                    r.id,
+                    r.ip,
+                    r.listening_port
+                );
+                drop_ids.push(r.id);
+            }
+        }
+        for id in drop_ids {
+            self.detach_id(id);
+            self.replica_gone(id, now_ms);
         }
     }
 
@@ -275,6 +297,7 @@ impl Engine {
     /// live, delayed full syncs, stuck replicas.
     pub(crate) fn replication_cron(&mut self, now_ms: i64) {
         self.maybe_start_full_sync(now_ms);
+        self.enforce_replica_buffer_limits(now_ms);
         if !self.is_master_role() {
             return;
         }

@@ -64,6 +64,8 @@ pub struct Replica {
     pub rdb_sent: bool,
     /// The `+FULLRESYNC` line, for the sender to write before the RDB.
     pub preamble: Option<String>,
+    /// Since when the unsent stream has been over the soft output-buffer limit.
+    pub soft_since: Option<i64>,
 }
 
 /// What REPLCONF told us before PSYNC, kept on the client until it becomes a replica.
@@ -135,6 +137,9 @@ pub struct Replication {
     pub want_acks: bool,
     /// Last time the master pinged its replicas through the stream.
     pub last_ping_ms: i64,
+    /// The database our master's stream has selected: a partial resync continues the
+    /// stream without a new SELECT, so a new link must start there.
+    pub master_db: usize,
 }
 
 pub fn random_replid(rng: &mut fastrand::Rng) -> String {
@@ -158,6 +163,7 @@ impl Replication {
             sync_partial_err: 0,
             want_acks: false,
             last_ping_ms: 0,
+            master_db: 0,
         }
     }
 
@@ -190,6 +196,7 @@ impl Replication {
             self.offset += bytes.len() as u64;
             b.append(bytes);
         }
+        self.trim();
     }
 
     /// Creates the backlog if missing (first replica, or a replica syncing).

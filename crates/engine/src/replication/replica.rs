@@ -72,6 +72,24 @@ impl Engine {
         }
     }
 
+    /// Replication info read from the RDB loaded at startup: a master keeps serving that
+    /// history (its replicas may continue), a replica asks its master to continue it.
+    pub fn restore_replication_info(&mut self, replid: &str, offset: u64) {
+        if replid.len() != 40 {
+            return;
+        }
+        self.repl.replid = replid.to_string();
+        self.repl.offset = offset;
+        self.repl.backlog = None;
+        if self.configured_master().is_none() {
+            self.repl.replid2 = replid.to_string();
+            self.repl.second_offset = offset as i64 + 1;
+        }
+        self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
+        self.update_feed_enabled();
+        log::info!("Restored replication ID and offset from the RDB: {replid}:{offset}");
+    }
+
     /// PSYNC's arguments for the next handshake: our history if we have one.
     pub fn psync_args(&self) -> (String, i64) {
         if self.repl.backlog.is_some() || self.repl.offset > 0 {
@@ -134,6 +152,7 @@ impl Engine {
         self.repl.second_offset = -1;
         self.repl.offset = offset;
         self.repl.backlog = None;
+        self.repl.master_db = 0;
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
         self.disconnect_replicas();
         self.dirty += 1;
@@ -148,6 +167,7 @@ impl Engine {
         let mut c = Client::new(u64::MAX - 1, conn, now_ms, Arc::new(NoWaker));
         c.authenticated = true;
         c.repl_role = Some(ReplRole::Master);
+        c.db = self.repl.master_db.min(self.dbs.len().saturating_sub(1));
         c
     }
 
@@ -165,6 +185,7 @@ impl Engine {
             Some(out)
         } else {
             self.process(mc, argv, now_ms);
+            self.repl.master_db = mc.db;
             mc.out.buf.clear();
             let _ = mc.out.take_errors();
             None

@@ -239,6 +239,7 @@ pub fn load_rdb_stream<R: Read>(
         e.cfg.int(ferrokv_config::pid("key-load-delay"))
     };
     let mut db = 0usize;
+    let (mut repl_id, mut repl_offset): (Option<String>, Option<u64>) = (None, None);
     let mut batch: Vec<(usize, KeyRecord)> = Vec::with_capacity(LOAD_BATCH);
     let flush = |batch: &mut Vec<(usize, KeyRecord)>, offset: u64| -> Result<(), String> {
         let mut e = shared.engine.lock();
@@ -261,17 +262,21 @@ pub fn load_rdb_stream<R: Read>(
                     flush(&mut batch, reader.offset())?;
                 }
             }
-            Ok(Some(Item::Aux { key, value })) => {
-                if key == b"redis-ver" {
-                    log::info!("Loading RDB produced by version {}", String::from_utf8_lossy(&value));
-                }
-            }
+            Ok(Some(Item::Aux { key, value })) => match &key[..] {
+                b"redis-ver" => log::info!("Loading RDB produced by version {}", String::from_utf8_lossy(&value)),
+                b"repl-id" => repl_id = Some(String::from_utf8_lossy(&value).into_owned()),
+                b"repl-offset" => repl_offset = ferrokv_resp::parse_i64(&value).map(|o| o.max(0) as u64),
+                _ => {}
+            },
             Ok(Some(_)) => {}
             Ok(None) => break,
             Err(e) => return Err(format!("{name}: {e}")),
         }
     }
     flush(&mut batch, reader.offset())?;
+    if let (Some(id), Some(off), false) = (repl_id, repl_offset, keep_expired) {
+        shared.engine.lock().restore_replication_info(&id, off);
+    }
     let skipped = reader.skipped_empty_keys();
     if skipped > 0 {
         log::info!("Done loading RDB, keys loaded: {}, keys expired: 0, empty keys skipped: {skipped}.", 0);

@@ -70,6 +70,15 @@ impl Persist {
                 Ok(Box::new(self.background(file, purpose)?))
             }
             Purpose::Replication => Err(io::Error::other("replication snapshots go through open_replica_sink")),
+            Purpose::AofBase => {
+                let aof = self.aof().ok_or_else(|| io::Error::other("AOF is off"))?;
+                let rdb = cfg.bool(pid("aof-use-rdb-preamble"));
+                let (path, base, incr) = aof.begin_rewrite(rdb)?;
+                let finisher = aof.clone();
+                let after = Box::new(move || finisher.finish_rewrite(&base, &incr));
+                log::info!("Creating AOF base file {} on server start", path.display());
+                Ok(Box::new(FileSink::create(&path, Some(after))?))
+            }
             Purpose::AofRewrite => {
                 let aof = self.aof().ok_or_else(|| io::Error::other("AOF is off"))?;
                 let rdb = cfg.bool(pid("aof-use-rdb-preamble"));
@@ -250,9 +259,7 @@ fn load_rdb_if_present(shared: &Arc<Shared>) -> Result<(), String> {
 /// Writes the first base of a new AOF synchronously, before clients can write.
 fn create_first_base(shared: &Arc<Shared>) -> Result<(), String> {
     let mut e = shared.engine.lock();
-    e.bgrewriteaof(crate::conn::now_ms()).map_err(|err| format!("Can't create the AOF base file: {err}"))?;
-    drop(e);
-    Ok(())
+    e.aof_base_sync(crate::conn::now_ms()).map_err(|err| format!("Can't create the AOF base file: {err}"))
 }
 
 /// The engine lock is not held while replies wait for the disk; this waits for the AOF.

@@ -103,10 +103,10 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16, mc: &mut Client) -
         Some(Action::FullResync { replid, offset }) => {
             shared.engine.lock().link_state(LinkState::Transfer, now_ms());
             let dbs = transfer(shared, &mut stream, &mut buf, timeout).await?;
-            *mc = shared.engine.lock().master_client(now_ms());
             let ack = {
                 let mut e = shared.engine.lock();
                 e.link_full_sync_done(dbs, replid, offset, now_ms());
+                *mc = e.master_client(now_ms());
                 e.replica_ack_command()
             };
             stream.write_all(&ack).await.map_err(|e| e.to_string())?;

@@ -193,11 +193,14 @@ async fn stream_loop<R, W>(
         let fetched = shared.engine.lock().replica_fetch(id, FETCH);
         match fetched {
             Fetch::Data(chunks) => {
+                let mut sent = 0u64;
                 for c in chunks {
-                    if wr.write_all(&c).await.is_err() {
+                    if !write_watching(shared, wr, &c, notify, id).await {
                         return;
                     }
+                    sent += c.len() as u64;
                 }
+                shared.engine.lock().replica_sent(id, sent);
                 continue;
             }
             Fetch::Close => return,
@@ -224,4 +227,31 @@ async fn stream_loop<R, W>(
             }
         }
     }
+}
+
+/// Writes `buf` fully, unless the engine drops the replica meanwhile (a replica that
+/// stopped reading would otherwise hold this write forever). `write` is cancel-safe: a
+/// cancelled call wrote nothing.
+async fn write_watching<W: AsyncWrite + Unpin>(
+    shared: &Shared,
+    wr: &mut W,
+    buf: &[u8],
+    notify: &Notify,
+    id: ClientId,
+) -> bool {
+    let mut pos = 0;
+    while pos < buf.len() {
+        tokio::select! {
+            r = wr.write(&buf[pos..]) => match r {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => pos += n,
+            },
+            _ = notify.notified() => {
+                if shared.engine.lock().must_close(id) {
+                    return false;
+                }
+            }
+        }
+    }
+    true
 }
