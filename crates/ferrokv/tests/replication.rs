@@ -375,3 +375,103 @@ fn stale_data_is_refused_when_configured() {
     // INFO (a stale-allowed command) still answers.
     assert!(String::from_utf8_lossy(&raw.cmd(&[b"INFO", b"replication"])).contains("master_link_status:down"));
 }
+
+fn role(c: &mut redis::Connection) -> String {
+    field(c, "replication", "role")
+}
+
+/// INCRs a counter until stopped, recording the highest value the server acknowledged.
+fn counter_writer(url: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<i64> {
+    std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let mut acked = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+            match c.incr::<_, _, i64>("counter", 1) {
+                Ok(v) => acked = v,
+                Err(_) => break, // READONLY once the switch is done
+            }
+        }
+        acked
+    })
+}
+
+#[test]
+fn failover_command_switches_roles_without_losing_acknowledged_writes() {
+    let master = Server::start(FAST);
+    let r1 = start_replica(master.port, FAST);
+    let r2 = start_replica(master.port, &[]);
+    let (mut m, mut c1, mut c2) = (master.conn(), r1.conn(), r2.conn());
+    fill(&mut m, "pre");
+    assert_converged(&mut m, &mut c1);
+    assert_converged(&mut m, &mut c2);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = counter_writer(master.url(), stop.clone());
+    assert!(wait_until(Duration::from_secs(10), || m.get::<_, Option<i64>>("counter").unwrap().unwrap_or(0) > 100));
+    let _: () =
+        redis::cmd("FAILOVER").arg("TO").arg("127.0.0.1").arg(r1.port).arg("TIMEOUT").arg(5000).query(&mut m).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), || role(&mut c1) == "master" && role(&mut m) == "slave"),
+        "{}\n{}",
+        master.log_text(),
+        r1.log_text()
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked = writer.join().unwrap();
+    let on_new: i64 = c1.get("counter").unwrap();
+    assert!(on_new >= acked, "acknowledged {acked} increments, the new master has {on_new}");
+    assert_eq!(field(&mut m, "replication", "master_failover_state"), "no-failover");
+    // The old master continued partially from its former replica; the whole group converges.
+    assert_eq!(field(&mut c1, "stats", "sync_partial_ok"), "1", "{}", master.log_text());
+    live_writes(&mut c1, "after", 20);
+    assert_converged(&mut c1, &mut m);
+    assert_converged(&mut m, &mut c2);
+}
+
+#[test]
+fn failover_command_errors() {
+    let master = Server::start(FAST);
+    let mut raw = master.raw();
+    assert_eq!(raw.cmd(&[b"FAILOVER"]), b"-ERR FAILOVER requires connected replicas.\r\n");
+    assert_eq!(raw.cmd(&[b"FAILOVER", b"ABORT"]), b"-ERR No failover in progress.\r\n");
+    let replica = start_replica(master.port, &[]);
+    let (mut m, mut r) = (master.conn(), replica.conn());
+    assert_converged(&mut m, &mut r);
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"FORCE"]),
+        b"-ERR FAILOVER with force option requires both a timeout and target HOST and IP.\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"TO", b"127.0.0.1", b"1"]),
+        b"-ERR FAILOVER target HOST and PORT is not a replica.\r\n"
+    );
+    let mut rr = replica.raw();
+    assert_eq!(rr.cmd(&[b"FAILOVER"]), b"-ERR FAILOVER is not valid when server is a replica.\r\n");
+}
+
+#[test]
+fn failover_command_interoperates_with_redis() {
+    // A Redis master hands over to a ferrokv replica…
+    let Some(master) = Server::start_redis(FAST) else { return };
+    let replica = start_replica(master.port, FAST);
+    let (mut m, mut r) = (master.conn(), replica.conn());
+    fill(&mut m, "pre");
+    assert_converged(&mut m, &mut r);
+    let _: () = redis::cmd("FAILOVER").query(&mut m).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), || role(&mut r) == "master" && role(&mut m) == "slave"),
+        "{}",
+        replica.log_text()
+    );
+    live_writes(&mut r, "after", 20);
+    assert_converged(&mut r, &mut m);
+    // …and back: the ferrokv master hands over to the Redis replica.
+    let _: () = redis::cmd("FAILOVER").query(&mut r).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), || role(&mut m) == "master" && role(&mut r) == "slave"),
+        "{}",
+        replica.log_text()
+    );
+    live_writes(&mut m, "back", 20);
+    assert_converged(&mut m, &mut r);
+}

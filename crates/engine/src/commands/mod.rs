@@ -358,6 +358,7 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("replconf", replication_cmd::replconf, "An internal command for configuring the replication stream."),
     ("psync", replication_cmd::psync, "An internal command used in replication."),
     ("sync", replication_cmd::sync, "An internal command used in replication."),
+    ("failover", replication_cmd::failover, "Starts a coordinated failover from a server to one of its replicas."),
     ("wait", replication_cmd::wait, "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
     ("shutdown", server_cmd::shutdown, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     ("monitor", server_cmd::monitor, "Listens for all requests received by the server in real-time."),

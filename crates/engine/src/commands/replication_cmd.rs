@@ -11,6 +11,9 @@ use crate::replication::ReplConf;
 use ferrokv_keyspace::ValueType;
 
 pub fn replicaof(c: &mut Ctx) -> CmdResult {
+    if c.eng.repl.failover.is_some() {
+        return fail("ERR REPLICAOF not allowed while failing over.");
+    }
     if is(c.arg(1), "NO") && is(c.arg(2), "ONE") {
         if !c.eng.is_master_role() {
             c.eng.promote();
@@ -106,7 +109,53 @@ fn sync_generic(c: &mut Ctx, replid: &str, from: i64) -> CmdResult {
 pub fn psync(c: &mut Ctx) -> CmdResult {
     let replid = String::from_utf8_lossy(c.arg(1)).into_owned();
     let from = int_arg(c.arg(2))?;
+    // Our master hands over to us (its FAILOVER): take over, then answer it as a master.
+    if c.argc() > 3 && is(c.arg(3), "FAILOVER") {
+        if replid != c.eng.repl.replid {
+            return fail("ERR PSYNC FAILOVER replid must match my replid.");
+        }
+        if !c.eng.is_master_role() {
+            c.eng.promote();
+            log::info!("Failover request received for replid {replid}.");
+        }
+    }
     sync_generic(c, &replid, from)
+}
+
+pub fn failover(c: &mut Ctx) -> CmdResult {
+    if c.argc() == 2 && is(c.arg(1), "ABORT") {
+        if c.eng.repl.failover.is_none() {
+            return fail("ERR No failover in progress.");
+        }
+        c.eng.abort_failover("Failover manually aborted");
+        c.out().ok();
+        return Ok(());
+    }
+    let (mut timeout, mut force, mut target): (i64, bool, Option<(String, u16)>) = (0, false, None);
+    let mut j = 1;
+    while j < c.argc() {
+        let a = c.arg(j);
+        if is(a, "TIMEOUT") && j + 1 < c.argc() && timeout == 0 {
+            timeout = int_arg(c.arg(j + 1))?;
+            if timeout <= 0 {
+                return fail("ERR FAILOVER timeout must be greater than 0");
+            }
+            j += 2;
+        } else if is(a, "TO") && j + 2 < c.argc() && target.is_none() {
+            let port = int_arg(c.arg(j + 2))?;
+            target = Some((String::from_utf8_lossy(c.arg(j + 1)).into_owned(), port.clamp(0, 65535) as u16));
+            j += 3;
+        } else if is(a, "FORCE") && !force {
+            force = true;
+            j += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let now = c.now;
+    c.eng.start_failover(target, timeout, force, now).map_err(CmdError::err)?;
+    c.out().ok();
+    Ok(())
 }
 
 pub fn sync(c: &mut Ctx) -> CmdResult {

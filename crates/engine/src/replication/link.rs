@@ -18,6 +18,8 @@ pub struct HandshakeConfig {
     /// PSYNC's arguments: our history (or "?") and the first offset we lack (or -1).
     pub psync_replid: String,
     pub psync_offset: i64,
+    /// FAILOVER: ask the master we connect to (our former replica) to take over.
+    pub failover: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +95,11 @@ impl Handshake {
         self.step = Step::Psync;
         let mut out = Vec::new();
         let off = self.cfg.psync_offset.to_string();
-        encode_command(&mut out, [&b"PSYNC"[..], self.cfg.psync_replid.as_bytes(), off.as_bytes()]);
+        if self.cfg.failover {
+            encode_command(&mut out, [&b"PSYNC"[..], self.cfg.psync_replid.as_bytes(), off.as_bytes(), b"FAILOVER"]);
+        } else {
+            encode_command(&mut out, [&b"PSYNC"[..], self.cfg.psync_replid.as_bytes(), off.as_bytes()]);
+        }
         out
     }
 

@@ -245,6 +245,7 @@ impl Engine {
             }
         }
         self.serve_waiters(now_ms);
+        self.failover_tick(now_ms);
     }
 
     /// Replicas that acknowledged `offset`.
@@ -297,12 +298,16 @@ impl Engine {
     /// live, delayed full syncs, stuck replicas.
     pub(crate) fn replication_cron(&mut self, now_ms: i64) {
         self.maybe_start_full_sync(now_ms);
+        self.failover_tick(now_ms);
+        if self.repl.want_acks {
+            self.request_acks();
+        }
         self.enforce_replica_buffer_limits(now_ms);
         if !self.is_master_role() {
             return;
         }
         let period = self.cfg.int(pid("repl-ping-replica-period")).max(1) * 1000;
-        if !self.repl.replicas.is_empty() && now_ms - self.repl.last_ping_ms >= period {
+        if !self.repl.replicas.is_empty() && now_ms - self.repl.last_ping_ms >= period && self.pause.is_none() {
             self.repl.last_ping_ms = now_ms;
             self.feed.push_without_db([&b"PING"[..]]);
             self.feed.end_unit(false);
@@ -319,6 +324,11 @@ impl Engine {
 
     /// WAIT asked for acknowledgements: ask every replica for one through the stream.
     pub(crate) fn request_acks(&mut self) {
+        // While writes are paused nothing enters the stream (a FAILOVER waits for the
+        // offset to stand still); the request goes out after the pause.
+        if self.pause.is_some() {
+            return;
+        }
         if self.repl.want_acks && !self.repl.replicas.is_empty() {
             self.feed.push_without_db([&b"REPLCONF"[..], b"GETACK", b"*"]);
             self.feed.end_unit(false);

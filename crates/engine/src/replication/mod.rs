@@ -9,6 +9,7 @@
 //! master sent, verbatim, so a chain of replicas shares one offset space (PSYNC2).
 
 pub mod backlog;
+pub mod failover;
 pub mod link;
 pub mod master;
 pub mod replica;
@@ -137,6 +138,8 @@ pub struct Replication {
     pub want_acks: bool,
     /// Last time the master pinged its replicas through the stream.
     pub last_ping_ms: i64,
+    /// A coordinated switchover (FAILOVER) in progress.
+    pub failover: Option<failover::Failover>,
     /// The database our master's stream has selected: a partial resync continues the
     /// stream without a new SELECT, so a new link must start there.
     pub master_db: usize,
@@ -164,6 +167,7 @@ impl Replication {
             want_acks: false,
             last_ping_ms: 0,
             master_db: 0,
+            failover: None,
         }
     }
 
@@ -347,9 +351,5 @@ impl Engine {
             self.cfg.int(pid("repl-backlog-size")),
         );
         s
-    }
-
-    pub fn failover_state_name(&self) -> &'static str {
-        "no-failover"
     }
 }

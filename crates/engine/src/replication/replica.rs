@@ -134,6 +134,7 @@ impl Engine {
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
         self.link_state(LinkState::Connected, now_ms);
         log::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
+        self.failover_link_up();
     }
 
     /// A full resync finished loading: the new dataset replaces the old one at once, and
@@ -158,6 +159,7 @@ impl Engine {
         self.dirty += 1;
         self.link_state(LinkState::Connected, now_ms);
         log::info!("MASTER <-> REPLICA sync: Finished with success");
+        self.failover_link_up();
     }
 
     /// The client the master's stream runs as.

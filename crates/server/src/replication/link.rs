@@ -76,6 +76,7 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16, mc: &mut Client) -
             announce_ip: opt("replica-announce-ip"),
             psync_replid: replid,
             psync_offset: offset,
+            failover: e.failover_handshake(),
         }
     };
     let (mut hs, first) = Handshake::start(cfg);
