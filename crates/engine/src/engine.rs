@@ -83,6 +83,13 @@ pub struct Hot {
     pub maxmemory_samples: usize,
     pub lfu_log_factor: i64,
     pub lfu_decay_time: i64,
+    /// Write guards checked on every write: persistence errors and replication.
+    pub stop_writes_on_bgsave_err: bool,
+    pub save_points: bool,
+    pub min_replicas_to_write: i64,
+    pub min_replicas_max_lag: i64,
+    pub replica_read_only: bool,
+    pub replica_serve_stale_data: bool,
 }
 
 impl Hot {
@@ -122,6 +129,12 @@ impl Hot {
             maxmemory_samples: cfg.int(pid("maxmemory-samples")).max(1) as usize,
             lfu_log_factor: cfg.int(pid("lfu-log-factor")),
             lfu_decay_time: cfg.int(pid("lfu-decay-time")),
+            stop_writes_on_bgsave_err: cfg.bool(pid("stop-writes-on-bgsave-error")),
+            save_points: matches!(cfg.get(pid("save")), Val::Save(v) if !v.is_empty()),
+            min_replicas_to_write: cfg.int(pid("min-replicas-to-write")),
+            min_replicas_max_lag: cfg.int(pid("min-replicas-max-lag")),
+            replica_read_only: cfg.bool(pid("replica-read-only")),
+            replica_serve_stale_data: cfg.bool(pid("replica-serve-stale-data")),
         }
     }
 }

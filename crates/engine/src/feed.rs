@@ -16,7 +16,9 @@ const NO_DB: usize = usize::MAX;
 pub struct Feed {
     /// True when something consumes the stream (AOF on, replicas or a backlog).
     pub enabled: bool,
-    pending: Vec<(usize, Vec<Vec<u8>>)>,
+    /// The current unit's commands, already encoded (with their SELECTs).
+    unit: Vec<u8>,
+    unit_commands: usize,
     stream: Vec<u8>,
     cur_db: Option<usize>,
     /// Total bytes ever fed (the replication offset once replication exists).
@@ -27,42 +29,57 @@ pub struct Feed {
 
 impl Feed {
     /// Queues one write of the current execution unit.
-    pub fn push<'a>(&mut self, db: usize, args: impl IntoIterator<Item = &'a [u8]>) {
-        if self.enabled {
-            self.pending.push((db, args.into_iter().map(<[u8]>::to_vec).collect()));
+    pub fn push<'a, I>(&mut self, db: usize, args: I)
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        if !self.enabled {
+            return;
         }
+        // Encoded at once: a write costs one copy into the stream, not an allocation per
+        // argument.
+        if db != NO_DB && self.cur_db != Some(db) {
+            let n = itoa::Buffer::new().format(db).to_owned();
+            encode_command(&mut self.unit, [&b"SELECT"[..], n.as_bytes()]);
+            self.cur_db = Some(db);
+        }
+        encode_command(&mut self.unit, args);
+        self.unit_commands += 1;
     }
 
     /// Queues a stream command that belongs to no database (PING, REPLCONF GETACK): no
     /// SELECT precedes it.
-    pub fn push_without_db<'a>(&mut self, args: impl IntoIterator<Item = &'a [u8]>) {
+    pub fn push_without_db<'a, I>(&mut self, args: I)
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: ExactSizeIterator,
+    {
         self.push(NO_DB, args);
     }
 
     /// Ends the execution unit: encodes its writes, in a MULTI/EXEC block if `atomic` and
     /// there is more than one.
     pub fn end_unit(&mut self, atomic: bool) {
-        if self.pending.is_empty() {
+        if self.unit_commands == 0 {
             self.atomic_hint = false;
             return;
         }
         let before = self.stream.len();
-        let wrap = (atomic || std::mem::take(&mut self.atomic_hint)) && self.pending.len() > 1;
-        let pending = std::mem::take(&mut self.pending);
+        let wrap = (atomic || std::mem::take(&mut self.atomic_hint)) && self.unit_commands > 1;
         if wrap {
             encode_command(&mut self.stream, [&b"MULTI"[..]]);
         }
-        for (db, args) in &pending {
-            if *db != NO_DB && self.cur_db != Some(*db) {
-                let n = db.to_string();
-                encode_command(&mut self.stream, [&b"SELECT"[..], n.as_bytes()]);
-                self.cur_db = Some(*db);
-            }
-            encode_command(&mut self.stream, args.iter().map(Vec::as_slice));
+        if self.stream.is_empty() {
+            std::mem::swap(&mut self.stream, &mut self.unit);
+        } else {
+            self.stream.extend_from_slice(&self.unit);
+            self.unit.clear();
         }
         if wrap {
             encode_command(&mut self.stream, [&b"EXEC"[..]]);
         }
+        self.unit_commands = 0;
         self.offset += (self.stream.len() - before) as u64;
     }
 

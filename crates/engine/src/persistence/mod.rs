@@ -194,10 +194,7 @@ impl Engine {
     /// The reason writes are refused because persistence is failing, if any (Redis's
     /// `writeCommandsDeniedByDiskError`).
     pub fn disk_error(&self) -> Option<String> {
-        if self.cfg.bool(pid("stop-writes-on-bgsave-error"))
-            && !self.save_params().is_empty()
-            && !self.persist.lastbgsave_ok
-        {
+        if !self.persist.lastbgsave_ok && self.hot.stop_writes_on_bgsave_err && self.hot.save_points {
             return Some("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.".into());
         }
         if self.persist.aof.enabled {

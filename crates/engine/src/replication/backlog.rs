@@ -16,6 +16,8 @@ use std::collections::VecDeque;
 
 pub struct Backlog {
     chunks: VecDeque<Bytes>,
+    /// Offset of each chunk's first byte (a reader finds its chunk by binary search).
+    starts: VecDeque<u64>,
     /// Offset of the first byte of `chunks[0]`.
     first: u64,
     /// Bytes held.
@@ -27,7 +29,7 @@ pub struct Backlog {
 impl Backlog {
     /// A backlog whose next byte will have offset `next`.
     pub fn new(size: u64, next: u64) -> Backlog {
-        Backlog { chunks: VecDeque::new(), first: next, len: 0, size }
+        Backlog { chunks: VecDeque::new(), starts: VecDeque::new(), first: next, len: 0, size }
     }
 
     /// Offset of the last byte appended (0 if none ever was).
@@ -49,6 +51,7 @@ impl Backlog {
         if bytes.is_empty() {
             return;
         }
+        self.starts.push_back(self.first + self.len);
         self.len += bytes.len() as u64;
         self.chunks.push_back(bytes);
     }
@@ -64,21 +67,20 @@ impl Backlog {
         if from < self.first {
             return None;
         }
-        let mut skip = from - self.first;
         let mut out = Vec::new();
+        if from > self.end() {
+            return Some(out);
+        }
+        // The chunk holding `from`: the last one starting at or before it.
+        let i = self.starts.partition_point(|&s| s <= from) - 1;
+        let mut skip = (from - self.starts[i]) as usize;
         let mut left = max;
-        for c in &self.chunks {
+        for c in self.chunks.iter().skip(i) {
             if left == 0 {
                 break;
             }
-            let n = c.len() as u64;
-            if skip >= n {
-                skip -= n;
-                continue;
-            }
-            let start = skip as usize;
-            let take = (c.len() - start).min(left);
-            out.push(c.slice(start..start + take));
+            let take = (c.len() - skip).min(left);
+            out.push(c.slice(skip..skip + take));
             left -= take;
             skip = 0;
         }
@@ -96,6 +98,7 @@ impl Backlog {
                 break;
             }
             self.chunks.pop_front();
+            self.starts.pop_front();
             self.first += n;
             self.len -= n;
         }

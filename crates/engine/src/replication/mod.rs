@@ -226,7 +226,7 @@ impl Engine {
 
     /// Replicas acknowledged within `min-replicas-max-lag` seconds (`min_slaves_good_slaves`).
     pub fn good_replicas(&self, now_ms: i64) -> usize {
-        let max_lag = self.cfg.int(pid("min-replicas-max-lag")) * 1000;
+        let max_lag = self.hot.min_replicas_max_lag * 1000;
         self.repl.replicas.iter().filter(|r| r.state == ReplicaState::Online && now_ms - r.ack_ms <= max_lag).count()
     }
 
@@ -237,14 +237,13 @@ impl Engine {
             return None;
         }
         if self.is_master_role() {
-            let min = self.cfg.int(pid("min-replicas-to-write"));
-            let lag = self.cfg.int(pid("min-replicas-max-lag"));
-            if min > 0 && lag > 0 && (self.good_replicas(now_ms) as i64) < min {
+            let min = self.hot.min_replicas_to_write;
+            if min > 0 && self.hot.min_replicas_max_lag > 0 && (self.good_replicas(now_ms) as i64) < min {
                 return Some("NOREPLICAS Not enough good replicas to write.");
             }
             return None;
         }
-        if self.cfg.bool(pid("replica-read-only")) {
+        if self.hot.replica_read_only {
             return Some("READONLY You can't write against a read only replica.");
         }
         None
@@ -254,7 +253,7 @@ impl Engine {
     /// with `replica-serve-stale-data no`.
     pub(crate) fn master_down(&self) -> bool {
         match &self.repl.master {
-            Some(m) => m.state != LinkState::Connected && !self.cfg.bool(pid("replica-serve-stale-data")),
+            Some(m) => m.state != LinkState::Connected && !self.hot.replica_serve_stale_data,
             None => false,
         }
     }

@@ -173,27 +173,31 @@ impl Engine {
         c
     }
 
-    /// Runs one command of the master's stream (`raw` is its exact bytes): executed as
-    /// the master client, then proxied verbatim to our own replicas and backlog. Returns
-    /// what must be written back to the master (the ACK a GETACK asks for).
-    pub fn master_command(&mut self, mc: &mut Client, argv: Argv, raw: Bytes, now_ms: i64) -> Option<Vec<u8>> {
+    /// Runs one command of the master's stream as the master client. `offset_before` is
+    /// the stream offset before this command (what a GETACK is answered with). Returns what
+    /// must be written back to the master. Call [`Engine::master_stream_applied`] with the
+    /// commands' exact bytes afterwards.
+    pub fn master_command(&mut self, mc: &mut Client, argv: Argv, offset_before: u64, now_ms: i64) -> Option<Vec<u8>> {
         let getack = argv.len() >= 2
             && argv.get(0).eq_ignore_ascii_case(b"replconf")
             && argv.get(1).eq_ignore_ascii_case(b"getack");
-        let reply = if getack {
+        if getack {
             let mut out = Vec::new();
-            let off = self.repl.offset.to_string();
+            let off = offset_before.to_string();
             ferrokv_resp::encode_command(&mut out, [&b"REPLCONF"[..], b"ACK", off.as_bytes()]);
-            Some(out)
-        } else {
-            self.process(mc, argv, now_ms);
-            self.repl.master_db = mc.db;
-            mc.out.buf.clear();
-            let _ = mc.out.take_errors();
-            None
-        };
-        // What the master client ran is propagated to the AOF only (flush_feed knows we
-        // are a replica): our replicas get the master's own bytes below.
+            return Some(out);
+        }
+        self.process(mc, argv, now_ms);
+        self.repl.master_db = mc.db;
+        mc.out.buf.clear();
+        let _ = mc.out.take_errors();
+        None
+    }
+
+    /// The master's bytes just applied: proxied verbatim to our own replicas and backlog
+    /// (what the master client ran goes to the AOF only — flush_feed knows we are a
+    /// replica).
+    pub fn master_stream_applied(&mut self, raw: Bytes, now_ms: i64) {
         self.flush_feed();
         self.repl.append(raw);
         self.host.replication_advanced(self.repl.offset);
@@ -201,7 +205,6 @@ impl Engine {
             m.last_io_ms = now_ms;
             m.read_offset = self.repl.offset;
         }
-        reply
     }
 
     /// The ACK a replica sends every second.

@@ -277,22 +277,28 @@ async fn follow_stream(
         if !buf.is_empty() {
             let mut e = shared.engine.lock();
             let now = now_ms();
+            // Newlines are keepalives, not stream bytes.
+            while buf.first() == Some(&b'\n') {
+                buf.advance(1);
+            }
+            let base = e.repl.offset;
+            let mut used = 0usize;
             loop {
-                // Newlines are keepalives, not stream bytes.
-                while buf.first() == Some(&b'\n') {
-                    buf.advance(1);
-                }
-                let (argv, len) = match next_record(buf) {
+                let (argv, len) = match next_record(&buf[used..]) {
                     Record::Command { args, len } => (Argv::from_slices(&args), len),
                     Record::Incomplete => break,
                     Record::Annotation { .. } | Record::Bad { .. } => {
                         return Err("Protocol error in the replication stream from MASTER".into())
                     }
                 };
-                let raw = buf.split_to(len).freeze();
-                if let Some(r) = e.master_command(mc, argv, raw, now) {
+                if let Some(r) = e.master_command(mc, argv, base + used as u64, now) {
                     replies.extend_from_slice(&r);
                 }
+                used += len;
+            }
+            if used > 0 {
+                let raw = buf.split_to(used).freeze();
+                e.master_stream_applied(raw, now);
             }
         }
         if !replies.is_empty() {
