@@ -475,3 +475,76 @@ fn failover_command_interoperates_with_redis() {
     live_writes(&mut m, "back", 20);
     assert_converged(&mut m, &mut r);
 }
+
+fn aof_rewrites(c: &mut redis::Connection) -> i64 {
+    field(c, "persistence", "aof_rewrites").parse().unwrap_or(-1)
+}
+
+fn keys_like(c: &mut redis::Connection, pattern: &str) -> usize {
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg(pattern).query(c).unwrap();
+    keys.len()
+}
+
+/// A server with an AOF of its own becomes a replica: after the full sync its AOF must
+/// describe the master's dataset (a restart must not bring back its old keys, nor mix them
+/// with the master's stream); killed while that AOF is being rebuilt, it restarts with its
+/// old dataset whole.
+#[test]
+fn replica_aof_restarts_with_the_new_dataset_after_a_full_sync() {
+    let master = Server::start(FAST);
+    let mut m = master.conn();
+    fill(&mut m, "m");
+    let dir = TempDir::new("aof-replica");
+    let d = dir.path().to_str().unwrap();
+    let own = ["--dir", d, "--appendonly", "yes", "--save", ""];
+    let mut replica = Server::start(&own);
+    let mut r = replica.conn();
+    for i in 0..100 {
+        let _: () = r.set(format!("own:{i}"), i).unwrap();
+    }
+    let before = aof_rewrites(&mut r);
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
+    assert_converged(&mut m, &mut r);
+    assert!(
+        wait_until(Duration::from_secs(20), || aof_rewrites(&mut r) > before
+            && field(&mut r, "persistence", "aof_rewrite_in_progress") == "0"),
+        "{}",
+        replica.log_text()
+    );
+    live_writes(&mut m, "after", 20);
+    assert_converged(&mut m, &mut r);
+    let expected = digest(&mut m);
+    replica.kill9();
+    let restarted = Server::start(&own);
+    let mut r = restarted.conn();
+    assert_eq!(keys_like(&mut r, "own:*"), 0, "{}", restarted.log_text());
+    assert_eq!(digest(&mut r), expected, "{}", restarted.log_text());
+    drop(restarted);
+
+    // Again from a server of its own, killed while the new dataset's AOF is written: a
+    // slow snapshot (rdb-key-save-delay, µs per key) keeps the rewrite in progress.
+    let dir = TempDir::new("aof-replica-killed");
+    let d = dir.path().to_str().unwrap();
+    let own = ["--dir", d, "--appendonly", "yes", "--save", ""];
+    let mut replica = Server::start(&own);
+    let mut r = replica.conn();
+    for i in 0..100 {
+        let _: () = r.set(format!("own:{i}"), i).unwrap();
+    }
+    let own_digest = digest(&mut r);
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("rdb-key-save-delay").arg(200_000).query(&mut r).unwrap();
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || field(&mut r, "replication", "master_link_status") == "up"
+            && field(&mut r, "persistence", "aof_rewrite_in_progress") == "1"),
+        "{}",
+        replica.log_text()
+    );
+    live_writes(&mut m, "during", 5);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(field(&mut r, "persistence", "aof_rewrite_in_progress"), "1", "rewrite ended too soon");
+    replica.kill9();
+    let restarted = Server::start(&own);
+    let mut r = restarted.conn();
+    assert_eq!(digest(&mut r), own_digest, "{}", restarted.log_text());
+}

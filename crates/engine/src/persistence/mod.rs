@@ -231,6 +231,32 @@ impl Engine {
         }
     }
 
+    /// A full sync is about to replace the dataset. A snapshot being walked describes data
+    /// that is going away (Redis kills its child here too): drop it.
+    pub(crate) fn dataset_replacing(&mut self) {
+        if self.persist.job.is_some() || self.persist.pending.is_some() {
+            self.abort_snapshot();
+        }
+    }
+
+    /// A full sync replaced the dataset. The AOF's files describe the old one, so the AOF
+    /// restarts as `CONFIG SET appendonly yes` starts it: appends go to a fresh temporary
+    /// file until a rewrite of the new dataset names it in the manifest. A crash before that
+    /// loads the old files whole — never old data followed by the new master's stream.
+    pub(crate) fn dataset_replaced(&mut self, now_ms: i64) {
+        if !self.persist.aof.enabled {
+            return;
+        }
+        self.flush_feed();
+        self.host.aof_enabled(false, &self.cfg);
+        self.host.aof_enabled(true, &self.cfg);
+        if self.persist.in_progress().is_some() {
+            self.persist.aof.rewrite_scheduled = true;
+        } else if let Err(e) = self.request_snapshot(Purpose::AofRewrite, now_ms) {
+            log::warn!("Can't rewrite the AOF after the full sync: {e}");
+        }
+    }
+
     /// The server opened the AOF it loaded at startup: record writes from now on.
     pub fn aof_opened_at_startup(&mut self) {
         self.persist.aof.enabled = true;

@@ -145,6 +145,7 @@ impl Engine {
         for (i, db) in dbs.iter_mut().enumerate() {
             db.id = i;
         }
+        self.dataset_replacing();
         let old = std::mem::replace(&mut self.dbs, dbs);
         self.host.free_later(Box::new(old));
         self.touch_all_watched();
@@ -157,6 +158,7 @@ impl Engine {
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
         self.disconnect_replicas();
         self.dirty += 1;
+        self.dataset_replaced(now_ms);
         self.link_state(LinkState::Connected, now_ms);
         log::info!("MASTER <-> REPLICA sync: Finished with success");
         self.failover_link_up();

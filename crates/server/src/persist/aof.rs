@@ -103,6 +103,7 @@ impl Aof {
         manifest: Manifest,
         policy: Fsync,
         first_rewrite: bool,
+        first_ticket: u64,
     ) -> io::Result<Arc<Aof>> {
         std::fs::create_dir_all(dir).map_err(|e| {
             io::Error::new(e.kind(), format!("Can't open or create append-only dir {}: {e}", dir.display()))
@@ -148,10 +149,10 @@ impl Aof {
                 current_incr: name,
                 waiting_first_rewrite: first_rewrite,
             }),
-            queue: std::sync::Mutex::new(Queue::default()),
+            queue: std::sync::Mutex::new(Queue { end: first_ticket, ..Queue::default() }),
             wake: Condvar::new(),
-            written: AtomicU64::new(0),
-            synced: AtomicU64::new(0),
+            written: AtomicU64::new(first_ticket),
+            synced: AtomicU64::new(first_ticket),
             durable: tokio::sync::Notify::new(),
             policy: AtomicU8::new(policy as u8),
             error: Mutex::new(None),
@@ -182,6 +183,13 @@ impl Aof {
     /// The last write or fsync error, until a write succeeds again.
     pub fn error(&self) -> Option<String> {
         self.error.lock().clone()
+    }
+
+    /// The ticket of the last byte appended. A later instance (the AOF switched off and on)
+    /// starts its tickets here, so a client still holding an older ticket is not kept
+    /// waiting for bytes the new instance will never count.
+    pub fn end(&self) -> u64 {
+        self.queue.lock().map(|q| q.end).unwrap_or(0)
     }
 
     /// Bytes appended but not yet written.

@@ -30,6 +30,8 @@ pub type Completion = (Purpose, Result<(), String>);
 /// and the snapshot driver.
 pub struct Persist {
     pub aof: Mutex<Option<Arc<Aof>>>,
+    /// Where the next AOF instance starts its tickets (see [`Aof::end`]).
+    next_ticket: std::sync::atomic::AtomicU64,
     /// Wakes the snapshot driver.
     pub kick: Notify,
     /// A snapshot writer made progress.
@@ -40,7 +42,13 @@ pub struct Persist {
 impl Persist {
     pub fn new() -> (Arc<Persist>, mpsc::UnboundedReceiver<Completion>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let p = Persist { aof: Mutex::new(None), kick: Notify::new(), progress: Arc::new(Notify::new()), done: tx };
+        let p = Persist {
+            aof: Mutex::new(None),
+            next_ticket: std::sync::atomic::AtomicU64::new(0),
+            kick: Notify::new(),
+            progress: Arc::new(Notify::new()),
+            done: tx,
+        };
         (Arc::new(p), rx)
     }
 
@@ -128,12 +136,14 @@ impl Persist {
                 }
             };
             let policy = Fsync::from_config(&cfg.get_formatted(pid("appendfsync")));
-            match Aof::open(&dir, &prefix, manifest, policy, true) {
+            let first_ticket = self.next_ticket.load(std::sync::atomic::Ordering::Relaxed);
+            match Aof::open(&dir, &prefix, manifest, policy, true, first_ticket) {
                 Ok(aof) => *slot = Some(aof),
                 Err(e) => log::warn!("Unable to turn on AOF: {e}"),
             }
         } else if let Some(aof) = slot.take() {
             aof.stop();
+            self.next_ticket.store(aof.end(), std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -208,7 +218,7 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
             }
         }
         shared.engine.lock().end_loading();
-        let aof = Aof::open(&dir, &prefix, manifest.clone().unwrap_or_default(), policy, !has_files)
+        let aof = Aof::open(&dir, &prefix, manifest.clone().unwrap_or_default(), policy, !has_files, 0)
             .map_err(|e| e.to_string())?;
         *shared.persist.aof.lock() = Some(aof);
         let mut e = shared.engine.lock();
