@@ -548,3 +548,96 @@ fn replica_aof_restarts_with_the_new_dataset_after_a_full_sync() {
     let mut r = restarted.conn();
     assert_eq!(digest(&mut r), own_digest, "{}", restarted.log_text());
 }
+
+const DISK: &[&str] = &["--repl-diskless-sync", "no", "--repl-diskless-sync-delay", "0"];
+
+/// `repl-diskless-sync no`: the master saves to `dbfilename` (a BGSAVE) and sends it as
+/// `$<len>`; with the default `repl-diskless-load disabled` the replica keeps what it
+/// received as its own `dbfilename`, so even after `kill -9` it restarts with the
+/// master's snapshot and continues partially.
+#[test]
+fn disk_based_sync_and_disk_copy_on_the_replica() {
+    let master = Server::start(DISK);
+    let mut m = master.conn();
+    fill(&mut m, "pre");
+    let saves: i64 = field(&mut m, "persistence", "rdb_saves").parse().unwrap();
+    let dir = TempDir::new("disk-replica");
+    let d = dir.path().to_str().unwrap();
+    let mut args = replica_args(master.port);
+    args.extend(["--dir", d, "--save", ""].iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut replica = Server::start(&refs);
+    let mut r = replica.conn();
+    assert_converged(&mut m, &mut r);
+    assert!(master.log_text().contains("Starting BGSAVE for SYNC with target: disk"), "{}", master.log_text());
+    assert!(master.dir.path().join("dump.rdb").is_file(), "the master saved to disk");
+    let now: i64 = field(&mut m, "persistence", "rdb_saves").parse().unwrap();
+    assert_eq!(now, saves + 1, "the sync's snapshot counts as a save");
+    assert!(dir.path().join("dump.rdb").is_file(), "{}", replica.log_text());
+    live_writes(&mut m, "live", 50);
+    assert_converged(&mut m, &mut r);
+    replica.kill9();
+    live_writes(&mut m, "while-down", 20);
+    let replica = Server::start(&refs);
+    let mut r = replica.conn();
+    assert_converged(&mut m, &mut r);
+    assert_eq!(field(&mut m, "stats", "sync_partial_ok"), "1", "{}", replica.log_text());
+    assert_eq!(field(&mut m, "stats", "sync_full"), "1");
+}
+
+/// `repl-diskless-load swapdb` keeps nothing on disk; `rdb-del-sync-files yes` on a master
+/// without persistence removes the file it saved for the sync.
+#[test]
+fn socket_only_load_and_deleted_sync_files() {
+    let master = Server::start(&[
+        "--repl-diskless-sync",
+        "no",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--save",
+        "",
+        "--rdb-del-sync-files",
+        "yes",
+    ]);
+    let mut m = master.conn();
+    fill(&mut m, "pre");
+    let replica = start_replica(master.port, &["--repl-diskless-load", "swapdb", "--save", ""]);
+    let mut r = replica.conn();
+    assert_converged(&mut m, &mut r);
+    assert!(!master.dir.path().join("dump.rdb").exists(), "{}", master.log_text());
+    assert!(!replica.dir.path().join("dump.rdb").exists(), "{}", replica.log_text());
+    let leftovers: Vec<_> = std::fs::read_dir(replica.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Disk-based syncs between ferrokv and redis-server, both ways.
+#[test]
+fn disk_based_sync_interoperates_with_redis() {
+    let Some(redis_master) = Server::start_redis(DISK) else { return };
+    let mut m = redis_master.conn();
+    fill(&mut m, "from-redis");
+    let replica = start_replica(redis_master.port, &["--repl-diskless-load", "disabled"]);
+    let mut r = replica.conn();
+    assert_converged(&mut m, &mut r);
+    live_writes(&mut m, "live", 20);
+    assert_converged(&mut m, &mut r);
+    assert!(replica.dir.path().join("dump.rdb").is_file(), "{}", replica.log_text());
+
+    let master = Server::start(DISK);
+    let mut m = master.conn();
+    fill(&mut m, "from-ferrokv");
+    let port = master.port.to_string();
+    let Some(replica) = Server::start_redis(&["--replicaof", "127.0.0.1", &port, "--repl-diskless-load", "disabled"])
+    else {
+        return;
+    };
+    let mut r = replica.conn();
+    assert_converged(&mut m, &mut r);
+    live_writes(&mut m, "live", 20);
+    assert_converged(&mut m, &mut r);
+    assert!(master.log_text().contains("target: disk"));
+}

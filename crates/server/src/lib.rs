@@ -142,9 +142,18 @@ impl Host for ServerHost {
         self.persist.aof_enabled(on, cfg);
     }
 
-    fn open_replica_sink(&mut self, replicas: &[ClientId], _cfg: &Config) -> std::io::Result<Box<dyn SnapshotSink>> {
-        let persist = self.persist.clone();
-        self.repl.open_sink(replicas, Box::new(move || persist.report_done(Purpose::Replication, Ok(()))))
+    fn open_replica_sink(&mut self, replicas: &[ClientId], cfg: &Config) -> std::io::Result<Box<dyn SnapshotSink>> {
+        if cfg.bool(pid("repl-diskless-sync")) {
+            let persist = self.persist.clone();
+            return self.repl.open_sink(replicas, Box::new(move || persist.report_done(Purpose::Replication, Ok(()))));
+        }
+        let targets = self.repl.open_streams(replicas);
+        let path = persist::Persist::dbfilename(cfg);
+        let saves = matches!(cfg.get(pid("save")), Val::Save(points) if !points.is_empty());
+        let no_persistence = !cfg.bool(pid("appendonly")) && !saves;
+        let delete = cfg.bool(pid("rdb-del-sync-files")) && no_persistence;
+        let after = Box::new(move || replication::hand_file_to(targets, path, delete));
+        self.persist.open_disk_replication(cfg, after)
     }
 
     fn replication_advanced(&mut self, offset: u64) {

@@ -76,6 +76,9 @@ pub struct Persistence {
     pending: Option<Purpose>,
     /// The walk ended; the sink is finishing in the background.
     committing: Option<(Purpose, i64)>,
+    /// The replication snapshot in progress goes to `dbfilename` first
+    /// (`repl-diskless-sync no`): it is also a BGSAVE.
+    replication_to_disk: bool,
     pub keys_total: u64,
     pub keys_processed: u64,
     pub lastbgsave_ok: bool,
@@ -121,6 +124,7 @@ impl Default for Persistence {
             job: None,
             pending: None,
             committing: None,
+            replication_to_disk: false,
             keys_total: 0,
             keys_processed: 0,
             lastbgsave_ok: true,
@@ -161,8 +165,10 @@ impl Persistence {
         self.job.as_ref().map(|j| j.purpose).or(self.committing.map(|c| c.0)).or(self.pending)
     }
 
+    /// An RDB is being produced in the background, for BGSAVE or for replicas (Redis
+    /// reports both as `rdb_bgsave_in_progress`, and FLUSHALL stops both).
     pub fn bgsave_in_progress(&self) -> bool {
-        self.in_progress() == Some(Purpose::BgSave)
+        matches!(self.in_progress(), Some(Purpose::BgSave | Purpose::Replication))
     }
 
     pub fn aof_rewrite_in_progress(&self) -> bool {
@@ -396,6 +402,7 @@ impl Engine {
             self.persist.last_bgsave_try_ms = now_ms;
         }
         let opened = if purpose == Purpose::Replication {
+            self.persist.replication_to_disk = !self.cfg.bool(pid("repl-diskless-sync"));
             let ids = self.attach_full_sync_replicas();
             self.host.open_replica_sink(&ids, &self.cfg)
         } else {
@@ -541,6 +548,16 @@ impl Engine {
         let started = self.persist.started_ms().unwrap_or(now_ms);
         self.persist.committing = None;
         let secs = (now_ms - started) / 1000;
+        // A disk-based replication snapshot is a BGSAVE too (Redis runs one for it).
+        let purpose = match purpose {
+            Purpose::Replication if self.persist.replication_to_disk => {
+                if let Err(e) = &result {
+                    self.snapshot_failed(Purpose::Replication, e);
+                }
+                Purpose::BgSave
+            }
+            p => p,
+        };
         match (&result, purpose) {
             (Ok(()), Purpose::Replication) => log::info!("Background RDB transfer terminated with success"),
             (Ok(()), Purpose::AofRewrite) => {

@@ -43,6 +43,7 @@ impl Engine {
             ack_offset: 0,
             ack_ms: now_ms,
             capa_eof: conf.capa_eof,
+            eof_transfer: false,
             capa_psync2: conf.capa_psync2,
             sync_offset: 0,
             legacy: conf.legacy,
@@ -129,9 +130,11 @@ impl Engine {
         self.feed.reset_db();
         let offset = self.repl.offset;
         let replid = self.repl.replid.clone();
+        let diskless = self.cfg.bool(pid("repl-diskless-sync"));
         let mut ids = Vec::new();
         for r in self.repl.replicas.iter_mut().filter(|r| r.state == ReplicaState::WaitBgsave) {
             r.state = ReplicaState::SendBulk;
+            r.eof_transfer = diskless && r.capa_eof;
             r.sync_offset = offset;
             r.cursor = offset + 1;
             r.ack_offset = offset;
@@ -146,7 +149,7 @@ impl Engine {
                 c.waker.wake();
             }
         }
-        log::info!("Starting BGSAVE for SYNC with target: replicas sockets");
+        log::info!("Starting BGSAVE for SYNC with target: {}", if diskless { "replicas sockets" } else { "disk" });
         ids
     }
 
@@ -156,7 +159,7 @@ impl Engine {
         if let Some(r) = self.repl.replica_mut(id) {
             r.rdb_sent = true;
             r.ack_ms = now_ms;
-            if !r.capa_eof {
+            if !r.eof_transfer {
                 r.state = ReplicaState::Online;
                 log::info!("Synchronization with replica {}:{} succeeded", r.ip, r.listening_port);
             }
@@ -170,7 +173,7 @@ impl Engine {
 
     /// Whether a connection became a replica, and how its sync began.
     pub fn replica_state(&self, id: ClientId) -> Option<(ReplicaState, bool)> {
-        self.repl.replica(id).map(|r| (r.state, r.capa_eof))
+        self.repl.replica(id).map(|r| (r.state, r.eof_transfer))
     }
 
     /// The next stream bytes for a replica (at most `max`), from its cursor. The cursor

@@ -56,6 +56,8 @@ pub struct Replica {
     /// Speaks `$EOF:` diskless transfers and `+CONTINUE <replid>`.
     pub capa_eof: bool,
     pub capa_psync2: bool,
+    /// This full sync goes out as `$EOF:` (diskless, replica capable), not `$<len>`.
+    pub eof_transfer: bool,
     /// Full sync: the offset the snapshot corresponds to.
     pub sync_offset: u64,
     /// SYNC rather than PSYNC: no +FULLRESYNC line before the RDB.

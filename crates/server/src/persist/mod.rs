@@ -11,7 +11,7 @@ use ferrokv_config::{pid, Config};
 use ferrokv_engine::persistence::{Progress, Purpose, SnapshotSink};
 use ferrokv_persist::aof::Manifest;
 use parking_lot::Mutex;
-use sink::{BackgroundSink, FileSink};
+use sink::{AfterCommit, BackgroundSink, FileSink};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,7 +61,7 @@ impl Persist {
         self.aof.lock().clone()
     }
 
-    fn dbfilename(cfg: &Config) -> PathBuf {
+    pub fn dbfilename(cfg: &Config) -> PathBuf {
         PathBuf::from(cfg.str(pid("dbfilename")))
     }
 
@@ -97,6 +97,13 @@ impl Persist {
                 Ok(Box::new(self.background(file, purpose)?))
             }
         }
+    }
+
+    /// `repl-diskless-sync no`: the replication snapshot is written to `dbfilename` like a
+    /// BGSAVE; `after` hands the finished file to the replicas.
+    pub fn open_disk_replication(&self, cfg: &Config, after: AfterCommit) -> io::Result<Box<dyn SnapshotSink>> {
+        let file = FileSink::create(&Self::dbfilename(cfg), Some(after))?;
+        Ok(Box::new(self.background(file, Purpose::Replication)?))
     }
 
     fn background(&self, file: FileSink, purpose: Purpose) -> io::Result<BackgroundSink> {
