@@ -641,3 +641,87 @@ fn disk_based_sync_interoperates_with_redis() {
     assert_converged(&mut m, &mut r);
     assert!(master.log_text().contains("target: disk"));
 }
+
+fn waitaof(c: &mut redis::Connection, local: i64, replicas: i64, timeout: i64) -> redis::RedisResult<(i64, i64)> {
+    redis::cmd("WAITAOF").arg(local).arg(replicas).arg(timeout).query(c)
+}
+
+fn err_text(r: redis::RedisResult<(i64, i64)>) -> String {
+    let e = r.expect_err("an error");
+    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
+}
+
+#[test]
+fn waitaof_counts_local_and_replica_fsyncs() {
+    let master = Server::start(&["--appendonly", "yes", "--appendfsync", "always", "--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    assert_eq!(err_text(waitaof(&mut m, 2, 0, 0)), "ERR value is out of range, value must between 0 and 1");
+    assert_eq!(err_text(waitaof(&mut m, 1, -1, 0)), "ERR value is out of range, must be positive");
+    assert_eq!(err_text(waitaof(&mut m, 1, 0, -1)), "ERR timeout is negative");
+    // always: the write's reply already waited for its fsync.
+    let _: i64 = m.incr("foo", 1).unwrap();
+    assert_eq!(waitaof(&mut m, 1, 0, 0).unwrap(), (1, 0));
+    // everysec: within about a second.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendfsync").arg("everysec").query(&mut m).unwrap();
+    let _: i64 = m.incr("foo", 1).unwrap();
+    let started = Instant::now();
+    assert_eq!(waitaof(&mut m, 1, 0, 5000).unwrap(), (1, 0));
+    assert!(started.elapsed() < Duration::from_millis(2500), "{:?}", started.elapsed());
+    // no: nothing fsyncs, the timeout answers.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendfsync").arg("no").query(&mut m).unwrap();
+    let _: i64 = m.incr("foo", 1).unwrap();
+    assert_eq!(waitaof(&mut m, 1, 0, 100).unwrap(), (0, 0));
+    // Inside MULTI it answers at once.
+    let _: () = redis::cmd("MULTI").query(&mut m).unwrap();
+    let _: () = redis::cmd("WAITAOF").arg(1).arg(0).arg(0).query(&mut m).unwrap();
+    let (res,): ((i64, i64),) = redis::cmd("EXEC").query(&mut m).unwrap();
+    assert_eq!(res, (0, 0));
+    // A client waiting on the local AOF gets an error when the AOF is switched off.
+    let url = master.url();
+    let blocked = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: i64 = c.incr("foo", 1).unwrap();
+        err_text(waitaof(&mut c, 1, 0, 0))
+    });
+    assert!(wait_until(Duration::from_secs(10), || field(&mut m, "clients", "blocked_clients") == "1"));
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("no").query(&mut m).unwrap();
+    assert_eq!(blocked.join().unwrap(), "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.");
+    assert_eq!(
+        err_text(waitaof(&mut m, 1, 0, 0)),
+        "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled."
+    );
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("yes").query(&mut m).unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendfsync").arg("always").query(&mut m).unwrap();
+
+    // A replica with an AOF acknowledges its fsyncs (REPLCONF ACK … FACK).
+    let replica = start_replica(master.port, &["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let mut r = replica.conn();
+    wait_synced(&mut m, &mut r);
+    let _: i64 = m.incr("foo", 1).unwrap();
+    assert_eq!(waitaof(&mut m, 1, 1, 10_000).unwrap(), (1, 1), "{}", replica.log_text());
+    assert_eq!(
+        err_text(waitaof(&mut r, 0, 0, 0)),
+        "ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated."
+    );
+    // Without an AOF it does not count.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("no").query(&mut r).unwrap();
+    let _: i64 = m.incr("foo", 1).unwrap();
+    assert!(wait_until(Duration::from_secs(5), || waitaof(&mut m, 1, 1, 100).unwrap() == (1, 0)));
+}
+
+#[test]
+fn waitaof_on_a_demoted_master_is_unblocked_with_an_error() {
+    let other = Server::start(FAST);
+    let master = Server::start(&["--appendonly", "yes"]);
+    let url = master.url();
+    let blocked = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: i64 = c.incr("foo", 1).unwrap();
+        err_text(waitaof(&mut c, 0, 1, 0))
+    });
+    let mut m = master.conn();
+    assert!(wait_until(Duration::from_secs(10), || field(&mut m, "clients", "blocked_clients") == "1"));
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(other.port).query(&mut m).unwrap();
+    let e = blocked.join().unwrap();
+    assert!(e.starts_with("UNBLOCKED force unblock from blocking operation"), "{e}");
+}

@@ -88,6 +88,12 @@ impl Host for ServerHost {
         if changed.contains(&pid("maxclients")) {
             raise_fd_limit(cfg.int(pid("maxclients")) as u64);
         }
+        if changed.contains(&pid("appendfsync")) {
+            // At once: the next write acknowledged must already follow the new policy.
+            if let Some(aof) = self.persist.aof() {
+                aof.set_policy(persist::fsync_policy(cfg));
+            }
+        }
         Ok(())
     }
 
@@ -140,6 +146,13 @@ impl Host for ServerHost {
 
     fn aof_enabled(&mut self, on: bool, cfg: &Config) {
         self.persist.aof_enabled(on, cfg);
+    }
+
+    fn aof_fsync_state(&self) -> (u64, Option<u64>) {
+        match self.persist.aof() {
+            Some(aof) => (aof.end(), aof.fsynced()),
+            None => (0, None),
+        }
     }
 
     fn open_replica_sink(&mut self, replicas: &[ClientId], cfg: &Config) -> std::io::Result<Box<dyn SnapshotSink>> {
@@ -491,7 +504,6 @@ async fn cron(shared: Arc<Shared>) {
                 a.current_size = aof.current_size.load(Ordering::Relaxed);
                 a.base_size = aof.base_size.load(Ordering::Relaxed);
                 a.buffer_length = aof.buffered();
-                aof.set_policy(persist::fsync_policy(&e.cfg));
             }
             e.cron(now);
             e.flush_feed();

@@ -222,6 +222,10 @@ impl Engine {
         self.persist.aof.enabled = on;
         self.host.aof_enabled(on, &self.cfg);
         self.update_feed_enabled();
+        if !on {
+            // WAITAOF clients waiting on the local AOF get their error now.
+            self.serve_waiters(crate::unix_ms(std::time::SystemTime::now()));
+        }
         if on {
             if self.persist.in_progress().is_some() {
                 self.persist.aof.rewrite_scheduled = true;
