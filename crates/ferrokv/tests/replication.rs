@@ -127,7 +127,9 @@ const FAST: &[&str] = &["--repl-diskless-sync-delay", "0"];
 
 #[test]
 fn classic_walkthrough_from_config_files() {
-    let master = Server::start(FAST);
+    // Default settings: the master waits repl-diskless-sync-delay (5 s) for more replicas,
+    // sending newlines meanwhile.
+    let master = Server::start(&[]);
     let dir = TempDir::new("walk");
     let conf = dir.path().join("replica.conf");
     let port = free_port();
@@ -152,7 +154,8 @@ fn classic_walkthrough_from_config_files() {
 
 #[test]
 fn ferrokv_replica_of_redis_master() {
-    let Some(master) = Server::start_redis(FAST) else { return };
+    // Default settings, as the walk-through: newlines before +FULLRESYNC.
+    let Some(master) = Server::start_redis(&[]) else { return };
     let mut m = master.conn();
     fill(&mut m, "pre");
     let replica = start_replica(master.port, &[]);

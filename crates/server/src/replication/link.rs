@@ -86,6 +86,10 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16, mc: &mut Client) -
     while outcome.is_none() {
         read_some(&mut stream, &mut buf, timeout).await?;
         while outcome.is_none() {
+            // A master keeps the link alive with newlines while the replica waits for the
+            // PSYNC reply (Redis does during repl-diskless-sync-delay): not replies.
+            let newlines = buf.iter().take_while(|&&b| b == b'\n').count();
+            buf.advance(newlines);
             let Some((frame, n)) = Frame::decode(&buf).map_err(|e| format!("Protocol error from master: {}", e.0))?
             else {
                 break;
