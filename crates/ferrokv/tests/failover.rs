@@ -474,3 +474,175 @@ fn redis_sentinels_fail_over_ferrokv_servers() {
     assert_converged(new, other);
     assert_eq!(query(new_port, &["GET", "k"]).map(|f| text(&f)).as_deref(), Some("v"));
 }
+
+/// A network namespace joined to the root one by a veth pair, 10.77.<n>.1 (root side) and
+/// 10.77.<n>.2 (inside), removed with its veth pair on drop, even when the test failed.
+struct Netns {
+    name: String,
+    inner_if: String,
+    root_if: String,
+    subnet: u32,
+}
+
+impl Netns {
+    /// None (skipped with a printed reason, or a panic in CI) when namespaces cannot be
+    /// created here: not root, no `ip`, or no CAP_SYS_ADMIN in a container.
+    fn create() -> Option<Netns> {
+        let skip = |why: String| {
+            if interop_required() {
+                panic!("network namespaces are required (FERROKV_REQUIRE_INTEROP=1): {why}");
+            }
+            eprintln!("SKIPPED: {why}");
+            None
+        };
+        let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if !is_root {
+            return skip("creating network namespaces needs root".into());
+        }
+        optional_binary("ip")?;
+        let pid = std::process::id();
+        let ns = Netns {
+            name: format!("ferrokv-test-{pid}"),
+            inner_if: format!("fkvn{pid}"),
+            root_if: format!("fkvr{pid}"),
+            // Distinct per process, so concurrent test runs do not share a subnet.
+            subnet: 20 + pid % 200,
+        };
+        let (a, b) = (ns.root_addr(), ns.inner_addr());
+        let steps: Vec<Vec<String>> = vec![
+            vec!["netns".into(), "add".into(), ns.name.clone()],
+            vec![
+                "link".into(),
+                "add".into(),
+                ns.root_if.clone(),
+                "type".into(),
+                "veth".into(),
+                "peer".into(),
+                "name".into(),
+                ns.inner_if.clone(),
+            ],
+            vec!["link".into(), "set".into(), ns.inner_if.clone(), "netns".into(), ns.name.clone()],
+            vec!["addr".into(), "add".into(), format!("{a}/24"), "dev".into(), ns.root_if.clone()],
+            vec!["link".into(), "set".into(), ns.root_if.clone(), "up".into()],
+        ];
+        let inside: Vec<Vec<String>> = vec![
+            vec!["addr".into(), "add".into(), format!("{b}/24"), "dev".into(), ns.inner_if.clone()],
+            vec!["link".into(), "set".into(), ns.inner_if.clone(), "up".into()],
+            vec!["link".into(), "set".into(), "lo".into(), "up".into()],
+        ];
+        for step in steps {
+            if let Err(e) = ip(&step) {
+                return skip(format!("cannot set up a network namespace: {e}"));
+            }
+        }
+        for step in inside {
+            if let Err(e) = ns.ip_inside(&step) {
+                return skip(format!("cannot set up a network namespace: {e}"));
+            }
+        }
+        Some(ns)
+    }
+
+    fn root_addr(&self) -> String {
+        format!("10.77.{}.1", self.subnet)
+    }
+
+    fn inner_addr(&self) -> String {
+        format!("10.77.{}.2", self.subnet)
+    }
+
+    fn ip_inside(&self, args: &[String]) -> Result<(), String> {
+        let mut full = vec!["netns".to_string(), "exec".into(), self.name.clone(), "ip".into()];
+        full.extend(args.iter().cloned());
+        ip(&full)
+    }
+
+    /// Runs processes inside the namespace.
+    fn prefix(&self) -> Vec<String> {
+        vec!["ip".into(), "netns".into(), "exec".into(), self.name.clone()]
+    }
+
+    /// The namespace's interface goes down: packets to and from it are dropped silently, as
+    /// when a machine's network fails (no resets, connections just stall).
+    fn cut(&self) {
+        self.ip_inside(&["link".into(), "set".into(), self.inner_if.clone(), "down".into()]).expect("cut");
+    }
+
+    fn heal(&self) {
+        self.ip_inside(&["link".into(), "set".into(), self.inner_if.clone(), "up".into()]).expect("heal");
+    }
+}
+
+fn ip(args: &[String]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace destroys the veth end inside it, and with it the pair.
+        let _ = ip(&["netns".into(), "del".into(), self.name.clone()]);
+        let _ = ip(&["link".into(), "del".into(), self.root_if.clone()]);
+    }
+}
+
+#[test]
+fn partitioned_ferrokv_master_is_failed_over_and_demoted_after_the_partition_heals() {
+    // Declared first, dropped last: after every process in it was killed.
+    let Some(ns) = Netns::create() else {
+        return;
+    };
+    let inside = Placement { host: Some(ns.inner_addr()), prefix: ns.prefix() };
+    let outside = Placement { host: Some(ns.root_addr()), prefix: Vec::new() };
+    let master = server_node_at(&ServerKind::Ferrokv, &inside, None, "");
+    let (mhost, mport) = (ns.inner_addr(), master.port);
+    let replicas: Vec<Proc> =
+        (0..2).map(|_| server_node_at(&ServerKind::Ferrokv, &outside, Some((&mhost, mport)), "")).collect();
+    wait_links_up(&replicas, &[]);
+    let sentinels: Vec<Proc> =
+        (0..3).map(|_| sentinel_at(&SentinelKind::Ferrokv, &outside, (&mhost, mport), "")).collect();
+    wait_discovery(&sentinels.iter().collect::<Vec<_>>(), 2);
+    for i in 0..100 {
+        let reply = query_at(&mhost, mport, &[], &["SET", &format!("k:{i}"), "v"]).map(|f| text(&f));
+        assert_eq!(reply.as_deref(), Some("OK"));
+    }
+    let events = Events::listen(sentinels[0].port);
+
+    ns.cut();
+    let cut = Instant::now();
+    let switch = events.wait_for("+switch-master", FAILOVER_WAIT);
+    let switch = switch.unwrap_or_else(|| panic!("no failover\n{}", all_logs(&sentinels, &replicas, &master)));
+    eprintln!("partition -> +switch-master in {:?}: {switch}", cut.elapsed());
+    let new_port: u16 = switch.split(' ').nth(4).and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{switch}"));
+    let new = replicas.iter().find(|r| r.port == new_port).unwrap_or_else(|| panic!("{switch}"));
+    let other = replicas.iter().find(|r| r.port != new_port).expect("other replica");
+    assert!(wait_until(FAILOVER_WAIT, || all_agree(&sentinels, new_port)));
+    assert!(wait_until(FAILOVER_WAIT, || role(other.port) == Some(("slave".into(), Some(new_port)))));
+
+    // Split brain: a client on the master's side of the partition still writes to it, and
+    // it still believes it is the master (no min-replicas-to-write here).
+    let cli = Command::new("ip")
+        .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_ferrokv"), "cli", "-h", &mhost, "-p", &mport.to_string()])
+        .args(["SET", "split-brain", "1"])
+        .output()
+        .expect("ferrokv cli");
+    let acked_on_old = String::from_utf8_lossy(&cli.stdout).trim() == "OK";
+    eprintln!("write on the isolated old master: {}", String::from_utf8_lossy(&cli.stdout).trim());
+
+    ns.heal();
+    let healed = Instant::now();
+    let demoted = wait_until(FAILOVER_WAIT, || role_at(&mhost, mport) == Some(("slave".into(), Some(new_port))));
+    assert!(demoted, "{}", all_logs(&sentinels, &replicas, &master));
+    eprintln!("old master demoted {:?} after the partition healed", healed.elapsed());
+    assert_converged(new, &master);
+    assert_converged(new, other);
+    assert_eq!(query(new_port, &["DBSIZE"]), Some(ferrokv_resp::Frame::Integer(100)));
+    // What the isolated master acknowledged is gone: the price of asynchronous replication.
+    assert!(acked_on_old, "{cli:?}");
+    assert_eq!(query_at(&mhost, mport, &[], &["GET", "split-brain"]), Some(ferrokv_resp::Frame::Null));
+    assert!(events.count("+switch-master") == 1);
+}

@@ -153,6 +153,16 @@ impl Placement {
     pub fn host(&self) -> &str {
         self.host.as_deref().unwrap_or(LOCALHOST)
     }
+
+    /// `bind` and `protected-mode` lines: the host, and loopback too so the helpers that
+    /// query 127.0.0.1 keep working (inside a namespace, that is the namespace's own
+    /// loopback); peers on other addresses need protected mode off (no password in tests).
+    fn listen_conf(&self) -> String {
+        match &self.host {
+            Some(h) if h != LOCALHOST => format!("bind {h} {LOCALHOST}\nprotected-mode no\n"),
+            _ => format!("bind {LOCALHOST}\n"),
+        }
+    }
 }
 
 /// A process we started, restartable on the same port.
@@ -245,8 +255,8 @@ pub fn server_node_at(kind: &ServerKind, at: &Placement, replica_of: Option<(&st
     let conf = dir.path().join("server.conf");
     // Full syncs start at once (no waiting for more replicas); DEBUG DIGEST compares datasets.
     let mut text = format!(
-        "port {port}\nbind {}\nsave \"\"\nappendonly no\ndir {}\nlogfile {}\nrepl-diskless-sync-delay 0\nenable-debug-command yes\n",
-        at.host(),
+        "port {port}\n{}save \"\"\nappendonly no\ndir {}\nlogfile {}\nrepl-diskless-sync-delay 0\nenable-debug-command yes\n",
+        at.listen_conf(),
         dir.path().display(),
         log.display()
     );
@@ -275,8 +285,8 @@ pub fn sentinel_at(kind: &SentinelKind, at: &Placement, master: (&str, u16), ext
     let conf = dir.path().join("sentinel.conf");
     let (mhost, mport) = master;
     let text = format!(
-        "port {port}\nbind {}\ndir {}\nlogfile {}\nsentinel monitor {MASTER} {mhost} {mport} 2\nsentinel down-after-milliseconds {MASTER} 1000\nsentinel failover-timeout {MASTER} 6000\n{extra}",
-        at.host(),
+        "port {port}\n{}dir {}\nlogfile {}\nsentinel monitor {MASTER} {mhost} {mport} 2\nsentinel down-after-milliseconds {MASTER} 1000\nsentinel failover-timeout {MASTER} 6000\n{extra}",
+        at.listen_conf(),
         dir.path().display(),
         log.display()
     );
