@@ -646,3 +646,40 @@ fn partitioned_ferrokv_master_is_failed_over_and_demoted_after_the_partition_hea
     assert_eq!(query_at(&mhost, mport, &[], &["GET", "split-brain"]), Some(ferrokv_resp::Frame::Null));
     assert!(events.count("+switch-master") == 1);
 }
+
+#[test]
+fn coordinated_sentinel_failover_switches_over_without_losing_an_acknowledged_write() {
+    // A planned switchover under sentinels: SENTINEL FAILOVER <name> COORDINATED makes the
+    // leader hand over with the master's FAILOVER command (writes paused until the chosen
+    // replica has every byte) instead of SLAVEOF NO ONE on a replica that may lag. (A bare
+    // FAILOVER sent to the master is not followed by Sentinel, in Redis as here: the
+    // sentinels later see their master as a replica, call it down and fail over again.)
+    let (master, replicas) = group_of(&ServerKind::Ferrokv, 2, "", "", &[]);
+    let sentinels = ferrokv_sentinels(3, master.port);
+    wait_discovery(&sentinels.iter().collect::<Vec<_>>(), 2);
+    let events = Events::listen(sentinels[1].port);
+    let writer = Writer::start(&sentinels);
+    assert!(wait_until(Duration::from_secs(10), || writer.acked() >= 200), "the writer made no progress");
+    let reply = query(sentinels[0].port, &["SENTINEL", "FAILOVER", MASTER, "COORDINATED"]);
+    assert_eq!(reply.as_ref().map(text).as_deref(), Some("OK"), "{reply:?}");
+    writer.mark_killed();
+    let started = Instant::now();
+    let switch = events.wait_for("+switch-master", FAILOVER_WAIT);
+    let switch = switch.unwrap_or_else(|| panic!("no switch\n{}", all_logs(&sentinels, &replicas, &master)));
+    eprintln!("SENTINEL FAILOVER COORDINATED -> +switch-master in {:?}", started.elapsed());
+    let new_port: u16 = switch.split(' ').nth(4).and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{switch}"));
+    let new = replicas.iter().find(|r| r.port == new_port).unwrap_or_else(|| panic!("{switch}"));
+    let other = replicas.iter().find(|r| r.port != new_port).expect("other replica");
+    assert!(wait_until(FAILOVER_WAIT, || all_agree(&sentinels, new_port)));
+    assert!(wait_until(FAILOVER_WAIT, || writer.acked_after_kill() >= 50), "the writer did not resume");
+    let log = writer.finish();
+    assert_eq!(missing(new_port, &log.acked), 0, "an acknowledged write was lost");
+    assert!(wait_until(FAILOVER_WAIT, || role(master.port) == Some(("slave".into(), Some(new_port)))));
+    assert!(wait_until(FAILOVER_WAIT, || role(other.port) == Some(("slave".into(), Some(new_port)))));
+    assert_converged(new, &master);
+    assert_converged(new, other);
+    // The old master handed over in good order: no second failover follows.
+    let calm =
+        !wait_until(Duration::from_secs(3), || events.count("+switch-master") > 1 || events.find("+sdown").is_some());
+    assert!(calm, "{:?}", events.seen.lock().expect("lock"));
+}
