@@ -177,6 +177,25 @@ async fn wait_online<R: AsyncRead + Unpin>(shared: &Shared, rd: &mut R, reader: 
     }
 }
 
+/// Reads what else the replica already sent, without waiting; true if it closed the
+/// connection after it. Its ACKs are then not run: a replica that left (re-pointed by
+/// Sentinel while this master was frozen, say) must not count as a good replica for
+/// `min-replicas-to-write` because its last ACKs, sent seconds ago, are only read now. A
+/// frozen master woken by SIGCONT would otherwise accept writes in that window.
+async fn closed_behind<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> bool {
+    // Replicas send little (an ACK a second); a bounded drain keeps a chatty one from
+    // holding the task.
+    for _ in 0..16 {
+        // A zero timeout polls the read once: ready data or EOF, else nothing more yet.
+        match tokio::time::timeout(Duration::ZERO, rd.read_buf(buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 async fn stream_loop<R, W>(
     shared: &Shared,
     rd: &mut R,
@@ -215,7 +234,7 @@ async fn stream_loop<R, W>(
             r = rd.read_buf(&mut reader.buf) => match r {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {
-                    if !reader.run() {
+                    if closed_behind(rd, &mut reader.buf).await || !reader.run() {
                         return;
                     }
                 }
