@@ -625,13 +625,23 @@ fn partitioned_ferrokv_master_is_failed_over_and_demoted_after_the_partition_hea
 
     // Split brain: a client on the master's side of the partition still writes to it, and
     // it still believes it is the master (no min-replicas-to-write here).
-    let cli = Command::new("ip")
-        .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_ferrokv"), "cli", "-h", &mhost, "-p", &mport.to_string()])
-        .args(["SET", "split-brain", "1"])
-        .output()
-        .expect("ferrokv cli");
-    let acked_on_old = String::from_utf8_lossy(&cli.stdout).trim() == "OK";
-    eprintln!("write on the isolated old master: {}", String::from_utf8_lossy(&cli.stdout).trim());
+    let inside_cli = |args: &[&str]| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_ferrokv"), "cli", "-h", &mhost])
+            .args(["-p", &mport.to_string()])
+            .args(args)
+            .output()
+            .expect("ferrokv cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let split = inside_cli(&["SET", "split-brain", "1"]);
+    eprintln!("write on the isolated old master: {split}");
+    // With min-replicas-to-write the isolated master fences itself: its replicas have not
+    // acknowledged for longer than min-replicas-max-lag.
+    assert_eq!(inside_cli(&["CONFIG", "SET", "min-replicas-to-write", "1", "min-replicas-max-lag", "1"]), "OK");
+    let fenced = inside_cli(&["SET", "fenced", "1"]);
+    eprintln!("with min-replicas-to-write 1: {fenced}");
+    assert!(fenced.starts_with("NOREPLICAS"), "{fenced}");
 
     ns.heal();
     let healed = Instant::now();
@@ -642,7 +652,7 @@ fn partitioned_ferrokv_master_is_failed_over_and_demoted_after_the_partition_hea
     assert_converged(new, other);
     assert_eq!(query(new_port, &["DBSIZE"]), Some(ferrokv_resp::Frame::Integer(100)));
     // What the isolated master acknowledged is gone: the price of asynchronous replication.
-    assert!(acked_on_old, "{cli:?}");
+    assert_eq!(split, "OK");
     assert_eq!(query_at(&mhost, mport, &[], &["GET", "split-brain"]), Some(ferrokv_resp::Frame::Null));
     assert!(events.count("+switch-master") == 1);
 }
