@@ -11,8 +11,10 @@ use ferrokv_engine::replication::ReplicaState;
 use ferrokv_engine::ClientId;
 use ferrokv_resp::{Argv, RequestParser};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -186,11 +188,15 @@ async fn closed_behind<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> 
     // Replicas send little (an ACK a second); a bounded drain keeps a chatty one from
     // holding the task.
     for _ in 0..16 {
-        // A zero timeout polls the read once: ready data or EOF, else nothing more yet.
-        match tokio::time::timeout(Duration::ZERO, rd.read_buf(buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
-            Ok(Ok(_)) => {}
-            Err(_) => return false,
+        // Poll the read once: ready data or EOF, else nothing more yet. (Not a zero
+        // timeout: tokio's timer rounds it up to the next millisecond tick, which delayed
+        // every ACK, and so every WAIT, by a millisecond.)
+        let mut read = std::pin::pin!(rd.read_buf(buf));
+        let polled = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
+        match polled {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return true,
+            Poll::Ready(Ok(_)) => {}
+            Poll::Pending => return false,
         }
     }
     false
