@@ -139,4 +139,20 @@ macro_rules! scripts {
     };
 }
 
-scripts!(strings, bits, keys, expire, errors, transactions, pubsub, connection, server, hashes, sets, lists, zsets);
+scripts!(
+    strings,
+    bits,
+    keys,
+    expire,
+    errors,
+    transactions,
+    pubsub,
+    connection,
+    server,
+    hashes,
+    sets,
+    lists,
+    zsets,
+    wrongtype,
+    encodings,
+);
