@@ -131,9 +131,12 @@ fn rss_of(pid: u32) -> u64 {
     kb.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1024
 }
 
-/// A flood of three times maxmemory in 100-byte values (each in a 112-byte allocator
+/// A flood of five times maxmemory in 100-byte values (each in a 112-byte allocator
 /// block): used_memory stays at the limit, the values kept are all counted in it, and the
-/// process does not grow far beyond the limit (it would, were a structure left uncounted).
+/// process does not grow far beyond the limit (it would grow towards 5x, were the values
+/// or a per-key structure left uncounted). The RSS bound leaves room for the allocator's
+/// per-thread heaps keeping freed pages a while: up to 0.6x this small limit seen on a
+/// busy machine (about 0.1x at maxmemory 100mb, see bench/maxmemory.py).
 #[test]
 fn memory_stays_near_maxmemory_under_a_write_flood() {
     const MAX: u64 = 24 * 1024 * 1024;
@@ -143,7 +146,7 @@ fn memory_stays_near_maxmemory_under_a_write_flood() {
     let mut raw = s.raw();
     let value = [b'v'; 100];
     let started = std::time::Instant::now();
-    let (batches, per_batch) = (3 * MAX as usize / 180 / 1000, 1000);
+    let (batches, per_batch) = (5 * MAX as usize / 180 / 1000, 1000);
     let mut peak_rss = 0;
     for b in 0..batches {
         let mut wire = Vec::new();
@@ -169,5 +172,6 @@ fn memory_stays_near_maxmemory_under_a_write_flood() {
     assert!(used <= MAX + 256 * 1024, "used_memory {used} above maxmemory {MAX}");
     assert!(used >= keys * 112, "{keys} values of 112-byte blocks, but used_memory is {used}");
     let grown = peak_rss.saturating_sub(idle_rss);
-    assert!(grown <= MAX * 3 / 2, "RSS grew by {grown} under maxmemory {MAX} (idle {idle_rss}, peak {peak_rss})");
+    eprintln!("maxmemory {MAX}: used_memory {used}, {keys} keys kept, {evicted} evicted, RSS grew by {grown}");
+    assert!(grown <= MAX * 5 / 2, "RSS grew by {grown} under maxmemory {MAX} (idle {idle_rss}, peak {peak_rss})");
 }
