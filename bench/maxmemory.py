@@ -15,7 +15,15 @@ Prints, per server and as ratios ferrokv/redis: peak RSS / maxmemory, steady-sta
 maxmemory (median of the samples in the second half of each phase, after the first fill),
 peak used_memory / maxmemory and evicted_keys. RSS includes the idle server (also
 printed), about 11 MB for both. Each phase writes --fill times maxmemory worth of values
-(capped at --phase-seconds). Sanity run: --maxmemory-mb 16 --fill 1.5."""
+(capped at --phase-seconds). Sanity run: --maxmemory-mb 16 --fill 1.5.
+
+Reading the figures (2 cores, Nov 2026): with fresh servers both stay at 1.10-1.20x
+(ferrokv's 1000-byte case drifts to 1.2-1.4x on long floods: mimalloc's per-thread heaps
+keep partly used pages of values that another worker thread evicted; pinned to one core
+it stays at 1.12x). In sequence both pass 2x while the larger values move in, because
+the allocators still hold the pages of the evicted small values: mimalloc hands them back
+after 10,000 slow-path allocations (--fill 15 shows ferrokv back at 1.12x), jemalloc as
+its dirty pages decay."""
 
 import argparse
 import socket
