@@ -293,7 +293,7 @@ fn random_command(g: &mut Gen) -> Vec<String> {
         .collect()
 }
 
-/// Random sequences of type commands, each reply byte-compared with redis-server's
+/// Random sequences of type commands (in RESP2, then RESP3), each reply byte-compared with redis-server's
 /// (replies whose order is a hash table's are compared as multisets). A failure names
 /// the seed and shows the commands leading to it.
 #[test]
@@ -303,8 +303,12 @@ fn random_type_commands() {
     };
     let fk = Server::start(&[]);
     const UNORDERED: &[&str] = &["SMEMBERS", "HGETALL", "HKEYS", "SUNION", "SINTER", "SDIFF"];
-    for seed in 1..=4u64 {
+    for seed in 1..=6u64 {
         let (mut a, mut b) = (redis.raw(), fk.raw());
+        if seed > 3 {
+            // The second half speaks RESP3: maps, sets, doubles and nulls of every reply.
+            switch_protocol("random", seed as usize, [&mut a, &mut b], "3");
+        }
         for c in [&mut a, &mut b] {
             assert_eq!(c.cmd(&[b"FLUSHALL"]), b"+OK\r\n");
             for (name, value) in [
