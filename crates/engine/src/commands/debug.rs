@@ -122,9 +122,7 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// The bytes the value takes in an RDB file (Redis's `rdbSavedObjectLen`): a DUMP payload
-/// less its type byte, RDB version and CRC.
-fn serialized_length(value: &Value, opts: &ferrokv_persist::rdb::WriteOptions) -> usize {
-    crate::persistence::rdb::with_value_ref(value, |v| ferrokv_persist::rdb::dump_payload_with(v, opts))
-        .map_or(0, |payload| payload.len().saturating_sub(11))
+/// The bytes the value takes in an RDB file, as Redis reports it.
+fn serialized_length(value: &Value, opts: &ferrokv_persist::rdb::WriteOptions) -> u64 {
+    crate::persistence::rdb::with_value_ref(value, |v| ferrokv_persist::rdb::serialized_len(v, opts)).unwrap_or(0)
 }
