@@ -241,3 +241,15 @@ fn several_waiters_time_out_independently() {
         assert_eq!(cmd(&mut a, &["ZCARD", "z"]), ":1\r\n", "{who}");
     }
 }
+
+#[test]
+fn sort_store_wakes_the_waiters_of_a_new_list() {
+    for (who, s) in servers() {
+        let (mut a, mut b, mut admin) = (s.raw(), s.raw(), s.raw());
+        cmd(&mut b, &["RPUSH", "src", "3", "1", "2"]);
+        block(who, &mut a, &mut admin, &["BLPOP", "sorted", "0"], 1);
+        assert_eq!(cmd(&mut b, &["SORT", "src", "STORE", "sorted"]), ":3\r\n", "{who}");
+        assert_eq!(reply(&mut a), pair("sorted", "1"), "{who}");
+        assert_eq!(cmd(&mut b, &["LRANGE", "sorted", "0", "-1"]), format!("*2\r\n{}{}", bulk("2"), bulk("3")), "{who}");
+    }
+}

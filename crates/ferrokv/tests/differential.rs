@@ -155,6 +155,7 @@ scripts!(
     zsets,
     wrongtype,
     encodings,
+    sort,
 );
 
 /// A seeded generator (splitmix64): the same seed gives the same command sequence.
