@@ -183,7 +183,7 @@ const INDEXES: &[&str] = &["0", "1", "-1", "2", "-2", "5", "-5", "100", "x"];
 const SCORES: &[&str] = &["-inf", "+inf", "0", "1", "(1", "2", "(2", "3", "5", "(5", "x", "nan"];
 const ENDS: &[&str] = &["left", "right"];
 
-/// One random command over three keys: every type family's commands (wrong types
+/// One random command over three keys: every type family's commands and SORT (wrong types
 /// included, as keys change type), thresholds lowered and raised at random so encodings
 /// convert mid-sequence. Placeholders: K key, M member, N number, I index, S score bound,
 /// E list end; anything else is literal. No lex ranges: over members with different
@@ -264,6 +264,11 @@ fn random_command(g: &mut Gen) -> Vec<String> {
         "ZINTER 2 K K WITHSCORES",
         "ZDIFF 2 K K WITHSCORES",
         "ZINTERCARD 2 K K",
+        "SORT K",
+        "SORT K ALPHA DESC LIMIT I I",
+        "SORT_RO K DESC",
+        "SORT K ALPHA STORE K",
+        "SORT K LIMIT I I STORE K",
         "OBJECT ENCODING K",
         "TYPE K",
         "DEL K",

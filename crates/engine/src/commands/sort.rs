@@ -4,10 +4,9 @@
 //! STORE into a list, as Redis 7.0 does it.
 //!
 //! What Redis leaves to chance stays unspecified here: the order of a set under `BY
-//! nosort`, and of elements whose ALPHA `BY` values are equal. Not copied: Redis converts a
-//! listpack sorted set it sorts to a skiplist for good (OBJECT ENCODING shows it), and it
-//! reads strtod's errno without clearing it, so after one out-of-range number its numeric
-//! SORTs keep failing for a while.
+//! nosort`, and of elements whose ALPHA `BY` values are equal. Not copied: Redis reads
+//! strtod's errno without clearing it, so after one out-of-range number its numeric SORTs
+//! keep failing for a while.
 
 use super::zsets::strtod_whole;
 use crate::ctx::{int_arg, is, Ctx};
@@ -92,13 +91,23 @@ fn sort_generic(c: &mut Ctx, readonly: bool) -> CmdResult {
     let (db, now, key) = (c.client.db, c.now, c.arg(1));
     let write = o.store.is_some();
     let found = if write { c.eng.lookup_write(db, key, now).map(|o| &*o) } else { c.eng.lookup_read(db, key, now) };
+    let mut packed_zset = false;
     let (kind, mut elems): (Kind, Vec<Vec<u8>>) = match found.map(|obj| &obj.value) {
         None => (Kind::List, Vec::new()),
         Some(Value::List(l)) => (Kind::List, l.items.iter().map(|s| s.to_vec()).collect()),
         Some(Value::Set(s)) => (Kind::Set, s.members()),
-        Some(Value::ZSet(z)) => (Kind::ZSet, z.iter().map(|(m, _)| m.to_vec()).collect()),
+        Some(Value::ZSet(z)) => {
+            packed_zset = z.is_packed();
+            (Kind::ZSet, z.iter().map(|(m, _)| m.to_vec()).collect())
+        }
         Some(_) => return Err(CmdError::WrongType),
     };
+    if packed_zset {
+        // Redis converts a sorted set it sorts to a skiplist for good (OBJECT ENCODING).
+        if let Some(Value::ZSet(z)) = c.eng.dbs[db].get_mut_unchecked(key).map(|o| &mut o.value) {
+            z.convert_to_tree();
+        }
+    }
     // A set has no order of its own: what is stored (or replicated) must not depend on
     // the hash table, so BY nosort with STORE sorts bytewise instead.
     if o.dontsort && kind == Kind::Set && o.store.is_some() {
