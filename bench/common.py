@@ -10,7 +10,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FERROKV = os.environ.get("FERROKV_BIN", os.path.join(ROOT, "target", "release", "ferrokv"))
+# cargo puts the binary under $CARGO_TARGET_DIR when set, as build_ferrokv() then does too.
+TARGET_DIR = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+FERROKV = os.environ.get("FERROKV_BIN", os.path.join(TARGET_DIR, "release", "ferrokv"))
 
 
 def free_port():

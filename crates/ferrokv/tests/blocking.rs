@@ -140,3 +140,116 @@ fn blocked_and_paused_clients_are_visible() {
         wait_blocked(who, &mut admin, 0);
     }
 }
+
+/// `*2` of a key and a nested array of `[member, score]` pairs (BZMPOP) or of elements (BLMPOP).
+fn mpop_reply(key: &str, items: &[String]) -> String {
+    let mut out = format!("*2\r\n${}\r\n{key}\r\n*{}\r\n", key.len(), items.len());
+    for i in items {
+        out.push_str(i);
+    }
+    out
+}
+
+fn bulk(s: &str) -> String {
+    format!("${}\r\n{s}\r\n", s.len())
+}
+
+#[test]
+fn each_kind_of_waiter_takes_its_own_end() {
+    for (who, s) in servers() {
+        let (mut a, mut b, mut c, mut d, mut admin) = (s.raw(), s.raw(), s.raw(), s.raw(), s.raw());
+        block(who, &mut a, &mut admin, &["BZPOPMIN", "z", "0"], 1);
+        block(who, &mut b, &mut admin, &["BZPOPMAX", "other", "z", "0"], 2);
+        block(who, &mut c, &mut admin, &["BZMPOP", "0", "1", "z", "MAX", "COUNT", "2"], 3);
+        block(who, &mut d, &mut admin, &["BLMPOP", "0", "2", "l1", "l2", "RIGHT", "COUNT", "2"], 4);
+        assert_eq!(cmd(&mut admin, &["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e"]), ":5\r\n");
+        // First come, first served, each from its end of what the earlier ones left.
+        assert_eq!(reply(&mut a), format!("*3\r\n{}{}{}", bulk("z"), bulk("a"), bulk("1")), "{who}");
+        assert_eq!(reply(&mut b), format!("*3\r\n{}{}{}", bulk("z"), bulk("e"), bulk("5")), "{who}");
+        let pairs = [pair("d", "4"), pair("c", "3")];
+        assert_eq!(reply(&mut c), mpop_reply("z", &pairs), "{who}");
+        assert_eq!(cmd(&mut admin, &["ZRANGE", "z", "0", "-1"]), format!("*1\r\n{}", bulk("b")), "{who}");
+        wait_blocked(who, &mut admin, 1);
+        assert_eq!(cmd(&mut admin, &["RPUSH", "l2", "x", "y", "z"]), ":3\r\n");
+        assert_eq!(reply(&mut d), mpop_reply("l2", &[bulk("z"), bulk("y")]), "{who}");
+        assert_eq!(cmd(&mut admin, &["LRANGE", "l2", "0", "-1"]), format!("*1\r\n{}", bulk("x")), "{who}");
+    }
+}
+
+#[test]
+fn zset_waiters_ignore_deletes_and_other_types() {
+    for (who, s) in servers() {
+        let (mut a, mut l, mut b, mut admin) = (s.raw(), s.raw(), s.raw(), s.raw());
+        block(who, &mut a, &mut admin, &["BZPOPMIN", "k", "0"], 1);
+        block(who, &mut l, &mut admin, &["BLPOP", "k", "0"], 2);
+        // A sorted set that is gone, or is a string, by the end of the transaction serves
+        // nobody; a list under the key does not serve the BZPOPMIN waiter, nor a sorted
+        // set the BLPOP waiter.
+        for c in [&["MULTI"][..], &["ZADD", "k", "1", "x"], &["DEL", "k"], &["EXEC"]] {
+            cmd(&mut b, c);
+        }
+        for c in [&["MULTI"][..], &["ZADD", "k", "1", "x"], &["SET", "k", "str"], &["EXEC"]] {
+            cmd(&mut b, c);
+        }
+        assert_eq!(cmd(&mut b, &["DEL", "k"]), ":1\r\n");
+        for c in [&["MULTI"][..], &["RPUSH", "k", "v"], &["ZADD", "k", "2", "y"], &["EXEC"]] {
+            cmd(&mut b, c);
+        }
+        assert_eq!(reply(&mut l), pair("k", "v"), "{who}: the list waiter takes the list");
+        assert_eq!(info_field(&mut admin, "blocked_clients"), "1", "{who}: the zset waiter still waits");
+        assert_eq!(cmd(&mut b, &["ZADD", "k", "2", "y"]), ":1\r\n");
+        assert_eq!(reply(&mut a), format!("*3\r\n{}{}{}", bulk("k"), bulk("y"), bulk("2")), "{who}");
+        assert_eq!(cmd(&mut b, &["EXISTS", "k"]), ":0\r\n", "{who}");
+    }
+}
+
+#[test]
+fn a_zadd_early_in_a_pipeline_serves_the_waiter_before_the_next_command() {
+    for (who, s) in servers() {
+        let (mut a, mut b, mut admin) = (s.raw(), s.raw(), s.raw());
+        block(who, &mut a, &mut admin, &["BZMPOP", "0", "1", "z", "MIN"], 1);
+        let mut wire = Vec::new();
+        for c in [&["ZADD", "z", "1", "m"][..], &["ZCARD", "z"], &["ZADD", "z", "2", "n"], &["ZCARD", "z"]] {
+            ferrokv_resp::encode_command(&mut wire, c.iter().map(|x| x.as_bytes()));
+        }
+        b.send(&wire);
+        let replies: Vec<String> = (0..4).map(|_| reply(&mut b)).collect();
+        assert_eq!(replies, [":1\r\n", ":0\r\n", ":1\r\n", ":1\r\n"], "{who}");
+        assert_eq!(reply(&mut a), mpop_reply("z", &[pair("m", "1")]), "{who}");
+    }
+}
+
+#[test]
+fn several_waiters_time_out_independently() {
+    for (who, s) in servers() {
+        let (mut a, mut b, mut c, mut d, mut admin) = (s.raw(), s.raw(), s.raw(), s.raw(), s.raw());
+        let start = std::time::Instant::now();
+        block(who, &mut a, &mut admin, &["BZPOPMIN", "z", "0.2"], 1);
+        block(who, &mut b, &mut admin, &["BLMPOP", "0.3", "1", "z", "LEFT"], 2);
+        block(who, &mut c, &mut admin, &["BZMPOP", "0.3", "1", "z", "MIN"], 3);
+        block(who, &mut d, &mut admin, &["BZPOPMAX", "z", "0"], 4);
+        for w in [&mut a, &mut b, &mut c] {
+            assert_eq!(reply(w), "*-1\r\n", "{who}");
+        }
+        let waited = start.elapsed();
+        // Less 1 ms: deadlines count from the command time in whole milliseconds.
+        assert!(waited >= Duration::from_millis(299), "{who}: timed out after {waited:?}");
+        wait_blocked(who, &mut admin, 1);
+        assert_eq!(cmd(&mut admin, &["ZADD", "z", "1", "a", "2", "b"]), ":2\r\n");
+        assert_eq!(reply(&mut d), format!("*3\r\n{}{}{}", bulk("z"), bulk("b"), bulk("2")), "{who}");
+        // Timed-out clients are usable again.
+        assert_eq!(cmd(&mut a, &["ZCARD", "z"]), ":1\r\n", "{who}");
+    }
+}
+
+#[test]
+fn sort_store_wakes_the_waiters_of_a_new_list() {
+    for (who, s) in servers() {
+        let (mut a, mut b, mut admin) = (s.raw(), s.raw(), s.raw());
+        cmd(&mut b, &["RPUSH", "src", "3", "1", "2"]);
+        block(who, &mut a, &mut admin, &["BLPOP", "sorted", "0"], 1);
+        assert_eq!(cmd(&mut b, &["SORT", "src", "STORE", "sorted"]), ":3\r\n", "{who}");
+        assert_eq!(reply(&mut a), pair("sorted", "1"), "{who}");
+        assert_eq!(cmd(&mut b, &["LRANGE", "sorted", "0", "-1"]), format!("*2\r\n{}{}", bulk("2"), bulk("3")), "{who}");
+    }
+}

@@ -118,3 +118,60 @@ fn evictions_are_notified() {
     let key: String = m.get_payload().unwrap();
     assert!(key.starts_with('k'), "{key}");
 }
+
+fn info_u64(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg(section).query(c).unwrap();
+    let prefix = format!("{field}:");
+    info.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {field}")).trim().parse().unwrap()
+}
+
+fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next());
+    kb.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1024
+}
+
+/// A flood of five times maxmemory in 100-byte values (each in a 112-byte allocator
+/// block): used_memory stays at the limit, the values kept are all counted in it, and the
+/// process does not grow far beyond the limit (it would grow towards 5x, were the values
+/// or a per-key structure left uncounted). The RSS bound leaves room for the allocator's
+/// per-thread heaps keeping freed pages a while: up to 0.6x this small limit seen on a
+/// busy machine (about 0.1x at maxmemory 100mb, see bench/maxmemory.py).
+#[test]
+fn memory_stays_near_maxmemory_under_a_write_flood() {
+    const MAX: u64 = 24 * 1024 * 1024;
+    let s = Server::start(&["--maxmemory", &MAX.to_string(), "--maxmemory-policy", "allkeys-lru"]);
+    let mut c = s.conn();
+    let idle_rss = rss_of(s.pid());
+    let mut raw = s.raw();
+    let value = [b'v'; 100];
+    let started = std::time::Instant::now();
+    let (batches, per_batch) = (5 * MAX as usize / 180 / 1000, 1000);
+    let mut peak_rss = 0;
+    for b in 0..batches {
+        let mut wire = Vec::new();
+        for i in 0..per_batch {
+            let key = format!("key:{:012}", b * per_batch + i);
+            ferrokv_resp::encode_command(&mut wire, [b"SET".as_slice(), key.as_bytes(), &value]);
+        }
+        raw.send(&wire);
+        for _ in 0..per_batch {
+            assert_eq!(raw.read_reply().expect("reply"), b"+OK\r\n");
+        }
+        if b % 20 == 0 {
+            peak_rss = peak_rss.max(rss_of(s.pid()));
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "flood too slow: batch {b}");
+    }
+    peak_rss = peak_rss.max(rss_of(s.pid()));
+    let used = info_u64(&mut c, "memory", "used_memory");
+    let evicted = info_u64(&mut c, "stats", "evicted_keys");
+    let keys: u64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert!(evicted > 0 && keys + evicted == (batches * per_batch) as u64, "{keys} kept, {evicted} evicted");
+    // Each command runs after eviction made room, and adds one small key.
+    assert!(used <= MAX + 256 * 1024, "used_memory {used} above maxmemory {MAX}");
+    assert!(used >= keys * 112, "{keys} values of 112-byte blocks, but used_memory is {used}");
+    let grown = peak_rss.saturating_sub(idle_rss);
+    eprintln!("maxmemory {MAX}: used_memory {used}, {keys} keys kept, {evicted} evicted, RSS grew by {grown}");
+    assert!(grown <= MAX * 5 / 2, "RSS grew by {grown} under maxmemory {MAX} (idle {idle_rss}, peak {peak_rss})");
+}

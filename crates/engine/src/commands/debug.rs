@@ -81,13 +81,14 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
     } else if is(sub, "OBJECT") && argc == 3 {
         let now = c.now;
         let db = c.client.db;
+        let opts = crate::persistence::rdb::write_options(c.eng);
         let line = match c.eng.dbs[db].peek(c.arg(2), i64::MIN) {
             None => return Err(CmdError::NoSuchKey),
             Some(o) => format!(
                 "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
                 o as *const Obj,
                 o.encoding(),
-                o.value.string_len().unwrap_or(0),
+                serialized_length(&o.value, &opts),
                 o.lru(),
                 o.idle_ms(now) / 1000
             ),
@@ -119,4 +120,9 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
         return Err(subcommand_syntax_error(c));
     }
     Ok(())
+}
+
+/// The bytes the value takes in an RDB file, as Redis reports it.
+fn serialized_length(value: &Value, opts: &ferrokv_persist::rdb::WriteOptions) -> u64 {
+    crate::persistence::rdb::with_value_ref(value, |v| ferrokv_persist::rdb::serialized_len(v, opts)).unwrap_or(0)
 }

@@ -129,7 +129,16 @@ pub fn copy(c: &mut Ctx) -> CmdResult {
     if src == dst && db == target_db {
         return fail("ERR source and destination objects are the same");
     }
-    let Some(obj) = c.eng.lookup_write(db, src, c.now).map(|o| Obj::new(o.value.clone(), c.now)) else {
+    let now = c.now;
+    let copy = |o: &mut Obj| {
+        let mut obj = Obj::new(o.value.clone(), now);
+        // Redis's dupStringObject keeps a raw string raw (an APPENDed "c10" stays raw).
+        if o.encoding() == "raw" {
+            obj.mark_raw();
+        }
+        obj
+    };
+    let Some(obj) = c.eng.lookup_write(db, src, now).map(copy) else {
         c.out().int(0);
         return Ok(());
     };

@@ -25,6 +25,7 @@ pub mod pubsub_cmd;
 pub mod replication_cmd;
 pub mod server_cmd;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -110,6 +111,8 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("rename", keys::rename, "Renames a key and overwrites the destination."),
     ("renamenx", keys::renamenx, "Renames a key only when the target key name doesn't exist."),
     ("copy", keys::copy, "Copies the value of a key to a new key."),
+    ("sort", sort::sort, "Sorts the elements in a list, a set, or a sorted set, optionally storing the result."),
+    ("sort_ro", sort::sort_ro, "Returns the sorted elements of a list, a set, or a sorted set."),
     ("move", keys::move_cmd, "Moves a key to another database."),
     (
         "touch",

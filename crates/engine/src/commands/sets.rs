@@ -259,9 +259,14 @@ pub fn smove(c: &mut Ctx) -> CmdResult {
         None => None,
         Some(o) => Some(set_of(&o.value)?.contains(member)),
     };
-    if let Some(o) = c.eng.lookup_write(db, dst, c.now) {
-        set_of(&o.value)?;
+    // Both keys are looked up (expiring them) before anything is checked, but a missing
+    // source answers 0 before the destination's type is looked at, as in Redis.
+    let dst_is_set = c.eng.lookup_write(db, dst, c.now).map(|o| set_of(&o.value).map(|_| ()));
+    if src_has.is_none() {
+        c.out().int(0);
+        return Ok(());
     }
+    dst_is_set.transpose()?;
     let Some(true) = src_has else {
         c.out().int(0);
         return Ok(());

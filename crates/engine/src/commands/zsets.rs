@@ -54,7 +54,7 @@ fn arity_error(c: &Ctx) -> CmdError {
 /// C's `strtod` over the whole argument (up to a NUL, as C strings end there): leading
 /// whitespace allowed, overflow to ±inf accepted, and an empty string reads as 0 — which
 /// is what Redis's range parser accepts. NaN is refused.
-fn strtod_whole(arg: &[u8]) -> Option<f64> {
+pub(crate) fn strtod_whole(arg: &[u8]) -> Option<f64> {
     let s = &arg[..arg.iter().position(|&b| b == 0).unwrap_or(arg.len())];
     if s.is_empty() {
         return Some(0.0);

@@ -101,6 +101,11 @@ impl Hash {
                 Some(off) if fits => {
                     let voff = p.next_offset(off);
                     p.replace_at(voff, value);
+                    // Redis checks the entry count after updates too: a hash left above a
+                    // lowered hash-max-listpack-entries converts on its next write.
+                    if p.len() / 2 > limits.max_entries {
+                        self.convert_to_table();
+                    }
                     return false;
                 }
                 None if fits && p.len() / 2 < limits.max_entries => {
@@ -226,5 +231,16 @@ mod tests {
         assert!(h.remove(b"a"));
         assert!(!h.remove(b"a"));
         assert_eq!(h.len(), 4);
+    }
+
+    #[test]
+    fn an_update_converts_a_hash_above_a_lowered_entry_limit() {
+        let mut h = Hash::new();
+        for f in [b"a", b"b", b"c"] {
+            h.set(f, b"x", L);
+        }
+        assert!(!h.set(b"a", b"y", Limits { max_entries: 2, ..L }));
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get(b"a"), Some(&b"y"[..]));
     }
 }

@@ -268,7 +268,8 @@ impl ZSet {
         }
     }
 
-    fn convert_to_tree(&mut self) {
+    /// Converts a packed sorted set to the tree form (SORT does, for good, as in Redis).
+    pub fn convert_to_tree(&mut self) {
         let ZSet::Packed(p) = self else { return };
         let mut converted = ZSet::empty_tree();
         for (_, m, s) in packed_pairs(p) {

@@ -22,6 +22,14 @@ pub fn dump_payload_with(value: ValueRef<'_>, opts: &WriteOptions) -> Result<Vec
     enc.out.into_inner()
 }
 
+/// The bytes a value takes in an RDB file, type byte excluded (Redis's `rdbSavedObjectLen`,
+/// DEBUG OBJECT's `serializedlength`). The serialization is counted, not kept.
+pub fn serialized_len(value: ValueRef<'_>, opts: &WriteOptions) -> Result<u64, RdbError> {
+    let mut enc = Encoder::new(std::io::sink(), opts.clone());
+    enc.typed_value(None, &value)?;
+    Ok(enc.out.written().saturating_sub(1))
+}
+
 /// Checks a DUMP payload's footer (version not newer than 10, CRC-64) and decodes the
 /// value. Stricter than Redis in one way: bytes left between the value and the footer are
 /// an error (Redis ignores them; no DUMP produces them).
