@@ -131,23 +131,10 @@ fn annotation_timestamp(line: &[u8]) -> Option<Result<i64, ()>> {
     Some(std::str::from_utf8(&rest[..digits_end]).ok().and_then(|s| s.parse().ok()).ok_or(()))
 }
 
+/// Appends up to one chunk of input to `buf`; returns how many bytes came (0 = the end).
+/// The buffer grows with the data, not by a chunk's worth of zeroes per read.
 fn read_chunk(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<usize> {
-    let old = buf.len();
-    buf.resize(old + CHUNK, 0);
-    let mut n = 0;
-    while n < CHUNK {
-        match input.read(&mut buf[old + n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buf.truncate(old);
-                return Err(e);
-            }
-        }
-    }
-    buf.truncate(old + n);
-    Ok(n)
+    input.take(CHUNK as u64).read_to_end(buf)
 }
 
 /// Scans commands from `input`, whose first byte is at file offset `start`. `line` is
