@@ -108,13 +108,15 @@ fn check_rdb_names_the_offset_key_and_database_of_damage() {
     if let Some((rc, theirs)) = redis_check("check-rdb", &[bad.to_str().unwrap()], b"") {
         assert_eq!(rc, 1, "{theirs}");
     }
-    // Cut in the middle of a key: the key and database are named.
+    // Cut in the middle of a value (the one of key in-3, in database 3): key and database
+    // are named.
+    let at = bytes.windows(4).position(|w| w == b"in-3").unwrap() + 4 + 1;
     let cut = dir.path().join("cut.rdb");
-    std::fs::write(&cut, &bytes[..n / 2]).unwrap();
+    std::fs::write(&cut, &bytes[..at]).unwrap();
     let (code, text) = check("check-rdb", &[cut.to_str().unwrap()], b"");
     assert_eq!(code, 1);
-    assert!(text.contains("Unexpected EOF reading RDB file"), "{text}");
-    assert!(text.contains("[additional info] Reading key '") && text.contains("In database 0"), "{text}");
+    assert!(text.contains(&format!("[offset {at}] Unexpected EOF reading RDB file")), "{text}");
+    assert!(text.contains("[additional info] Reading key 'in-3'") && text.contains("In database 3"), "{text}");
     // Not an RDB file, a missing file, no argument.
     let (code, text) = check("check-rdb", &[dir.path().join("none").to_str().unwrap()], b"");
     assert_eq!(code, 1);

@@ -136,11 +136,20 @@ fn kill_9_in_the_middle_of_bgsave_keeps_the_previous_rdb() {
     assert_eq!(info_field(&mut c, "persistence", "rdb_bgsave_in_progress"), "1");
     drop(fk);
     assert_eq!(std::fs::read(&rdb).unwrap(), before, "dump.rdb changed by a snapshot that never finished");
+    let temps = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("temp-"))
+            .collect()
+    };
+    assert_eq!(temps().len(), 1, "the killed snapshot's temporary file: {:?}", temps());
     let out = Command::new(env!("CARGO_BIN_EXE_ferrokv")).arg("check-rdb").arg(&rdb).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let fk = Server::start(&["--dir", d]);
     let mut c = wait_loaded(&fk);
     assert_eq!(digest(&mut c), saved);
+    assert!(temps().is_empty(), "a stale temporary file survived the restart: {:?}", temps());
     // The next BGSAVE works and leaves no temporary file behind.
     let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
     assert!(wait_until(Duration::from_secs(30), || info_field(&mut c, "persistence", "rdb_bgsave_in_progress") == "0"));

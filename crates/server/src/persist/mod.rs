@@ -197,6 +197,8 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
         )
     };
     let started = std::time::Instant::now();
+    remove_stale_temp_files(std::path::Path::new("."));
+    remove_stale_temp_files(&dir);
     if aof_on {
         let manifest = load::read_manifest(&dir, &prefix)?;
         if manifest.is_none() {
@@ -227,6 +229,27 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
     }
     log::info!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Temporary files of snapshots that a killed process never finished
+/// (`temp-snapshot-<pid>.<name>`, `temp-tmp-<pid>.<name>`, see `sink.rs`) would stay forever,
+/// each as big as a dataset. Those of processes that no longer exist are removed; a live
+/// process's (another server sharing the directory) are left alone.
+fn remove_stale_temp_files(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for name in entries.filter_map(Result::ok).filter_map(|e| e.file_name().into_string().ok()) {
+        let Some(rest) = name.strip_prefix("temp-snapshot-").or_else(|| name.strip_prefix("temp-tmp-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        match std::fs::remove_file(dir.join(&name)) {
+            Ok(()) => log::warn!("Removed the temporary file {name} of an unfinished snapshot"),
+            Err(e) => log::warn!("Can't remove the stale temporary file {name}: {e}"),
+        }
+    }
 }
 
 /// An AOF directory holding base or incremental files but no manifest lost its manifest
