@@ -91,6 +91,31 @@ fn check_rdb_reports_a_sound_file_with_a_summary() {
 }
 
 #[test]
+fn check_rdb_reads_redis_own_files_as_redis_check_rdb_does() {
+    let dir = TempDir::new("check-rdb-redis");
+    let d = dir.path().to_str().unwrap();
+    let Some(rs) = Server::start_redis(&["--dir", d]) else { return };
+    let mut c = rs.conn();
+    let _: () = redis::cmd("DEBUG").arg("POPULATE").arg(300).query(&mut c).unwrap();
+    let big: Vec<String> = (0..1000).map(|i| format!("element-{i}")).collect();
+    let _: () = c.rpush("big-list", &big).unwrap();
+    let _: () = c.hset("hash", "f", "v").unwrap();
+    let ints: Vec<i64> = (0..600).collect();
+    let _: () = c.sadd("big-int-set", &ints).unwrap();
+    let _: () = c.zadd("zset", "m", 1.5).unwrap();
+    let _: () = c.set_ex("ttl", "v", 1000).unwrap();
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    drop(rs);
+    let rdb = dir.path().join("dump.rdb");
+    let path = rdb.to_str().unwrap();
+    let (code, ours) = check("check-rdb", &[path], b"");
+    let Some((rc, theirs)) = redis_check("check-rdb", &[path], b"") else { return };
+    assert_eq!((code, without_summary(&ours)), (rc, theirs));
+    assert!(ours.contains("[info] 1 expires"), "{ours}");
+    assert!(ours.contains("[info] encodings: hashtable 1, listpack 2, quicklist 1, string 301"), "{ours}");
+}
+
+#[test]
 fn check_rdb_names_the_offset_key_and_database_of_damage() {
     let dir = TempDir::new("check-rdb-bad");
     let rdb = saved_rdb(dir.path());
