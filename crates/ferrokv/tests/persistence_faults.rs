@@ -412,3 +412,46 @@ fn full_disk_fails_bgsave_refuses_writes_and_recovers_once_a_save_succeeds() {
     let out = Command::new(env!("CARGO_BIN_EXE_ferrokv")).arg("check-rdb").arg(fs.0.join("dump.rdb")).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn full_disk_with_appendfsync_always_holds_the_reply_until_the_write_is_on_disk() {
+    let dir = TempDir::new("always-enospc");
+    let Some(fs) = Tmpfs::mount(&dir.path().join("mnt"), "4m") else { return };
+    let d = fs.0.to_str().unwrap();
+    let fk = Server::start(&["--dir", d, "--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = wait_loaded(&fk);
+    // No test may hang on a reply that never comes.
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _: () = c.set("before", "full").unwrap();
+    let filler = fs.fill();
+    // This write cannot reach the disk: its reply waits (Redis would exit here instead).
+    let url = fk.url();
+    let blocked = std::thread::spawn(move || {
+        let mut w = redis::Client::open(url).unwrap().get_connection().unwrap();
+        w.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        // Bigger than a page: a small write could still fit in the file's last page.
+        w.set::<_, _, ()>("held", "h".repeat(64 * 1024))
+    });
+    // Once the failure is noticed, other writes are refused and reads served. (A write
+    // accepted before that would queue behind the held one and wait the same way.)
+    assert!(
+        wait_until(Duration::from_secs(10), || info_field(&mut c, "persistence", "aof_last_write_status") == "err"),
+        "the write error was not noticed"
+    );
+    let err = c.set::<_, _, ()>("other", 1).unwrap_err();
+    assert_eq!(err.code(), Some("MISCONF"), "{err}");
+    assert_eq!(c.get::<_, String>("before").unwrap(), "full");
+    assert!(!blocked.is_finished(), "a write was acknowledged before it was on disk");
+    std::fs::remove_file(&filler).unwrap();
+    let started = Instant::now();
+    while !blocked.is_finished() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(blocked.is_finished(), "the held write was never acknowledged");
+    blocked.join().unwrap().expect("the held write fails instead of completing");
+    assert!(wait_until(Duration::from_secs(10), || c.set::<_, _, ()>("other", 2).is_ok()));
+    drop(fk);
+    let fk = Server::start(&["--dir", d, "--appendonly", "yes"]);
+    let mut c = wait_loaded(&fk);
+    assert_eq!(c.get::<_, String>("held").unwrap(), "h".repeat(64 * 1024));
+}
