@@ -368,3 +368,38 @@ fn truncate_to_timestamp_cuts_the_last_file_at_the_first_later_annotation() {
     let (code, text) = check("check-aof", &["--truncate-to-timestamp", "x", &m], b"");
     assert_eq!((code, text.trim()), (1, "Invalid timestamp, aborting..."));
 }
+
+#[test]
+fn truncate_to_timestamp_on_redis_own_timestamped_aof_matches_redis_check_aof() {
+    let dir = TempDir::new("check-aof-redis-ts");
+    let d = dir.path().to_str().unwrap();
+    let Some(rs) = Server::start_redis(&["--dir", d, "--appendonly", "yes", "--aof-timestamp-enabled", "yes"]) else {
+        return;
+    };
+    let mut c = rs.conn();
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let _: () = c.set("first", 1).unwrap();
+    let first_second = now();
+    // Redis writes one #TS annotation per second with writes: make the next writes land
+    // in a later second (bounded wait for the clock).
+    assert!(wait_until(Duration::from_secs(3), || now() > first_second));
+    let _: () = c.set("second", 2).unwrap();
+    let _: () = c.incr("n", 5).unwrap();
+    drop(rs);
+    let aof = dir.path().join("appendonlydir");
+    let m = manifest(&aof);
+    let (code, text) = same_as_redis(&aof, &[&m], b"");
+    assert_eq!(code, 0, "{text}");
+    let ts = first_second.to_string();
+    let (code, text) = same_as_redis(&aof, &["--truncate-to-timestamp", &ts, &m], b"");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("Successfully truncated AOF appendonly.aof.1.incr.aof to timestamp {ts}")),
+        "{text}"
+    );
+    let Some(rs) = Server::start_redis(&["--dir", d, "--appendonly", "yes"]) else { return };
+    let mut c = rs.conn();
+    assert!(wait_until(Duration::from_secs(10), || redis::cmd("PING").query::<String>(&mut c).is_ok()));
+    assert_eq!(c.get::<_, Option<i64>>("first").unwrap(), Some(1));
+    assert_eq!(c.get::<_, Option<i64>>("second").unwrap(), None, "the later second was not cut");
+}
