@@ -29,7 +29,7 @@ def build_ferrokv():
 class Server:
     """A server process ("ferrokv" or "redis") with its own port and directory."""
 
-    def __init__(self, kind, extra=()):
+    def __init__(self, kind, extra=(), timeout=10):
         self.kind = kind
         self.dir = tempfile.mkdtemp(prefix=f"bench-{kind}-")
         self.port = free_port()
@@ -42,11 +42,14 @@ class Server:
                 raise SystemExit("redis-server not installed: apt-get install redis-server redis-tools")
             cmd = ["redis-server"] + base
         cmd += list(extra)
+        started = time.time()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
+        deadline = started + timeout
         while time.time() < deadline:
             try:
                 if self.cli("PING").strip() == "PONG":
+                    # Until PONG (not -LOADING): includes loading the dataset.
+                    self.startup_seconds = time.time() - started
                     return
             except subprocess.CalledProcessError:
                 pass

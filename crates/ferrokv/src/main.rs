@@ -1,8 +1,8 @@
 //! The `ferrokv` binary. Subcommands select the role; invoked through a link whose name
 //! ends in `-server` (`ferrokv-server`, `redis-server`) it behaves as the server, through
 //! one ending in `-sentinel` as a sentinel, and through one ending in `-cli`
-//! (`ferrokv-cli`, `redis-cli`) as the client, so scripts written for Redis run it
-//! unchanged.
+//! (`ferrokv-cli`, `redis-cli`) as the client, and through `*-check-rdb` / `*-check-aof`
+//! as the file checkers, so scripts written for Redis run it unchanged.
 
 use ferrokv_server::memory::CountingAlloc;
 use std::ffi::OsString;
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 static GLOBAL: CountingAlloc<mimalloc::MiMalloc> = CountingAlloc(mimalloc::MiMalloc);
 
 fn usage() -> &'static str {
-    "ferrokv — a Redis-compatible server\n\nUsage:\n  ferrokv server [/path/to/redis.conf] [--directive value ...]\n  ferrokv sentinel /path/to/sentinel.conf [--directive value ...]\n  ferrokv server /path/to/sentinel.conf --sentinel [--directive value ...]\n  ferrokv cli [options] [command [arg ...]]   (ferrokv cli --help for the options)\n  ferrokv --version\n\nInvoked as ferrokv-server or redis-server, the binary is the server; as\nferrokv-sentinel or redis-sentinel, a sentinel (port 26379 by default); as\nferrokv-cli or redis-cli, the client.\n"
+    "ferrokv — a Redis-compatible server\n\nUsage:\n  ferrokv server [/path/to/redis.conf] [--directive value ...]\n  ferrokv sentinel /path/to/sentinel.conf [--directive value ...]\n  ferrokv server /path/to/sentinel.conf --sentinel [--directive value ...]\n  ferrokv cli [options] [command [arg ...]]   (ferrokv cli --help for the options)\n  ferrokv check-rdb <file.rdb>\n  ferrokv check-aof [--fix|--truncate-to-timestamp $timestamp] <file.manifest|file.aof|dir>\n  ferrokv --version\n\nInvoked as ferrokv-server or redis-server, the binary is the server; as\nferrokv-sentinel or redis-sentinel, a sentinel (port 26379 by default); as\nferrokv-cli or redis-cli, the client; as *-check-rdb or *-check-aof, the checkers.\n"
 }
 
 /// The server reads its arguments as text.
@@ -42,7 +42,11 @@ fn main() -> ExitCode {
         .map(|a| std::path::Path::new(a).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())
         .unwrap_or_default();
     let rest = args.get(1..).unwrap_or_default();
-    let code = if invoked.ends_with("-sentinel") {
+    let code = if invoked.ends_with("-check-rdb") {
+        ferrokv_check::check_rdb_main(&invoked, &strings(rest))
+    } else if invoked.ends_with("-check-aof") {
+        ferrokv_check::check_aof_main(&invoked, &strings(rest))
+    } else if invoked.ends_with("-sentinel") {
         ferrokv_sentinel::driver::main(&strings(rest))
     } else if invoked.ends_with("-server") {
         server(&strings(rest))
@@ -53,6 +57,8 @@ fn main() -> ExitCode {
             Some("server") => server(&strings(&args[2..])),
             Some("sentinel") => ferrokv_sentinel::driver::main(&strings(&args[2..])),
             Some("cli") => ferrokv_cli::main(&bytes(&args[2..])),
+            Some("check-rdb") => ferrokv_check::check_rdb_main("ferrokv check-rdb", &strings(&args[2..])),
+            Some("check-aof") => ferrokv_check::check_aof_main("ferrokv check-aof", &strings(&args[2..])),
             Some("-v" | "--version" | "version") => {
                 println!("ferrokv {} ({})", env!("CARGO_PKG_VERSION"), ferrokv_server::version_line());
                 0

@@ -500,7 +500,7 @@ async fn cron(shared: Arc<Shared>) {
             let mut e = shared.engine.lock();
             if let Some(aof) = shared.persist.aof() {
                 let a = &mut e.persist.aof;
-                a.write_error = aof.error();
+                a.write_error = aof.error().map(|e| persist::strerror_text(&e));
                 a.current_size = aof.current_size.load(Ordering::Relaxed);
                 a.base_size = aof.base_size.load(Ordering::Relaxed);
                 a.buffer_length = aof.buffered();

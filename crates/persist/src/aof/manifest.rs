@@ -72,9 +72,11 @@ fn err(message: &'static str, line: Option<(usize, &str)>) -> ManifestError {
     ManifestError { message, line: line.map(|(n, t)| (n, t.to_string())) }
 }
 
-/// Whether a name would be split or altered by the line parser and must be quoted.
+/// Whether a name would be split or altered by the line parser and must be quoted. A
+/// single quote counts too: the line splitter opens a quoted string at one anywhere in a
+/// word (Redis's own writer misses this case and writes manifests it cannot read).
 fn needs_quoting(name: &str) -> bool {
-    name.bytes().any(|b| matches!(b, b'\\' | b'"') || !b.is_ascii_graphic())
+    name.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\'') || !b.is_ascii_graphic())
 }
 
 /// Redis's `atoll`: leading whitespace, optional sign, digits up to the first non-digit;

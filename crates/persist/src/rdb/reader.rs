@@ -422,6 +422,8 @@ pub struct RdbReader<R: Read> {
     failed: bool,
     skipped_empty: u64,
     last_type: Option<u8>,
+    /// The CRC-64 stored after the EOF opcode, once read (0 = the writer did not compute it).
+    stored_checksum: Option<u64>,
     // Per-key metadata seen before the key's type byte (possibly across other records).
     expire_ms: Option<i64>,
     idle_secs: Option<u64>,
@@ -448,6 +450,7 @@ impl<R: Read> RdbReader<R> {
             failed: false,
             skipped_empty: 0,
             last_type: None,
+            stored_checksum: None,
             expire_ms: None,
             idle_secs: None,
             freq: None,
@@ -472,6 +475,13 @@ impl<R: Read> RdbReader<R> {
     /// was encoded in the file, for statistics and checking tools.
     pub fn last_key_type(&self) -> Option<u8> {
         self.last_type
+    }
+
+    /// The checksum stored at the end of the file, once the end was read: `Some(0)` means
+    /// the writer did not compute one (nothing was verified); `None` before the end or for
+    /// versions before 5, which have none. A nonzero value was verified.
+    pub fn stored_checksum(&self) -> Option<u64> {
+        self.stored_checksum
     }
 
     /// The wrapped reader and the bytes it delivered past what was consumed (after the
@@ -518,6 +528,7 @@ impl<R: Read> RdbReader<R> {
                         if stored != 0 && stored != computed {
                             return Err(RdbError::new(sum_at, ErrorKind::BadChecksum { stored, computed }));
                         }
+                        self.stored_checksum = Some(stored);
                     }
                     self.done = true;
                     return Ok(None);

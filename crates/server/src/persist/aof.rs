@@ -248,8 +248,15 @@ impl Aof {
     }
 
     fn reached(&self, ticket: u64) -> bool {
-        let done = if self.policy() == Fsync::Always { &self.synced } else { &self.written };
-        done.load(Ordering::Acquire) >= ticket || self.stopped.load(Ordering::Acquire)
+        let always = self.policy() == Fsync::Always;
+        let done = if always { &self.synced } else { &self.written };
+        // While writes fail (disk full), `everysec` and `no` reply anyway, as Redis does:
+        // the bytes stay queued and are retried, and new writes are refused with -MISCONF
+        // meanwhile. `always` keeps the reply until the bytes are on disk (Redis exits
+        // instead); its clients wait for the disk to recover.
+        done.load(Ordering::Acquire) >= ticket
+            || self.stopped.load(Ordering::Acquire)
+            || (!always && self.error.lock().is_some())
     }
 
     /// Waits until the bytes up to `ticket` are as durable as `appendfsync` promises.
@@ -326,6 +333,7 @@ impl Aof {
                                     failing_since = Some(Instant::now());
                                 }
                                 *self.error.lock() = Some(e.to_string());
+                                self.durable.notify_waiters();
                                 std::thread::sleep(Duration::from_millis(100));
                             }
                         }

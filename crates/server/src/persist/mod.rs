@@ -214,8 +214,13 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
         )
     };
     let started = std::time::Instant::now();
+    remove_stale_temp_files(std::path::Path::new("."));
+    remove_stale_temp_files(&dir);
     if aof_on {
         let manifest = load::read_manifest(&dir, &prefix)?;
+        if manifest.is_none() {
+            refuse_orphaned_aof_files(&dir, &prefix)?;
+        }
         let has_files = manifest.as_ref().is_some_and(|m| m.load_order().next().is_some());
         match manifest.as_ref().filter(|_| has_files) {
             Some(m) => load::load_aof(shared, &dir, m, truncated_ok)?,
@@ -241,6 +246,63 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
     }
     log::info!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Temporary files of snapshots that a killed process never finished
+/// (`temp-snapshot-<pid>.<name>`, `temp-tmp-<pid>.<name>`, see `sink.rs`) would stay forever,
+/// each as big as a dataset. Those of processes that no longer exist are removed; a live
+/// process's (another server sharing the directory) are left alone.
+fn remove_stale_temp_files(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for name in entries.filter_map(Result::ok).filter_map(|e| e.file_name().into_string().ok()) {
+        let Some(rest) = name.strip_prefix("temp-snapshot-").or_else(|| name.strip_prefix("temp-tmp-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        match std::fs::remove_file(dir.join(&name)) {
+            Ok(()) => log::warn!("Removed the temporary file {name} of an unfinished snapshot"),
+            Err(e) => log::warn!("Can't remove the stale temporary file {name}: {e}"),
+        }
+    }
+}
+
+/// An AOF directory holding base or incremental files but no manifest lost its manifest
+/// (deleted by hand, a bad restore): starting would create a new AOF whose first base
+/// takes the name of the old one and overwrites it. Refuse, and say how to recover.
+fn refuse_orphaned_aof_files(dir: &std::path::Path, prefix: &str) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let mut found: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            n.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')).is_some_and(|r| {
+                let kind = r.trim_start_matches(|c: char| c.is_ascii_digit());
+                kind.len() < r.len() && matches!(kind, ".base.rdb" | ".base.aof" | ".incr.aof")
+            })
+        })
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort();
+    Err(format!(
+        "The AOF directory {} holds AOF files ({}) but no manifest {}: refusing to start, since a new AOF would overwrite them. Restore the manifest (one line per file: file <name> seq <n> type b|i, checked by ferrokv check-aof), or move the files away to start without them.",
+        dir.display(),
+        found.join(", "),
+        ferrokv_persist::aof::manifest::manifest_name(prefix)
+    ))
+}
+
+/// An OS error as C's `strerror` words it (Redis puts that in -MISCONF replies): without
+/// Rust's " (os error N)".
+pub fn strerror_text(s: &str) -> String {
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s.to_string(),
+    }
 }
 
 fn load_rdb_if_present(shared: &Arc<Shared>) -> Result<(), String> {
