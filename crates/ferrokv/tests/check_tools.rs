@@ -403,3 +403,31 @@ fn truncate_to_timestamp_on_redis_own_timestamped_aof_matches_redis_check_aof() 
     assert_eq!(c.get::<_, Option<i64>>("first").unwrap(), Some(1));
     assert_eq!(c.get::<_, Option<i64>>("second").unwrap(), None, "the later second was not cut");
 }
+
+/// ferrokv's own AOF with `aof-timestamp-enabled yes` carries the same `#TS:` annotations:
+/// redis-check-aof and ours cut it back to a second, and both servers load the result.
+#[test]
+fn ferrokv_timestamped_aof_can_be_truncated_to_a_timestamp() {
+    let dir = TempDir::new("check-aof-ferrokv-ts");
+    let d = dir.path().to_str().unwrap();
+    let fk = Server::start(&["--dir", d, "--appendonly", "yes", "--aof-timestamp-enabled", "yes"]);
+    let mut c = fk.conn();
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let _: () = c.set("first", 1).unwrap();
+    let first_second = now();
+    assert!(wait_until(Duration::from_secs(3), || now() > first_second));
+    let _: () = c.set("second", 2).unwrap();
+    drop(fk);
+    let aof = dir.path().join("appendonlydir");
+    let incr = std::fs::read_to_string(last_incr(&aof)).unwrap();
+    assert!(incr.starts_with("#TS:"), "{incr:?}");
+    assert_eq!(incr.matches("#TS:").count(), 2, "{incr:?}");
+    let m = manifest(&aof);
+    let ts = first_second.to_string();
+    let (code, text) = same_as_redis(&aof, &["--truncate-to-timestamp", &ts, &m], b"");
+    assert_eq!(code, 0, "{text}");
+    let fk = Server::start(&["--dir", d, "--appendonly", "yes"]);
+    let mut c = fk.conn();
+    assert_eq!(c.get::<_, Option<i64>>("first").unwrap(), Some(1), "{}", fk.log_text());
+    assert_eq!(c.get::<_, Option<i64>>("second").unwrap(), None, "the later second was not cut");
+}

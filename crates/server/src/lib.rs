@@ -94,6 +94,11 @@ impl Host for ServerHost {
                 aof.set_policy(persist::fsync_policy(cfg));
             }
         }
+        if changed.contains(&pid("aof-timestamp-enabled")) {
+            if let Some(aof) = self.persist.aof() {
+                aof.set_timestamps(cfg.bool(pid("aof-timestamp-enabled")));
+            }
+        }
         Ok(())
     }
 

@@ -80,6 +80,10 @@ pub struct Aof {
     /// A file handle for the fsync thread (replaced on switch).
     sync_handle: Mutex<Option<File>>,
     stopped: AtomicBool,
+    /// `aof-timestamp-enabled`: a `#TS:<unix seconds>` line before the first write of each
+    /// second (and of each incremental file), for `check-aof --truncate-to-timestamp`.
+    timestamps: AtomicBool,
+    last_timestamp: std::sync::atomic::AtomicI64,
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -160,6 +164,8 @@ impl Aof {
             base_size: AtomicU64::new(base_size),
             sync_handle: Mutex::new(file.try_clone().ok()),
             stopped: AtomicBool::new(false),
+            timestamps: AtomicBool::new(false),
+            last_timestamp: std::sync::atomic::AtomicI64::new(-1),
         });
         let writer = aof.clone();
         std::thread::Builder::new().name("aof-writer".into()).spawn(move || writer.write_loop(file, incr_len))?;
@@ -233,8 +239,13 @@ impl Aof {
         end.saturating_sub(self.written.load(Ordering::Relaxed))
     }
 
+    pub fn set_timestamps(&self, on: bool) {
+        self.timestamps.store(on, Ordering::Relaxed);
+    }
+
     /// Appends write-feed bytes. Returns the ticket to wait on before replying.
     pub fn append(&self, bytes: Vec<u8>) -> u64 {
+        let bytes = self.with_timestamp(bytes);
         let Ok(mut q) = self.queue.lock() else { return 0 };
         q.end += bytes.len() as u64;
         match q.items.back_mut() {
@@ -245,6 +256,21 @@ impl Aof {
         drop(q);
         self.wake.notify_one();
         end
+    }
+
+    /// Prefixes `#TS:<now>` when timestamps are on and the second changed. Appends come
+    /// in feed order (under the engine's lock), so the annotations are ordered too.
+    fn with_timestamp(&self, bytes: Vec<u8>) -> Vec<u8> {
+        if !self.timestamps.load(Ordering::Relaxed) {
+            return bytes;
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        if self.last_timestamp.swap(now, Ordering::Relaxed) == now {
+            return bytes;
+        }
+        let mut out = format!("#TS:{now}\r\n").into_bytes();
+        out.extend_from_slice(&bytes);
+        out
     }
 
     fn reached(&self, ticket: u64) -> bool {
@@ -385,6 +411,7 @@ impl Aof {
             write_atomically(&self.path(&manifest_name(&self.prefix)), next.format().as_bytes())?;
             files.manifest = next.clone();
             files.current_incr = name.clone();
+            self.last_timestamp.store(-1, Ordering::Relaxed);
             if let Ok(mut q) = self.queue.lock() {
                 q.items.push_back(Item::Switch(f));
             }

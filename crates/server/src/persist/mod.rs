@@ -145,7 +145,10 @@ impl Persist {
             let policy = Fsync::from_config(&cfg.get_formatted(pid("appendfsync")));
             let first_ticket = self.next_ticket.load(std::sync::atomic::Ordering::Relaxed);
             match Aof::open(&dir, &prefix, manifest, policy, true, first_ticket) {
-                Ok(aof) => *slot = Some(aof),
+                Ok(aof) => {
+                    aof.set_timestamps(cfg.bool(pid("aof-timestamp-enabled")));
+                    *slot = Some(aof)
+                }
                 Err(e) => log::warn!("Unable to turn on AOF: {e}"),
             }
         } else if let Some(aof) = slot.take() {
@@ -232,6 +235,7 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
         shared.engine.lock().end_loading();
         let aof = Aof::open(&dir, &prefix, manifest.clone().unwrap_or_default(), policy, !has_files, 0)
             .map_err(|e| e.to_string())?;
+        aof.set_timestamps(shared.engine.lock().cfg.bool(pid("aof-timestamp-enabled")));
         *shared.persist.aof.lock() = Some(aof);
         let mut e = shared.engine.lock();
         e.aof_opened_at_startup();
