@@ -150,6 +150,21 @@ fn classic_walkthrough_from_config_files() {
     assert_converged(&mut m, &mut r);
 }
 
+/// With Redis's default repl-diskless-sync-delay the master keeps the replica waiting, and
+/// sends newlines meanwhile, before +FULLRESYNC: the replica must skip them.
+#[test]
+fn replica_waits_through_the_masters_sync_delay() {
+    let master = Server::start(&["--repl-diskless-sync-delay", "3"]);
+    let mut m = master.conn();
+    let _: () = m.set("k", "v").unwrap();
+    let replica = start_replica(master.port, &[]);
+    let mut r = replica.conn();
+    wait_synced(&mut m, &mut r);
+    let v: Option<String> = r.get("k").unwrap();
+    assert_eq!(v.as_deref(), Some("v"), "{}", replica.log_text());
+    assert_eq!(field(&mut m, "stats", "sync_full"), "1", "{}", replica.log_text());
+}
+
 #[test]
 fn ferrokv_replica_of_redis_master() {
     let Some(master) = Server::start_redis(FAST) else { return };

@@ -86,6 +86,11 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16, mc: &mut Client) -
     while outcome.is_none() {
         read_some(&mut stream, &mut buf, timeout).await?;
         while outcome.is_none() {
+            // A master waiting to start a full sync (repl-diskless-sync-delay) sends newlines
+            // as keepalives before its +FULLRESYNC; they are not replies.
+            while buf.first() == Some(&b'\n') {
+                buf.advance(1);
+            }
             let Some((frame, n)) = Frame::decode(&buf).map_err(|e| format!("Protocol error from master: {}", e.0))?
             else {
                 break;
