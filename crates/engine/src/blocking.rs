@@ -57,6 +57,9 @@ pub enum TimeoutReply {
     /// WAIT: the number of replicas that acknowledged `offset` (also the early answer once
     /// `needed` of them did).
     ReplicaCount { offset: u64, needed: usize },
+    /// WAITAOF: `[local, replicas]` — whether the local AOF fsynced feed offset `ticket`,
+    /// and how many replicas fsynced replication offset `offset`.
+    AofCount { ticket: u64, offset: u64, numlocal: bool, needed: usize },
 }
 
 /// Why and until when a client is blocked.
@@ -183,6 +186,7 @@ impl Engine {
                     TimeoutReply::NullArray => c.out.null_array(),
                     TimeoutReply::NullBulk => c.out.null(),
                     TimeoutReply::ReplicaCount { offset, .. } => c.out.int(self.replicas_acked(offset) as i64),
+                    TimeoutReply::AofCount { ticket, offset, .. } => self.reply_aof_count(&mut c, ticket, offset),
                 }
             }
         }

@@ -69,6 +69,12 @@ pub trait Host: Send {
     fn aof_enabled(&mut self, on: bool, cfg: &Config) {
         let _ = (on, cfg);
     }
+    /// The AOF as WAITAOF sees it: the feed offset of the last byte appended, and of the
+    /// last byte safely in the AOF (fsynced, and in a file the manifest names: `None` while
+    /// a runtime `appendonly yes` waits for its first rewrite, or with the AOF off).
+    fn aof_fsync_state(&self) -> (u64, Option<u64>) {
+        (0, None)
+    }
     /// Where a full-resync snapshot goes: the RDB stream of each replica in `replicas`.
     fn open_replica_sink(
         &mut self,

@@ -127,7 +127,9 @@ const FAST: &[&str] = &["--repl-diskless-sync-delay", "0"];
 
 #[test]
 fn classic_walkthrough_from_config_files() {
-    let master = Server::start(FAST);
+    // Default settings: the master waits repl-diskless-sync-delay (5 s) for more replicas,
+    // sending newlines meanwhile.
+    let master = Server::start(&[]);
     let dir = TempDir::new("walk");
     let conf = dir.path().join("replica.conf");
     let port = free_port();
@@ -150,24 +152,10 @@ fn classic_walkthrough_from_config_files() {
     assert_converged(&mut m, &mut r);
 }
 
-/// With Redis's default repl-diskless-sync-delay the master keeps the replica waiting, and
-/// sends newlines meanwhile, before +FULLRESYNC: the replica must skip them.
-#[test]
-fn replica_waits_through_the_masters_sync_delay() {
-    let master = Server::start(&["--repl-diskless-sync-delay", "3"]);
-    let mut m = master.conn();
-    let _: () = m.set("k", "v").unwrap();
-    let replica = start_replica(master.port, &[]);
-    let mut r = replica.conn();
-    wait_synced(&mut m, &mut r);
-    let v: Option<String> = r.get("k").unwrap();
-    assert_eq!(v.as_deref(), Some("v"), "{}", replica.log_text());
-    assert_eq!(field(&mut m, "stats", "sync_full"), "1", "{}", replica.log_text());
-}
-
 #[test]
 fn ferrokv_replica_of_redis_master() {
-    let Some(master) = Server::start_redis(FAST) else { return };
+    // Default settings, as the walk-through: newlines before +FULLRESYNC.
+    let Some(master) = Server::start_redis(&[]) else { return };
     let mut m = master.conn();
     fill(&mut m, "pre");
     let replica = start_replica(master.port, &[]);
@@ -489,4 +477,254 @@ fn failover_command_interoperates_with_redis() {
     );
     live_writes(&mut m, "back", 20);
     assert_converged(&mut m, &mut r);
+}
+
+fn aof_rewrites(c: &mut redis::Connection) -> i64 {
+    field(c, "persistence", "aof_rewrites").parse().unwrap_or(-1)
+}
+
+fn keys_like(c: &mut redis::Connection, pattern: &str) -> usize {
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg(pattern).query(c).unwrap();
+    keys.len()
+}
+
+/// A server with an AOF of its own becomes a replica: after the full sync its AOF must
+/// describe the master's dataset (a restart must not bring back its old keys, nor mix them
+/// with the master's stream); killed while that AOF is being rebuilt, it restarts with its
+/// old dataset whole.
+#[test]
+fn replica_aof_restarts_with_the_new_dataset_after_a_full_sync() {
+    let master = Server::start(FAST);
+    let mut m = master.conn();
+    fill(&mut m, "m");
+    let dir = TempDir::new("aof-replica");
+    let d = dir.path().to_str().unwrap();
+    let own = ["--dir", d, "--appendonly", "yes", "--save", ""];
+    let mut replica = Server::start(&own);
+    let mut r = replica.conn();
+    for i in 0..100 {
+        let _: () = r.set(format!("own:{i}"), i).unwrap();
+    }
+    let before = aof_rewrites(&mut r);
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
+    assert_converged(&mut m, &mut r);
+    assert!(
+        wait_until(Duration::from_secs(20), || aof_rewrites(&mut r) > before
+            && field(&mut r, "persistence", "aof_rewrite_in_progress") == "0"),
+        "{}",
+        replica.log_text()
+    );
+    live_writes(&mut m, "after", 20);
+    assert_converged(&mut m, &mut r);
+    let expected = digest(&mut m);
+    replica.kill9();
+    let restarted = Server::start(&own);
+    let mut r = restarted.conn();
+    assert_eq!(keys_like(&mut r, "own:*"), 0, "{}", restarted.log_text());
+    assert_eq!(digest(&mut r), expected, "{}", restarted.log_text());
+    drop(restarted);
+
+    // Again from a server of its own, killed while the new dataset's AOF is written: a
+    // slow snapshot (rdb-key-save-delay, µs per key) keeps the rewrite in progress.
+    let dir = TempDir::new("aof-replica-killed");
+    let d = dir.path().to_str().unwrap();
+    let own = ["--dir", d, "--appendonly", "yes", "--save", ""];
+    let mut replica = Server::start(&own);
+    let mut r = replica.conn();
+    for i in 0..100 {
+        let _: () = r.set(format!("own:{i}"), i).unwrap();
+    }
+    let own_digest = digest(&mut r);
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("rdb-key-save-delay").arg(200_000).query(&mut r).unwrap();
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || field(&mut r, "replication", "master_link_status") == "up"
+            && field(&mut r, "persistence", "aof_rewrite_in_progress") == "1"),
+        "{}",
+        replica.log_text()
+    );
+    live_writes(&mut m, "during", 5);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(field(&mut r, "persistence", "aof_rewrite_in_progress"), "1", "rewrite ended too soon");
+    replica.kill9();
+    let restarted = Server::start(&own);
+    let mut r = restarted.conn();
+    assert_eq!(digest(&mut r), own_digest, "{}", restarted.log_text());
+}
+
+const DISK: &[&str] = &["--repl-diskless-sync", "no", "--repl-diskless-sync-delay", "0"];
+
+/// `repl-diskless-sync no`: the master saves to `dbfilename` (a BGSAVE) and sends it as
+/// `$<len>`; with the default `repl-diskless-load disabled` the replica keeps what it
+/// received as its own `dbfilename`, so even after `kill -9` it restarts with the
+/// master's snapshot and continues partially.
+#[test]
+fn disk_based_sync_and_disk_copy_on_the_replica() {
+    let master = Server::start(DISK);
+    let mut m = master.conn();
+    fill(&mut m, "pre");
+    let saves: i64 = field(&mut m, "persistence", "rdb_saves").parse().unwrap();
+    let dir = TempDir::new("disk-replica");
+    let d = dir.path().to_str().unwrap();
+    let mut args = replica_args(master.port);
+    args.extend(["--dir", d, "--save", ""].iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut replica = Server::start(&refs);
+    let mut r = replica.conn();
+    assert_converged(&mut m, &mut r);
+    assert!(master.log_text().contains("Starting BGSAVE for SYNC with target: disk"), "{}", master.log_text());
+    assert!(master.dir.path().join("dump.rdb").is_file(), "the master saved to disk");
+    let now: i64 = field(&mut m, "persistence", "rdb_saves").parse().unwrap();
+    assert_eq!(now, saves + 1, "the sync's snapshot counts as a save");
+    assert!(dir.path().join("dump.rdb").is_file(), "{}", replica.log_text());
+    live_writes(&mut m, "live", 50);
+    assert_converged(&mut m, &mut r);
+    replica.kill9();
+    live_writes(&mut m, "while-down", 20);
+    let replica = Server::start(&refs);
+    let mut r = replica.conn();
+    assert_converged(&mut m, &mut r);
+    assert_eq!(field(&mut m, "stats", "sync_partial_ok"), "1", "{}", replica.log_text());
+    assert_eq!(field(&mut m, "stats", "sync_full"), "1");
+}
+
+/// `repl-diskless-load swapdb` keeps nothing on disk; `rdb-del-sync-files yes` on a master
+/// without persistence removes the file it saved for the sync.
+#[test]
+fn socket_only_load_and_deleted_sync_files() {
+    let master = Server::start(&[
+        "--repl-diskless-sync",
+        "no",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--save",
+        "",
+        "--rdb-del-sync-files",
+        "yes",
+    ]);
+    let mut m = master.conn();
+    fill(&mut m, "pre");
+    let replica = start_replica(master.port, &["--repl-diskless-load", "swapdb", "--save", ""]);
+    let mut r = replica.conn();
+    assert_converged(&mut m, &mut r);
+    assert!(!master.dir.path().join("dump.rdb").exists(), "{}", master.log_text());
+    assert!(!replica.dir.path().join("dump.rdb").exists(), "{}", replica.log_text());
+    let leftovers: Vec<_> = std::fs::read_dir(replica.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Disk-based syncs between ferrokv and redis-server, both ways.
+#[test]
+fn disk_based_sync_interoperates_with_redis() {
+    let Some(redis_master) = Server::start_redis(DISK) else { return };
+    let mut m = redis_master.conn();
+    fill(&mut m, "from-redis");
+    let replica = start_replica(redis_master.port, &["--repl-diskless-load", "disabled"]);
+    let mut r = replica.conn();
+    assert_converged(&mut m, &mut r);
+    live_writes(&mut m, "live", 20);
+    assert_converged(&mut m, &mut r);
+    assert!(replica.dir.path().join("dump.rdb").is_file(), "{}", replica.log_text());
+
+    let master = Server::start(DISK);
+    let mut m = master.conn();
+    fill(&mut m, "from-ferrokv");
+    let port = master.port.to_string();
+    let Some(replica) = Server::start_redis(&["--replicaof", "127.0.0.1", &port, "--repl-diskless-load", "disabled"])
+    else {
+        return;
+    };
+    let mut r = replica.conn();
+    assert_converged(&mut m, &mut r);
+    live_writes(&mut m, "live", 20);
+    assert_converged(&mut m, &mut r);
+    assert!(master.log_text().contains("target: disk"));
+}
+
+fn waitaof(c: &mut redis::Connection, local: i64, replicas: i64, timeout: i64) -> redis::RedisResult<(i64, i64)> {
+    redis::cmd("WAITAOF").arg(local).arg(replicas).arg(timeout).query(c)
+}
+
+fn err_text(r: redis::RedisResult<(i64, i64)>) -> String {
+    let e = r.expect_err("an error");
+    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
+}
+
+#[test]
+fn waitaof_counts_local_and_replica_fsyncs() {
+    let master = Server::start(&["--appendonly", "yes", "--appendfsync", "always", "--repl-diskless-sync-delay", "0"]);
+    let mut m = master.conn();
+    assert_eq!(err_text(waitaof(&mut m, 2, 0, 0)), "ERR value is out of range, value must between 0 and 1");
+    assert_eq!(err_text(waitaof(&mut m, 1, -1, 0)), "ERR value is out of range, must be positive");
+    assert_eq!(err_text(waitaof(&mut m, 1, 0, -1)), "ERR timeout is negative");
+    // always: the write's reply already waited for its fsync.
+    let _: i64 = m.incr("foo", 1).unwrap();
+    assert_eq!(waitaof(&mut m, 1, 0, 0).unwrap(), (1, 0));
+    // everysec: within about a second.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendfsync").arg("everysec").query(&mut m).unwrap();
+    let _: i64 = m.incr("foo", 1).unwrap();
+    let started = Instant::now();
+    assert_eq!(waitaof(&mut m, 1, 0, 5000).unwrap(), (1, 0));
+    assert!(started.elapsed() < Duration::from_millis(2500), "{:?}", started.elapsed());
+    // no: nothing fsyncs, the timeout answers.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendfsync").arg("no").query(&mut m).unwrap();
+    let _: i64 = m.incr("foo", 1).unwrap();
+    assert_eq!(waitaof(&mut m, 1, 0, 100).unwrap(), (0, 0));
+    // Inside MULTI it answers at once.
+    let _: () = redis::cmd("MULTI").query(&mut m).unwrap();
+    let _: () = redis::cmd("WAITAOF").arg(1).arg(0).arg(0).query(&mut m).unwrap();
+    let (res,): ((i64, i64),) = redis::cmd("EXEC").query(&mut m).unwrap();
+    assert_eq!(res, (0, 0));
+    // A client waiting on the local AOF gets an error when the AOF is switched off.
+    let url = master.url();
+    let blocked = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: i64 = c.incr("foo", 1).unwrap();
+        err_text(waitaof(&mut c, 1, 0, 0))
+    });
+    assert!(wait_until(Duration::from_secs(10), || field(&mut m, "clients", "blocked_clients") == "1"));
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("no").query(&mut m).unwrap();
+    assert_eq!(blocked.join().unwrap(), "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.");
+    assert_eq!(
+        err_text(waitaof(&mut m, 1, 0, 0)),
+        "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled."
+    );
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("yes").query(&mut m).unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendfsync").arg("always").query(&mut m).unwrap();
+
+    // A replica with an AOF acknowledges its fsyncs (REPLCONF ACK … FACK).
+    let replica = start_replica(master.port, &["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let mut r = replica.conn();
+    wait_synced(&mut m, &mut r);
+    let _: i64 = m.incr("foo", 1).unwrap();
+    assert_eq!(waitaof(&mut m, 1, 1, 10_000).unwrap(), (1, 1), "{}", replica.log_text());
+    assert_eq!(
+        err_text(waitaof(&mut r, 0, 0, 0)),
+        "ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated."
+    );
+    // Without an AOF it does not count.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("no").query(&mut r).unwrap();
+    let _: i64 = m.incr("foo", 1).unwrap();
+    assert!(wait_until(Duration::from_secs(5), || waitaof(&mut m, 1, 1, 100).unwrap() == (1, 0)));
+}
+
+#[test]
+fn waitaof_on_a_demoted_master_is_unblocked_with_an_error() {
+    let other = Server::start(FAST);
+    let master = Server::start(&["--appendonly", "yes"]);
+    let url = master.url();
+    let blocked = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: i64 = c.incr("foo", 1).unwrap();
+        err_text(waitaof(&mut c, 0, 1, 0))
+    });
+    let mut m = master.conn();
+    assert!(wait_until(Duration::from_secs(10), || field(&mut m, "clients", "blocked_clients") == "1"));
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(other.port).query(&mut m).unwrap();
+    let e = blocked.join().unwrap();
+    assert!(e.starts_with("UNBLOCKED force unblock from blocking operation"), "{e}");
 }

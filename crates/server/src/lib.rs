@@ -88,6 +88,12 @@ impl Host for ServerHost {
         if changed.contains(&pid("maxclients")) {
             raise_fd_limit(cfg.int(pid("maxclients")) as u64);
         }
+        if changed.contains(&pid("appendfsync")) {
+            // At once: the next write acknowledged must already follow the new policy.
+            if let Some(aof) = self.persist.aof() {
+                aof.set_policy(persist::fsync_policy(cfg));
+            }
+        }
         Ok(())
     }
 
@@ -142,9 +148,25 @@ impl Host for ServerHost {
         self.persist.aof_enabled(on, cfg);
     }
 
-    fn open_replica_sink(&mut self, replicas: &[ClientId], _cfg: &Config) -> std::io::Result<Box<dyn SnapshotSink>> {
-        let persist = self.persist.clone();
-        self.repl.open_sink(replicas, Box::new(move || persist.report_done(Purpose::Replication, Ok(()))))
+    fn aof_fsync_state(&self) -> (u64, Option<u64>) {
+        match self.persist.aof() {
+            Some(aof) => (aof.end(), aof.fsynced()),
+            None => (0, None),
+        }
+    }
+
+    fn open_replica_sink(&mut self, replicas: &[ClientId], cfg: &Config) -> std::io::Result<Box<dyn SnapshotSink>> {
+        if cfg.bool(pid("repl-diskless-sync")) {
+            let persist = self.persist.clone();
+            return self.repl.open_sink(replicas, Box::new(move || persist.report_done(Purpose::Replication, Ok(()))));
+        }
+        let targets = self.repl.open_streams(replicas);
+        let path = persist::Persist::dbfilename(cfg);
+        let saves = matches!(cfg.get(pid("save")), Val::Save(points) if !points.is_empty());
+        let no_persistence = !cfg.bool(pid("appendonly")) && !saves;
+        let delete = cfg.bool(pid("rdb-del-sync-files")) && no_persistence;
+        let after = Box::new(move || replication::hand_file_to(targets, path, delete));
+        self.persist.open_disk_replication(cfg, after)
     }
 
     fn replication_advanced(&mut self, offset: u64) {
@@ -482,7 +504,6 @@ async fn cron(shared: Arc<Shared>) {
                 a.current_size = aof.current_size.load(Ordering::Relaxed);
                 a.base_size = aof.base_size.load(Ordering::Relaxed);
                 a.buffer_length = aof.buffered();
-                aof.set_policy(persist::fsync_policy(&e.cfg));
             }
             e.cron(now);
             e.flush_feed();

@@ -360,6 +360,7 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("sync", replication_cmd::sync, "An internal command used in replication."),
     ("failover", replication_cmd::failover, "Starts a coordinated failover from a server to one of its replicas."),
     ("wait", replication_cmd::wait, "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
+    ("waitaof", replication_cmd::waitaof, "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas."),
     ("shutdown", server_cmd::shutdown, "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     ("monitor", server_cmd::monitor, "Listens for all requests received by the server in real-time."),
     ("slowlog|get", server_cmd::slowlog_get, "Returns the slow log's entries."),

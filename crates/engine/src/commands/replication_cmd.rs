@@ -1,5 +1,5 @@
-//! REPLICAOF/SLAVEOF, REPLCONF, PSYNC, SYNC, ROLE, WAIT: the replication commands (the
-//! protocol decisions live in `crate::replication`).
+//! REPLICAOF/SLAVEOF, REPLCONF, PSYNC, SYNC, ROLE, WAIT, WAITAOF, FAILOVER: the
+//! replication commands (the protocol decisions live in `crate::replication`).
 
 use crate::blocking::{BlockRequest, TimeoutReply};
 use crate::client::ReplRole;
@@ -67,11 +67,14 @@ pub fn replconf(c: &mut Ctx) -> CmdResult {
                 conf.capa_psync2 = true;
             }
         } else if is(opt, "ack") {
-            // Replicas only, and never answered.
+            // Replicas only, and never answered. `FACK <offset>` (Redis 7.2) follows when
+            // the replica's AOF is on: what it has fsynced, for WAITAOF.
             if c.client.repl_role == Some(ReplRole::Replica) {
                 let offset = int_arg(val)?.max(0) as u64;
+                let fack =
+                    if c.argc() > i + 3 && is(c.arg(i + 2), "fack") { Some(int_arg(c.arg(i + 3))?) } else { None };
                 let id = c.client.id;
-                c.eng.replica_ack(id, offset, c.now);
+                c.eng.replica_ack(id, offset, fack, c.now);
             }
             return Ok(());
         } else if is(opt, "getack") {
@@ -202,16 +205,61 @@ pub fn role(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// WAITAOF numlocal numreplicas timeout (Redis 7.2): waits until the writes so far are
+/// fsynced to the local AOF and/or the AOFs of `numreplicas` replicas; replies
+/// `[local, replicas]` either way.
+pub fn waitaof(c: &mut Ctx) -> CmdResult {
+    let numlocal = int_arg(c.arg(1))?;
+    if !(0..=1).contains(&numlocal) {
+        return fail("ERR value is out of range, value must between 0 and 1");
+    }
+    let needed = match ferrokv_resp::parse_i64(c.arg(2)) {
+        Some(n) if n >= 0 => n as usize,
+        _ => return fail("ERR value is out of range, must be positive"),
+    };
+    let timeout = timeout_ms(c.arg(3))?;
+    if !c.eng.is_master_role() {
+        return fail("ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.");
+    }
+    let numlocal = numlocal == 1;
+    if numlocal && !c.eng.persist.aof.enabled {
+        return fail(crate::replication::master::WAITAOF_NO_AOF);
+    }
+    // Everything this client wrote is in the AOF queue and the stream once flushed.
+    let ticket = c.eng.flush_feed().unwrap_or_else(|| c.eng.aof_end());
+    let offset = c.eng.repl.offset;
+    let local = c.eng.aof_fsynced(ticket);
+    if ((local || !numlocal) && c.eng.replicas_fsynced(offset) >= needed) || !c.can_block() {
+        c.eng.reply_aof_count(c.client, ticket, offset);
+        return Ok(());
+    }
+    let deadline = if timeout == 0 { None } else { Some(c.now + timeout) };
+    c.block(BlockRequest {
+        keys: Vec::new(),
+        deadline_ms: deadline,
+        wants: ValueType::String,
+        timeout_reply: TimeoutReply::AofCount { ticket, offset, numlocal, needed },
+    });
+    c.eng.repl.want_acks = true;
+    c.eng.repl.aof_waiters = true;
+    Ok(())
+}
+
+/// WAIT's and WAITAOF's timeout in milliseconds.
+fn timeout_ms(a: &[u8]) -> Result<i64, CmdError> {
+    match ferrokv_resp::parse_i64(a) {
+        Some(t) if t < 0 => fail("ERR timeout is negative"),
+        Some(t) => Ok(t),
+        None => fail("ERR timeout is not an integer or out of range"),
+    }
+}
+
 pub fn wait(c: &mut Ctx) -> CmdResult {
     if !c.eng.is_master_role() {
         return fail("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
     }
     let needed = int_arg(c.arg(1))?;
-    let timeout = match ferrokv_resp::parse_i64(c.arg(2)) {
-        Some(t) if t < 0 => return fail("ERR timeout is negative"),
-        Some(t) => t,
-        None => return fail("ERR timeout is not an integer or out of range"),
-    };
+    let timeout = timeout_ms(c.arg(2))?;
     // Everything this client wrote is in the stream once the feed is flushed.
     c.eng.flush_feed();
     let offset = c.eng.repl.offset;

@@ -339,6 +339,7 @@ pub(crate) const SPECS: &[RawSpec] = &[
     s("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SENTINEL, 0, (0, 0, 0), "pubsub", "2.0.0", "[channel [channel ...]]"),
     s("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, C_TRANSACTION, (0, 0, 0), "transactions", "2.2.0", ""),
     s("wait", 3, NOSCRIPT, C_CONNECTION, (0, 0, 0), "generic", "3.0.0", "numreplicas timeout"),
+    s("waitaof", 4, NOSCRIPT, C_CONNECTION, (0, 0, 0), "generic", "7.2.0", "numlocal numreplicas timeout"),
     s("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, C_TRANSACTION, (1, -1, 1), "transactions", "2.2.0", "key [key ...]"),
     s("xack", -4, WRITE | FAST, C_STREAM, (1, 1, 1), "stream", "5.0.0", "key group ID [ID ...]"),
     s("xadd", -5, WRITE | DENYOOM | FAST, C_STREAM, (1, 1, 1), "stream", "5.0.0", "key [NOMKSTREAM] [<MAXLEN | MINID> [= | ~] threshold [LIMIT count]] <* | ID> field value [field value ...]"),

@@ -199,6 +199,7 @@ pub(crate) const META: &[CmdMeta] = &[
     m("type", &[k(None, RO, Index(1), Range(0, 1, 0))], &[], None),
     m("unlink", &[k(None, RM | DELETE, Index(1), Range(-1, 1, 0))], &["request_policy:multi_shard", "response_policy:agg_sum"], None),
     m("wait", &[], &["request_policy:all_shards", "response_policy:agg_min"], None),
+    m("waitaof", &[], &["request_policy:all_shards", "response_policy:agg_min"], None),
     m("watch", &[k(None, RO, Index(1), Range(-1, 1, 0))], &[], None),
     m("xack", &[k(None, RW | UPDATE, Index(1), Range(0, 1, 0))], &[], None),
     m("xadd", &[k(Some("UPDATE instead of INSERT because of the optional trimming feature"), RW | UPDATE, Index(1), Range(0, 1, 0))], &["nondeterministic_output"], None),

@@ -76,6 +76,9 @@ pub struct Persistence {
     pending: Option<Purpose>,
     /// The walk ended; the sink is finishing in the background.
     committing: Option<(Purpose, i64)>,
+    /// The replication snapshot in progress goes to `dbfilename` first
+    /// (`repl-diskless-sync no`): it is also a BGSAVE.
+    replication_to_disk: bool,
     pub keys_total: u64,
     pub keys_processed: u64,
     pub lastbgsave_ok: bool,
@@ -121,6 +124,7 @@ impl Default for Persistence {
             job: None,
             pending: None,
             committing: None,
+            replication_to_disk: false,
             keys_total: 0,
             keys_processed: 0,
             lastbgsave_ok: true,
@@ -161,8 +165,10 @@ impl Persistence {
         self.job.as_ref().map(|j| j.purpose).or(self.committing.map(|c| c.0)).or(self.pending)
     }
 
+    /// An RDB is being produced in the background, for BGSAVE or for replicas (Redis
+    /// reports both as `rdb_bgsave_in_progress`, and FLUSHALL stops both).
     pub fn bgsave_in_progress(&self) -> bool {
-        self.in_progress() == Some(Purpose::BgSave)
+        matches!(self.in_progress(), Some(Purpose::BgSave | Purpose::Replication))
     }
 
     pub fn aof_rewrite_in_progress(&self) -> bool {
@@ -216,6 +222,10 @@ impl Engine {
         self.persist.aof.enabled = on;
         self.host.aof_enabled(on, &self.cfg);
         self.update_feed_enabled();
+        if !on {
+            // WAITAOF clients waiting on the local AOF get their error now.
+            self.serve_waiters(crate::unix_ms(std::time::SystemTime::now()));
+        }
         if on {
             if self.persist.in_progress().is_some() {
                 self.persist.aof.rewrite_scheduled = true;
@@ -228,6 +238,32 @@ impl Engine {
             if self.persist.aof_rewrite_in_progress() {
                 self.abort_snapshot();
             }
+        }
+    }
+
+    /// A full sync is about to replace the dataset. A snapshot being walked describes data
+    /// that is going away (Redis kills its child here too): drop it.
+    pub(crate) fn dataset_replacing(&mut self) {
+        if self.persist.job.is_some() || self.persist.pending.is_some() {
+            self.abort_snapshot();
+        }
+    }
+
+    /// A full sync replaced the dataset. The AOF's files describe the old one, so the AOF
+    /// restarts as `CONFIG SET appendonly yes` starts it: appends go to a fresh temporary
+    /// file until a rewrite of the new dataset names it in the manifest. A crash before that
+    /// loads the old files whole — never old data followed by the new master's stream.
+    pub(crate) fn dataset_replaced(&mut self, now_ms: i64) {
+        if !self.persist.aof.enabled {
+            return;
+        }
+        self.flush_feed();
+        self.host.aof_enabled(false, &self.cfg);
+        self.host.aof_enabled(true, &self.cfg);
+        if self.persist.in_progress().is_some() {
+            self.persist.aof.rewrite_scheduled = true;
+        } else if let Err(e) = self.request_snapshot(Purpose::AofRewrite, now_ms) {
+            log::warn!("Can't rewrite the AOF after the full sync: {e}");
         }
     }
 
@@ -370,6 +406,7 @@ impl Engine {
             self.persist.last_bgsave_try_ms = now_ms;
         }
         let opened = if purpose == Purpose::Replication {
+            self.persist.replication_to_disk = !self.cfg.bool(pid("repl-diskless-sync"));
             let ids = self.attach_full_sync_replicas();
             self.host.open_replica_sink(&ids, &self.cfg)
         } else {
@@ -515,6 +552,16 @@ impl Engine {
         let started = self.persist.started_ms().unwrap_or(now_ms);
         self.persist.committing = None;
         let secs = (now_ms - started) / 1000;
+        // A disk-based replication snapshot is a BGSAVE too (Redis runs one for it).
+        let purpose = match purpose {
+            Purpose::Replication if self.persist.replication_to_disk => {
+                if let Err(e) = &result {
+                    self.snapshot_failed(Purpose::Replication, e);
+                }
+                Purpose::BgSave
+            }
+            p => p,
+        };
         match (&result, purpose) {
             (Ok(()), Purpose::Replication) => log::info!("Background RDB transfer terminated with success"),
             (Ok(()), Purpose::AofRewrite) => {

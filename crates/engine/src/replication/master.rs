@@ -43,6 +43,8 @@ impl Engine {
             ack_offset: 0,
             ack_ms: now_ms,
             capa_eof: conf.capa_eof,
+            eof_transfer: false,
+            fack_offset: -1,
             capa_psync2: conf.capa_psync2,
             sync_offset: 0,
             legacy: conf.legacy,
@@ -129,9 +131,11 @@ impl Engine {
         self.feed.reset_db();
         let offset = self.repl.offset;
         let replid = self.repl.replid.clone();
+        let diskless = self.cfg.bool(pid("repl-diskless-sync"));
         let mut ids = Vec::new();
         for r in self.repl.replicas.iter_mut().filter(|r| r.state == ReplicaState::WaitBgsave) {
             r.state = ReplicaState::SendBulk;
+            r.eof_transfer = diskless && r.capa_eof;
             r.sync_offset = offset;
             r.cursor = offset + 1;
             r.ack_offset = offset;
@@ -146,7 +150,7 @@ impl Engine {
                 c.waker.wake();
             }
         }
-        log::info!("Starting BGSAVE for SYNC with target: replicas sockets");
+        log::info!("Starting BGSAVE for SYNC with target: {}", if diskless { "replicas sockets" } else { "disk" });
         ids
     }
 
@@ -156,7 +160,7 @@ impl Engine {
         if let Some(r) = self.repl.replica_mut(id) {
             r.rdb_sent = true;
             r.ack_ms = now_ms;
-            if !r.capa_eof {
+            if !r.eof_transfer {
                 r.state = ReplicaState::Online;
                 log::info!("Synchronization with replica {}:{} succeeded", r.ip, r.listening_port);
             }
@@ -170,7 +174,7 @@ impl Engine {
 
     /// Whether a connection became a replica, and how its sync began.
     pub fn replica_state(&self, id: ClientId) -> Option<(ReplicaState, bool)> {
-        self.repl.replica(id).map(|r| (r.state, r.capa_eof))
+        self.repl.replica(id).map(|r| (r.state, r.eof_transfer))
     }
 
     /// The next stream bytes for a replica (at most `max`), from its cursor. The cursor
@@ -232,11 +236,14 @@ impl Engine {
         }
     }
 
-    /// REPLCONF ACK from a replica.
-    pub(crate) fn replica_ack(&mut self, id: ClientId, offset: u64, now_ms: i64) {
+    /// REPLCONF ACK from a replica (with FACK, the offset its AOF fsynced).
+    pub(crate) fn replica_ack(&mut self, id: ClientId, offset: u64, fack: Option<i64>, now_ms: i64) {
         if let Some(r) = self.repl.replica_mut(id) {
             if offset > r.ack_offset {
                 r.ack_offset = offset;
+            }
+            if let Some(f) = fack {
+                r.fack_offset = f;
             }
             r.ack_ms = now_ms;
             if r.state == ReplicaState::SendBulk && r.rdb_sent {
@@ -253,26 +260,87 @@ impl Engine {
         self.repl.replicas.iter().filter(|r| r.state == ReplicaState::Online && r.ack_offset >= offset).count()
     }
 
-    /// Answers the WAIT clients now satisfied.
+    /// Replicas whose AOF fsynced replication offset `offset` (WAITAOF).
+    pub fn replicas_fsynced(&self, offset: u64) -> usize {
+        self.repl.replicas.iter().filter(|r| r.state == ReplicaState::Online && r.fack_offset >= offset as i64).count()
+    }
+
+    /// The feed offset of the last byte handed to the AOF.
+    pub fn aof_end(&self) -> u64 {
+        self.host.aof_fsync_state().0
+    }
+
+    /// WAITAOF's local part: the AOF holds feed offset `ticket`, fsynced.
+    pub fn aof_fsynced(&self, ticket: u64) -> bool {
+        self.persist.aof.enabled && self.host.aof_fsync_state().1.is_some_and(|synced| synced >= ticket)
+    }
+
+    /// WAITAOF's reply: `[local, replicas]`.
+    pub(crate) fn reply_aof_count(&self, c: &mut Client, ticket: u64, offset: u64) {
+        c.out.array(2);
+        c.out.int(self.aof_fsynced(ticket) as i64);
+        c.out.int(self.replicas_fsynced(offset) as i64);
+    }
+
+    /// Answers the WAIT and WAITAOF clients now satisfied.
     pub(crate) fn serve_waiters(&mut self, _now_ms: i64) {
         let waiting: Vec<ClientId> = self
             .clients
             .iter()
             .filter(|c| {
-                c.blocked.as_ref().is_some_and(|b| matches!(b.timeout_reply, TimeoutReply::ReplicaCount { .. }))
+                c.blocked.as_ref().is_some_and(|b| {
+                    matches!(b.timeout_reply, TimeoutReply::ReplicaCount { .. } | TimeoutReply::AofCount { .. })
+                })
             })
             .map(|c| c.id)
             .collect();
         for id in waiting {
             let Some(mut c) = self.clients.take(id) else { continue };
-            if let Some(TimeoutReply::ReplicaCount { offset, needed }) = c.blocked.as_ref().map(|b| b.timeout_reply) {
-                let acked = self.replicas_acked(offset);
-                if acked >= needed {
-                    self.unblock(&mut c);
-                    c.out.int(acked as i64);
-                    c.waker.wake();
+            match c.blocked.as_ref().map(|b| b.timeout_reply) {
+                Some(TimeoutReply::ReplicaCount { offset, needed }) => {
+                    let acked = self.replicas_acked(offset);
+                    if acked >= needed {
+                        self.unblock(&mut c);
+                        c.out.int(acked as i64);
+                        c.waker.wake();
+                    }
                 }
+                Some(TimeoutReply::AofCount { ticket, offset, numlocal, needed }) => {
+                    if !self.persist.aof.enabled && numlocal {
+                        // The AOF was switched off under a local wait (as Redis, an error).
+                        self.unblock(&mut c);
+                        c.out.error(WAITAOF_NO_AOF);
+                        c.waker.wake();
+                    } else if (!numlocal || self.aof_fsynced(ticket)) && self.replicas_fsynced(offset) >= needed {
+                        self.unblock(&mut c);
+                        self.reply_aof_count(&mut c, ticket, offset);
+                        c.waker.wake();
+                    }
+                }
+                _ => {}
             }
+            self.clients.put(c);
+        }
+    }
+
+    /// Clients waiting for replicas (WAIT, WAITAOF) when this master becomes a replica:
+    /// what they wait for can no longer happen here.
+    pub(crate) fn unblock_replication_waiters(&mut self) {
+        let waiting: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|c| {
+                c.blocked.as_ref().is_some_and(|b| {
+                    matches!(b.timeout_reply, TimeoutReply::ReplicaCount { .. } | TimeoutReply::AofCount { .. })
+                })
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in waiting {
+            let Some(mut c) = self.clients.take(id) else { continue };
+            self.unblock(&mut c);
+            c.out.error("UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)");
+            c.waker.wake();
             self.clients.put(c);
         }
     }
@@ -298,6 +366,14 @@ impl Engine {
     /// live, delayed full syncs, stuck replicas.
     pub(crate) fn replication_cron(&mut self, now_ms: i64) {
         self.maybe_start_full_sync(now_ms);
+        if self.repl.aof_waiters {
+            // The AOF's fsyncs happen off the engine: look for WAITAOF clients they freed.
+            self.serve_waiters(now_ms);
+            self.repl.aof_waiters = self
+                .clients
+                .iter()
+                .any(|c| c.blocked.as_ref().is_some_and(|b| matches!(b.timeout_reply, TimeoutReply::AofCount { .. })));
+        }
         self.failover_tick(now_ms);
         if self.repl.want_acks {
             self.request_acks();
@@ -336,6 +412,8 @@ impl Engine {
         self.repl.want_acks = false;
     }
 }
+
+pub(crate) const WAITAOF_NO_AOF: &str = "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.";
 
 /// The IP part of `ip:port` (IPv6 addresses keep their colons).
 fn peer_ip(addr: &str) -> String {

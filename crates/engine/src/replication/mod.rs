@@ -56,6 +56,11 @@ pub struct Replica {
     /// Speaks `$EOF:` diskless transfers and `+CONTINUE <replid>`.
     pub capa_eof: bool,
     pub capa_psync2: bool,
+    /// This full sync goes out as `$EOF:` (diskless, replica capable), not `$<len>`.
+    pub eof_transfer: bool,
+    /// The offset up to which the replica's AOF is fsynced (`REPLCONF ACK … FACK n`);
+    /// -1 until it says (no AOF, or a replica that predates WAITAOF).
+    pub fack_offset: i64,
     /// Full sync: the offset the snapshot corresponds to.
     pub sync_offset: u64,
     /// SYNC rather than PSYNC: no +FULLRESYNC line before the RDB.
@@ -136,6 +141,13 @@ pub struct Replication {
     pub sync_partial_err: u64,
     /// WAIT is pending: ask replicas for an ACK before the next command boundary.
     pub want_acks: bool,
+    /// WAITAOF clients may be blocked: the cron checks the AOF's fsync progress for them.
+    pub aof_waiters: bool,
+    /// On a replica with an AOF: (feed offset, replication offset) of applied stream
+    /// batches not yet known to be fsynced, oldest first (for `REPLCONF ACK … FACK`).
+    pub fsync_marks: std::collections::VecDeque<(u64, u64)>,
+    /// The replication offset up to which this replica's AOF is fsynced.
+    pub fsynced_offset: u64,
     /// Last time the master pinged its replicas through the stream.
     pub last_ping_ms: i64,
     /// A coordinated switchover (FAILOVER) in progress.
@@ -165,6 +177,9 @@ impl Replication {
             sync_partial_ok: 0,
             sync_partial_err: 0,
             want_acks: false,
+            aof_waiters: false,
+            fsync_marks: std::collections::VecDeque::new(),
+            fsynced_offset: 0,
             last_ping_ms: 0,
             master_db: 0,
             failover: None,

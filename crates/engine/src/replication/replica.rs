@@ -44,6 +44,8 @@ impl Engine {
         });
         self.hot.replica = true;
         self.cfg.set_internal(pid("replicaof"), Val::ReplicaOf(Some((host.to_string(), port))));
+        self.unblock_replication_waiters();
+        self.repl.fsync_marks.clear();
         self.disconnect_replicas();
         self.update_feed_enabled();
         self.host.master_changed(MasterChange::Follow(host.to_string(), port));
@@ -145,6 +147,7 @@ impl Engine {
         for (i, db) in dbs.iter_mut().enumerate() {
             db.id = i;
         }
+        self.dataset_replacing();
         let old = std::mem::replace(&mut self.dbs, dbs);
         self.host.free_later(Box::new(old));
         self.touch_all_watched();
@@ -157,6 +160,7 @@ impl Engine {
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
         self.disconnect_replicas();
         self.dirty += 1;
+        self.dataset_replaced(now_ms);
         self.link_state(LinkState::Connected, now_ms);
         log::info!("MASTER <-> REPLICA sync: Finished with success");
         self.failover_link_up();
@@ -182,10 +186,7 @@ impl Engine {
             && argv.get(0).eq_ignore_ascii_case(b"replconf")
             && argv.get(1).eq_ignore_ascii_case(b"getack");
         if getack {
-            let mut out = Vec::new();
-            let off = offset_before.to_string();
-            ferrokv_resp::encode_command(&mut out, [&b"REPLCONF"[..], b"ACK", off.as_bytes()]);
-            return Some(out);
+            return Some(self.ack_command(offset_before));
         }
         self.process(mc, argv, now_ms);
         self.repl.master_db = mc.db;
@@ -198,8 +199,16 @@ impl Engine {
     /// (what the master client ran goes to the AOF only — flush_feed knows we are a
     /// replica).
     pub fn master_stream_applied(&mut self, raw: Bytes, now_ms: i64) {
-        self.flush_feed();
+        let ticket = self.flush_feed();
         self.repl.append(raw);
+        if let Some(ticket) = ticket {
+            let marks = &mut self.repl.fsync_marks;
+            // Bounded: dropping the oldest mark only makes the FACK more conservative.
+            if marks.len() >= 4096 {
+                marks.pop_front();
+            }
+            marks.push_back((ticket, self.repl.offset));
+        }
         self.host.replication_advanced(self.repl.offset);
         if let Some(m) = self.repl.master.as_mut() {
             m.last_io_ms = now_ms;
@@ -207,11 +216,50 @@ impl Engine {
         }
     }
 
-    /// The ACK a replica sends every second.
-    pub fn replica_ack_command(&self) -> Vec<u8> {
+    /// The ACK a replica sends every second: `REPLCONF ACK <offset>`, and with an AOF
+    /// `FACK <offset fsynced>` as Redis 7.2 replicas send (older masters ignore it).
+    pub fn replica_ack_command(&mut self) -> Vec<u8> {
+        self.ack_command(self.repl.offset)
+    }
+
+    fn ack_command(&mut self, offset: u64) -> Vec<u8> {
         let mut out = Vec::new();
-        let off = self.repl.offset.to_string();
-        ferrokv_resp::encode_command(&mut out, [&b"REPLCONF"[..], b"ACK", off.as_bytes()]);
+        let off = offset.to_string();
+        match self.fsynced_replication_offset() {
+            Some(f) => {
+                let f = f.min(offset).to_string();
+                ferrokv_resp::encode_command(
+                    &mut out,
+                    [&b"REPLCONF"[..], b"ACK", off.as_bytes(), b"FACK", f.as_bytes()],
+                );
+            }
+            None => ferrokv_resp::encode_command(&mut out, [&b"REPLCONF"[..], b"ACK", off.as_bytes()]),
+        }
         out
+    }
+
+    /// The replication offset up to which the AOF is fsynced: the newest applied batch
+    /// whose AOF bytes are fsynced, or everything applied when no AOF bytes are pending
+    /// (PINGs and GETACKs never reach the AOF). `None` without an AOF.
+    fn fsynced_replication_offset(&mut self) -> Option<u64> {
+        if !self.persist.aof.enabled {
+            self.repl.fsync_marks.clear();
+            return None;
+        }
+        let Some(durable) = self.host.aof_fsync_state().1 else {
+            // A first rewrite has not made the AOF whole yet: what was fsynced before stands.
+            return Some(self.repl.fsynced_offset);
+        };
+        while let Some(&(ticket, offset)) = self.repl.fsync_marks.front() {
+            if ticket > durable {
+                break;
+            }
+            self.repl.fsynced_offset = offset;
+            self.repl.fsync_marks.pop_front();
+        }
+        if self.repl.fsync_marks.is_empty() {
+            self.repl.fsynced_offset = self.repl.offset;
+        }
+        Some(self.repl.fsynced_offset)
     }
 }

@@ -103,6 +103,7 @@ impl Aof {
         manifest: Manifest,
         policy: Fsync,
         first_rewrite: bool,
+        first_ticket: u64,
     ) -> io::Result<Arc<Aof>> {
         std::fs::create_dir_all(dir).map_err(|e| {
             io::Error::new(e.kind(), format!("Can't open or create append-only dir {}: {e}", dir.display()))
@@ -148,10 +149,10 @@ impl Aof {
                 current_incr: name,
                 waiting_first_rewrite: first_rewrite,
             }),
-            queue: std::sync::Mutex::new(Queue::default()),
+            queue: std::sync::Mutex::new(Queue { end: first_ticket, ..Queue::default() }),
             wake: Condvar::new(),
-            written: AtomicU64::new(0),
-            synced: AtomicU64::new(0),
+            written: AtomicU64::new(first_ticket),
+            synced: AtomicU64::new(first_ticket),
             durable: tokio::sync::Notify::new(),
             policy: AtomicU8::new(policy as u8),
             error: Mutex::new(None),
@@ -168,7 +169,33 @@ impl Aof {
     }
 
     pub fn set_policy(&self, p: Fsync) {
-        self.policy.store(p as u8, Ordering::Relaxed);
+        let old = self.policy.swap(p as u8, Ordering::AcqRel);
+        if p == Fsync::Always && old != Fsync::Always as u8 {
+            // Clients already waiting now wait for an fsync: give them one rather than
+            // leave them until the next write (the fsync thread catches any straggler).
+            self.sync_written();
+        }
+    }
+
+    /// Fsyncs what is written and publishes it as synced.
+    fn sync_written(&self) {
+        let target = self.written.load(Ordering::Acquire);
+        if target <= self.synced.load(Ordering::Acquire) {
+            return;
+        }
+        let handle = self.sync_handle.lock().as_ref().and_then(|f| f.try_clone().ok());
+        if let Some(f) = handle {
+            match f.sync_data() {
+                Ok(()) => {
+                    self.synced.fetch_max(target, Ordering::AcqRel);
+                    self.durable.notify_waiters();
+                }
+                Err(e) => {
+                    log::warn!("Fsync error on the AOF file: {e}");
+                    *self.error.lock() = Some(e.to_string());
+                }
+            }
+        }
     }
 
     fn policy(&self) -> Fsync {
@@ -182,6 +209,22 @@ impl Aof {
     /// The last write or fsync error, until a write succeeds again.
     pub fn error(&self) -> Option<String> {
         self.error.lock().clone()
+    }
+
+    /// The ticket of the last byte appended. A later instance (the AOF switched off and on)
+    /// starts its tickets here, so a client still holding an older ticket is not kept
+    /// waiting for bytes the new instance will never count.
+    pub fn end(&self) -> u64 {
+        self.queue.lock().map(|q| q.end).unwrap_or(0)
+    }
+
+    /// The ticket up to which appends are fsynced into a file the manifest names (`None`
+    /// while the first rewrite has not named the incremental file yet).
+    pub fn fsynced(&self) -> Option<u64> {
+        if self.files.lock().waiting_first_rewrite {
+            return None;
+        }
+        Some(self.synced.load(Ordering::Acquire))
     }
 
     /// Bytes appended but not yet written.
@@ -301,33 +344,20 @@ impl Aof {
                     *self.error.lock() = Some(e.to_string());
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                self.synced.store(end, Ordering::Release);
+                self.synced.fetch_max(end, Ordering::AcqRel);
             }
             self.written.store(end, Ordering::Release);
             self.durable.notify_waiters();
         }
     }
 
-    /// `everysec`: one fsync a second, off the write path.
+    /// `everysec`: one fsync a second, off the write path. With `always` the writer
+    /// fsyncs itself; this only catches bytes written just as the policy changed.
     fn fsync_loop(self: Arc<Self>) {
         while !self.stopped.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(1000));
-            if self.policy() != Fsync::Everysec {
-                continue;
-            }
-            let target = self.written.load(Ordering::Acquire);
-            if target <= self.synced.load(Ordering::Acquire) {
-                continue;
-            }
-            let handle = self.sync_handle.lock().as_ref().and_then(|f| f.try_clone().ok());
-            if let Some(f) = handle {
-                match f.sync_data() {
-                    Ok(()) => self.synced.store(target, Ordering::Release),
-                    Err(e) => {
-                        log::warn!("Fsync error on the AOF file: {e}");
-                        *self.error.lock() = Some(e.to_string());
-                    }
-                }
+            if self.policy() != Fsync::No {
+                self.sync_written();
             }
         }
     }

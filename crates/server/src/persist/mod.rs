@@ -11,7 +11,7 @@ use ferrokv_config::{pid, Config};
 use ferrokv_engine::persistence::{Progress, Purpose, SnapshotSink};
 use ferrokv_persist::aof::Manifest;
 use parking_lot::Mutex;
-use sink::{BackgroundSink, FileSink};
+use sink::{AfterCommit, BackgroundSink, FileSink};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +30,8 @@ pub type Completion = (Purpose, Result<(), String>);
 /// and the snapshot driver.
 pub struct Persist {
     pub aof: Mutex<Option<Arc<Aof>>>,
+    /// Where the next AOF instance starts its tickets (see [`Aof::end`]).
+    next_ticket: std::sync::atomic::AtomicU64,
     /// Wakes the snapshot driver.
     pub kick: Notify,
     /// A snapshot writer made progress.
@@ -40,7 +42,13 @@ pub struct Persist {
 impl Persist {
     pub fn new() -> (Arc<Persist>, mpsc::UnboundedReceiver<Completion>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let p = Persist { aof: Mutex::new(None), kick: Notify::new(), progress: Arc::new(Notify::new()), done: tx };
+        let p = Persist {
+            aof: Mutex::new(None),
+            next_ticket: std::sync::atomic::AtomicU64::new(0),
+            kick: Notify::new(),
+            progress: Arc::new(Notify::new()),
+            done: tx,
+        };
         (Arc::new(p), rx)
     }
 
@@ -53,7 +61,7 @@ impl Persist {
         self.aof.lock().clone()
     }
 
-    fn dbfilename(cfg: &Config) -> PathBuf {
+    pub fn dbfilename(cfg: &Config) -> PathBuf {
         PathBuf::from(cfg.str(pid("dbfilename")))
     }
 
@@ -89,6 +97,13 @@ impl Persist {
                 Ok(Box::new(self.background(file, purpose)?))
             }
         }
+    }
+
+    /// `repl-diskless-sync no`: the replication snapshot is written to `dbfilename` like a
+    /// BGSAVE; `after` hands the finished file to the replicas.
+    pub fn open_disk_replication(&self, cfg: &Config, after: AfterCommit) -> io::Result<Box<dyn SnapshotSink>> {
+        let file = FileSink::create(&Self::dbfilename(cfg), Some(after))?;
+        Ok(Box::new(self.background(file, Purpose::Replication)?))
     }
 
     fn background(&self, file: FileSink, purpose: Purpose) -> io::Result<BackgroundSink> {
@@ -128,12 +143,14 @@ impl Persist {
                 }
             };
             let policy = Fsync::from_config(&cfg.get_formatted(pid("appendfsync")));
-            match Aof::open(&dir, &prefix, manifest, policy, true) {
+            let first_ticket = self.next_ticket.load(std::sync::atomic::Ordering::Relaxed);
+            match Aof::open(&dir, &prefix, manifest, policy, true, first_ticket) {
                 Ok(aof) => *slot = Some(aof),
                 Err(e) => log::warn!("Unable to turn on AOF: {e}"),
             }
         } else if let Some(aof) = slot.take() {
             aof.stop();
+            self.next_ticket.store(aof.end(), std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -208,7 +225,7 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
             }
         }
         shared.engine.lock().end_loading();
-        let aof = Aof::open(&dir, &prefix, manifest.clone().unwrap_or_default(), policy, !has_files)
+        let aof = Aof::open(&dir, &prefix, manifest.clone().unwrap_or_default(), policy, !has_files, 0)
             .map_err(|e| e.to_string())?;
         *shared.persist.aof.lock() = Some(aof);
         let mut e = shared.engine.lock();

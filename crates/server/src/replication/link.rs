@@ -86,11 +86,10 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16, mc: &mut Client) -
     while outcome.is_none() {
         read_some(&mut stream, &mut buf, timeout).await?;
         while outcome.is_none() {
-            // A master waiting to start a full sync (repl-diskless-sync-delay) sends newlines
-            // as keepalives before its +FULLRESYNC; they are not replies.
-            while buf.first() == Some(&b'\n') {
-                buf.advance(1);
-            }
+            // A master keeps the link alive with newlines while the replica waits for the
+            // PSYNC reply (Redis does during repl-diskless-sync-delay): not replies.
+            let newlines = buf.iter().take_while(|&&b| b == b'\n').count();
+            buf.advance(newlines);
             let Some((frame, n)) = Frame::decode(&buf).map_err(|e| format!("Protocol error from master: {}", e.0))?
             else {
                 break;
@@ -169,12 +168,21 @@ async fn transfer(
         Some(n) => log::info!("MASTER <-> REPLICA sync: receiving {n} bytes from master to disk"),
         None => log::info!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to parser"),
     }
-    let (limits, ndbs) = {
+    let (limits, ndbs, disk) = {
         let e = shared.engine.lock();
-        (LoadLimits::from_config(&e.cfg), e.dbs.len())
+        (LoadLimits::from_config(&e.cfg), e.dbs.len(), DiskCopy::wanted(&e))
+    };
+    let copy = match disk {
+        Some((dest, delete)) => Some(DiskCopy::create(dest, delete)?),
+        None => None,
+    };
+    let tee = match &copy {
+        Some(c) => Some(c.file.try_clone().map_err(|e| c.error(&e))?),
+        None => None,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
-    let loader = tokio::task::spawn_blocking(move || load_dbs(ChannelReader { rx, cur: Bytes::new() }, limits, ndbs));
+    let loader =
+        tokio::task::spawn_blocking(move || load_dbs(ChannelReader { rx, cur: Bytes::new(), tee }, limits, ndbs));
     let mut received: u64 = 0;
     let mut tail: Vec<u8> = Vec::with_capacity(80);
     loop {
@@ -207,20 +215,97 @@ async fn transfer(
     }
     drop(tx);
     log::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-    loader.await.map_err(|e| format!("the loader failed: {e}"))?
+    let dbs = loader.await.map_err(|e| format!("the loader failed: {e}"))??;
+    if let Some(copy) = copy {
+        // The `$EOF:` mark went to the file with the data; it is not part of the RDB.
+        let len = if mark.is_some() { received.saturating_sub(40) } else { received };
+        copy.finish(len)?;
+    }
+    Ok(dbs)
+}
+
+/// `repl-diskless-load disabled` (and `on-empty-db` over a non-empty dataset): the
+/// transfer is also written to a temporary file that becomes `dbfilename` once loaded, as
+/// Redis does, so a replica restarted later has the master's snapshot (and its
+/// replication ID and offset, for a partial resync). Unlike Redis, the dataset is still
+/// loaded from the socket while the old one keeps serving: the disk copy costs no
+/// availability.
+struct DiskCopy {
+    file: std::fs::File,
+    tmp: std::path::PathBuf,
+    dest: std::path::PathBuf,
+    delete: bool,
+}
+
+impl DiskCopy {
+    /// Where the copy goes and whether it is deleted once loaded (`rdb-del-sync-files`
+    /// with no persistence configured), or `None` for a socket-only load.
+    fn wanted(e: &ferrokv_engine::Engine) -> Option<(std::path::PathBuf, bool)> {
+        let mode = e.cfg.get_formatted(pid("repl-diskless-load"));
+        let empty = e.dbs.iter().all(|d| d.is_empty());
+        let disk = mode == "disabled" || (mode == "on-empty-db" && !empty);
+        let delete =
+            e.cfg.bool(pid("rdb-del-sync-files")) && !e.cfg.bool(pid("appendonly")) && !e.save_points_configured();
+        disk.then(|| (crate::persist::Persist::dbfilename(&e.cfg), delete))
+    }
+
+    fn create(dest: std::path::PathBuf, delete: bool) -> Result<DiskCopy, String> {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let tmp = dest.with_file_name(format!("temp-{secs}.{}.rdb", std::process::id()));
+        let file = std::fs::File::create(&tmp)
+            .map_err(|e| format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"))?;
+        Ok(DiskCopy { file, tmp, dest, delete })
+    }
+
+    fn error(&self, e: &std::io::Error) -> String {
+        format!("Failed trying to write the DB dump file needed for MASTER <-> REPLICA synchronization: {e}")
+    }
+
+    fn finish(&self, len: u64) -> Result<(), String> {
+        let result = (|| {
+            self.file.set_len(len)?;
+            self.file.sync_all()?;
+            if self.delete {
+                return std::fs::remove_file(&self.tmp);
+            }
+            std::fs::rename(&self.tmp, &self.dest)?;
+            crate::persist::sink::fsync_dir(&self.dest)
+        })();
+        result.map_err(|e| {
+            format!(
+                "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}",
+                self.dest.display()
+            )
+        })
+    }
+}
+
+impl Drop for DiskCopy {
+    /// An aborted transfer leaves no temporary file behind (after the rename there is
+    /// nothing left to remove).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
 }
 
 /// Feeds a blocking RDB reader from the socket task.
 struct ChannelReader {
     rx: mpsc::Receiver<Bytes>,
     cur: Bytes,
+    /// Every byte received is also written here (disk-based load).
+    tee: Option<std::fs::File>,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.cur.is_empty() {
             match self.rx.blocking_recv() {
-                Some(b) => self.cur = b,
+                Some(b) => {
+                    if let Some(f) = self.tee.as_mut() {
+                        std::io::Write::write_all(f, &b)?;
+                    }
+                    self.cur = b
+                }
                 None => return Ok(0),
             }
         }

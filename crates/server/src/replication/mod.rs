@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, watch, Notify};
 /// One replica's RDB, chunk by chunk, from the snapshot to its sender.
 pub enum RdbChunk {
     Data(Bytes),
+    /// `repl-diskless-sync no`: the finished file, sent as `$<len>` from disk.
+    File(std::fs::File),
     End,
     Abort,
 }
@@ -51,12 +53,8 @@ impl Repl {
         })
     }
 
-    /// The engine's `Host::open_replica_sink`: one RDB stream per replica.
-    pub fn open_sink(
-        &self,
-        ids: &[ClientId],
-        on_commit: Box<dyn FnOnce() + Send>,
-    ) -> io::Result<Box<dyn SnapshotSink>> {
+    /// One RDB stream per replica, for their senders to pick up.
+    pub fn open_streams(&self, ids: &[ClientId]) -> Vec<Target> {
         let mut targets = Vec::new();
         let mut streams = self.rdb_streams.lock();
         for &id in ids {
@@ -67,8 +65,39 @@ impl Repl {
         }
         drop(streams);
         self.rdb_ready.notify_waiters();
+        targets
+    }
+
+    /// The engine's `Host::open_replica_sink` for diskless syncs: the snapshot goes
+    /// straight to every replica's stream.
+    pub fn open_sink(
+        &self,
+        ids: &[ClientId],
+        on_commit: Box<dyn FnOnce() + Send>,
+    ) -> io::Result<Box<dyn SnapshotSink>> {
+        let targets = self.open_streams(ids);
         Ok(Box::new(FanOut { targets, pending: Vec::with_capacity(CHUNK), on_commit: Some(on_commit) }))
     }
+}
+
+/// A replica's RDB stream, seen from the snapshot side.
+pub type Target = (mpsc::UnboundedSender<RdbChunk>, Arc<AtomicUsize>);
+
+/// `repl-diskless-sync no`: once the snapshot is safely in `path`, every replica gets its
+/// own handle on the file (a later BGSAVE renaming over it does not disturb the transfer).
+/// With `delete`, the file goes away at once (`rdb-del-sync-files` with no persistence):
+/// the open handles keep its bytes until the last sender is done.
+pub fn hand_file_to(targets: Vec<Target>, path: std::path::PathBuf, delete: bool) -> io::Result<()> {
+    let file = std::fs::File::open(&path)?;
+    for (tx, _) in &targets {
+        if tx.send(RdbChunk::File(file.try_clone()?)).is_ok() {
+            let _ = tx.send(RdbChunk::End);
+        }
+    }
+    if delete {
+        std::fs::remove_file(&path)?;
+    }
+    Ok(())
 }
 
 const CHUNK: usize = 64 * 1024;

@@ -95,6 +95,7 @@ async fn send_rdb<W: AsyncWrite + Unpin>(shared: &Shared, wr: &mut W, mut rdb: s
         (0..40).map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)])).collect()
     };
     let mut held: Vec<Bytes> = Vec::new();
+    let mut file: Option<std::fs::File> = None;
     if eof && wr.write_all(format!("$EOF:{mark}\r\n").as_bytes()).await.is_err() {
         return false;
     }
@@ -111,12 +112,16 @@ async fn send_rdb<W: AsyncWrite + Unpin>(shared: &Shared, wr: &mut W, mut rdb: s
                 rdb.queued.fetch_sub(b.len(), Ordering::Relaxed);
                 shared.persist.progress.notify_one();
             }
+            Some(RdbChunk::File(f)) => file = Some(f),
             Some(RdbChunk::End) => break,
             Some(RdbChunk::Abort) | None => return false,
         }
     }
     if eof {
         return wr.write_all(mark.as_bytes()).await.is_ok();
+    }
+    if let Some(f) = file {
+        return send_file(wr, f).await;
     }
     let len: usize = held.iter().map(Bytes::len).sum();
     if wr.write_all(format!("${len}\r\n").as_bytes()).await.is_err() {
@@ -128,6 +133,17 @@ async fn send_rdb<W: AsyncWrite + Unpin>(shared: &Shared, wr: &mut W, mut rdb: s
         }
     }
     true
+}
+
+/// A disk-based transfer: `$<len>` and the file's bytes, read from disk as the socket
+/// takes them.
+async fn send_file<W: AsyncWrite + Unpin>(wr: &mut W, f: std::fs::File) -> bool {
+    let Ok(len) = f.metadata().map(|m| m.len()) else { return false };
+    if wr.write_all(format!("${len}\r\n").as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut from = tokio::fs::File::from_std(f).take(len);
+    matches!(tokio::io::copy(&mut from, wr).await, Ok(n) if n == len)
 }
 
 /// Reads what the replica sends (REPLCONF ACK) and runs it.
