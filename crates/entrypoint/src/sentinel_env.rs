@@ -103,7 +103,11 @@ mod tests {
     /// Lines the sentinel config loader accepts (the `sentinel` ones are applied later,
     /// by the sentinel itself, and checked by the integration test).
     fn loads(text: &str) -> ferrokv_config::Config {
-        let path = std::env::temp_dir().join(format!("ferrokv-entrypoint-sentinel-unit-{}.conf", std::process::id()));
+        // Tests run in parallel threads of one process: one file per call.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("ferrokv-entrypoint-sentinel-unit-{}-{n}.conf", std::process::id()));
         std::fs::write(&path, text).expect("write");
         let cl = ferrokv_config::CommandLine {
             config_file: Some(path.to_string_lossy().into_owned()),

@@ -259,9 +259,10 @@ mod tests {
 
     /// The generated text must be a config the server loads.
     fn loads(text: &str) -> ferrokv_config::Config {
-        let dir = std::env::temp_dir().join(format!("ferrokv-entrypoint-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join(format!("t{}.conf", fastrand_like(text)));
+        // Tests run in parallel threads of one process: one file per call.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!("ferrokv-entrypoint-unit-{}-{n}.conf", std::process::id()));
         std::fs::write(&path, text).expect("write");
         let cl = ferrokv_config::CommandLine {
             config_file: Some(path.to_string_lossy().into_owned()),
@@ -270,10 +271,6 @@ mod tests {
         let cfg = ferrokv_config::load(&cl, false).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let _ = std::fs::remove_file(&path);
         cfg
-    }
-
-    fn fastrand_like(s: &str) -> u64 {
-        s.bytes().fold(1469598103934665603u64, |h, b| (h ^ b as u64).wrapping_mul(1099511628211))
     }
 
     #[test]
