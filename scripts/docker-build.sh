@@ -60,10 +60,16 @@ chmod 0775 "$CTX/user/data" "$CTX/user/etc/ferrokv"
 cp docker/Dockerfile "$CTX/Dockerfile"
 
 echo "docker-build: building image $IMAGE"
+OLD_ID="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 # The classic builder: it needs no BuildKit component and no registry for FROM scratch.
 # Its deprecation notice is shown only if the build fails.
 if ! DOCKER_BUILDKIT=0 docker build -q -t "$IMAGE" "$CTX" >"$CTX/build.log" 2>&1; then
   cat "$CTX/build.log" >&2
   exit 1
+fi
+# The image this tag named before, now untagged, is this script's leftover: remove it.
+if [ -n "$OLD_ID" ] && [ "$OLD_ID" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ] &&
+  [ "$(docker image inspect -f '{{len .RepoTags}}' "$OLD_ID" 2>/dev/null)" = 0 ]; then
+  docker rmi "$OLD_ID" >/dev/null 2>&1 || true
 fi
 docker image inspect "$IMAGE" --format 'docker-build: {{index .RepoTags 0}} {{.Id}} {{.Size}} bytes'
