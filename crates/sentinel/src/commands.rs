@@ -321,7 +321,10 @@ impl Sentinel {
                 }
             }
             "failover" => {
-                if n != 3 {
+                // COORDINATED (as proposed for Redis, redis/redis#13118): a planned
+                // switchover through the master's FAILOVER command, losing no write.
+                let coordinated = n == 4 && text(&args[3]).eq_ignore_ascii_case("coordinated");
+                if n != 3 && !coordinated {
                     return arity_err(out);
                 }
                 let Some(m) = self.masters.get_mut(&text(&args[2])) else {
@@ -337,6 +340,7 @@ impl Sentinel {
                 self.env.log(Level::Warning, format!("Executing user requested FAILOVER of '{name}'"));
                 failover::start(&mut self.env, m, now);
                 m.inst.flags |= flag::FORCE_FAILOVER;
+                m.coordinated = coordinated;
                 out.ok();
             }
             "pending-scripts" => {

@@ -3,9 +3,10 @@
 //! master to a new address once a failover is over (ours, or one we hear about).
 
 use crate::addr::Addr;
+use crate::env::Expect;
 use crate::env::{Env, Level, Output, Target, SIMFAILURE_CRASH_AFTER_ELECTION};
 use crate::instance::{flag, Role};
-use crate::links::{describe, send_slaveof};
+use crate::links::{describe, send, send_slaveof};
 use crate::master::{FailoverState, Master};
 use crate::{election, selection};
 
@@ -19,6 +20,7 @@ pub fn start(env: &mut Env, m: &mut Master, now: i64) {
     env.event(Level::Warning, "+try-failover", desc);
     m.failover_start_time = now + env.desync();
     m.failover_state_change_time = now;
+    m.coordinated = false;
 }
 
 /// Starts a failover when the master is ODOWN, none is running, and our last attempt (or
@@ -114,13 +116,43 @@ fn send_slaveof_noone(env: &mut Env, m: &mut Master, now: i64) {
         return;
     }
     let t = Target::Replica(name);
-    if !send_slaveof(env, m, &t, None) {
+    let sent = if m.coordinated { send_coordinated_failover(env, m, &t, now) } else { send_slaveof(env, m, &t, None) };
+    if !sent {
         return;
     }
     let desc = describe(env, m, &t);
     env.event(Level::Notice, "+failover-state-wait-promotion", desc);
     m.failover_state = FailoverState::WaitPromotion;
     m.failover_state_change_time = now;
+}
+
+/// Asks the master itself to hand over to the chosen replica with `FAILOVER TO`: it pauses
+/// writes, waits until the replica acknowledged every byte, demotes itself and makes the
+/// replica master (PSYNC FAILOVER). No acknowledged write is lost, unlike SLAVEOF NO ONE on
+/// a replica that may lag. The promotion is then seen in the replica's INFO as usual; if
+/// the master refuses or times out, the wait for promotion times out and the failover is
+/// aborted.
+fn send_coordinated_failover(env: &mut Env, m: &mut Master, t: &Target, now: i64) -> bool {
+    let Some(addr) = m
+        .replicas
+        .get(match t {
+            Target::Replica(n) => n.as_str(),
+            _ => "",
+        })
+        .map(|r| r.addr.clone())
+    else {
+        return false;
+    };
+    if m.inst.link.disconnected {
+        if now - m.failover_state_change_time > m.failover_timeout {
+            abort(env, m, "-failover-abort-master-unreachable", now);
+        }
+        return false;
+    }
+    let host = addr.announced(env.settings.announce_hostnames).to_string();
+    let (port, timeout) = (addr.port.to_string(), m.failover_timeout.to_string());
+    let renamed = m.renamed.clone();
+    send(env, &renamed, &mut m.inst, false, &["FAILOVER", "TO", &host, &port, "TIMEOUT", &timeout], Expect::Discard)
 }
 
 /// Points the remaining replicas at the promoted one, `parallel-syncs` at a time.
@@ -220,6 +252,7 @@ pub fn abort(env: &mut Env, m: &mut Master, why: &str, now: i64) {
     env.event(Level::Warning, why, desc);
     m.inst.flags &= !(flag::FAILOVER_IN_PROGRESS | flag::FORCE_FAILOVER);
     m.failover_state = FailoverState::None;
+    m.coordinated = false;
     m.failover_state_change_time = now;
     if let Some(name) = m.promoted.take() {
         if let Some(r) = m.replicas.get_mut(&name) {
@@ -263,6 +296,7 @@ pub fn reset(env: &mut Env, m: &mut Master, flags: u32, now: i64) {
     // After a reset a failover may start again at once.
     m.failover_start_time = 0;
     m.promoted = None;
+    m.coordinated = false;
     m.inst.runid = None;
     m.inst.replica.master_host = None;
     m.inst.link.act_ping_time = now;

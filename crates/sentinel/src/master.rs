@@ -61,6 +61,9 @@ pub struct Master {
     pub failover_delay_logged: i64,
     /// Name of the replica chosen for promotion.
     pub promoted: Option<String>,
+    /// A user-requested failover that hands over with the master's own FAILOVER command
+    /// (writes paused until the chosen replica has everything) instead of SLAVEOF NO ONE.
+    pub coordinated: bool,
     /// By `ip:port` name.
     pub replicas: BTreeMap<String, Instance>,
     /// By run id.
@@ -90,6 +93,7 @@ impl Master {
             failover_start_time: 0,
             failover_delay_logged: 0,
             promoted: None,
+            coordinated: false,
             replicas: BTreeMap::new(),
             sentinels: BTreeMap::new(),
         }

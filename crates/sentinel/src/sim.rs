@@ -67,6 +67,8 @@ struct Sim {
     lockstep: bool,
     /// Every published event: (sentinel, channel, message).
     events: Vec<(usize, String, String)>,
+    /// Every role-changing command an instance executed: (instance, command line).
+    admin: Vec<(usize, String)>,
 }
 
 fn args(a: &[&str]) -> Vec<String> {
@@ -87,6 +89,7 @@ impl Sim {
             rng: fastrand::Rng::with_seed(7),
             lockstep: false,
             events: Vec::new(),
+            admin: Vec::new(),
         };
         for k in 0..=replicas {
             sim.redis.push(FakeRedis {
@@ -329,6 +332,24 @@ impl Sim {
 
     fn apply_admin(&mut self, r: usize, args: &[Vec<u8>]) -> Frame {
         let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+        if name == "SLAVEOF" || name == "FAILOVER" {
+            let line: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            self.admin.push((r, line.join(" ")));
+        }
+        // FAILOVER TO host port …: the target (a replica of this master) takes over and
+        // this master follows it, as the real handshake ends.
+        if name == "FAILOVER" && args.len() >= 4 && args[1].eq_ignore_ascii_case(b"TO") {
+            let port: u16 = String::from_utf8_lossy(&args[3]).parse().unwrap_or(0);
+            let target = self.redis.iter().position(|x| x.port == port && x.master_of == Some(self.redis[r].port));
+            return match target {
+                Some(t) if self.redis[r].master_of.is_none() => {
+                    self.redis[t].master_of = None;
+                    self.redis[r].master_of = Some(port);
+                    Frame::Simple("OK".into())
+                }
+                _ => Frame::Error("ERR FAILOVER target HOST and PORT is not a replica.".into()),
+            };
+        }
         if name == "SLAVEOF" && args.len() == 3 {
             if args[1].eq_ignore_ascii_case(b"NO") {
                 self.redis[r].master_of = None;
@@ -690,4 +711,37 @@ fn sentinel_commands_reply_like_redis() {
     assert_eq!(out.buf, b"-INPROG Failover already in progress\r\n");
     // The forced failover needs no agreement.
     assert!(sim.run_until(20_000, |s| s.all_agree_on(6380)), "{}", sim.dump());
+}
+
+#[test]
+fn coordinated_failover_hands_over_through_the_masters_failover_command() {
+    let mut sim = Sim::new(2, 3, 2);
+    sim.redis[2].offset = 2000;
+    sim.run(5_000);
+    let now = sim.now;
+    let mut out = ReplyBuf::new(false);
+    let cmd: Vec<Vec<u8>> =
+        ["SENTINEL", "failover", "mymaster", "coordinated"].iter().map(|s| s.as_bytes().to_vec()).collect();
+    sim.nodes[0].core.command(&cmd, &mut out, now);
+    assert_eq!(out.buf, b"+OK\r\n");
+    assert!(sim.run_until(20_000, |s| s.all_agree_on(6381)), "{}", sim.dump());
+    assert!(sim.run_until(10_000, |s| s.redis[1].master_of == Some(6381)), "{}", sim.dump());
+    sim.run(5_000);
+    // The master was asked to hand over; nobody was told SLAVEOF NO ONE; the old master is
+    // a replica of the new one without being converted.
+    assert_eq!(
+        sim.admin.iter().filter(|(r, l)| *r == 0 && l.starts_with("FAILOVER TO 127.0.0.1 6381")).count(),
+        1,
+        "{:?}",
+        sim.admin
+    );
+    assert!(!sim.admin.iter().any(|(_, l)| l == "SLAVEOF NO ONE"), "{:?}", sim.admin);
+    assert_eq!(sim.redis[0].master_of, Some(6381));
+    assert_eq!(sim.count("+switch-master"), 3, "{}", sim.dump());
+    assert_eq!(sim.count("+convert-to-slave"), 0, "{}", sim.dump());
+    // Only COORDINATED is accepted as a fourth argument.
+    let mut out = ReplyBuf::new(false);
+    let cmd: Vec<Vec<u8>> = ["SENTINEL", "failover", "mymaster", "x"].iter().map(|s| s.as_bytes().to_vec()).collect();
+    sim.nodes[0].core.command(&cmd, &mut out, sim.now);
+    assert_eq!(out.buf, b"-ERR wrong number of arguments for 'sentinel|failover' command\r\n");
 }

@@ -1,7 +1,9 @@
-//! Topologies for sentinel tests: Debian's redis-server as master and replicas (ferrokv's
-//! own replication is not there yet), ferrokv or Debian sentinels, each process on a port
-//! chosen at start and kept across restarts, in its own temporary directory, stopped by
-//! PID on drop. Also an event listener that collects a sentinel's pub/sub messages.
+//! Topologies for sentinel tests: masters and replicas that are ferrokv servers or Debian's
+//! redis-server ([`ServerKind`]), ferrokv or Debian sentinels, each process on a port chosen
+//! at start and kept across restarts, in its own temporary directory, stopped by PID on
+//! drop. Processes listen on 127.0.0.1 unless a test puts them elsewhere (the partition
+//! tests use addresses on veth pairs, and a command prefix such as `ip netns exec`). Also an
+//! event listener that collects a sentinel's pub/sub messages.
 
 #![allow(dead_code)]
 
@@ -9,7 +11,7 @@ use crate::common::{free_port, optional_binary, wait_until, TempDir};
 use ferrokv_resp::Frame;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,15 +20,25 @@ use std::time::Duration;
 /// A master name used by every test.
 pub const MASTER: &str = "mymaster";
 
+pub const LOCALHOST: &str = "127.0.0.1";
+
 /// Sends one command and reads one reply, None on any failure (the peer may be dead).
 pub fn query(port: u16, args: &[&str]) -> Option<Frame> {
-    query_as(port, &[], args)
+    query_at(LOCALHOST, port, &[], args)
 }
 
 /// Like [`query`], after sending `auth` (e.g. `["AUTH", "secret"]`) if not empty.
 pub fn query_as(port: u16, auth: &[&str], args: &[&str]) -> Option<Frame> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    query_at(LOCALHOST, port, auth, args)
+}
+
+/// Like [`query_as`], to an instance listening on `host`. Connecting is bounded too: a
+/// partitioned host may never answer a SYN.
+pub fn query_at(host: &str, port: u16, auth: &[&str], args: &[&str]) -> Option<Frame> {
+    let addr = std::net::SocketAddr::new(host.parse().ok()?, port);
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
     let mut out = Vec::new();
     if !auth.is_empty() {
         ferrokv_resp::encode_command(&mut out, auth.iter().map(|a| a.as_bytes()));
@@ -67,7 +79,12 @@ pub fn master_port_from(sentinel: u16) -> Option<u16> {
 
 /// The ROLE of an instance: ("master", None) or ("slave", Some(master port)).
 pub fn role(port: u16) -> Option<(String, Option<u16>)> {
-    match query(port, &["ROLE"])? {
+    role_at(LOCALHOST, port)
+}
+
+/// [`role`] of an instance listening on `host`.
+pub fn role_at(host: &str, port: u16) -> Option<(String, Option<u16>)> {
+    match query_at(host, port, &[], &["ROLE"])? {
         Frame::Array(v) if !v.is_empty() => {
             let r = text(&v[0]);
             let mp = if r == "slave" {
@@ -97,9 +114,61 @@ pub enum SentinelKind {
     Redis(PathBuf),
 }
 
+/// What plays master and replicas.
+pub enum ServerKind {
+    Ferrokv,
+    Redis(PathBuf),
+}
+
+impl ServerKind {
+    /// Debian's redis-server, or None (skipped, or a panic in CI) if it is not installed.
+    pub fn redis() -> Option<ServerKind> {
+        optional_binary("redis-server").map(ServerKind::Redis)
+    }
+
+    fn command(&self) -> Vec<String> {
+        match self {
+            ServerKind::Ferrokv => vec![env!("CARGO_BIN_EXE_ferrokv").to_string(), "server".into()],
+            ServerKind::Redis(bin) => vec![bin.display().to_string()],
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServerKind::Ferrokv => "ferrokv",
+            ServerKind::Redis(_) => "redis-server",
+        }
+    }
+}
+
+/// Where a process listens, and how it is started: `prefix` (e.g. `ip netns exec ns`) goes
+/// before the program.
+#[derive(Clone, Default)]
+pub struct Placement {
+    pub host: Option<String>,
+    pub prefix: Vec<String>,
+}
+
+impl Placement {
+    pub fn host(&self) -> &str {
+        self.host.as_deref().unwrap_or(LOCALHOST)
+    }
+
+    /// `bind` and `protected-mode` lines: the host, and loopback too so the helpers that
+    /// query 127.0.0.1 keep working (inside a namespace, that is the namespace's own
+    /// loopback); peers on other addresses need protected mode off (no password in tests).
+    fn listen_conf(&self) -> String {
+        match &self.host {
+            Some(h) if h != LOCALHOST => format!("bind {h} {LOCALHOST}\nprotected-mode no\n"),
+            _ => format!("bind {LOCALHOST}\n"),
+        }
+    }
+}
+
 /// A process we started, restartable on the same port.
 pub struct Proc {
     pub child: Option<Child>,
+    pub host: String,
     pub port: u16,
     pub dir: TempDir,
     pub log: PathBuf,
@@ -107,8 +176,8 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(cmd: Vec<String>, port: u16, dir: TempDir, log: PathBuf) -> Proc {
-        let mut p = Proc { child: None, port, dir, log, cmd };
+    fn spawn(cmd: Vec<String>, host: &str, port: u16, dir: TempDir, log: PathBuf) -> Proc {
+        let mut p = Proc { child: None, host: host.to_string(), port, dir, log, cmd };
         p.start();
         p
     }
@@ -118,8 +187,8 @@ impl Proc {
         let mut c = Command::new(&self.cmd[0]);
         c.args(&self.cmd[1..]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         self.child = Some(c.spawn().expect("spawn"));
-        let port = self.port;
-        let up = wait_until(Duration::from_secs(10), || query(port, &["PING"]).is_some());
+        let (host, port) = (self.host.clone(), self.port);
+        let up = wait_until(Duration::from_secs(10), || query_at(&host, port, &[], &["PING"]).is_some());
         assert!(up, "{:?} did not start; log:\n{}", self.cmd, self.log_text());
     }
 
@@ -172,51 +241,63 @@ impl Drop for Proc {
     }
 }
 
-/// Debian's redis-server, with a config file so that Sentinel's CONFIG REWRITE works.
-pub fn redis_node(bin: &Path, replica_of: Option<u16>) -> Proc {
-    redis_node_with(bin, replica_of, "")
+/// A server (ferrokv or redis-server) with a config file, so that Sentinel's CONFIG REWRITE
+/// works, and `extra` config lines.
+pub fn server_node(kind: &ServerKind, replica_of: Option<u16>, extra: &str) -> Proc {
+    server_node_at(kind, &Placement::default(), replica_of.map(|p| (LOCALHOST, p)), extra)
 }
 
-/// Like [`redis_node`], with extra config lines.
-pub fn redis_node_with(bin: &Path, replica_of: Option<u16>, extra: &str) -> Proc {
-    let dir = TempDir::new("sentinel-redis");
+/// Like [`server_node`], placed elsewhere, replicating from `replica_of` = (host, port).
+pub fn server_node_at(kind: &ServerKind, at: &Placement, replica_of: Option<(&str, u16)>, extra: &str) -> Proc {
+    let dir = TempDir::new("sentinel-server");
     let port = free_port();
-    let log = dir.path().join("redis.log");
-    let conf = dir.path().join("redis.conf");
+    let log = dir.path().join("server.log");
+    let conf = dir.path().join("server.conf");
+    // Full syncs start at once (no waiting for more replicas); DEBUG DIGEST compares datasets.
     let mut text = format!(
-        "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\nlogfile {}\nrepl-diskless-sync no\n",
+        "port {port}\n{}save \"\"\nappendonly no\ndir {}\nlogfile {}\nrepl-diskless-sync-delay 0\nenable-debug-command yes\n",
+        at.listen_conf(),
         dir.path().display(),
         log.display()
     );
-    if let Some(m) = replica_of {
-        text.push_str(&format!("replicaof 127.0.0.1 {m}\n"));
+    if let Some((h, p)) = replica_of {
+        text.push_str(&format!("replicaof {h} {p}\n"));
     }
     text.push_str(extra);
-    std::fs::write(&conf, text).expect("write redis.conf");
-    let cmd = vec![bin.display().to_string(), conf.display().to_string()];
-    Proc::spawn(cmd, port, dir, log)
+    std::fs::write(&conf, text).expect("write server.conf");
+    let mut cmd = at.prefix.clone();
+    cmd.extend(kind.command());
+    cmd.push(conf.display().to_string());
+    Proc::spawn(cmd, at.host(), port, dir, log)
 }
 
 /// A sentinel monitoring `master_port` with quorum 2, down-after 1000 ms and a short
 /// failover timeout.
 pub fn sentinel(kind: &SentinelKind, master_port: u16, extra: &str) -> Proc {
+    sentinel_at(kind, &Placement::default(), (LOCALHOST, master_port), extra)
+}
+
+/// Like [`sentinel`], placed elsewhere, monitoring `master` = (host, port).
+pub fn sentinel_at(kind: &SentinelKind, at: &Placement, master: (&str, u16), extra: &str) -> Proc {
     let dir = TempDir::new("sentinel");
     let port = free_port();
     let log = dir.path().join("sentinel.log");
     let conf = dir.path().join("sentinel.conf");
+    let (mhost, mport) = master;
     let text = format!(
-        "port {port}\nbind 127.0.0.1\ndir {}\nlogfile {}\nsentinel monitor {MASTER} 127.0.0.1 {master_port} 2\nsentinel down-after-milliseconds {MASTER} 1000\nsentinel failover-timeout {MASTER} 6000\n{extra}",
+        "port {port}\n{}dir {}\nlogfile {}\nsentinel monitor {MASTER} {mhost} {mport} 2\nsentinel down-after-milliseconds {MASTER} 1000\nsentinel failover-timeout {MASTER} 6000\n{extra}",
+        at.listen_conf(),
         dir.path().display(),
         log.display()
     );
     std::fs::write(&conf, text).expect("write sentinel.conf");
-    let cmd = match kind {
-        SentinelKind::Ferrokv => {
-            vec![env!("CARGO_BIN_EXE_ferrokv").to_string(), "sentinel".into(), conf.display().to_string()]
-        }
-        SentinelKind::Redis(bin) => vec![bin.display().to_string(), conf.display().to_string()],
-    };
-    Proc::spawn(cmd, port, dir, log)
+    let mut cmd = at.prefix.clone();
+    match kind {
+        SentinelKind::Ferrokv => cmd.extend([env!("CARGO_BIN_EXE_ferrokv").to_string(), "sentinel".into()]),
+        SentinelKind::Redis(bin) => cmd.push(bin.display().to_string()),
+    }
+    cmd.push(conf.display().to_string());
+    Proc::spawn(cmd, at.host(), port, dir, log)
 }
 
 pub fn config_path(p: &Proc) -> PathBuf {
@@ -232,16 +313,37 @@ pub fn replication_group(replicas: usize) -> Option<(Proc, Vec<Proc>)> {
 /// Like [`replication_group`], with extra config lines for every server and the commands
 /// that authenticate the test's own queries (e.g. `AUTH secret`).
 pub fn replication_group_with(replicas: usize, extra: &str, auth: &[&str]) -> Option<(Proc, Vec<Proc>)> {
-    let bin = optional_binary("redis-server")?;
-    let master = redis_node_with(&bin, None, extra);
-    let reps: Vec<Proc> = (0..replicas).map(|_| redis_node_with(&bin, Some(master.port), extra)).collect();
-    let synced = wait_until(Duration::from_secs(10), || {
-        reps.iter().all(|r| {
-            matches!(query_as(r.port, auth, &["INFO", "replication"]), Some(f) if text(&f).contains("master_link_status:up"))
+    let kind = ServerKind::redis()?;
+    Some(group_of(&kind, replicas, extra, extra, auth))
+}
+
+/// One master (with `master_extra` config lines) and `replicas` replicas (`replica_extra`)
+/// of the given kind, returned once every replica's link is up.
+pub fn group_of(
+    kind: &ServerKind,
+    replicas: usize,
+    master_extra: &str,
+    replica_extra: &str,
+    auth: &[&str],
+) -> (Proc, Vec<Proc>) {
+    let master = server_node(kind, None, master_extra);
+    let reps: Vec<Proc> = (0..replicas).map(|_| server_node(kind, Some(master.port), replica_extra)).collect();
+    wait_links_up(&reps, auth);
+    (master, reps)
+}
+
+/// Waits until every replica reports its master link up.
+pub fn wait_links_up(replicas: &[Proc], auth: &[&str]) {
+    let synced = wait_until(Duration::from_secs(20), || {
+        replicas.iter().all(|r| {
+            matches!(query_at(&r.host, r.port, auth, &["INFO", "replication"]), Some(f) if text(&f).contains("master_link_status:up"))
         })
     });
-    assert!(synced, "replicas did not sync");
-    Some((master, reps))
+    assert!(
+        synced,
+        "replicas did not sync:\n{}",
+        replicas.iter().map(|r| r.log_text()).collect::<Vec<_>>().join("\n---\n")
+    );
 }
 
 /// Waits until every sentinel knows the replicas and the other sentinels, so a failover
@@ -332,4 +434,46 @@ impl Drop for Events {
             let _ = t.join();
         }
     }
+}
+
+/// A field of an instance's INFO section.
+pub fn info_field_at(host: &str, port: u16, section: &str, name: &str) -> Option<String> {
+    let info = text(&query_at(host, port, &[], &["INFO", section])?);
+    info.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).map(|v| v.trim().to_string())
+}
+
+/// [`info_field_at`] parsed as a number.
+pub fn info_num_at(host: &str, port: u16, section: &str, name: &str) -> Option<u64> {
+    info_field_at(host, port, section, name)?.parse().ok()
+}
+
+/// DEBUG DIGEST and DBSIZE of an instance: equal for equal datasets.
+pub fn dataset_at(host: &str, port: u16) -> Option<(String, i64)> {
+    let digest = text(&query_at(host, port, &[], &["DEBUG", "DIGEST"])?);
+    match query_at(host, port, &[], &["DBSIZE"])? {
+        Frame::Integer(n) => Some((digest, n)),
+        _ => None,
+    }
+}
+
+/// Waits until `replica` replicates `master` with its link up and every byte applied, then
+/// asserts both hold the same dataset.
+pub fn assert_converged(master: &Proc, replica: &Proc) {
+    let (mh, rh) = (master.host.clone(), replica.host.clone());
+    let synced = wait_until(Duration::from_secs(30), || {
+        let up = info_field_at(&rh, replica.port, "replication", "master_link_status").as_deref() == Some("up");
+        let mo = info_field_at(&mh, master.port, "replication", "master_repl_offset");
+        let ro = info_field_at(&rh, replica.port, "replication", "slave_repl_offset");
+        up && mo.is_some() && mo == ro
+    });
+    assert!(
+        synced,
+        "replica {} did not catch up with {}:\n{}\n---\n{}",
+        replica.port,
+        master.port,
+        master.log_text(),
+        replica.log_text()
+    );
+    let (a, b) = (dataset_at(&mh, master.port), dataset_at(&rh, replica.port));
+    assert!(a.is_some() && a == b, "datasets differ: master {a:?}, replica {b:?}");
 }

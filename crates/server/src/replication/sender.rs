@@ -11,8 +11,10 @@ use ferrokv_engine::replication::ReplicaState;
 use ferrokv_engine::ClientId;
 use ferrokv_resp::{Argv, RequestParser};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -193,6 +195,29 @@ async fn wait_online<R: AsyncRead + Unpin>(shared: &Shared, rd: &mut R, reader: 
     }
 }
 
+/// Reads what else the replica already sent, without waiting; true if it closed the
+/// connection after it. Its ACKs are then not run: a replica that left (re-pointed by
+/// Sentinel while this master was frozen, say) must not count as a good replica for
+/// `min-replicas-to-write` because its last ACKs, sent seconds ago, are only read now. A
+/// frozen master woken by SIGCONT would otherwise accept writes in that window.
+async fn closed_behind<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> bool {
+    // Replicas send little (an ACK a second); a bounded drain keeps a chatty one from
+    // holding the task.
+    for _ in 0..16 {
+        // Poll the read once: ready data or EOF, else nothing more yet. (Not a zero
+        // timeout: tokio's timer rounds it up to the next millisecond tick, which delayed
+        // every ACK, and so every WAIT, by a millisecond.)
+        let mut read = std::pin::pin!(rd.read_buf(buf));
+        let polled = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
+        match polled {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return true,
+            Poll::Ready(Ok(_)) => {}
+            Poll::Pending => return false,
+        }
+    }
+    false
+}
+
 async fn stream_loop<R, W>(
     shared: &Shared,
     rd: &mut R,
@@ -231,7 +256,7 @@ async fn stream_loop<R, W>(
             r = rd.read_buf(&mut reader.buf) => match r {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {
-                    if !reader.run() {
+                    if closed_behind(rd, &mut reader.buf).await || !reader.run() {
                         return;
                     }
                 }
