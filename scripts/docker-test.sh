@@ -134,7 +134,7 @@ M=$(name master_1) R=$(name replica_1) S=$(name sentinel_1)
 [ "$(cli "$M" set t1:greeting hello)" = OK ] || fail "write on the master"
 wait_for 30 "the replica on port 9993 to have the key" equals hello cli "$R" -p 9993 get t1:greeting
 check_readonly "$R" -p 9993
-[ "$(field "$R" replication master_link_status -p 9993)" = up ] || fail "replica link not up"
+wait_for 30 "the replica's link to be up" equals up field "$R" replication master_link_status -p 9993
 sentinel_master() { cli "$S" -p 26379 sentinel get-master-addr-by-name mymaster | head -1; }
 wait_for 30 "the sentinel to know the master" equals "$(ip_of "$M")" sentinel_master
 docker logs "$S" 2>&1 | grep -q "running from a copy in /data/sentinel.conf" ||
@@ -151,7 +151,7 @@ for i in 1 2 3; do
   wait_for 30 "replica $i to have the key" equals hello cli "$(name replica_$i)" get t2:greeting
 done
 check_readonly "$(name replica_2)"
-[ "$(field "$M" replication connected_slaves)" = 3 ] || fail "the master does not see 3 replicas"
+wait_for 30 "the master to count 3 replicas" equals 3 field "$M" replication connected_slaves
 log "topology 2 ok: 3 replicas from REDIS_* variables, -READONLY"
 compose down -v >/dev/null 2>&1
 
