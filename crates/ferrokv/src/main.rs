@@ -3,6 +3,9 @@
 //! one ending in `-sentinel` as a sentinel, and through one ending in `-cli`
 //! (`ferrokv-cli`, `redis-cli`) as the client, and through `*-check-rdb` / `*-check-aof`
 //! as the file checkers, so scripts written for Redis run it unchanged.
+//! `ferrokv docker-entrypoint` is the container image's entrypoint (see the
+//! `ferrokv-entrypoint` crate): it prepares a configuration, then runs the role here, in
+//! this process, so the server stays PID 1.
 
 use ferrokv_server::memory::CountingAlloc;
 use std::ffi::OsString;
@@ -13,7 +16,7 @@ use std::process::ExitCode;
 static GLOBAL: CountingAlloc<mimalloc::MiMalloc> = CountingAlloc(mimalloc::MiMalloc);
 
 fn usage() -> &'static str {
-    "ferrokv — a Redis-compatible server\n\nUsage:\n  ferrokv server [/path/to/redis.conf] [--directive value ...]\n  ferrokv sentinel /path/to/sentinel.conf [--directive value ...]\n  ferrokv server /path/to/sentinel.conf --sentinel [--directive value ...]\n  ferrokv cli [options] [command [arg ...]]   (ferrokv cli --help for the options)\n  ferrokv check-rdb <file.rdb>\n  ferrokv check-aof [--fix|--truncate-to-timestamp $timestamp] <file.manifest|file.aof|dir>\n  ferrokv --version\n\nInvoked as ferrokv-server or redis-server, the binary is the server; as\nferrokv-sentinel or redis-sentinel, a sentinel (port 26379 by default); as\nferrokv-cli or redis-cli, the client; as *-check-rdb or *-check-aof, the checkers.\n"
+    "ferrokv — a Redis-compatible server\n\nUsage:\n  ferrokv server [/path/to/redis.conf] [--directive value ...]\n  ferrokv sentinel /path/to/sentinel.conf [--directive value ...]\n  ferrokv server /path/to/sentinel.conf --sentinel [--directive value ...]\n  ferrokv cli [options] [command [arg ...]]   (ferrokv cli --help for the options)\n  ferrokv check-rdb <file.rdb>\n  ferrokv check-aof [--fix|--truncate-to-timestamp $timestamp] <file.manifest|file.aof|dir>\n  ferrokv docker-entrypoint [args]            (the container entrypoint; see README)\n  ferrokv --version\n\nInvoked as ferrokv-server or redis-server, the binary is the server; as\nferrokv-sentinel or redis-sentinel, a sentinel (port 26379 by default); as\nferrokv-cli or redis-cli, the client; as *-check-rdb or *-check-aof, the checkers.\n"
 }
 
 /// The server reads its arguments as text.
@@ -32,6 +35,17 @@ fn server(args: &[String]) -> i32 {
         ferrokv_sentinel::driver::main(args)
     } else {
         ferrokv_server::main(args)
+    }
+}
+
+/// The container entrypoint: prepare files and arguments, then run the chosen role.
+fn docker_entrypoint(args: &[String]) -> i32 {
+    use ferrokv_entrypoint::Launch;
+    match ferrokv_entrypoint::prepare(args) {
+        Launch::Server(a) => server(&a),
+        Launch::Sentinel(a) => ferrokv_sentinel::driver::main(&a),
+        Launch::Cli(a) => ferrokv_cli::main(&a.into_iter().map(String::into_bytes).collect::<Vec<_>>()),
+        Launch::Exit(code) => code,
     }
 }
 
@@ -59,6 +73,7 @@ fn main() -> ExitCode {
             Some("cli") => ferrokv_cli::main(&bytes(&args[2..])),
             Some("check-rdb") => ferrokv_check::check_rdb_main("ferrokv check-rdb", &strings(&args[2..])),
             Some("check-aof") => ferrokv_check::check_aof_main("ferrokv check-aof", &strings(&args[2..])),
+            Some("docker-entrypoint") => docker_entrypoint(&strings(&args[2..])),
             Some("-v" | "--version" | "version") => {
                 println!("ferrokv {} ({})", env!("CARGO_PKG_VERSION"), ferrokv_server::version_line());
                 0

@@ -195,3 +195,22 @@ fn large_values_round_trip() {
     assert_eq!(got.len(), big.len());
     assert!(got == big);
 }
+
+/// Before AUTH requests are parsed one at a time; the ones pipelined behind AUTH (replicas
+/// and sentinels send AUTH + REPLCONF/SUBSCRIBE… in one packet) must run without the client
+/// sending anything more.
+#[test]
+fn requests_pipelined_behind_auth_run_at_once() {
+    let srv = Server::start(&["--requirepass", "pw"]);
+    let mut raw = srv.raw();
+    raw.send(b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*1\r\n$4\r\nPING\r\nECHO inline\r\n");
+    assert_eq!(raw.read_reply().as_deref(), Some(&b"+OK\r\n"[..]));
+    assert_eq!(raw.read_reply().as_deref(), Some(&b"+PONG\r\n"[..]));
+    assert_eq!(raw.read_reply().as_deref(), Some(&b"$6\r\ninline\r\n"[..]));
+    // Unauthenticated clients get one reply per pipelined request too.
+    let mut raw = srv.raw();
+    raw.send(b"PING\r\nPING\r\n");
+    for _ in 0..2 {
+        assert_eq!(raw.read_reply().as_deref(), Some(&b"-NOAUTH Authentication required.\r\n"[..]));
+    }
+}

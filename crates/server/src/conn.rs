@@ -7,7 +7,7 @@ use crate::Shared;
 use bytes::BytesMut;
 use ferrokv_engine::client::{ConnInfo, Waker};
 use ferrokv_engine::{unix_ms, ClientId, Outcome};
-use ferrokv_resp::{Argv, ProtocolError, RequestParser};
+use ferrokv_resp::{Argv, Limits, ProtocolError, RequestParser};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -63,6 +63,38 @@ pub fn now_ms() -> i64 {
     unix_ms(SystemTime::now())
 }
 
+/// A connection's unparsed input and where its parsed requests go.
+struct Input<'a> {
+    parser: &'a mut RequestParser,
+    inbuf: &'a mut BytesMut,
+    parsed: &'a mut Vec<Argv>,
+    reqs: &'a mut VecDeque<Argv>,
+}
+
+impl Input<'_> {
+    /// Parses what the buffer holds into requests. Before AUTH, one request at a time: AUTH
+    /// changes the limits. Returns false when the client must be closed.
+    fn parse(self, limits: &Limits, protocol_error: &mut Option<String>, id: ClientId, addr: &str) -> bool {
+        let max = if limits.authenticated { usize::MAX } else { 1 };
+        match self.parser.parse(self.inbuf, limits, self.parsed, max) {
+            Ok(()) => {}
+            Err(ProtocolError::Reply(msg)) => {
+                log::info!("Protocol error ({msg}) from client: id={id} addr={addr}");
+                *protocol_error = Some(msg);
+            }
+            Err(ProtocolError::QueryBufferLimit) => {
+                log::warn!(
+                    "Closing client that reached max query buffer length: id={id} addr={addr} (qbuf initial bytes: {:?})",
+                    String::from_utf8_lossy(&self.inbuf[..self.inbuf.len().min(64)])
+                );
+                return false;
+            }
+        }
+        self.reqs.extend(self.parsed.drain(..));
+        true
+    }
+}
+
 pub async fn serve<S>(shared: Arc<Shared>, mut stream: S, info: ConnInfo)
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -116,20 +148,10 @@ where
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         bytes_in += n;
-                        // Before AUTH, parse one request at a time: AUTH changes the limits.
-                        let max = if limits.authenticated { usize::MAX } else { 1 };
-                        match parser.parse(&mut inbuf, &limits, &mut parsed, max) {
-                            Ok(()) => {}
-                            Err(ProtocolError::Reply(msg)) => {
-                                log::info!("Protocol error ({msg}) from client: id={id} addr={addr}");
-                                protocol_error = Some(msg);
-                            }
-                            Err(ProtocolError::QueryBufferLimit) => {
-                                log::warn!("Closing client that reached max query buffer length: id={id} addr={addr} (qbuf initial bytes: {:?})", String::from_utf8_lossy(&inbuf[..inbuf.len().min(64)]));
-                                break;
-                            }
+                        let input = Input { parser: &mut parser, inbuf: &mut inbuf, parsed: &mut parsed, reqs: &mut reqs };
+                        if !input.parse(&limits, &mut protocol_error, id, &addr) {
+                            break;
                         }
-                        reqs.extend(parsed.drain(..));
                     }
                 },
             }
@@ -176,6 +198,15 @@ where
         if let Some(msg) = &protocol_error {
             if reqs.is_empty() {
                 let _ = stream.write_all(format!("-{msg}\r\n").as_bytes()).await;
+                break;
+            }
+        }
+        // Before AUTH the parser takes one request per read; requests pipelined behind it
+        // (a replica's or a sentinel's AUTH + REPLCONF/SUBSCRIBE…) are already buffered and
+        // must run now, not when the client happens to send more.
+        if reqs.is_empty() && !inbuf.is_empty() && protocol_error.is_none() {
+            let input = Input { parser: &mut parser, inbuf: &mut inbuf, parsed: &mut parsed, reqs: &mut reqs };
+            if !input.parse(&limits, &mut protocol_error, id, &addr) {
                 break;
             }
         }

@@ -1,0 +1,134 @@
+//! Small blocking network helpers with timeouts everywhere: ask a sentinel, wait for a
+//! port or a name, PING for the health check. A container whose peer is gone must still
+//! start (or fail) within seconds, never hang.
+
+use ferrokv_resp::Frame;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Resolves `host:port`, IPv4 first (Docker's networks usually have no IPv6).
+pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    let mut addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    if addrs.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address")));
+    }
+    Ok(addrs)
+}
+
+fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in resolve(host, port)? {
+        match TcpStream::connect_timeout(&addr, IO_TIMEOUT) {
+            Ok(s) => {
+                s.set_read_timeout(Some(IO_TIMEOUT))?;
+                s.set_write_timeout(Some(IO_TIMEOUT))?;
+                return Ok(s);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// One connection that sends commands and reads whole replies.
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(host: &str, port: u16) -> io::Result<Client> {
+        Ok(Client { stream: connect(host, port)?, buf: Vec::new() })
+    }
+
+    pub fn call(&mut self, args: &[&str]) -> io::Result<Frame> {
+        let mut out = Vec::new();
+        ferrokv_resp::encode_command(&mut out, args.iter().map(|a| a.as_bytes()));
+        self.stream.write_all(&out)?;
+        loop {
+            match Frame::decode(&self.buf) {
+                Ok(Some((frame, n))) => {
+                    self.buf.drain(..n);
+                    return Ok(frame);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.0)),
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn text(f: &Frame) -> Option<String> {
+    match f {
+        Frame::Bulk(b) | Frame::Simple(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
+
+/// `SENTINEL get-master-addr-by-name`: Ok(None) when the sentinel knows no such master.
+pub fn master_from_sentinel(host: &str, port: u16, name: &str) -> io::Result<Option<(String, u16)>> {
+    let reply = Client::connect(host, port)?.call(&["SENTINEL", "get-master-addr-by-name", name])?;
+    match reply {
+        Frame::Array(items) if items.len() == 2 => {
+            let ip = text(&items[0]);
+            let port = text(&items[1]).and_then(|p| p.parse::<u16>().ok());
+            match (ip, port) {
+                (Some(ip), Some(port)) => Ok(Some((ip, port))),
+                _ => Err(io::Error::new(io::ErrorKind::InvalidData, "unexpected reply")),
+            }
+        }
+        Frame::Null => Ok(None),
+        Frame::Array(items) if items.is_empty() => Ok(None),
+        Frame::Error(e) => Err(io::Error::other(String::from_utf8_lossy(&e).into_owned())),
+        other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected reply {other:?}"))),
+    }
+}
+
+/// PINGs (after AUTH if needed); Ok only for +PONG. `-LOADING` and friends are not healthy.
+pub fn ping(host: &str, port: u16, password: Option<&str>) -> io::Result<()> {
+    let mut c = Client::connect(host, port)?;
+    if let Some(pw) = password {
+        if let Frame::Error(e) = c.call(&["AUTH", pw])? {
+            return Err(io::Error::other(String::from_utf8_lossy(&e).into_owned()));
+        }
+    }
+    match c.call(&["PING"])? {
+        Frame::Simple(s) if s.as_ref() == b"PONG" => Ok(()),
+        Frame::Error(e) => Err(io::Error::other(String::from_utf8_lossy(&e).into_owned())),
+        other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected reply {other:?}"))),
+    }
+}
+
+/// Retries `f` every half second until it succeeds or `timeout` has passed.
+pub fn retry<T>(timeout: Duration, mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// Waits until something accepts connections on `host:port`.
+pub fn wait_for_port(host: &str, port: u16, timeout: Duration) -> io::Result<()> {
+    retry(timeout, || connect(host, port).map(drop))
+}
+
+/// This container's own addresses (its hostname resolves to them in Docker), to tell
+/// whether the master a sentinel names is this very node.
+pub fn own_addresses() -> Vec<IpAddr> {
+    let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") else { return Vec::new() };
+    resolve(name.trim(), 0).map(|v| v.into_iter().map(|a| a.ip()).collect()).unwrap_or_default()
+}
