@@ -216,6 +216,14 @@ impl Db {
         }
     }
 
+    /// Sizes the key and expire tables for a load (RESIZEDB). The counts come from a
+    /// file, so they are capped: a hostile file must not reserve gigabytes.
+    pub fn reserve(&mut self, keys: u64, expires: u64) {
+        const CAP: u64 = 1 << 20;
+        self.keys.reserve(keys.min(CAP) as usize);
+        self.expires.reserve(expires.min(CAP) as usize);
+    }
+
     /// Adds a key the caller knows to be absent (it just looked it up).
     pub fn add(&mut self, key: &[u8], mut obj: Obj) {
         obj.version = snapshot::current_epoch();

@@ -384,6 +384,14 @@ impl<V> Dict<V> {
         }
     }
 
+    /// Sizes the table for `n` entries up front (an RDB's RESIZEDB), so loading does not
+    /// rehash its way up through every power of two.
+    pub fn reserve(&mut self, n: usize) {
+        if !self.is_rehashing() && self.ht[0].buckets.len() < n {
+            self.resize_to(n);
+        }
+    }
+
     /// Starts shrinking when the table is mostly empty (called from cron, as Redis's
     /// `tryResizeHashTables`). Returns true if a resize started.
     pub fn shrink_if_needed(&mut self) -> bool {
@@ -731,6 +739,20 @@ mod tests {
         for i in 0..1000u32 {
             assert!(seen.contains(&key(i)), "key {i} missed");
         }
+    }
+
+    #[test]
+    fn reserve_sizes_the_table_so_a_load_never_rehashes() {
+        let mut d: Dict<u32> = Dict::new();
+        d.reserve(5000);
+        let buckets = d.buckets();
+        assert!(buckets >= 5000, "{buckets}");
+        for i in 0..5000u32 {
+            d.insert_new(SmallBytes::from(format!("k{i}").as_bytes()), i);
+            assert!(!d.is_rehashing(), "rehash started at {i}");
+        }
+        assert_eq!(d.buckets(), buckets);
+        assert_eq!(d.get(b"k4999"), Some(&4999));
     }
 
     #[test]

@@ -92,7 +92,14 @@ impl Engine {
     /// Adds a key read from an RDB file. Keys already expired are dropped on a master
     /// (counted in `rdb_last_load_keys_expired`) and kept on a replica, whose master will
     /// delete them; a key seen twice keeps its last value.
-    pub fn load_rdb_key(&mut self, db: usize, rec: KeyRecord, now_ms: i64, keep_expired: bool) -> Result<(), String> {
+    pub fn load_rdb_key(
+        &mut self,
+        db: usize,
+        rec: KeyRecord,
+        limits: &super::rdb::LoadLimits,
+        now_ms: i64,
+        keep_expired: bool,
+    ) -> Result<(), String> {
         if db >= self.dbs.len() {
             return Err(format!(
                 "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting",
@@ -105,7 +112,7 @@ impl Engine {
                 return Ok(());
             }
         }
-        let value = super::rdb::value_from_rdb(self, rec.value)?;
+        let value = super::rdb::value_from_rdb_with(limits, rec.value)?;
         let mut obj = Obj::new(value, now_ms);
         let lfu = ferrokv_keyspace::value::LFU_MODE.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(idle) = rec.idle_secs.filter(|_| !lfu) {
@@ -120,6 +127,13 @@ impl Engine {
         }
         self.persist.rdb_last_load_keys_loaded += 1;
         Ok(())
+    }
+
+    /// RESIZEDB: the file says how many keys the database will hold.
+    pub fn reserve_db(&mut self, db: usize, keys: u64, expires: u64) {
+        if let Some(d) = self.dbs.get_mut(db) {
+            d.reserve(keys, expires);
+        }
     }
 
     /// Resets the load counters before a new file.

@@ -266,12 +266,14 @@ impl Engine {
         let mut reader = ferrokv_persist::rdb::RdbReader::new(&bytes[..])
             .map_err(|_| "ERR Error trying to load the RDB dump, check server logs.".to_string())?;
         let mut db = 0usize;
+        let limits = LoadLimits::from_config(&self.cfg);
         self.begin_rdb_load();
         loop {
             match reader.next() {
                 Ok(Some(ferrokv_persist::rdb::Item::SelectDb(n))) => db = n as usize,
+                Ok(Some(ferrokv_persist::rdb::Item::ResizeDb { keys, expires })) => self.reserve_db(db, keys, expires),
                 Ok(Some(ferrokv_persist::rdb::Item::Key(rec))) => {
-                    self.load_rdb_key(db, rec, now_ms, true).map_err(|e| format!("ERR {e}"))?;
+                    self.load_rdb_key(db, rec, &limits, now_ms, true).map_err(|e| format!("ERR {e}"))?;
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => break,

@@ -8,6 +8,7 @@
 
 use crate::Shared;
 use ferrokv_engine::persistence::load::ReplayError;
+use ferrokv_engine::persistence::rdb::LoadLimits;
 use ferrokv_persist::aof::manifest::manifest_name;
 use ferrokv_persist::aof::{next_record, Manifest, Record};
 use ferrokv_persist::rdb::{Item, KeyRecord, RdbReader};
@@ -244,8 +245,9 @@ pub fn load_rdb_stream<R: Read>(
     let flush = |batch: &mut Vec<(usize, KeyRecord)>, offset: u64| -> Result<(), String> {
         let mut e = shared.engine.lock();
         let now = now_ms();
+        let limits = LoadLimits::from_config(&e.cfg);
         for (db, rec) in batch.drain(..) {
-            e.load_rdb_key(db, rec, now, keep_expired)?;
+            e.load_rdb_key(db, rec, &limits, now, keep_expired)?;
         }
         e.loading_progress(offset);
         Ok(())
@@ -253,6 +255,10 @@ pub fn load_rdb_stream<R: Read>(
     loop {
         match reader.next() {
             Ok(Some(Item::SelectDb(n))) => db = usize::try_from(n).unwrap_or(usize::MAX),
+            Ok(Some(Item::ResizeDb { keys, expires })) => {
+                flush(&mut batch, reader.offset())?;
+                shared.engine.lock().reserve_db(db, keys, expires);
+            }
             Ok(Some(Item::Key(rec))) => {
                 if delay > 0 {
                     std::thread::sleep(std::time::Duration::from_micros(delay as u64));
@@ -268,7 +274,6 @@ pub fn load_rdb_stream<R: Read>(
                 b"repl-offset" => repl_offset = ferrokv_resp::parse_i64(&value).map(|o| o.max(0) as u64),
                 _ => {}
             },
-            Ok(Some(_)) => {}
             Ok(None) => break,
             Err(e) => return Err(format!("{name}: {e}")),
         }

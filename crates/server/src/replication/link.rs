@@ -334,6 +334,7 @@ fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Ve
                     ));
                 }
             }
+            Ok(Some(Item::ResizeDb { keys, expires })) => dbs[db].reserve(keys, expires),
             Ok(Some(Item::Key(rec))) => {
                 load_into(&mut dbs[db], &limits, rec, now)?;
                 keys += 1;
