@@ -152,7 +152,9 @@ pub fn send_ping(env: &mut Env, renamed: &BTreeMap<String, String>, i: &mut Inst
 /// Turns an instance into a replica of `to` (or a master with None) through one
 /// transaction: SLAVEOF, CONFIG REWRITE so it survives a restart, and CLIENT KILL of
 /// normal and pub/sub clients so they reconnect and ask Sentinel where the master is.
-/// Replies are not checked: the effect shows in the next INFO.
+/// Replies are not checked: the effect shows in the next INFO, which is asked for at once
+/// (behind the EXEC on the same link, so it already describes the new role) rather than
+/// at the next INFO period: a failover ends an INFO period sooner. Redis's sentinels wait.
 pub fn send_slaveof(env: &mut Env, m: &mut Master, t: &Target, to: Option<(String, u16)>) -> bool {
     let renamed = m.renamed.clone();
     let Some(i) = inst_mut(m, t) else {
@@ -170,5 +172,6 @@ pub fn send_slaveof(env: &mut Env, m: &mut Master, t: &Target, to: Option<(Strin
     send(env, &renamed, i, false, &["CLIENT", "KILL", "TYPE", "normal"], Expect::Discard);
     send(env, &renamed, i, false, &["CLIENT", "KILL", "TYPE", "pubsub"], Expect::Discard);
     send(env, &renamed, i, false, &["EXEC"], Expect::Discard);
+    send(env, &renamed, i, false, &["INFO"], Expect::Info);
     true
 }
