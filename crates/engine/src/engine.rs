@@ -90,6 +90,9 @@ pub struct Hot {
     pub min_replicas_max_lag: i64,
     pub replica_read_only: bool,
     pub replica_serve_stale_data: bool,
+    /// The compact-encoding thresholds (`*-max-listpack-*`, `set-max-intset-entries`),
+    /// read by every write to a hash, set or sorted set.
+    pub encoding_limits: crate::persistence::rdb::LoadLimits,
 }
 
 impl Hot {
@@ -135,6 +138,7 @@ impl Hot {
             min_replicas_max_lag: cfg.int(pid("min-replicas-max-lag")),
             replica_read_only: cfg.bool(pid("replica-read-only")),
             replica_serve_stale_data: cfg.bool(pid("replica-serve-stale-data")),
+            encoding_limits: crate::persistence::rdb::LoadLimits::from_config(cfg),
         }
     }
 }

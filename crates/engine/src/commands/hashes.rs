@@ -7,7 +7,7 @@ use super::keys::{parse_cursor, parse_scan_opts, reply_scan};
 use crate::ctx::{int_arg, is, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
 use crate::longdouble::{self, LdError};
-use ferrokv_config::{notify, pid};
+use ferrokv_config::notify;
 use ferrokv_keyspace::types::hash::{Hash, Limits};
 use ferrokv_keyspace::{Obj, Value};
 use std::collections::HashSet;
@@ -27,10 +27,7 @@ fn hash_of_mut(v: &mut Value) -> Result<&mut Hash, CmdError> {
 }
 
 fn limits(c: &Ctx) -> Limits {
-    Limits {
-        max_entries: c.eng.cfg.int(pid("hash-max-listpack-entries")).max(0) as usize,
-        max_value: c.eng.cfg.int(pid("hash-max-listpack-value")).max(0) as usize,
-    }
+    c.eng.hot.encoding_limits.hash
 }
 
 /// The hash at `key` for writing, created empty if missing (WRONGTYPE for other types).

@@ -7,7 +7,7 @@
 use super::keys::{parse_cursor, parse_scan_opts, reply_scan};
 use crate::ctx::{int_arg, is, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
-use ferrokv_config::{notify, pid};
+use ferrokv_config::notify;
 use ferrokv_keyspace::types::set::Set;
 use ferrokv_keyspace::{Obj, Value};
 use std::collections::HashSet;
@@ -27,7 +27,7 @@ fn set_of_mut(v: &mut Value) -> Result<&mut Set, CmdError> {
 }
 
 fn max_intset(c: &Ctx) -> usize {
-    c.eng.cfg.int(pid("set-max-intset-entries")).max(0) as usize
+    c.eng.hot.encoding_limits.set_max_intset
 }
 
 /// Members of the set at `key` (None if missing), for read-only multi-key commands.

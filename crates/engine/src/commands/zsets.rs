@@ -12,7 +12,7 @@ use super::keys::{parse_cursor, parse_scan_opts, reply_scan};
 use crate::blocking::{BlockRequest, TimeoutReply};
 use crate::ctx::{int_arg, is, timeout_arg, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
-use ferrokv_config::{notify, pid};
+use ferrokv_config::notify;
 use ferrokv_keyspace::types::zset::{
     cmp_entry, packed_score_text, LexBound, LexRange, Limits, RangeSpec, ScoreRange, ZSet,
 };
@@ -37,10 +37,7 @@ fn zset_of_mut(v: &mut Value) -> Result<&mut ZSet, CmdError> {
 }
 
 fn limits(c: &Ctx) -> Limits {
-    Limits {
-        max_entries: c.eng.cfg.int(pid("zset-max-listpack-entries")).max(0) as usize,
-        max_value: c.eng.cfg.int(pid("zset-max-listpack-value")).max(0) as usize,
-    }
+    c.eng.hot.encoding_limits.zset
 }
 
 /// Redis's arity error, for forms Redis 7.0 rejects by arity that ferrokv's table admits.

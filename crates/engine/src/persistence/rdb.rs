@@ -86,6 +86,17 @@ pub struct LoadLimits {
     pub zset: ZLimits,
 }
 
+impl Default for LoadLimits {
+    /// Redis 7.0's defaults.
+    fn default() -> Self {
+        LoadLimits {
+            set_max_intset: 512,
+            hash: Limits { max_entries: 128, max_value: 64 },
+            zset: ZLimits { max_entries: 128, max_value: 64 },
+        }
+    }
+}
+
 impl LoadLimits {
     pub fn from_config(cfg: &ferrokv_config::Config) -> LoadLimits {
         let n = |name: &str| cfg.int(pid(name)).max(0) as usize;
