@@ -282,18 +282,17 @@ impl Engine {
         c.out.int(self.replicas_fsynced(offset) as i64);
     }
 
+    /// Clients blocked in WAIT or WAITAOF.
+    fn replication_waiters(&self) -> Vec<ClientId> {
+        let waits = |b: &crate::blocking::Blocked| {
+            matches!(b.timeout_reply, TimeoutReply::ReplicaCount { .. } | TimeoutReply::AofCount { .. })
+        };
+        self.clients.iter().filter(|c| c.blocked.as_ref().is_some_and(waits)).map(|c| c.id).collect()
+    }
+
     /// Answers the WAIT and WAITAOF clients now satisfied.
     pub(crate) fn serve_waiters(&mut self, _now_ms: i64) {
-        let waiting: Vec<ClientId> = self
-            .clients
-            .iter()
-            .filter(|c| {
-                c.blocked.as_ref().is_some_and(|b| {
-                    matches!(b.timeout_reply, TimeoutReply::ReplicaCount { .. } | TimeoutReply::AofCount { .. })
-                })
-            })
-            .map(|c| c.id)
-            .collect();
+        let waiting = self.replication_waiters();
         for id in waiting {
             let Some(mut c) = self.clients.take(id) else { continue };
             match c.blocked.as_ref().map(|b| b.timeout_reply) {
@@ -326,16 +325,7 @@ impl Engine {
     /// Clients waiting for replicas (WAIT, WAITAOF) when this master becomes a replica:
     /// what they wait for can no longer happen here.
     pub(crate) fn unblock_replication_waiters(&mut self) {
-        let waiting: Vec<ClientId> = self
-            .clients
-            .iter()
-            .filter(|c| {
-                c.blocked.as_ref().is_some_and(|b| {
-                    matches!(b.timeout_reply, TimeoutReply::ReplicaCount { .. } | TimeoutReply::AofCount { .. })
-                })
-            })
-            .map(|c| c.id)
-            .collect();
+        let waiting = self.replication_waiters();
         for id in waiting {
             let Some(mut c) = self.clients.take(id) else { continue };
             self.unblock(&mut c);
