@@ -488,3 +488,41 @@ fn redis_appendonly_dir_loads_into_ferrokv_and_back() {
     let mut r = wait_loaded(&rs);
     assert_eq!(digest(&mut r), want, "our AOF loads differently into Redis");
 }
+
+/// A Redis 6 single-file `appendonly.aof` in `dir` is upgraded as Redis 7 upgrades it: it
+/// becomes the base of a multi-part AOF (manifest first, then the move), loads, keeps
+/// growing through incremental files, and the result loads into redis-server too.
+#[test]
+fn old_style_appendonly_aof_is_upgraded_to_the_multi_part_layout() {
+    let dir = TempDir::new("aof-upgrade");
+    let d = dir.path();
+    let mut old = Vec::new();
+    for cmd in
+        [&["SELECT", "0"][..], &["SET", "a", "1"], &["RPUSH", "l", "x", "y"], &["SELECT", "2"], &["SET", "b", "2"]]
+    {
+        old.extend_from_slice(format!("*{}\r\n", cmd.len()).as_bytes());
+        for a in cmd {
+            old.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+    }
+    std::fs::write(d.join("appendonly.aof"), &old).unwrap();
+    let args = ["--dir", d.to_str().unwrap(), "--appendonly", "yes"];
+    let fk = Server::start(&args);
+    let mut c = wait_loaded(&fk);
+    assert_eq!(c.get::<_, Option<String>>("a").unwrap().as_deref(), Some("1"), "{}", fk.log_text());
+    assert!(fk.log_text().contains("Successfully migrated an old-style AOF file"), "{}", fk.log_text());
+    assert!(!d.join("appendonly.aof").exists());
+    assert_eq!(std::fs::read(aof_dir(d).join("appendonly.aof")).unwrap(), old);
+    let manifest = std::fs::read_to_string(aof_dir(d).join("appendonly.aof.manifest")).unwrap();
+    assert!(manifest.starts_with("file appendonly.aof seq 1 type b\n"), "{manifest}");
+    let _: () = c.set("after", "3").unwrap();
+    let want = digest(&mut c);
+    drop(fk);
+    let fk = Server::start(&args);
+    let mut c = wait_loaded(&fk);
+    assert_eq!(digest(&mut c), want, "{}", fk.log_text());
+    drop(fk);
+    let Some(rs) = Server::start_redis(&args) else { return };
+    let mut r = wait_loaded(&rs);
+    assert_eq!(digest(&mut r), want, "the upgraded AOF loads differently into Redis");
+}

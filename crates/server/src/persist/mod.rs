@@ -220,7 +220,10 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
     remove_stale_temp_files(std::path::Path::new("."));
     remove_stale_temp_files(&dir);
     if aof_on {
-        let manifest = load::read_manifest(&dir, &prefix)?;
+        let mut manifest = load::read_manifest(&dir, &prefix)?;
+        if let Some(upgraded) = upgrade_old_style_aof(&dir, &prefix, manifest.as_ref())? {
+            manifest = Some(upgraded);
+        }
         if manifest.is_none() {
             refuse_orphaned_aof_files(&dir, &prefix)?;
         }
@@ -276,6 +279,42 @@ fn remove_stale_temp_files(dir: &std::path::Path) {
 /// An AOF directory holding base or incremental files but no manifest lost its manifest
 /// (deleted by hand, a bad restore): starting would create a new AOF whose first base
 /// takes the name of the old one and overwrites it. Refuse, and say how to recover.
+/// A single-file `appendonly.aof` in `dir` (Redis before 7.0) becomes the base of a
+/// multi-part AOF, as Redis 7 upgrades it: the manifest is written first, then the file is
+/// moved into the AOF directory under its own name. Done when the directory or its
+/// manifest is missing, or when a previous upgrade wrote the manifest but was stopped
+/// before the move.
+fn upgrade_old_style_aof(
+    dir: &std::path::Path,
+    prefix: &str,
+    manifest: Option<&Manifest>,
+) -> Result<Option<Manifest>, String> {
+    use ferrokv_persist::aof::manifest::{AofFile, FileKind};
+    let old = std::path::Path::new(prefix);
+    if !old.is_file() {
+        return Ok(None);
+    }
+    let interrupted = manifest.is_some_and(|m| {
+        m.incr.is_empty() && m.base.as_ref().is_some_and(|b| b.name == prefix) && !dir.join(prefix).exists()
+    });
+    let empty = manifest.is_none_or(|m| m.base.is_none() && m.incr.is_empty());
+    if dir.is_dir() && !empty && !interrupted {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("Can't open or create append-only dir {}: {e}", dir.display()))?;
+    let upgraded = Manifest {
+        base: Some(AofFile { name: prefix.to_string(), seq: 1, kind: FileKind::Base }),
+        base_seq: 1,
+        ..Manifest::default()
+    };
+    let path = dir.join(ferrokv_persist::aof::manifest::manifest_name(prefix));
+    sink::write_atomically(&path, upgraded.format().as_bytes()).map_err(|e| e.to_string())?;
+    std::fs::rename(old, dir.join(prefix))
+        .map_err(|e| format!("Error trying to move the old AOF file {prefix} into dir {}: {e}", dir.display()))?;
+    log::info!("Successfully migrated an old-style AOF file ({prefix}) into the AOF directory ({}).", dir.display());
+    Ok(Some(upgraded))
+}
+
 fn refuse_orphaned_aof_files(dir: &std::path::Path, prefix: &str) -> Result<(), String> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     let mut found: Vec<String> = entries
