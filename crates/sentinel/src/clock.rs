@@ -2,7 +2,8 @@
 
 /// `Thu Nov 26 13:08:10 2026` for a Unix time in seconds, in local time.
 pub fn ctime(secs: i64) -> String {
-    let t = secs as libc::time_t;
+    // `as _`: time_t's width is the platform's (naming the alias warns on musl).
+    let t = secs as _;
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: localtime_r only reads `t` and writes the struct we own.
     unsafe { libc::localtime_r(&t, &mut tm) };

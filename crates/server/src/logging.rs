@@ -58,7 +58,8 @@ pub fn set_level(level: &str) {
 /// `26 Nov 2026 13:08:10.123` in local time, like Redis's log timestamps.
 fn timestamp() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = now.as_secs() as libc::time_t;
+    // `as _`: time_t's width is the platform's (naming the alias warns on musl).
+    let secs = now.as_secs() as _;
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: localtime_r writes into our tm and reads the time_t we pass.
     unsafe { libc::localtime_r(&secs, &mut tm) };
