@@ -87,14 +87,14 @@ impl Set {
             }
         }
         match self {
-            Set::Table(d) => {
-                if d.contains_key(m) {
-                    false
-                } else {
-                    d.insert_new(SmallBytes::from(m), ());
+            // One hash and one walk of the chain, whether the member is new or not.
+            Set::Table(d) => match d.entry(m) {
+                crate::dict::Entry::Occupied(_) => false,
+                crate::dict::Entry::Vacant(v) => {
+                    v.insert(());
                     true
                 }
-            }
+            },
             Set::Ints(_) => unreachable!("converted above"),
         }
     }
