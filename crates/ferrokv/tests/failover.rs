@@ -463,7 +463,9 @@ fn redis_sentinels_fail_over_ferrokv_servers() {
     assert!(!conf.lines().any(|l| l.starts_with("replicaof")), "{conf}");
     let conf = std::fs::read_to_string(other.dir.path().join("server.conf")).expect("config");
     assert!(conf.contains(&format!("replicaof 127.0.0.1 {new_port}")), "{conf}");
-    assert!(events.find("-failover-abort-not-elected").is_none());
+    // No check on `-failover-abort-not-elected`: redis-sentinels may split their votes in
+    // an epoch and retry in the next one (seen once in a loaded full run); that is their
+    // election working, not something the servers do.
     master.start();
     assert!(
         wait_until(FAILOVER_WAIT, || role(old) == Some(("slave".into(), Some(new_port)))),
