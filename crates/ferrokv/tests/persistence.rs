@@ -9,27 +9,6 @@ use redis::Commands;
 use std::path::Path;
 use std::time::Duration;
 
-fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(c).expect("DEBUG DIGEST")
-}
-
-/// Waits until the server has finished loading (PING stops answering -LOADING).
-fn wait_loaded(s: &Server) -> redis::Connection {
-    let mut c = s.conn();
-    let ok = wait_until(Duration::from_secs(30), || redis::cmd("PING").query::<String>(&mut c).is_ok());
-    assert!(ok, "server still loading:\n{}", s.log_text());
-    c
-}
-
-fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
-        .trim()
-        .to_string()
-}
-
 /// A dataset with every type in its compact and its big encoding, integers, binary and
 /// long (compressible and not) strings, TTLs, and several databases.
 fn fill(c: &mut redis::Connection) {

@@ -11,26 +11,6 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(c).expect("DEBUG DIGEST")
-}
-
-fn wait_loaded(s: &Server) -> redis::Connection {
-    let mut c = s.conn();
-    let ok = wait_until(Duration::from_secs(30), || redis::cmd("PING").query::<String>(&mut c).is_ok());
-    assert!(ok, "server still loading:\n{}", s.log_text());
-    c
-}
-
-fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
-        .trim()
-        .to_string()
-}
-
 /// Starts ferrokv expecting it to refuse: returns its exit code and log.
 fn start_refused(args: &[&str], log: &Path) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ferrokv"))

@@ -21,10 +21,6 @@ fn field(c: &mut redis::Connection, section: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(c).expect("DEBUG DIGEST")
-}
-
 /// Waits until the replica's link is up and it has applied everything the master wrote.
 fn wait_synced(m: &mut redis::Connection, r: &mut redis::Connection) {
     let ok = wait_until(Duration::from_secs(30), || {

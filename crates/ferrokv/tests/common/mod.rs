@@ -55,6 +55,29 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// DEBUG DIGEST: equal digests mean equal datasets (computed as Redis computes it).
+pub fn digest(c: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG").arg("DIGEST").query(c).expect("DEBUG DIGEST")
+}
+
+/// Waits until the server has finished loading (PING stops answering -LOADING).
+pub fn wait_loaded(s: &Server) -> redis::Connection {
+    let mut c = s.conn();
+    let ok = wait_until(Duration::from_secs(30), || redis::cmd("PING").query::<String>(&mut c).is_ok());
+    assert!(ok, "server still loading:\n{}", s.log_text());
+    c
+}
+
+/// One INFO field (panics when the section lacks it).
+pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+        .trim()
+        .to_string()
+}
+
 /// True when optional binaries (redis-server…) must be present: CI sets this.
 pub fn interop_required() -> bool {
     std::env::var("FERROKV_REQUIRE_INTEROP").is_ok_and(|v| v == "1")
