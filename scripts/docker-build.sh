@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 IMAGE="${1:-${FERROKV_IMAGE:-ferrokv:latest}}"
 TARGET="${FERROKV_DOCKER_TARGET:-}"
 if [ -z "$TARGET" ]; then
-  if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+  if rustup target list --installed 2>/dev/null | grep -x x86_64-unknown-linux-musl >/dev/null; then
     TARGET=x86_64-unknown-linux-musl
   else
     TARGET=x86_64-unknown-linux-gnu
@@ -38,7 +38,7 @@ cargo build --release --locked --target "$TARGET" -p ferrokv
 
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 BIN="$TARGET_DIR/$TARGET/release/ferrokv"
-if ldd "$BIN" 2>&1 | grep -q '=>'; then
+if ldd "$BIN" 2>&1 | grep '=>' >/dev/null; then
   echo "docker-build: $BIN is dynamically linked; it would not run in an empty image" >&2
   ldd "$BIN" >&2
   exit 1

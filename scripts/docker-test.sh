@@ -105,7 +105,7 @@ equals() { # equals WANT COMMAND...: the command prints exactly WANT
 }
 
 contains() { # contains NEEDLE COMMAND...
-  "${@:2}" | grep -q -- "$1"
+  "${@:2}" | grep -- "$1" >/dev/null
 }
 
 ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"; }
@@ -135,9 +135,9 @@ M=$(name master_1) R=$(name replica_1) S=$(name sentinel_1)
 wait_for 30 "the replica on port 9993 to have the key" equals hello cli "$R" -p 9993 get t1:greeting
 check_readonly "$R" -p 9993
 wait_for 30 "the replica's link to be up" equals up field "$R" replication master_link_status -p 9993
-sentinel_master() { cli "$S" -p 26379 sentinel get-master-addr-by-name mymaster | head -1; }
+sentinel_master() { cli "$S" -p 26379 sentinel get-master-addr-by-name mymaster | sed -n 1p; }
 wait_for 30 "the sentinel to know the master" equals "$(ip_of "$M")" sentinel_master
-docker logs "$S" 2>&1 | grep -q "running from a copy in /data/sentinel.conf" ||
+docker logs "$S" 2>&1 | grep "running from a copy in /data/sentinel.conf" >/dev/null ||
   fail "the read-only sentinel.conf was not copied to /data"
 wait_for 30 "the sentinel to find the replica" contains "$(ip_of "$R"):9993" cli "$S" -p 26379 sentinel replicas mymaster
 log "topology 1 ok: replicated from mounted config files, -READONLY, sentinel state in /data"
@@ -169,7 +169,7 @@ check_readonly "$R1" "${A[@]}"
 OLD_IP=$(ip_of "$M")
 log "killing the master $M ($OLD_IP)"
 docker kill "$M" >/dev/null
-master_addr() { cli "$S1" -p 26379 sentinel get-master-addr-by-name mymaster | head -1; }
+master_addr() { cli "$S1" -p 26379 sentinel get-master-addr-by-name mymaster | sed -n 1p; }
 moved() { local a; a=$(master_addr) && [ -n "$a" ] && [ "$a" != "$OLD_IP" ]; }
 wait_for 60 "the sentinels to promote a replica" moved
 NEW_IP=$(master_addr)
