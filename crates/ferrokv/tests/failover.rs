@@ -439,7 +439,11 @@ fn redis_sentinels_fail_over_ferrokv_servers() {
     };
     let (mut master, replicas) = group_of(&ServerKind::Ferrokv, 2, "", "", &[]);
     let kind = SentinelKind::Redis(bin);
-    let sentinels: Vec<Proc> = (0..3).map(|_| sentinel(&kind, master.port, "")).collect();
+    // down-after 2500 rather than 1000: a redis-sentinel gives a new master's fresh link
+    // down-after ms to answer a PING it only sends after its 1 s ping period, so at 1000 it
+    // may call the just-promoted master down and fail over a second time (seen in CI).
+    let slow = format!("sentinel down-after-milliseconds {MASTER} 2500\n");
+    let sentinels: Vec<Proc> = (0..3).map(|_| sentinel(&kind, master.port, &slow)).collect();
     wait_discovery(&sentinels.iter().collect::<Vec<_>>(), 2);
     let events = Events::listen(sentinels[0].port);
     assert_eq!(text(&query(master.port, &["SET", "k", "v"]).expect("SET")), "OK");
