@@ -323,6 +323,29 @@ fn wait_counts_acknowledging_replicas() {
     assert!(err.to_string().contains("WAIT cannot be used with replica instances"), "{err}");
 }
 
+/// A master hands each write to its replicas' sockets before it replies, so a write whose
+/// OK reached the client survives a kill -9 that follows at once (asynchronous replication
+/// still loses writes whose replies have not left; WAIT closes that window).
+#[test]
+fn a_write_acknowledged_right_before_the_master_dies_reaches_the_replica() {
+    for round in 0..3 {
+        let mut master = Server::start(FAST);
+        let mut m = master.conn();
+        let replica = start_replica(master.port, &[]);
+        let mut r = replica.conn();
+        assert_converged(&mut m, &mut r);
+        let mut raw = master.raw();
+        for i in 0..50 {
+            assert_eq!(raw.cmd(&[b"SET", b"k", i.to_string().as_bytes()]), b"+OK\r\n");
+        }
+        master.kill9();
+        let down = wait_until(Duration::from_secs(10), || field(&mut r, "replication", "master_link_status") == "down");
+        assert!(down, "round {round}: the replica did not notice the master's death");
+        let got: Option<String> = r.get("k").unwrap();
+        assert_eq!(got.as_deref(), Some("49"), "round {round}: the last acknowledged write was lost");
+    }
+}
+
 #[test]
 fn min_replicas_to_write_refuses_writes_without_enough_good_replicas() {
     let master = Server::start(&[

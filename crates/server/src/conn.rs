@@ -156,11 +156,12 @@ where
                 },
             }
         }
-        let (close, outcome, ticket) = {
+        let (close, outcome, ticket, replicas_fed) = {
             let mut e = shared.engine.lock();
             if e.must_close(id) {
                 break;
             }
+            let offset_before = e.repl.offset;
             if bytes_in > 0 {
                 e.note_input(id, bytes_in, inbuf.len());
                 bytes_in = 0;
@@ -173,12 +174,20 @@ where
             limits = e.limits(id);
             blocked = e.block_deadline(id);
             let ticket = e.flush_feed();
+            let replicas_fed = e.repl.offset != offset_before && !e.repl.replicas.is_empty();
             became_replica = e.replica_state(id).is_some();
-            (e.take_output(id, &mut out), outcome, ticket)
+            (e.take_output(id, &mut out), outcome, ticket, replicas_fed)
         };
         // Replies to writes leave only once the writes are as durable as promised.
         if let Some(t) = ticket {
             shared.persist.durable(t).await;
+        }
+        // Let the replica senders (woken by the feed) write these writes to their sockets
+        // before the client hears OK: a master killed right after replying has then almost
+        // always handed the write to its replicas, so a failover keeps it. Redis gets the
+        // same order from its pending-writes list (replicas are queued at its head).
+        if replicas_fed {
+            tokio::task::yield_now().await;
         }
         if !out.is_empty() && !write_out(&mut stream, &out, &notify, &shared, id).await {
             break;
