@@ -4,6 +4,7 @@
 use crate::ctx::{float_arg, int_arg, is, reply_help, subcommand_syntax_error, Ctx};
 use crate::digest;
 use crate::error::{CmdError, CmdResult};
+use ferrokv_config::pid;
 use ferrokv_keyspace::{Obj, Value};
 use std::time::Duration;
 
@@ -85,12 +86,13 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
         let line = match c.eng.dbs[db].peek(c.arg(2), i64::MIN) {
             None => return Err(CmdError::NoSuchKey),
             Some(o) => format!(
-                "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+                "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}{}",
                 o as *const Obj,
                 o.encoding(),
                 serialized_length(&o.value, &opts),
                 o.lru(),
-                o.idle_ms(now) / 1000
+                o.idle_ms(now) / 1000,
+                quicklist_fields(&o.value, &opts, c.eng.cfg.int(pid("list-compress-depth")) != 0)
             ),
         };
         c.out().simple(&line);
@@ -123,6 +125,22 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
 }
 
 /// The bytes the value takes in an RDB file, as Redis reports it.
+/// The `ql_*` fields Redis 7.0 appends for lists: the quicklist Redis would hold for
+/// these elements appended under the current settings (ferrokv keeps a ring buffer; Redis
+/// keeps each list's fill and compression from its creation).
+fn quicklist_fields(value: &Value, opts: &ferrokv_persist::rdb::WriteOptions, compressed: bool) -> String {
+    let Value::List(l) = value else {
+        return String::new();
+    };
+    let (nodes, bytes) = ferrokv_persist::rdb::quicklist_shape(&l.items, opts).unwrap_or((0, 0));
+    let avg = if nodes == 0 { 0.0 } else { l.len() as f64 / nodes as f64 };
+    format!(
+        " ql_nodes:{nodes} ql_avg_node:{avg:.2} ql_listpack_max:{} ql_compressed:{} ql_uncompressed_size:{bytes}",
+        opts.list_max_listpack_size.clamp(-5, 1 << 15),
+        u8::from(compressed)
+    )
+}
+
 fn serialized_length(value: &Value, opts: &ferrokv_persist::rdb::WriteOptions) -> u64 {
     crate::persistence::rdb::with_value_ref(value, |v| ferrokv_persist::rdb::serialized_len(v, opts)).unwrap_or(0)
 }

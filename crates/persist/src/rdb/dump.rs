@@ -3,7 +3,7 @@
 
 use super::error::{ErrorKind, RdbError};
 use super::reader::{read_value, Source};
-use super::writer::{Encoder, ValueRef, WriteOptions};
+use super::writer::{Elems, Encoder, ValueRef, WriteOptions};
 use super::{crc64, RdbValue, RDB_VERSION};
 
 /// Serializes a value for DUMP, with Redis 7.0's default encodings and compression.
@@ -28,6 +28,19 @@ pub fn serialized_len(value: ValueRef<'_>, opts: &WriteOptions) -> Result<u64, R
     let mut enc = Encoder::new(std::io::sink(), opts.clone());
     enc.typed_value(None, &value)?;
     Ok(enc.out.written().saturating_sub(1))
+}
+
+/// The quicklist Redis would hold for a list built by appending its elements under these
+/// options: (nodes, their total bytes). DEBUG OBJECT's `ql_nodes` and `ql_uncompressed_size`.
+pub fn quicklist_shape(list: &dyn Elems, opts: &WriteOptions) -> Result<(u64, u64), RdbError> {
+    let mut enc = Encoder::new(std::io::sink(), opts.clone());
+    let (mut nodes, mut bytes) = (0u64, 0u64);
+    enc.quicklist_pass(list, false, &mut |_, _, size| {
+        nodes += 1;
+        bytes += size as u64;
+        Ok(())
+    })?;
+    Ok((nodes, bytes))
 }
 
 /// Checks a DUMP payload's footer (version not newer than 10, CRC-64) and decodes the

@@ -322,8 +322,9 @@ impl<W: Write> Out<W> {
 }
 
 /// Receives each finished quicklist node: `None` = the packed listpack being built,
-/// `Some(element)` = a plain node holding that element.
-type NodeSink<'s, E> = dyn FnMut(&mut E, Option<Elem<'_>>) -> Result<(), RdbError> + 's;
+/// `Some(element)` = a plain node holding that element; and the node's size in bytes as
+/// Redis counts it (the listpack's, or the plain element's).
+type NodeSink<'s, E> = dyn FnMut(&mut E, Option<Elem<'_>>, usize) -> Result<(), RdbError> + 's;
 
 /// Encodes values; shared by the file writer and DUMP.
 pub(crate) struct Encoder<W: Write> {
@@ -690,7 +691,7 @@ impl<W: Write> Encoder<W> {
 
     /// Walks the list assigning elements to nodes; calls `node_done` whenever a node is
     /// complete (packed: the listpack is in `lp`; plain: the element is passed).
-    fn quicklist_pass(
+    pub(crate) fn quicklist_pass(
         &mut self,
         l: &dyn Elems,
         build: bool,
@@ -712,18 +713,18 @@ impl<W: Write> Encoder<W> {
             let sz = e.str_len();
             if sz >= threshold {
                 if node_bytes > 0 {
-                    res = node_done(self, None);
+                    res = node_done(self, None, node_bytes);
                     self.lp.clear();
                     node_bytes = 0;
                     node_count = 0;
                 }
                 if res.is_ok() {
-                    res = node_done(self, Some(e));
+                    res = node_done(self, Some(e), sz);
                 }
                 return;
             }
             if node_bytes > 0 && !self.node_allows(node_bytes, node_count, sz) {
-                res = node_done(self, None);
+                res = node_done(self, None, node_bytes);
                 self.lp.clear();
                 node_bytes = 0;
                 node_count = 0;
@@ -739,7 +740,7 @@ impl<W: Write> Encoder<W> {
         });
         res?;
         if node_bytes > 0 {
-            node_done(self, None)?;
+            node_done(self, None, node_bytes)?;
             self.lp.clear();
         }
         Ok(count)
@@ -749,14 +750,14 @@ impl<W: Write> Encoder<W> {
     /// listpack, 1 = plain element) and its bytes as a string.
     fn quicklist(&mut self, l: &dyn Elems) -> Result<(), RdbError> {
         let mut nodes = 0u64;
-        let n = self.quicklist_pass(l, false, &mut |_, _| {
+        let n = self.quicklist_pass(l, false, &mut |_, _, _| {
             nodes += 1;
             Ok(())
         })?;
         self.check_count(n, l.len())?;
         self.len(nodes)?;
         let mut written = 0u64;
-        self.quicklist_pass(l, true, &mut |enc, plain| {
+        self.quicklist_pass(l, true, &mut |enc, plain, _| {
             written += 1;
             match plain {
                 Some(e) => {
