@@ -15,12 +15,21 @@ redis-benchmark first fills with its own "LPUSH (needed to benchmark LRANGE)" ru
 is not reported). Tests redis-benchmark does not have are custom commands on a seeded key:
   zrangebyscore  ZRANGEBYSCORE bench:zset <random score> +inf LIMIT 0 10 on a sorted set
                  of 1000 members with scores 0..999 (a skiplist: past the listpack limit).
-Every round starts from FLUSHALL and a fresh seed, so the dataset does not grow with rounds."""
+Every round starts from FLUSHALL and a fresh seed, so the dataset does not grow with rounds.
+
+Besides ops/s the table shows the server's CPU time per request (utime + stime from
+/proc/<pid>/stat, ferrokv/redis) and redis-benchmark's own CPU use (% of one core, ferrokv
+run / redis run). When the client is near 100% it is the bottleneck (typical at -P 1 on a
+small machine): ops/s then measure redis-benchmark, and the CPU-per-request column is the
+fairer comparison of the servers."""
 
 import argparse
 import csv
 import io
+import os
+import resource
 import subprocess
+import time
 
 from common import Server, build_ferrokv, median
 
@@ -41,32 +50,50 @@ CUSTOM = {
 }
 
 
-def run_benchmark(port, requests, pipeline, clients, rand_range, selector):
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_benchmark(srv, requests, pipeline, clients, rand_range, selector):
+    """One redis-benchmark run: {test: (ops/s, server CPU µs per request, client CPU %)}."""
+    server_before = cpu_seconds(srv.proc.pid)
+    child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.time()
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-c", str(clients), "-n", str(requests), "-P", str(pipeline),
+        ["redis-benchmark", "-p", str(srv.port), "-c", str(clients), "-n", str(requests), "-P", str(pipeline),
          "-r", str(rand_range), "--csv"] + selector,
         check=True, capture_output=True, text=True).stdout
+    wall = time.time() - started
+    child_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = (child_after.ru_utime + child_after.ru_stime - child_before.ru_utime - child_before.ru_stime)
+    server = cpu_seconds(srv.proc.pid) - server_before
     rows = {}
     for row in csv.reader(io.StringIO(out)):
         if not row or row[0] == "test" or "(needed" in row[0]:
             # The header, and the LPUSH that only fills the list for LRANGE_*.
             continue
         rows[row[0].split(" ")[0].upper()] = float(row[1])
-    return rows
+    # One test per run (see bench), so the CPU figures belong to it; LRANGE_*'s run also
+    # holds its LPUSH fill, which both servers pay alike.
+    return {k: (v, server * 1e6 / requests, 100 * client / wall) for k, v in rows.items()}
 
 
 def bench(srv, tests, requests, pipeline, clients):
     srv.cli("FLUSHALL")
-    builtin = [t for t in tests if t not in CUSTOM]
     rows = {}
-    if builtin:
-        rows.update(run_benchmark(srv.port, requests, pipeline, clients, 100000, ["-t", ",".join(builtin)]))
+    # One redis-benchmark run per test, in the given order without flushing in between:
+    # LPOP pops what LPUSH pushed and SPOP what SADD added, as in a combined -t run.
     for t in tests:
         if t in CUSTOM:
             seed, argv, rand_range = CUSTOM[t]
             seed(srv)
-            got = run_benchmark(srv.port, requests, pipeline, clients, rand_range, argv)
+            got = run_benchmark(srv, requests, pipeline, clients, rand_range, argv)
             rows[t.upper()] = next(iter(got.values()))
+        else:
+            rows.update(run_benchmark(srv, requests, pipeline, clients, 100000, ["-t", t]))
     return rows
 
 
@@ -92,18 +119,23 @@ def main():
                 # Alternate who goes first so drift in machine load hits both equally.
                 order = [("ferrokv", fk), ("redis", rs)] if r % 2 == 0 else [("redis", rs), ("ferrokv", fk)]
                 for name, srv in order:
-                    for test, rps in bench(srv, tests, n, p, args.clients).items():
-                        results.setdefault((test, p, name), []).append(rps)
+                    for test, measured in bench(srv, tests, n, p, args.clients).items():
+                        results.setdefault((test, p, name), []).append(measured)
     finally:
         fk.stop()
         rs.stop()
+
+    def med(test, p, name, i):
+        return median([m[i] for m in results.get((test, p, name), [])])
+
     print(f"\nmedian of {args.rounds} rounds, -c {args.clients}, ops/s {args.server_args}")
-    print(f"{'test':14} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7}")
+    print(f"{'test':14} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7} {'cpu/req ratio':>14} {'client cpu %':>13}")
     for test in [t.upper() for t in tests]:
         for p in [int(x) for x in args.pipelines.split(",")]:
-            a = median(results.get((test, p, "ferrokv"), []))
-            b = median(results.get((test, p, "redis"), []))
-            print(f"{test:14} {p:>3} {a:>12.0f} {b:>12.0f} {a / b:>7.2f}")
+            a, b = med(test, p, "ferrokv", 0), med(test, p, "redis", 0)
+            ca, cb = med(test, p, "ferrokv", 1), med(test, p, "redis", 1)
+            client = f"{med(test, p, 'ferrokv', 2):.0f}/{med(test, p, 'redis', 2):.0f}"
+            print(f"{test:14} {p:>3} {a:>12.0f} {b:>12.0f} {a / b:>7.2f} {ca / cb:>14.2f} {client:>13}")
 
 
 if __name__ == "__main__":
