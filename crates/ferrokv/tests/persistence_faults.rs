@@ -210,6 +210,20 @@ fn aof_files_without_their_manifest_are_not_overwritten() {
     assert!(text.contains("no manifest") && text.contains("appendonly.aof.1.incr.aof"), "{text}");
     assert_eq!(std::fs::read(&base).unwrap(), base_bytes);
     assert_eq!(std::fs::read(aof.join("appendonly.aof.1.incr.aof")).unwrap(), incr_bytes);
+    // Nor by switching the AOF on at runtime: refused with Redis's error, files intact.
+    {
+        let fk = Server::start(&["--dir", dir.path().to_str().unwrap()]);
+        let mut c = fk.conn();
+        let _: () = c.set("other", "x").unwrap();
+        let err = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("yes").query::<()>(&mut c).unwrap_err();
+        assert!(err.to_string().contains("Unable to turn on AOF. Check server logs."), "{err}");
+        let on: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("appendonly").query(&mut c).unwrap();
+        assert_eq!(on[1], "no");
+        assert!(fk.log_text().contains("no manifest"), "{}", fk.log_text());
+        let _: () = c.set("still", "writable").unwrap();
+    }
+    assert_eq!(std::fs::read(&base).unwrap(), base_bytes);
+    assert_eq!(std::fs::read(aof.join("appendonly.aof.1.incr.aof")).unwrap(), incr_bytes);
     // Restoring the manifest by hand brings everything back.
     std::fs::write(
         aof.join("appendonly.aof.manifest"),

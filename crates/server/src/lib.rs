@@ -88,6 +88,12 @@ impl Host for ServerHost {
         if changed.contains(&pid("maxclients")) {
             raise_fd_limit(cfg.int(pid("maxclients")) as u64);
         }
+        if changed.contains(&pid("appendonly")) && cfg.bool(pid("appendonly")) && self.persist.aof().is_none() {
+            persist::check_aof_can_start(cfg).map_err(|e| {
+                log::warn!("{e}");
+                "Unable to turn on AOF. Check server logs.".to_string()
+            })?;
+        }
         if changed.contains(&pid("appendfsync")) {
             // At once: the next write acknowledged must already follow the new policy.
             if let Some(aof) = self.persist.aof() {

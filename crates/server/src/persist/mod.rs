@@ -315,6 +315,17 @@ fn upgrade_old_style_aof(
     Ok(Some(upgraded))
 }
 
+/// Whether `CONFIG SET appendonly yes` may open the AOF: the same refusals as at startup
+/// (an unreadable manifest, AOF files a new manifest would overwrite).
+pub fn check_aof_can_start(cfg: &Config) -> Result<(), String> {
+    let dir = Persist::aof_dir(cfg);
+    let prefix = cfg.str(pid("appendfilename"));
+    match load::read_manifest(&dir, prefix)? {
+        Some(_) => Ok(()),
+        None => refuse_orphaned_aof_files(&dir, prefix),
+    }
+}
+
 fn refuse_orphaned_aof_files(dir: &std::path::Path, prefix: &str) -> Result<(), String> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     let mut found: Vec<String> = entries
@@ -332,7 +343,7 @@ fn refuse_orphaned_aof_files(dir: &std::path::Path, prefix: &str) -> Result<(), 
     }
     found.sort();
     Err(format!(
-        "The AOF directory {} holds AOF files ({}) but no manifest {}: refusing to start, since a new AOF would overwrite them. Restore the manifest (one line per file: file <name> seq <n> type b|i, checked by ferrokv check-aof), or move the files away to start without them.",
+        "The AOF directory {} holds AOF files ({}) but no manifest {}: refusing to open the AOF, since a new one would overwrite them. Restore the manifest (one line per file: file <name> seq <n> type b|i, checked by ferrokv check-aof), or move the files away to go on without them.",
         dir.display(),
         found.join(", "),
         ferrokv_persist::aof::manifest::manifest_name(prefix)
