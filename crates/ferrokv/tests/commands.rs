@@ -477,3 +477,47 @@ fn debug_sleep_blocks_the_server_like_redis() {
     sleeper.join().unwrap();
     assert!(t.elapsed() >= Duration::from_millis(150), "PING answered during DEBUG SLEEP");
 }
+
+/// `io-threads 2` runs connections on a multi-threaded runtime (the default is one thread):
+/// concurrent pipelined writers, a blocked client woken from another connection, a
+/// transaction and a replica all behave as on one thread.
+#[test]
+fn io_threads_serve_concurrent_clients_correctly() {
+    let s = Server::start(&["--io-threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let mut c = s.conn();
+    let mut blocked = s.conn();
+    let waiter = std::thread::spawn(move || -> Option<(String, String)> {
+        redis::cmd("BLPOP").arg("queue").arg(10).query(&mut blocked).unwrap()
+    });
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let mut wc = s.conn();
+            std::thread::spawn(move || {
+                for round in 0..50 {
+                    let mut p = redis::pipe();
+                    for i in 0..20 {
+                        p.incr("counter", 1).ignore().hset(format!("h{w}"), format!("f{round}:{i}"), i).ignore();
+                    }
+                    let _: () = p.query(&mut wc).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(c.get::<_, i64>("counter").unwrap(), 4 * 50 * 20);
+    for w in 0..4 {
+        assert_eq!(c.hlen::<_, i64>(format!("h{w}")).unwrap(), 50 * 20);
+    }
+    let (k, v): (i64, i64) = redis::pipe().atomic().incr("counter", 1).incr("counter", 1).query(&mut c).unwrap();
+    assert_eq!((k, v), (4001, 4002));
+    let _: () = c.rpush("queue", "job").unwrap();
+    assert_eq!(waiter.join().unwrap(), Some(("queue".into(), "job".into())));
+    // A replica of an io-threads master converges.
+    let replica = Server::start(&["--replicaof", "127.0.0.1", &s.port.to_string()]);
+    let mut r = replica.conn();
+    let synced =
+        wait_until(Duration::from_secs(20), || r.get::<_, Option<i64>>("counter").ok().flatten() == Some(4002));
+    assert!(synced, "the replica did not get the data: {}", replica.log_text());
+}
