@@ -124,7 +124,6 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// The bytes the value takes in an RDB file, as Redis reports it.
 /// The `ql_*` fields Redis 7.0 appends for lists: the quicklist Redis would hold for
 /// these elements appended under the current settings (ferrokv keeps a ring buffer; Redis
 /// keeps each list's fill and compression from its creation).
@@ -141,6 +140,7 @@ fn quicklist_fields(value: &Value, opts: &ferrokv_persist::rdb::WriteOptions, co
     )
 }
 
+/// The bytes the value takes in an RDB file, as Redis reports it.
 fn serialized_length(value: &Value, opts: &ferrokv_persist::rdb::WriteOptions) -> u64 {
     crate::persistence::rdb::with_value_ref(value, |v| ferrokv_persist::rdb::serialized_len(v, opts)).unwrap_or(0)
 }
