@@ -390,9 +390,6 @@ fn debug_object_sizes() {
             let argv: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
             c.cmd(&argv);
         }
-        let mut argv: Vec<&[u8]> = vec![b"RPUSH", b"lbig"];
-        argv.extend(big.iter().map(|s| s.as_bytes()));
-        c.cmd(&argv);
     }
     let compare = |a: &mut Raw, b: &mut Raw, keys: &[&str]| {
         for key in keys {
@@ -409,26 +406,20 @@ fn debug_object_sizes() {
         }
     };
     compare(&mut a, &mut b, &["s1", "s2", "s3", "s5", "l", "si", "ss", "hl", "zl"]);
+    // On both servers: CONFIG SET `setting`, RPUSH `elems` to `key`, then compare `key`.
+    // (Redis keeps a list's fill and compression from its creation; ferrokv reports the
+    // current settings, so each list is compared right after it is made.)
+    let list_under = |a: &mut Raw, b: &mut Raw, setting: [&str; 2], key: &str, elems: &[String]| {
+        for c in [&mut *a, &mut *b] {
+            c.cmd(&[b"CONFIG", b"SET", setting[0].as_bytes(), setting[1].as_bytes()]);
+            let mut argv: Vec<&[u8]> = vec![b"RPUSH", key.as_bytes()];
+            argv.extend(elems.iter().map(|s| s.as_bytes()));
+            c.cmd(&argv);
+        }
+        compare(a, b, &[key]);
+    };
     // Multi-node lists hold long listpacks, which are LZF-compressed unless told not to.
-    for c in [&mut a, &mut b] {
-        c.cmd(&[b"CONFIG", b"SET", b"rdbcompression", b"no"]);
-    }
-    compare(&mut a, &mut b, &["lbig"]);
-    // A count-limited fill and compression. (Redis keeps a list's settings from its
-    // creation; ferrokv reports the current ones, so only lists made after the change
-    // are compared.)
-    for c in [&mut a, &mut b] {
-        c.cmd(&[b"CONFIG", b"SET", b"list-max-listpack-size", b"7"]);
-        let mut argv: Vec<&[u8]> = vec![b"RPUSH", b"lcount"];
-        argv.extend(big[..100].iter().map(|s| s.as_bytes()));
-        c.cmd(&argv);
-    }
-    compare(&mut a, &mut b, &["lcount"]);
-    for c in [&mut a, &mut b] {
-        c.cmd(&[b"CONFIG", b"SET", b"list-compress-depth", b"1"]);
-        let mut argv: Vec<&[u8]> = vec![b"RPUSH", b"lcompressed"];
-        argv.extend(big[..100].iter().map(|s| s.as_bytes()));
-        c.cmd(&argv);
-    }
-    compare(&mut a, &mut b, &["lcompressed"]);
+    list_under(&mut a, &mut b, ["rdbcompression", "no"], "lbig", &big);
+    list_under(&mut a, &mut b, ["list-max-listpack-size", "7"], "lcount", &big[..100]);
+    list_under(&mut a, &mut b, ["list-compress-depth", "1"], "lcompressed", &big[..100]);
 }
