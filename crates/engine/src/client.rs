@@ -99,6 +99,11 @@ pub struct Client {
     pub obuf_soft_since: Option<i64>,
     /// Bytes waiting in the server's read buffer (CLIENT LIST `qbuf=`), reported by the server.
     pub qbuf: usize,
+    /// The read buffer's allocated size.
+    pub qbuf_capacity: usize,
+    /// What this client counts for in the engine's total of clients' memory
+    /// (`maxmemory-clients`, INFO `mem_clients_normal`).
+    pub memory_tracked: usize,
     pub net_in: u64,
     pub net_out: u64,
     pub commands_processed: u64,
@@ -139,6 +144,8 @@ impl Client {
             last_cmd: "NULL",
             obuf_soft_since: None,
             qbuf: 0,
+            qbuf_capacity: 0,
+            memory_tracked: 0,
             net_in: 0,
             net_out: 0,
             commands_processed: 0,
@@ -160,6 +167,29 @@ impl Client {
 
     pub fn resp3(&self) -> bool {
         self.out.resp3()
+    }
+
+    /// Bytes of pending output (CLIENT LIST `omem`): the engine's buffer and what the
+    /// connection holds unwritten.
+    pub fn output_memory(&self) -> usize {
+        self.out.pending()
+    }
+
+    /// What the client costs in memory (CLIENT LIST `tot-mem`), as Redis estimates it:
+    /// output, input buffer, queued MULTI commands, subscriptions and the client itself.
+    pub fn memory_usage(&self) -> usize {
+        let multi: usize = self.multi.as_ref().map_or(0, |m| m.queue.iter().map(|(_, a)| a.byte_len() + 64).sum());
+        let subscriptions: usize = self.channels.iter().chain(self.patterns.iter()).map(|s| s.len() + 48).sum();
+        self.out.pending() + self.qbuf_capacity + multi + subscriptions + std::mem::size_of::<Client>()
+    }
+
+    /// [`Client::memory_usage`] if this client counts toward `maxmemory-clients` (normal
+    /// and pub/sub clients that are not being closed), else 0.
+    pub fn evictable_memory(&self) -> usize {
+        match self.class() {
+            ClientClass::Normal | ClientClass::PubSub if !self.close_asap => self.memory_usage(),
+            _ => 0,
+        }
     }
 
     /// The class used for output buffer limits and CLIENT KILL TYPE.

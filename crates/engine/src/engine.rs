@@ -13,7 +13,7 @@
 //! output goes to per-client buffers the I/O layer drains, and everything that needs the
 //! outside world goes through [`Host`].
 
-use crate::client::{Client, ClientClass, ClientId, Clients, ConnInfo, ReplyMode, Waker};
+use crate::client::{Client, ClientClass, ClientId, Clients, ReplyMode};
 use crate::commands::{spec::flags, CmdId, CommandTable, Lookup};
 use crate::ctx::Ctx;
 use crate::feed::Feed;
@@ -25,9 +25,8 @@ use crate::watch::WatchTable;
 use ferrokv_config::{notify, pid, Config, Pid, Val};
 use ferrokv_keyspace::db::Clock;
 use ferrokv_keyspace::Db;
-use ferrokv_resp::{Argv, Limits};
+use ferrokv_resp::Argv;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// What the server knows about itself that INFO reports.
@@ -79,6 +78,8 @@ pub struct Hot {
     /// `replicaof` is set: expired keys are hidden, not deleted.
     pub replica: bool,
     pub maxmemory: u64,
+    /// `maxmemory-clients`: bytes, or a negated percentage of maxmemory.
+    pub maxmemory_clients: i64,
     pub policy: crate::evict::Policy,
     pub maxmemory_samples: usize,
     pub lfu_log_factor: i64,
@@ -128,6 +129,7 @@ impl Hot {
             active_expire_effort: cfg.int(pid("active-expire-effort")),
             replica: matches!(cfg.get(pid("replicaof")), Val::ReplicaOf(Some(_))),
             maxmemory: cfg.int(pid("maxmemory")).max(0) as u64,
+            maxmemory_clients: cfg.int(pid("maxmemory-clients")),
             policy: crate::evict::Policy::from_config(cfg.int(pid("maxmemory-policy"))),
             maxmemory_samples: cfg.int(pid("maxmemory-samples")).max(1) as usize,
             lfu_log_factor: cfg.int(pid("lfu-log-factor")),
@@ -148,7 +150,7 @@ pub struct Engine {
     pub hot: Hot,
     pub dbs: Vec<Db>,
     pub clients: Clients,
-    next_client_id: ClientId,
+    pub(crate) next_client_id: ClientId,
     pub commands: CommandTable,
     pub cmd_stats: Vec<CmdStats>,
     pub pubsub: PubSub,
@@ -173,7 +175,7 @@ pub struct Engine {
     /// True while the previous active expiry cycle ran out of time (run a fast cycle).
     pub expire_timed_out: bool,
     /// Clients waiting for a pause to end.
-    paused_clients: Vec<ClientId>,
+    pub(crate) paused_clients: Vec<ClientId>,
     /// Replication IDs, offsets, backlog, replicas, the link to our master.
     pub repl: crate::replication::Replication,
     /// Allocator usage right after startup (INFO `used_memory_startup`).
@@ -191,6 +193,12 @@ pub struct Engine {
     pub(crate) evict_db_cursor: usize,
     /// Snapshots, save points, AOF status, loading state.
     pub persist: crate::persistence::Persistence,
+    /// The time of the command running or last run (or of the last cron), for work done
+    /// on behalf of other clients (soft output limits of a subscriber, say).
+    pub(crate) now_ms: i64,
+    /// Memory of all normal and pub/sub clients (`maxmemory-clients`, INFO
+    /// `mem_clients_normal`), kept up to date client by client.
+    pub clients_memory: usize,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -245,6 +253,8 @@ impl Engine {
             eviction_pool: Default::default(),
             evict_db_cursor: 0,
             persist: Default::default(),
+            now_ms,
+            clients_memory: 0,
         })
     }
 
@@ -276,89 +286,6 @@ impl Engine {
         Clock { now_ms, master: !self.is_replica() }
     }
 
-    // ---- clients -------------------------------------------------------------------
-
-    /// Registers a new connection. On refusal, returns the error line to send before
-    /// closing (maxclients, protected mode).
-    pub fn connect(&mut self, conn: ConnInfo, waker: Arc<dyn Waker>, now_ms: i64) -> Result<ClientId, Vec<u8>> {
-        self.stats.total_connections_received += 1;
-        if self.clients.len() >= self.hot.maxclients {
-            self.stats.rejected_connections += 1;
-            return Err(b"-ERR max number of clients reached\r\n".to_vec());
-        }
-        if self.hot.protected_mode && self.hot.requirepass.is_none() && !conn.local {
-            self.stats.rejected_connections += 1;
-            return Err(crate::commands::connection::PROTECTED_MODE_DENIED.as_bytes().to_vec());
-        }
-        let id = self.next_client_id;
-        self.next_client_id += 1;
-        let mut c = Client::new(id, conn, now_ms, waker);
-        c.authenticated = self.hot.requirepass.is_none();
-        self.clients.insert(c);
-        Ok(id)
-    }
-
-    /// Forgets a connection and everything it registered.
-    pub fn disconnect(&mut self, id: ClientId) {
-        let Some(mut c) = self.clients.remove(id) else {
-            return;
-        };
-        self.unblock(&mut c);
-        for ch in &c.channels {
-            self.pubsub.unsubscribe(ch, id);
-        }
-        for p in &c.patterns {
-            self.pubsub.punsubscribe(p, id);
-        }
-        for (db, key, _) in &c.watched {
-            self.watched.unwatch(*db, key, id);
-        }
-        self.monitors.retain(|&m| m != id);
-        self.paused_clients.retain(|&m| m != id);
-        if c.repl_role == Some(crate::client::ReplRole::Replica) {
-            self.replica_gone(id, crate::unix_ms(std::time::SystemTime::now()));
-        }
-    }
-
-    /// Parser limits for a client's next requests.
-    pub fn limits(&self, id: ClientId) -> Limits {
-        let authenticated = self.clients.get(id).is_none_or(|c| c.authenticated);
-        Limits {
-            max_bulk_len: self.hot.proto_max_bulk_len,
-            max_query_buffer: self.hot.query_buffer_limit,
-            authenticated,
-        }
-    }
-
-    /// Moves a client's pending output into `buf` (which is cleared first). Returns true
-    /// if the connection must be closed once `buf` is written.
-    pub fn take_output(&mut self, id: ClientId, buf: &mut Vec<u8>) -> bool {
-        let Some(c) = self.clients.get_mut(id) else {
-            buf.clear();
-            return true;
-        };
-        c.out.swap_out(buf);
-        c.net_out += buf.len() as u64;
-        self.stats.net_output_bytes += buf.len() as u64;
-        c.obuf_soft_since = None;
-        c.close_asap || c.close_after_reply
-    }
-
-    /// Whether the connection must close now (killed) without sending more.
-    pub fn must_close(&self, id: ClientId) -> bool {
-        self.clients.get(id).is_none_or(|c| c.close_asap)
-    }
-
-    /// Reports bytes read from a client (INFO stats, CLIENT LIST).
-    pub fn note_input(&mut self, id: ClientId, bytes: usize, qbuf: usize) {
-        self.stats.net_input_bytes += bytes as u64;
-        self.stats.total_reads_processed += 1;
-        if let Some(c) = self.clients.get_mut(id) {
-            c.net_in += bytes as u64;
-            c.qbuf = qbuf;
-        }
-    }
-
     // ---- command execution ---------------------------------------------------------
 
     /// Runs up to `limit` queued requests of one client, in order. Requests not run
@@ -369,6 +296,8 @@ impl Engine {
         };
         let mut outcome = Outcome::Continue;
         let mut ran = 0;
+        self.now_ms = now_ms;
+        self.refresh_output_cap(&mut client, now_ms);
         self.prefetch_keys(client.db, reqs, limit);
         self.clock_mark = Instant::now();
         while let Some(argv) = reqs.front() {
@@ -376,7 +305,9 @@ impl Engine {
                 break;
             }
             ran += 1;
-            if client.close_after_reply || client.close_asap {
+            // A client being closed runs nothing more (an output limit may have doomed
+            // it in the middle of the batch).
+            if client.close_after_reply || client.close_asap || client.out.doomed() {
                 reqs.clear();
                 break;
             }
@@ -390,11 +321,14 @@ impl Engine {
             let argv = reqs.pop_front().expect("front exists");
             self.process(&mut client, argv, now_ms);
         }
+        if !self.check_output_limits(&mut client, now_ms) {
+            self.track_client_memory(&mut client);
+        }
         if client.close_asap || client.close_after_reply {
             outcome = Outcome::Close;
         }
-        self.check_output_limits(&mut client, now_ms);
         self.clients.put(client);
+        self.evict_clients_if_needed();
         outcome
     }
 
@@ -654,9 +588,9 @@ impl Engine {
         // Replies suppressed by CLIENT REPLY OFF/SKIP.
         match client.reply_mode {
             ReplyMode::On => {}
-            ReplyMode::Off => client.out.buf.truncate(out_before),
+            ReplyMode::Off => client.out.truncate(out_before),
             ReplyMode::Skip => {
-                client.out.buf.truncate(out_before);
+                client.out.truncate(out_before);
                 client.reply_mode = ReplyMode::On;
             }
             ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
@@ -773,164 +707,11 @@ impl Engine {
         }
     }
 
-    /// Publishes a keyspace notification if the class is enabled.
-    pub(crate) fn notify(&mut self, current: Option<&mut Client>, class: u32, event: &str, key: &[u8], db: usize) {
-        let flags = self.hot.notify;
-        if flags & class == 0 {
-            return;
-        }
-        let mut current = current;
-        if flags & notify::KEYSPACE != 0 {
-            let mut ch = format!("__keyspace@{db}__:").into_bytes();
-            ch.extend_from_slice(key);
-            self.publish(current.as_deref_mut(), &ch, event.as_bytes());
-        }
-        if flags & notify::KEYEVENT != 0 {
-            let ch = format!("__keyevent@{db}__:{event}");
-            self.publish(current, ch.as_bytes(), key);
-        }
-    }
-
-    /// Delivers a message to every subscriber of `channel`; returns how many got it.
-    pub(crate) fn publish(&mut self, mut current: Option<&mut Client>, channel: &[u8], msg: &[u8]) -> usize {
-        if !self.pubsub.has_receivers() {
-            return 0;
-        }
-        let (direct, by_pattern) = self.pubsub.receivers(channel);
-        let n = direct.len() + by_pattern.len();
-        let deliver = |c: &mut Client, pattern: Option<&[u8]>| {
-            match pattern {
-                None => {
-                    c.out.push(3);
-                    c.out.bulk(b"message");
-                }
-                Some(p) => {
-                    c.out.push(4);
-                    c.out.bulk(b"pmessage");
-                    c.out.bulk(p);
-                }
-            }
-            c.out.bulk(channel);
-            c.out.bulk(msg);
-        };
-        let cur_id = current.as_ref().map(|c| c.id);
-        let targets =
-            direct.into_iter().map(|id| (id, None)).chain(by_pattern.into_iter().map(|(p, id)| (id, Some(p))));
-        for (id, pat) in targets {
-            if Some(id) == cur_id {
-                if let Some(c) = current.as_deref_mut() {
-                    deliver(c, pat.as_deref());
-                }
-            } else if let Some(c) = self.clients.get_mut(id) {
-                deliver(c, pat.as_deref());
-                c.waker.wake();
-            }
-        }
-        n
-    }
-
-    fn feed_monitors(&mut self, client: &Client, argv: &Argv, now_ms: i64) {
-        let secs = now_ms.div_euclid(1000);
-        let micros = now_ms.rem_euclid(1000) * 1000;
-        let origin = match client.conn.transport {
-            crate::client::Transport::Unix => format!("unix:{}", self.cfg.str(pid("unixsocket"))),
-            crate::client::Transport::Tcp => client.conn.addr.clone(),
-        };
-        let mut line = format!("{secs}.{micros:06} [{} {origin}]", client.db);
-        let redact = matches!(client.last_cmd, "auth" | "hello" | "acl|setuser" | "config|set" | "migrate");
-        for (i, a) in argv.iter().enumerate() {
-            line.push(' ');
-            if redact && i > 0 && !(client.last_cmd == "hello" && i == 1) {
-                line.push_str("\"(redacted)\"");
-            } else {
-                line.push_str(&ferrokv_resp::args::quoted(a));
-            }
-        }
-        for id in self.monitors.clone() {
-            if id == client.id {
-                continue;
-            }
-            if let Some(m) = self.clients.get_mut(id) {
-                m.out.simple(&line);
-                m.waker.wake();
-            }
-        }
-    }
-
-    /// Enforces `client-output-buffer-limit` for a client's pending output.
-    pub(crate) fn check_output_limits(&mut self, c: &mut Client, now_ms: i64) {
-        let class = c.class();
-        let limit = self.hot.obuf[class.obuf_index()];
-        let used = c.out.len() as u64;
-        let hard = limit.hard > 0 && used >= limit.hard;
-        let soft = limit.soft > 0 && used >= limit.soft;
-        let mut over = hard;
-        if soft {
-            match c.obuf_soft_since {
-                None => c.obuf_soft_since = Some(now_ms),
-                Some(t) if now_ms - t > (limit.soft_seconds as i64) * 1000 => over = true,
-                Some(_) => {}
-            }
-        } else {
-            c.obuf_soft_since = None;
-        }
-        if over && !c.close_asap {
-            log::warn!(
-                "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                c.id,
-                c.conn.addr
-            );
-            self.detach(c);
-        }
-    }
-
-    /// Schedules a client to be closed: from now on it receives nothing (subscriptions,
-    /// MONITOR and WATCH are dropped at once, pending output discarded), and its connection
-    /// task is woken to close the socket — even if it is stuck writing to a peer that does
-    /// not read.
-    pub(crate) fn detach(&mut self, c: &mut Client) {
-        self.unblock(c);
-        for ch in c.channels.drain() {
-            self.pubsub.unsubscribe(&ch, c.id);
-        }
-        for p in c.patterns.drain() {
-            self.pubsub.punsubscribe(&p, c.id);
-        }
-        for (db, key, _) in c.watched.drain(..) {
-            self.watched.unwatch(db, &key, c.id);
-        }
-        if c.monitor {
-            c.monitor = false;
-            self.monitors.retain(|&m| m != c.id);
-        }
-        c.close_asap = true;
-        c.out.buf.clear();
-        c.waker.wake();
-    }
-
-    /// [`Engine::detach`] for a client in the table (not the one running a command).
-    pub(crate) fn detach_id(&mut self, id: ClientId) {
-        if let Some(mut c) = self.clients.take(id) {
-            self.detach(&mut c);
-            self.clients.put(c);
-        }
-    }
-
-    /// Checks output limits of clients that received data asynchronously.
-    fn check_all_output_limits(&mut self, now_ms: i64) {
-        let ids: Vec<ClientId> = self.clients.iter().filter(|c| !c.out.is_empty()).map(|c| c.id).collect();
-        for id in ids {
-            if let Some(mut c) = self.clients.take(id) {
-                self.check_output_limits(&mut c, now_ms);
-                self.clients.put(c);
-            }
-        }
-    }
-
     // ---- background work -----------------------------------------------------------
 
     /// Periodic housekeeping (Redis's serverCron), called `hz` times per second.
     pub fn cron(&mut self, now_ms: i64) {
+        self.now_ms = now_ms;
         self.stats.sample(now_ms);
         if let Some(p) = self.pause {
             if now_ms >= p.until_ms {

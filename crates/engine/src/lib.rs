@@ -11,11 +11,13 @@
 pub mod blocking;
 pub mod client;
 pub mod commands;
+pub mod connections;
 pub mod ctx;
 pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod evict;
+pub mod fanout;
 pub mod feed;
 pub mod host;
 pub mod latency;

@@ -169,12 +169,12 @@ fn protected_mode_refuses_remote_clients_without_password() {
         transport: Transport::Tcp,
         local: false,
     };
-    let refused = h.eng.connect(remote.clone(), Arc::new(NoWaker), h.now).unwrap_err();
+    let refused = h.eng.connect(remote.clone(), Arc::new(NoWaker), Default::default(), h.now).unwrap_err();
     assert!(String::from_utf8_lossy(&refused).starts_with("-DENIED Redis is running in protected mode"));
     // With a password, remote clients may connect (and must authenticate).
     let c = h.client();
     h.cmd(c, &["config", "set", "requirepass", "pw"]);
-    assert!(h.eng.connect(remote, Arc::new(NoWaker), h.now).is_ok());
+    assert!(h.eng.connect(remote, Arc::new(NoWaker), Default::default(), h.now).is_ok());
 }
 
 #[test]

@@ -3,8 +3,18 @@
 //! RESP2 downgrade Redis uses (flat arrays, bulk strings, integers).
 
 use crate::num::fmt_double;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// An output buffer that knows the client's protocol version.
+///
+/// It can also enforce a cap on pending output (a hard `client-output-buffer-limit`). The
+/// cap counts this buffer plus the bytes the connection already took from it and has not
+/// yet written to its socket (`in_flight`, kept by the I/O layer). Once the cap is reached
+/// the client is *doomed*: the buffer is freed and every later write is dropped, so a reply
+/// that would grow without bound (HRANDFIELD with a huge negative count, a subscriber that
+/// never reads) stops costing memory at the limit, as Redis stops writing to a client
+/// scheduled to be closed.
 #[derive(Debug, Default)]
 pub struct ReplyBuf {
     pub buf: Vec<u8>,
@@ -12,11 +22,95 @@ pub struct ReplyBuf {
     /// Error codes (`ERR`, `WRONGTYPE`, …) written since the last [`ReplyBuf::take_errors`],
     /// for INFO errorstats and failed-call counts.
     errors: Vec<String>,
+    /// Pending output at which the client is doomed (0: no cap).
+    cap: usize,
+    in_flight: Option<Arc<AtomicUsize>>,
+    /// `buf.len()` at which the cap must be looked at again (usize::MAX: never). One
+    /// comparison per write is all the hot path pays.
+    check_at: usize,
+    doomed: bool,
 }
 
 impl ReplyBuf {
     pub fn new(resp3: bool) -> Self {
-        ReplyBuf { buf: Vec::new(), resp3, errors: Vec::new() }
+        ReplyBuf { resp3, check_at: usize::MAX, ..Default::default() }
+    }
+
+    /// A buffer whose limits also count `in_flight`, the bytes its connection holds.
+    pub fn with_in_flight(resp3: bool, in_flight: Arc<AtomicUsize>) -> Self {
+        ReplyBuf { in_flight: Some(in_flight), ..ReplyBuf::new(resp3) }
+    }
+
+    /// Bytes taken by the connection and not yet written to its socket.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.as_ref().map_or(0, |f| f.load(Ordering::Relaxed))
+    }
+
+    /// Pending output in all: this buffer plus what is in flight.
+    pub fn pending(&self) -> usize {
+        self.buf.len() + self.in_flight()
+    }
+
+    /// Sets the cap on pending output (0: none). Cheap when unchanged.
+    pub fn set_cap(&mut self, cap: usize) {
+        if cap != self.cap {
+            self.cap = cap;
+            self.rearm();
+        }
+    }
+
+    /// The cap was reached: the client must be closed, and gets no more output.
+    pub fn doomed(&self) -> bool {
+        self.doomed
+    }
+
+    /// Drops pending output and refuses any more (the client is being closed).
+    pub fn doom(&mut self) {
+        self.doomed = true;
+        self.buf = Vec::new();
+        self.check_at = 0;
+    }
+
+    /// Drops bytes written after `len` (a reply the client asked not to get).
+    pub fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
+    /// Drops all pending output.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.rearm();
+    }
+
+    #[inline(always)]
+    fn grew(&mut self) {
+        if self.buf.len() >= self.check_at {
+            self.limit_reached();
+        }
+    }
+
+    /// Where the next check is due, from the cap and the bytes in flight now.
+    fn rearm(&mut self) {
+        self.check_at = if self.doomed {
+            0
+        } else if self.cap == 0 {
+            usize::MAX
+        } else {
+            self.cap.saturating_sub(self.in_flight())
+        };
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn limit_reached(&mut self) {
+        if self.doomed {
+            self.buf.clear();
+        } else if self.cap > 0 && self.pending() >= self.cap {
+            self.doom();
+        } else {
+            // The connection wrote some of what was in flight: there is room again.
+            self.rearm();
+        }
     }
 
     pub fn resp3(&self) -> bool {
@@ -36,10 +130,18 @@ impl ReplyBuf {
     }
 
     /// Moves the pending bytes out, leaving `spare` (cleared) in their place so that
-    /// buffers are recycled rather than reallocated.
+    /// buffers are recycled rather than reallocated. The bytes moved out are in flight
+    /// from now on: the connection must have written all it took before (it lowers the
+    /// count as it writes).
     pub fn swap_out(&mut self, spare: &mut Vec<u8>) {
         spare.clear();
         std::mem::swap(&mut self.buf, spare);
+        if let Some(f) = &self.in_flight {
+            f.store(spare.len(), Ordering::Relaxed);
+        }
+        if self.check_at != usize::MAX {
+            self.rearm();
+        }
     }
 
     pub fn take_errors(&mut self) -> Vec<String> {
@@ -52,6 +154,7 @@ impl ReplyBuf {
 
     pub fn raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
+        self.grew();
     }
 
     fn header(&mut self, prefix: u8, n: i64) {
@@ -59,10 +162,12 @@ impl ReplyBuf {
         let mut b = itoa::Buffer::new();
         self.buf.extend_from_slice(b.format(n).as_bytes());
         self.buf.extend_from_slice(b"\r\n");
+        self.grew();
     }
 
     pub fn ok(&mut self) {
         self.buf.extend_from_slice(b"+OK\r\n");
+        self.grew();
     }
 
     /// A status reply (`+text`). Newlines are replaced by spaces, as Redis does.
@@ -74,6 +179,7 @@ impl ReplyBuf {
     fn push_line(&mut self, s: &[u8]) {
         self.buf.extend(s.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
         self.buf.extend_from_slice(b"\r\n");
+        self.grew();
     }
 
     /// An error reply. `msg` starts with its code (`ERR …`, `WRONGTYPE …`); a message
@@ -96,14 +202,16 @@ impl ReplyBuf {
         match n {
             0 => self.buf.extend_from_slice(b":0\r\n"),
             1 => self.buf.extend_from_slice(b":1\r\n"),
-            _ => self.header(b':', n),
+            _ => return self.header(b':', n),
         }
+        self.grew();
     }
 
     pub fn bulk(&mut self, s: &[u8]) {
         self.header(b'$', s.len() as i64);
         self.buf.extend_from_slice(s);
         self.buf.extend_from_slice(b"\r\n");
+        self.grew();
     }
 
     /// An integer sent as a bulk string (what Redis does for values stored as integers).
@@ -122,11 +230,13 @@ impl ReplyBuf {
     /// The null bulk string (`$-1` / `_`).
     pub fn null(&mut self) {
         self.buf.extend_from_slice(if self.resp3 { b"_\r\n" } else { b"$-1\r\n" });
+        self.grew();
     }
 
     /// The null array (`*-1` / `_`).
     pub fn null_array(&mut self) {
         self.buf.extend_from_slice(if self.resp3 { b"_\r\n" } else { b"*-1\r\n" });
+        self.grew();
     }
 
     pub fn array(&mut self, n: usize) {
@@ -159,6 +269,7 @@ impl ReplyBuf {
             self.buf.push(b',');
             self.buf.extend_from_slice(s.as_bytes());
             self.buf.extend_from_slice(b"\r\n");
+            self.grew();
         } else {
             self.bulk(s.as_bytes());
         }
@@ -168,6 +279,7 @@ impl ReplyBuf {
     pub fn boolean(&mut self, b: bool) {
         if self.resp3 {
             self.buf.extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
+            self.grew();
         } else {
             self.int(b as i64);
         }
@@ -181,6 +293,7 @@ impl ReplyBuf {
             self.buf.push(b':');
             self.buf.extend_from_slice(s);
             self.buf.extend_from_slice(b"\r\n");
+            self.grew();
         } else {
             self.bulk(s);
         }
@@ -192,6 +305,7 @@ impl ReplyBuf {
             self.buf.push(b'(');
             self.buf.extend_from_slice(digits.as_bytes());
             self.buf.extend_from_slice(b"\r\n");
+            self.grew();
         } else {
             self.bulk(digits.as_bytes());
         }
@@ -259,6 +373,61 @@ mod tests {
         r.push(2);
         r.verbatim(b"hi", "txt");
         assert_eq!(r.buf, b"%1\r\n~0\r\n,inf\r\n#f\r\n_\r\n>2\r\n=6\r\ntxt:hi\r\n");
+    }
+
+    #[test]
+    fn a_capped_buffer_is_doomed_at_the_cap_and_stops_growing() {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let mut r = ReplyBuf::with_in_flight(false, in_flight.clone());
+        r.set_cap(100);
+        for _ in 0..7 {
+            r.bulk(b"0123456"); // 13 bytes each
+        }
+        assert!(!r.doomed());
+        r.bulk(b"0123456");
+        assert!(r.doomed(), "104 bytes >= 100");
+        assert!(r.buf.is_empty());
+        for _ in 0..1000 {
+            r.bulk(b"0123456");
+        }
+        assert!(r.buf.len() <= 13, "a doomed buffer keeps at most one write");
+    }
+
+    #[test]
+    fn the_cap_counts_bytes_in_flight_and_sees_them_written() {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let mut r = ReplyBuf::with_in_flight(false, in_flight.clone());
+        r.set_cap(100);
+        r.raw(&[b'x'; 80]);
+        let mut spare = Vec::new();
+        r.swap_out(&mut spare);
+        assert_eq!(in_flight.load(Ordering::Relaxed), 80);
+        r.raw(&[b'y'; 15]);
+        assert!(!r.doomed());
+        r.raw(&[b'y'; 10]);
+        assert!(r.doomed(), "80 in flight + 25 pending >= 100");
+
+        // The same, but the connection wrote what it held meanwhile: no doom.
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let mut r = ReplyBuf::with_in_flight(false, in_flight.clone());
+        r.set_cap(100);
+        r.raw(&[b'x'; 80]);
+        r.swap_out(&mut spare);
+        r.raw(&[b'y'; 15]);
+        in_flight.store(0, Ordering::Relaxed);
+        r.raw(&[b'y'; 60]);
+        assert!(!r.doomed());
+        assert_eq!(r.pending(), 75);
+    }
+
+    #[test]
+    fn no_cap_no_checks() {
+        let mut r = ReplyBuf::new(false);
+        r.raw(&vec![b'x'; 1 << 20]);
+        assert!(!r.doomed());
+        r.set_cap(1000);
+        r.ok();
+        assert!(r.doomed(), "already over the new cap at the next write");
     }
 
     #[test]

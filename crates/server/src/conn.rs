@@ -2,6 +2,12 @@
 //! lock, write the replies. The task also wakes up when the engine has something for this
 //! client that no request of its own produced (a pub/sub message, a CLIENT KILL, the end
 //! of a CLIENT PAUSE).
+//!
+//! Reading and writing are independent, as in Redis's event loop: a client that sends a
+//! long pipeline before reading any reply (mass-insert scripts do) keeps being read and
+//! served while its replies queue. What bounds the queue is the engine's output-buffer
+//! limits, not a refusal to read: replies the socket does not take stay in the engine
+//! (where the limits see them) until the bytes already handed to the socket are written.
 
 use crate::Shared;
 use bytes::BytesMut;
@@ -9,7 +15,11 @@ use ferrokv_engine::client::{ConnInfo, Waker};
 use ferrokv_engine::{unix_ms, ClientId, Outcome};
 use ferrokv_resp::{Argv, Limits, ProtocolError, RequestParser};
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -17,6 +27,8 @@ use tokio::sync::Notify;
 /// Commands run per engine lock, so one client's huge pipeline cannot starve the others.
 const BATCH: usize = 1024;
 const READ_CHUNK: usize = 16 * 1024;
+/// An output buffer grown past this by a big reply is given back once written.
+const OUT_KEEP: usize = 64 * 1024;
 
 struct NotifyWaker(Arc<Notify>);
 
@@ -24,39 +36,6 @@ impl Waker for NotifyWaker {
     fn wake(&self) {
         self.0.notify_one();
     }
-}
-
-/// Writes `buf` fully, unless the engine closes the client meanwhile (a peer that stopped
-/// reading would otherwise hold the task in the write forever). False: close now.
-async fn write_out<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    buf: &[u8],
-    notify: &Notify,
-    shared: &Shared,
-    id: ClientId,
-) -> bool {
-    let mut pos = 0;
-    let mut woken = false;
-    while pos < buf.len() {
-        tokio::select! {
-            biased;
-            r = stream.write(&buf[pos..]) => match r {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => pos += n,
-            },
-            _ = notify.notified() => {
-                if shared.engine.lock().must_close(id) {
-                    return false;
-                }
-                woken = true;
-            }
-        }
-    }
-    if woken {
-        // The wake-up was for new output: keep it for the next turn of the loop.
-        notify.notify_one();
-    }
-    true
 }
 
 pub fn now_ms() -> i64 {
@@ -95,19 +74,86 @@ impl Input<'_> {
     }
 }
 
+/// Output taken from the engine and not yet written to the socket.
+struct Pending {
+    buf: Vec<u8>,
+    pos: usize,
+    /// Shared with the engine, which counts these bytes against the output limits.
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    fn rest(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn wrote(&mut self, n: usize) {
+        self.pos += n;
+        self.in_flight.store(self.buf.len() - self.pos, Ordering::Relaxed);
+        if self.is_empty() {
+            self.pos = 0;
+            self.buf.clear();
+            if self.buf.capacity() > OUT_KEEP {
+                self.buf = Vec::with_capacity(READ_CHUNK);
+            }
+        }
+    }
+}
+
+/// What one poll of the socket achieved.
+enum Io {
+    Progress { wrote: usize, read: Option<usize> },
+    Closed,
+}
+
+/// Writes pending output and reads more input, whichever the socket allows, in one poll
+/// (the first is tried first). Ready as soon as either made progress.
+fn poll_io<S: AsyncRead + AsyncWrite + Unpin>(
+    cx: &mut std::task::Context<'_>,
+    stream: &mut S,
+    out: &[u8],
+    inbuf: Option<&mut BytesMut>,
+) -> Poll<Io> {
+    let mut wrote = 0;
+    if !out.is_empty() {
+        match pin!(stream.write(out)).poll(cx) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Io::Closed),
+            Poll::Ready(Ok(n)) => wrote = n,
+            Poll::Pending => {}
+        }
+    }
+    let mut read = None;
+    if let Some(inbuf) = inbuf {
+        if inbuf.capacity() - inbuf.len() < READ_CHUNK / 4 {
+            inbuf.reserve(READ_CHUNK);
+        }
+        match pin!(stream.read_buf(inbuf)).poll(cx) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Io::Closed),
+            Poll::Ready(Ok(n)) => read = Some(n),
+            Poll::Pending => {}
+        }
+    }
+    if wrote > 0 || read.is_some() {
+        Poll::Ready(Io::Progress { wrote, read })
+    } else {
+        Poll::Pending
+    }
+}
+
 pub async fn serve<S>(shared: Arc<Shared>, mut stream: S, info: ConnInfo)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let notify = Arc::new(Notify::new());
     let waker: Arc<dyn Waker> = Arc::new(NotifyWaker(notify.clone()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let addr = info.addr.clone();
-    let connected = {
-        let mut e = shared.engine.lock();
-        e.connect(info, waker, now_ms()).map(|id| (id, e.limits(id)))
-    };
-    // Parser limits, refreshed under the lock after each batch (AUTH changes them).
-    let (id, mut limits) = match connected {
+    let connected = shared.engine.lock().connect(info, waker, in_flight.clone(), now_ms());
+    let id = match connected {
         Ok(v) => v,
         Err(reply) => {
             let _ = stream.write_all(&reply).await;
@@ -118,65 +164,54 @@ where
     let mut parser = RequestParser::new();
     let mut parsed: Vec<Argv> = Vec::new();
     let mut reqs: VecDeque<Argv> = VecDeque::new();
-    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut out = Pending { buf: Vec::with_capacity(READ_CHUNK), pos: 0, in_flight };
+    // Write what is pending, then close (QUIT, CLIENT KILL of itself, a protocol error).
+    let mut closing = false;
     let mut protocol_error: Option<String> = None;
+    let mut input_done = false;
     let mut paused_until: Option<i64> = None;
     // Some(deadline) while blocked in BLPOP & co (deadline None = no timeout).
     let mut blocked: Option<Option<i64>> = None;
     let mut bytes_in = 0usize;
-    let mut became_replica;
-    loop {
-        let runnable = !reqs.is_empty() && paused_until.is_none() && blocked.is_none();
-        if !runnable {
-            if inbuf.capacity() - inbuf.len() < READ_CHUNK / 4 {
-                inbuf.reserve(READ_CHUNK);
-            }
-            let sleep_until = |until: i64| {
-                let wait = (until - now_ms()).max(0) as u64;
-                tokio::time::sleep(std::time::Duration::from_millis(wait))
-            };
-            let pause_sleep = paused_until.map(sleep_until);
-            let block_sleep = blocked.flatten().map(sleep_until);
-            tokio::select! {
-                biased;
-                _ = notify.notified() => paused_until = None,
-                _ = async { pause_sleep.expect("guarded").await }, if pause_sleep.is_some() => paused_until = None,
-                _ = async { block_sleep.expect("guarded").await }, if block_sleep.is_some() => {
-                    shared.engine.lock().block_timeout(id, now_ms());
-                }
-                r = stream.read_buf(&mut inbuf), if protocol_error.is_none() => match r {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        bytes_in += n;
-                        let input = Input { parser: &mut parser, inbuf: &mut inbuf, parsed: &mut parsed, reqs: &mut reqs };
-                        if !input.parse(&limits, &mut protocol_error, id, &addr) {
-                            break;
-                        }
-                    }
-                },
-            }
-        }
-        let (close, outcome, ticket, replicas_fed) = {
+    'conn: loop {
+        // Under the lock: account for input, run what can run, collect the output.
+        let runnable = !closing && !reqs.is_empty() && paused_until.is_none() && blocked.is_none();
+        // `limits`: the parser's, refreshed after each batch (AUTH changes them).
+        // `engine_output`: the engine holds output not taken yet (taken once `out` is written).
+        let (ticket, replicas_fed, became_replica, limits, engine_output) = {
             let mut e = shared.engine.lock();
             if e.must_close(id) {
-                break;
+                break 'conn;
             }
             let offset_before = e.repl.offset;
             if bytes_in > 0 {
-                e.note_input(id, bytes_in, inbuf.len());
+                e.note_input(id, bytes_in, inbuf.len(), inbuf.capacity());
                 bytes_in = 0;
             }
-            let outcome = if !reqs.is_empty() && paused_until.is_none() {
-                e.execute(id, &mut reqs, now_ms(), BATCH)
-            } else {
-                Outcome::Continue
-            };
-            limits = e.limits(id);
+            if runnable {
+                match e.execute(id, &mut reqs, now_ms(), BATCH) {
+                    Outcome::Continue => {}
+                    Outcome::Close => closing = true,
+                    Outcome::Paused { until_ms } => paused_until = Some(until_ms),
+                }
+            }
+            if reqs.is_empty() {
+                if let Some(msg) = protocol_error.take() {
+                    // After the replies to the requests before the bad one.
+                    e.protocol_error(id, &msg);
+                }
+            }
+            let limits = e.limits(id);
             blocked = e.block_deadline(id);
             let ticket = e.flush_feed();
             let replicas_fed = e.repl.offset != offset_before && !e.repl.replicas.is_empty();
-            became_replica = e.replica_state(id).is_some();
-            (e.take_output(id, &mut out), outcome, ticket, replicas_fed)
+            let engine_output = if out.is_empty() {
+                closing |= e.take_output(id, &mut out.buf);
+                false
+            } else {
+                e.has_output(id)
+            };
+            (ticket, replicas_fed, e.replica_state(id).is_some(), limits, engine_output)
         };
         // Replies to writes leave only once the writes are as durable as promised.
         if let Some(t) = ticket {
@@ -189,41 +224,125 @@ where
         if replicas_fed {
             tokio::task::yield_now().await;
         }
-        if !out.is_empty() && !write_out(&mut stream, &out, &notify, &shared, id).await {
-            break;
-        }
         if became_replica {
             // From PSYNC on, this connection carries the replication stream.
-            crate::replication::sender::serve(shared.clone(), stream, id, notify.clone(), inbuf).await;
+            if write_all_pending(&mut stream, &mut out, &notify, &shared, id).await {
+                crate::replication::sender::serve(shared.clone(), stream, id, notify.clone(), inbuf).await;
+            }
             shared.engine.lock().disconnect(id);
             return;
-        }
-        if close || outcome == Outcome::Close {
-            break;
-        }
-        if let Outcome::Paused { until_ms } = outcome {
-            paused_until = Some(until_ms);
-        }
-        if let Some(msg) = &protocol_error {
-            if reqs.is_empty() {
-                let _ = stream.write_all(format!("-{msg}\r\n").as_bytes()).await;
-                break;
-            }
         }
         // Before AUTH the parser takes one request per read; requests pipelined behind it
         // (a replica's or a sentinel's AUTH + REPLCONF/SUBSCRIBE…) are already buffered and
         // must run now, not when the client happens to send more.
-        if reqs.is_empty() && !inbuf.is_empty() && protocol_error.is_none() {
+        if reqs.is_empty() && !inbuf.is_empty() && !input_done {
             let input = Input { parser: &mut parser, inbuf: &mut inbuf, parsed: &mut parsed, reqs: &mut reqs };
             if !input.parse(&limits, &mut protocol_error, id, &addr) {
-                break;
+                break 'conn;
             }
+            input_done |= protocol_error.is_some();
         }
-        // The parser may hold more complete requests than one batch ran.
-        if !reqs.is_empty() && paused_until.is_none() {
-            tokio::task::yield_now().await;
+
+        // Write and wait until there is something to run, take or close.
+        loop {
+            let runnable = !closing && !reqs.is_empty() && paused_until.is_none() && blocked.is_none();
+            if runnable {
+                // More requests than one batch ran: write what the socket takes without
+                // waiting, and let other clients run before the next batch.
+                if !out.is_empty() {
+                    let progress = std::future::poll_fn(|cx| match poll_io(cx, &mut stream, out.rest(), None) {
+                        Poll::Pending => Poll::Ready(Io::Progress { wrote: 0, read: None }),
+                        ready => ready,
+                    });
+                    match progress.await {
+                        Io::Closed => break 'conn,
+                        Io::Progress { wrote, .. } => out.wrote(wrote),
+                    }
+                }
+                tokio::task::yield_now().await;
+                continue 'conn;
+            }
+            if out.is_empty() && (engine_output || (protocol_error.is_some() && reqs.is_empty())) {
+                continue 'conn;
+            }
+            if closing && out.is_empty() {
+                break 'conn;
+            }
+            let reading = !closing && !input_done;
+            let sleep_until = |until: i64| {
+                let wait = (until - now_ms()).max(0) as u64;
+                tokio::time::sleep(std::time::Duration::from_millis(wait))
+            };
+            let pause_sleep = paused_until.map(sleep_until);
+            let block_sleep = blocked.flatten().map(sleep_until);
+            let io = std::future::poll_fn(|cx| {
+                let inbuf = if reading { Some(&mut inbuf) } else { None };
+                poll_io(cx, &mut stream, out.rest(), inbuf)
+            });
+            tokio::select! {
+                biased;
+                r = io => match r {
+                    Io::Closed => break 'conn,
+                    Io::Progress { wrote, read } => {
+                        out.wrote(wrote);
+                        let Some(n) = read else { continue };
+                        bytes_in += n;
+                        let input = Input { parser: &mut parser, inbuf: &mut inbuf, parsed: &mut parsed, reqs: &mut reqs };
+                        if !input.parse(&limits, &mut protocol_error, id, &addr) {
+                            break 'conn;
+                        }
+                        input_done |= protocol_error.is_some();
+                        continue 'conn;
+                    }
+                },
+                _ = notify.notified() => {
+                    // New output, a kill, or the end of a pause: the engine will tell.
+                    paused_until = None;
+                    continue 'conn;
+                }
+                _ = async { pause_sleep.expect("guarded").await }, if pause_sleep.is_some() => {
+                    paused_until = None;
+                    continue 'conn;
+                }
+                _ = async { block_sleep.expect("guarded").await }, if block_sleep.is_some() => {
+                    shared.engine.lock().block_timeout(id, now_ms());
+                    continue 'conn;
+                }
+            }
         }
     }
     let _ = stream.flush().await;
     shared.engine.lock().disconnect(id);
+}
+
+/// Writes all pending output, unless the engine closes the client meanwhile (a peer that
+/// stopped reading would otherwise hold the task forever). False: close now.
+async fn write_all_pending<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    out: &mut Pending,
+    notify: &Notify,
+    shared: &Shared,
+    id: ClientId,
+) -> bool {
+    let mut woken = false;
+    while !out.is_empty() {
+        tokio::select! {
+            biased;
+            r = stream.write(out.rest()) => match r {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => out.wrote(n),
+            },
+            _ = notify.notified() => {
+                if shared.engine.lock().must_close(id) {
+                    return false;
+                }
+                woken = true;
+            }
+        }
+    }
+    if woken {
+        // The wake-up was for new output: keep it for whoever serves the connection next.
+        notify.notify_one();
+    }
+    true
 }

@@ -67,9 +67,17 @@ pub fn info_line(client: &Client, postponed: bool, now_ms: i64) -> String {
     let lossy = |v: &Option<Vec<u8>>| v.as_deref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
     let multi = client.multi.as_ref().map_or(-1, |m| m.queue.len() as i64);
     let multi_mem: usize = client.multi.as_ref().map_or(0, |m| m.queue.iter().map(|(_, a)| a.byte_len()).sum());
-    let obl = client.out.len();
+    // Redis keeps the first 16 KB of output in a static buffer (`obl`) and the rest in a
+    // list of 16 KB blocks (`oll` blocks, `omem` bytes); ferrokv's one buffer is shown
+    // the same way.
+    const STATIC_BUF: usize = 16 * 1024;
+    let pending = client.output_memory();
+    let obl = pending.min(STATIC_BUF);
+    let omem = pending - obl;
+    let oll = omem.div_ceil(STATIC_BUF);
+    let events = if pending > 0 { "rw" } else { "r" };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp=0 obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         client.id,
         client.conn.addr,
         client.conn.laddr,
@@ -83,10 +91,14 @@ pub fn info_line(client: &Client, postponed: bool, now_ms: i64) -> String {
         client.patterns.len(),
         multi,
         client.qbuf,
-        16384usize.saturating_sub(client.qbuf),
+        client.qbuf_capacity.saturating_sub(client.qbuf),
         multi_mem,
+        STATIC_BUF,
         obl,
-        obl + client.qbuf + multi_mem + 1024,
+        oll,
+        omem,
+        client.memory_usage(),
+        events,
         client.last_cmd,
         client.user,
         if client.resp3() { 3 } else { 2 },

@@ -319,10 +319,29 @@ pub fn hrandfield(c: &mut Ctx) -> CmdResult {
         out.bulk(&f);
         return Ok(());
     };
+    if n < 0 {
+        // That many draws, repeats allowed, written as they are drawn: the count is the
+        // client's to choose (up to 2^63), so nothing may be collected first, and the
+        // loop ends early once the reply has doomed the client at its output limit.
+        let draws = n.unsigned_abs() as usize;
+        out.array(if withvalues && !resp3 { draws * 2 } else { draws });
+        for _ in 0..draws {
+            if out.doomed() {
+                break;
+            }
+            let Some((f, v)) = h.random(&mut rng) else { break };
+            if withvalues && resp3 {
+                out.array(2);
+            }
+            out.bulk(&f);
+            if withvalues {
+                out.bulk(&v);
+            }
+        }
+        return Ok(());
+    }
     let picked: Vec<(Vec<u8>, Vec<u8>)> = if n == 0 {
         Vec::new()
-    } else if n < 0 {
-        (0..n.unsigned_abs()).filter_map(|_| h.random(&mut rng)).collect()
     } else if n as usize >= h.len() {
         h.pairs()
     } else {

@@ -230,8 +230,22 @@ pub fn srandmember(c: &mut Ctx) -> CmdResult {
             return Ok(());
         }
         Some(0) => Vec::new(),
-        // Negative: that many draws, repeats allowed, in draw order.
-        Some(n) if n < 0 => (0..n.unsigned_abs()).filter_map(|_| set.random(rng)).collect(),
+        // Negative: that many draws, repeats allowed, written as they are drawn (the
+        // count may be up to 2^63: nothing is collected first, and the loop ends once the
+        // reply has doomed the client at its output limit).
+        Some(n) if n < 0 => {
+            let draws = n.unsigned_abs() as usize;
+            let out = &mut c.client.out;
+            out.array(draws);
+            for _ in 0..draws {
+                if out.doomed() {
+                    break;
+                }
+                let Some(m) = set.random(rng) else { break };
+                out.bulk(&m);
+            }
+            return Ok(());
+        }
         Some(n) if n as usize >= set.len() => set.members(),
         Some(n) => {
             // Distinct members: draw until enough unique ones.

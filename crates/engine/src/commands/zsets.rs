@@ -982,10 +982,39 @@ pub fn zrandmember(c: &mut Ctx) -> CmdResult {
         }
         return Ok(());
     };
+    if n < 0 {
+        // That many draws, repeats allowed, written as they are drawn (the count may be up
+        // to 2^63: nothing is collected first, and the loop ends once the reply has doomed
+        // the client at its output limit).
+        let db = c.client.db;
+        let out = &mut c.client.out;
+        let Some(o) = c.eng.lookup_read(db, c.argv.get(1), c.now) else {
+            out.array(0);
+            return Ok(());
+        };
+        let z = zset_of(&o.value)?;
+        let draws = n.unsigned_abs() as usize;
+        let flat = withscores && !out.resp3();
+        out.array(if flat { draws * 2 } else { draws });
+        for _ in 0..draws {
+            if out.doomed() {
+                break;
+            }
+            let Some((m, score)) = z.random(&mut rng) else { break };
+            if withscores && !flat {
+                out.array(2);
+            }
+            out.bulk(m);
+            if withscores {
+                out.double(score);
+            }
+        }
+        return Ok(());
+    }
     let picked = match read_zset(c, c.arg(1))? {
         None => Vec::new(),
         Some(_) if n == 0 => Vec::new(),
-        Some(z) => random_entries(z, n.unsigned_abs(), n > 0, &mut rng),
+        Some(z) => random_entries(z, n.unsigned_abs(), true, &mut rng),
     };
     reply_entries(c.out(), &picked, withscores);
     Ok(())

@@ -84,7 +84,7 @@ impl Engine {
             let mut ctx = Ctx::new(self, client, &argv, cmd, now_ms);
             let _ = handler(&mut ctx);
         }
-        client.out.buf.clear();
+        client.out.clear();
         let _ = client.out.take_errors();
         Ok(())
     }

@@ -224,14 +224,12 @@ impl Engine {
         self.update_feed_enabled();
         if !on {
             // WAITAOF clients waiting on the local AOF get their error now.
-            self.serve_waiters(crate::unix_ms(std::time::SystemTime::now()));
+            self.serve_waiters(self.now_ms);
         }
         if on {
             if self.persist.in_progress().is_some() {
                 self.persist.aof.rewrite_scheduled = true;
-            } else if let Err(e) =
-                self.request_snapshot(Purpose::AofRewrite, crate::unix_ms(std::time::SystemTime::now()))
-            {
+            } else if let Err(e) = self.request_snapshot(Purpose::AofRewrite, self.now_ms) {
                 log::warn!("Unable to turn on AOF: {e}");
             }
         } else {
@@ -285,7 +283,7 @@ impl Engine {
             let shared = bytes::Bytes::copy_from_slice(&bytes);
             self.repl.append(shared);
             if !self.repl.replicas.is_empty() {
-                self.enforce_replica_buffer_limits(crate::unix_ms(std::time::SystemTime::now()));
+                self.enforce_replica_buffer_limits(self.now_ms);
             }
             self.host.replication_advanced(self.repl.offset);
         }

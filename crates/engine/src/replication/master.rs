@@ -207,10 +207,14 @@ impl Engine {
     /// Drops replicas whose unsent stream exceeds `client-output-buffer-limit replica`
     /// (hard at once, soft after its seconds), as Redis closes such clients.
     pub(crate) fn enforce_replica_buffer_limits(&mut self, now_ms: i64) {
-        let (hard, soft, soft_secs) = match self.cfg.get(pid("client-output-buffer-limit")) {
-            ferrokv_config::Val::Obuf(l) => (l[1].hard, l[1].soft, l[1].soft_seconds),
-            _ => return,
-        };
+        let limit = self.hot.obuf[crate::client::ClientClass::Replica.obuf_index()];
+        let (mut hard, soft, soft_secs) = (limit.hard, limit.soft, limit.soft_seconds);
+        // As in Redis: a hard limit below the backlog would drop replicas that a partial
+        // resync would take right back, and costs no memory since the buffer is shared.
+        let backlog_size = self.repl.backlog.as_ref().map_or(0, |b| b.size);
+        if hard > 0 && hard < backlog_size {
+            hard = backlog_size;
+        }
         let end = self.repl.offset + 1;
         let mut drop_ids = Vec::new();
         for r in self.repl.replicas.iter_mut().filter(|r| r.state != ReplicaState::WaitBgsave) {

@@ -190,7 +190,7 @@ impl Engine {
         }
         self.process(mc, argv, now_ms);
         self.repl.master_db = mc.db;
-        mc.out.buf.clear();
+        mc.out.clear();
         let _ = mc.out.take_errors();
         None
     }

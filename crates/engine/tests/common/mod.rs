@@ -7,12 +7,15 @@ use ferrokv_config::Config;
 use ferrokv_engine::client::{ConnInfo, NoWaker, Transport};
 use ferrokv_engine::{ClientId, Engine, NullHost, ServerInfo};
 use ferrokv_resp::{Argv, Frame};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub struct Harness {
     pub eng: Engine,
     pub now: i64,
+    /// Each client's output in flight: the harness "writes" everything it takes at once.
+    in_flight: HashMap<ClientId, Arc<AtomicUsize>>,
 }
 
 impl Harness {
@@ -23,7 +26,7 @@ impl Harness {
     pub fn with_config(cfg: Config) -> Harness {
         let now = 1_700_000_000_000;
         let eng = Engine::new(cfg, Box::new(NullHost::default()), ServerInfo::default(), now).unwrap();
-        Harness { eng, now }
+        Harness { eng, now, in_flight: HashMap::new() }
     }
 
     pub fn client(&mut self) -> ClientId {
@@ -34,16 +37,27 @@ impl Harness {
             transport: Transport::Tcp,
             local: true,
         };
-        self.eng.connect(conn, Arc::new(NoWaker), self.now).unwrap()
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let id = self.eng.connect(conn, Arc::new(NoWaker), in_flight.clone(), self.now).unwrap();
+        self.in_flight.insert(id, in_flight);
+        id
+    }
+
+    /// Takes a client's pending output as its connection would, and writes it at once.
+    pub fn take(&mut self, id: ClientId) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.eng.take_output(id, &mut out);
+        if let Some(f) = self.in_flight.get(&id) {
+            f.store(0, Ordering::Relaxed);
+        }
+        out
     }
 
     /// Runs one command and returns the raw bytes written to the client.
     pub fn raw(&mut self, id: ClientId, args: &[&str]) -> Vec<u8> {
         let mut q = VecDeque::from([Argv::from_slices(args)]);
         self.eng.execute(id, &mut q, self.now, usize::MAX);
-        let mut out = Vec::new();
-        self.eng.take_output(id, &mut out);
-        out
+        self.take(id)
     }
 
     /// Runs one command and decodes its single reply.
@@ -56,8 +70,7 @@ impl Harness {
 
     /// Pending output of a client (pushes it received), decoded.
     pub fn pending(&mut self, id: ClientId) -> Vec<Frame> {
-        let mut out = Vec::new();
-        self.eng.take_output(id, &mut out);
+        let out = self.take(id);
         let mut frames = Vec::new();
         let mut pos = 0;
         while let Some((f, n)) = Frame::decode(&out[pos..]).unwrap() {
