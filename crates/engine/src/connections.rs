@@ -117,15 +117,16 @@ impl Engine {
     pub fn note_input(&mut self, id: ClientId, bytes: usize, qbuf: usize, qbuf_capacity: usize) {
         self.stats.net_input_bytes += bytes as u64;
         self.stats.total_reads_processed += 1;
-        let Some(mut c) = self.clients.take(id) else {
+        let Some(c) = self.clients.get_mut(id) else {
             return;
         };
         c.net_in += bytes as u64;
         c.qbuf = qbuf;
         c.qbuf_capacity = qbuf_capacity;
-        self.track_client_memory(&mut c);
-        self.clients.put(c);
-        self.evict_clients_if_needed();
+        if self.hot.maxmemory_clients != 0 {
+            track_memory(&mut self.clients_memory, c);
+            self.evict_clients_if_needed();
+        }
     }
 
     /// Ends a connection with a protocol error: the error follows the replies already
@@ -290,12 +291,29 @@ impl Engine {
         }
     }
 
-    /// Updates the engine's total of normal and pub/sub clients' memory with what this
-    /// client holds now (its counted share is kept in the client).
+    /// Updates the total of normal and pub/sub clients' memory with what this client holds
+    /// now. Only `maxmemory-clients` needs the total kept up to date, so without it this
+    /// costs nothing (INFO counts on demand).
     pub(crate) fn track_client_memory(&mut self, c: &mut Client) {
-        let now = c.evictable_memory();
-        self.clients_memory = self.clients_memory - c.memory_tracked + now;
-        c.memory_tracked = now;
+        if self.hot.maxmemory_clients != 0 {
+            track_memory(&mut self.clients_memory, c);
+        }
+    }
+
+    /// Counts every client afresh (`maxmemory-clients` was just set, or is about to act).
+    pub(crate) fn recount_clients_memory(&mut self) {
+        let mut total = 0;
+        for c in self.clients.iter_mut() {
+            c.memory_tracked = c.evictable_memory();
+            total += c.memory_tracked;
+        }
+        self.clients_memory = total;
+    }
+
+    /// Memory of all normal and pub/sub clients (INFO `mem_clients_normal`), `caller`
+    /// being the client running a command (out of the table meanwhile).
+    pub fn clients_memory_now(&self, caller: Option<&Client>) -> usize {
+        self.clients.iter().chain(caller).map(Client::evictable_memory).sum()
     }
 
     /// Evicts the biggest evictable clients until the total is below `maxmemory-clients`.
@@ -306,14 +324,8 @@ impl Engine {
         }
         // Connections write outside the engine's lock, so what a client was last counted
         // for may be stale: count everyone afresh before evicting anybody.
-        let mut total = self.clients_memory;
-        for c in self.clients.iter_mut() {
-            let now = c.evictable_memory();
-            total = total - c.memory_tracked + now;
-            c.memory_tracked = now;
-        }
-        self.clients_memory = total;
-        if total < limit {
+        self.recount_clients_memory();
+        if self.clients_memory < limit {
             return;
         }
         let mut candidates: Vec<(usize, ClientId)> = self
@@ -339,4 +351,11 @@ impl Engine {
             log::warn!("Over client maxmemory after evicting all evictable clients");
         }
     }
+}
+
+/// Moves a client's share of `total` to what it holds now.
+fn track_memory(total: &mut usize, c: &mut Client) {
+    let now = c.evictable_memory();
+    *total = *total - c.memory_tracked + now;
+    c.memory_tracked = now;
 }

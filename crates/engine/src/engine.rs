@@ -265,6 +265,9 @@ impl Engine {
         if changed.contains(&pid("appendonly")) {
             self.appendonly_changed();
         }
+        if changed.contains(&pid("maxmemory-clients")) {
+            self.recount_clients_memory();
+        }
         if changed.contains(&pid("requirepass")) && self.hot.requirepass.is_none() {
             // Dropping the password authenticates everyone, as in Redis.
             for c in self.clients.iter_mut() {

@@ -104,25 +104,33 @@ impl Pending {
     }
 }
 
+/// Why a connection task woke up.
+enum Wake {
+    Io(Io),
+    Notified,
+    Timer,
+}
+
 /// What one poll of the socket achieved.
 enum Io {
     Progress { wrote: usize, read: Option<usize> },
     Closed,
 }
 
-/// Writes pending output and reads more input, whichever the socket allows, in one poll
-/// (the first is tried first). Ready as soon as either made progress.
+/// Writes pending output or reads more input, whichever the socket allows (writing is
+/// tried first). Ready as soon as either made progress; Pending registers interest in
+/// both, so a peer that does not read cannot stop its input from being read.
 fn poll_io<S: AsyncRead + AsyncWrite + Unpin>(
     cx: &mut std::task::Context<'_>,
     stream: &mut S,
     out: &[u8],
     inbuf: Option<&mut BytesMut>,
 ) -> Poll<Io> {
-    let mut wrote = 0;
     if !out.is_empty() {
         match pin!(stream.write(out)).poll(cx) {
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Io::Closed),
-            Poll::Ready(Ok(n)) => wrote = n,
+            // The caller polls again at once: reading can wait until then.
+            Poll::Ready(Ok(n)) => return Poll::Ready(Io::Progress { wrote: n, read: None }),
             Poll::Pending => {}
         }
     }
@@ -137,10 +145,9 @@ fn poll_io<S: AsyncRead + AsyncWrite + Unpin>(
             Poll::Pending => {}
         }
     }
-    if wrote > 0 || read.is_some() {
-        Poll::Ready(Io::Progress { wrote, read })
-    } else {
-        Poll::Pending
+    match read {
+        Some(_) => Poll::Ready(Io::Progress { wrote: 0, read }),
+        None => Poll::Pending,
     }
 }
 
@@ -269,43 +276,55 @@ where
                 break 'conn;
             }
             let reading = !closing && !input_done;
-            let sleep_until = |until: i64| {
-                let wait = (until - now_ms()).max(0) as u64;
-                tokio::time::sleep(std::time::Duration::from_millis(wait))
-            };
-            let pause_sleep = paused_until.map(sleep_until);
-            let block_sleep = blocked.flatten().map(sleep_until);
-            let io = std::future::poll_fn(|cx| {
+            // One hand-written poll rather than select!: this runs once or twice per
+            // request, and select! moved its futures (timers included) each time.
+            let timer = match (paused_until, blocked.flatten()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .map(|until| tokio::time::sleep(std::time::Duration::from_millis((until - now_ms()).max(0) as u64)));
+            let mut timer = pin!(timer);
+            let mut notified = pin!(notify.notified());
+            let wake = std::future::poll_fn(|cx| {
                 let inbuf = if reading { Some(&mut inbuf) } else { None };
-                poll_io(cx, &mut stream, out.rest(), inbuf)
-            });
-            tokio::select! {
-                biased;
-                r = io => match r {
-                    Io::Closed => break 'conn,
-                    Io::Progress { wrote, read } => {
-                        out.wrote(wrote);
-                        let Some(n) = read else { continue };
-                        bytes_in += n;
-                        let input = Input { parser: &mut parser, inbuf: &mut inbuf, parsed: &mut parsed, reqs: &mut reqs };
-                        if !input.parse(&limits, &mut protocol_error, id, &addr) {
-                            break 'conn;
-                        }
-                        input_done |= protocol_error.is_some();
-                        continue 'conn;
+                if let Poll::Ready(io) = poll_io(cx, &mut stream, out.rest(), inbuf) {
+                    return Poll::Ready(Wake::Io(io));
+                }
+                if notified.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Notified);
+                }
+                match timer.as_mut().as_pin_mut().map(|t| t.poll(cx)) {
+                    Some(Poll::Ready(())) => Poll::Ready(Wake::Timer),
+                    _ => Poll::Pending,
+                }
+            })
+            .await;
+            match wake {
+                Wake::Io(Io::Closed) => break 'conn,
+                Wake::Io(Io::Progress { wrote, read }) => {
+                    out.wrote(wrote);
+                    let Some(n) = read else { continue };
+                    bytes_in += n;
+                    let input = Input { parser: &mut parser, inbuf: &mut inbuf, parsed: &mut parsed, reqs: &mut reqs };
+                    if !input.parse(&limits, &mut protocol_error, id, &addr) {
+                        break 'conn;
                     }
-                },
-                _ = notify.notified() => {
-                    // New output, a kill, or the end of a pause: the engine will tell.
+                    input_done |= protocol_error.is_some();
+                    continue 'conn;
+                }
+                // New output, a kill, or the end of a pause: the engine will tell.
+                Wake::Notified => {
                     paused_until = None;
                     continue 'conn;
                 }
-                _ = async { pause_sleep.expect("guarded").await }, if pause_sleep.is_some() => {
-                    paused_until = None;
-                    continue 'conn;
-                }
-                _ = async { block_sleep.expect("guarded").await }, if block_sleep.is_some() => {
-                    shared.engine.lock().block_timeout(id, now_ms());
+                Wake::Timer => {
+                    let now = now_ms();
+                    if paused_until.is_some_and(|until| now >= until) {
+                        paused_until = None;
+                    }
+                    if blocked.flatten().is_some_and(|deadline| now >= deadline) {
+                        shared.engine.lock().block_timeout(id, now);
+                    }
                     continue 'conn;
                 }
             }

@@ -70,7 +70,7 @@ fn section_clients(e: &Engine, s: &mut String) {
     );
 }
 
-fn section_memory(e: &Engine, s: &mut String) {
+fn section_memory(e: &Engine, caller: Option<&crate::client::Client>, s: &mut String) {
     let m = e.host.memory();
     let used = m.used.max(1);
     let peak = m.peak.max(used);
@@ -104,7 +104,7 @@ fn section_memory(e: &Engine, s: &mut String) {
         human_bytes(maxmemory),
         m.rss as i64 - used as i64,
         m.rss as i64 - used as i64,
-        e.clients_memory,
+        e.clients_memory_now(caller),
     );
 }
 
@@ -214,7 +214,8 @@ fn section_keyspace(e: &Engine, s: &mut String) {
 }
 
 /// The INFO text for the requested sections (lowercase names, or default/all/everything).
-pub fn info_text(e: &Engine, now_ms: i64, requested: &[String]) -> String {
+/// `caller`: the client asking, out of the clients table while its command runs.
+pub fn info_text(e: &Engine, now_ms: i64, requested: &[String], caller: Option<&crate::client::Client>) -> String {
     let mut want: Vec<&str> = Vec::new();
     let mut all = false;
     if requested.is_empty() {
@@ -244,7 +245,7 @@ pub fn info_text(e: &Engine, now_ms: i64, requested: &[String]) -> String {
         add(&mut s, &|s| section_clients(e, s));
     }
     if has("memory") {
-        add(&mut s, &|s| section_memory(e, s));
+        add(&mut s, &|s| section_memory(e, caller, s));
     }
     if has("persistence") {
         add(&mut s, &|s| section_persistence(e, now_ms, s));
@@ -282,7 +283,7 @@ pub fn info_text(e: &Engine, now_ms: i64, requested: &[String]) -> String {
 pub fn info(c: &mut Ctx) -> CmdResult {
     let requested: Vec<String> =
         (1..c.argc()).map(|i| String::from_utf8_lossy(c.arg(i)).to_ascii_lowercase()).collect();
-    let text = info_text(c.eng, c.now, &requested);
+    let text = info_text(c.eng, c.now, &requested, Some(c.client));
     c.out().verbatim(text.as_bytes(), "txt");
     Ok(())
 }
