@@ -236,8 +236,12 @@ impl Engine {
     /// command of theirs, soft limits whose seconds ran out) and refreshes what their
     /// memory counts for.
     pub(crate) fn check_all_output_limits(&mut self, now_ms: i64) {
-        let ids: Vec<ClientId> =
-            self.clients.iter().filter(|c| c.out.pending() > 0 || c.memory_tracked > 0).map(|c| c.id).collect();
+        let ids: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|c| c.out.pending() > 0 || c.obuf_soft_since.is_some() || c.memory_tracked > 0)
+            .map(|c| c.id)
+            .collect();
         for id in ids {
             if let Some(mut c) = self.clients.take(id) {
                 if !self.check_output_limits(&mut c, now_ms) {
@@ -254,7 +258,10 @@ impl Engine {
     pub(crate) fn check_receiver(&mut self, id: ClientId) {
         const TRACKING_STEP: usize = 16 * 1024;
         let needs_check = self.clients.get(id).is_some_and(|c| {
+            // A running soft clock is checked at every append, so that a client that
+            // drained below the soft limit meanwhile starts a new one, as in Redis.
             c.out.doomed()
+                || c.obuf_soft_since.is_some()
                 || self.output_limit(c).is_some_and(|l| l.soft > 0 && c.out.pending() as u64 >= l.soft)
                 || (self.hot.maxmemory_clients != 0 && c.memory_usage() > c.memory_tracked + TRACKING_STEP)
         });
