@@ -3,6 +3,7 @@
 //! RESP2 downgrade Redis uses (flat arrays, bulk strings, integers).
 
 use crate::num::fmt_double;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -17,7 +18,13 @@ use std::sync::Arc;
 /// scheduled to be closed.
 #[derive(Debug, Default)]
 pub struct ReplyBuf {
+    /// The newest output (all of it, unless the buffer is chunked and output piled up).
     pub buf: Vec<u8>,
+    /// Older output in chunks of about [`CHUNK`] bytes, oldest first: a client that does
+    /// not read costs what it holds, with no doubling reallocations of one huge buffer.
+    full: VecDeque<Vec<u8>>,
+    full_len: usize,
+    chunked: bool,
     resp3: bool,
     /// Error codes (`ERR`, `WRONGTYPE`, …) written since the last [`ReplyBuf::take_errors`],
     /// for INFO errorstats and failed-call counts.
@@ -25,20 +32,26 @@ pub struct ReplyBuf {
     /// Pending output at which the client is doomed (0: no cap).
     cap: usize,
     in_flight: Option<Arc<AtomicUsize>>,
-    /// `buf.len()` at which the cap must be looked at again (usize::MAX: never). One
-    /// comparison per write is all the hot path pays.
+    /// `buf.len()` at which to look again (the cap, or time for a new chunk); usize::MAX:
+    /// never. One comparison per write is all the hot path pays.
     check_at: usize,
     doomed: bool,
 }
+
+/// The size at which a chunked buffer starts a new chunk.
+pub const CHUNK: usize = 64 * 1024;
 
 impl ReplyBuf {
     pub fn new(resp3: bool) -> Self {
         ReplyBuf { resp3, check_at: usize::MAX, ..Default::default() }
     }
 
-    /// A buffer whose limits also count `in_flight`, the bytes its connection holds.
+    /// A client's buffer: chunked, and its cap also counts `in_flight`, the bytes its
+    /// connection took and has not written yet.
     pub fn with_in_flight(resp3: bool, in_flight: Arc<AtomicUsize>) -> Self {
-        ReplyBuf { in_flight: Some(in_flight), ..ReplyBuf::new(resp3) }
+        let mut r = ReplyBuf { in_flight: Some(in_flight), chunked: true, ..ReplyBuf::new(resp3) };
+        r.rearm();
+        r
     }
 
     /// Bytes taken by the connection and not yet written to its socket.
@@ -48,7 +61,7 @@ impl ReplyBuf {
 
     /// Pending output in all: this buffer plus what is in flight.
     pub fn pending(&self) -> usize {
-        self.buf.len() + self.in_flight()
+        self.len() + self.in_flight()
     }
 
     /// Sets the cap on pending output (0: none). Cheap when unchanged.
@@ -68,17 +81,27 @@ impl ReplyBuf {
     pub fn doom(&mut self) {
         self.doomed = true;
         self.buf = Vec::new();
+        self.full.clear();
+        self.full_len = 0;
         self.check_at = 0;
     }
 
-    /// Drops bytes written after `len` (a reply the client asked not to get).
+    /// Drops bytes written after the first `len` (a reply the client asked not to get).
     pub fn truncate(&mut self, len: usize) {
-        self.buf.truncate(len);
+        while self.full_len > len {
+            let Some(last) = self.full.pop_back() else { break };
+            self.full_len -= last.len();
+            self.buf = last;
+        }
+        self.buf.truncate(len.saturating_sub(self.full_len));
+        self.rearm();
     }
 
     /// Drops all pending output.
     pub fn clear(&mut self) {
         self.buf.clear();
+        self.full.clear();
+        self.full_len = 0;
         self.rearm();
     }
 
@@ -89,15 +112,17 @@ impl ReplyBuf {
         }
     }
 
-    /// Where the next check is due, from the cap and the bytes in flight now.
+    /// Where the next check is due: the next chunk, or the cap given what is elsewhere.
     fn rearm(&mut self) {
-        self.check_at = if self.doomed {
-            0
-        } else if self.cap == 0 {
-            usize::MAX
-        } else {
-            self.cap.saturating_sub(self.in_flight())
-        };
+        if self.doomed {
+            self.check_at = 0;
+            return;
+        }
+        let mut at = if self.chunked { CHUNK } else { usize::MAX };
+        if self.cap > 0 {
+            at = at.min(self.cap.saturating_sub(self.in_flight() + self.full_len));
+        }
+        self.check_at = at;
     }
 
     #[cold]
@@ -105,12 +130,19 @@ impl ReplyBuf {
     fn limit_reached(&mut self) {
         if self.doomed {
             self.buf.clear();
-        } else if self.cap > 0 && self.pending() >= self.cap {
-            self.doom();
-        } else {
-            // The connection wrote some of what was in flight: there is room again.
-            self.rearm();
+            return;
         }
+        if self.cap > 0 && self.pending() >= self.cap {
+            self.doom();
+            return;
+        }
+        if self.chunked && self.buf.len() >= CHUNK {
+            self.full_len += self.buf.len();
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+            self.full.push_back(chunk);
+        }
+        // Otherwise the connection wrote some of what was in flight: there is room again.
+        self.rearm();
     }
 
     pub fn resp3(&self) -> bool {
@@ -122,20 +154,26 @@ impl ReplyBuf {
     }
 
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.full_len + self.buf.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len() == 0
     }
 
-    /// Moves the pending bytes out, leaving `spare` (cleared) in their place so that
-    /// buffers are recycled rather than reallocated. The bytes moved out are in flight
-    /// from now on: the connection must have written all it took before (it lowers the
-    /// count as it writes).
+    /// Moves the oldest pending bytes out (the oldest chunk, or everything when output has
+    /// not piled up), leaving `spare`'s allocation in their place when it can be reused.
+    /// The bytes moved out are in flight from now on: the connection must have written
+    /// all it took before (it lowers the count as it writes).
     pub fn swap_out(&mut self, spare: &mut Vec<u8>) {
         spare.clear();
-        std::mem::swap(&mut self.buf, spare);
+        match self.full.pop_front() {
+            Some(oldest) => {
+                self.full_len -= oldest.len();
+                *spare = oldest;
+            }
+            None => std::mem::swap(&mut self.buf, spare),
+        }
         if let Some(f) = &self.in_flight {
             f.store(spare.len(), Ordering::Relaxed);
         }
@@ -418,6 +456,35 @@ mod tests {
         r.raw(&[b'y'; 60]);
         assert!(!r.doomed());
         assert_eq!(r.pending(), 75);
+    }
+
+    #[test]
+    fn a_client_buffer_piles_up_in_chunks_and_hands_them_out_in_order() {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let mut r = ReplyBuf::with_in_flight(false, in_flight.clone());
+        let mut expected = Vec::new();
+        for i in 0..20_000u32 {
+            r.int(i as i64);
+            expected.extend_from_slice(format!(":{i}\r\n").as_bytes());
+        }
+        assert_eq!(r.len(), expected.len());
+        assert!(r.buf.len() < CHUNK + 16, "the newest chunk stays small");
+        // A reply the client asked not to get, spanning a chunk boundary, goes away whole.
+        let before = r.len();
+        for _ in 0..20_000 {
+            r.int(7);
+        }
+        r.truncate(before);
+        assert_eq!(r.len(), before);
+        let mut got = Vec::new();
+        let mut spare = Vec::new();
+        while !r.is_empty() {
+            r.swap_out(&mut spare);
+            assert!(spare.len() <= CHUNK + 16);
+            assert_eq!(in_flight.load(Ordering::Relaxed), spare.len());
+            got.extend_from_slice(&spare);
+        }
+        assert_eq!(got, expected);
     }
 
     #[test]

@@ -212,9 +212,11 @@ where
             blocked = e.block_deadline(id);
             let ticket = e.flush_feed();
             let replicas_fed = e.repl.offset != offset_before && !e.repl.replicas.is_empty();
+            // Output left in the engine: chunks after the one taken (only a full chunk can
+            // have followers), or output added while `out` was being written.
             let engine_output = if out.is_empty() {
                 closing |= e.take_output(id, &mut out.buf);
-                false
+                out.buf.len() >= ferrokv_resp::reply::CHUNK && e.has_output(id)
             } else {
                 e.has_output(id)
             };

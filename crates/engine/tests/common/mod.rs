@@ -43,14 +43,21 @@ impl Harness {
         id
     }
 
-    /// Takes a client's pending output as its connection would, and writes it at once.
+    /// Takes all of a client's pending output as its connection would (chunk by chunk),
+    /// and writes it at once.
     pub fn take(&mut self, id: ClientId) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.eng.take_output(id, &mut out);
-        if let Some(f) = self.in_flight.get(&id) {
-            f.store(0, Ordering::Relaxed);
+        let mut all = Vec::new();
+        let mut chunk = Vec::new();
+        loop {
+            self.eng.take_output(id, &mut chunk);
+            if let Some(f) = self.in_flight.get(&id) {
+                f.store(0, Ordering::Relaxed);
+            }
+            if chunk.is_empty() {
+                return all;
+            }
+            all.extend_from_slice(&chunk);
         }
-        out
     }
 
     /// Runs one command and returns the raw bytes written to the client.
