@@ -1,8 +1,8 @@
 //! The replica's link to its master: connect (resolving the host name each time, so a
 //! compose service name follows its container), handshake, receive the RDB of a full sync
 //! into a new dataset while the old one keeps serving, then apply the stream, acknowledge
-//! every second and answer GETACK. Reconnects forever, once a second, until REPLICAOF
-//! points elsewhere (the task is then aborted).
+//! every second and answer GETACK. Reconnects forever until REPLICAOF points elsewhere
+//! (the task is then aborted): at once after losing a streaming link, then once a second.
 
 use crate::conn::now_ms;
 use crate::Shared;
@@ -33,8 +33,17 @@ pub async fn run(shared: Arc<Shared>, host: String, port: u16) {
         if let Err(reason) = session(&shared, &host, port, &mut mc).await {
             log::warn!("{reason}");
         }
-        shared.engine.lock().link_state(LinkState::Connect, now_ms());
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let was_streaming = {
+            let mut e = shared.engine.lock();
+            let streaming = e.repl.master.as_ref().is_some_and(|m| m.state == LinkState::Connected);
+            e.link_state(LinkState::Connect, now_ms());
+            streaming
+        };
+        // A link that was streaming was lost (the master dropped us, a timeout): try again
+        // at once, most likely for a partial resync. After a failed attempt, once a second.
+        if !was_streaming {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }
 
