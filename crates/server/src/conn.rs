@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 const BATCH: usize = 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
-struct NotifyWaker(Arc<Notify>);
+pub(crate) struct NotifyWaker(pub(crate) Arc<Notify>);
 
 impl Waker for NotifyWaker {
     fn wake(&self) {
