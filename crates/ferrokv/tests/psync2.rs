@@ -422,3 +422,105 @@ fn ferrokv_master_restarted_from_its_aof_resyncs_fully_as_redis_does() {
 fn redis_master_restarted_from_its_aof_resyncs_fully() {
     master_restart_from_aof(Imp::Redis);
 }
+
+/// A scripted master on a raw socket: answers a replica's handshake and sends what the
+/// test says, so a link can be cut at a precise byte.
+struct FakeMaster {
+    stream: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl FakeMaster {
+    fn accept(listener: &std::net::TcpListener) -> FakeMaster {
+        let (stream, _) = listener.accept().expect("the replica connects");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        FakeMaster { stream, buf: Vec::new() }
+    }
+
+    /// The replica's next command, as strings.
+    fn command(&mut self) -> Vec<String> {
+        use std::io::Read;
+        loop {
+            if let Ok(Some((frame, n))) = ferrokv_resp::Frame::decode(&self.buf) {
+                self.buf.drain(..n);
+                let ferrokv_resp::Frame::Array(items) = frame else { panic!("not a command: {frame:?}") };
+                return items
+                    .iter()
+                    .map(|f| match f {
+                        ferrokv_resp::Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                        other => panic!("not a bulk: {other:?}"),
+                    })
+                    .collect();
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).expect("read from the replica");
+            assert!(n > 0, "the replica closed the link");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Answers the handshake up to PSYNC, whose arguments it returns.
+    fn handshake(&mut self) -> (String, String) {
+        loop {
+            let cmd = self.command();
+            match cmd[0].to_ascii_uppercase().as_str() {
+                "PING" => self.send(b"+PONG\r\n"),
+                "REPLCONF" => self.send(b"+OK\r\n"),
+                "PSYNC" => return (cmd[1].clone(), cmd[2].clone()),
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+}
+
+fn encode(args: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    ferrokv_resp::encode_command(&mut out, args.iter().map(|a| a.as_bytes()));
+    out
+}
+
+/// A link cut inside a MULTI: the transaction's first half is not applied, not counted
+/// and not acknowledged, so the replica asks to continue from before the MULTI and the
+/// master's resent transaction applies whole (Redis's replica does the same: its applied
+/// offset only moves outside a transaction).
+#[test]
+fn a_link_cut_inside_a_transaction_resumes_before_its_multi() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let replica = start_replica(port, &[]);
+    let mut master = FakeMaster::accept(&listener);
+    let (replid, offset) = master.handshake();
+    assert_eq!((replid.as_str(), offset.as_str()), ("?", "-1"));
+    let id = "f".repeat(40);
+    master.send(format!("+FULLRESYNC {id} 0\r\n").as_bytes());
+    // An empty RDB (version 10, no checksum).
+    let rdb = b"REDIS0010\xff\x00\x00\x00\x00\x00\x00\x00\x00";
+    master.send(format!("${}\r\n", rdb.len()).as_bytes());
+    master.send(rdb);
+    let mut before = encode(&["SELECT", "0"]);
+    before.extend(encode(&["SET", "a", "1"]));
+    let mut tx_head = encode(&["MULTI"]);
+    tx_head.extend(encode(&["SET", "b", "2"]));
+    master.send(&before);
+    let mut r = replica.conn();
+    assert!(wait_until(Duration::from_secs(10), || r.get::<_, Option<String>>("a").unwrap().is_some()));
+    master.send(&tx_head);
+    drop(master);
+
+    let mut master = FakeMaster::accept(&listener);
+    let (replid, offset) = master.handshake();
+    assert_eq!(replid, id);
+    assert_eq!(offset, (before.len() + 1).to_string(), "the replica counted part of a transaction");
+    master.send(format!("+CONTINUE {id}\r\n").as_bytes());
+    let mut tx = tx_head.clone();
+    tx.extend(encode(&["EXEC"]));
+    master.send(&tx);
+    assert!(wait_until(Duration::from_secs(10), || r.get::<_, Option<String>>("b").unwrap().as_deref() == Some("2")));
+    let applied = (before.len() + tx.len()).to_string();
+    assert!(wait_until(Duration::from_secs(10), || field(&mut r, "replication", "slave_repl_offset") == applied));
+}
