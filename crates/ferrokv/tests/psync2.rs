@@ -291,6 +291,92 @@ fn chained_replicas_continue_through_topology_changes() {
     assert_converged(&mut cb, &mut cc);
 }
 
+/// SHUTDOWN waits (up to shutdown-timeout, writes paused) for a replica that lags behind
+/// by more than the sockets hold, so the restarted master can still continue it.
+fn shutdown_waits_for_a_lagging_replica(master_imp: Imp) {
+    let dir = TempDir::new("psync-lagging");
+    let port = free_port();
+    let margs = pinned(port, &dir, FAST);
+    let Some(mut master) = start(master_imp, &refs(&margs)) else { return };
+    let replica = start_replica(port, &[]);
+    let (mut m, mut r) = (master.conn(), replica.conn());
+    fill(&mut m, "pre");
+    assert_converged(&mut m, &mut r);
+    replica.signal("STOP");
+    let payload = "w".repeat(10_000);
+    for batch in 0..20 {
+        let mut p = redis::pipe();
+        for i in 0..100 {
+            p.cmd("SET").arg(format!("lag:{batch}:{i}")).arg(&payload).ignore();
+        }
+        let _: () = p.query(&mut m).unwrap();
+    }
+    let url = master.url();
+    let shutdown = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        redis::cmd("SHUTDOWN").arg("SAVE").query::<()>(&mut c).is_err()
+    });
+    let waiting = wait_until(Duration::from_secs(10), || {
+        master.log_text().contains("Waiting for replicas before shutting down.")
+    });
+    replica.signal("CONT");
+    assert!(waiting, "{master_imp:?}: SHUTDOWN did not wait: {}", master.log_text());
+    assert!(shutdown.join().unwrap(), "SHUTDOWN replied");
+    assert!(master.wait_exit(Duration::from_secs(20)).is_some(), "{}", master.log_text());
+    assert!(master.log_text().contains("1 of 1 replicas are in sync when shutting down."), "{}", master.log_text());
+    let master = start(master_imp, &refs(&margs)).expect("restart");
+    let mut m = wait_loaded(&master);
+    assert_continued(&mut m, 0, 0, &|| replica.log_text());
+    assert_converged(&mut m, &mut r);
+}
+
+#[test]
+fn ferrokv_shutdown_waits_for_a_lagging_replica() {
+    shutdown_waits_for_a_lagging_replica(Imp::Ferrokv);
+}
+
+#[test]
+fn redis_shutdown_waits_for_a_lagging_replica() {
+    shutdown_waits_for_a_lagging_replica(Imp::Redis);
+}
+
+/// SHUTDOWN ABORT ends the wait: the waiting SHUTDOWN gets an error, writes resume, the
+/// server goes on (as redis-server does).
+fn shutdown_abort_cancels_the_wait(master_imp: Imp) {
+    let Some(master) = start(master_imp, FAST) else { return };
+    let replica = start_replica(master.port, &[]);
+    let (mut m, mut r) = (master.conn(), replica.conn());
+    let _: () = m.set("k", 1).unwrap();
+    wait_synced(&mut m, &mut r);
+    replica.signal("STOP");
+    let _: () = m.set("k", 2).unwrap();
+    let mut waiting_client = master.raw();
+    waiting_client.send(b"SHUTDOWN\r\n");
+    let waiting = wait_until(Duration::from_secs(10), || {
+        master.log_text().contains("Waiting for replicas before shutting down.")
+    });
+    assert!(waiting, "{master_imp:?}: {}", master.log_text());
+    let mut raw = master.raw();
+    assert_eq!(raw.cmd(&[b"SHUTDOWN", b"ABORT", b"NOW"]), b"-ERR syntax error\r\n");
+    assert_eq!(raw.cmd(&[b"SHUTDOWN", b"ABORT"]), b"+OK\r\n");
+    assert_eq!(waiting_client.read_reply().unwrap(), b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
+    assert_eq!(raw.cmd(&[b"SET", b"k", b"3"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&[b"SHUTDOWN", b"ABORT"]), b"-ERR No shutdown in progress.\r\n");
+    assert!(master.log_text().contains("Shutdown manually aborted."));
+    replica.signal("CONT");
+    assert_converged(&mut m, &mut r);
+}
+
+#[test]
+fn ferrokv_shutdown_abort_cancels_the_wait() {
+    shutdown_abort_cancels_the_wait(Imp::Ferrokv);
+}
+
+#[test]
+fn redis_shutdown_abort_cancels_the_wait() {
+    shutdown_abort_cancels_the_wait(Imp::Redis);
+}
+
 /// Where Redis cannot continue, neither may we: a master restarted from an RDB older than
 /// its replica's offset (killed after writes that followed its last save), and one whose
 /// RDB is newer than the replica's offset (the replica fell behind and the restarted

@@ -17,6 +17,7 @@ pub mod replication;
 use ferrokv_config::{pid, CommandLine, Config, Pid, Val};
 use ferrokv_engine::persistence::{Purpose, SnapshotSink};
 use ferrokv_engine::replication::replica::MasterChange;
+use ferrokv_engine::replication::shutdown::ShutdownStart;
 use ferrokv_engine::{ClientId, CpuInfo, Engine, Host, MemoryInfo, ServerInfo, ShutdownRequest};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -451,21 +452,21 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
                     }
                 }
                 Some(Control::Shutdown(_req)) => {
-                    // SHUTDOWN already saved (or failed and was refused) in the engine.
-                    log::warn!("User requested shutdown...");
+                    // The engine already waited for replicas and saved (or failed and
+                    // went on serving).
                     break;
                 }
                 None => break,
             },
             _ = async { sigterm.as_mut().expect("guarded").recv().await }, if sigterm.is_some() => {
                 log::warn!("Received SIGTERM scheduling shutdown...");
-                if signal_shutdown(&shared) {
+                if signal_shutdown(&shared, true) {
                     break;
                 }
             }
             _ = async { sigint.as_mut().expect("guarded").recv().await }, if sigint.is_some() => {
                 log::warn!("Received SIGINT scheduling shutdown...");
-                if signal_shutdown(&shared) {
+                if signal_shutdown(&shared, false) {
                     break;
                 }
             }
@@ -485,18 +486,17 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     0
 }
 
-/// A signal asked for shutdown: save as SHUTDOWN would. False if saving failed and the
-/// server must keep running (as Redis does).
-fn signal_shutdown(shared: &Shared) -> bool {
-    let mut e = shared.engine.lock();
-    if e.is_loading() {
-        return true;
-    }
-    match e.prepare_shutdown(false, false, false, conn::now_ms()) {
-        Ok(()) => true,
-        Err(_) => {
+/// A signal asked for shutdown: wait for replicas and save as SHUTDOWN would (the engine
+/// tells the main loop when it is done waiting). True: exit now. False: the shutdown waits
+/// for replicas, or failed and the server keeps running (as Redis does).
+fn signal_shutdown(shared: &Shared, sigterm: bool) -> bool {
+    match shared.engine.lock().signal_shutdown(sigterm, conn::now_ms()) {
+        ShutdownStart::Exiting => true,
+        ShutdownStart::Waiting => false,
+        ShutdownStart::Failed => {
+            let name = if sigterm { "SIGTERM" } else { "SIGINT" };
             log::warn!(
-                "SIGTERM received but errors trying to shut down the server, check the logs for more information"
+                "{name} received but errors trying to shut down the server, check the logs for more information"
             );
             false
         }

@@ -374,6 +374,7 @@ impl Engine {
                 .any(|c| c.blocked.as_ref().is_some_and(|b| matches!(b.timeout_reply, TimeoutReply::AofCount { .. })));
         }
         self.failover_tick(now_ms);
+        self.shutdown_cron(now_ms);
         if self.repl.want_acks {
             self.request_acks();
         }

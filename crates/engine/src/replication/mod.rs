@@ -13,6 +13,7 @@ pub mod failover;
 pub mod link;
 pub mod master;
 pub mod replica;
+pub mod shutdown;
 
 use crate::client::ClientId;
 use crate::engine::Engine;
@@ -161,6 +162,8 @@ pub struct Replication {
     pub cached_master: Option<Box<crate::client::Client>>,
     /// A command of our master's stream is running (keys do not expire for it).
     pub applying_master_stream: bool,
+    /// A SHUTDOWN waiting for lagging replicas.
+    pub shutdown: Option<shutdown::ShutdownWait>,
 }
 
 pub fn random_replid(rng: &mut fastrand::Rng) -> String {
@@ -189,6 +192,7 @@ impl Replication {
             last_ping_ms: 0,
             cached_master: None,
             applying_master_stream: false,
+            shutdown: None,
             failover: None,
         }
     }
