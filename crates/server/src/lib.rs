@@ -377,6 +377,15 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     let shared = Arc::new(Shared { engine: Mutex::new(engine), keepalive, persist, repl });
     // Clients may connect while the dataset loads; they get -LOADING until it is whole.
     shared.engine.lock().begin_loading(0, conn::now_ms());
+    // As Redis: the banner and "Server initialized" come before the data loads, so a tool
+    // watching the log sees a server that is loading (or failing to), not a silent one.
+    log::info!(
+        "ferrokv {} (Redis {} compatible) standalone mode, Port: {port}, PID: {pid_num}",
+        env!("CARGO_PKG_VERSION"),
+        ferrokv_config::REDIS_VERSION
+    );
+    log::info!("Running mode=standalone, port={port}.");
+    log::warn!("Server initialized");
 
     let mut tcp_tasks: Vec<JoinHandle<()>> = Vec::new();
     for b in bound {
@@ -413,18 +422,12 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     }
     tokio::spawn(cron(shared.clone()));
 
-    log::info!(
-        "ferrokv {} (Redis {} compatible) standalone mode, Port: {port}, PID: {pid_num}",
-        env!("CARGO_PKG_VERSION"),
-        ferrokv_config::REDIS_VERSION
-    );
-    log::info!("Running mode=standalone, port={port}.");
-    log::info!("Server initialized");
+    // Redis 7.0's lines (7.2 added the transport to the first one).
     if port != 0 {
-        log::info!("Ready to accept connections tcp");
+        log::info!("Ready to accept connections");
     }
     if !unixsocket.is_empty() {
-        log::info!("Ready to accept connections unix");
+        log::info!("The server is now ready to accept connections at {unixsocket}");
     }
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
