@@ -190,6 +190,21 @@ impl Host for ServerHost {
     }
 }
 
+/// Applies `dir` as Redis does while it reads its configuration: the process moves there
+/// before anything opens a file, so a relative `logfile` or `pidfile` lands in that
+/// directory (two servers or sentinels started from one place with their own `dir` do
+/// not share one log), and `dir` becomes the absolute path (CONFIG GET, rewrites).
+pub fn enter_dir(cfg: &mut Config) -> Result<(), String> {
+    let dir = cfg.str(pid("dir")).to_string();
+    if !dir.is_empty() {
+        std::env::set_current_dir(&dir).map_err(|e| format!("Can't chdir to '{dir}': {e}"))?;
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        cfg.set_internal(pid("dir"), Val::Str(cwd.display().to_string()));
+    }
+    Ok(())
+}
+
 /// Raises the open-files limit to fit `maxclients` plus the server's own descriptors.
 fn raise_fd_limit(maxclients: u64) {
     let want = maxclients + 32;
@@ -247,13 +262,17 @@ pub fn main(args: &[String]) -> i32 {
         }
     }
     let cl = CommandLine::parse(args);
-    let cfg = match ferrokv_config::load(&cl, false) {
+    let mut cfg = match ferrokv_config::load(&cl, false) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return 1;
         }
     };
+    if let Err(e) = enter_dir(&mut cfg) {
+        eprintln!("{e}");
+        return 1;
+    }
     if cfg.sentinel_mode {
         eprintln!("Sentinel mode is not available in this build of ferrokv yet.");
         return 1;
@@ -307,11 +326,6 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         log::warn!("Warning: no config file specified, using the default config. In order to specify a config file use ferrokv server /path/to/redis.conf");
     } else {
         log::info!("Configuration loaded");
-    }
-    let dir = cfg.str(pid("dir")).to_string();
-    if let Err(e) = std::env::set_current_dir(&dir) {
-        log::warn!("Can't chdir to '{dir}': {e}");
-        return 1;
     }
     raise_fd_limit(cfg.int(pid("maxclients")) as u64);
     let port = cfg.int(pid("port")) as u16;
