@@ -48,10 +48,6 @@ pub fn shutdown_block() -> BlockRequest {
 }
 
 impl Engine {
-    pub fn shutdown_in_progress(&self) -> bool {
-        self.repl.shutdown.is_some()
-    }
-
     /// Starts a shutdown: at once when no replica lags (or NOW), else after the wait.
     pub fn begin_shutdown(&mut self, mut req: ShutdownRequest, now_ms: i64) -> ShutdownStart {
         if self.repl.shutdown.is_some() {

@@ -487,10 +487,7 @@ pub fn begin_offline_rewrite(
     })?;
     let mut next = manifest;
     let base = next.new_base(prefix, rdb);
-    for mut f in next.incr.drain(..) {
-        f.kind = ferrokv_persist::aof::manifest::FileKind::History;
-        next.history.push(f);
-    }
+    next.retire_all_incr();
     let (dir, prefix) = (dir.to_path_buf(), prefix.to_string());
     Ok((dir.join(&base), Box::new(move || commit_manifest(&dir, &prefix, &mut next))))
 }
