@@ -97,12 +97,12 @@ impl State {
     /// The file: one `\n` after each line, runs of empty lines made one (as Redis).
     fn content(&self) -> String {
         let mut s = String::new();
-        let mut after_empty = false;
+        let mut prev_empty = false;
         for l in &self.lines {
-            if l.is_empty() && std::mem::replace(&mut after_empty, true) {
+            if l.is_empty() && prev_empty {
                 continue;
             }
-            after_empty = after_empty && l.is_empty();
+            prev_empty = l.is_empty();
             s.push_str(l);
             s.push('\n');
         }
