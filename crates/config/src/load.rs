@@ -198,8 +198,10 @@ pub fn load(cl: &CommandLine, sentinel_mode: bool) -> Result<Config, LoadError> 
     let mut cfg = Config::defaults();
     cfg.sentinel_mode = sentinel_mode || cl.sentinel;
     if cfg.sentinel_mode {
-        // Sentinel listens on 26379 unless told otherwise, as redis-server does in this mode.
+        // Sentinel listens on 26379 unless told otherwise, as redis-server does in this mode,
+        // and is exposed (protected mode off, which its config rewrite records).
         cfg.set_internal(crate::pid("port"), crate::Val::Num(26379));
+        cfg.set_internal(crate::pid("protected-mode"), crate::Val::Bool(false));
     }
     let mut loader = Loader { cfg, save_seen: false, depth: 0 };
     match cl.config_file.as_deref() {

@@ -60,6 +60,8 @@ pub enum TimeoutReply {
     /// WAITAOF: `[local, replicas]` — whether the local AOF fsynced feed offset `ticket`,
     /// and how many replicas fsynced replication offset `offset`.
     AofCount { ticket: u64, offset: u64, numlocal: bool, needed: usize },
+    /// SHUTDOWN waiting for replicas: no timeout of its own (the shutdown's wait ends it).
+    Shutdown,
 }
 
 /// Why and until when a client is blocked.
@@ -187,6 +189,7 @@ impl Engine {
                     TimeoutReply::NullBulk => c.out.null(),
                     TimeoutReply::ReplicaCount { offset, .. } => c.out.int(self.replicas_acked(offset) as i64),
                     TimeoutReply::AofCount { ticket, offset, .. } => self.reply_aof_count(&mut c, ticket, offset),
+                    TimeoutReply::Shutdown => {}
                 }
             }
         }

@@ -282,8 +282,10 @@ impl Engine {
     }
 
     pub fn clock(&self, now_ms: i64) -> Clock {
-        if self.persist.loading.is_some() {
-            // Nothing expires while loading: keys are judged once the dataset is whole.
+        // Nothing expires while loading (keys are judged once the dataset is whole), nor
+        // for our master's commands: it decides what expired and sends the DELs, which
+        // must find the keys (Redis's expireIfNeeded for the master client).
+        if self.persist.loading.is_some() || self.repl.applying_master_stream {
             return Clock { now_ms: i64::MIN, master: false };
         }
         Clock { now_ms, master: !self.is_replica() }

@@ -88,6 +88,11 @@ impl Feed {
         std::mem::take(&mut self.stream)
     }
 
+    /// The database the stream's last SELECT chose (None: the next write selects one).
+    pub fn selected_db(&self) -> Option<usize> {
+        self.cur_db
+    }
+
     /// Forgets the current database so the next write starts with a SELECT (a new
     /// consumer attached mid-stream).
     pub fn reset_db(&mut self) {

@@ -331,6 +331,9 @@ fn aof_rewrite_keeps_writes_made_during_it_and_drops_history() {
         assert_eq!(files.len(), 3, "base, incr and manifest only: {files:?}");
         let ext = if preamble == "yes" { ".base.rdb" } else { ".base.aof" };
         assert!(files.iter().any(|f| f.ends_with(ext)), "{files:?}");
+        // The history is gone from the manifest too (Redis writes it again without).
+        let (_, manifest) = aof_files(dir.path());
+        assert!(!manifest.contains("type h"), "{manifest}");
         drop(fk);
         let fk = Server::start(&["--dir", d, "--appendonly", "yes"]);
         let mut c = wait_loaded(&fk);
@@ -504,4 +507,79 @@ fn old_style_appendonly_aof_is_upgraded_to_the_multi_part_layout() {
     let Some(rs) = Server::start_redis(&args) else { return };
     let mut r = wait_loaded(&rs);
     assert_eq!(digest(&mut r), want, "the upgraded AOF loads differently into Redis");
+}
+
+/// The files of `appenddirname` (sorted) and the manifest's text.
+fn aof_files(d: &Path) -> (Vec<String>, String) {
+    let mut names: Vec<String> = std::fs::read_dir(aof_dir(d))
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    let manifest = std::fs::read_to_string(aof_dir(d).join("appendonly.aof.manifest")).unwrap_or_default();
+    (names, manifest)
+}
+
+fn rewrites(c: &mut redis::Connection) -> i64 {
+    info_field(c, "persistence", "aof_rewrites").parse().unwrap()
+}
+
+/// Waits until no rewrite runs or is scheduled and `aof_rewrites` reached `n`.
+fn wait_rewrites(c: &mut redis::Connection, n: i64) {
+    let ok = wait_until(Duration::from_secs(20), || {
+        info_field(c, "persistence", "aof_rewrite_in_progress") == "0"
+            && info_field(c, "persistence", "aof_rewrite_scheduled") == "0"
+            && info_field(c, "persistence", "aof_rewrites").parse::<i64>().unwrap() == n
+    });
+    assert!(ok, "{}", info_field(c, "persistence", "aof_rewrites"));
+}
+
+/// What BGREWRITEAOF does with `appendonly no`, seen from outside: replies, files, INFO
+/// fields, and what a restart with `appendonly yes` loads.
+fn bgrewriteaof_with_the_aof_off(start: &dyn Fn(&[&str]) -> Option<Server>) -> Option<Vec<String>> {
+    let dir = TempDir::new("aof-off-rewrite");
+    let d = dir.path().to_str().unwrap();
+    let mut seen = Vec::new();
+    let s = start(&["--dir", d, "--appendonly", "yes"])?;
+    let mut c = s.conn();
+    let _: () = c.set("from-the-aof", 1).unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("no").query(&mut c).unwrap();
+    let _: () = c.set("after-off", 2).unwrap();
+    let mut raw = s.raw();
+    let before = rewrites(&mut c);
+    seen.push(String::from_utf8_lossy(&raw.cmd(&[b"BGREWRITEAOF"])).into_owned());
+    wait_rewrites(&mut c, before + 1);
+    let (files, manifest) = aof_files(dir.path());
+    seen.push(format!("{files:?} {manifest:?}"));
+    for f in ["aof_enabled", "aof_last_bgrewrite_status", "aof_rewrites", "aof_rewrites_consecutive_failures"] {
+        seen.push(format!("{f}:{}", info_field(&mut c, "persistence", f)));
+    }
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut c).unwrap();
+    seen.push(format!("aof_current_size shown: {}", info.contains("aof_current_size")));
+    // Inside a transaction it is scheduled, and runs after.
+    raw.send(b"MULTI\r\nBGREWRITEAOF\r\nEXEC\r\n");
+    for _ in 0..3 {
+        seen.push(String::from_utf8_lossy(&raw.read_reply().unwrap()).into_owned());
+    }
+    wait_rewrites(&mut c, before + 2);
+    let (files, manifest) = aof_files(dir.path());
+    seen.push(format!("{files:?} {manifest:?}"));
+    let want = digest(&mut c);
+    drop(s);
+    let s = start(&["--dir", d, "--appendonly", "yes"])?;
+    let mut c = wait_loaded(&s);
+    seen.push(format!("the base holds the dataset: {}", digest(&mut c) == want));
+    Some(seen)
+}
+
+/// Redis 7.0 runs BGREWRITEAOF with `appendonly no` (it was refused with "ERR AOF is off"):
+/// a new base in appenddirname, a manifest naming only it (the old base and incremental
+/// files retired and deleted), INFO counting the rewrite; scheduled inside MULTI. Step by
+/// step the same as redis-server.
+#[test]
+fn bgrewriteaof_runs_with_the_aof_off_as_redis_does() {
+    let ours = bgrewriteaof_with_the_aof_off(&|args| Some(Server::start(args))).unwrap();
+    assert_eq!(ours[0], "+Background append only file rewriting started\r\n");
+    assert!(ours.last().unwrap().ends_with("true"), "{ours:#?}");
+    let Some(theirs) = bgrewriteaof_with_the_aof_off(&Server::start_redis) else { return };
+    assert_eq!(ours, theirs);
 }

@@ -5,121 +5,11 @@
 //! keyspaces converged, not assuming it.
 
 mod common;
+mod repl_support;
 use common::*;
 use redis::Commands;
+use repl_support::*;
 use std::time::{Duration, Instant};
-
-fn info(c: &mut redis::Connection, section: &str) -> String {
-    redis::cmd("INFO").arg(section).query(c).expect("INFO")
-}
-
-fn field(c: &mut redis::Connection, section: &str, name: &str) -> String {
-    info(c, section)
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default()
-}
-
-/// Waits until the replica's link is up and it has applied everything the master wrote.
-fn wait_synced(m: &mut redis::Connection, r: &mut redis::Connection) {
-    let ok = wait_until(Duration::from_secs(30), || {
-        let up = field(r, "replication", "master_link_status") == "up";
-        let mo = field(m, "replication", "master_repl_offset");
-        let ro = field(r, "replication", "slave_repl_offset");
-        up && !mo.is_empty() && mo == ro
-    });
-    assert!(ok, "replica did not catch up:\nmaster: {}\nreplica: {}", info(m, "replication"), info(r, "replication"));
-}
-
-/// Proves master and replica hold the same data: dataset digests, and on a mismatch the
-/// first keys that differ (type, value digest, TTL within a second).
-fn assert_converged(m: &mut redis::Connection, r: &mut redis::Connection) {
-    wait_synced(m, r);
-    let (dm, dr) = (digest(m), digest(r));
-    if dm == dr {
-        return;
-    }
-    let mut diffs = Vec::new();
-    for db in 0..16 {
-        let _: () = redis::cmd("SELECT").arg(db).query(m).unwrap();
-        let _: () = redis::cmd("SELECT").arg(db).query(r).unwrap();
-        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(m).unwrap();
-        for k in keys {
-            let a: Vec<String> = redis::cmd("DEBUG").arg("DIGEST-VALUE").arg(&k).query(m).unwrap();
-            let b: Vec<String> = redis::cmd("DEBUG").arg("DIGEST-VALUE").arg(&k).query(r).unwrap();
-            let (ta, tb): (i64, i64) = (m.pttl(&k).unwrap(), r.pttl(&k).unwrap());
-            if a != b || (ta - tb).abs() > 1000 {
-                diffs.push(format!("db{db} {:?}: {a:?}/{ta} vs {b:?}/{tb}", String::from_utf8_lossy(&k)));
-            }
-        }
-        let n_m: i64 = redis::cmd("DBSIZE").query(m).unwrap();
-        let n_r: i64 = redis::cmd("DBSIZE").query(r).unwrap();
-        if n_m != n_r {
-            diffs.push(format!("db{db}: {n_m} keys vs {n_r}"));
-        }
-    }
-    let _: () = redis::cmd("SELECT").arg(0).query(m).unwrap();
-    let _: () = redis::cmd("SELECT").arg(0).query(r).unwrap();
-    panic!("master and replica differ ({dm} vs {dr}): {:?}", &diffs[..diffs.len().min(10)]);
-}
-
-/// A mix of every type and encoding, expiries and several databases.
-fn fill(c: &mut redis::Connection, tag: &str) {
-    let _: () = c.set(format!("{tag}:str"), "hello").unwrap();
-    let _: () = c.set(format!("{tag}:int"), 42).unwrap();
-    let _: () = c.set(format!("{tag}:big"), "x".repeat(100_000)).unwrap();
-    let _: () = c.set_ex(format!("{tag}:ttl"), "v", 3000).unwrap();
-    let list: Vec<String> = (0..2000).map(|i| format!("e{i}")).collect();
-    let _: () = c.rpush(format!("{tag}:list"), &list).unwrap();
-    let fields: Vec<(String, String)> = (0..600).map(|i| (format!("f{i}"), format!("v{i}"))).collect();
-    let _: () = c.hset_multiple(format!("{tag}:hash"), &fields).unwrap();
-    let _: () = c.hset(format!("{tag}:smallhash"), "a", "b").unwrap();
-    let _: () = c.sadd(format!("{tag}:intset"), &[1, 2, 3]).unwrap();
-    let members: Vec<String> = (0..700).map(|i| format!("m{i}")).collect();
-    let _: () = c.sadd(format!("{tag}:set"), &members).unwrap();
-    let scored: Vec<(f64, String)> = (0..300).map(|i| (i as f64 * 1.5, format!("z{i}"))).collect();
-    let _: () = c.zadd_multiple(format!("{tag}:zset"), &scored).unwrap();
-    let _: () = c.zadd(format!("{tag}:smallzset"), "a", 1).unwrap();
-    let _: () = redis::cmd("SELECT").arg(3).query(c).unwrap();
-    let _: () = c.set(format!("{tag}:db3"), "three").unwrap();
-    let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
-}
-
-/// Writes of every kind, through the stream.
-fn live_writes(c: &mut redis::Connection, tag: &str, n: usize) {
-    for i in 0..n {
-        let _: () = c.incr(format!("{tag}:counter"), 1).unwrap();
-        let _: () = c.lpush(format!("{tag}:list"), i).unwrap();
-        let _: () = c.hincr(format!("{tag}:hash"), "f1", 1).unwrap();
-        let _: () = c.zincr(format!("{tag}:zset"), "z1", 1).unwrap();
-        let _: () = c.set(format!("{tag}:live:{i}"), i).unwrap();
-        if i % 10 == 0 {
-            let _: () = c.pexpire(format!("{tag}:live:{i}"), 60_000).unwrap();
-            let _: () = redis::cmd("SPOP").arg(format!("{tag}:set")).query(c).unwrap();
-            let _: () = redis::cmd("SELECT").arg(3).query(c).unwrap();
-            let _: () = c.incr("db3counter", 1).unwrap();
-            let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
-        }
-    }
-    let _: () = redis::cmd("MULTI").query(c).unwrap();
-    let _: () = redis::cmd("INCR").arg(format!("{tag}:tx")).query(c).unwrap();
-    let _: () = redis::cmd("SET").arg(format!("{tag}:tx2")).arg("y").query(c).unwrap();
-    let _: () = redis::cmd("EXEC").query(c).unwrap();
-}
-
-fn replica_args(master_port: u16) -> Vec<String> {
-    vec!["--replicaof".into(), "127.0.0.1".into(), master_port.to_string()]
-}
-
-fn start_replica(master_port: u16, extra: &[&str]) -> Server {
-    let mut args = replica_args(master_port);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Server::start(&refs)
-}
-
-const FAST: &[&str] = &["--repl-diskless-sync-delay", "0"];
 
 #[test]
 fn classic_walkthrough_from_config_files() {
@@ -746,4 +636,119 @@ fn waitaof_on_a_demoted_master_is_unblocked_with_an_error() {
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(other.port).query(&mut m).unwrap();
     let e = blocked.join().unwrap();
     assert!(e.starts_with("UNBLOCKED force unblock from blocking operation"), "{e}");
+}
+
+/// One CLIENT LIST line as field → value.
+fn client_fields(line: &str) -> std::collections::HashMap<String, String> {
+    line.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// The lines of CLIENT LIST TYPE `kind`.
+fn clients_of_type(c: &mut redis::Connection, kind: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let text: String = redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg(kind).query(c).unwrap();
+    text.lines().map(client_fields).collect()
+}
+
+/// The replica's link to its master is a client, as on Redis: CLIENT LIST shows it (flag
+/// M, the master's address, the database the stream selected, user `(superuser)`), INFO
+/// counts it (and the master does not count its replicas), and CLIENT KILL by address, by
+/// id or by type closes it: the link comes back at once with a partial resync, as the same
+/// client, still in the stream's database.
+#[test]
+fn the_master_link_is_a_client_that_can_be_listed_and_killed() {
+    let master = Server::start(FAST);
+    let replica = start_replica(master.port, &[]);
+    let (mut m, mut r) = (master.conn(), replica.conn());
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut m).unwrap();
+    let _: () = m.set("k", 1).unwrap();
+    wait_synced(&mut m, &mut r);
+    let links = clients_of_type(&mut r, "master");
+    assert_eq!(links.len(), 1, "{links:?}");
+    let link = &links[0];
+    assert_eq!(link["flags"], "M");
+    assert_eq!(link["addr"], master.addr());
+    assert_eq!(link["db"], "3");
+    assert_eq!(link["user"], "(superuser)");
+    assert_eq!(link["cmd"], "set");
+    // The master sees that same connection as its replica (flag S).
+    let replicas = clients_of_type(&mut m, "replica");
+    assert_eq!(replicas.len(), 1);
+    assert_eq!(replicas[0]["flags"], "S");
+    assert_eq!(replicas[0]["addr"], link["laddr"]);
+    assert_eq!(field(&mut r, "clients", "connected_clients"), "2");
+    assert_eq!(field(&mut m, "clients", "connected_clients"), "1");
+
+    let id = link["id"].clone();
+    let kills: [&[&str]; 4] =
+        [&["KILL", "ADDR", &link["addr"]], &["KILL", "ID", &id], &["KILL", &link["addr"]], &["KILL", "TYPE", "master"]];
+    for (n, kill) in kills.iter().enumerate() {
+        let reply: redis::Value = redis::cmd("CLIENT").arg(*kill).query(&mut r).unwrap();
+        assert!(matches!(reply, redis::Value::Int(1) | redis::Value::Okay), "{kill:?}: {reply:?}");
+        let back = wait_until(Duration::from_secs(10), || {
+            field(&mut m, "stats", "sync_partial_ok") == (n + 1).to_string()
+                && field(&mut r, "replication", "master_link_status") == "up"
+        });
+        assert!(back, "{kill:?}: no partial resync\n{}", replica.log_text());
+        // No SELECT precedes this write in the continued stream.
+        let _: () = m.set(format!("after-kill-{n}"), n).unwrap();
+        wait_synced(&mut m, &mut r);
+        let links = clients_of_type(&mut r, "master");
+        assert_eq!(links.len(), 1, "{kill:?}: {links:?}");
+        assert_eq!(links[0]["id"], id, "{kill:?}: a partial resync resumes the same client");
+        assert_eq!(links[0]["db"], "3");
+    }
+    assert_eq!(field(&mut m, "stats", "sync_full"), "1");
+    assert!(replica.log_text().contains("Caching the disconnected master state."));
+    assert_converged(&mut m, &mut r);
+}
+
+/// Without a link there is no master client: nothing to kill (as on Redis).
+#[test]
+fn killing_the_master_client_of_an_unconnected_replica_kills_nothing() {
+    let unused = free_port();
+    let replica = Server::start(&["--replicaof", "127.0.0.1", &unused.to_string()]);
+    let mut raw = replica.raw();
+    assert_eq!(raw.cmd(&[b"CLIENT", b"KILL", b"TYPE", b"master"]), b":0\r\n");
+    assert_eq!(raw.cmd(&[b"CLIENT", b"LIST", b"TYPE", b"master"]), b"$0\r\n\r\n");
+}
+
+/// The master link's CLIENT LIST line next to redis-server's, both replicas of one
+/// redis-server master: the fields that describe the link agree.
+#[test]
+fn the_master_link_is_listed_as_redis_lists_it() {
+    let Some(master) = Server::start_redis(FAST) else { return };
+    let port = master.port.to_string();
+    let Some(redis_replica) = Server::start_redis(&["--replicaof", "127.0.0.1", &port]) else { return };
+    let replica = start_replica(master.port, &[]);
+    let (mut m, mut rr, mut r) = (master.conn(), redis_replica.conn(), replica.conn());
+    let _: () = redis::cmd("SELECT").arg(4).query(&mut m).unwrap();
+    let _: () = m.set("k", 1).unwrap();
+    wait_synced(&mut m, &mut rr);
+    wait_synced(&mut m, &mut r);
+    let theirs = clients_of_type(&mut rr, "master");
+    let ours = clients_of_type(&mut r, "master");
+    assert_eq!((theirs.len(), ours.len()), (1, 1));
+    for f in ["addr", "name", "flags", "db", "sub", "psub", "ssub", "multi", "cmd", "user", "redir", "resp"] {
+        assert_eq!(ours[0].get(f), theirs[0].get(f), "field {f}: ours {:?}, redis {:?}", ours[0], theirs[0]);
+    }
+    assert_eq!(field(&mut r, "clients", "connected_clients"), field(&mut rr, "clients", "connected_clients"));
+}
+
+/// A key the master expires reaches the replica as a DEL, which must delete it there even
+/// though the replica's own clock already hides it.
+#[test]
+fn keys_the_master_expires_are_deleted_on_the_replica() {
+    let master = Server::start(FAST);
+    let replica = start_replica(master.port, &[]);
+    let (mut m, mut r) = (master.conn(), replica.conn());
+    for i in 0..10 {
+        let _: () = redis::cmd("SET").arg(format!("short:{i}")).arg(i).arg("PX").arg(100).query(&mut m).unwrap();
+    }
+    wait_synced(&mut m, &mut r);
+    let gone_on_master =
+        wait_until(Duration::from_secs(10), || redis::cmd("DBSIZE").query::<i64>(&mut m).unwrap() == 0);
+    assert!(gone_on_master);
+    let gone = wait_until(Duration::from_secs(10), || redis::cmd("DBSIZE").query::<i64>(&mut r).unwrap() == 0);
+    assert!(gone, "the replica kept keys its master expired");
+    assert_converged(&mut m, &mut r);
 }

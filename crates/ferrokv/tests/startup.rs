@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -127,6 +128,9 @@ fn unix_socket_serves_commands() {
     assert!(list.contains("flags=U"), "{list}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o700);
+    // Redis 7.0's line for the unix socket.
+    let log = s.log_text();
+    assert!(log.contains(&format!("The server is now ready to accept connections at {}", sock.display())), "{log}");
     drop(s);
 }
 
@@ -140,4 +144,68 @@ fn logfile_is_appended_not_truncated() {
     assert!(text.starts_with("previous line\n"), "{text}");
     assert!(text.contains("Ready to accept connections"));
     drop(s);
+}
+
+/// The startup lines every server prints, in the order they appear in `log`.
+fn startup_sequence(log: &str) -> Vec<&'static str> {
+    const MARKS: [&str; 6] = [
+        "Running mode=standalone",
+        "Server initialized",
+        "Loading RDB produced by version",
+        "Done loading RDB",
+        "DB loaded from disk",
+        "Ready to accept connections",
+    ];
+    let mut seen: Vec<(usize, &'static str)> = MARKS.iter().filter_map(|m| log.find(m).map(|at| (at, *m))).collect();
+    seen.sort();
+    seen.into_iter().map(|(_, m)| m).collect()
+}
+
+/// Starts a server by hand (the harness waits for the end of loading) on `dir`'s RDB,
+/// loading slowly; while it loads, its log already says it started and is loading, and
+/// it answers -LOADING. Returns the whole log once it is ready.
+fn watch_slow_startup(program: &std::path::Path, server_arg: Option<&str>, dir: &TempDir) -> String {
+    let port = free_port();
+    let log = dir.path().join(format!("{port}.log"));
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(server_arg);
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+    cmd.args(["--dir", dir.path().to_str().unwrap(), "--logfile", log.to_str().unwrap()]);
+    cmd.args(["--key-load-delay", "1000"]);
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let loading = wait_until(Duration::from_secs(10), || text().contains("Loading RDB produced by version"));
+    let during = text();
+    let mut raw = Raw::connect(&format!("127.0.0.1:{port}"));
+    let reply = raw.cmd(&[b"PING"]);
+    let ready = wait_until(Duration::from_secs(30), || text().contains("Ready to accept connections"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(loading && ready, "{}", text());
+    assert!(!during.contains("DB loaded from disk"), "the load was over before it could be watched: {during}");
+    assert!(during.contains("Server initialized"), "{during}");
+    assert_eq!(reply, b"-LOADING Redis is loading the dataset in memory\r\n");
+    text()
+}
+
+/// Redis logs its banner and "Server initialized" before it loads the data (tools that
+/// watch the log see a server that is loading, or failing to), then "Ready to accept
+/// connections" once loaded; ferrokv's lines come in the same order, its banner (with
+/// the PID) among the first.
+#[test]
+fn startup_lines_come_in_redis_order_around_a_slow_load() {
+    let dir = TempDir::new("startup-order");
+    {
+        let s = Server::start(&["--dir", dir.path().to_str().unwrap(), "--rdbcompression", "no"]);
+        let mut c = s.conn();
+        // Over 2 MB: redis-server serves clients during a load only every 2 MB loaded.
+        let _: () = redis::cmd("DEBUG").arg("POPULATE").arg(2000).arg("key").arg(2000).query(&mut c).unwrap();
+        let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    }
+    let ours = watch_slow_startup(Path::new(env!("CARGO_BIN_EXE_ferrokv")), Some("server"), &dir);
+    let banner = ours.find("PID: ").expect("banner");
+    assert!(banner < ours.find("Loading RDB").unwrap(), "{ours}");
+    let Some(redis) = optional_binary("redis-server") else { return };
+    let theirs = watch_slow_startup(&redis, None, &dir);
+    assert_eq!(startup_sequence(&ours), startup_sequence(&theirs), "ours:\n{ours}\nredis-server's:\n{theirs}");
 }

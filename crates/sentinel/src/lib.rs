@@ -7,6 +7,7 @@
 //! tests with virtual time. [`driver`] is the thin tokio layer that owns the sockets, the
 //! clock and the config file, and serves clients on port 26379.
 
+pub mod acl;
 pub mod addr;
 mod clock;
 pub mod commands;

@@ -30,7 +30,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// An output buffer grown past this by a big reply is given back once written.
 const OUT_KEEP: usize = 64 * 1024;
 
-struct NotifyWaker(Arc<Notify>);
+pub(crate) struct NotifyWaker(pub(crate) Arc<Notify>);
 
 impl Waker for NotifyWaker {
     fn wake(&self) {

@@ -17,6 +17,7 @@ pub mod replication;
 use ferrokv_config::{pid, CommandLine, Config, Pid, Val};
 use ferrokv_engine::persistence::{Purpose, SnapshotSink};
 use ferrokv_engine::replication::replica::MasterChange;
+use ferrokv_engine::replication::shutdown::ShutdownStart;
 use ferrokv_engine::{ClientId, CpuInfo, Engine, Host, MemoryInfo, ServerInfo, ShutdownRequest};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -189,6 +190,21 @@ impl Host for ServerHost {
     }
 }
 
+/// Applies `dir` as Redis does while it reads its configuration: the process moves there
+/// before anything opens a file, so a relative `logfile` or `pidfile` lands in that
+/// directory (two servers or sentinels started from one place with their own `dir` do
+/// not share one log), and `dir` becomes the absolute path (CONFIG GET, rewrites).
+pub fn enter_dir(cfg: &mut Config) -> Result<(), String> {
+    let dir = cfg.str(pid("dir")).to_string();
+    if !dir.is_empty() {
+        std::env::set_current_dir(&dir).map_err(|e| format!("Can't chdir to '{dir}': {e}"))?;
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        cfg.set_internal(pid("dir"), Val::Str(cwd.display().to_string()));
+    }
+    Ok(())
+}
+
 /// Raises the open-files limit to fit `maxclients` plus the server's own descriptors.
 fn raise_fd_limit(maxclients: u64) {
     let want = maxclients + 32;
@@ -246,13 +262,17 @@ pub fn main(args: &[String]) -> i32 {
         }
     }
     let cl = CommandLine::parse(args);
-    let cfg = match ferrokv_config::load(&cl, false) {
+    let mut cfg = match ferrokv_config::load(&cl, false) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return 1;
         }
     };
+    if let Err(e) = enter_dir(&mut cfg) {
+        eprintln!("{e}");
+        return 1;
+    }
     if cfg.sentinel_mode {
         eprintln!("Sentinel mode is not available in this build of ferrokv yet.");
         return 1;
@@ -306,11 +326,6 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         log::warn!("Warning: no config file specified, using the default config. In order to specify a config file use ferrokv server /path/to/redis.conf");
     } else {
         log::info!("Configuration loaded");
-    }
-    let dir = cfg.str(pid("dir")).to_string();
-    if let Err(e) = std::env::set_current_dir(&dir) {
-        log::warn!("Can't chdir to '{dir}': {e}");
-        return 1;
     }
     raise_fd_limit(cfg.int(pid("maxclients")) as u64);
     let port = cfg.int(pid("port")) as u16;
@@ -376,6 +391,15 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     let shared = Arc::new(Shared { engine: Mutex::new(engine), keepalive, persist, repl });
     // Clients may connect while the dataset loads; they get -LOADING until it is whole.
     shared.engine.lock().begin_loading(0, conn::now_ms());
+    // As Redis: the banner and "Server initialized" come before the data loads, so a tool
+    // watching the log sees a server that is loading (or failing to), not a silent one.
+    log::info!(
+        "ferrokv {} (Redis {} compatible) standalone mode, Port: {port}, PID: {pid_num}",
+        env!("CARGO_PKG_VERSION"),
+        ferrokv_config::REDIS_VERSION
+    );
+    log::info!("Running mode=standalone, port={port}.");
+    log::warn!("Server initialized");
 
     let mut tcp_tasks: Vec<JoinHandle<()>> = Vec::new();
     for b in bound {
@@ -412,18 +436,12 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     }
     tokio::spawn(cron(shared.clone()));
 
-    log::info!(
-        "ferrokv {} (Redis {} compatible) standalone mode, Port: {port}, PID: {pid_num}",
-        env!("CARGO_PKG_VERSION"),
-        ferrokv_config::REDIS_VERSION
-    );
-    log::info!("Running mode=standalone, port={port}.");
-    log::info!("Server initialized");
+    // Redis 7.0's lines (7.2 added the transport to the first one).
     if port != 0 {
-        log::info!("Ready to accept connections tcp");
+        log::info!("Ready to accept connections");
     }
     if !unixsocket.is_empty() {
-        log::info!("Ready to accept connections unix");
+        log::info!("The server is now ready to accept connections at {unixsocket}");
     }
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -451,21 +469,21 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
                     }
                 }
                 Some(Control::Shutdown(_req)) => {
-                    // SHUTDOWN already saved (or failed and was refused) in the engine.
-                    log::warn!("User requested shutdown...");
+                    // The engine already waited for replicas and saved (or failed and
+                    // went on serving).
                     break;
                 }
                 None => break,
             },
             _ = async { sigterm.as_mut().expect("guarded").recv().await }, if sigterm.is_some() => {
                 log::warn!("Received SIGTERM scheduling shutdown...");
-                if signal_shutdown(&shared) {
+                if signal_shutdown(&shared, true) {
                     break;
                 }
             }
             _ = async { sigint.as_mut().expect("guarded").recv().await }, if sigint.is_some() => {
                 log::warn!("Received SIGINT scheduling shutdown...");
-                if signal_shutdown(&shared) {
+                if signal_shutdown(&shared, false) {
                     break;
                 }
             }
@@ -485,18 +503,17 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     0
 }
 
-/// A signal asked for shutdown: save as SHUTDOWN would. False if saving failed and the
-/// server must keep running (as Redis does).
-fn signal_shutdown(shared: &Shared) -> bool {
-    let mut e = shared.engine.lock();
-    if e.is_loading() {
-        return true;
-    }
-    match e.prepare_shutdown(false, false, false, conn::now_ms()) {
-        Ok(()) => true,
-        Err(_) => {
+/// A signal asked for shutdown: wait for replicas and save as SHUTDOWN would (the engine
+/// tells the main loop when it is done waiting). True: exit now. False: the shutdown waits
+/// for replicas, or failed and the server keeps running (as Redis does).
+fn signal_shutdown(shared: &Shared, sigterm: bool) -> bool {
+    match shared.engine.lock().signal_shutdown(sigterm, conn::now_ms()) {
+        ShutdownStart::Exiting => true,
+        ShutdownStart::Waiting => false,
+        ShutdownStart::Failed => {
+            let name = if sigterm { "SIGTERM" } else { "SIGINT" };
             log::warn!(
-                "SIGTERM received but errors trying to shut down the server, check the logs for more information"
+                "{name} received but errors trying to shut down the server, check the logs for more information"
             );
             false
         }

@@ -81,7 +81,7 @@ pub fn bind_tcp(addrs: &[String], port: u16, backlog: i32) -> Result<Vec<Bound>,
     Ok(out)
 }
 
-fn peer_id(sa: &SocketAddr) -> String {
+pub(crate) fn peer_id(sa: &SocketAddr) -> String {
     match sa {
         SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
         SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {

@@ -1,7 +1,7 @@
 //! CLIENT subcommands: ID, SETNAME, GETNAME, LIST, INFO, KILL, PAUSE, UNPAUSE, REPLY,
 //! NO-EVICT, SETINFO, HELP.
 
-use crate::client::{Client, ClientClass, ClientId, ReplyMode, Transport};
+use crate::client::{Client, ClientClass, ClientId, ReplRole, ReplyMode, Transport};
 use crate::commands::connection::valid_client_name;
 use crate::ctx::{is, reply_help, Ctx};
 use crate::engine::Pause;
@@ -36,6 +36,11 @@ pub fn info_line(client: &Client, postponed: bool, now_ms: i64) -> String {
     let mut flags = String::new();
     if client.monitor {
         flags.push('O');
+    }
+    match client.repl_role {
+        Some(ReplRole::Replica) => flags.push('S'),
+        Some(ReplRole::Master) => flags.push('M'),
+        None => {}
     }
     if client.is_pubsub() {
         flags.push('P');
@@ -227,17 +232,6 @@ pub fn kill(c: &mut Ctx) -> CmdResult {
     let kill_self = f.matches(c.client, me);
     if kill_self {
         killed += 1;
-    }
-    // The link to our master is not an ordinary connection: the host restarts it (the
-    // replica then reconnects and continues with a partial resync, as in Redis).
-    if f.class == Some(ClientClass::Master) && f.id.is_none() && f.addr.is_none() && f.laddr.is_none() {
-        if let Some((host, port)) = c.eng.repl.master.as_ref().map(|m| (m.host.clone(), m.port)) {
-            if c.eng.repl.master.as_ref().is_some_and(|m| m.state == crate::replication::LinkState::Connected) {
-                killed += 1;
-            }
-            c.eng.link_state(crate::replication::LinkState::Connect, c.now);
-            c.eng.host.master_changed(crate::replication::replica::MasterChange::Follow(host, port));
-        }
     }
     if old_form {
         if killed == 0 {

@@ -5,6 +5,7 @@ use super::spec::cats;
 use crate::ctx::{int_arg, is, reply_help, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
 use crate::host::ShutdownRequest;
+use crate::replication::shutdown::{shutdown_block, ShutdownStart, SHUTDOWN_FAILED};
 
 pub fn time(c: &mut Ctx) -> CmdResult {
     let (secs, micros) = (c.now.div_euclid(1000), c.now.rem_euclid(1000) * 1000);
@@ -23,6 +24,7 @@ pub fn lastsave(c: &mut Ctx) -> CmdResult {
 
 pub fn shutdown(c: &mut Ctx) -> CmdResult {
     let mut req = ShutdownRequest::default();
+    let mut abort = false;
     for i in 1..c.argc() {
         let a = c.arg(i);
         if is(a, "NOSAVE") {
@@ -33,25 +35,33 @@ pub fn shutdown(c: &mut Ctx) -> CmdResult {
             req.now = true;
         } else if is(a, "FORCE") {
             req.force = true;
-        } else if is(a, "ABORT") && c.argc() == 2 {
-            return fail("ERR No shutdown in progress.");
+        } else if is(a, "ABORT") {
+            abort = true;
         } else {
             return Err(CmdError::Syntax);
         }
     }
-    if req.save && req.nosave {
+    if (abort && req != ShutdownRequest::default()) || (req.save && req.nosave) {
         return Err(CmdError::Syntax);
     }
-    if let Err(e) = c.eng.prepare_shutdown(req.save, req.nosave, req.force, c.now) {
-        return Err(CmdError::msg(format!("ERR {e}")));
-    }
-    match c.eng.host.shutdown(req) {
-        // The connection closes with the process; nothing is replied.
-        Ok(()) => Ok(()),
-        Err(e) => {
-            log::warn!("{e}");
-            fail("ERR Errors trying to SHUTDOWN. Check logs.")
+    if abort {
+        if !c.eng.abort_shutdown() {
+            return fail("ERR No shutdown in progress.");
         }
+        c.out().ok();
+        return Ok(());
+    }
+    if !req.now && !c.can_block() {
+        return fail("ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client");
+    }
+    match c.eng.begin_shutdown(req, c.now) {
+        // The connection closes with the process; nothing is replied.
+        ShutdownStart::Exiting => Ok(()),
+        ShutdownStart::Waiting => {
+            c.block(shutdown_block());
+            Ok(())
+        }
+        ShutdownStart::Failed => fail(SHUTDOWN_FAILED),
     }
 }
 

@@ -109,6 +109,14 @@ impl Engine {
         if let Some(t) = rec.expire_ms {
             if t < now_ms && !keep_expired && !self.is_replica() {
                 self.persist.rdb_last_load_keys_expired += 1;
+                // Replicas continuing the history restored from this file hold the key:
+                // they get its DEL, as from Redis (lazyfree-lazy-expire makes it UNLINK).
+                if self.repl.backlog.is_some() {
+                    let del: &[u8] =
+                        if self.cfg.bool(ferrokv_config::pid("lazyfree-lazy-expire")) { b"UNLINK" } else { b"DEL" };
+                    self.feed.push(db, [del, &rec.key[..]]);
+                    self.feed.end_unit(false);
+                }
                 return Ok(());
             }
         }

@@ -227,6 +227,11 @@ impl Engine {
             self.serve_waiters(self.now_ms);
         }
         if on {
+            // A rewrite started with the AOF off does not collect the writes since its
+            // snapshot: it gives way to one that does (Redis kills that child too).
+            if self.persist.aof_rewrite_in_progress() {
+                self.abort_snapshot();
+            }
             if self.persist.in_progress().is_some() {
                 self.persist.aof.rewrite_scheduled = true;
             } else if let Err(e) = self.request_snapshot(Purpose::AofRewrite, self.now_ms) {
@@ -364,19 +369,28 @@ impl Engine {
         Ok(Started::Now)
     }
 
-    /// BGREWRITEAOF.
+    /// BGREWRITEAOF. It runs with the AOF off too (Redis 7.0 does): a new base and
+    /// manifest in `appenddirname`, ready for a later `appendonly yes`.
     pub fn bgrewriteaof(&mut self, now_ms: i64) -> Result<Started, String> {
         match self.persist.in_progress() {
             Some(Purpose::AofRewrite) => Err("ERR Background append only file rewriting already in progress".into()),
-            Some(_) => {
-                self.persist.aof.rewrite_scheduled = true;
-                Ok(Started::Scheduled)
-            }
+            // Inside EXEC too, as Redis: the cron starts it.
+            Some(_) => self.schedule_aof_rewrite(),
+            None if self.in_exec => self.schedule_aof_rewrite(),
             None => {
-                self.request_snapshot(Purpose::AofRewrite, now_ms)?;
+                self.start_snapshot(Purpose::AofRewrite, now_ms).map_err(|_| {
+                    "ERR Can't execute an AOF background rewriting. Please check the server logs for more information."
+                })?;
                 Ok(Started::Now)
             }
         }
+    }
+
+    fn schedule_aof_rewrite(&mut self) -> Result<Started, String> {
+        self.persist.aof.rewrite_scheduled = true;
+        // A rewrite asked for by hand runs even after failed automatic ones.
+        self.persist.aof.rewrite_failures = 0;
+        Ok(Started::Scheduled)
     }
 
     /// Starts a background snapshot now, or after the current transaction.

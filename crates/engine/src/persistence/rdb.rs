@@ -186,7 +186,7 @@ impl RdbFormat {
         // Where this dataset stands in the replication history, so a restart can continue
         // with a partial resync (Redis's rdbSaveInfo).
         if e.repl.backlog.is_some() || !e.is_master_role() {
-            aux.push(("repl-stream-db", "0".into()));
+            aux.push(("repl-stream-db", e.replication_stream_db().to_string()));
             aux.push(("repl-id", e.repl.replid.clone()));
             aux.push(("repl-offset", e.repl.offset.to_string()));
         }

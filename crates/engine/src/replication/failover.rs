@@ -78,7 +78,7 @@ impl Engine {
         log::info!("FAILOVER aborted: {why}");
         if f.phase == FailoverPhase::InProgress {
             // We had started to follow the target: be a master again.
-            self.repl.master = None;
+            self.forget_master();
             self.hot.replica = false;
             self.cfg.set_internal(ferrokv_config::pid("replicaof"), ferrokv_config::Val::ReplicaOf(None));
             self.update_feed_enabled();

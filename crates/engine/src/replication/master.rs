@@ -91,6 +91,15 @@ impl Engine {
             log::info!("Full resync requested by replica {name}");
         }
         self.repl.sync_full += 1;
+        if self.repl.backlog.is_none() && self.is_master_role() {
+            self.repl.new_history(&mut self.rng);
+            self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
+            log::info!(
+                "Replication backlog created, my new replication IDs are '{}' and '{}'",
+                self.repl.replid,
+                self.repl.replid2
+            );
+        }
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
         self.update_feed_enabled();
         self.repl.replicas.push(replica);
@@ -369,6 +378,7 @@ impl Engine {
                 .any(|c| c.blocked.as_ref().is_some_and(|b| matches!(b.timeout_reply, TimeoutReply::AofCount { .. })));
         }
         self.failover_tick(now_ms);
+        self.shutdown_cron(now_ms);
         if self.repl.want_acks {
             self.request_acks();
         }
@@ -384,8 +394,14 @@ impl Engine {
         }
         let ttl = self.cfg.int(pid("repl-backlog-ttl")) * 1000;
         if let Some(since) = self.repl.no_replicas_since_ms {
-            if ttl > 0 && now_ms - since > ttl && self.repl.backlog.is_some() && self.repl.replicas.is_empty() {
+            if ttl > 0
+                && now_ms - since > ttl
+                && self.repl.backlog.is_some()
+                && self.repl.replicas.is_empty()
+                && self.is_master_role()
+            {
                 log::info!("Replication backlog freed after {} seconds without connected replicas.", ttl / 1000);
+                self.repl.new_history(&mut self.rng);
                 self.repl.backlog = None;
                 self.update_feed_enabled();
             }

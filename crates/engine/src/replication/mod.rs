@@ -13,6 +13,7 @@ pub mod failover;
 pub mod link;
 pub mod master;
 pub mod replica;
+pub mod shutdown;
 
 use crate::client::ClientId;
 use crate::engine::Engine;
@@ -98,6 +99,9 @@ pub struct MasterLink {
     pub read_offset: u64,
     pub transfer_size: i64,
     pub transfer_read: u64,
+    /// The client our master's stream runs as, while the link is streaming (it is in the
+    /// clients table then: CLIENT LIST shows it with flag `M`, CLIENT KILL closes it).
+    pub client: Option<ClientId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,9 +156,14 @@ pub struct Replication {
     pub last_ping_ms: i64,
     /// A coordinated switchover (FAILOVER) in progress.
     pub failover: Option<failover::Failover>,
-    /// The database our master's stream has selected: a partial resync continues the
-    /// stream without a new SELECT, so a new link must start there.
-    pub master_db: usize,
+    /// The master client of a link that went down (Redis's cached master): a partial
+    /// resync resurrects it, with its id, age and the database the stream had selected
+    /// (the stream continues without a new SELECT); a full sync discards it.
+    pub cached_master: Option<Box<crate::client::Client>>,
+    /// A command of our master's stream is running (keys do not expire for it).
+    pub applying_master_stream: bool,
+    /// A SHUTDOWN waiting for lagging replicas.
+    pub shutdown: Option<shutdown::ShutdownWait>,
 }
 
 pub fn random_replid(rng: &mut fastrand::Rng) -> String {
@@ -181,7 +190,9 @@ impl Replication {
             fsync_marks: std::collections::VecDeque::new(),
             fsynced_offset: 0,
             last_ping_ms: 0,
-            master_db: 0,
+            cached_master: None,
+            applying_master_stream: false,
+            shutdown: None,
             failover: None,
         }
     }
@@ -207,6 +218,15 @@ impl Replication {
     pub fn shift_replid(&mut self, rng: &mut fastrand::Rng) {
         self.replid2 = std::mem::replace(&mut self.replid, random_replid(rng));
         self.second_offset = self.offset as i64 + 1;
+    }
+
+    /// A history without a past (Redis's changeReplicationId + clearReplicationId2): when
+    /// a master creates a backlog from scratch or frees it, no replica may continue what
+    /// it had before, since the offset did not count the writes made without a backlog.
+    pub fn new_history(&mut self, rng: &mut fastrand::Rng) {
+        self.replid = random_replid(rng);
+        self.replid2 = "0".repeat(40);
+        self.second_offset = -1;
     }
 
     /// Appends stream bytes to the backlog (if there is one) and advances the offset.

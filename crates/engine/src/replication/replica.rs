@@ -2,19 +2,13 @@
 //! or partial resync, executing its stream as the master client, and promotion.
 
 use super::{LinkState, MasterLink};
-use crate::client::{Client, ConnInfo, ReplRole, Transport, Waker};
+use crate::client::{Client, ClientId, ConnInfo, NoWaker, ReplRole, Transport, Waker};
 use crate::engine::Engine;
 use bytes::Bytes;
 use ferrokv_config::{pid, Val};
 use ferrokv_keyspace::Db;
 use ferrokv_resp::Argv;
 use std::sync::Arc;
-
-struct NoWaker;
-
-impl Waker for NoWaker {
-    fn wake(&self) {}
-}
 
 /// Where a replica is told to go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +24,13 @@ impl Engine {
     /// replicas are disconnected so they resync with us under the new history.
     pub fn follow_master(&mut self, host: &str, port: u16, now_ms: i64) {
         if self.is_master_role() {
+            // A master's cached master (if any) is the one the RDB loaded at startup
+            // restored, with the stream's database: the link resurrects it.
             log::info!("Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.");
+        } else if let Some(id) = self.repl.master.as_ref().and_then(|m| m.client) {
+            // Switching masters: the current master client is cached, as when a link
+            // drops, so a partial resync with the new master resurrects it.
+            self.cache_master_client(id);
         }
         self.repl.master = Some(MasterLink {
             host: host.to_string(),
@@ -41,6 +41,7 @@ impl Engine {
             read_offset: self.repl.offset,
             transfer_size: -1,
             transfer_read: 0,
+            client: None,
         });
         self.hot.replica = true;
         self.cfg.set_internal(pid("replicaof"), Val::ReplicaOf(Some((host.to_string(), port))));
@@ -54,7 +55,7 @@ impl Engine {
     /// REPLICAOF NO ONE: become a master, starting a new history that keeps the old one's
     /// ID as `replid2` so the other replicas of the old master continue with us.
     pub fn promote(&mut self) {
-        if self.repl.master.take().is_none() {
+        if !self.forget_master() {
             return;
         }
         self.repl.shift_replid(&mut self.rng);
@@ -68,28 +69,65 @@ impl Engine {
         self.host.master_changed(MasterChange::Stop);
     }
 
+    /// Stops following our master: its client (streaming or cached) goes away with the
+    /// link. False if we were not following anyone.
+    pub(crate) fn forget_master(&mut self) -> bool {
+        let Some(link) = self.repl.master.take() else {
+            return false;
+        };
+        if let Some(id) = link.client {
+            self.clients.remove(id);
+        }
+        self.repl.cached_master = None;
+        true
+    }
+
     fn disconnect_replicas(&mut self) {
         for id in self.repl.replicas.iter().map(|r| r.id).collect::<Vec<_>>() {
             self.detach_id(id);
         }
     }
 
-    /// Replication info read from the RDB loaded at startup: a master keeps serving that
-    /// history (its replicas may continue), a replica asks its master to continue it.
-    pub fn restore_replication_info(&mut self, replid: &str, offset: u64) {
+    /// Replication info read from the RDB loaded at startup (its `repl-id`, `repl-offset`
+    /// and `repl-stream-db`), as Redis restores it. A replica asks its master to continue
+    /// that history, and the master client it resurrects on `+CONTINUE` starts in the
+    /// database the stream had selected (the master sends no new SELECT). A master starts
+    /// a new history at that offset, keeping the saved one as `replid2` up to it: its
+    /// replicas continue, and one that is ahead of the file (it got writes the file
+    /// missed) cannot be taken for one of its own.
+    pub fn restore_replication_info(&mut self, replid: &str, offset: u64, stream_db: usize, now_ms: i64) {
         if replid.len() != 40 {
             return;
         }
-        self.repl.replid = replid.to_string();
         self.repl.offset = offset;
         self.repl.backlog = None;
-        if self.configured_master().is_none() {
+        if self.configured_master().is_some() {
+            self.repl.replid = replid.to_string();
+            // Not connected yet: the link gives it its socket's addresses when it resumes it.
+            let unconnected =
+                ConnInfo { addr: String::new(), laddr: String::new(), fd: -1, transport: Transport::Tcp, local: false };
+            let mut cached = self.new_master_client(unconnected, Arc::new(NoWaker), now_ms);
+            cached.db = stream_db.min(self.dbs.len().saturating_sub(1));
+            self.repl.cached_master = Some(Box::new(cached));
+        } else {
             self.repl.replid2 = replid.to_string();
             self.repl.second_offset = offset as i64 + 1;
+            // Without replicas the backlog goes after repl-backlog-ttl, as Redis's does.
+            self.repl.no_replicas_since_ms = Some(now_ms);
         }
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
         self.update_feed_enabled();
         log::info!("Restored replication ID and offset from the RDB: {replid}:{offset}");
+    }
+
+    /// The database the replication stream has selected (the RDB's `repl-stream-db`): on
+    /// a master the last SELECT fed out, on a replica its master client's.
+    pub fn replication_stream_db(&self) -> usize {
+        if self.is_master_role() {
+            return self.feed.selected_db().unwrap_or(0);
+        }
+        let live = self.repl.master.as_ref().and_then(|m| m.client).and_then(|id| self.clients.get(id));
+        live.or(self.repl.cached_master.as_deref()).map_or(0, |c| c.db)
     }
 
     /// PSYNC's arguments for the next handshake: our history if we have one.
@@ -156,7 +194,7 @@ impl Engine {
         self.repl.second_offset = -1;
         self.repl.offset = offset;
         self.repl.backlog = None;
-        self.repl.master_db = 0;
+        self.repl.cached_master = None;
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
         self.disconnect_replicas();
         self.dirty += 1;
@@ -166,15 +204,57 @@ impl Engine {
         self.failover_link_up();
     }
 
-    /// The client the master's stream runs as.
-    pub fn master_client(&self, now_ms: i64) -> Client {
-        let conn =
-            ConnInfo { addr: String::new(), laddr: String::new(), fd: -1, transport: Transport::Tcp, local: false };
-        let mut c = Client::new(u64::MAX - 1, conn, now_ms, Arc::new(NoWaker));
+    /// The link is streaming: the master's commands run as the master client, which joins
+    /// the clients table (CLIENT LIST flag `M`, `user=(superuser)`, counted in
+    /// connected_clients; CLIENT KILL closes the link, which then reconnects). After a
+    /// partial resync this is the cached client of the previous link; after a full sync a
+    /// new one, in database 0 (the master's stream selects the database it writes to).
+    pub fn connect_master_client(&mut self, conn: ConnInfo, waker: Arc<dyn Waker>, now_ms: i64) -> ClientId {
+        let client = match self.repl.cached_master.take() {
+            Some(mut cached) => {
+                cached.conn = conn;
+                cached.waker = waker;
+                cached.last_interaction_ms = now_ms;
+                *cached
+            }
+            None => self.new_master_client(conn, waker, now_ms),
+        };
+        let id = client.id;
+        self.clients.insert(client);
+        if let Some(m) = self.repl.master.as_mut() {
+            m.client = Some(id);
+        }
+        id
+    }
+
+    fn new_master_client(&mut self, conn: ConnInfo, waker: Arc<dyn Waker>, now_ms: i64) -> Client {
+        let id = self.next_client_id;
+        self.next_client_id += 1;
+        let mut c = Client::new(id, conn, now_ms, waker);
         c.authenticated = true;
+        c.user = "(superuser)".into(); // no ACL user: it may run anything
         c.repl_role = Some(ReplRole::Master);
-        c.db = self.repl.master_db.min(self.dbs.len().saturating_sub(1));
         c
+    }
+
+    /// The link that ran as client `id` went down (lost, or killed): the client leaves the
+    /// table and is kept for a partial resync, with what it was in the middle of
+    /// discarded (an unfinished MULTI: its bytes were not counted as applied, so the
+    /// master sends the transaction again).
+    pub fn cache_master_client(&mut self, id: ClientId) {
+        let Some(mut client) = self.clients.remove(id) else {
+            return;
+        };
+        match self.repl.master.as_mut() {
+            Some(m) if m.client == Some(id) => m.client = None,
+            _ => return, // a link we no longer follow
+        }
+        log::info!("Caching the disconnected master state.");
+        client.multi = None;
+        client.dirty_exec = false;
+        client.close_asap = false;
+        client.out.clear();
+        self.repl.cached_master = Some(client);
     }
 
     /// Runs one command of the master's stream as the master client. `offset_before` is
@@ -186,10 +266,13 @@ impl Engine {
             && argv.get(0).eq_ignore_ascii_case(b"replconf")
             && argv.get(1).eq_ignore_ascii_case(b"getack");
         if getack {
+            mc.last_cmd = "replconf";
+            mc.last_interaction_ms = now_ms;
             return Some(self.ack_command(offset_before));
         }
+        self.repl.applying_master_stream = true;
         self.process(mc, argv, now_ms);
-        self.repl.master_db = mc.db;
+        self.repl.applying_master_stream = false;
         mc.out.clear();
         let _ = mc.out.take_errors();
         None

@@ -221,11 +221,17 @@ impl Manifest {
     /// when the rewrite's snapshot was taken) becomes history.
     pub fn retire_incr_before_last(&mut self) {
         let keep = self.incr.pop();
+        self.retire_all_incr();
+        self.incr.extend(keep);
+    }
+
+    /// After a rewrite with the AOF off (no file was being appended to): every
+    /// incremental file becomes history.
+    pub fn retire_all_incr(&mut self) {
         for mut f in self.incr.drain(..) {
             f.kind = FileKind::History;
             self.history.push(f);
         }
-        self.incr.extend(keep);
     }
 
     /// The file new writes are appended to.

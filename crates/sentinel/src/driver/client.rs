@@ -38,11 +38,13 @@ pub async fn serve(shared: Shared, mut stream: TcpStream, fd: i64) {
                 push: push_tx,
                 kill: kill.clone(),
                 killed: false,
+                user: "default".into(),
             },
         );
-        (id, hub.requirepass.is_some())
+        let needs_auth = !hub.acl.lock().default_needs_no_auth();
+        (id, needs_auth)
     };
-    let mut sess = Session { id, authenticated: !needs_auth, resp3: false };
+    let mut sess = Session::new(id, !needs_auth);
     let mut parser = RequestParser::new();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut parsed: Vec<Argv> = Vec::new();

@@ -2,9 +2,14 @@
 //! stores its state there, so running without would forget failovers on restart), and
 //! saving state into it with an atomic rewrite (temp file, fsync, rename, fsync dir).
 
-use crate::persist::merge_into_file;
+use crate::acl::Acl;
+use crate::persist::{owned_lines, OWNED_KEYS};
 use crate::sentinel::Persist;
+use ferrokv_config::rewrite::{rewritten_content_with, OwnedLine};
+use ferrokv_config::Config;
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 fn access_error(path: &Path, mode: libc::c_int) -> Option<String> {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
@@ -35,9 +40,14 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Saves the state into the config file with Redis's rewrite: the directives (the port,
+/// which may have come from the command line, the working directory…), the ACL users
+/// and the `sentinel` lines each where the file had them, what it lacked appended after
+/// the signature, comments and unknown lines untouched.
 pub struct FilePersist {
     pub path: PathBuf,
-    pub port: u16,
+    pub cfg: Config,
+    pub acl: Arc<Mutex<Acl>>,
 }
 
 impl Persist for FilePersist {
@@ -47,7 +57,13 @@ impl Persist for FilePersist {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e.to_string()),
         };
-        let new = merge_into_file(&old, lines, self.port);
+        // Redis rewrites the users (by name) before the sentinel state.
+        let users = self.acl.lock().config_lines();
+        let mut owned: Vec<OwnedLine> =
+            users.into_iter().map(|line| OwnedLine { key: "user".into(), line, force: true }).collect();
+        owned.extend(owned_lines(lines));
+        let keys: Vec<&str> = std::iter::once("user").chain(OWNED_KEYS.iter().copied()).collect();
+        let new = rewritten_content_with(&self.cfg, &old, &owned, &keys);
         if new == old {
             return Ok(());
         }

@@ -30,6 +30,8 @@ pub struct ClientEntry {
     pub push: mpsc::UnboundedSender<Vec<u8>>,
     pub kill: Arc<Notify>,
     pub killed: bool,
+    /// The ACL user it is logged in as.
+    pub user: String,
 }
 
 impl ClientEntry {
@@ -45,8 +47,8 @@ pub struct Hub {
     pub next_client: ClientId,
     pub stats: Stats,
     pub shutdown: Arc<Notify>,
-    /// Clients must AUTH with this (`requirepass`).
-    pub requirepass: Option<String>,
+    /// Users and the ACL LOG (shared with the config file's saver, which writes the users).
+    pub acl: Arc<Mutex<crate::acl::Acl>>,
     pub config_file: std::path::PathBuf,
     /// This process's run id (INFO); the sentinel id is a different, persistent one.
     pub run_id: String,

@@ -3,6 +3,7 @@
 //! state machine at a random 10-19 Hz, as Redis does to keep sentinels out of lockstep)
 //! and the config file the state is saved to.
 
+mod acl_cmd;
 mod client;
 pub mod config_file;
 mod hub;
@@ -74,13 +75,18 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("Sentinel needs config file on disk to save state. Exiting...");
         return 1;
     }
-    let cfg = match ferrokv_config::load(&cl, true) {
+    let mut cfg = match ferrokv_config::load(&cl, true) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return 1;
         }
     };
+    // Before the log opens: a relative `logfile` is in this sentinel's own `dir`.
+    if let Err(e) = ferrokv_server::enter_dir(&mut cfg) {
+        eprintln!("{e}");
+        return 1;
+    }
     let Some(config_path) = cfg.config_file.clone() else {
         eprintln!("Sentinel needs config file on disk to save state. Exiting...");
         return 1;
@@ -98,11 +104,23 @@ pub fn main(args: &[String]) -> i32 {
     let port = cfg.int(pid("port")) as u16;
     let now = now_ms();
     let seed = (now as u64) ^ ((std::process::id() as u64) << 32);
-    let persist = config_file::FilePersist { path: config_path.clone(), port };
+    // Users: the default one with `requirepass` as its password, then the file's `user`
+    // lines (as Redis loads them at startup).
+    let mut acl = crate::acl::Acl::new();
+    let requirepass = Some(cfg.str(pid("requirepass")).to_string()).filter(|p| !p.is_empty());
+    acl.set_default_password(requirepass.as_deref());
+    for args in &cfg.users {
+        if let Err(e) = acl.load_user(args) {
+            log::warn!("{e}");
+            return fatal(format!("Failed loading ACLs: {e}"));
+        }
+    }
+    let acl = Arc::new(Mutex::new(acl));
+    let persist = config_file::FilePersist { path: config_path.clone(), cfg: cfg.clone(), acl: acl.clone() };
     let mut core = Sentinel::new(now, seed, Box::new(persist));
     core.set_resolver(Box::new(SystemResolver));
     core.env.settings.port = port;
-    core.env.settings.requirepass = Some(cfg.str(pid("requirepass")).to_string()).filter(|p| !p.is_empty());
+    core.env.settings.requirepass = requirepass;
     let mut lines = cfg.sentinel_lines.clone();
     lines.sort_by_key(|l| crate::persist::phase(&l.args));
     for l in &lines {
@@ -116,12 +134,10 @@ pub fn main(args: &[String]) -> i32 {
         Ok(rt) => rt,
         Err(e) => return fatal(format!("Failed to start the runtime: {e}")),
     };
-    let requirepass = core.env.settings.requirepass.clone();
     let bind = match cfg.get(pid("bind")) {
         Val::Bind(v) => v.clone(),
         _ => vec!["*".into()],
     };
-    let dir = cfg.str(pid("dir")).to_string();
     let pidfile = cfg.str(pid("pidfile")).to_string();
     let backlog = cfg.int(pid("tcp-backlog")) as i32;
     let code = rt.block_on(async move {
@@ -133,18 +149,18 @@ pub fn main(args: &[String]) -> i32 {
             next_client: 0,
             stats: Stats { started_ms: now_ms(), ..Stats::default() },
             shutdown: Arc::new(Notify::new()),
-            requirepass,
+            acl,
             config_file: config_path,
             run_id,
             port,
         };
-        serve(Arc::new(Mutex::new(hub)), bind, port, backlog, dir, pidfile).await
+        serve(Arc::new(Mutex::new(hub)), bind, port, backlog, pidfile).await
     });
     rt.shutdown_timeout(Duration::from_millis(100));
     code
 }
 
-async fn serve(shared: Shared, bind: Vec<String>, port: u16, backlog: i32, dir: String, pidfile: String) -> i32 {
+async fn serve(shared: Shared, bind: Vec<String>, port: u16, backlog: i32, pidfile: String) -> i32 {
     let pid_num = std::process::id();
     log::warn!("oO0OoO0OoO0Oo ferrokv is starting oO0OoO0OoO0Oo");
     log::warn!(
@@ -153,12 +169,6 @@ async fn serve(shared: Shared, bind: Vec<String>, port: u16, backlog: i32, dir: 
         ferrokv_config::REDIS_VERSION
     );
     log::warn!("Configuration loaded");
-    if !dir.is_empty() {
-        if let Err(e) = std::env::set_current_dir(&dir) {
-            log::warn!("Can't chdir to '{dir}': {e}");
-            return 1;
-        }
-    }
     let bound = match ferrokv_server::listener::bind_tcp(&bind, port, backlog) {
         Ok(b) => b,
         Err(e) => {

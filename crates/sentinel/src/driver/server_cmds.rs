@@ -1,6 +1,7 @@
 //! The commands a Sentinel serves besides SENTINEL itself: PING, AUTH, HELLO, CLIENT,
-//! INFO, COMMAND, the SUBSCRIBE family, QUIT and SHUTDOWN, with Redis's replies. Sentinel
-//! state commands (SENTINEL, ROLE, PUBLISH) go to the state machine.
+//! INFO, COMMAND, ACL (in `acl_cmd`), the SUBSCRIBE family, QUIT and SHUTDOWN, with
+//! Redis's replies. Sentinel state commands (SENTINEL, ROLE, PUBLISH) go to the state
+//! machine. Every command passes the ACL check of the user the client is logged in as.
 
 use super::hub::{now_ms, ClientId, Hub, Shared};
 use ferrokv_resp::ReplyBuf;
@@ -16,10 +17,21 @@ pub struct Session {
     pub id: ClientId,
     pub authenticated: bool,
     pub resp3: bool,
+    /// The ACL user (`default` until AUTH says otherwise).
+    pub user: String,
+    /// Close once this reply is written (the user was deleted).
+    pub close_after_reply: bool,
+}
+
+impl Session {
+    pub fn new(id: ClientId, authenticated: bool) -> Session {
+        Session { id, authenticated, resp3: false, user: "default".into(), close_after_reply: false }
+    }
 }
 
 /// name, arity, flags: what COMMAND reports for the commands a sentinel knows.
 const COMMANDS: &[(&str, i64, &[&str])] = &[
+    ("acl", -2, &[]),
     ("auth", -2, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"]),
     ("client", -2, &[]),
     ("command", -1, &["loading", "stale"]),
@@ -62,7 +74,7 @@ pub fn execute(hub: &mut Hub, shared: &Shared, sess: &mut Session, argv: &[Vec<u
     if let Some(c) = hub.clients.get_mut(&sess.id) {
         // CLIENT LIST names container commands with their subcommand, as Redis does.
         c.last_cmd = match argv.get(1) {
-            Some(sub) if matches!(name.as_str(), "client" | "sentinel" | "command") => {
+            Some(sub) if matches!(name.as_str(), "acl" | "client" | "sentinel" | "command") => {
                 format!("{name}|{}", text(sub).to_ascii_lowercase())
             }
             _ => name.clone(),
@@ -85,6 +97,10 @@ pub fn execute(hub: &mut Hub, shared: &Shared, sess: &mut Session, argv: &[Vec<u
         out.error("NOAUTH Authentication required.");
         return Action::Continue;
     }
+    if let Some(err) = super::acl_cmd::check_permission(hub, sess, argv) {
+        out.error(&err);
+        return Action::Continue;
+    }
     let subscribed = hub.clients.get(&sess.id).is_some_and(|c| c.subscriptions() > 0);
     if subscribed
         && !sess.resp3
@@ -102,6 +118,12 @@ pub fn execute(hub: &mut Hub, shared: &Shared, sess: &mut Session, argv: &[Vec<u
             return Action::Close;
         }
         "auth" => auth(hub, sess, argv, out),
+        "acl" => {
+            super::acl_cmd::acl(hub, sess, argv, out);
+            if sess.close_after_reply {
+                return Action::Close;
+            }
+        }
         "hello" => hello(hub, sess, argv, out),
         "client" => return client(hub, sess, argv, out),
         "info" => out.bulk(super::info::render(hub, argv, now).as_bytes()),
@@ -136,29 +158,20 @@ fn ping(argv: &[Vec<u8>], out: &mut ReplyBuf, subscribed_resp2: bool) {
     }
 }
 
-fn check_password(hub: &Hub, user: Option<&[u8]>, pass: &[u8]) -> Result<(), &'static str> {
-    let user_ok = user.is_none_or(|u| u == b"default");
-    match &hub.requirepass {
-        None if user_ok => Ok(()),
-        Some(p) if user_ok && p.as_bytes() == pass => Ok(()),
-        _ => Err("WRONGPASS invalid username-password pair or user is disabled."),
-    }
-}
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 fn auth(hub: &mut Hub, sess: &mut Session, argv: &[Vec<u8>], out: &mut ReplyBuf) {
     if argv.len() > 3 {
         return out.error("ERR syntax error");
     }
-    if argv.len() == 2 && hub.requirepass.is_none() {
+    if argv.len() == 2 && hub.acl.lock().default_needs_no_auth() {
         return out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
     }
-    let (user, pass) = if argv.len() == 3 { (Some(argv[1].as_slice()), &argv[2]) } else { (None, &argv[1]) };
-    match check_password(hub, user, pass) {
-        Ok(()) => {
-            sess.authenticated = true;
-            out.ok();
-        }
-        Err(e) => out.error(e),
+    let (user, pass) = if argv.len() == 3 { (text(&argv[1]), &argv[2]) } else { ("default".into(), &argv[1]) };
+    if super::acl_cmd::authenticate(hub, sess, &argv[0], &user, pass) {
+        out.ok();
+    } else {
+        out.error(WRONGPASS);
     }
 }
 
@@ -177,10 +190,9 @@ fn hello(hub: &mut Hub, sess: &mut Session, argv: &[Vec<u8>], out: &mut ReplyBuf
     while i < argv.len() {
         let opt = text(&argv[i]).to_ascii_lowercase();
         if opt == "auth" && i + 2 < argv.len() {
-            if let Err(e) = check_password(hub, Some(&argv[i + 1]), &argv[i + 2]) {
-                return out.error(e);
+            if !super::acl_cmd::authenticate(hub, sess, &argv[0], &text(&argv[i + 1]), &argv[i + 2]) {
+                return out.error(WRONGPASS);
             }
-            sess.authenticated = true;
             i += 3;
         } else if opt == "setname" && i + 1 < argv.len() {
             setname = Some(text(&argv[i + 1]));
@@ -216,12 +228,13 @@ fn hello(hub: &mut Hub, sess: &mut Session, argv: &[Vec<u8>], out: &mut ReplyBuf
     out.array(0);
 }
 
-fn client_line(hub: &Hub, id: ClientId, now: i64) -> String {
+/// The client's CLIENT LIST line (also the ACL LOG's client-info).
+pub(super) fn client_line(hub: &Hub, id: ClientId, now: i64) -> String {
     let Some(c) = hub.clients.get(&id) else {
         return String::new();
     };
     format!(
-        "id={id} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub={} psub={} ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+        "id={id} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub={} psub={} ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={}",
         c.addr,
         c.laddr,
         c.fd,
@@ -231,6 +244,7 @@ fn client_line(hub: &Hub, id: ClientId, now: i64) -> String {
         c.channels.len(),
         c.patterns.len(),
         c.last_cmd,
+        c.user,
         if c.resp3 { 3 } else { 2 }
     )
 }
@@ -309,7 +323,13 @@ fn client(hub: &mut Hub, sess: &mut Session, argv: &[Vec<u8>], out: &mut ReplyBu
                             return Action::Continue;
                         }
                     },
-                    "user" => victims.retain(|_| v == "default"),
+                    "user" => {
+                        if !hub.acl.lock().exists(&v) {
+                            out.error(&format!("ERR No such user '{v}'"));
+                            return Action::Continue;
+                        }
+                        victims.retain(|x| hub.clients.get(x).is_some_and(|c| c.user == v));
+                    }
                     _ => {
                         out.error("ERR syntax error");
                         return Action::Continue;
@@ -351,7 +371,7 @@ fn client(hub: &mut Hub, sess: &mut Session, argv: &[Vec<u8>], out: &mut ReplyBu
     Action::Continue
 }
 
-fn kill(hub: &mut Hub, id: ClientId) {
+pub(super) fn kill(hub: &mut Hub, id: ClientId) {
     if let Some(c) = hub.clients.get_mut(&id) {
         c.killed = true;
         c.kill.notify_one();

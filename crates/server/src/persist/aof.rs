@@ -442,14 +442,7 @@ impl Aof {
             std::fs::rename(self.path(from), self.path(to))?;
             files.current_incr = to.clone();
         }
-        write_atomically(&self.path(&manifest_name(&self.prefix)), next.format().as_bytes())?;
-        for h in std::mem::take(&mut next.history) {
-            if let Err(e) = std::fs::remove_file(self.path(&h.name)) {
-                log::warn!("Failed to remove the AOF history file {}: {e}", h.name);
-            } else {
-                log::info!("Removing the history file {} in the background", h.name);
-            }
-        }
+        commit_manifest(&self.dir, &self.prefix, &mut next)?;
         files.manifest = next;
         files.waiting_first_rewrite = false;
         let base_size = std::fs::metadata(self.path(base)).map(|m| m.len()).unwrap_or(0);
@@ -458,4 +451,43 @@ impl Aof {
         self.current_size.store(base_size + incr_size, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// Writes the manifest after a rewrite, then deletes the files it retired (history) and,
+/// as Redis does, writes it again without them.
+fn commit_manifest(dir: &Path, prefix: &str, next: &mut Manifest) -> io::Result<()> {
+    let path = dir.join(manifest_name(prefix));
+    write_atomically(&path, next.format().as_bytes())?;
+    if next.history.is_empty() {
+        return Ok(());
+    }
+    for h in std::mem::take(&mut next.history) {
+        if let Err(e) = std::fs::remove_file(dir.join(&h.name)) {
+            log::warn!("Failed to remove the AOF history file {}: {e}", h.name);
+        } else {
+            log::info!("Removing the history file {} in the background", h.name);
+        }
+    }
+    write_atomically(&path, next.format().as_bytes())
+}
+
+/// BGREWRITEAOF with the AOF off, as Redis 7.0 runs it: a new base in `dir` (created if
+/// missing) that the manifest names in place of the old base and of every incremental
+/// file (no incremental file is opened: nothing is appended). Returns where the base is
+/// written and what to run once it is in place.
+pub fn begin_offline_rewrite(
+    dir: &Path,
+    prefix: &str,
+    manifest: Manifest,
+    rdb: bool,
+) -> io::Result<(PathBuf, super::sink::AfterCommit)> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        log::warn!("Can't open or create append-only dir {}: {e}", dir.display());
+        e
+    })?;
+    let mut next = manifest;
+    let base = next.new_base(prefix, rdb);
+    next.retire_all_incr();
+    let (dir, prefix) = (dir.to_path_buf(), prefix.to_string());
+    Ok((dir.join(&base), Box::new(move || commit_manifest(&dir, &prefix, &mut next))))
 }

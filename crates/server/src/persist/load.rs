@@ -225,6 +225,27 @@ fn file_position(f: &mut File) -> Result<u64, String> {
 /// the lock, insertion inside.
 const LOAD_BATCH: usize = 1024;
 
+/// An RDB's replication aux fields, restored once.
+#[derive(Default)]
+struct ReplInfo {
+    id: Option<String>,
+    offset: Option<u64>,
+    stream_db: Option<i64>,
+    restored: bool,
+}
+
+impl ReplInfo {
+    fn restore(&mut self, shared: &Shared) {
+        if std::mem::replace(&mut self.restored, true) {
+            return;
+        }
+        // Old versions could save a repl-stream-db of -1: such info is not used (as Redis).
+        if let (Some(id), Some(offset), Some(db)) = (&self.id, self.offset, self.stream_db.filter(|&d| d >= 0)) {
+            shared.engine.lock().restore_replication_info(id, offset, db as usize, now_ms());
+        }
+    }
+}
+
 /// Loads the keys of an RDB stream, returning the reader's input (and bytes it read
 /// ahead) for whatever follows the file (an AOF tail).
 pub fn load_rdb_stream<R: Read>(
@@ -240,7 +261,10 @@ pub fn load_rdb_stream<R: Read>(
         e.cfg.int(ferrokv_config::pid("key-load-delay"))
     };
     let mut db = 0usize;
-    let (mut repl_id, mut repl_offset): (Option<String>, Option<u64>) = (None, None);
+    // The replication info comes in aux fields before the first database; it is restored
+    // (for an RDB proper, not an AOF's preamble) before any key loads, so that keys found
+    // expired are fed to the new backlog as DELs for the replicas that will continue.
+    let mut repl = ReplInfo::default();
     let mut batch: Vec<(usize, KeyRecord)> = Vec::with_capacity(LOAD_BATCH);
     let flush = |batch: &mut Vec<(usize, KeyRecord)>, offset: u64| -> Result<(), String> {
         let mut e = shared.engine.lock();
@@ -249,11 +273,16 @@ pub fn load_rdb_stream<R: Read>(
         for (db, rec) in batch.drain(..) {
             e.load_rdb_key(db, rec, &limits, now, keep_expired)?;
         }
+        e.flush_feed();
         e.loading_progress(offset);
         Ok(())
     };
     loop {
-        match reader.next() {
+        let item = reader.next();
+        if !keep_expired && !matches!(item, Ok(Some(Item::Aux { .. }))) {
+            repl.restore(shared);
+        }
+        match item {
             Ok(Some(Item::SelectDb(n))) => db = usize::try_from(n).unwrap_or(usize::MAX),
             Ok(Some(Item::ResizeDb { keys, expires })) => {
                 flush(&mut batch, reader.offset())?;
@@ -270,8 +299,9 @@ pub fn load_rdb_stream<R: Read>(
             }
             Ok(Some(Item::Aux { key, value })) => match &key[..] {
                 b"redis-ver" => log::info!("Loading RDB produced by version {}", String::from_utf8_lossy(&value)),
-                b"repl-id" => repl_id = Some(String::from_utf8_lossy(&value).into_owned()),
-                b"repl-offset" => repl_offset = ferrokv_resp::parse_i64(&value).map(|o| o.max(0) as u64),
+                b"repl-id" => repl.id = Some(String::from_utf8_lossy(&value).into_owned()),
+                b"repl-offset" => repl.offset = ferrokv_resp::parse_i64(&value).map(|o| o.max(0) as u64),
+                b"repl-stream-db" => repl.stream_db = ferrokv_resp::parse_i64(&value),
                 _ => {}
             },
             Ok(None) => break,
@@ -279,9 +309,6 @@ pub fn load_rdb_stream<R: Read>(
         }
     }
     flush(&mut batch, reader.offset())?;
-    if let (Some(id), Some(off), false) = (repl_id, repl_offset, keep_expired) {
-        shared.engine.lock().restore_replication_info(&id, off);
-    }
     let skipped = reader.skipped_empty_keys();
     if skipped > 0 {
         log::info!("Done loading RDB, keys loaded: {}, keys expired: 0, empty keys skipped: {skipped}.", 0);

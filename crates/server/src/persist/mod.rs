@@ -88,11 +88,18 @@ impl Persist {
                 Ok(Box::new(FileSink::create(&path, Some(after))?))
             }
             Purpose::AofRewrite => {
-                let aof = self.aof().ok_or_else(|| io::Error::other("AOF is off"))?;
                 let rdb = cfg.bool(pid("aof-use-rdb-preamble"));
-                let (path, base, incr) = aof.begin_rewrite(rdb)?;
-                let finisher = aof.clone();
-                let after = Box::new(move || finisher.finish_rewrite(&base, &incr));
+                let (path, after): (PathBuf, AfterCommit) = match self.aof() {
+                    Some(aof) => {
+                        let (path, base, incr) = aof.begin_rewrite(rdb)?;
+                        (path, Box::new(move || aof.finish_rewrite(&base, &incr)))
+                    }
+                    None => {
+                        let (dir, prefix) = (Self::aof_dir(cfg), cfg.str(pid("appendfilename")).to_string());
+                        let manifest = load::read_manifest(&dir, &prefix).map_err(io::Error::other)?;
+                        aof::begin_offline_rewrite(&dir, &prefix, manifest.unwrap_or_default(), rdb)?
+                    }
+                };
                 let file = FileSink::create(&path, Some(after))?;
                 Ok(Box::new(self.background(file, purpose)?))
             }

@@ -4,44 +4,54 @@
 //! every second and answer GETACK. Reconnects forever until REPLICAOF points elsewhere
 //! (the task is then aborted): at once after losing a streaming link, then once a second.
 
-use crate::conn::now_ms;
+use crate::conn::{now_ms, NotifyWaker};
+use crate::listener::peer_id;
 use crate::Shared;
 use bytes::{Buf, Bytes, BytesMut};
 use ferrokv_config::pid;
-use ferrokv_engine::client::Client;
+use ferrokv_engine::client::{Client, ConnInfo, Transport};
 use ferrokv_engine::persistence::rdb::{load_into, LoadLimits};
 use ferrokv_engine::replication::link::{Action, Handshake, HandshakeConfig};
 use ferrokv_engine::replication::LinkState;
+use ferrokv_engine::{ClientId, Engine};
 use ferrokv_keyspace::Db;
 use ferrokv_persist::aof::{next_record, Record};
 use ferrokv_persist::rdb::{Item, RdbReader};
 use ferrokv_resp::{Argv, Frame};
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// Follows `host:port` until aborted.
 pub async fn run(shared: Arc<Shared>, host: String, port: u16) {
-    // The master client keeps its selected database across reconnections: a partial
-    // resync continues the stream where it was, without a new SELECT.
-    let mut mc = shared.engine.lock().master_client(now_ms());
+    let mut reconnect = false;
     loop {
-        log::info!("Connecting to MASTER {host}:{port}");
-        if let Err(reason) = session(&shared, &host, port, &mut mc).await {
-            log::warn!("{reason}");
+        if reconnect {
+            log::info!("Reconnecting to MASTER {host}:{port}");
+        } else {
+            log::info!("Connecting to MASTER {host}:{port}");
         }
-        let was_streaming = {
-            let mut e = shared.engine.lock();
-            let streaming = e.repl.master.as_ref().is_some_and(|m| m.state == LinkState::Connected);
-            e.link_state(LinkState::Connect, now_ms());
-            streaming
+        // A link that was streaming is retried at once, as Redis does (waiting risks the
+        // master's backlog moving past our offset); a failed connection or handshake
+        // once a second.
+        reconnect = match session(&shared, &host, port).await {
+            Ok(ended) => {
+                if let Some(reason) = ended {
+                    log::warn!("{reason}");
+                }
+                true
+            }
+            Err(reason) => {
+                log::warn!("{reason}");
+                false
+            }
         };
-        // A link that was streaming was lost (the master dropped us, a timeout): try again
-        // at once, most likely for a partial resync. After a failed attempt, once a second.
-        if !was_streaming {
+        shared.engine.lock().link_state(LinkState::Connect, now_ms());
+        if !reconnect {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
@@ -52,7 +62,9 @@ fn repl_timeout(shared: &Shared) -> Duration {
     Duration::from_secs(secs)
 }
 
-async fn session(shared: &Arc<Shared>, host: &str, port: u16, mc: &mut Client) -> Result<(), String> {
+/// One connection to the master. `Err`: it failed before the stream started; `Ok`: the
+/// stream ran, then ended (with the reason to log, none when CLIENT KILL closed it).
+async fn session(shared: &Arc<Shared>, host: &str, port: u16) -> Result<Option<String>, String> {
     shared.engine.lock().link_state(LinkState::Connecting, now_ms());
     let timeout = repl_timeout(shared);
     let connect = async {
@@ -120,7 +132,6 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16, mc: &mut Client) -
             let ack = {
                 let mut e = shared.engine.lock();
                 e.link_full_sync_done(dbs, replid, offset, now_ms());
-                *mc = e.master_client(now_ms());
                 e.replica_ack_command()
             };
             stream.write_all(&ack).await.map_err(|e| e.to_string())?;
@@ -128,7 +139,26 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16, mc: &mut Client) -
         Some(Action::Continue { replid }) => shared.engine.lock().link_continued(replid, now_ms()),
         _ => return Err("handshake ended without a resync".into()),
     }
-    follow_stream(shared, &mut stream, &mut buf, mc, timeout).await
+    let notify = Arc::new(Notify::new());
+    let conn = master_conn_info(&stream);
+    let id = shared.engine.lock().connect_master_client(conn, Arc::new(NotifyWaker(notify.clone())), now_ms());
+    let ended = follow_stream(shared, &mut stream, &mut buf, id, &notify, timeout).await;
+    let mut e = shared.engine.lock();
+    e.link_state(LinkState::Connect, now_ms());
+    e.cache_master_client(id);
+    Ok(ended.err())
+}
+
+/// The master link as CLIENT LIST shows it: `addr` is the master, `laddr` our end.
+fn master_conn_info(stream: &TcpStream) -> ConnInfo {
+    let peer = stream.peer_addr().ok();
+    ConnInfo {
+        addr: peer.as_ref().map(peer_id).unwrap_or_default(),
+        laddr: stream.local_addr().map(|a| peer_id(&a)).unwrap_or_default(),
+        fd: stream.as_raw_fd() as i64,
+        transport: Transport::Tcp,
+        local: peer.is_some_and(|p| p.ip().to_canonical().is_loopback()),
+    }
 }
 
 async fn read_some(stream: &mut TcpStream, buf: &mut BytesMut, timeout: Duration) -> Result<usize, String> {
@@ -361,45 +391,32 @@ fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Ve
     Ok(dbs)
 }
 
-/// Applies the master's stream until the link fails.
+/// Applies the master's stream until the link fails (`Err`, the reason) or the master
+/// client is killed (`Ok`).
 async fn follow_stream(
     shared: &Arc<Shared>,
     stream: &mut TcpStream,
     buf: &mut BytesMut,
-    mc: &mut Client,
+    id: ClientId,
+    killed: &Notify,
     timeout: Duration,
 ) -> Result<(), String> {
     let mut ack = tokio::time::interval(Duration::from_secs(1));
     ack.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_io = Instant::now();
+    // The first `run` bytes of `buf` were executed but are not applied yet: the queued
+    // part of a MULTI whose EXEC has not arrived.
+    let mut run = 0usize;
     loop {
         let mut replies: Vec<u8> = Vec::new();
-        if !buf.is_empty() {
+        if buf.len() > run {
             let mut e = shared.engine.lock();
-            let now = now_ms();
-            // Newlines are keepalives, not stream bytes.
-            while buf.first() == Some(&b'\n') {
-                buf.advance(1);
-            }
-            let base = e.repl.offset;
-            let mut used = 0usize;
-            loop {
-                let (argv, len) = match next_record(&buf[used..]) {
-                    Record::Command { args, len } => (Argv::from_slices(&args), len),
-                    Record::Incomplete => break,
-                    Record::Annotation { .. } | Record::Bad { .. } => {
-                        return Err("Protocol error in the replication stream from MASTER".into())
-                    }
-                };
-                if let Some(r) = e.master_command(mc, argv, base + used as u64, now) {
-                    replies.extend_from_slice(&r);
-                }
-                used += len;
-            }
-            if used > 0 {
-                let raw = buf.split_to(used).freeze();
-                e.master_stream_applied(raw, now);
-            }
+            let Some(mut mc) = e.clients.take(id) else {
+                return Ok(()); // no longer our master's client
+            };
+            let applied = apply_stream(&mut e, &mut mc, buf, &mut run, &mut replies);
+            e.clients.put(mc);
+            applied?;
         }
         if !replies.is_empty() {
             stream.write_all(&replies).await.map_err(|e| e.to_string())?;
@@ -410,6 +427,11 @@ async fn follow_stream(
                 Ok(_) => last_io = Instant::now(),
                 Err(e) => return Err(format!("Connection with master lost: {e}")),
             },
+            _ = killed.notified() => {
+                if shared.engine.lock().must_close(id) {
+                    return Ok(());
+                }
+            }
             _ = ack.tick() => {
                 if last_io.elapsed() > timeout {
                     return Err("MASTER timeout: no data nor PING received...".into());
@@ -419,4 +441,50 @@ async fn follow_stream(
             }
         }
     }
+}
+
+/// Runs the whole commands `buf` holds after its first `run` bytes as the master client
+/// `mc`, collecting what must be written back (GETACK's answers). The bytes up to the end
+/// of the last command outside a transaction count as applied (the offset we acknowledge
+/// and our own replicas' stream) and leave `buf`; those of an unfinished MULTI stay
+/// (`run` says how many were executed), so a link lost inside a transaction resumes
+/// before its MULTI, as a Redis replica does.
+fn apply_stream(
+    e: &mut Engine,
+    mc: &mut Client,
+    buf: &mut BytesMut,
+    run: &mut usize,
+    replies: &mut Vec<u8>,
+) -> Result<(), String> {
+    let now = now_ms();
+    if *run == 0 {
+        // Newlines are keepalives, not stream bytes.
+        while buf.first() == Some(&b'\n') {
+            buf.advance(1);
+        }
+    }
+    let base = e.repl.offset;
+    let mut applied = 0usize;
+    loop {
+        let (argv, len) = match next_record(&buf[*run..]) {
+            Record::Command { args, len } => (Argv::from_slices(&args), len),
+            Record::Incomplete => break,
+            Record::Annotation { .. } | Record::Bad { .. } => {
+                return Err("Protocol error in the replication stream from MASTER".into())
+            }
+        };
+        if let Some(r) = e.master_command(mc, argv, base + *run as u64, now) {
+            replies.extend_from_slice(&r);
+        }
+        *run += len;
+        if mc.multi.is_none() {
+            applied = *run;
+        }
+    }
+    if applied > 0 {
+        let raw = buf.split_to(applied).freeze();
+        *run -= applied;
+        e.master_stream_applied(raw, now);
+    }
+    Ok(())
 }

@@ -1,0 +1,279 @@
+//! The ACL command of a sentinel, and the ACL side of serving a client: logging in (AUTH,
+//! HELLO AUTH), the permission check every command goes through (NOPERM, with an ACL LOG
+//! entry), as Redis 7.0's sentinels answer them. The rules live in [`crate::acl`].
+
+use super::hub::{now_ms, ClientId, Hub};
+use super::server_cmds::{client_line, Session};
+use crate::acl::Denied;
+use ferrokv_resp::ReplyBuf;
+
+fn text(a: &[u8]) -> String {
+    String::from_utf8_lossy(a).into_owned()
+}
+
+const HELP: &[&str] = &[
+    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CAT [<category>]",
+    "    List all commands that belong to <category>, or all command categories",
+    "    when no category is specified.",
+    "DELUSER <username> [<username> ...]",
+    "    Delete a list of users.",
+    "DRYRUN <username> <command> [<arg> ...]",
+    "    Returns whether the user can execute the given command without executing the command.",
+    "GETUSER <username>",
+    "    Get the user's details.",
+    "GENPASS [<bits>]",
+    "    Generate a secure 256-bit user password. The optional `bits` argument can",
+    "    be used to specify a different size.",
+    "LIST",
+    "    Show users details in config file format.",
+    "LOAD",
+    "    Reload users from the ACL file.",
+    "LOG [<count> | RESET]",
+    "    Show the ACL log entries.",
+    "SAVE",
+    "    Save the current config to the ACL file.",
+    "SETUSER <username> <attribute> [<attribute> ...]",
+    "    Create or modify a user with the specified attributes.",
+    "USERS",
+    "    List all the registered usernames.",
+    "WHOAMI",
+    "    Return the current connection username.",
+    "HELP",
+    "    Prints this help.",
+];
+
+const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
+
+const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+
+/// `bits` of randomness as hex, from the kernel's generator (a password must not be
+/// guessable from earlier ones).
+fn random_hex(chars: usize) -> Option<String> {
+    use std::io::Read;
+    let mut bytes = vec![0u8; chars.div_ceil(2)];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).ok()?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Some(hex[..chars].to_string())
+}
+
+pub fn acl(hub: &mut Hub, sess: &mut Session, argv: &[Vec<u8>], out: &mut ReplyBuf) {
+    let sub = text(&argv[1]).to_ascii_lowercase();
+    let id = hub.acl.lock().resolve(argv);
+    let Some(id) = id else {
+        return out.error(&format!("ERR unknown subcommand '{}'. Try ACL HELP.", text(&argv[1])));
+    };
+    if !hub.acl.lock().arity_ok(id, argv.len()) {
+        return out.error(&format!("ERR wrong number of arguments for 'acl|{sub}' command"));
+    }
+    let args: Vec<String> = argv[2..].iter().map(|a| text(a)).collect();
+    match sub.as_str() {
+        "whoami" => out.bulk(sess.user.as_bytes()),
+        "users" => {
+            let acl = hub.acl.lock();
+            let names: Vec<&str> = acl.names().collect();
+            out.array(names.len());
+            names.iter().for_each(|n| out.bulk(n.as_bytes()));
+        }
+        "list" => {
+            let lines = hub.acl.lock().config_lines();
+            out.array(lines.len());
+            lines.iter().for_each(|l| out.bulk(l.as_bytes()));
+        }
+        "setuser" => match hub.acl.lock().set_user(&args[0], &args[1..]) {
+            Ok(()) => out.ok(),
+            Err(e) => out.error(&e),
+        },
+        "deluser" => {
+            if args.iter().any(|n| n == "default") {
+                return out.error("ERR The 'default' user cannot be removed");
+            }
+            let mut deleted = 0;
+            for name in &args {
+                if hub.acl.lock().delete_user(name) {
+                    deleted += 1;
+                    disconnect_user(hub, name, sess);
+                }
+            }
+            out.int(deleted);
+        }
+        "getuser" => getuser(hub, &args[0], out),
+        "cat" => match args.first() {
+            None => {
+                out.array(crate::acl::CATEGORIES.len());
+                crate::acl::CATEGORIES.iter().for_each(|c| out.bulk(c.as_bytes()));
+            }
+            Some(name) => match hub.acl.lock().category_commands(name) {
+                Some(cmds) => {
+                    out.array(cmds.len());
+                    cmds.iter().for_each(|c| out.bulk(c.as_bytes()));
+                }
+                None => out.error(&format!("ERR Unknown category '{}'", &name[..name.len().min(128)])),
+            },
+        },
+        "genpass" => {
+            let bits = match args.first() {
+                None => 256,
+                Some(a) => match ferrokv_resp::parse_i64(a.as_bytes()) {
+                    Some(b) => b,
+                    None => return out.error(NOT_AN_INTEGER),
+                },
+            };
+            if !(1..=4096).contains(&bits) {
+                return out.error("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096");
+            }
+            match random_hex(((bits + 3) / 4) as usize) {
+                Some(h) => out.bulk(h.as_bytes()),
+                None => out.error("ERR can't read random bytes"),
+            }
+        }
+        "log" => log(hub, args.first().map(String::as_str), out),
+        "dryrun" => dryrun(hub, &argv[2..], out),
+        "load" | "save" => out.error(NO_ACL_FILE),
+        _ => {
+            out.array(HELP.len());
+            HELP.iter().for_each(|l| out.simple(l));
+        }
+    }
+}
+
+fn getuser(hub: &Hub, name: &str, out: &mut ReplyBuf) {
+    let Some(info) = hub.acl.lock().get_user(name) else {
+        return out.null();
+    };
+    out.map(6);
+    out.bulk(b"flags");
+    out.set(info.flags.len());
+    info.flags.iter().for_each(|f| out.bulk(f.as_bytes()));
+    out.bulk(b"passwords");
+    out.array(info.passwords.len());
+    info.passwords.iter().for_each(|p| out.bulk(p.as_bytes()));
+    let selector = |out: &mut ReplyBuf, s: &crate::acl::SelectorInfo| {
+        out.bulk(b"commands");
+        out.bulk(s.commands.as_bytes());
+        out.bulk(b"keys");
+        out.bulk(s.keys.as_bytes());
+        out.bulk(b"channels");
+        out.bulk(s.channels.as_bytes());
+    };
+    selector(out, &info.root);
+    out.bulk(b"selectors");
+    out.array(info.selectors.len());
+    for s in &info.selectors {
+        out.map(3);
+        selector(out, s);
+    }
+}
+
+fn log(hub: &mut Hub, arg: Option<&str>, out: &mut ReplyBuf) {
+    let mut acl = hub.acl.lock();
+    let count = match arg {
+        None => 10,
+        Some(a) if a.eq_ignore_ascii_case("reset") => {
+            acl.log.clear();
+            return out.ok();
+        }
+        Some(a) => match ferrokv_resp::parse_i64(a.as_bytes()) {
+            Some(n) => n.max(0) as usize,
+            None => return out.error(NOT_AN_INTEGER),
+        },
+    };
+    let now = now_ms();
+    let entries = &acl.log[..count.min(acl.log.len())];
+    out.array(entries.len());
+    for e in entries {
+        out.map(7);
+        out.bulk(b"count");
+        out.int(e.count as i64);
+        out.bulk(b"reason");
+        out.bulk(e.reason_name().as_bytes());
+        out.bulk(b"context");
+        out.bulk(b"toplevel");
+        out.bulk(b"object");
+        out.bulk(e.object.as_bytes());
+        out.bulk(b"username");
+        out.bulk(e.username.as_bytes());
+        out.bulk(b"age-seconds");
+        out.double((now - e.ctime_ms) as f64 / 1000.0);
+        out.bulk(b"client-info");
+        out.bulk(e.client_info.as_bytes());
+    }
+}
+
+fn dryrun(hub: &Hub, rest: &[Vec<u8>], out: &mut ReplyBuf) {
+    let acl = hub.acl.lock();
+    let user = text(&rest[0]);
+    if !acl.exists(&user) {
+        return out.error(&format!("ERR User '{user}' not found"));
+    }
+    let argv = &rest[1..];
+    let Some(id) = acl.resolve(argv) else {
+        return out.error(&format!("ERR Command '{}' not found", text(&argv[0])));
+    };
+    if !acl.arity_ok(id, argv.len()) {
+        return out.error(&format!("ERR wrong number of arguments for '{}' command", acl.fullname(id)));
+    }
+    match acl.check(&user, id, argv) {
+        Ok(()) => out.ok(),
+        Err((Denied::Channel, pos)) => {
+            out.bulk(format!("This user has no permissions to access the '{}' channel", text(&argv[pos])).as_bytes())
+        }
+        Err(_) => {
+            out.bulk(format!("This user has no permissions to run the '{}' command", acl.fullname(id)).as_bytes())
+        }
+    }
+}
+
+/// Closes the connections logged in as a deleted user (Redis's ACLFreeUserAndKillClients;
+/// the current one after its reply).
+fn disconnect_user(hub: &mut Hub, name: &str, sess: &mut Session) {
+    let ids: Vec<ClientId> = hub.clients.iter().filter(|(_, c)| c.user == name).map(|(id, _)| *id).collect();
+    for id in ids {
+        if id == sess.id {
+            sess.user = "default".into();
+            sess.authenticated = false;
+            sess.close_after_reply = true;
+        } else {
+            super::server_cmds::kill(hub, id);
+        }
+    }
+}
+
+/// Logs in as `user` (AUTH, HELLO AUTH). A failure is logged in the ACL LOG under the
+/// command's name as given.
+pub fn authenticate(hub: &mut Hub, sess: &mut Session, command: &[u8], user: &str, pass: &[u8]) -> bool {
+    if hub.acl.lock().check_credentials(user, pass) {
+        sess.authenticated = true;
+        sess.user = user.to_string();
+        if let Some(c) = hub.clients.get_mut(&sess.id) {
+            c.user = user.to_string();
+        }
+        return true;
+    }
+    let info = client_line(hub, sess.id, now_ms());
+    hub.acl.lock().log_denial(Denied::Auth, text(command), user.to_string(), info, now_ms());
+    false
+}
+
+/// The permission check before a command runs: Some(error) when the user may not run it.
+pub fn check_permission(hub: &mut Hub, sess: &Session, argv: &[Vec<u8>]) -> Option<String> {
+    let denied = {
+        let acl = hub.acl.lock();
+        let id = acl.resolve(argv)?;
+        match acl.check(&sess.user, id, argv) {
+            Ok(()) => return None,
+            Err(e) => (e, acl.fullname(id)),
+        }
+    };
+    let ((reason, pos), name) = denied;
+    let (object, error) = match reason {
+        Denied::Channel => (
+            text(&argv[pos]),
+            "NOPERM this user has no permissions to access one of the channels used as arguments".to_string(),
+        ),
+        _ => (name.to_string(), format!("NOPERM this user has no permissions to run the '{name}' command")),
+    };
+    let info = client_line(hub, sess.id, now_ms());
+    hub.acl.lock().log_denial(reason, object, sess.user.clone(), info, now_ms());
+    Some(error)
+}
