@@ -172,6 +172,9 @@ scripts!(
     wrongtype,
     encodings,
     sort,
+    exec_ends,
+    watch,
+    reply_mode,
 );
 
 /// A seeded generator (splitmix64): the same seed gives the same command sequence.

@@ -281,6 +281,12 @@ impl Db {
         !self.expired.is_empty()
     }
 
+    /// True if `key` was deleted by expiry since the last [`Db::take_expired`] (it may
+    /// have been written again since).
+    pub fn expired_pending(&self, key: &[u8]) -> bool {
+        self.expired.iter().any(|k| k.as_slice() == key)
+    }
+
     /// Empties the database, handing back the old tables so the caller can free them
     /// wherever it likes (another thread for FLUSHALL ASYNC).
     pub fn flush(&mut self) -> (Dict<Obj>, Dict<i64>) {

@@ -180,7 +180,7 @@ fn section_latencystats(e: &Engine, s: &mut String) {
         }
         let parts: Vec<String> = percentiles
             .iter()
-            .map(|p| format!("p{}={:.3}", ferrokv_resp::num::fmt_g(*p, 17), st.latency.percentile(*p) as f64))
+            .map(|p| format!("p{}={:.3}", ferrokv_config::value::trim_double(*p), st.latency.percentile(*p) as f64))
             .collect();
         let _ = write!(s, "latency_percentiles_usec_{}:{}\r\n", e.commands.get(id).fullname(), parts.join(","));
     }
