@@ -175,6 +175,7 @@ scripts!(
     exec_ends,
     watch,
     reply_mode,
+    debug,
 );
 
 /// A seeded generator (splitmix64): the same seed gives the same command sequence.

@@ -92,3 +92,156 @@ fn latencystats_labels_match_redis() {
     }
     assert_eq!(labels[1], labels[0]);
 }
+
+/// A DUMP payload with its CRC-64 recomputed after `body` (type byte and value) changed.
+fn with_footer(body: &[u8], footer_version: &[u8]) -> Vec<u8> {
+    let mut p = body.to_vec();
+    p.extend_from_slice(footer_version);
+    let crc = ferrokv_persist::rdb::crc64(0, &p);
+    p.extend_from_slice(&crc.to_le_bytes());
+    p
+}
+
+/// The bulk string of a raw reply (a DUMP payload).
+fn bulk_payload(reply: &[u8]) -> Vec<u8> {
+    let header_end = reply.iter().position(|&b| b == b'\n').expect("a bulk header") + 1;
+    reply[header_end..reply.len() - 2].to_vec()
+}
+
+/// `payload` with every occurrence of `from` replaced by `to` (same length).
+fn replace_bytes(payload: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = payload.to_vec();
+    let mut i = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// RESTORE under `sanitize-dump-payload yes` (issue 20, item 8): a corpus of damaged
+/// payloads, made from valid DUMP output of redis-server for every encoding it writes
+/// (byte flips at every position, truncations, duplicate members and fields, unordered
+/// intsets, the CRC recomputed each time), is restored on both servers. Both must refuse
+/// with the same error, or both accept the same value (equal DEBUG DIGEST-VALUE).
+#[test]
+fn restore_of_damaged_payloads_matches_redis_under_deep_sanitization() {
+    let Some(redis) = Server::start_redis(&["--sanitize-dump-payload", "yes"]) else {
+        return;
+    };
+    let fk = Server::start(&["--sanitize-dump-payload", "yes"]);
+    let (mut r, mut f) = (redis.raw(), fk.raw());
+
+    let many = |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}{i:03}")).collect::<Vec<_>>();
+    let long = "v".repeat(100);
+    let mut seeds: Vec<Vec<String>> = vec![
+        vec!["set".into(), "str".into(), "hello world".into()],
+        vec!["set".into(), "int".into(), "1234567".into()],
+        vec!["set".into(), "lzf".into(), "abcabcabc".repeat(30)],
+        ["rpush", "list", "a", "bb", "1", "-2", "300", "70000", "5000000000", "hello"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ["sadd", "intset", "1", "5", "-7", "300", "70000"].iter().map(|s| s.to_string()).collect(),
+        ["sadd", "set", "a", "b", "c", "dd"].iter().map(|s| s.to_string()).collect(),
+        ["hset", "hash", "f1", "v1", "f2", "22", "f3", "v3"].iter().map(|s| s.to_string()).collect(),
+        ["hset", "hashplain", "f1", &long, "f2", "x"].iter().map(|s| s.to_string()).collect(),
+        ["zadd", "zset", "1", "a", "2.5", "b", "-3", "c", "100", "d"].iter().map(|s| s.to_string()).collect(),
+    ];
+    let mut big_set = vec!["sadd".to_string(), "bigset".into()];
+    big_set.extend(many("m", 130));
+    let mut big_hash = vec!["hset".to_string(), "bighash".into()];
+    for f in many("f", 130) {
+        big_hash.push(f);
+        big_hash.push("v".into());
+    }
+    let mut big_zset = vec!["zadd".to_string(), "bigzset".into()];
+    for (i, m) in many("m", 130).into_iter().enumerate() {
+        big_zset.push(i.to_string());
+        big_zset.push(m);
+    }
+    let mut big_list = vec!["rpush".to_string(), "biglist".into()];
+    big_list.extend((0..400).map(|i| format!("element-{i:04}-{}", "x".repeat(20))));
+    seeds.extend([big_set, big_hash, big_zset, big_list]);
+
+    let mut corpus: Vec<(String, Vec<u8>)> = Vec::new();
+    for seed in &seeds {
+        let args: Vec<&[u8]> = seed.iter().map(|s| s.as_bytes()).collect();
+        r.cmd(&args);
+        let payload = bulk_payload(&r.cmd(&[b"dump", seed[1].as_bytes()]));
+        let (body, footer) = payload.split_at(payload.len() - 10);
+        let version = &footer[..2];
+        let name = &seed[1];
+        corpus.push((format!("{name} as dumped"), payload.clone()));
+        // Byte flips at every position (every third in long payloads).
+        let step = if body.len() > 300 { 7 } else { 1 };
+        for pos in (0..body.len()).step_by(step) {
+            for x in [0x01u8, 0x80, 0xff] {
+                let mut b = body.to_vec();
+                b[pos] ^= x;
+                corpus.push((format!("{name} byte {pos} ^ {x:#x}"), with_footer(&b, version)));
+            }
+        }
+        // Truncations and extra bytes.
+        for cut in [1, 2, 3, body.len() / 2, body.len() - 1] {
+            corpus.push((format!("{name} cut to {cut}"), with_footer(&body[..cut], version)));
+        }
+        let mut longer = body.to_vec();
+        longer.extend_from_slice(b"\x00junk");
+        corpus.push((format!("{name} with trailing bytes"), with_footer(&longer, version)));
+        // The CRC wrong, and a newer RDB version.
+        let mut bad_crc = payload.clone();
+        let n = bad_crc.len();
+        bad_crc[n - 1] ^= 1;
+        corpus.push((format!("{name} bad crc"), bad_crc));
+        corpus.push((format!("{name} version 11"), with_footer(body, &11u16.to_le_bytes())));
+    }
+    // Duplicates and disorder that only deep sanitization finds, made by renaming one
+    // member or field to another of the same length.
+    let dup = |key: &str, from: &str, to: &str, r: &mut Raw| {
+        let payload = bulk_payload(&r.cmd(&[b"dump", key.as_bytes()]));
+        let (body, footer) = payload.split_at(payload.len() - 10);
+        let body = replace_bytes(body, from.as_bytes(), to.as_bytes());
+        (format!("{key}: {from} renamed {to}"), with_footer(&body, &footer[..2]))
+    };
+    corpus.push(dup("hash", "f2", "f1", &mut r));
+    corpus.push(dup("hashplain", "f2", "f1", &mut r));
+    corpus.push(dup("set", "dd", "cc", &mut r)); // not a duplicate: accepted by both
+    corpus.push(dup("zset", "b", "a", &mut r));
+    corpus.push(dup("bigset", "m001", "m000", &mut r));
+    corpus.push(dup("bighash", "f001", "f000", &mut r));
+    corpus.push(dup("bigzset", "m001", "m000", &mut r));
+    corpus.push(dup("list", "bb", "aa", &mut r));
+    // An intset whose members are out of order (1 and 5 swapped: 16-bit entries).
+    corpus.push(dup("intset", "\x01\x00\x05\x00", "\x05\x00\x01\x00", &mut r));
+
+    let (mut accepted, mut refused) = (0, 0);
+    for (i, (what, payload)) in corpus.iter().enumerate() {
+        let key = format!("restored:{i}");
+        let restore: [&[u8]; 4] = [b"restore", key.as_bytes(), b"0", payload];
+        let (a, b) = (r.cmd(&restore), f.cmd(&restore));
+        assert_eq!(
+            String::from_utf8_lossy(&b),
+            String::from_utf8_lossy(&a),
+            "RESTORE of {what} ({} bytes: {payload:02x?})",
+            payload.len()
+        );
+        if a == b"+OK\r\n" {
+            accepted += 1;
+            let digest: [&[u8]; 3] = [b"debug", b"digest-value", key.as_bytes()];
+            assert_eq!(f.cmd(&digest), r.cmd(&digest), "value restored from {what}");
+            r.cmd(&[b"del", key.as_bytes()]);
+            f.cmd(&[b"del", key.as_bytes()]);
+        } else {
+            refused += 1;
+        }
+    }
+    eprintln!("{} payloads: {accepted} restored by both, {refused} refused by both", corpus.len());
+    assert!(accepted > 20 && refused > 100, "a corpus that tests something: {accepted} accepted, {refused} refused");
+    assert_eq!(f.cmd(&[b"ping"]), b"+PONG\r\n");
+}

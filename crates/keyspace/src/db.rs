@@ -88,6 +88,11 @@ impl Db {
         self.keys.is_empty()
     }
 
+    /// Bucket statistics of the key table and of the expires table (DEBUG HTSTATS).
+    pub fn table_stats(&self) -> (Vec<crate::dict::TableStats>, Vec<crate::dict::TableStats>) {
+        (self.keys.table_stats(), self.expires.table_stats())
+    }
+
     pub fn expires_len(&self) -> usize {
         self.expires.len()
     }

@@ -91,6 +91,13 @@ pub struct Persistence {
     pub rdb_last_load_keys_loaded: u64,
     pub rdb_last_load_keys_expired: u64,
     pub aof: AofStatus,
+    /// DEBUG QUICKLIST-PACKED-THRESHOLD: list elements of at least this many bytes get a
+    /// quicklist node of their own, stored plain (Redis's default: 1 GiB).
+    pub list_packed_threshold: usize,
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE skips the CRC-64 check.
+    pub skip_checksum_validation: bool,
+    /// INFO `dump_payload_sanitizations`: payloads deep-sanitized (sanitize-dump-payload).
+    pub dump_payload_sanitizations: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -133,6 +140,9 @@ impl Default for Persistence {
             rdb_saves: 0,
             dirty_before_bgsave: 0,
             bgsave_scheduled: false,
+            list_packed_threshold: 1 << 30,
+            skip_checksum_validation: false,
+            dump_payload_sanitizations: 0,
             loading: None,
             rdb_last_load_keys_loaded: 0,
             rdb_last_load_keys_expired: 0,

@@ -73,7 +73,7 @@ pub fn write_options(e: &Engine) -> WriteOptions {
         hash_max_listpack_value: n("hash-max-listpack-value"),
         zset_max_listpack_entries: n("zset-max-listpack-entries"),
         zset_max_listpack_value: n("zset-max-listpack-value"),
-        ..WriteOptions::default()
+        list_packed_threshold: e.persist.list_packed_threshold,
     }
 }
 

@@ -57,7 +57,10 @@ pub mod ziplist;
 pub mod zipmap;
 
 pub use crc64::crc64;
-pub use dump::{dump_payload, dump_payload_with, quicklist_shape, restore_payload, serialized_len};
+pub use dump::{
+    dump_payload, dump_payload_with, quicklist_shape, restore_payload, restore_payload_checked, sanitize,
+    serialized_len, RestoreChecks,
+};
 pub use error::{ErrorKind, RdbError};
 pub use reader::RdbReader;
 pub use writer::{AsElem, Elems, PairLike, Pairs, RdbWriter, Scored, ScoredLike, ValueRef, Visit, WriteOptions};
