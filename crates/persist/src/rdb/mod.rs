@@ -139,6 +139,9 @@ pub enum Item {
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyRecord {
     pub key: SmallBytes,
+    /// The value's type byte in the file (its encoding: listpack, intset, plain…), for
+    /// the checks that depend on it ([`sanitize`]).
+    pub type_byte: u8,
     /// Absolute expiry, Unix time in milliseconds (EXPIRETIME records are converted).
     pub expire_ms: Option<i64>,
     /// LRU idle time in seconds, if the file recorded it (maxmemory-policy *lru).

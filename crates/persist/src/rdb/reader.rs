@@ -570,7 +570,14 @@ impl<R: Read> RdbReader<R> {
                     match value {
                         Some(value) => {
                             self.last_type = Some(ty);
-                            return Ok(Some(Item::Key(KeyRecord { key, expire_ms, idle_secs, freq, value })));
+                            return Ok(Some(Item::Key(KeyRecord {
+                                key,
+                                type_byte: ty,
+                                expire_ms,
+                                idle_secs,
+                                freq,
+                                value,
+                            })));
                         }
                         None => self.skipped_empty += 1,
                     }
