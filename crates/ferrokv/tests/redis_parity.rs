@@ -245,3 +245,59 @@ fn restore_of_damaged_payloads_matches_redis_under_deep_sanitization() {
     assert!(accepted > 20 && refused > 100, "a corpus that tests something: {accepted} accepted, {refused} refused");
     assert_eq!(f.cmd(&[b"ping"]), b"+PONG\r\n");
 }
+
+/// DEBUG LOADAOF (issue 20, item 7): the dataset is replaced by what the AOF (an RDB base
+/// after a rewrite, then commands) holds; on both servers it answers +OK and gives the
+/// same dataset as before, and writes go on to the same files.
+#[test]
+fn debug_loadaof_reloads_the_same_dataset_as_redis() {
+    let Some(redis) = Server::start_redis(&["--appendonly", "yes"]) else {
+        return;
+    };
+    let fk = Server::start(&["--appendonly", "yes"]);
+    let script: &[&[&str]] = &[
+        &["set", "a", "1"],
+        &["rpush", "l", "x", "y", "z"],
+        &["hset", "h", "f", "v"],
+        &["select", "2"],
+        &["sadd", "s", "1", "2", "3"],
+        &["set", "ttl", "v", "ex", "1000"],
+        &["bgrewriteaof"],
+    ];
+    let after_rewrite: &[&[&str]] = &[
+        &["multi"],
+        &["incr", "n"],
+        &["zadd", "z", "1", "m"],
+        &["exec"],
+        &["del", "s"],
+        &["select", "0"],
+        &["append", "a", "23"],
+    ];
+    let mut digests = Vec::new();
+    for (who, s) in [("redis", &redis), ("ferrokv", &fk)] {
+        let mut c = s.raw();
+        for cmd in script {
+            let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+            c.cmd(&args);
+        }
+        let rewritten = wait_until(Duration::from_secs(10), || {
+            let info = String::from_utf8_lossy(&c.cmd(&[b"info", b"persistence"])).into_owned();
+            info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0")
+        });
+        assert!(rewritten, "the AOF rewrite did not finish");
+        for cmd in after_rewrite {
+            let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+            c.cmd(&args);
+        }
+        let before = c.cmd(&[b"debug", b"digest"]);
+        assert_eq!(c.cmd(&[b"debug", b"loadaof"]), b"+OK\r\n");
+        assert_eq!(c.cmd(&[b"debug", b"digest"]), before, "{who}: LOADAOF changed the dataset");
+        assert_eq!(c.cmd(&[b"get", b"a"]), b"$3\r\n123\r\n");
+        // Writes after the reload reach the AOF, and a second reload sees them.
+        c.cmd(&[b"set", b"after", b"1"]);
+        assert_eq!(c.cmd(&[b"debug", b"loadaof"]), b"+OK\r\n");
+        assert_eq!(c.cmd(&[b"get", b"after"]), b"$1\r\n1\r\n");
+        digests.push(c.cmd(&[b"debug", b"digest"]));
+    }
+    assert_eq!(digests[1], digests[0]);
+}

@@ -1,4 +1,4 @@
-//! DEBUG: SLEEP, SET-ACTIVE-EXPIRE, OBJECT, POPULATE, DIGEST, DIGEST-VALUE, LOG, RELOAD, HELP,
+//! DEBUG: SLEEP, SET-ACTIVE-EXPIRE, OBJECT, POPULATE, DIGEST, DIGEST-VALUE, LOG, RELOAD, LOADAOF, HELP,
 //! and (in `debug_tools`) PROTOCOL, HTSTATS, QUICKLIST-PACKED-THRESHOLD,
 //! SET-SKIP-CHECKSUM-VALIDATION. Only available when `enable-debug-command` allows it.
 
@@ -22,6 +22,8 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
                 "    The digest of each key's value.",
                 "HTSTATS <dbid>",
                 "    Statistics about the main and expires hash tables of the database.",
+                "LOADAOF",
+                "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "LOG <message>",
                 "    Write <message> to the server log.",
                 "OBJECT <key>",
@@ -56,6 +58,15 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
             }
         }
         c.eng.debug_reload(save, c.now).map_err(CmdError::msg)?;
+        c.out().ok();
+        return Ok(());
+    }
+    if is(sub, "LOADAOF") {
+        // Redis exits when the files cannot be loaded; here the client gets the reason.
+        c.eng.debug_load_aof(c.now).map_err(|e| {
+            log::warn!("DEBUG LOADAOF failed: {e}");
+            CmdError::msg(format!("ERR Error loading the append only file: {e}"))
+        })?;
         c.out().ok();
         return Ok(());
     }

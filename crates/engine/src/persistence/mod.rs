@@ -7,6 +7,7 @@
 //! commands, and every key is recorded as it was at the start, whatever the commands do
 //! meanwhile. One snapshot runs at a time, like Redis's one child process.
 
+mod aof_reload;
 pub mod format;
 pub mod load;
 pub mod rdb;
@@ -426,6 +427,11 @@ impl Engine {
             self.snapshot_failed(purpose, &e.to_string());
             format!("ERR {e}")
         })?;
+        if matches!(purpose, Purpose::AofRewrite | Purpose::AofBase) {
+            // Appends now go to a new incremental file: its first write needs a SELECT,
+            // or loading it would apply that write to database 0.
+            self.feed.reset_db();
+        }
         let format = self.snapshot_format(purpose, sink, now_ms).map_err(|e| format!("ERR {e}"))?;
         let epoch = next_epoch();
         for db in self.dbs.iter_mut() {
