@@ -3,7 +3,8 @@
 //! Applied once per processed command — whether it ran, was queued inside MULTI or was
 //! refused — as Redis resets a client after each one (so a refused command also uses up
 //! a SKIP), and when a blocked command is finally served or times out. Pub/Sub
-//! confirmations and messages are pushes: Redis delivers them whatever the reply mode.
+//! confirmations and messages (RESP3 pushes, including those a command publishes to its
+//! own client) are delivered whatever the reply mode, as Redis does.
 
 use crate::client::{Client, ReplyMode};
 
@@ -33,6 +34,25 @@ pub(crate) fn settle(client: &mut Client, out_before: usize, subscription: bool)
     };
     let confirmations = subscription && matches!(client.out.buf.get(out_before), Some(b'>' | b'*'));
     if suppress && !confirmations {
-        client.out.buf.truncate(out_before);
+        drop_all_but_pushes(&mut client.out.buf, out_before);
     }
+}
+
+/// Removes the replies written after `from`, keeping RESP3 pushes (messages the command
+/// published to its own client, keyspace notifications of its own writes).
+fn drop_all_but_pushes(buf: &mut Vec<u8>, from: usize) {
+    if !buf[from..].contains(&b'>') {
+        buf.truncate(from);
+        return;
+    }
+    let mut kept = Vec::new();
+    let mut pos = from;
+    while let Ok(Some((_, len))) = ferrokv_resp::Frame::decode(&buf[pos..]) {
+        if buf[pos] == b'>' {
+            kept.extend_from_slice(&buf[pos..pos + len]);
+        }
+        pos += len;
+    }
+    buf.truncate(from);
+    buf.extend_from_slice(&kept);
 }
