@@ -108,6 +108,66 @@ fn bulk_payload(reply: &[u8]) -> Vec<u8> {
     reply[header_end..reply.len() - 2].to_vec()
 }
 
+/// Damaged versions of a payload `body` (type byte and value), each with a valid footer
+/// of RDB `version`: byte flips at every position (every 7th in long bodies), cuts,
+/// trailing bytes, and a wrong CRC.
+fn add_mutations(corpus: &mut Vec<(String, Vec<u8>)>, name: &str, body: &[u8], version: &[u8]) {
+    corpus.push((format!("{name} as built"), with_footer(body, version)));
+    let step = if body.len() > 300 { 7 } else { 1 };
+    for pos in (0..body.len()).step_by(step) {
+        for x in [0x01u8, 0x80, 0xff] {
+            let mut b = body.to_vec();
+            b[pos] ^= x;
+            corpus.push((format!("{name} byte {pos} ^ {x:#x}"), with_footer(&b, version)));
+        }
+    }
+    for cut in [1, 2, 3, body.len() / 2, body.len() - 1] {
+        corpus.push((format!("{name} cut to {cut}"), with_footer(&body[..cut], version)));
+    }
+    let mut longer = body.to_vec();
+    longer.extend_from_slice(b"\x00junk");
+    corpus.push((format!("{name} with trailing bytes"), with_footer(&longer, version)));
+    let mut bad_crc = with_footer(body, version);
+    let n = bad_crc.len();
+    bad_crc[n - 1] ^= 1;
+    corpus.push((format!("{name} bad crc"), bad_crc));
+}
+
+/// A ziplist (Redis before 7.0) of short strings and small integers.
+fn ziplist(items: &[&str]) -> Vec<u8> {
+    let mut entries = Vec::new();
+    let (mut prev_len, mut tail) = (0usize, 10usize);
+    for item in items {
+        let start = entries.len();
+        tail = 10 + start;
+        entries.push(prev_len as u8);
+        match item.parse::<i64>() {
+            Ok(v) if (0..=12).contains(&v) => entries.push(0xF1 + v as u8),
+            Ok(v) if i8::try_from(v).is_ok() => entries.extend_from_slice(&[0xFE, v as i8 as u8]),
+            _ => {
+                entries.push(item.len() as u8);
+                entries.extend_from_slice(item.as_bytes());
+            }
+        }
+        prev_len = entries.len() - start;
+    }
+    let mut zl = Vec::new();
+    zl.extend_from_slice(&((10 + entries.len() + 1) as u32).to_le_bytes());
+    zl.extend_from_slice(&(tail as u32).to_le_bytes());
+    zl.extend_from_slice(&(items.len() as u16).to_le_bytes());
+    zl.extend_from_slice(&entries);
+    zl.push(0xFF);
+    zl
+}
+
+/// `blob` as an RDB string (length prefix, no compression).
+fn rdb_string(blob: &[u8]) -> Vec<u8> {
+    let mut out =
+        if blob.len() < 64 { vec![blob.len() as u8] } else { vec![0x40 | (blob.len() >> 8) as u8, blob.len() as u8] };
+    out.extend_from_slice(blob);
+    out
+}
+
 /// `payload` with every occurrence of `from` replaced by `to` (same length).
 fn replace_bytes(payload: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     assert_eq!(from.len(), to.len());
@@ -177,30 +237,37 @@ fn restore_of_damaged_payloads_matches_redis_under_deep_sanitization() {
         let (body, footer) = payload.split_at(payload.len() - 10);
         let version = &footer[..2];
         let name = &seed[1];
-        corpus.push((format!("{name} as dumped"), payload.clone()));
-        // Byte flips at every position (every third in long payloads).
-        let step = if body.len() > 300 { 7 } else { 1 };
-        for pos in (0..body.len()).step_by(step) {
-            for x in [0x01u8, 0x80, 0xff] {
-                let mut b = body.to_vec();
-                b[pos] ^= x;
-                corpus.push((format!("{name} byte {pos} ^ {x:#x}"), with_footer(&b, version)));
-            }
-        }
-        // Truncations and extra bytes.
-        for cut in [1, 2, 3, body.len() / 2, body.len() - 1] {
-            corpus.push((format!("{name} cut to {cut}"), with_footer(&body[..cut], version)));
-        }
-        let mut longer = body.to_vec();
-        longer.extend_from_slice(b"\x00junk");
-        corpus.push((format!("{name} with trailing bytes"), with_footer(&longer, version)));
-        // The CRC wrong, and a newer RDB version.
-        let mut bad_crc = payload.clone();
-        let n = bad_crc.len();
-        bad_crc[n - 1] ^= 1;
-        corpus.push((format!("{name} bad crc"), bad_crc));
+        add_mutations(&mut corpus, name, body, version);
         corpus.push((format!("{name} version 11"), with_footer(body, &11u16.to_le_bytes())));
     }
+    // The encodings of older Redis versions, which Redis 7.0 still restores from payloads
+    // of RDB version 9: ziplists (lists, hashes, sorted sets, quicklist nodes), zipmaps.
+    for (name, ty, blob) in [
+        ("hash ziplist", 13u8, ziplist(&["f1", "v1", "f2", "22", "f3", "v3"])),
+        ("zset ziplist", 12, ziplist(&["a", "1", "b", "2.5", "c", "-3"])),
+        ("list ziplist", 10, ziplist(&["a", "bb", "7", "ccc"])),
+        ("hash zipmap", 9, b"\x02\x02f1\x02\x00v1\x02f2\x03\x01v22x\xff".to_vec()),
+    ] {
+        let mut body = vec![ty];
+        body.extend_from_slice(&rdb_string(&blob));
+        add_mutations(&mut corpus, name, &body, &9u16.to_le_bytes());
+    }
+    // Zipmap lengths in the 32-bit form: announced by 0xFE or 0xFF, of a length that
+    // needs it (300) or of one that does not (1).
+    for (first, len) in [(0xFEu8, 300u32), (0xFF, 300), (0xFE, 1), (0xFF, 1)] {
+        let mut zm = vec![1u8, 1, b'a', first];
+        zm.extend_from_slice(&len.to_le_bytes());
+        zm.push(0);
+        zm.extend(std::iter::repeat_n(b'v', len as usize));
+        zm.push(0xFF);
+        let mut body = vec![9u8];
+        body.extend_from_slice(&rdb_string(&zm));
+        corpus.push((format!("zipmap value length {first:#x} {len}"), with_footer(&body, &9u16.to_le_bytes())));
+    }
+    let mut quicklist = vec![14u8, 2];
+    quicklist.extend_from_slice(&rdb_string(&ziplist(&["x", "yy"])));
+    quicklist.extend_from_slice(&rdb_string(&ziplist(&["zzz"])));
+    add_mutations(&mut corpus, "quicklist of ziplists", &quicklist, &9u16.to_le_bytes());
     // Duplicates and disorder that only deep sanitization finds, made by renaming one
     // member or field to another of the same length.
     let dup = |key: &str, from: &str, to: &str, r: &mut Raw| {
