@@ -368,3 +368,48 @@ fn debug_loadaof_reloads_the_same_dataset_as_redis() {
     }
     assert_eq!(digests[1], digests[0]);
 }
+
+/// A refused RESTORE logs (at verbose level) the reason Redis logs: the deep checks'
+/// duplicate and order findings and the per-encoding integrity failures.
+#[test]
+fn restore_refusals_log_redis_reasons() {
+    let args = ["--sanitize-dump-payload", "yes", "--loglevel", "verbose"];
+    let Some(redis) = Server::start_redis(&args) else {
+        return;
+    };
+    let fk = Server::start(&args);
+    let mut r = redis.raw();
+    r.cmd(&[b"hset", b"hash", b"f1", b"v1", b"f2", b"v2"]);
+    r.cmd(&[b"sadd", b"intset", b"1", b"5"]);
+    r.cmd(&[b"rpush", b"list", b"a", b"b"]);
+    let mut damaged = Vec::new();
+    for (key, from, to) in [("hash", &b"f2"[..], &b"f1"[..]), ("intset", b"\x01\x00\x05\x00", b"\x05\x00\x01\x00")] {
+        let payload = bulk_payload(&r.cmd(&[b"dump", key.as_bytes()]));
+        let (body, footer) = payload.split_at(payload.len() - 10);
+        damaged.push(with_footer(&replace_bytes(body, from, to), &footer[..2]));
+    }
+    // A listpack whose header count is wrong. The payload is: type, 1 node, container 2,
+    // the listpack's length, then the listpack (size u32, count u16, entries).
+    let payload = bulk_payload(&r.cmd(&[b"dump", b"list"]));
+    let (body, footer) = payload.split_at(payload.len() - 10);
+    let mut body = body.to_vec();
+    assert_eq!(&body[..3], b"\x12\x01\x02", "a one-node quicklist");
+    body[4 + 4] ^= 0x04;
+    damaged.push(with_footer(&body, &footer[..2]));
+
+    let reasons = |log: &str| -> Vec<String> {
+        log.lines().filter_map(|l| l.split_once(" -> ").map(|(_, why)| why.trim().to_string())).collect()
+    };
+    let mut seen = Vec::new();
+    for s in [&redis, &fk] {
+        let mut c = s.raw();
+        for (i, p) in damaged.iter().enumerate() {
+            let key = format!("k{i}");
+            assert_eq!(c.cmd(&[b"restore", key.as_bytes(), b"0", p]), b"-ERR Bad data format\r\n");
+        }
+        let logged = wait_until(Duration::from_secs(5), || reasons(&s.log_text()).len() >= damaged.len());
+        assert!(logged, "reasons missing from the log:\n{}", s.log_text());
+        seen.push(reasons(&s.log_text()));
+    }
+    assert_eq!(seen[1], seen[0]);
+}

@@ -72,8 +72,9 @@ pub fn restore(c: &mut Ctx) -> CmdResult {
             return fail("ERR DUMP payload version or checksum are wrong");
         }
         Err(e) => {
-            // Redis logs why at verbose level ("Internal error in RDB reading …").
-            log::debug!("RESTORE refused a payload: {e}");
+            // Redis logs why at verbose level, with its reasons ("Hash listpack integrity
+            // check failed.", "Duplicate set members detected", …).
+            log::debug!("Internal error in RDB reading offset {} -> {}", e.offset, e.kind);
             return fail("ERR Bad data format");
         }
     };

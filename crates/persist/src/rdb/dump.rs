@@ -94,9 +94,35 @@ pub fn restore_payload_checked(bytes: &[u8], checks: RestoreChecks) -> Result<Rd
     if ty > types::STREAM_LISTPACKS_2 {
         return Err(RdbError::new(0, ErrorKind::UnknownType(ty)));
     }
-    let v = read_value(&mut src, ty)?.ok_or_else(|| src.err(ErrorKind::EmptyValue))?;
+    let v = read_value(&mut src, ty)
+        .map_err(|e| match redis_reason(ty, &e.kind) {
+            Some(reason) => RdbError::new(e.offset, ErrorKind::Sanitization(reason)),
+            None => e,
+        })?
+        .ok_or_else(|| src.err(ErrorKind::EmptyValue))?;
     sanitize(ty, &v, &checks).map_err(|reason| RdbError::new(0, ErrorKind::Sanitization(reason)))?;
     Ok(v)
+}
+
+/// The reason Redis 7.0 logs when the encoded blob of a value of type `ty` fails its
+/// integrity check (or its LZF string does not decompress, or a score is NaN).
+fn redis_reason(ty: u8, kind: &ErrorKind) -> Option<&'static str> {
+    use types::*;
+    Some(match (kind, ty) {
+        (ErrorKind::Lzf(_), _) => "Invalid LZF compressed string",
+        (ErrorKind::BadScore, ZSET | ZSET_2) => "Zset with NAN score detected",
+        (ErrorKind::Corrupt { structure: "quicklist", .. }, _) => "Quicklist integrity check failed.",
+        (ErrorKind::Corrupt { .. }, LIST_QUICKLIST_2) => "Listpack integrity check failed.",
+        (ErrorKind::Corrupt { .. }, LIST_QUICKLIST) => "Ziplist integrity check failed.",
+        (ErrorKind::Corrupt { .. }, LIST_ZIPLIST) => "List ziplist integrity check failed.",
+        (ErrorKind::Corrupt { .. }, SET_INTSET) => "Intset integrity check failed.",
+        (ErrorKind::Corrupt { .. } | ErrorKind::BadScore, ZSET_ZIPLIST) => "Zset ziplist integrity check failed.",
+        (ErrorKind::Corrupt { .. } | ErrorKind::BadScore, ZSET_LISTPACK) => "Zset listpack integrity check failed.",
+        (ErrorKind::Corrupt { .. }, HASH_ZIPLIST) => "Hash ziplist integrity check failed.",
+        (ErrorKind::Corrupt { .. }, HASH_LISTPACK) => "Hash listpack integrity check failed.",
+        (ErrorKind::Corrupt { .. }, HASH_ZIPMAP) => "Zipmap integrity check failed.",
+        _ => return None,
+    })
 }
 
 /// The invariants Redis 7.0's rdbLoadObject enforces on a decoded value of type `ty`
