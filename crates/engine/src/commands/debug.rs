@@ -40,7 +40,7 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Turn active expiry off or on (lazy expiry still applies).",
                 "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
-                "    Skip the CRC-64 check of RESTORE payloads.",
+                "    Skip the CRC-64 check of RESTORE payloads and of RDB files received from a master.",
                 "SLEEP <seconds>",
                 "    Block the server for <seconds> (fractions allowed).",
             ],

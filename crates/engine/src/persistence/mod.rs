@@ -95,7 +95,8 @@ pub struct Persistence {
     /// DEBUG QUICKLIST-PACKED-THRESHOLD: list elements of at least this many bytes get a
     /// quicklist node of their own, stored plain (Redis's default: 1 GiB).
     pub list_packed_threshold: usize,
-    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE skips the CRC-64 check.
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE and a replica's full sync skip the CRC-64
+    /// check.
     pub skip_checksum_validation: bool,
     /// INFO `dump_payload_sanitizations`: payloads deep-sanitized (sanitize-dump-payload).
     pub dump_payload_sanitizations: u64,

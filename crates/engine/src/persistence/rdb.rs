@@ -87,6 +87,8 @@ pub struct LoadLimits {
     /// `sanitize-dump-payload yes`: loading sanitizes values deeply too (`clients` and
     /// `no` do not, as in Redis).
     pub deep_sanitize: bool,
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1: a file's CRC-64 is not checked.
+    pub skip_checksum: bool,
 }
 
 impl Default for LoadLimits {
@@ -97,6 +99,7 @@ impl Default for LoadLimits {
             hash: Limits { max_entries: 128, max_value: 64 },
             zset: ZLimits { max_entries: 128, max_value: 64 },
             deep_sanitize: false,
+            skip_checksum: false,
         }
     }
 }
@@ -109,7 +112,16 @@ impl LoadLimits {
             hash: Limits { max_entries: n("hash-max-listpack-entries"), max_value: n("hash-max-listpack-value") },
             zset: ZLimits { max_entries: n("zset-max-listpack-entries"), max_value: n("zset-max-listpack-value") },
             deep_sanitize: cfg.int(pid("sanitize-dump-payload")) == 1,
+            skip_checksum: false,
         }
+    }
+}
+
+impl Engine {
+    /// The limits and checks a file loaded now is read with (the configuration, and
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION).
+    pub fn load_limits(&self) -> LoadLimits {
+        LoadLimits { skip_checksum: self.persist.skip_checksum_validation, ..LoadLimits::from_config(&self.cfg) }
     }
 }
 

@@ -433,6 +433,8 @@ pub struct RdbReader<R: Read> {
     last_type: Option<u8>,
     /// The CRC-64 stored after the EOF opcode, once read (0 = the writer did not compute it).
     stored_checksum: Option<u64>,
+    /// Check the CRC-64 at the end (off: DEBUG SET-SKIP-CHECKSUM-VALIDATION 1).
+    verify_checksum: bool,
     // Per-key metadata seen before the key's type byte (possibly across other records).
     expire_ms: Option<i64>,
     idle_secs: Option<u64>,
@@ -460,6 +462,7 @@ impl<R: Read> RdbReader<R> {
             skipped_empty: 0,
             last_type: None,
             stored_checksum: None,
+            verify_checksum: true,
             expire_ms: None,
             idle_secs: None,
             freq: None,
@@ -484,6 +487,12 @@ impl<R: Read> RdbReader<R> {
     /// was encoded in the file, for statistics and checking tools.
     pub fn last_key_type(&self) -> Option<u8> {
         self.last_type
+    }
+
+    /// Whether the CRC-64 at the end of the file is checked (Redis skips it after DEBUG
+    /// SET-SKIP-CHECKSUM-VALIDATION 1).
+    pub fn set_verify_checksum(&mut self, on: bool) {
+        self.verify_checksum = on;
     }
 
     /// The checksum stored at the end of the file, once the end was read: `Some(0)` means
@@ -534,7 +543,7 @@ impl<R: Read> RdbReader<R> {
                         let computed = self.src.crc();
                         let sum_at = self.src.offset();
                         let stored = u64::from_le_bytes(self.src.array()?);
-                        if stored != 0 && stored != computed {
+                        if self.verify_checksum && stored != 0 && stored != computed {
                             return Err(RdbError::new(sum_at, ErrorKind::BadChecksum { stored, computed }));
                         }
                         self.stored_checksum = Some(stored);
