@@ -576,12 +576,14 @@ impl Engine {
                 return;
             }
         }
-        let queued_deny_stale = name == "exec"
-            && client
-                .multi
-                .as_ref()
-                .is_some_and(|m| m.queue.iter().any(|(id, _)| self.commands.get(*id).flags() & flags::STALE == 0));
-        if !from_master && (cflags & flags::STALE == 0 || queued_deny_stale) && self.master_down() {
+        let queued_deny_stale = || {
+            name == "exec"
+                && client
+                    .multi
+                    .as_ref()
+                    .is_some_and(|m| m.queue.iter().any(|(id, _)| self.commands.get(*id).flags() & flags::STALE == 0))
+        };
+        if !from_master && self.master_down() && (cflags & flags::STALE == 0 || queued_deny_stale()) {
             self.reject(
                 client,
                 &argv,
