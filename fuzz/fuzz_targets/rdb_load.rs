@@ -4,7 +4,7 @@
 //! DUMP payload, both as given and with a valid footer appended (so the value decoders
 //! run instead of the checksum rejecting everything).
 #![no_main]
-use ferrokv_persist::rdb::{crc64, restore_payload, RdbReader};
+use ferrokv_persist::rdb::{crc64, restore_payload, restore_payload_checked, RdbReader, RestoreChecks};
 use libfuzzer_sys::fuzz_target;
 
 fn read_all(bytes: &[u8]) {
@@ -36,4 +36,8 @@ fuzz_target!(|data: &[u8]| {
     let crc = crc64(0, &payload);
     payload.extend_from_slice(&crc.to_le_bytes());
     let _ = restore_payload(&payload);
+    // Deep sanitization, and the CRC check off (DEBUG SET-SKIP-CHECKSUM-VALIDATION).
+    let checks = RestoreChecks { checksum: false, deep: true, hash_max_listpack_entries: 2 };
+    let _ = restore_payload_checked(data, checks);
+    let _ = restore_payload_checked(&payload, checks);
 });

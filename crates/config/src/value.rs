@@ -332,7 +332,9 @@ pub fn parse(kind: Kind, args: &[&str], current: Option<&Val>) -> Result<Val, St
     }
 }
 
-fn trim_double(v: f64) -> String {
+/// A percentile as Redis prints it in CONFIG GET and INFO latencystats: `%f`, then
+/// trailing zeros (and a trailing point) trimmed — `99.9`, `50`, `12.345679`.
+pub fn trim_double(v: f64) -> String {
     let s = format!("{v:.6}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -183,6 +183,7 @@ impl Engine {
         let Some(mut c) = self.clients.take(id) else { return false };
         let due = c.blocked.as_ref().is_some_and(|b| b.deadline_ms.is_some_and(|d| d <= now_ms));
         if due {
+            let out_before = c.out.len();
             if let Some(b) = self.unblock(&mut c) {
                 match b.timeout_reply {
                     TimeoutReply::NullArray => c.out.null_array(),
@@ -191,6 +192,7 @@ impl Engine {
                     TimeoutReply::AofCount { ticket, offset, .. } => self.reply_aof_count(&mut c, ticket, offset),
                     TimeoutReply::Shutdown => {}
                 }
+                crate::reply_mode::settle(&mut c, out_before, false);
             }
         }
         self.clients.put(c);

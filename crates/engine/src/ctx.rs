@@ -24,11 +24,13 @@ pub struct Ctx<'a> {
     block: Option<crate::blocking::BlockRequest>,
     /// Set when a blocked command is re-run to serve it: the key that became ready.
     ready_key: Option<SmallBytes>,
+    /// Propagate the command even if it changed nothing (Redis's forceCommandPropagation).
+    forced: bool,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(eng: &'a mut Engine, client: &'a mut Client, argv: &'a Argv, cmd: CmdId, now: i64) -> Self {
-        Ctx { eng, client, argv, cmd, now, rewrite: None, block: None, ready_key: None }
+        Ctx { eng, client, argv, cmd, now, rewrite: None, block: None, ready_key: None, forced: false }
     }
 
     /// Marks this run as serving a blocked client from `key` (see [`crate::blocking`]).
@@ -61,6 +63,16 @@ impl<'a> Ctx<'a> {
     /// Propagate these commands (applied atomically) instead of the command as received.
     pub fn rewrite_as_many(&mut self, cmds: Vec<Vec<Vec<u8>>>) {
         self.rewrite = Some(cmds);
+    }
+
+    /// Sends this write to the AOF and replicas even though it changed nothing (FLUSHDB of
+    /// an empty database), without counting a change.
+    pub fn force_propagation(&mut self) {
+        self.forced = true;
+    }
+
+    pub(crate) fn propagation_forced(&self) -> bool {
+        self.forced
     }
 
     pub(crate) fn take_rewrite(&mut self) -> Option<Vec<Vec<Vec<u8>>>> {

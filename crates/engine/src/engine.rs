@@ -406,28 +406,55 @@ impl Engine {
         }
     }
 
-    fn reject(&mut self, client: &mut Client, cmd: Option<CmdId>, msg: &str) {
+    /// Refuses a command with `msg` (Redis's rejectCommand). A refused EXEC ends the
+    /// transaction whatever the reason (`-EXECABORT Transaction discarded because of: …`),
+    /// so the client is never left queueing after EXEC answered.
+    fn reject(&mut self, client: &mut Client, argv: &Argv, cmd: Option<CmdId>, msg: &str) {
+        let refused_exec = client.multi.is_some() && cmd.is_some_and(|id| self.commands.get(id).name == "exec");
         if client.multi.is_some() {
             client.dirty_exec = true;
         }
         if let Some(id) = cmd {
             self.cmd_stats[id].rejected_calls += 1;
         }
-        client.out.error(msg);
+        if refused_exec {
+            crate::commands::transactions::discard_transaction(self, client);
+            // Redis formats these reasons without the `ERR ` it would otherwise prefix.
+            let reason = msg.strip_prefix("ERR ").unwrap_or(msg);
+            client.out.error(&format!("EXECABORT Transaction discarded because of: {reason}"));
+            // MONITOR saw MULTI; EXEC tells it the transaction is over.
+            if !self.monitors.is_empty() {
+                self.feed_monitors(client, argv, client.last_interaction_ms);
+            }
+        } else {
+            client.out.error(msg);
+        }
         for e in client.out.take_errors() {
             self.stats.record_error(&e);
         }
     }
 
-    /// Redis's processCommand: every check before a command may run.
+    /// Processes one request, then applies CLIENT REPLY OFF/SKIP to whatever it answered
+    /// (unless it blocked: that waits for the reply it gets when served).
     pub(crate) fn process(&mut self, client: &mut Client, argv: Argv, now_ms: i64) {
+        let out_before = client.out.len();
+        // (Only CLIENT REPLY itself turns the mode from ON, and it is no subscription.)
+        let subscription = client.reply_mode != ReplyMode::On && crate::reply_mode::is_subscription(argv.get(0));
+        self.process_command(client, argv, now_ms);
+        if client.reply_mode != ReplyMode::On && client.blocked.is_none() {
+            crate::reply_mode::settle(client, out_before, subscription);
+        }
+    }
+
+    /// Redis's processCommand: every check before a command may run.
+    fn process_command(&mut self, client: &mut Client, argv: Argv, now_ms: i64) {
         client.last_interaction_ms = now_ms;
         client.commands_processed += 1;
         let cmd = match self.commands.lookup(&argv) {
             Lookup::Found(id) => id,
             Lookup::Unknown => {
                 let msg = unknown_command_error(&argv);
-                self.reject(client, None, &msg);
+                self.reject(client, &argv, None, &msg);
                 return;
             }
             Lookup::UnknownSub(parent) => {
@@ -436,31 +463,32 @@ impl Engine {
                     sanitize(argv.get(1), 128),
                     self.commands.get(parent).name.to_ascii_uppercase()
                 );
-                self.reject(client, Some(parent), &msg);
+                self.reject(client, &argv, Some(parent), &msg);
                 return;
             }
         };
         let c = self.commands.get(cmd);
         if !c.arity_ok(argv.len()) || c.handler.is_none() {
             let msg = format!("ERR wrong number of arguments for '{}' command", c.fullname());
-            self.reject(client, Some(cmd), &msg);
+            self.reject(client, &argv, Some(cmd), &msg);
             return;
         }
         let cflags = c.flags();
         if cflags & flags::PROTECTED != 0 && c.name == "debug" && !self.debug_allowed(client) {
             self.reject(
                 client,
+                &argv,
                 Some(cmd),
                 "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
             );
             return;
         }
         if !client.authenticated && cflags & flags::NO_AUTH == 0 {
-            self.reject(client, Some(cmd), "NOAUTH Authentication required.");
+            self.reject(client, &argv, Some(cmd), "NOAUTH Authentication required.");
             return;
         }
         if client.multi.is_some() && cflags & flags::NO_MULTI != 0 {
-            self.reject(client, Some(cmd), "ERR Command not allowed inside a transaction");
+            self.reject(client, &argv, Some(cmd), "ERR Command not allowed inside a transaction");
             return;
         }
         let name = c.name;
@@ -469,33 +497,35 @@ impl Engine {
             let queued_denyoom = name == "exec" && client.multi.as_ref().is_some_and(|m| m.flags & flags::DENYOOM != 0);
             let queueing = client.multi.is_some() && !matches!(name, "exec" | "discard" | "quit" | "reset");
             if cflags & flags::DENYOOM != 0 || queueing || queued_denyoom {
-                const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
-                if name == "exec" {
-                    crate::commands::transactions::discard_transaction(self, client);
-                    self.reject(client, Some(cmd), &format!("EXECABORT Transaction discarded because of: {OOM}"));
-                } else {
-                    self.reject(client, Some(cmd), OOM);
-                }
+                self.reject(client, &argv, Some(cmd), "OOM command not allowed when used memory > 'maxmemory'.");
                 return;
             }
         }
         let queued_flags = if name == "exec" { client.multi.as_ref().map_or(0, |m| m.flags) } else { 0 };
         if (cflags | queued_flags) & flags::WRITE != 0 || name == "ping" {
             if let Some(msg) = self.disk_error() {
-                self.reject(client, Some(cmd), &msg);
+                self.reject(client, &argv, Some(cmd), &msg);
                 return;
             }
         }
         let from_master = client.repl_role == Some(crate::client::ReplRole::Master);
         if (cflags | queued_flags) & flags::WRITE != 0 {
             if let Some(msg) = self.replication_write_guard(from_master, now_ms) {
-                self.reject(client, Some(cmd), msg);
+                self.reject(client, &argv, Some(cmd), msg);
                 return;
             }
         }
-        if !from_master && cflags & flags::STALE == 0 && self.master_down() {
+        let queued_deny_stale = || {
+            name == "exec"
+                && client
+                    .multi
+                    .as_ref()
+                    .is_some_and(|m| m.queue.iter().any(|(id, _)| self.commands.get(*id).flags() & flags::STALE == 0))
+        };
+        if !from_master && self.master_down() && (cflags & flags::STALE == 0 || queued_deny_stale()) {
             self.reject(
                 client,
+                &argv,
                 Some(cmd),
                 "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
             );
@@ -507,7 +537,7 @@ impl Engine {
                     m.queue.iter().any(|(id, _)| self.commands.get(*id).flags() & flags::LOADING == 0)
                 });
             if cflags & flags::LOADING == 0 || queued_deny {
-                self.reject(client, Some(cmd), "LOADING Redis is loading the dataset in memory");
+                self.reject(client, &argv, Some(cmd), "LOADING Redis is loading the dataset in memory");
                 return;
             }
         }
@@ -523,7 +553,7 @@ impl Engine {
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 self.commands.get(cmd).fullname()
             );
-            self.reject(client, Some(cmd), &msg);
+            self.reject(client, &argv, Some(cmd), &msg);
             return;
         }
         let runs_now = is_parent_level && matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset");
@@ -583,6 +613,7 @@ impl Engine {
         let result = handler(&mut ctx);
         let rewritten = ctx.take_rewrite();
         let block = ctx.take_block();
+        let forced = ctx.propagation_forced();
         if let Err(e) = result {
             client.out.error(e.text());
         }
@@ -590,18 +621,12 @@ impl Engine {
         self.clock_mark = ended;
         let us = ended.duration_since(started).as_micros() as u64;
 
-        // Replies suppressed by CLIENT REPLY OFF/SKIP.
-        match client.reply_mode {
-            ReplyMode::On => {}
-            ReplyMode::Off => client.out.truncate(out_before),
-            ReplyMode::Skip => {
-                client.out.truncate(out_before);
-                client.reply_mode = ReplyMode::On;
-            }
-            ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
-        }
-
         let blocked_now = block.is_some();
+        // A served blocked command answers now: CLIENT REPLY OFF/SKIP apply to this reply
+        // (`process` applies them to every other command).
+        if reprocess && !blocked_now {
+            crate::reply_mode::settle(client, out_before, false);
+        }
         if let Some(req) = block {
             self.block_client(client, req, cmd, argv);
         }
@@ -636,7 +661,7 @@ impl Engine {
             self.feed_monitors(client, argv, now_ms);
         }
         self.flush_expired(Some(client));
-        if self.dirty != dirty_before && cflags & flags::WRITE != 0 {
+        if (self.dirty != dirty_before || forced) && cflags & flags::WRITE != 0 {
             match rewritten {
                 Some(cmds) => {
                     if cmds.len() > 1 {
@@ -668,49 +693,7 @@ impl Engine {
 
     // ---- keyspace helpers ----------------------------------------------------------
 
-    /// Marks the watchers of a modified key (Redis's `signalModifiedKey`).
-    pub(crate) fn touch_watched(&mut self, current: Option<&mut Client>, db: usize, key: &[u8]) {
-        if self.watched.is_empty() {
-            return;
-        }
-        let ids = self.watched.watchers(db, key).to_vec();
-        let cur_id = current.as_ref().map(|c| c.id);
-        if let Some(c) = current {
-            if ids.contains(&c.id) {
-                c.dirty_cas = true;
-            }
-        }
-        for id in ids {
-            if Some(id) != cur_id {
-                if let Some(c) = self.clients.get_mut(id) {
-                    c.dirty_cas = true;
-                }
-            }
-        }
-    }
-
-    /// Marks every watcher of a key in `db` that exists (FLUSHDB/FLUSHALL/SWAPDB).
-    /// Fails every transaction watching anything (the whole dataset was replaced).
-    pub(crate) fn touch_all_watched(&mut self) {
-        for db in 0..self.dbs.len() {
-            for (key, _) in self.watched.in_db(db) {
-                self.touch_watched(None, db, &key);
-            }
-        }
-    }
-
-    pub(crate) fn touch_all_watched_in_db(&mut self, mut current: Option<&mut Client>, db: usize, also: Option<usize>) {
-        if self.watched.is_empty() {
-            return;
-        }
-        for (key, _) in self.watched.in_db(db) {
-            let exists = self.dbs[db].peek(&key, i64::MIN).is_some()
-                || also.is_some_and(|o| self.dbs[o].peek(&key, i64::MIN).is_some());
-            if exists {
-                self.touch_watched(current.as_deref_mut(), db, &key);
-            }
-        }
-    }
+    // WATCH bookkeeping (touch_watched & co) lives in watch.rs.
 
     // ---- background work -----------------------------------------------------------
 

@@ -19,6 +19,9 @@ pub struct Feed {
     /// The current unit's commands, already encoded (with their SELECTs).
     unit: Vec<u8>,
     unit_commands: usize,
+    /// Length of the SELECT that opens the unit, if it opens with one: a transaction's
+    /// MULTI goes after it, as Redis propagates MULTI in the first command's database.
+    unit_select: usize,
     stream: Vec<u8>,
     cur_db: Option<usize>,
     /// Total bytes ever fed (the replication offset once replication exists).
@@ -42,6 +45,9 @@ impl Feed {
         if db != NO_DB && self.cur_db != Some(db) {
             let n = itoa::Buffer::new().format(db).to_owned();
             encode_command(&mut self.unit, [&b"SELECT"[..], n.as_bytes()]);
+            if self.unit_commands == 0 {
+                self.unit_select = self.unit.len();
+            }
             self.cur_db = Some(db);
         }
         encode_command(&mut self.unit, args);
@@ -67,17 +73,18 @@ impl Feed {
         }
         let before = self.stream.len();
         let wrap = (atomic || std::mem::take(&mut self.atomic_hint)) && self.unit_commands > 1;
+        let select = std::mem::take(&mut self.unit_select);
         if wrap {
+            self.stream.extend_from_slice(&self.unit[..select]);
             encode_command(&mut self.stream, [&b"MULTI"[..]]);
-        }
-        if self.stream.is_empty() {
+            self.stream.extend_from_slice(&self.unit[select..]);
+            self.unit.clear();
+            encode_command(&mut self.stream, [&b"EXEC"[..]]);
+        } else if self.stream.is_empty() {
             std::mem::swap(&mut self.stream, &mut self.unit);
         } else {
             self.stream.extend_from_slice(&self.unit);
             self.unit.clear();
-        }
-        if wrap {
-            encode_command(&mut self.stream, [&b"EXEC"[..]]);
         }
         self.unit_commands = 0;
         self.offset += (self.stream.len() - before) as u64;
@@ -116,7 +123,7 @@ mod tests {
         assert_eq!(
             s,
             "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n\
-             *1\r\n$5\r\nMULTI\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*2\r\n$4\r\nINCR\r\n$1\r\nb\r\n*2\r\n$3\r\nDEL\r\n$1\r\nc\r\n*1\r\n$4\r\nEXEC\r\n"
+             *2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nINCR\r\n$1\r\nb\r\n*2\r\n$3\r\nDEL\r\n$1\r\nc\r\n*1\r\n$4\r\nEXEC\r\n"
         );
         assert_eq!(f.offset as usize, s.len());
     }

@@ -51,6 +51,12 @@ pub trait Host: Send {
     fn cpu(&self) -> CpuInfo;
     /// Frees a large value off the command path (FLUSHALL ASYNC, UNLINK).
     fn free_later(&mut self, garbage: Box<dyn Send>);
+    /// The append-only files in load order (base, then incremental files), as (name,
+    /// bytes), once everything fed so far is written (DEBUG LOADAOF).
+    fn read_aof_files(&mut self, cfg: &Config) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let _ = cfg;
+        Err("this host does not persist".into())
+    }
     /// Opens where a snapshot goes: `dbfilename` (synchronously for SAVE), or the next
     /// AOF base file, switching appends to a new incremental file at this exact point of
     /// the write feed.

@@ -26,6 +26,7 @@ pub mod longdouble;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+mod reply_mode;
 pub mod slowlog;
 pub mod stats;
 pub mod watch;

@@ -9,7 +9,11 @@
 //! - `@replies N` the command produces N replies (e.g. SUBSCRIBE a b c);
 //! - `@resp3` switch both connections to RESP3 (`HELLO 3`) for the rest of the script, or
 //!   until `@resp2` switches them back. The HELLO replies are not compared (they hold the
-//!   client id); either may stand alone on a line or prefix a command.
+//!   client id); either may stand alone on a line or prefix a command;
+//! - `@cN` (N = 2..9, first on the line) sends the line from a second, third… client
+//!   instead of the first (opened on both servers when first named), for what needs
+//!   another client: a write that fails a WATCH, a CONFIG SET between MULTI and EXEC.
+//!   `@resp3`/`@resp2` after it switch that client.
 
 mod common;
 use common::*;
@@ -65,12 +69,24 @@ fn run_script(name: &str, text: &str) {
         return;
     };
     let fk = Server::start(&[]);
-    let (mut a, mut b) = (redis.raw(), fk.raw());
+    // clients[n] is the (redis, ferrokv) pair of connections of client n + 1.
+    let mut clients = vec![(redis.raw(), fk.raw())];
     for (i, line) in text.lines().enumerate() {
         let mut line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        let mut client = 0;
+        if let Some(n) = line.strip_prefix("@c").and_then(|r| r.split(' ').next()).and_then(|n| n.parse::<usize>().ok())
+        {
+            assert!((2..=9).contains(&n), "{name}:{}: clients are @c2..@c9", i + 1);
+            while clients.len() < n {
+                clients.push((redis.raw(), fk.raw()));
+            }
+            client = n - 1;
+            line = line.split_once(' ').map_or("", |(_, rest)| rest.trim_start());
+        }
+        let (a, b) = &mut clients[client];
         let (mut unordered, mut pairs, mut replies) = (false, false, 1usize);
         loop {
             if let Some(rest) = line.strip_prefix("@unordered ") {
@@ -80,10 +96,10 @@ fn run_script(name: &str, text: &str) {
                 pairs = true;
                 line = rest.trim_start();
             } else if let Some(rest) = strip_modifier(line, "@resp3") {
-                switch_protocol(name, i + 1, [&mut a, &mut b], "3");
+                switch_protocol(name, i + 1, [&mut *a, &mut *b], "3");
                 line = rest;
             } else if let Some(rest) = strip_modifier(line, "@resp2") {
-                switch_protocol(name, i + 1, [&mut a, &mut b], "2");
+                switch_protocol(name, i + 1, [&mut *a, &mut *b], "2");
                 line = rest;
             } else if let Some(rest) = line.strip_prefix("@replies ") {
                 let (n, rest) = rest.split_once(' ').expect("@replies N command");
@@ -156,6 +172,10 @@ scripts!(
     wrongtype,
     encodings,
     sort,
+    exec_ends,
+    watch,
+    reply_mode,
+    debug,
 );
 
 /// A seeded generator (splitmix64): the same seed gives the same command sequence.

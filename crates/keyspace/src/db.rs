@@ -88,6 +88,11 @@ impl Db {
         self.keys.is_empty()
     }
 
+    /// Bucket statistics of the key table and of the expires table (DEBUG HTSTATS).
+    pub fn table_stats(&self) -> (Vec<crate::dict::TableStats>, Vec<crate::dict::TableStats>) {
+        (self.keys.table_stats(), self.expires.table_stats())
+    }
+
     pub fn expires_len(&self) -> usize {
         self.expires.len()
     }
@@ -279,6 +284,12 @@ impl Db {
 
     pub fn has_expired_pending(&self) -> bool {
         !self.expired.is_empty()
+    }
+
+    /// True if `key` was deleted by expiry since the last [`Db::take_expired`] (it may
+    /// have been written again since).
+    pub fn expired_pending(&self, key: &[u8]) -> bool {
+        self.expired.iter().any(|k| k.as_slice() == key)
     }
 
     /// Empties the database, handing back the old tables so the caller can free them

@@ -148,6 +148,17 @@ fn scan_walk(shape: ScanShape, cursor: u64, mut visit: impl FnMut(usize, u64)) -
     }
 }
 
+/// One hash table's bucket statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableStats {
+    /// Buckets allocated.
+    pub size: usize,
+    /// Entries held.
+    pub used: usize,
+    /// `chain_lengths[n]`: how many buckets hold a chain of `n` entries.
+    pub chain_lengths: Vec<usize>,
+}
+
 pub struct Dict<V> {
     ht: [Table<V>; 2],
     /// Next bucket of `ht[0]` to move into `ht[1]`, while a rehash is in progress.
@@ -190,6 +201,31 @@ impl<V> Dict<V> {
 
     pub fn is_rehashing(&self) -> bool {
         self.rehash_idx.is_some()
+    }
+
+    /// Bucket statistics of the main table and, while rehashing, of the target table
+    /// (DEBUG HTSTATS).
+    pub fn table_stats(&self) -> Vec<TableStats> {
+        let tables = if self.is_rehashing() { &self.ht[..] } else { &self.ht[..1] };
+        tables
+            .iter()
+            .map(|t| {
+                let mut chains = Vec::new();
+                for bucket in &t.buckets {
+                    let mut len = 0;
+                    let mut link = bucket;
+                    while let Some(node) = link {
+                        len += 1;
+                        link = &node.next;
+                    }
+                    if chains.len() <= len {
+                        chains.resize(len + 1, 0);
+                    }
+                    chains[len] += 1;
+                }
+                TableStats { size: t.buckets.len(), used: t.used, chain_lengths: chains }
+            })
+            .collect()
     }
 
     /// Bytes this table holds besides its nodes' payload: bucket arrays and node headers.

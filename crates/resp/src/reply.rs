@@ -97,6 +97,36 @@ impl ReplyBuf {
         self.rearm();
     }
 
+    /// Removes and returns the bytes written after the first `from` (they may span chunks).
+    pub fn split_off_tail(&mut self, from: usize) -> Vec<u8> {
+        let mut tail = Vec::new();
+        while self.full_len > from {
+            let Some(last) = self.full.pop_back() else { break };
+            self.full_len -= last.len();
+            let newer = std::mem::replace(&mut self.buf, last);
+            tail.splice(0..0, newer);
+        }
+        let keep = from.saturating_sub(self.full_len).min(self.buf.len());
+        tail.splice(0..0, self.buf.drain(keep..));
+        self.rearm();
+        tail
+    }
+
+    /// The byte at position `pos` of the pending output (chunks included).
+    pub fn byte_at(&self, pos: usize) -> Option<u8> {
+        if pos >= self.full_len {
+            return self.buf.get(pos - self.full_len).copied();
+        }
+        let mut start = 0;
+        for chunk in &self.full {
+            if pos < start + chunk.len() {
+                return chunk.get(pos - start).copied();
+            }
+            start += chunk.len();
+        }
+        None
+    }
+
     /// Drops all pending output.
     pub fn clear(&mut self) {
         self.buf.clear();
@@ -475,6 +505,15 @@ mod tests {
             r.int(7);
         }
         r.truncate(before);
+        assert_eq!(r.len(), before);
+        // The same through split_off_tail, which hands the dropped bytes back.
+        let mut sevens = Vec::new();
+        for _ in 0..20_000 {
+            r.int(7);
+            sevens.extend_from_slice(b":7\r\n");
+        }
+        assert_eq!(r.byte_at(before), Some(b':'));
+        assert_eq!(r.split_off_tail(before), sevens);
         assert_eq!(r.len(), before);
         let mut got = Vec::new();
         let mut spare = Vec::new();

@@ -64,6 +64,13 @@ fn bind_addrs(cfg: &Config) -> Vec<String> {
 }
 
 impl Host for ServerHost {
+    fn read_aof_files(&mut self, cfg: &Config) -> Result<Vec<(String, Vec<u8>)>, String> {
+        if let Some(aof) = self.persist.aof() {
+            aof.flush_and_sync();
+        }
+        persist::read_aof_files(cfg)
+    }
+
     fn apply_config(&mut self, cfg: &Config, changed: &[Pid]) -> Result<(), String> {
         if changed.contains(&pid("port")) || changed.contains(&pid("bind")) {
             let bound =

@@ -1,5 +1,6 @@
-//! DEBUG: SLEEP, SET-ACTIVE-EXPIRE, OBJECT, POPULATE, DIGEST, DIGEST-VALUE, LOG, RELOAD, HELP.
-//! Only available when `enable-debug-command` allows it.
+//! DEBUG: SLEEP, SET-ACTIVE-EXPIRE, OBJECT, POPULATE, DIGEST, DIGEST-VALUE, LOG, RELOAD, LOADAOF, HELP,
+//! and (in `debug_tools`) PROTOCOL, HTSTATS, QUICKLIST-PACKED-THRESHOLD,
+//! SET-SKIP-CHECKSUM-VALIDATION. Only available when `enable-debug-command` allows it.
 
 use crate::ctx::{float_arg, int_arg, is, reply_help, subcommand_syntax_error, Ctx};
 use crate::digest;
@@ -19,16 +20,27 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
                 "    A hex digest of the whole dataset, equal on nodes holding equal data.",
                 "DIGEST-VALUE <key> [<key> ...]",
                 "    The digest of each key's value.",
+                "HTSTATS <dbid>",
+                "    Statistics about the main and expires hash tables of the database.",
+                "LOADAOF",
+                "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "LOG <message>",
                 "    Write <message> to the server log.",
                 "OBJECT <key>",
                 "    Low-level details of the value at <key>.",
                 "POPULATE <count> [<prefix>] [<size>]",
                 "    Create <count> keys <prefix>:N (default 'key') with values value:N.",
+                "PROTOCOL <type>",
+                "    Reply with a sample of a RESP type: string|integer|double|bignum|null|array|set|map|",
+                "    attrib|push|verbatim|true|false.",
+                "QUICKLIST-PACKED-THRESHOLD <size>",
+                "    List elements of at least <size> bytes get a plain node of their own (0: 1gb).",
                 "RELOAD [NOSAVE]",
                 "    Save the RDB on disk (unless NOSAVE), empty the dataset and load it back.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Turn active expiry off or on (lazy expiry still applies).",
+                "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+                "    Skip the CRC-64 check of RESTORE payloads and of RDB files received from a master.",
                 "SLEEP <seconds>",
                 "    Block the server for <seconds> (fractions allowed).",
             ],
@@ -46,6 +58,15 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
             }
         }
         c.eng.debug_reload(save, c.now).map_err(CmdError::msg)?;
+        c.out().ok();
+        return Ok(());
+    }
+    if is(sub, "LOADAOF") {
+        // Redis exits when the files cannot be loaded; here the client gets the reason.
+        c.eng.debug_load_aof(c.now).map_err(|e| {
+            log::warn!("DEBUG LOADAOF failed: {e}");
+            CmdError::msg(format!("ERR Error loading the append only file: {e}"))
+        })?;
         c.out().ok();
         return Ok(());
     }
@@ -118,6 +139,8 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
             c.eng.dbs[db].add(&key, Obj::new(Value::string(&val), c.now));
         }
         c.out().ok();
+    } else if let Some(result) = super::debug_tools::run(c, sub) {
+        return result;
     } else {
         return Err(subcommand_syntax_error(c));
     }

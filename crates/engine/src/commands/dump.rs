@@ -4,10 +4,10 @@
 use crate::ctx::{int_arg, is, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
 use crate::persistence::rdb::{value_from_rdb, with_value_ref, write_options};
-use ferrokv_config::notify;
+use ferrokv_config::{notify, pid};
 use ferrokv_keyspace::value::{lru_clock, LFU_MODE};
 use ferrokv_keyspace::Obj;
-use ferrokv_persist::rdb::{dump_payload_with, restore_payload, ErrorKind};
+use ferrokv_persist::rdb::{dump_payload_with, restore_payload_checked, ErrorKind, RestoreChecks};
 use std::sync::atomic::Ordering;
 
 pub fn dump(c: &mut Ctx) -> CmdResult {
@@ -62,12 +62,21 @@ pub fn restore(c: &mut Ctx) -> CmdResult {
     if ttl < 0 {
         return fail("ERR Invalid TTL value, must be >= 0");
     }
-    let value = match restore_payload(c.arg(3)) {
+    let checks = restore_checks(c);
+    if checks.deep {
+        c.eng.persist.dump_payload_sanitizations += 1;
+    }
+    let value = match restore_payload_checked(c.arg(3), checks) {
         Ok(v) => v,
         Err(e) if matches!(e.kind, ErrorKind::PayloadChecksum | ErrorKind::PayloadVersion(_)) => {
             return fail("ERR DUMP payload version or checksum are wrong");
         }
-        Err(_) => return fail("ERR Bad data format"),
+        Err(e) => {
+            // Redis logs why at verbose level, with its reasons ("Hash listpack integrity
+            // check failed.", "Duplicate set members detected", …).
+            log::debug!("Internal error in RDB reading offset {} -> {}", e.offset, e.kind);
+            return fail("ERR Bad data format");
+        }
     };
     let value = value_from_rdb(c.eng, value).map_err(|_| CmdError::err("ERR Bad data format"))?;
     let deleted = replace && c.eng.lookup_write(db, key, c.now).is_some() && c.eng.dbs[db].remove(key).is_some();
@@ -105,4 +114,20 @@ pub fn restore(c: &mut Ctx) -> CmdResult {
     c.notify(notify::GENERIC, "restore", key);
     c.out().ok();
     Ok(())
+}
+
+/// What this RESTORE checks: `sanitize-dump-payload yes` sanitizes deeply, `clients` does
+/// for clients other than our master (Redis also skips it while loading, where RESTORE
+/// does not run); DEBUG SET-SKIP-CHECKSUM-VALIDATION turns the CRC check off.
+fn restore_checks(c: &Ctx) -> RestoreChecks {
+    let deep = match c.eng.cfg.int(pid("sanitize-dump-payload")) {
+        1 => true,
+        2 => c.client.repl_role != Some(crate::client::ReplRole::Master),
+        _ => false,
+    };
+    RestoreChecks {
+        checksum: !c.eng.persist.skip_checksum_validation,
+        deep,
+        hash_max_listpack_entries: c.eng.cfg.int(pid("hash-max-listpack-entries")).max(0) as usize,
+    }
 }

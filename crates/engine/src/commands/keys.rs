@@ -321,7 +321,7 @@ fn flush_mode(c: &Ctx) -> Result<bool, CmdError> {
 
 /// Empties database `db`, returning how many keys it held.
 fn flush_db(c: &mut Ctx, db: usize, lazy: bool) -> u64 {
-    c.eng.touch_all_watched_in_db(Some(c.client), db, None);
+    c.eng.touch_all_watched_in_db(Some(c.client), db, None, c.now);
     let removed = c.eng.dbs[db].len() as u64;
     let old = c.eng.dbs[db].flush();
     if lazy && removed > 64 {
@@ -333,7 +333,10 @@ fn flush_db(c: &mut Ctx, db: usize, lazy: bool) -> u64 {
 pub fn flushdb(c: &mut Ctx) -> CmdResult {
     let lazy = flush_mode(c)?;
     let removed = flush_db(c, c.client.db, lazy);
-    c.eng.dirty += removed.max(1);
+    // Only removed keys count as changes; an empty database's FLUSHDB still reaches the
+    // AOF and replicas.
+    c.eng.dirty += removed;
+    c.force_propagation();
     c.out().ok();
     Ok(())
 }
@@ -367,8 +370,8 @@ pub fn swapdb(c: &mut Ctx) -> CmdResult {
     }
     let (a, b) = (a as usize, b as usize);
     if a != b {
-        c.eng.touch_all_watched_in_db(Some(c.client), a, Some(b));
-        c.eng.touch_all_watched_in_db(Some(c.client), b, Some(a));
+        c.eng.touch_all_watched_in_db(Some(c.client), a, Some(b), c.now);
+        c.eng.touch_all_watched_in_db(Some(c.client), b, Some(a), c.now);
         let (lo, hi) = (a.min(b), a.max(b));
         let (left, right) = c.eng.dbs.split_at_mut(hi);
         left[lo].swap_contents(&mut right[0]);

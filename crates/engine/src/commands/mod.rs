@@ -14,6 +14,7 @@ pub mod command_cmd;
 pub mod config_cmd;
 pub mod connection;
 pub mod debug;
+pub mod debug_tools;
 pub mod dump;
 pub mod expire;
 pub mod hashes;

@@ -297,12 +297,14 @@ pub fn smove(c: &mut Ctx) -> CmdResult {
     if c.eng.lookup_write(db, dst, c.now).is_none() {
         c.eng.dbs[db].add(dst, Obj::new(Value::Set(Box::new(Set::for_member(member))), c.now));
     }
+    c.modified(src);
     let o = c.eng.dbs[db].get_mut_unchecked(dst).expect("present");
+    // A destination that already held the member is not modified (no WATCH failure, no
+    // `sadd` event, one change counted), as in Redis.
     if set_of_mut(&mut o.value)?.insert(member, max) {
+        c.modified(dst);
         c.notify(notify::SET, "sadd", dst);
     }
-    c.modified(src);
-    c.modified(dst);
     c.out().int(1);
     Ok(())
 }

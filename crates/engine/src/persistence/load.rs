@@ -106,6 +106,7 @@ impl Engine {
                 self.dbs.len()
             ));
         }
+        super::rdb::check_loaded(limits, &rec)?;
         if let Some(t) = rec.expire_ms {
             if t < now_ms && !keep_expired && !self.is_replica() {
                 self.persist.rdb_last_load_keys_expired += 1;

@@ -7,6 +7,7 @@
 //! commands, and every key is recorded as it was at the start, whatever the commands do
 //! meanwhile. One snapshot runs at a time, like Redis's one child process.
 
+mod aof_reload;
 pub mod format;
 pub mod load;
 pub mod rdb;
@@ -91,6 +92,14 @@ pub struct Persistence {
     pub rdb_last_load_keys_loaded: u64,
     pub rdb_last_load_keys_expired: u64,
     pub aof: AofStatus,
+    /// DEBUG QUICKLIST-PACKED-THRESHOLD: list elements of at least this many bytes get a
+    /// quicklist node of their own, stored plain (Redis's default: 1 GiB).
+    pub list_packed_threshold: usize,
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE and a replica's full sync skip the CRC-64
+    /// check.
+    pub skip_checksum_validation: bool,
+    /// INFO `dump_payload_sanitizations`: payloads deep-sanitized (sanitize-dump-payload).
+    pub dump_payload_sanitizations: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -133,6 +142,9 @@ impl Default for Persistence {
             rdb_saves: 0,
             dirty_before_bgsave: 0,
             bgsave_scheduled: false,
+            list_packed_threshold: 1 << 30,
+            skip_checksum_validation: false,
+            dump_payload_sanitizations: 0,
             loading: None,
             rdb_last_load_keys_loaded: 0,
             rdb_last_load_keys_expired: 0,
@@ -428,6 +440,11 @@ impl Engine {
             self.snapshot_failed(purpose, &e.to_string());
             format!("ERR {e}")
         })?;
+        if matches!(purpose, Purpose::AofRewrite | Purpose::AofBase) {
+            // Appends now go to a new incremental file: its first write needs a SELECT,
+            // or loading it would apply that write to database 0.
+            self.feed.reset_db();
+        }
         let format = self.snapshot_format(purpose, sink, now_ms).map_err(|e| format!("ERR {e}"))?;
         let epoch = next_epoch();
         for db in self.dbs.iter_mut() {

@@ -73,7 +73,7 @@ pub fn write_options(e: &Engine) -> WriteOptions {
         hash_max_listpack_value: n("hash-max-listpack-value"),
         zset_max_listpack_entries: n("zset-max-listpack-entries"),
         zset_max_listpack_value: n("zset-max-listpack-value"),
-        ..WriteOptions::default()
+        list_packed_threshold: e.persist.list_packed_threshold,
     }
 }
 
@@ -84,6 +84,11 @@ pub struct LoadLimits {
     pub set_max_intset: usize,
     pub hash: Limits,
     pub zset: ZLimits,
+    /// `sanitize-dump-payload yes`: loading sanitizes values deeply too (`clients` and
+    /// `no` do not, as in Redis).
+    pub deep_sanitize: bool,
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1: a file's CRC-64 is not checked.
+    pub skip_checksum: bool,
 }
 
 impl Default for LoadLimits {
@@ -93,6 +98,8 @@ impl Default for LoadLimits {
             set_max_intset: 512,
             hash: Limits { max_entries: 128, max_value: 64 },
             zset: ZLimits { max_entries: 128, max_value: 64 },
+            deep_sanitize: false,
+            skip_checksum: false,
         }
     }
 }
@@ -104,7 +111,17 @@ impl LoadLimits {
             set_max_intset: n("set-max-intset-entries"),
             hash: Limits { max_entries: n("hash-max-listpack-entries"), max_value: n("hash-max-listpack-value") },
             zset: ZLimits { max_entries: n("zset-max-listpack-entries"), max_value: n("zset-max-listpack-value") },
+            deep_sanitize: cfg.int(pid("sanitize-dump-payload")) == 1,
+            skip_checksum: false,
         }
+    }
+}
+
+impl Engine {
+    /// The limits and checks a file loaded now is read with (the configuration, and
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION).
+    pub fn load_limits(&self) -> LoadLimits {
+        LoadLimits { skip_checksum: self.persist.skip_checksum_validation, ..LoadLimits::from_config(&self.cfg) }
     }
 }
 
@@ -143,6 +160,19 @@ pub fn value_from_rdb_with(limits: &LoadLimits, v: RdbValue) -> Result<Value, St
     })
 }
 
+/// The checks Redis makes on a value it loads from a file (see
+/// [`ferrokv_persist::rdb::sanitize`]); the error is Redis's reason.
+pub fn check_loaded(limits: &LoadLimits, rec: &ferrokv_persist::rdb::KeyRecord) -> Result<(), String> {
+    let checks = ferrokv_persist::rdb::RestoreChecks {
+        checksum: true,
+        deep: limits.deep_sanitize,
+        hash_max_listpack_entries: limits.hash.max_entries,
+    };
+    ferrokv_persist::rdb::sanitize(rec.type_byte, &rec.value, &checks).map_err(|reason| {
+        format!("Internal error in RDB reading key '{}' -> {reason}", String::from_utf8_lossy(&rec.key))
+    })
+}
+
 /// Adds a loaded key to a database under construction (a replica's new dataset).
 pub fn load_into(
     db: &mut ferrokv_keyspace::Db,
@@ -150,6 +180,7 @@ pub fn load_into(
     rec: ferrokv_persist::rdb::KeyRecord,
     now_ms: i64,
 ) -> Result<(), String> {
+    check_loaded(limits, &rec)?;
     let value = value_from_rdb_with(limits, rec.value)?;
     db.set(&rec.key, Obj::new(value, now_ms), false);
     if let Some(t) = rec.expire_ms {

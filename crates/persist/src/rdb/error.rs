@@ -51,6 +51,9 @@ pub enum ErrorKind {
     PayloadChecksum,
     /// DUMP payload: bytes left over after the value.
     TrailingBytes,
+    /// A value that decodes but breaks an invariant Redis checks (duplicate members or
+    /// fields, an unordered intset); the text is the reason Redis logs.
+    Sanitization(&'static str),
     /// The writer was given something it cannot store (e.g. a NaN score, an element
     /// source whose count differs from what it yields).
     InvalidInput(&'static str),
@@ -81,6 +84,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::PayloadVersion(v) => write!(f, "DUMP payload version {v} is newer than supported"),
             ErrorKind::PayloadChecksum => f.write_str("DUMP payload version or checksum are wrong"),
             ErrorKind::TrailingBytes => f.write_str("unexpected bytes after the value"),
+            ErrorKind::Sanitization(reason) => f.write_str(reason),
             ErrorKind::InvalidInput(what) => write!(f, "invalid input: {what}"),
         }
     }

@@ -52,6 +52,21 @@ fn encode_backlen(l: usize) -> ([u8; 5], usize) {
     (b, n)
 }
 
+/// Reads a backlen backwards from its last byte at `last`, as Redis does when it checks
+/// one: 7 bits per byte while the high bit says more follow, at most five bytes. A
+/// non-canonical backlen of the right value passes, as it does in Redis.
+fn decode_backlen(lp: &[u8], last: usize) -> Option<u64> {
+    let mut value = 0u64;
+    for (i, at) in (0..=last).rev().take(5).enumerate() {
+        let b = lp[at];
+        value |= u64::from(b & 127) << (7 * i);
+        if b & 128 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
 fn push_backlen(out: &mut Vec<u8>, l: usize) {
     let (b, n) = encode_backlen(l);
     out.extend_from_slice(&b[..n]);
@@ -123,8 +138,7 @@ pub fn for_each<'a, E: From<Bad>>(lp: &'a [u8], mut f: impl FnMut(Elem<'a>) -> R
         let entry_len = hdr + len;
         let bl = backlen_size(entry_len);
         let next = p.checked_add(entry_len + bl).filter(|&n| n <= end).ok_or(bad(p, "entry runs past the end"))?;
-        let (want, _) = encode_backlen(entry_len);
-        if lp[p + entry_len..next] != want[..bl] {
+        if decode_backlen(lp, next - 1) != Some(entry_len as u64) {
             return Err(bad(p + entry_len, "backlen does not match the entry size").into());
         }
         match elem {

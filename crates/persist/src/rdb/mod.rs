@@ -57,7 +57,10 @@ pub mod ziplist;
 pub mod zipmap;
 
 pub use crc64::crc64;
-pub use dump::{dump_payload, dump_payload_with, quicklist_shape, restore_payload, serialized_len};
+pub use dump::{
+    dump_payload, dump_payload_with, quicklist_shape, restore_payload, restore_payload_checked, sanitize,
+    serialized_len, RestoreChecks,
+};
 pub use error::{ErrorKind, RdbError};
 pub use reader::RdbReader;
 pub use writer::{AsElem, Elems, PairLike, Pairs, RdbWriter, Scored, ScoredLike, ValueRef, Visit, WriteOptions};
@@ -136,6 +139,9 @@ pub enum Item {
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyRecord {
     pub key: SmallBytes,
+    /// The value's type byte in the file (its encoding: listpack, intset, plain…), for
+    /// the checks that depend on it ([`sanitize`]).
+    pub type_byte: u8,
     /// Absolute expiry, Unix time in milliseconds (EXPIRETIME records are converted).
     pub expire_ms: Option<i64>,
     /// LRU idle time in seconds, if the file recorded it (maxmemory-policy *lru).

@@ -57,9 +57,70 @@ pub fn parse_score(s: &[u8]) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
+/// The score Redis reads from a compact sorted set's score entry (`zzlStrtod`): C's
+/// `strtod` of at most its first 127 bytes, which takes the longest numeric prefix and
+/// gives 0 when there is none. Redis does not check these entries when loading, so a
+/// damaged one still loads as whatever number it starts with.
+pub fn strtod_prefix(s: &[u8]) -> f64 {
+    let s = &s[..s.len().min(127)];
+    let mut i = s.iter().position(|b| !b" \t\n\x0b\x0c\r".contains(b)).unwrap_or(s.len());
+    let start = i;
+    if matches!(s.get(i), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    let word = |w: &str, at: usize| s.len() >= at + w.len() && s[at..at + w.len()].eq_ignore_ascii_case(w.as_bytes());
+    let negative = s.get(start) == Some(&b'-');
+    if word("inf", i) {
+        return if negative { f64::NEG_INFINITY } else { f64::INFINITY };
+    }
+    if word("nan", i) {
+        return f64::NAN;
+    }
+    let digits = |mut j: usize| {
+        while s.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+        j
+    };
+    let int_end = digits(i);
+    let mut end = int_end;
+    let mut frac_digits = 0;
+    if s.get(end) == Some(&b'.') {
+        let f = digits(end + 1);
+        frac_digits = f - (end + 1);
+        end = f;
+    }
+    if int_end == i && frac_digits == 0 {
+        return 0.0;
+    }
+    if matches!(s.get(end), Some(b'e' | b'E')) {
+        let mut j = end + 1;
+        if matches!(s.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        let e = digits(j);
+        if e > j {
+            end = e;
+        }
+    }
+    std::str::from_utf8(&s[start..end]).ok().and_then(|t| t.parse().ok()).unwrap_or(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strtod_prefixes() {
+        assert_eq!(strtod_prefix(b"1.5"), 1.5);
+        assert_eq!(strtod_prefix(b" -2e3xyz"), -2000.0);
+        assert_eq!(strtod_prefix(b"1a"), 1.0);
+        assert_eq!(strtod_prefix(b"abc"), 0.0);
+        assert_eq!(strtod_prefix(b".5."), 0.5);
+        assert_eq!(strtod_prefix(b"-Infinity"), f64::NEG_INFINITY);
+        assert_eq!(strtod_prefix(b"3e"), 3.0);
+        assert!(strtod_prefix(b"nan").is_nan());
+    }
 
     #[test]
     fn canonical_integers() {

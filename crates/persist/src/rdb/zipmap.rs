@@ -26,15 +26,21 @@ pub fn pairs(zm: &[u8]) -> Result<Vec<Pair<'_>>, Bad> {
         return Err(bad(end, "missing terminator"));
     }
     // A length at `p`: (value, bytes used); must leave room for at least the terminator.
+    // As in Redis, any first byte of 254 or more (0xFF included) announces a 32-bit length.
+    // A 32-bit length under 254 is refused: Redis validates the entry with the size of the
+    // encoding but reads it with the size the value would take (one byte), so it would
+    // read something else than what was validated.
     let read_len = |p: usize| -> Result<(usize, usize), Bad> {
         let b = zm[p];
         if b < BIGLEN {
             Ok((usize::from(b), 1))
-        } else if b == BIGLEN {
-            let h = zm.get(p + 1..p + 5).filter(|_| p + 5 <= end).ok_or(bad(p, "length runs past the end"))?;
-            Ok((u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize, 5))
         } else {
-            Err(bad(p, "unexpected terminator"))
+            let h = zm.get(p + 1..p + 5).filter(|_| p + 5 <= end).ok_or(bad(p, "length runs past the end"))?;
+            let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+            if len < usize::from(BIGLEN) {
+                return Err(bad(p, "a short length in the 32-bit form"));
+            }
+            Ok((len, 5))
         }
     };
     let mut out = Vec::with_capacity(usize::from(zm[0].min(BIGLEN)));
@@ -89,6 +95,21 @@ mod tests {
         assert_eq!(got[0], (&b"a"[..], &b"x"[..]));
         assert_eq!(got[1].0, b"b");
         assert_eq!(got[1].1.len(), 300);
+    }
+
+    #[test]
+    fn a_value_length_of_0xff_is_a_big_length() {
+        // As Redis's zipmapDecodeLength: any first byte >= 254 is followed by 32 bits.
+        let mut zm = vec![1u8, 1, b'a', 0xFF];
+        zm.extend_from_slice(&300u32.to_le_bytes());
+        zm.push(0);
+        zm.extend_from_slice(&[b'v'; 300]);
+        zm.push(0xFF);
+        let got = pairs(&zm).unwrap();
+        assert_eq!(got[0].1.len(), 300);
+        // A short length in the long form is refused.
+        assert!(pairs(b"\x01\x01a\xff\x01\x00\x00\x00\x00x\xff").is_err());
+        assert!(pairs(b"\x01\xfe\x01\x00\x00\x00a\x01\x00x\xff").is_err());
     }
 
     #[test]

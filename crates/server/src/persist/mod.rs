@@ -406,3 +406,21 @@ fn create_first_base(shared: &Arc<Shared>) -> Result<(), String> {
 pub fn fsync_policy(cfg: &Config) -> Fsync {
     Fsync::from_config(&cfg.get_formatted(pid("appendfsync")))
 }
+
+/// The AOF files the manifest on disk lists, in load order, with their contents (DEBUG
+/// LOADAOF; the caller flushed the writer first).
+pub fn read_aof_files(cfg: &Config) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let dir = Persist::aof_dir(cfg);
+    let prefix = cfg.str(pid("appendfilename")).to_string();
+    let manifest = load::read_manifest(&dir, &prefix)?.ok_or("The AOF manifest file doesn't exist")?;
+    let mut files = Vec::new();
+    for f in manifest.load_order() {
+        let bytes =
+            std::fs::read(dir.join(&f.name)).map_err(|e| format!("The AOF file {} can't be read: {e}", f.name))?;
+        files.push((f.name.clone(), bytes));
+    }
+    if files.is_empty() {
+        return Err("The AOF manifest lists no file".into());
+    }
+    Ok(files)
+}

@@ -209,7 +209,7 @@ async fn transfer(
     }
     let (limits, ndbs, disk) = {
         let e = shared.engine.lock();
-        (LoadLimits::from_config(&e.cfg), e.dbs.len(), DiskCopy::wanted(&e))
+        (e.load_limits(), e.dbs.len(), DiskCopy::wanted(&e))
     };
     let copy = match disk {
         Some((dest, delete)) => Some(DiskCopy::create(dest, delete)?),
@@ -359,6 +359,7 @@ fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Ve
     let mut dbs: Vec<Db> = (0..ndbs).map(Db::new).collect();
     let mut reader = RdbReader::new(reader)
         .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))?;
+    reader.set_verify_checksum(!limits.skip_checksum);
     let mut db = 0usize;
     let now = now_ms();
     let started = Instant::now();
