@@ -112,6 +112,7 @@ pub fn prepare(args: &[String]) -> Launch {
             say(&format!("cannot run '{program}': {err} (this image has no shell; see `docker run ferrokv --help`)"));
             Launch::Exit(127)
         }
+        Command::ServerQuery { args } => Launch::Server(args),
         Command::Server { args } => plain_server(&dirs, &args),
         Command::Sentinel { args } => plain_sentinel(&dirs, &args),
         Command::EnvServer { args } => env_server(&dirs, &args),
