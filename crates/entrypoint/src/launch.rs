@@ -109,7 +109,7 @@ pub fn prepare(args: &[String]) -> Launch {
         Command::Cli { args } => Launch::Cli(args),
         Command::Exec { program, args } => {
             let err = std::process::Command::new(&program).args(&args).exec();
-            say(&format!("cannot run '{program}': {err} (this image has no shell; see `docker run ferrokv --help`)"));
+            say(&format!("cannot run '{program}': {err} (the image's programs are in /usr/local/bin and /bin)"));
             Launch::Exit(127)
         }
         Command::ServerQuery { args } => Launch::Server(args),
