@@ -6,7 +6,7 @@
 mod common;
 mod sentinel_support;
 
-use common::{interop_required, optional_binary, wait_until};
+use common::{interop_required, optional_binary, redis_tool, wait_until};
 use sentinel_support::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -434,7 +434,7 @@ fn stopped_ferrokv_master_without_min_replicas_accepts_writes_that_are_lost_on_d
 
 #[test]
 fn redis_sentinels_fail_over_ferrokv_servers() {
-    let Some(bin) = optional_binary("redis-sentinel") else {
+    let Some(bin) = redis_tool("redis-sentinel") else {
         return;
     };
     let (mut master, replicas) = group_of(&ServerKind::Ferrokv, 2, "", "", &[]);
