@@ -362,6 +362,12 @@ fn pause_master_through_failover(master_conf: &str) -> PausedOutcome {
     let new = replicas.iter().find(|r| r.port == new_port).expect("new master");
     let other = replicas.iter().find(|r| r.port != new_port).expect("other replica");
     assert!(wait_until(FAILOVER_WAIT, || role(other.port) == Some(("slave".into(), Some(new_port)))));
+    // min-replicas-max-lag counts whole seconds since a replica's last ACK, as Redis does: a
+    // pause is certain to leave no replica good only past max-lag (1 s here) + the ACK
+    // period (1 s) + the second the truncation can hide, however quick the failover was.
+    if let Some(rest) = Duration::from_millis(3_200).checked_sub(paused.elapsed()) {
+        std::thread::sleep(rest);
+    }
     master.signal("CONT");
     let continued = Instant::now();
     eprintln!("master paused for {:?}", paused.elapsed());
@@ -401,9 +407,9 @@ fn summary(replies: &[String]) -> String {
 
 #[test]
 fn stopped_ferrokv_master_with_min_replicas_refuses_writes_after_sigcont_and_is_demoted() {
-    // With min-replicas-to-write 1 the master accepts a write only while a replica
-    // acknowledged within min-replicas-max-lag (1 s): after a pause longer than that it
-    // refuses everything until the sentinels demote it.
+    // With min-replicas-to-write 1 the master accepts a write only while a replica's lag
+    // (whole seconds since its last ACK) is at most min-replicas-max-lag (1 s): after a
+    // pause longer than that plus 2 s it refuses everything until the sentinels demote it.
     let out = pause_master_through_failover("min-replicas-to-write 1\nmin-replicas-max-lag 1\n");
     eprintln!(
         "min-replicas 1: queued writes {}, later writes until demoted: {} accepted, {} refused",
