@@ -1,6 +1,7 @@
 """Shared helpers for the side-by-side benchmarks: start ferrokv and Debian's redis-server
 on free loopback ports with the same settings, talk to them, stop them by PID."""
 
+import functools
 import os
 import shutil
 import socket
@@ -13,6 +14,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # cargo puts the binary under $CARGO_TARGET_DIR when set, as build_ferrokv() then does too.
 TARGET_DIR = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 FERROKV = os.environ.get("FERROKV_BIN", os.path.join(TARGET_DIR, "release", "ferrokv"))
+
+
+@functools.lru_cache(maxsize=None)
+def redis_tool(program):
+    """Debian's Redis program, never one from PATH (where a ferrokv linked as redis-server
+    may come first, and a side-by-side run would compare ferrokv with itself): the path in
+    FERROKV_<PROGRAM> (FERROKV_REDIS_SERVER, FERROKV_REDIS_CLI, FERROKV_REDIS_BENCHMARK,
+    FERROKV_REDIS_SENTINEL), default /usr/bin/<program>. A ferrokv binary there is refused:
+    started as redis-server with --version, any ferrokv names itself; Redis's programs never do."""
+    var = "FERROKV_" + program.upper().replace("-", "_")
+    path = os.environ.get(var) or os.path.join("/usr/bin", program)
+    if not os.access(path, os.X_OK):
+        raise SystemExit(f"{program} not found at {path} (set {var}, or apt-get install redis-server redis-tools redis-sentinel)")
+    out = subprocess.run(["redis-server", "--version"], executable=path, capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL)
+    said = (out.stdout + out.stderr).strip()
+    if "ferrokv" in said.lower():
+        raise SystemExit(f"{path} is ferrokv, not Redis ({said}): set {var} to Debian's {program}")
+    return path
 
 
 def free_port():
@@ -38,9 +58,7 @@ class Server:
         if kind == "ferrokv":
             cmd = [FERROKV, "server"] + base
         else:
-            if not shutil.which("redis-server"):
-                raise SystemExit("redis-server not installed: apt-get install redis-server redis-tools")
-            cmd = ["redis-server"] + base
+            cmd = [redis_tool("redis-server")] + base
         cmd += list(extra)
         started = time.time()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -57,7 +75,7 @@ class Server:
         raise SystemExit(f"{kind} did not start")
 
     def cli(self, *args):
-        return subprocess.run(["redis-cli", "-p", str(self.port)] + list(args),
+        return subprocess.run([redis_tool("redis-cli"), "-p", str(self.port)] + list(args),
                               check=True, capture_output=True, text=True).stdout
 
     def info(self, section="memory"):

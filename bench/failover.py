@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 
-from common import FERROKV, build_ferrokv, free_port, median
+from common import FERROKV, build_ferrokv, free_port, median, redis_tool
 
 try:
     import redis
@@ -74,11 +74,11 @@ class Proc:
 
 
 def server_cmd(family):
-    return [FERROKV, "server"] if family == "ferrokv" else ["redis-server"]
+    return [FERROKV, "server"] if family == "ferrokv" else [redis_tool("redis-server")]
 
 
 def sentinel_cmd(family):
-    return [FERROKV, "sentinel"] if family == "ferrokv" else ["redis-sentinel"]
+    return [FERROKV, "sentinel"] if family == "ferrokv" else [redis_tool("redis-sentinel")]
 
 
 def start_server(family, replica_of=None):
@@ -236,8 +236,7 @@ def main():
             raise SystemExit(f"unknown stack {s}: choose from {', '.join(STACKS)}")
     if any(s.startswith("redis") for s in stacks):
         for tool in ("redis-server", "redis-sentinel"):
-            if not shutil.which(tool):
-                raise SystemExit(f"{tool} not found (apt-get install redis-server redis-sentinel)")
+            redis_tool(tool)  # exits with a message if missing, or if it is ferrokv
     build_ferrokv()
     results = {s: [] for s in stacks}
     for r in range(args.rounds):

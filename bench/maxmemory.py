@@ -31,7 +31,7 @@ import subprocess
 import threading
 import time
 
-from common import Server, build_ferrokv, median
+from common import Server, build_ferrokv, median, redis_tool
 
 MB = 1024 * 1024
 
@@ -93,7 +93,7 @@ class Sampler(threading.Thread):
 def flood(srv, size, requests, seconds):
     """SETs of `size`-byte values to random new keys; stopped (by its PID) after `seconds`."""
     proc = subprocess.Popen(
-        ["redis-benchmark", "-p", str(srv.port), "-c", "50", "-P", "16", "-t", "set", "-d", str(size),
+        [redis_tool("redis-benchmark"), "-p", str(srv.port), "-c", "50", "-P", "16", "-t", "set", "-d", str(size),
          "-r", "1000000000", "-n", str(requests), "-q"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -16,7 +16,7 @@ case) for a quick sanity run, e.g. --scale 0.01; figures are per element either 
 import argparse
 import subprocess
 
-from common import Server, build_ferrokv
+from common import Server, build_ferrokv, redis_tool
 
 
 def scaled(n, scale):
@@ -74,7 +74,7 @@ def load(srv, case, scale):
         srv.cli("DEBUG", "POPULATE", str(elements(case, scale)), "key", "16")
         return
     data = b"".join(gen(scale))
-    subprocess.run(["redis-cli", "-p", str(srv.port), "--pipe"], input=data, check=True, capture_output=True)
+    subprocess.run([redis_tool("redis-cli"), "-p", str(srv.port), "--pipe"], input=data, check=True, capture_output=True)
 
 
 def measure(kind, case, scale):

@@ -25,7 +25,7 @@ import subprocess
 import threading
 import time
 
-from common import Server, build_ferrokv, median
+from common import Server, build_ferrokv, redis_tool, median
 
 
 def resp(*args):
@@ -40,7 +40,7 @@ def load_keys(srv, keys):
     """keys SETs of key:N -> 16-byte values through redis-cli --pipe, the same bytes for
     both servers (real writes, which reach the AOF, unlike DEBUG POPULATE)."""
     data = b"".join(resp("SET", f"key:{i}", f"value:{i:010d}") for i in range(keys))
-    subprocess.run(["redis-cli", "-p", str(srv.port), "--pipe"], input=data, check=True, capture_output=True)
+    subprocess.run([redis_tool("redis-cli"), "-p", str(srv.port), "--pipe"], input=data, check=True, capture_output=True)
 
 
 def wait(cond, timeout=600, step=0.01):
@@ -63,7 +63,7 @@ def set_throughput(kind, mode, requests):
     srv = Server(kind, MODES[mode])
     try:
         out = subprocess.run(
-            ["redis-benchmark", "-p", str(srv.port), "-c", "50", "-n", str(requests), "-P", "16",
+            [redis_tool("redis-benchmark"), "-p", str(srv.port), "-c", "50", "-n", str(requests), "-P", "16",
              "-r", "100000", "-t", "set", "--csv"], check=True, capture_output=True, text=True).stdout
         for line in out.splitlines():
             cells = [c.strip('"') for c in line.split(",")]

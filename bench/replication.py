@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 
-from common import Server, build_ferrokv, median
+from common import Server, build_ferrokv, median, redis_tool
 
 
 def wait(cond, timeout=300, step=0.01):
@@ -79,7 +79,7 @@ def throughput_and_lag(kind, nreplicas, requests):
         sampler = threading.Thread(target=sample)
         sampler.start()
         out = subprocess.run(
-            ["redis-benchmark", "-p", str(master.port), "-c", "50", "-n", str(requests), "-P", "16",
+            [redis_tool("redis-benchmark"), "-p", str(master.port), "-c", "50", "-n", str(requests), "-P", "16",
              "-r", "1000000", "-t", "set", "--csv"],
             check=True, capture_output=True, text=True).stdout
         done.set()

@@ -31,7 +31,7 @@ import resource
 import subprocess
 import time
 
-from common import Server, build_ferrokv, median
+from common import Server, build_ferrokv, median, redis_tool
 
 ZSET_MEMBERS = 1000
 
@@ -63,7 +63,7 @@ def run_benchmark(srv, requests, pipeline, clients, rand_range, selector):
     child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(srv.port), "-c", str(clients), "-n", str(requests), "-P", str(pipeline),
+        [redis_tool("redis-benchmark"), "-p", str(srv.port), "-c", str(clients), "-n", str(requests), "-P", str(pipeline),
          "-r", str(rand_range), "--csv"] + selector,
         check=True, capture_output=True, text=True).stdout
     wall = time.time() - started

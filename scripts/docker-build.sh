@@ -6,6 +6,11 @@
 # Rust target is installed, otherwise for x86_64-unknown-linux-gnu with a static glibc
 # (crt-static). Either runs alone in an empty image; hostnames resolve through the
 # container's /etc/hosts and DNS server. FERROKV_DOCKER_TARGET=<triple> forces a target.
+#
+# The image also gets a static busybox (Debian's busybox-static, /bin/busybox; another one
+# with FERROKV_BUSYBOX=<path>) linked as /bin/sh and the few tools an operator reaches for
+# inside a Redis container, so `docker exec -it <name> /bin/sh` works as with the official
+# image. BUSYBOX_APPLETS lists them; each is a symbolic link, the binary is ~2 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +25,27 @@ if [ -z "$TARGET" ]; then
 fi
 
 command -v docker >/dev/null 2>&1 || { echo "docker-build: no docker client installed" >&2; exit 1; }
+
+BUSYBOX="${FERROKV_BUSYBOX:-/bin/busybox}"
+# A shell and what an operator uses to look around: files, processes, disk, an editor, and
+# name/port checks towards a master. Nothing that administers the host (mount, reboot…).
+BUSYBOX_APPLETS="sh ash ls cat cp mv rm mkdir rmdir ln chmod touch find du df stat head tail less more
+  grep egrep fgrep sed awk cut sort uniq wc tr tee xargs diff vi echo printf test [ true false sleep env id
+  whoami pwd date basename dirname readlink realpath ps top kill pidof free uptime nproc watch timeout
+  tar gzip gunzip zcat md5sum sha256sum hostname nc nslookup netstat clear reset stty"
+[ -x "$BUSYBOX" ] || {
+  echo "docker-build: no busybox at $BUSYBOX (apt-get install busybox-static, or set FERROKV_BUSYBOX)" >&2
+  exit 1
+}
+# `ldd` says "not a dynamic executable" (and fails) for a static binary: it must not list libraries.
+if ldd "$BUSYBOX" 2>&1 | grep '=>' >/dev/null; then
+  echo "docker-build: $BUSYBOX is dynamically linked (the 'busybox' package); install busybox-static" >&2
+  exit 1
+fi
+BUSYBOX_HAS="$("$BUSYBOX" --list)"
+for applet in $BUSYBOX_APPLETS; do
+  grep -x -F -- "$applet" <<<"$BUSYBOX_HAS" >/dev/null || { echo "docker-build: $BUSYBOX has no '$applet'" >&2; exit 1; }
+done
 
 echo "docker-build: building ferrokv (release) for $TARGET, statically linked"
 case "$TARGET" in
@@ -47,12 +73,19 @@ fi
 CTX="$(mktemp -d "${TMPDIR:-/tmp}/ferrokv-docker-ctx.XXXXXX")"
 trap 'rm -rf "$CTX"' EXIT
 mkdir -p "$CTX/rootfs/usr/local/bin" "$CTX/rootfs/usr/local/etc/ferrokv" "$CTX/rootfs/tmp" "$CTX/rootfs/etc" \
-  "$CTX/user/data" "$CTX/user/etc/ferrokv"
+  "$CTX/rootfs/bin" "$CTX/rootfs/usr/bin" "$CTX/user/data" "$CTX/user/etc/ferrokv"
 # Debug info stays out of the image (the release profile keeps some for profiling).
 strip -o "$CTX/rootfs/usr/local/bin/ferrokv" "$BIN"
 for link in ferrokv-server ferrokv-sentinel ferrokv-cli redis-server redis-sentinel redis-cli; do
   ln -s ferrokv "$CTX/rootfs/usr/local/bin/$link"
 done
+cp "$BUSYBOX" "$CTX/rootfs/bin/busybox"
+chmod 0755 "$CTX/rootfs/bin/busybox"
+for applet in $BUSYBOX_APPLETS; do
+  ln -s busybox "$CTX/rootfs/bin/$applet"
+done
+# For scripts that start with #!/usr/bin/env sh.
+ln -s ../../bin/busybox "$CTX/rootfs/usr/bin/env"
 cp docker/rootfs/etc/passwd docker/rootfs/etc/group "$CTX/rootfs/etc/"
 chmod 0644 "$CTX/rootfs/etc/passwd" "$CTX/rootfs/etc/group"
 chmod 1777 "$CTX/rootfs/tmp"

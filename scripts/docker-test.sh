@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# End-to-end test of the image and the three compose topologies in deploy/: builds the
-# image (scripts/docker-build.sh), then for each topology brings it up under a unique
-# project name (its own private network), waits for health, writes on the master, reads on
-# every replica, checks -READONLY; for the sentinel topology also kills the master, waits
-# for the promotion, writes through the new master, restarts the old one (it must rejoin
-# as a replica with its data) and cuts a replica off the network (it must resync
-# partially). Everything it created is removed at the end, even on failure.
+# End-to-end test of the image: builds it (scripts/docker-build.sh), then
+#  - checks that `--help`/`--version` reach the server (also after `redis-server`);
+#  - runs the classic walk-through command for command: a master (`-p … :6379`), a replica
+#    from a mounted redis.conf (`replicaof`, `replica-read-only yes`, `port 9993`),
+#    `docker exec … /bin/sh` then `redis-cli` inside, `set a 123`, `set w yes!`, `keys *` on
+#    the replica (piped, and once more typed at a pseudo-terminal as with `docker exec -it`);
+#  - brings up the three compose topologies in deploy/ under unique project names (their own
+#    private networks), waits for health, writes on the master, reads on every replica,
+#    checks -READONLY; for the sentinel topology also checks that no replica times out or
+#    resyncs while the link is quiet, kills the master, waits for the promotion, writes
+#    through the new master, restarts the old one (it must rejoin as a replica with its data)
+#    and cuts a replica off the network (it must resync partially).
+# Everything it created is removed at the end, even on failure.
 #
 # Without a Docker engine: SKIPPED (exit 0), or a failure when FERROKV_REQUIRE_INTEROP=1.
-# FERROKV_DOCKER_TEST_NO_BUILD=1 reuses the existing ferrokv:latest image.
+# Compose v2 (`docker compose`) is used when the docker CLI has it, else `docker-compose`.
+# FERROKV_DOCKER_TEST_NO_BUILD=1 reuses the existing image ($FERROKV_IMAGE, ferrokv:latest);
+# FERROKV_DOCKER_TEST_PREFIX names the containers, networks and projects (default fkvtest<pid>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,15 +30,24 @@ unavailable() {
 }
 command -v docker >/dev/null 2>&1 || unavailable "no docker client installed"
 docker info >/dev/null 2>&1 || unavailable "no Docker engine reachable"
-command -v docker-compose >/dev/null 2>&1 || unavailable "docker-compose is not installed"
+if docker compose version >/dev/null 2>&1; then
+  COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+  COMPOSE=(docker-compose)
+else
+  unavailable "neither docker compose (v2) nor docker-compose is installed"
+fi
 
 export FERROKV_IMAGE="${FERROKV_IMAGE:-ferrokv:latest}"
-PREFIX="fkvtest$$"
+PREFIX="${FERROKV_DOCKER_TEST_PREFIX:-fkvtest$$}"
 PW="change-me-ferrokv" # deploy/3-sentinel/password.txt
 STARTED=$(date +%s)
 PROJECT=""
 FILE=""
 PROJECTS=()
+CONTAINERS=() # started with docker run
+NETWORKS=()
+WORKDIR="$(mktemp -d "${TMPDIR:-/tmp}/ferrokv-docker-test.XXXXXX")"
 
 log() { echo "docker-test [$(($(date +%s) - STARTED))s]: $*"; }
 
@@ -39,11 +56,20 @@ teardown() {
   set +e
   if [ "$status" != 0 ] && [ -n "$PROJECT" ]; then
     echo "docker-test: FAILED in project $PROJECT; last logs:" >&2
-    docker-compose -p "$PROJECT" -f "$FILE" logs --no-color --tail 40 >&2
+    "${COMPOSE[@]}" -p "$PROJECT" -f "$FILE" logs --no-color --tail 40 >&2
   fi
-  for entry in "${PROJECTS[@]}"; do
-    docker-compose -p "${entry%%:*}" -f "${entry#*:}" down -v --remove-orphans >/dev/null 2>&1
+  for c in "${CONTAINERS[@]}"; do
+    if [ "$status" != 0 ] && docker inspect "$c" >/dev/null 2>&1; then
+      echo "docker-test: last logs of $c:" >&2
+      docker logs --tail 40 "$c" >&2
+    fi
+    docker rm -f -v "$c" >/dev/null 2>&1
   done
+  for n in "${NETWORKS[@]}"; do docker network rm "$n" >/dev/null 2>&1; done
+  for entry in "${PROJECTS[@]}"; do
+    "${COMPOSE[@]}" -p "${entry%%:*}" -f "${entry#*:}" down -v --remove-orphans >/dev/null 2>&1
+  done
+  rm -rf "$WORKDIR"
   exit "$status"
 }
 trap teardown EXIT
@@ -64,7 +90,7 @@ wait_for() {
   done
 }
 
-compose() { docker-compose -p "$PROJECT" -f "$FILE" "$@"; }
+compose() { "${COMPOSE[@]}" -p "$PROJECT" -f "$FILE" "$@"; }
 
 up() {
   PROJECT="${PREFIX}$1"
@@ -110,7 +136,60 @@ contains() { # contains NEEDLE COMMAND...
 
 ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"; }
 
-name() { echo "${PROJECT}_$1"; } # compose v1 names containers <project>_<service>_<n>
+# name SERVICE [N]: the container of a compose service (v1 names it <project>_<service>_<n>,
+# v2 <project>-<service>-<n>: found by compose's labels instead).
+name() {
+  local id
+  id=$(docker ps -a -q --filter "label=com.docker.compose.project=$PROJECT" \
+    --filter "label=com.docker.compose.service=$1" --filter "label=com.docker.compose.container-number=${2:-1}")
+  [ -n "$id" ] || fail "no container $1 #${2:-1} in project $PROJECT"
+  docker inspect -f '{{.Name}}' "$id" | sed 's,^/,,'
+}
+
+network_of_project() { # network_of_project NAME: the compose network's ID
+  docker network ls -q --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.network=$1"
+}
+
+# tty_session CONTAINER [EXPECT TYPE]...: `docker exec -it CONTAINER /bin/sh` on a pseudo-
+# terminal (script(1)), typing each TYPE line (Enter included) once EXPECT appeared in the
+# output since the previous step, as a person would. The output is left in TTY_OUT.
+TTY_OUT=""
+tty_session() {
+  local container=$1 seen="" chunk pid out_fd in_fd deadline
+  shift
+  coproc TTY { exec script -qfec "docker exec -it $container /bin/sh" /dev/null; }
+  pid=$TTY_PID
+  exec {out_fd}<&"${TTY[0]}" {in_fd}>&"${TTY[1]}"
+  TTY_OUT=""
+  while [ $# -ge 2 ]; do
+    deadline=$(($(date +%s) + 15))
+    until [[ "$seen" == *"$1"* ]]; do
+      [ "$(date +%s)" -lt "$deadline" ] || {
+        kill "$pid" 2>/dev/null
+        fail "terminal session in $container: no '$1' after 15 s; it showed: $(printf '%s' "$TTY_OUT" | tr -d '\033' | tail -c 600)"
+      }
+      chunk=""
+      IFS= read -r -t 0.2 -N 4096 chunk <&"$out_fd" || true
+      seen+="$chunk"
+      TTY_OUT+="$chunk"
+    done
+    seen="${seen#*"$1"}"
+    if [ -n "$2" ]; then printf '%s\r' "$2" >&"$in_fd"; fi
+    shift 2
+  done
+  # `exit` ends the shell, docker exec, then script(1): read what is left until it closes.
+  deadline=$(($(date +%s) + 15))
+  while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do
+    chunk=""
+    IFS= read -r -t 0.2 -N 4096 chunk <&"$out_fd" || true
+    TTY_OUT+="$chunk"
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null
+    fail "terminal session in $container did not end after exit"
+  fi
+  exec {out_fd}<&- {in_fd}>&-
+}
 
 check_readonly() { # check_readonly CONTAINER CLI-ARGS...
   local out
@@ -128,9 +207,82 @@ else
   ./scripts/docker-build.sh "$FERROKV_IMAGE"
 fi
 
+# --- The image: small, and --help/--version reach the server ------------------------------
+SIZE=$(docker image inspect -f '{{.Size}}' "$FERROKV_IMAGE")
+# One static binary (~6.5 MB) and busybox (~2 MB); the README states the size.
+[ "$SIZE" -lt $((12 * 1024 * 1024)) ] || fail "the image grew to $SIZE bytes (README: about 8.5 MB)"
+expect_run() { # expect_run PREFIX ARGS...: docker run prints PREFIX first and exits 0
+  local want=$1 out
+  shift
+  out=$(docker run --rm "$FERROKV_IMAGE" "$@" 2>&1) || fail "docker run $FERROKV_IMAGE $* failed: $out"
+  case "$out" in "$want"*) ;; *) fail "docker run $FERROKV_IMAGE $* printed: $out" ;; esac
+}
+expect_run "Redis server v=" --version
+expect_run "Usage:" --help
+expect_run "Redis server v=" redis-server --version
+expect_run "Usage:" ferrokv-server --help
+log "image ok: $SIZE bytes; --help and --version answered by the server"
+
+# --- The classic walk-through, command for command --------------------------------------
+# As in the README (and the blog posts Redis users follow): the published port is ephemeral
+# here (the walk-through's 5000:6379) so that runs cannot collide.
+WT_NET="${PREFIX}-walkthrough"
+WT_MASTER="${PREFIX}-my-redis-master"
+WT_REPLICA="${PREFIX}-my-redis-replica"
+NETWORKS+=("$WT_NET")
+CONTAINERS+=("$WT_MASTER" "$WT_REPLICA")
+log "walk-through: $WT_MASTER and $WT_REPLICA"
+docker network create "$WT_NET" >/dev/null
+docker run --name "$WT_MASTER" --network "$WT_NET" -p 127.0.0.1::6379 -d "$FERROKV_IMAGE" >/dev/null
+printf 'replicaof %s 6379\nreplica-read-only yes\nport 9993\n' "$WT_MASTER" >"$WORKDIR/redis.conf"
+chmod 0644 "$WORKDIR/redis.conf"
+docker run --name "$WT_REPLICA" --network "$WT_NET" -p 127.0.0.1::9993 \
+  -v "$WORKDIR/redis.conf:/usr/local/etc/redis/redis.conf:ro" -d "$FERROKV_IMAGE" /usr/local/etc/redis/redis.conf >/dev/null
+# in_shell CONTAINER SHELL-COMMAND < INPUT: `docker exec -i CONTAINER /bin/sh`, then the
+# command typed in it, reading the rest of the input (what would be typed next).
+in_shell() { docker exec -i "$1" /bin/sh -c "$2" | tr -d '\r'; }
+wait_for 30 "redis-cli in $WT_MASTER's shell" equals PONG in_shell "$WT_MASTER" "redis-cli ping" </dev/null
+OUT=$(printf 'set a 123\nset w yes!\n' | in_shell "$WT_MASTER" redis-cli)
+[ "$OUT" = "$(printf 'OK\nOK')" ] || fail "redis-cli in $WT_MASTER's /bin/sh answered: $OUT"
+replica_keys() { printf 'keys *\n' | in_shell "$WT_REPLICA" "redis-cli -p 9993" | sort | paste -s -d ' ' -; }
+# The first sync waits repl-diskless-sync-delay (5 s) for more replicas, as Redis does.
+wait_for 30 "keys * on the replica to list a and w" equals "a w" replica_keys
+OUT=$(printf 'get w\nset b 1\n' | in_shell "$WT_REPLICA" "redis-cli -p 9993")
+[ "$OUT" = "$(printf 'yes!\nREADONLY You can'"'"'t write against a read only replica.')" ] ||
+  fail "get w / set b on the replica answered: $OUT"
+# The tools an operator reaches for in the container's shell.
+OUT=$(in_shell "$WT_MASTER" 'set -e; ls /data; cat /etc/hostname; ps; df /data; command -v vi' </dev/null) ||
+  fail "the shell tools failed: $OUT"
+contains "docker-entrypoint" echo "$OUT" || fail "ps in the container does not show the server: $OUT"
+# From the host, through the published port (Debian's redis-cli, when installed).
+HOST_CLI="${FERROKV_REDIS_CLI:-/usr/bin/redis-cli}"
+if [ -x "$HOST_CLI" ]; then
+  HOST_PORT=$(docker port "$WT_MASTER" 6379/tcp | sed -n 1p)
+  OUT=$("$HOST_CLI" -h 127.0.0.1 -p "${HOST_PORT##*:}" get a)
+  [ "$OUT" = 123 ] || fail "get a through the published port $HOST_PORT answered: $OUT"
+fi
+# Typed at a terminal, as `docker exec -it` gives one (script(1) is the terminal here).
+if command -v script >/dev/null 2>&1; then
+  tty_session "$WT_MASTER" '$ ' 'redis-cli' '6379> ' 'set a 123' $'OK\r' '' '6379> ' 'set w yes!' $'OK\r' '' \
+    '6379> ' 'quit' '$ ' 'exit'
+  tty_session "$WT_REPLICA" '$ ' 'redis-cli -p 9993' '9993> ' 'keys *' '2) "' '' '9993> ' 'quit' '$ ' 'exit'
+  case "$TTY_OUT" in *'"a"'*'"w"'* | *'"w"'*'"a"'*) ;; *) fail "keys * typed in the replica's terminal showed: $TTY_OUT" ;; esac
+elif [ "${FERROKV_REQUIRE_INTEROP:-}" = "1" ]; then
+  fail "script(1) is required for the terminal session (apt-get install bsdutils)"
+fi
+# A replica's log lines say S, as Redis's do, and nothing claims a load that did not happen.
+docker logs "$WT_REPLICA" 2>&1 | grep "^1:S .* MASTER <-> REPLICA sync: Finished with success" >/dev/null ||
+  fail "the replica's log lines do not say S"
+if docker logs "$WT_MASTER" 2>&1 | grep "DB loaded" >/dev/null; then fail "the master logged a DB load without a file"; fi
+docker rm -f -v "$WT_MASTER" "$WT_REPLICA" >/dev/null
+docker network rm "$WT_NET" >/dev/null
+log "walk-through ok: /bin/sh and redis-cli inside, set a 123, set w yes!, keys * on the replica, -READONLY"
+
 # --- Topology 1: config files ------------------------------------------------------------
 up t1 1-conf-files
-M=$(name master_1) R=$(name replica_1) S=$(name sentinel_1)
+M=$(name master)
+R=$(name replica)
+S=$(name sentinel)
 [ "$(cli "$M" set t1:greeting hello)" = OK ] || fail "write on the master"
 wait_for 30 "the replica on port 9993 to have the key" equals hello cli "$R" -p 9993 get t1:greeting
 check_readonly "$R" -p 9993
@@ -145,22 +297,48 @@ compose down -v >/dev/null 2>&1
 
 # --- Topology 2: environment variables, scaled -------------------------------------------
 up t2 2-env-replicas --scale replica=3
-M=$(name master_1)
+M=$(name master)
 [ "$(cli "$M" set t2:greeting hello)" = OK ] || fail "write on the master"
 for i in 1 2 3; do
-  wait_for 30 "replica $i to have the key" equals hello cli "$(name replica_$i)" get t2:greeting
+  wait_for 30 "replica $i to have the key" equals hello cli "$(name replica "$i")" get t2:greeting
 done
-check_readonly "$(name replica_2)"
+check_readonly "$(name replica 2)"
 wait_for 30 "the master to count 3 replicas" equals 3 field "$M" replication connected_slaves
 log "topology 2 ok: 3 replicas from REDIS_* variables, -READONLY"
 compose down -v >/dev/null 2>&1
 
 # --- Topology 3: sentinels, failover, rejoin, partial resync -----------------------------
 up t3 3-sentinel
-M=$(name master_1) R1=$(name replica_1) R2=$(name replica_2) S1=$(name sentinel_1)
+M=$(name master)
+R1=$(name replica 1)
+R2=$(name replica 2)
+S1=$(name sentinel 1)
 A=(-a "$PW")
+# A quiet link must stay up: no replica may time out (MASTER timeout) or need a second full
+# sync while nothing is written. Not a minute: 10 s shows it. A master pings a replica as
+# soon as it attaches, then every repl-ping-replica-period; a replica drops a link silent
+# for repl-timeout (5 s here), checked once a second. So a ping period that is not below
+# the timeout (the default 10 s, which this topology used to keep), or no pings at all,
+# drops every link within 5 + 1 s of its coming up; twice the timeout leaves room for a
+# loaded machine. A second full sync on a quiet link only follows such a drop. Nothing is
+# written in the window; the wait for the sentinels runs inside it.
+for r in "$R1" "$R2"; do
+  wait_for 30 "$r's link to be up" equals up field "$r" replication master_link_status "${A[@]}"
+done
+QUIET_FROM=$(date +%s)
+QUIET_SECONDS=10
 wait_for 60 "the sentinels to see 2 replicas and each other" \
   contains "slaves=2,sentinels=3" cli "$S1" -p 26379 info sentinel
+LEFT=$((QUIET_FROM + QUIET_SECONDS - $(date +%s)))
+if [ "$LEFT" -gt 0 ]; then sleep "$LEFT"; else LEFT=0; fi
+log_count() { docker logs "$1" 2>&1 | awk -v p="$2" 'index($0, p) { n++ } END { print n + 0 }'; }
+for r in "$R1" "$R2"; do
+  [ "$(log_count "$r" "MASTER timeout")" = 0 ] || fail "$r timed out its master on a quiet link"
+  [ "$(log_count "$r" "Full resync from master")" = 1 ] || fail "$r needed more than one full sync on a quiet link"
+  [ "$(log_count "$r" "Connection with master lost")" = 0 ] || fail "$r lost its master on a quiet link"
+done
+[ "$(log_count "$M" "is not greater than repl-ping-replica-period")" = 0 ] || fail "$M warns about its repl-timeout"
+log "quiet link: no timeout, one full sync per replica in ${QUIET_SECONDS}s (${LEFT}s of it added to the sentinels' discovery)"
 [ "$(cli "$M" "${A[@]}" set t3:before 1)" = OK ] || fail "write on the master"
 for r in "$R1" "$R2"; do
   wait_for 30 "$r to have the key" equals 1 cli "$r" "${A[@]}" get t3:before
@@ -197,7 +375,8 @@ in_sync() {
 wait_for 30 "$OTHER in sync" in_sync
 FULL=$(field "$NEW" stats sync_full "${A[@]}")
 PARTIAL=$(field "$NEW" stats sync_partial_ok "${A[@]}")
-NET="${PROJECT}_ferrokv"
+NET=$(network_of_project ferrokv)
+[ -n "$NET" ] || fail "no network ferrokv in project $PROJECT"
 log "disconnecting $OTHER from $NET (sync_full=$FULL sync_partial_ok=$PARTIAL)"
 docker network disconnect "$NET" "$OTHER"
 for i in $(seq 1 16); do

@@ -13,6 +13,10 @@ pub enum Command {
     EnvSentinel { args: Vec<String> },
     /// redis-server arguments (`[redis.conf] [--directive value ...]`).
     Server { args: Vec<String> },
+    /// A question the server answers before reading any configuration (`--version`,
+    /// `--help`): its arguments go to it untouched, with no image default or generated
+    /// config in front of them, as the official image passes them to redis-server.
+    ServerQuery { args: Vec<String> },
     /// redis-sentinel arguments (`sentinel.conf [--directive value ...]`).
     Sentinel { args: Vec<String> },
     /// redis-cli arguments.
@@ -27,9 +31,18 @@ fn program_name(arg: &str) -> &str {
     arg.rsplit('/').next().unwrap_or(arg)
 }
 
+/// The options redis-server handles when they come first, before it reads a config.
+const QUERY_OPTIONS: [&str; 6] = ["-v", "--version", "-h", "--help", "--test-memory", "--check-system"];
+
+fn is_query(args: &[String]) -> bool {
+    args.first().is_some_and(|a| QUERY_OPTIONS.contains(&a.as_str()))
+}
+
 /// A server command line that asks for sentinel mode is a sentinel's.
 fn server_or_sentinel(args: Vec<String>) -> Command {
-    if args.iter().any(|a| a == "--sentinel") {
+    if is_query(&args) {
+        Command::ServerQuery { args }
+    } else if args.iter().any(|a| a == "--sentinel") {
         Command::Sentinel { args: args.into_iter().filter(|a| a != "--sentinel").collect() }
     } else {
         Command::Server { args }
@@ -47,6 +60,9 @@ pub fn dispatch(args: &[String], env_configured: bool) -> Command {
             Command::Server { args: Vec::new() }
         };
     };
+    if is_query(args) {
+        return Command::ServerQuery { args: args.to_vec() };
+    }
     if first.starts_with('-') {
         // Flags only: on top of the variables' configuration if there is one, like
         // bitnami's run.sh passes its arguments to redis-server.
@@ -61,7 +77,7 @@ pub fn dispatch(args: &[String], env_configured: bool) -> Command {
     }
     match (first.as_str(), program_name(first)) {
         ("server", _) => {
-            if env_configured {
+            if env_configured && !is_query(&rest()) {
                 Command::EnvServer { args: rest() }
             } else {
                 server_or_sentinel(rest())
@@ -131,6 +147,25 @@ mod tests {
             d(&["ferrokv", "--version"], false),
             Command::Exec { program: "ferrokv".into(), args: v(&["--version"]) }
         );
+    }
+
+    #[test]
+    fn help_and_version_reach_the_server_untouched() {
+        for env in [false, true] {
+            for flag in ["--help", "-h", "--version", "-v"] {
+                let want = Command::ServerQuery { args: v(&[flag]) };
+                assert_eq!(d(&[flag], env), want);
+                assert_eq!(d(&["redis-server", flag], env), want);
+                assert_eq!(d(&["/usr/local/bin/ferrokv-server", flag], env), want);
+                assert_eq!(d(&["server", flag], env), want);
+            }
+            assert_eq!(d(&["--test-memory", "64"], env), Command::ServerQuery { args: v(&["--test-memory", "64"]) });
+        }
+        // Only first: later, `--help` is a directive like any other (and refused by the server).
+        assert_eq!(d(&["--port", "1", "--help"], false), Command::Server { args: v(&["--port", "1", "--help"]) });
+        // The sentinel and the client answer their own.
+        assert_eq!(d(&["redis-sentinel", "--version"], false), Command::Sentinel { args: v(&["--version"]) });
+        assert_eq!(d(&["redis-cli", "--help"], true), Command::Cli { args: v(&["--help"]) });
     }
 
     #[test]

@@ -109,9 +109,10 @@ pub fn prepare(args: &[String]) -> Launch {
         Command::Cli { args } => Launch::Cli(args),
         Command::Exec { program, args } => {
             let err = std::process::Command::new(&program).args(&args).exec();
-            say(&format!("cannot run '{program}': {err} (this image has no shell; see `docker run ferrokv --help`)"));
+            say(&format!("cannot run '{program}': {err} (the image's programs are in /usr/local/bin and /bin)"));
             Launch::Exit(127)
         }
+        Command::ServerQuery { args } => Launch::Server(args),
         Command::Server { args } => plain_server(&dirs, &args),
         Command::Sentinel { args } => plain_sentinel(&dirs, &args),
         Command::EnvServer { args } => env_server(&dirs, &args),

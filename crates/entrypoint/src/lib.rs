@@ -1,6 +1,6 @@
 //! `ferrokv docker-entrypoint`: the container image's entrypoint. The image is `FROM
-//! scratch` (no shell), so what the official and bitnami images do in shell scripts is
-//! done here:
+//! scratch`; its only shell is a busybox for operators (`docker exec -it … /bin/sh`), so what
+//! the official and bitnami images do in shell scripts is done here, tested like the rest:
 //!
 //! - [`dispatch`] reads the arguments with the official image's rules (`-flags` or a
 //!   `*.conf` run the server, `ferrokv-cli …`/`redis-sentinel …` run that program);

@@ -27,7 +27,7 @@ fn check(tool: &str, args: &[&str], stdin: &[u8]) -> (i32, String) {
 
 /// Debian's tool on the same arguments, or None (skip) if it is not installed.
 fn redis_check(tool: &str, args: &[&str], stdin: &[u8]) -> Option<(i32, String)> {
-    let bin = optional_binary(&format!("redis-{tool}"))?;
+    let bin = redis_tool(&format!("redis-{tool}"))?;
     let out = run_with_stdin(Command::new(bin).args(args), stdin);
     Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
 }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{free_port, optional_binary, wait_until, Server, TempDir};
+use common::{free_port, optional_binary, redis_tool, wait_until, Server, TempDir};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -109,7 +109,7 @@ struct Twins<'a> {
 
 impl Twins<'_> {
     fn new(server: &Server) -> Option<Twins<'_>> {
-        let redis_cli = optional_binary("redis-cli")?;
+        let redis_cli = redis_tool("redis-cli")?;
         Some(Twins { server, redis_cli, fixture: fixture() })
     }
 
@@ -366,7 +366,7 @@ fn resp3_types_from_redis_server_match_redis_cli() {
 #[test]
 fn subscribe_streams_messages_like_redis_cli() {
     let server = Server::start(&[]);
-    let Some(redis_bin) = optional_binary("redis-cli") else { return };
+    let Some(redis_bin) = redis_tool("redis-cli") else { return };
     for mode in [&["--no-raw"][..], &[], &["-3", "--no-raw"]] {
         let mut argv = args(&["-p", &server.port.to_string()]);
         argv.extend(args(mode));

@@ -443,3 +443,38 @@ fn debug_object_sizes() {
     list_under(&mut a, &mut b, ["list-max-listpack-size", "7"], "lcount", &big[..100]);
     list_under(&mut a, &mut b, ["list-compress-depth", "1"], "lcompressed", &big[..100]);
 }
+
+/// The reference must be Redis. The README suggests `ln -s …/ferrokv
+/// /usr/local/bin/redis-server`; a harness that took redis-server from PATH then compared
+/// ferrokv with itself and passed. Redis's programs are found by FERROKV_REDIS_* (default
+/// /usr/bin/…) and a ferrokv binary there is refused, whatever it is called.
+#[test]
+fn the_reference_redis_is_never_ferrokv() {
+    let dir = TempDir::new("posing");
+    let ferrokv = std::path::Path::new(env!("CARGO_BIN_EXE_ferrokv"));
+    let programs =
+        ["redis-server", "redis-cli", "redis-sentinel", "redis-benchmark", "redis-check-rdb", "redis-check-aof"];
+    for program in programs {
+        let link = dir.path().join(program);
+        std::os::unix::fs::symlink(ferrokv, &link).unwrap();
+        assert!(ferrokv_posing_as_redis(&link).is_some(), "a link named {program} was not recognized as ferrokv");
+        let refused = std::panic::catch_unwind(|| redis_tool_at(program, link.clone())).expect_err("accepted");
+        let msg = refused.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("is ferrokv, not Redis") && msg.contains(&redis_tool_variable(program)), "{msg}");
+    }
+    let copy = dir.path().join("redis-server-copy");
+    std::fs::copy(ferrokv, &copy).unwrap();
+    assert!(ferrokv_posing_as_redis(&copy).is_some(), "a renamed copy was not recognized as ferrokv");
+    // PATH plays no part: a directory with ferrokv as redis-server is not where the tools are looked for.
+    for program in programs {
+        let var = redis_tool_variable(program);
+        let want = std::env::var_os(&var)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| format!("/usr/bin/{program}").into());
+        assert_eq!(redis_tool_path(program), want, "{var}");
+        // Debian's programs (when installed) pass the check.
+        if let Some(path) = redis_tool(program) {
+            assert_eq!(ferrokv_posing_as_redis(&path), None, "{}", path.display());
+        }
+    }
+}

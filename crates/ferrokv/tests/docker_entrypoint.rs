@@ -211,3 +211,39 @@ fn plain_arguments_follow_the_official_image() {
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+/// `docker run <image> --help` / `--version` (and `redis-server --version` or
+/// `ferrokv-server --help`) answer as the server binary does, with or without REDIS_*
+/// variables: the image's defaults and generated configs must not be put in front of them.
+#[test]
+fn help_and_version_pass_through_to_the_server() {
+    let tmp = TempDir::new("entry-help");
+    let server_version = Command::new(env!("CARGO_BIN_EXE_ferrokv")).args(["server", "--version"]).output().unwrap();
+    let server_help = Command::new(env!("CARGO_BIN_EXE_ferrokv")).args(["server", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&server_version.stdout).starts_with("Redis server v="), "{server_version:?}");
+    let env_configured: &[(&str, &str)] = &[("REDIS_REPLICATION_MODE", "master"), ("ALLOW_EMPTY_PASSWORD", "yes")];
+    for env in [&[][..], env_configured] {
+        for (args, want) in [
+            (&["--version"][..], &server_version),
+            (&["-v"][..], &server_version),
+            (&["redis-server", "--version"][..], &server_version),
+            (&["ferrokv-server", "-v"][..], &server_version),
+            (&["--help"][..], &server_help),
+            (&["-h"][..], &server_help),
+            (&["ferrokv-server", "--help"][..], &server_help),
+            (&["redis-server", "-h"][..], &server_help),
+        ] {
+            let out = entrypoint(tmp.path(), env, args).output().expect("entrypoint");
+            let text = |o: &Output| {
+                (
+                    o.status.code(),
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                )
+            };
+            assert_eq!(text(&out), text(want), "docker-entrypoint {args:?} (env {env:?})");
+        }
+    }
+    // Nothing was generated for them.
+    assert!(!tmp.path().join("conf/redis.conf").exists());
+}

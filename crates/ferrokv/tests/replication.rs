@@ -255,6 +255,64 @@ fn min_replicas_to_write_refuses_writes_without_enough_good_replicas() {
     assert_converged(&mut m, &mut r);
 }
 
+/// `min-replicas-max-lag 1` (docs/FAILOVER.md's advice) with an in-sync replica refuses
+/// nothing: as in Redis, a replica is good while its lag — whole seconds of unix time since
+/// its last ACK, which it sends once a second — is at most the setting. (Measured in
+/// milliseconds, the check refused writes whenever an ACK came a little over 1000 ms
+/// after the previous one: 1–16 refusals per 20 s at this rate.) INFO's
+/// `min_slaves_good_slaves` and `lag=` follow the same arithmetic.
+#[test]
+fn min_replicas_max_lag_1_never_refuses_a_steady_writer_with_a_healthy_replica() {
+    let master = Server::start(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--min-replicas-to-write",
+        "1",
+        "--min-replicas-max-lag",
+        "1",
+    ]);
+    let replica = start_replica(master.port, &[]);
+    let mut raw = master.raw();
+    let mut m = master.conn();
+    let mut r = replica.conn();
+    assert!(wait_until(Duration::from_secs(10), || raw.cmd(&[b"SET", b"warmup", b"1"]) == b"+OK\r\n"));
+    const WRITES: u64 = 30_000; // one per millisecond: 30 s
+    let start = std::time::Instant::now();
+    let mut refused: Vec<(u128, String)> = Vec::new();
+    let mut samples: Vec<(String, String)> = Vec::new();
+    let mut next_sample = start;
+    for i in 0..WRITES {
+        if start.elapsed() > Duration::from_secs(60) {
+            panic!("the writer fell far behind its pace ({i} writes in 60 s)");
+        }
+        if let Some(wait) = (start + Duration::from_millis(i)).checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let value = i.to_string();
+        let reply = raw.cmd(&[b"SET", b"steady", value.as_bytes()]);
+        if reply != b"+OK\r\n" {
+            refused.push((start.elapsed().as_millis(), String::from_utf8_lossy(&reply).trim_end().to_string()));
+        }
+        if std::time::Instant::now() >= next_sample {
+            next_sample += Duration::from_millis(250);
+            let text = info(&mut m, "replication");
+            let get = |prefix: &str| text.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or("?").to_string();
+            let lag = get("slave0:").rsplit(',').find_map(|kv| kv.strip_prefix("lag=")).unwrap_or("?").to_string();
+            samples.push((get("min_slaves_good_slaves:"), lag));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "{} of {WRITES} writes refused (ms since start, reply): {:?}",
+        refused.len(),
+        &refused[..refused.len().min(20)]
+    );
+    // A replica that ACKs every second has lag 0 or 1 at any moment, and counts as good.
+    let odd: Vec<_> = samples.iter().filter(|(good, lag)| good != "1" || !(lag == "0" || lag == "1")).collect();
+    assert!(odd.is_empty(), "INFO (min_slaves_good_slaves, lag) samples off: {odd:?} of {}", samples.len());
+    assert_converged(&mut m, &mut r);
+}
+
 #[test]
 fn chained_replicas_share_the_offset_space() {
     let master = Server::start(FAST);

@@ -5,7 +5,7 @@
 mod common;
 mod sentinel_support;
 
-use common::{interop_required, optional_binary, wait_until, TempDir};
+use common::{interop_required, optional_binary, redis_tool, wait_until, TempDir};
 use sentinel_support::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -71,7 +71,7 @@ fn failover_promotes_a_replica_and_the_old_master_rejoins_as_replica() {
 
 #[test]
 fn mixed_group_with_redis_sentinel_agrees_on_failover() {
-    let Some(redis_sentinel) = optional_binary("redis-sentinel") else {
+    let Some(redis_sentinel) = redis_tool("redis-sentinel") else {
         return;
     };
     let Some((mut master, replicas)) = replication_group(2) else {
@@ -291,7 +291,7 @@ fn redis_py_sentinel_client_follows_failover() {
 
 #[test]
 fn replies_match_redis_sentinel() {
-    let Some(redis_sentinel) = optional_binary("redis-sentinel") else {
+    let Some(redis_sentinel) = redis_tool("redis-sentinel") else {
         return;
     };
     // Both watch the same (absent) master: everything below is independent of timing.

@@ -209,3 +209,147 @@ fn startup_lines_come_in_redis_order_around_a_slow_load() {
     let theirs = watch_slow_startup(&redis, None, &dir);
     assert_eq!(startup_sequence(&ours), startup_sequence(&theirs), "ours:\n{ours}\nredis-server's:\n{theirs}");
 }
+
+/// Redis's layout, `pid:role dd Mon yyyy hh:mm:ss.mmm level message`, and the role letter.
+fn role_of_line(line: &str, pid: u32) -> char {
+    let rest = line.strip_prefix(&format!("{pid}:")).unwrap_or_else(|| panic!("no '{pid}:' prefix: {line}"));
+    let mut chars = rest.chars();
+    let role = chars.next().unwrap_or_else(|| panic!("no role: {line}"));
+    let words: Vec<&str> = chars.as_str().splitn(6, ' ').collect();
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let time_ok = words.get(4).is_some_and(|t| {
+        let b = t.as_bytes();
+        t.len() == 12 && b[2] == b':' && b[5] == b':' && b[8] == b'.' && digits(&t[..2], 2) && digits(&t[9..], 3)
+    });
+    assert!(
+        words.len() == 6
+            && words[0].is_empty()
+            && digits(words[1], 2)
+            && months.contains(&words[2])
+            && digits(words[3], 4)
+            && time_ok
+            && words[5].len() >= 2
+            && ".-*#".contains(&words[5][..1])
+            && &words[5][1..2] == " ",
+        "not Redis's log layout: {line}"
+    );
+    role
+}
+
+fn roles_after(log: &str, pid: u32, marker: &str) -> Vec<char> {
+    let from = log.find(marker).unwrap_or_else(|| panic!("no '{marker}' in:\n{log}"));
+    let start = log[..from].rfind('\n').map_or(0, |i| i + 1);
+    log[start..].lines().map(|l| role_of_line(l, pid)).collect()
+}
+
+#[test]
+fn replica_log_lines_say_s_and_switch_with_the_role() {
+    let master = Server::start(&[]);
+    let replica = Server::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut m = master.conn();
+    let mut r = replica.conn();
+    let linked =
+        wait_until(Duration::from_secs(20), || info_field(&mut r, "replication", "master_link_status") == "up");
+    assert!(linked, "replica never linked:\n{}", replica.log_text());
+    let _: String = redis::cmd("PING").query(&mut m).unwrap();
+    // Every line the replica wrote says S (Redis writes M only while it has no master).
+    let log = replica.log_text();
+    assert!(log.lines().all(|l| role_of_line(l, replica.pid()) == 'S'), "{log}");
+    let log = master.log_text();
+    assert!(log.lines().all(|l| role_of_line(l, master.pid()) == 'M'), "{log}");
+    // Promoted: M from the line that says so on; demoted again: S.
+    let _: String = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut r).unwrap();
+    let promoted = wait_until(Duration::from_secs(5), || replica.log_text().contains("MASTER MODE enabled"));
+    assert!(promoted, "{}", replica.log_text());
+    let roles = roles_after(&replica.log_text(), replica.pid(), "MASTER MODE enabled");
+    assert!(roles.iter().all(|r| *r == 'M'), "{roles:?}\n{}", replica.log_text());
+    let _: String = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
+    let marker = format!("REPLICAOF 127.0.0.1:{} enabled", master.port);
+    let demoted = wait_until(Duration::from_secs(5), || replica.log_text().contains(&marker));
+    assert!(demoted, "{}", replica.log_text());
+    let roles = roles_after(&replica.log_text(), replica.pid(), &marker);
+    assert!(roles.iter().all(|r| *r == 'S'), "{roles:?}\n{}", replica.log_text());
+}
+
+/// "DB loaded from disk" only when a file was loaded ("from append only file" for an AOF).
+#[test]
+fn db_loaded_line_only_when_something_was_loaded() {
+    let fresh = Server::start(&[]);
+    let log = fresh.log_text();
+    assert!(!log.contains("DB loaded"), "nothing was loaded:\n{log}");
+
+    let mut saved = Server::start(&[]);
+    let mut c = saved.conn();
+    let _: String = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let _: String = redis::cmd("SAVE").query(&mut c).unwrap();
+    saved.kill9();
+    let dir = saved.dir.path().to_str().unwrap().to_string();
+    let reloaded = Server::start(&["--dir", &dir, "--logfile", &format!("{dir}/second.log")]);
+    let log = reloaded.log_text();
+    assert!(log.contains("DB loaded from disk: "), "{log}");
+
+    let aof = Server::start(&["--appendonly", "yes"]);
+    let log = aof.log_text();
+    assert!(!log.contains("DB loaded"), "a new AOF is not a loaded one:\n{log}");
+    let mut c = aof.conn();
+    let _: String = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let dir = aof.dir.path().to_str().unwrap().to_string();
+    drop(c);
+    let mut aof = aof;
+    aof.kill9();
+    let again = Server::start(&["--appendonly", "yes", "--dir", &dir, "--logfile", &format!("{dir}/second.log")]);
+    let log = again.log_text();
+    assert!(log.contains("DB loaded from append only file: "), "{log}");
+    assert!(!log.contains("DB loaded from disk"), "{log}");
+}
+
+/// An empty or cut dump.rdb stops the start, and the message says what to run next.
+#[test]
+fn damaged_dump_rdb_error_names_check_rdb() {
+    let dir = TempDir::new("badrdb");
+    let d = dir.path().to_str().unwrap();
+    let mut good = Server::start(&["--dir", d]);
+    let mut c = good.conn();
+    for i in 0..100 {
+        let _: String = redis::cmd("SET").arg(format!("key:{i}")).arg("x".repeat(100)).query(&mut c).unwrap();
+    }
+    let _: String = redis::cmd("SAVE").query(&mut c).unwrap();
+    good.kill9();
+    let rdb = dir.path().join("dump.rdb");
+    let full = std::fs::read(&rdb).unwrap();
+    for (what, bytes) in [("empty", &full[..0]), ("truncated", &full[..full.len() / 2])] {
+        std::fs::write(&rdb, bytes).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrokv"))
+            .args(["server", "--port", &free_port().to_string(), "--bind", "127.0.0.1", "--save", "", "--dir", d])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{what}: {text}");
+        let line = text.lines().find(|l| l.contains("Fatal error loading the DB")).unwrap_or_else(|| panic!("{text}"));
+        assert!(line.contains(&format!("ferrokv check-rdb {}", rdb.display())), "{what}: {line}");
+        assert!(!text.contains("DB loaded"), "{what}: {text}");
+        if what == "empty" {
+            assert!(line.contains("empty"), "{line}");
+        }
+    }
+}
+
+/// A replica times its master out after repl-timeout seconds without a byte; the master
+/// pings every repl-ping-replica-period seconds. A timeout that is not longer than the
+/// period drops every quiet link: the server says so when it starts.
+#[test]
+fn repl_timeout_not_above_ping_period_warns_at_startup() {
+    const WARNING: &str = "repl-timeout (5) is not greater than repl-ping-replica-period (10)";
+    let s = Server::start(&["--repl-timeout", "5"]);
+    let log = s.log_text();
+    let line = log.lines().find(|l| l.contains(WARNING)).unwrap_or_else(|| panic!("no warning:\n{log}"));
+    assert!(line.contains(" # "), "a warning-level line: {line}");
+    let s = Server::start(&["--repl-timeout", "10", "--repl-ping-replica-period", "10"]);
+    assert!(s.log_text().contains("repl-timeout (10) is not greater than repl-ping-replica-period (10)"));
+    for ok in [&[][..], &["--repl-timeout", "5", "--repl-ping-replica-period", "1"][..]] {
+        let s = Server::start(ok);
+        assert!(!s.log_text().contains("is not greater than repl-ping-replica-period"), "{ok:?}: {}", s.log_text());
+    }
+}

@@ -193,6 +193,11 @@ impl Host for ServerHost {
     }
 
     fn master_changed(&mut self, change: MasterChange) {
+        // Redis marks its log lines S while it has a master, M otherwise.
+        logging::set_role(match change {
+            MasterChange::Follow(..) => logging::ROLE_REPLICA,
+            MasterChange::Stop => logging::ROLE_MASTER,
+        });
         let _ = self.control.send(Control::Master(change));
     }
 }
@@ -288,6 +293,9 @@ pub fn main(args: &[String]) -> i32 {
         disable_transparent_huge_pages();
     }
     let logfile = cfg.str(pid("logfile")).to_string();
+    // A replica by configuration logs as one from its first line (`replicaof` at startup).
+    let configured_replica = matches!(cfg.get(pid("replicaof")), Val::ReplicaOf(Some(_)));
+    logging::set_role(if configured_replica { logging::ROLE_REPLICA } else { logging::ROLE_MASTER });
     if let Err(e) = logging::init(Some(&logfile), &cfg.get_formatted(pid("loglevel"))) {
         eprintln!(
             "{}",
@@ -321,6 +329,20 @@ pub fn main(args: &[String]) -> i32 {
     code
 }
 
+/// A replica drops its link after `repl-timeout` seconds without a byte from its master,
+/// and a quiet master sends only its PING every `repl-ping-replica-period` seconds: with a
+/// timeout that is not longer than the period, every quiet link times out and resyncs.
+/// (Redis's redis.conf says so next to repl-timeout; the server says it when it starts.)
+fn replication_timing_warning(cfg: &Config) -> Option<String> {
+    let timeout = cfg.int(pid("repl-timeout"));
+    let period = cfg.int(pid("repl-ping-replica-period"));
+    (timeout <= period).then(|| {
+        format!(
+            "WARNING: repl-timeout ({timeout}) is not greater than repl-ping-replica-period ({period}): a replica whose master is quiet will time out (MASTER timeout) and resync every {period} seconds or so. Set repl-timeout above repl-ping-replica-period (the defaults are 60 and 10)."
+        )
+    })
+}
+
 async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     let pid_num = std::process::id();
     log::info!("oO0OoO0OoO0Oo ferrokv is starting oO0OoO0OoO0Oo");
@@ -333,6 +355,9 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         log::warn!("Warning: no config file specified, using the default config. In order to specify a config file use ferrokv server /path/to/redis.conf");
     } else {
         log::info!("Configuration loaded");
+    }
+    if let Some(warning) = replication_timing_warning(&cfg) {
+        log::warn!("{warning}");
     }
     raise_fd_limit(cfg.int(pid("maxclients")) as u64);
     let port = cfg.int(pid("port")) as u16;

@@ -15,8 +15,13 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
-/// The role mark in each line: `M` master, `S` replica, `X` sentinel.
-static ROLE: AtomicU8 = AtomicU8::new(b'M');
+/// The role mark in each line, as Redis's: `M` master, `S` replica (any server that has a
+/// master), `X` sentinel. (Redis's `C`, a forked child, has no counterpart: ferrokv does
+/// not fork.)
+static ROLE: AtomicU8 = AtomicU8::new(ROLE_MASTER);
+pub const ROLE_MASTER: u8 = b'M';
+pub const ROLE_REPLICA: u8 = b'S';
+pub const ROLE_SENTINEL: u8 = b'X';
 
 pub fn set_role(mark: u8) {
     ROLE.store(mark, Ordering::Relaxed);

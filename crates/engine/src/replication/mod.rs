@@ -75,6 +75,15 @@ pub struct Replica {
     pub soft_since: Option<i64>,
 }
 
+impl Replica {
+    /// Seconds since the last ACK as Redis counts them: the difference of the two instants
+    /// truncated to whole seconds of unix time (`unixtime - repl_ack_time`), so an ACK
+    /// every second keeps it at 0 or 1 whatever the milliseconds.
+    pub fn lag_secs(&self, now_ms: i64) -> i64 {
+        now_ms.div_euclid(1000) - self.ack_ms.div_euclid(1000)
+    }
+}
+
 /// What REPLCONF told us before PSYNC, kept on the client until it becomes a replica.
 #[derive(Clone, Debug, Default)]
 pub struct ReplConf {
@@ -259,10 +268,13 @@ impl Engine {
         self.repl.master.is_none()
     }
 
-    /// Replicas acknowledged within `min-replicas-max-lag` seconds (`min_slaves_good_slaves`).
+    /// Online replicas whose lag is at most `min-replicas-max-lag` seconds
+    /// (`min_slaves_good_slaves`). Redis caches this count once a second; it is computed
+    /// here when asked, so a replica that stops acknowledging stops counting as soon as its
+    /// lag passes the setting, not up to a second later.
     pub fn good_replicas(&self, now_ms: i64) -> usize {
-        let max_lag = self.hot.min_replicas_max_lag * 1000;
-        self.repl.replicas.iter().filter(|r| r.state == ReplicaState::Online && now_ms - r.ack_ms <= max_lag).count()
+        let max_lag = self.hot.min_replicas_max_lag;
+        self.repl.replicas.iter().filter(|r| r.state == ReplicaState::Online && r.lag_secs(now_ms) <= max_lag).count()
     }
 
     /// Why a write must be refused because of replication, if it must (Redis's checks in
@@ -360,7 +372,7 @@ impl Engine {
             let _ = write!(s, "min_slaves_good_slaves:{}\r\n", self.good_replicas(now_ms));
         }
         for (i, rep) in r.replicas.iter().enumerate() {
-            let lag = if rep.state == ReplicaState::Online { (now_ms - rep.ack_ms) / 1000 } else { 0 };
+            let lag = if rep.state == ReplicaState::Online { rep.lag_secs(now_ms) } else { 0 };
             let _ = write!(
                 s,
                 "slave{i}:ip={},port={},state={},offset={},lag={lag}\r\n",

@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use crate::common::{free_port, optional_binary, wait_until, TempDir};
+use crate::common::{free_port, redis_tool, wait_until, TempDir};
 use ferrokv_resp::Frame;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -123,7 +123,7 @@ pub enum ServerKind {
 impl ServerKind {
     /// Debian's redis-server, or None (skipped, or a panic in CI) if it is not installed.
     pub fn redis() -> Option<ServerKind> {
-        optional_binary("redis-server").map(ServerKind::Redis)
+        redis_tool("redis-server").map(ServerKind::Redis)
     }
 
     fn command(&self) -> Vec<String> {

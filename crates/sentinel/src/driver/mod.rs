@@ -95,7 +95,7 @@ pub fn main(args: &[String]) -> i32 {
     if let Err(e) = ferrokv_server::logging::init(Some(&logfile), &cfg.get_formatted(pid("loglevel"))) {
         return fatal(format!("Can't open the log file: {e}"));
     }
-    ferrokv_server::logging::set_role(b'X');
+    ferrokv_server::logging::set_role(ferrokv_server::logging::ROLE_SENTINEL);
     if let Err(msg) = config_file::check_writable(&config_path) {
         log::warn!("{msg}");
         eprintln!("{msg}");

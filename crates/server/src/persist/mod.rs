@@ -226,7 +226,7 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
     let started = std::time::Instant::now();
     remove_stale_temp_files(std::path::Path::new("."));
     remove_stale_temp_files(&dir);
-    if aof_on {
+    let loaded = if aof_on {
         let mut manifest = load::read_manifest(&dir, &prefix)?;
         if let Some(upgraded) = upgrade_old_style_aof(&dir, &prefix, manifest.as_ref())? {
             manifest = Some(upgraded);
@@ -235,13 +235,14 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
             refuse_orphaned_aof_files(&dir, &prefix)?;
         }
         let has_files = manifest.as_ref().is_some_and(|m| m.load_order().next().is_some());
-        match manifest.as_ref().filter(|_| has_files) {
-            Some(m) => load::load_aof(shared, &dir, m, truncated_ok)?,
-            None => {
-                // No AOF yet (first start with appendonly yes): keep an existing RDB.
-                load_rdb_if_present(shared)?;
+        let loaded = match manifest.as_ref().filter(|_| has_files) {
+            Some(m) => {
+                load::load_aof(shared, &dir, m, truncated_ok)?;
+                Some("append only file")
             }
-        }
+            // No AOF yet (first start with appendonly yes): keep an existing RDB.
+            None => load_rdb_if_present(shared)?.then_some("disk"),
+        };
         shared.engine.lock().end_loading();
         let aof = Aof::open(&dir, &prefix, manifest.clone().unwrap_or_default(), policy, !has_files, 0)
             .map_err(|e| e.to_string())?;
@@ -254,11 +255,16 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
             drop(e);
             create_first_base(shared)?;
         }
+        loaded
     } else {
-        load_rdb_if_present(shared)?;
+        let loaded = load_rdb_if_present(shared)?;
         shared.engine.lock().end_loading();
+        loaded.then_some("disk")
+    };
+    // As Redis: said only when a file was loaded.
+    if let Some(source) = loaded {
+        log::info!("DB loaded from {source}: {:.3} seconds", started.elapsed().as_secs_f64());
     }
-    log::info!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -366,14 +372,15 @@ pub fn strerror_text(s: &str) -> String {
     }
 }
 
-fn load_rdb_if_present(shared: &Arc<Shared>) -> Result<(), String> {
+/// Loads `dbfilename` if it exists; true if it did.
+fn load_rdb_if_present(shared: &Arc<Shared>) -> Result<bool, String> {
     let path = {
         let e = shared.engine.lock();
         Persist::dbfilename(&e.cfg)
     };
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => {
             return Err(format!("Fatal error loading the DB, check server logs. Exiting. ({}: {e})", path.display()))
         }
@@ -382,10 +389,21 @@ fn load_rdb_if_present(shared: &Arc<Shared>) -> Result<(), String> {
     shared.engine.lock().begin_loading(size, crate::conn::now_ms());
     let started = std::time::Instant::now();
     let name = path.display().to_string();
+    // Redis runs redis-check-rdb on a file it cannot load; the next step here is ours.
+    let next_step = || {
+        let full = std::env::current_dir().map(|d| d.join(&path)).unwrap_or_else(|_| path.clone());
+        format!(
+            "Run 'ferrokv check-rdb {}' to see where it is damaged; restore a good copy, or move it away to start with an empty dataset. Exiting.",
+            full.display()
+        )
+    };
+    if size == 0 {
+        return Err(format!("Fatal error loading the DB ({name}): the file is empty (0 bytes). {}", next_step()));
+    }
     let reader = ferrokv_persist::rdb::RdbReader::new(io::BufReader::with_capacity(1 << 20, file))
-        .map_err(|e| format!("Fatal error loading the DB ({name}): {e}. Exiting."))?;
+        .map_err(|e| format!("Fatal error loading the DB ({name}): {e}. {}", next_step()))?;
     load::load_rdb_stream(shared, reader, &name, false)
-        .map_err(|e| format!("Fatal error loading the DB ({e}). Exiting."))?;
+        .map_err(|e| format!("Fatal error loading the DB ({e}). {}", next_step()))?;
     let e = shared.engine.lock();
     log::info!(
         "Done loading RDB, keys loaded: {}, keys expired: {}.",
@@ -393,7 +411,7 @@ fn load_rdb_if_present(shared: &Arc<Shared>) -> Result<(), String> {
         e.persist.rdb_last_load_keys_expired
     );
     log::debug!("RDB {name} loaded in {:.3} seconds", started.elapsed().as_secs_f64());
-    Ok(())
+    Ok(true)
 }
 
 /// Writes the first base of a new AOF synchronously, before clients can write.

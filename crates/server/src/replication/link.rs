@@ -402,8 +402,11 @@ async fn follow_stream(
     killed: &Notify,
     timeout: Duration,
 ) -> Result<(), String> {
+    // ACKs keep a fixed schedule: after a stall the next one comes at its usual time, not
+    // a second after the late one, so the schedule does not creep across the master's
+    // second boundaries (its min-replicas-max-lag counts whole seconds since the last ACK).
     let mut ack = tokio::time::interval(Duration::from_secs(1));
-    ack.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ack.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_io = Instant::now();
     // The first `run` bytes of `buf` were executed but are not applied yet: the queued
     // part of a MULTI whose EXEC has not arrived.
