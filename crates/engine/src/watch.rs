@@ -128,7 +128,7 @@ impl Engine {
                 continue;
             }
             let replacement_expired =
-                replacement.is_some_and(|o| self.dbs[o].expire_at(&key).is_some_and(|t| t <= now_ms));
+                replacement.is_some_and(|o| self.dbs[o].expire_at(&key).is_some_and(|t| t < now_ms));
             for id in ids {
                 let client = if Some(id) == cur_id { current.as_deref_mut() } else { self.clients.get_mut(id) };
                 let Some(client) = client else {

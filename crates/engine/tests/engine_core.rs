@@ -61,6 +61,25 @@ fn expiry_is_lazy_and_active() {
     assert_eq!(h.eng.stats.expired_keys, 2);
 }
 
+/// Redis expires a key once the time is *past* its expiry (`now > when`): at the very
+/// millisecond it is still there, for lookups and for active expiry alike.
+#[test]
+fn a_key_lives_through_its_expiry_millisecond() {
+    let mut h = Harness::new();
+    let c = h.client();
+    h.cmd(c, &["set", "a", "1", "px", "100"]);
+    h.cmd(c, &["set", "b", "1", "px", "100"]);
+    h.now += 100;
+    assert_eq!(h.cmd(c, &["get", "a"]), Frame::Bulk(b"1".to_vec().into()));
+    assert_eq!(h.cmd(c, &["pttl", "a"]), int(0));
+    h.eng.active_expire(h.now, 10_000);
+    assert_eq!(h.eng.db(0).len(), 2);
+    h.now += 1;
+    assert_eq!(h.cmd(c, &["get", "a"]), Frame::Null);
+    h.eng.active_expire(h.now, 10_000);
+    assert_eq!(h.eng.db(0).len(), 0);
+}
+
 #[test]
 fn transactions_and_watch() {
     let mut h = Harness::new();

@@ -98,7 +98,7 @@ impl Db {
     }
 
     fn is_expired(&self, key: &[u8], now_ms: i64) -> bool {
-        !self.expires.is_empty() && self.expires.get(key).is_some_and(|&when| when <= now_ms)
+        !self.expires.is_empty() && self.expires.get(key).is_some_and(|&when| when < now_ms)
     }
 
     fn delete_expired(&mut self, key: &[u8]) {
@@ -415,7 +415,7 @@ impl Db {
         while step.sampled < max_keys && buckets < max_buckets {
             self.expires_cursor = self.expires.scan(self.expires_cursor, |k, &when| {
                 step.sampled += 1;
-                if when <= now_ms {
+                if when < now_ms {
                     due.push(k.clone());
                 } else {
                     ttl_sum += when - now_ms;
@@ -523,10 +523,11 @@ mod tests {
         let mut db = Db::new(0);
         db.set(b"a", Obj::new(Value::Int(1), 0), false);
         db.set_expire(b"a", 100);
-        assert!(db.lookup(b"a", master(99)).is_some());
-        assert!(db.lookup(b"a", Clock { now_ms: 100, master: false }).is_none());
+        // Expired once the time is past the expiry (`now > when`), as in Redis.
+        assert!(db.lookup(b"a", master(100)).is_some());
+        assert!(db.lookup(b"a", Clock { now_ms: 101, master: false }).is_none());
         assert_eq!(db.len(), 1, "replica keeps the key");
-        assert!(db.lookup(b"a", master(100)).is_none());
+        assert!(db.lookup(b"a", master(101)).is_none());
         assert_eq!(db.len(), 0);
         assert_eq!(db.take_expired(), vec![SmallBytes::from("a")]);
         assert_eq!(db.expires_len(), 0);

@@ -89,7 +89,7 @@ pub fn watch(c: &mut Ctx) -> CmdResult {
             if c.client.watched.iter().any(|(d, k, _)| *d == db && k.as_slice() == key) {
                 continue;
             }
-            let expired = c.eng.dbs[db].expire_at(key).is_some_and(|t| t <= c.now);
+            let expired = c.eng.dbs[db].expire_at(key).is_some_and(|t| t < c.now);
             c.eng.watched.watch(db, key, c.client.id);
             c.client.watched.push((db, key.into(), expired));
         }

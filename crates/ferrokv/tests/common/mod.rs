@@ -136,8 +136,10 @@ impl Server {
         let dir = TempDir::new("srv");
         // A --logfile in `args` wins over the harness's own.
         let custom_log = args.iter().position(|a| *a == "--logfile").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+        // A --port in `args` wins over the harness's own (a node pinned to restart as itself).
+        let pinned_port = args.iter().position(|a| *a == "--port").and_then(|i| args.get(i + 1)?.parse().ok());
         for _attempt in 0..5 {
-            let port = free_port();
+            let port = pinned_port.unwrap_or_else(free_port);
             let log = custom_log.clone().unwrap_or_else(|| dir.path().join("server.log"));
             if custom_log.is_none() {
                 let _ = std::fs::remove_file(&log);
