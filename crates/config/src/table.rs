@@ -344,6 +344,11 @@ pub const PARAMS: &[Param] = &[
     p("bind", None, Kind::Bind, "* -::*", MULTI_ARG),
     p("replicaof", Some("slaveof"), Kind::ReplicaOf, "", IMMUTABLE | MULTI_ARG),
     p("latency-tracking-info-percentiles", None, Kind::Percentiles, "50 99 99.9", MULTI_ARG),
+    // ferrokv's own: synchronous replication and the empty-master guard (docs/FAILOVER.md).
+    p("sync-replicas", None, Kind::Num { min: 0, max: I32MAX, fmt: PLAIN }, "0", NONE),
+    p("sync-replicas-timeout", None, Kind::Num { min: 1, max: I32MAX, fmt: PLAIN }, "2000", NONE),
+    p("sync-replicas-lease", None, Kind::Num { min: 10, max: I32MAX, fmt: PLAIN }, "500", NONE),
+    p("empty-master-guard", None, Kind::Bool, "yes", NONE),
 ];
 
 /// Index of a directive in [`PARAMS`], resolved at compile time.

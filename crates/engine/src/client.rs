@@ -112,6 +112,10 @@ pub struct Client {
     pub blocked: Option<crate::blocking::Blocked>,
     /// This connection is one of our replicas, or our master's stream.
     pub repl_role: Option<ReplRole>,
+    /// Synchronous replication: parts of the output that wait for acknowledgements, and
+    /// what the command running (or the transaction) needs so far.
+    pub sync_spans: Vec<crate::replication::sync::SyncSpan>,
+    pub sync_cmd_need: u64,
     /// What REPLCONF said before PSYNC.
     pub replconf: Option<crate::replication::ReplConf>,
 }
@@ -143,6 +147,8 @@ impl Client {
             close_asap: false,
             last_cmd: "NULL",
             obuf_soft_since: None,
+            sync_spans: Vec::new(),
+            sync_cmd_need: 0,
             qbuf: 0,
             qbuf_capacity: 0,
             memory_tracked: 0,

@@ -89,6 +89,10 @@ pub struct Hot {
     pub save_points: bool,
     pub min_replicas_to_write: i64,
     pub min_replicas_max_lag: i64,
+    /// `sync-replicas`, `sync-replicas-lease`, `sync-replicas-timeout` (ms).
+    pub sync_replicas: i64,
+    pub sync_lease_ms: i64,
+    pub sync_timeout_ms: i64,
     pub replica_read_only: bool,
     pub replica_serve_stale_data: bool,
     /// The compact-encoding thresholds (`*-max-listpack-*`, `set-max-intset-entries`),
@@ -138,6 +142,9 @@ impl Hot {
             save_points: matches!(cfg.get(pid("save")), Val::Save(v) if !v.is_empty()),
             min_replicas_to_write: cfg.int(pid("min-replicas-to-write")),
             min_replicas_max_lag: cfg.int(pid("min-replicas-max-lag")),
+            sync_replicas: cfg.int(pid("sync-replicas")),
+            sync_lease_ms: cfg.int(pid("sync-replicas-lease")),
+            sync_timeout_ms: cfg.int(pid("sync-replicas-timeout")),
             replica_read_only: cfg.bool(pid("replica-read-only")),
             replica_serve_stale_data: cfg.bool(pid("replica-serve-stale-data")),
             encoding_limits: crate::persistence::rdb::LoadLimits::from_config(cfg),
@@ -264,6 +271,10 @@ impl Engine {
         ferrokv_keyspace::value::LFU_MODE.store(self.hot.policy.is_lfu(), std::sync::atomic::Ordering::Relaxed);
         if changed.contains(&pid("appendonly")) {
             self.appendonly_changed();
+        }
+        if changed.contains(&pid("sync-replicas")) {
+            // Replies waiting under the old setting are not acknowledged as it promised.
+            self.sync_reset();
         }
         if changed.contains(&pid("maxmemory-clients")) {
             self.recount_clients_memory();
@@ -515,6 +526,11 @@ impl Engine {
                 return;
             }
         }
+        if !from_master && (cflags | queued_flags) & (flags::WRITE | flags::READONLY) != 0 && self.sync_fenced() {
+            let msg = self.fenced_error();
+            self.reject(client, &argv, Some(cmd), &msg);
+            return;
+        }
         let queued_deny_stale = || {
             name == "exec"
                 && client
@@ -661,7 +677,11 @@ impl Engine {
             self.feed_monitors(client, argv, now_ms);
         }
         self.flush_expired(Some(client));
-        if (self.dirty != dirty_before || forced) && cflags & flags::WRITE != 0 {
+        let wrote = (self.dirty != dirty_before || forced) && cflags & flags::WRITE != 0;
+        if self.sync_active() && client.repl_role.is_none() && self.persist.loading.is_none() {
+            self.sync_after_command(client, cmd, argv, wrote, out_before);
+        }
+        if wrote {
             match rewritten {
                 Some(cmds) => {
                     if cmds.len() > 1 {

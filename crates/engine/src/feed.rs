@@ -23,6 +23,8 @@ pub struct Feed {
     /// MULTI goes after it, as Redis propagates MULTI in the first command's database.
     unit_select: usize,
     stream: Vec<u8>,
+    /// Ranges of `stream` for replicas only (PING, REPLCONF GETACK): not for the AOF.
+    replication_only: Vec<(usize, usize)>,
     cur_db: Option<usize>,
     /// Total bytes ever fed (the replication offset once replication exists).
     pub offset: u64,
@@ -64,6 +66,29 @@ impl Feed {
         self.push(NO_DB, args);
     }
 
+    /// Appends a stream command meant for replicas only (keepalive PINGs, GETACK requests),
+    /// outside any execution unit: replicas count it in their offset, the AOF never sees
+    /// it (Redis writes these with replicationFeedSlaves only).
+    pub fn push_replication_only<'a, I>(&mut self, args: I)
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        if !self.enabled {
+            return;
+        }
+        debug_assert_eq!(self.unit_commands, 0, "inside an execution unit");
+        let start = self.stream.len();
+        encode_command(&mut self.stream, args);
+        self.replication_only.push((start, self.stream.len()));
+        self.offset += (self.stream.len() - start) as u64;
+    }
+
+    /// True if nothing was fed since the last take.
+    pub fn is_empty(&self) -> bool {
+        self.stream.is_empty()
+    }
+
     /// Ends the execution unit: encodes its writes, in a MULTI/EXEC block if `atomic` and
     /// there is more than one.
     pub fn end_unit(&mut self, atomic: bool) {
@@ -90,9 +115,9 @@ impl Feed {
         self.offset += (self.stream.len() - before) as u64;
     }
 
-    /// Bytes fed since the last call.
-    pub fn take(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.stream)
+    /// Bytes fed since the last call, and the ranges of them that are for replicas only.
+    pub fn take(&mut self) -> (Vec<u8>, Vec<(usize, usize)>) {
+        (std::mem::take(&mut self.stream), std::mem::take(&mut self.replication_only))
     }
 
     /// The database the stream's last SELECT chose (None: the next write selects one).
@@ -119,7 +144,7 @@ mod tests {
         f.push(1, [&b"INCR"[..], b"b"]);
         f.push(1, [&b"DEL"[..], b"c"]);
         f.end_unit(true);
-        let s = String::from_utf8(f.take()).unwrap();
+        let s = String::from_utf8(f.take().0).unwrap();
         assert_eq!(
             s,
             "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n\
@@ -129,11 +154,26 @@ mod tests {
     }
 
     #[test]
+    fn replication_only_commands_are_marked_for_the_aof_to_skip() {
+        let mut f = Feed { enabled: true, ..Feed::default() };
+        f.push(0, [&b"SET"[..], b"a", b"1"]);
+        f.end_unit(false);
+        f.push_replication_only([&b"PING"[..]]);
+        f.push(0, [&b"DEL"[..], b"a"]);
+        f.end_unit(false);
+        let (bytes, skip) = f.take();
+        assert_eq!(skip.len(), 1);
+        let (a, b) = skip[0];
+        assert_eq!(&bytes[a..b], b"*1\r\n$4\r\nPING\r\n");
+        assert_eq!(f.offset as usize, bytes.len(), "replicas count every byte");
+    }
+
+    #[test]
     fn disabled_feed_records_nothing() {
         let mut f = Feed::default();
         f.push(0, [&b"SET"[..], b"a", b"1"]);
         f.end_unit(false);
-        assert!(f.take().is_empty());
+        assert!(f.take().0.is_empty());
         assert_eq!(f.offset, 0);
     }
 }

@@ -90,6 +90,14 @@ pub trait Host: Send {
         let _ = (replicas, cfg);
         Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "this host does not replicate"))
     }
+    /// Synchronous replication: `offset` of history `epoch` is acknowledged by
+    /// `sync-replicas` replicas; replies waiting for it may leave.
+    fn sync_committed(&mut self, epoch: u64, offset: u64) {
+        let _ = (epoch, offset);
+    }
+    /// REPLFREEZE: stop following the master now (drop the link, whatever its phase)
+    /// until the freeze ends.
+    fn replication_frozen(&mut self) {}
     /// The replication stream grew to `offset`: wake the replicas' senders.
     fn replication_advanced(&mut self, offset: u64) {
         let _ = offset;

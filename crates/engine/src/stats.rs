@@ -18,6 +18,8 @@ pub struct Stats {
     pub evicted_clients: u64,
     /// Clients closed for exceeding `client-output-buffer-limit` (INFO field from Redis 7.2).
     pub client_output_buffer_limit_disconnections: u64,
+    /// Replies replaced by -UNACKED (sync-replicas timeout or a history change).
+    pub sync_unacked_replies: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub total_error_replies: u64,

@@ -158,7 +158,7 @@ fn write_feed_rewrites_relative_expiry() {
     h.cmd(c, &["incr", "n"]);
     h.cmd(c, &["exec"]);
     let at = (h.now + 10_000).to_string();
-    let stream = String::from_utf8(h.eng.feed.take()).unwrap();
+    let stream = String::from_utf8(h.eng.feed.take().0).unwrap();
     let want = format!(
         "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*5\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n$4\r\nPXAT\r\n${}\r\n{at}\r\n*1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nincr\r\n$1\r\nn\r\n*2\r\n$4\r\nincr\r\n$1\r\nn\r\n*1\r\n$4\r\nEXEC\r\n",
         at.len()
@@ -226,7 +226,7 @@ fn random_writes_are_propagated_as_their_effect() {
         Frame::Array(v) | Frame::Set(v) => v,
         other => panic!("{other:?}"),
     };
-    let stream = String::from_utf8(h.eng.feed.take()).unwrap();
+    let stream = String::from_utf8(h.eng.feed.take().0).unwrap();
     assert!(stream.starts_with("*1\r\n$5\r\nMULTI\r\n"), "{stream}");
     for m in popped {
         let m = String::from_utf8(m.as_bytes().unwrap().to_vec()).unwrap();
@@ -235,6 +235,6 @@ fn random_writes_are_propagated_as_their_effect() {
     h.cmd(c, &["hset", "h", "f", "0.1"]);
     h.eng.feed.take();
     h.cmd(c, &["hincrbyfloat", "h", "f", "0.2"]);
-    let stream = String::from_utf8(h.eng.feed.take()).unwrap();
+    let stream = String::from_utf8(h.eng.feed.take().0).unwrap();
     assert_eq!(stream, "*4\r\n$4\r\nHSET\r\n$1\r\nh\r\n$1\r\nf\r\n$3\r\n0.3\r\n");
 }

@@ -109,7 +109,7 @@ fn transaction_propagates_select_before_multi() {
     h.cmd(c, &["select", "2"]);
     h.cmd(c, &["set", "c", "1"]);
     h.cmd(c, &["exec"]);
-    let stream = String::from_utf8(h.eng.feed.take()).unwrap();
+    let stream = String::from_utf8(h.eng.feed.take().0).unwrap();
     let want = "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nset\r\n$1\r\na\r\n$1\r\n1\r\n\
                 *2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nset\r\n$1\r\nb\r\n$1\r\n1\r\n\
                 *2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*3\r\n$3\r\nset\r\n$1\r\nc\r\n$1\r\n1\r\n*1\r\n$4\r\nEXEC\r\n";

@@ -178,7 +178,7 @@ proptest! {
 /// The write feed as text (upper-cased: commands go out as the client spelled them),
 /// after the commands run since the last call.
 fn feed(h: &mut Harness) -> String {
-    String::from_utf8(h.eng.feed.take()).unwrap().to_ascii_uppercase()
+    String::from_utf8(h.eng.feed.take().0).unwrap().to_ascii_uppercase()
 }
 
 #[test]

@@ -112,6 +112,21 @@ impl ReplyBuf {
         tail
     }
 
+    /// Replaces each of the (sorted, disjoint) byte ranges of the pending output with
+    /// `with` (the replies a synchronous-replication timeout turns into an error).
+    pub fn replace_spans(&mut self, spans: &[(usize, usize)], with: &[u8]) {
+        let Some(&(first, _)) = spans.first() else { return };
+        let tail = self.split_off_tail(first);
+        let mut from = 0;
+        for &(a, b) in spans {
+            let (a, b) = ((a - first).min(tail.len()), (b - first).min(tail.len()));
+            self.raw(&tail[from.min(a)..a]);
+            self.raw(with);
+            from = b;
+        }
+        self.raw(&tail[from.min(tail.len())..]);
+    }
+
     /// The byte at position `pos` of the pending output (chunks included).
     pub fn byte_at(&self, pos: usize) -> Option<u8> {
         if pos >= self.full_len {
@@ -524,6 +539,23 @@ mod tests {
             got.extend_from_slice(&spare);
         }
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn spans_are_replaced_in_place() {
+        let mut r = ReplyBuf::with_in_flight(false, Arc::new(AtomicUsize::new(0)));
+        r.ok();
+        let a = r.len();
+        r.int(5);
+        let b = r.len();
+        r.bulk(b"x");
+        let c = r.len();
+        r.int(6);
+        let d = r.len();
+        r.replace_spans(&[(a, b), (c, d)], b"-E\r\n");
+        let mut spare = Vec::new();
+        r.swap_out(&mut spare);
+        assert_eq!(spare, b"+OK\r\n-E\r\n$1\r\nx\r\n-E\r\n");
     }
 
     #[test]

@@ -42,6 +42,14 @@ pub fn now_ms() -> i64 {
     unix_ms(SystemTime::now())
 }
 
+/// Milliseconds on the monotonic clock since the process started (leases are measured on
+/// it: a wall clock that jumps must not lengthen one).
+pub fn mono_ms() -> i64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    // Starts at 1: 0 means "never" in the engine's bookkeeping.
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as i64 + 1
+}
+
 /// A connection's unparsed input and where its parsed requests go.
 struct Input<'a> {
     parser: &'a mut RequestParser,
@@ -185,11 +193,12 @@ where
         let runnable = !closing && !reqs.is_empty() && paused_until.is_none() && blocked.is_none();
         // `limits`: the parser's, refreshed after each batch (AUTH changes them).
         // `engine_output`: the engine holds output not taken yet (taken once `out` is written).
-        let (ticket, replicas_fed, became_replica, limits, engine_output) = {
+        let (ticket, replicas_fed, became_replica, limits, mut engine_output, sync_wait) = {
             let mut e = shared.engine.lock();
             if e.must_close(id) {
                 break 'conn;
             }
+            e.set_monotonic_now(mono_ms());
             let offset_before = e.repl.offset;
             if bytes_in > 0 {
                 e.note_input(id, bytes_in, inbuf.len(), inbuf.capacity());
@@ -212,15 +221,20 @@ where
             blocked = e.block_deadline(id);
             let ticket = e.flush_feed();
             let replicas_fed = e.repl.offset != offset_before && !e.repl.replicas.is_empty();
+            // Synchronous replication: output that waits for acknowledgements stays in the
+            // engine until they come (or time out).
+            let sync_wait = e.sync_requirement(id);
             // Output left in the engine: chunks after the one taken (only a full chunk can
             // have followers), or output added while `out` was being written.
-            let engine_output = if out.is_empty() {
+            let engine_output = if sync_wait.is_some() {
+                false
+            } else if out.is_empty() {
                 closing |= e.take_output(id, &mut out.buf);
                 out.buf.len() >= ferrokv_resp::reply::CHUNK && e.has_output(id)
             } else {
                 e.has_output(id)
             };
-            (ticket, replicas_fed, e.replica_state(id).is_some(), limits, engine_output)
+            (ticket, replicas_fed, e.replica_state(id).is_some(), limits, engine_output, sync_wait)
         };
         // Replies to writes leave only once the writes are as durable as promised.
         if let Some(t) = ticket {
@@ -232,6 +246,16 @@ where
         // same order from its pending-writes list (replicas are queued at its head).
         if replicas_fed {
             tokio::task::yield_now().await;
+        }
+        if let Some((need, epoch, timeout_ms)) = sync_wait {
+            let timeout = std::time::Duration::from_millis(timeout_ms.max(0) as u64);
+            let (reached_epoch, committed) = shared.repl.wait_committed(epoch, need, timeout).await;
+            let mut e = shared.engine.lock();
+            e.sync_finish(id, epoch, if reached_epoch == epoch { committed } else { 0 });
+            if out.is_empty() {
+                closing |= e.take_output(id, &mut out.buf);
+            }
+            engine_output = e.has_output(id);
         }
         if became_replica {
             // From PSYNC on, this connection carries the replication stream.

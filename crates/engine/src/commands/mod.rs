@@ -357,6 +357,7 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("bgsave", persistence_cmd::bgsave, "Asynchronously saves the database(s) to disk."),
     ("bgrewriteaof", persistence_cmd::bgrewriteaof, "Asynchronously rewrites the append-only file to disk."),
     ("role", replication_cmd::role, "Returns the replication role."),
+    ("replfreeze", replication_cmd::replfreeze, "ferrokv: stops following the master for a while, keeping the dataset and position (sync-replicas failover)."),
     ("replicaof", replication_cmd::replicaof, "Configures a server as replica of another, or promotes it to a master."),
     ("slaveof", replication_cmd::replicaof, "Sets a Redis server as a replica of another, or promotes it to being a master."),
     ("replconf", replication_cmd::replconf, "An internal command for configuring the replication stream."),

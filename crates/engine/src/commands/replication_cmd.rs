@@ -46,6 +46,24 @@ pub fn replicaof(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// REPLFREEZE milliseconds (ferrokv's own; `crate::replication::guards`): answers the
+/// replication ID this replica follows and its offset, final while frozen.
+pub fn replfreeze(c: &mut Ctx) -> CmdResult {
+    let ms = int_arg(c.arg(1))?;
+    if ms < 0 {
+        return fail("ERR invalid milliseconds");
+    }
+    if c.eng.is_master_role() {
+        return fail("ERR REPLFREEZE is only valid on a replica");
+    }
+    let (replid, offset) = c.eng.freeze_replication(ms, c.now);
+    let out = c.out();
+    out.array(2);
+    out.bulk(replid.as_bytes());
+    out.int(offset as i64);
+    Ok(())
+}
+
 pub fn replconf(c: &mut Ctx) -> CmdResult {
     if c.argc().is_multiple_of(2) {
         return Err(CmdError::Syntax);

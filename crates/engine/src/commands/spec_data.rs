@@ -251,6 +251,7 @@ pub(crate) const SPECS: &[RawSpec] = &[
     s("rename", 3, WRITE, C_KEYSPACE, (1, 2, 1), "generic", "1.0.0", "key newkey"),
     s("renamenx", 3, WRITE | FAST, C_KEYSPACE, (1, 2, 1), "generic", "1.0.0", "key newkey"),
     s("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, 0, (0, 0, 0), "server", "3.0.0", ""),
+    s("replfreeze", 2, ADMIN | NOSCRIPT | STALE, 0, (0, 0, 0), "server", "0.1.0", "milliseconds"),
     s("replicaof", 3, NO_ASYNC_LOADING | ADMIN | NOSCRIPT | STALE, 0, (0, 0, 0), "server", "5.0.0", "<host port | NO ONE>"),
     s("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, C_CONNECTION, (0, 0, 0), "connection", "6.2.0", ""),
     s("restore", -4, WRITE | DENYOOM, C_KEYSPACE | C_DANGEROUS, (1, 1, 1), "generic", "2.6.0", "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]"),

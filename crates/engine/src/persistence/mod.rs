@@ -291,8 +291,10 @@ impl Engine {
     /// Hands the write feed's pending bytes to the host (AOF, replicas). Returns the
     /// offset the host must reach before replies to these writes may leave.
     pub fn flush_feed(&mut self) -> Option<u64> {
-        let bytes = self.feed.take();
+        self.sync_before_flush(!self.feed.is_empty());
+        let (bytes, replication_only) = self.feed.take();
         if bytes.is_empty() {
+            self.sync_after_flush();
             return None;
         }
         // A replica's own replicas get its master's bytes verbatim, not these.
@@ -304,11 +306,12 @@ impl Engine {
             }
             self.host.replication_advanced(self.repl.offset);
         }
-        if self.persist.aof.enabled {
-            Some(self.host.feed(bytes))
-        } else {
-            None
+        self.sync_after_flush();
+        if !self.persist.aof.enabled {
+            return None;
         }
+        let for_aof = if replication_only.is_empty() { bytes } else { without_ranges(&bytes, &replication_only) };
+        (!for_aof.is_empty()).then(|| self.host.feed(for_aof))
     }
 
     /// SAVE: writes the whole dataset now, blocking, to `dbfilename`.
@@ -762,4 +765,16 @@ impl Engine {
         }
         s
     }
+}
+
+/// `bytes` without the given (sorted, disjoint) ranges.
+fn without_ranges(bytes: &[u8], ranges: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut from = 0;
+    for &(a, b) in ranges {
+        out.extend_from_slice(&bytes[from..a]);
+        from = b;
+    }
+    out.extend_from_slice(&bytes[from..]);
+    out
 }

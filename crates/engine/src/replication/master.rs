@@ -51,6 +51,7 @@ impl Engine {
             rdb_sent: false,
             preamble: None,
             soft_since: None,
+            proof_mono: 0,
         };
         client.repl_role = Some(ReplRole::Replica);
         self.repl.no_replicas_since_ms = None;
@@ -264,6 +265,7 @@ impl Engine {
                 log::info!("Synchronization with replica {}:{} succeeded", r.ip, r.listening_port);
             }
         }
+        self.sync_acked(id, offset);
         self.serve_waiters(now_ms);
         self.failover_tick(now_ms);
     }
@@ -389,8 +391,7 @@ impl Engine {
         let period = self.cfg.int(pid("repl-ping-replica-period")).max(1) * 1000;
         if !self.repl.replicas.is_empty() && now_ms - self.repl.last_ping_ms >= period && self.pause.is_none() {
             self.repl.last_ping_ms = now_ms;
-            self.feed.push_without_db([&b"PING"[..]]);
-            self.feed.end_unit(false);
+            self.feed.push_replication_only([&b"PING"[..]]);
         }
         let ttl = self.cfg.int(pid("repl-backlog-ttl")) * 1000;
         if let Some(since) = self.repl.no_replicas_since_ms {
@@ -416,8 +417,7 @@ impl Engine {
             return;
         }
         if self.repl.want_acks && !self.repl.replicas.is_empty() {
-            self.feed.push_without_db([&b"REPLCONF"[..], b"GETACK", b"*"]);
-            self.feed.end_unit(false);
+            self.feed.push_replication_only([&b"REPLCONF"[..], b"GETACK", b"*"]);
         }
         self.repl.want_acks = false;
     }

@@ -10,10 +10,12 @@
 
 pub mod backlog;
 pub mod failover;
+pub mod guards;
 pub mod link;
 pub mod master;
 pub mod replica;
 pub mod shutdown;
+pub mod sync;
 
 use crate::client::ClientId;
 use crate::engine::Engine;
@@ -73,6 +75,9 @@ pub struct Replica {
     pub preamble: Option<String>,
     /// Since when the unsent stream has been over the soft output-buffer limit.
     pub soft_since: Option<i64>,
+    /// Synchronous replication: when (monotonic ms) the newest GETACK this replica's
+    /// acknowledgements cover was sent (0: none yet). See [`sync`].
+    pub proof_mono: i64,
 }
 
 impl Replica {
@@ -165,6 +170,12 @@ pub struct Replication {
     pub last_ping_ms: i64,
     /// A coordinated switchover (FAILOVER) in progress.
     pub failover: Option<failover::Failover>,
+    /// Synchronous replication's bookkeeping (`sync-replicas`).
+    pub sync: sync::SyncState,
+    /// REPLFREEZE: the link to our master stays down until then (unix ms).
+    pub frozen_until: Option<i64>,
+    /// The last full resynchronization offered was refused (empty-master guard).
+    pub empty_master_refused: bool,
     /// The master client of a link that went down (Redis's cached master): a partial
     /// resync resurrects it, with its id, age and the database the stream had selected
     /// (the stream continues without a new SELECT); a full sync discards it.
@@ -203,6 +214,9 @@ impl Replication {
             applying_master_stream: false,
             shutdown: None,
             failover: None,
+            sync: Default::default(),
+            frozen_until: None,
+            empty_master_refused: false,
         }
     }
 
@@ -396,6 +410,7 @@ impl Engine {
             r.second_offset,
             self.cfg.int(pid("repl-backlog-size")),
         );
+        self.info_sync(&mut s);
         s
     }
 }

@@ -46,6 +46,8 @@ impl Engine {
         self.hot.replica = true;
         self.cfg.set_internal(pid("replicaof"), Val::ReplicaOf(Some((host.to_string(), port))));
         self.unblock_replication_waiters();
+        self.sync_reset();
+        self.repl.frozen_until = None;
         self.repl.fsync_marks.clear();
         self.disconnect_replicas();
         self.update_feed_enabled();
@@ -59,6 +61,9 @@ impl Engine {
             return;
         }
         self.repl.shift_replid(&mut self.rng);
+        self.sync_reset();
+        self.repl.frozen_until = None;
+        self.repl.empty_master_refused = false;
         self.hot.replica = false;
         self.cfg.set_internal(pid("replicaof"), Val::ReplicaOf(None));
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
@@ -199,6 +204,7 @@ impl Engine {
         self.disconnect_replicas();
         self.dirty += 1;
         self.dataset_replaced(now_ms);
+        self.repl.empty_master_refused = false;
         self.link_state(LinkState::Connected, now_ms);
         log::info!("MASTER <-> REPLICA sync: Finished with success");
         self.failover_link_up();
@@ -257,18 +263,18 @@ impl Engine {
         self.repl.cached_master = Some(client);
     }
 
-    /// Runs one command of the master's stream as the master client. `offset_before` is
-    /// the stream offset before this command (what a GETACK is answered with). Returns what
+    /// Runs one command of the master's stream as the master client. `offset_after` is
+    /// the stream offset after this command (what a GETACK is answered with). Returns what
     /// must be written back to the master. Call [`Engine::master_stream_applied`] with the
     /// commands' exact bytes afterwards.
-    pub fn master_command(&mut self, mc: &mut Client, argv: Argv, offset_before: u64, now_ms: i64) -> Option<Vec<u8>> {
+    pub fn master_command(&mut self, mc: &mut Client, argv: Argv, offset_after: u64, now_ms: i64) -> Option<Vec<u8>> {
         let getack = argv.len() >= 2
             && argv.get(0).eq_ignore_ascii_case(b"replconf")
             && argv.get(1).eq_ignore_ascii_case(b"getack");
         if getack {
             mc.last_cmd = "replconf";
             mc.last_interaction_ms = now_ms;
-            return Some(self.ack_command(offset_before));
+            return Some(self.ack_command(offset_after));
         }
         self.repl.applying_master_stream = true;
         self.process(mc, argv, now_ms);

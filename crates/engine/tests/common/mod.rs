@@ -110,7 +110,7 @@ pub fn arr(v: Vec<Frame>) -> Frame {
 
 /// The commands in the write feed, without the SELECTs.
 pub fn feed(h: &mut Harness) -> Vec<Vec<String>> {
-    let raw = h.eng.feed.take();
+    let (raw, _) = h.eng.feed.take();
     let mut cmds = Vec::new();
     let mut pos = 0;
     while let Some((f, n)) = Frame::decode(&raw[pos..]).expect("feed decodes") {

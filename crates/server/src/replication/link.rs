@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, Notify};
 pub async fn run(shared: Arc<Shared>, host: String, port: u16) {
     let mut reconnect = false;
     loop {
+        wait_thawed(&shared).await;
         if reconnect {
             log::info!("Reconnecting to MASTER {host}:{port}");
         } else {
@@ -38,7 +39,13 @@ pub async fn run(shared: Arc<Shared>, host: String, port: u16) {
         // A link that was streaming is retried at once, as Redis does (waiting risks the
         // master's backlog moving past our offset); a failed connection or handshake
         // once a second.
-        reconnect = match session(&shared, &host, port).await {
+        // REPLFREEZE drops the link in whatever phase it is (handshake, transfer, stream).
+        let frozen = shared.repl.freeze.notified();
+        let outcome = tokio::select! {
+            r = session(&shared, &host, port) => r,
+            _ = frozen => Ok(Some("Replication frozen: link to MASTER dropped".to_string())),
+        };
+        reconnect = match outcome {
             Ok(ended) => {
                 if let Some(reason) = ended {
                     log::warn!("{reason}");
@@ -54,6 +61,21 @@ pub async fn run(shared: Arc<Shared>, host: String, port: u16) {
         if !reconnect {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+}
+
+/// Waits while REPLFREEZE holds the link down.
+async fn wait_thawed(shared: &Shared) {
+    loop {
+        let frozen_until = {
+            let mut e = shared.engine.lock();
+            if !e.replication_frozen(now_ms()) {
+                return;
+            }
+            e.repl.frozen_until.unwrap_or(0)
+        };
+        let left = (frozen_until - now_ms()).clamp(1, 100) as u64;
+        tokio::time::sleep(Duration::from_millis(left)).await;
     }
 }
 
@@ -128,7 +150,7 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16) -> Result<Option<S
     match outcome {
         Some(Action::FullResync { replid, offset }) => {
             shared.engine.lock().link_state(LinkState::Transfer, now_ms());
-            let dbs = transfer(shared, &mut stream, &mut buf, timeout).await?;
+            let dbs = transfer(shared, &mut stream, &mut buf, timeout, &replid).await?;
             let ack = {
                 let mut e = shared.engine.lock();
                 e.link_full_sync_done(dbs, replid, offset, now_ms());
@@ -177,6 +199,7 @@ async fn transfer(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
     timeout: Duration,
+    replid: &str,
 ) -> Result<Vec<Db>, String> {
     // The master may send newlines while it prepares the RDB.
     let header = loop {
@@ -255,6 +278,8 @@ async fn transfer(
     drop(tx);
     log::info!("MASTER <-> REPLICA sync: Loading DB in memory");
     let dbs = loader.await.map_err(|e| format!("the loader failed: {e}"))??;
+    // Before anything replaces our data (the dataset, or dbfilename through the copy).
+    shared.engine.lock().check_empty_master(&dbs, replid)?;
     if let Some(copy) = copy {
         // The `$EOF:` mark went to the file with the data; it is not part of the RDB.
         let len = if mark.is_some() { received.saturating_sub(40) } else { received };
@@ -415,6 +440,9 @@ async fn follow_stream(
         let mut replies: Vec<u8> = Vec::new();
         if buf.len() > run {
             let mut e = shared.engine.lock();
+            if e.repl.frozen_until.is_some() {
+                return Ok(()); // REPLFREEZE: nothing more is applied or acknowledged
+            }
             let Some(mut mc) = e.clients.take(id) else {
                 return Ok(()); // no longer our master's client
             };
@@ -440,7 +468,13 @@ async fn follow_stream(
                 if last_io.elapsed() > timeout {
                     return Err("MASTER timeout: no data nor PING received...".into());
                 }
-                let a = shared.engine.lock().replica_ack_command();
+                let a = {
+                    let mut e = shared.engine.lock();
+                    if e.repl.frozen_until.is_some() {
+                        return Ok(());
+                    }
+                    e.replica_ack_command()
+                };
                 stream.write_all(&a).await.map_err(|e| e.to_string())?;
             }
         }
@@ -477,7 +511,10 @@ fn apply_stream(
                 return Err("Protocol error in the replication stream from MASTER".into())
             }
         };
-        if let Some(r) = e.master_command(mc, argv, base + *run as u64, now) {
+        // A GETACK is answered with the offset after it (Redis answers with the one
+        // before): the answer then proves this replica received the request, which a
+        // master in synchronous mode renews its lease with.
+        if let Some(r) = e.master_command(mc, argv, base + (*run + len) as u64, now) {
             replies.extend_from_slice(&r);
         }
         *run += len;

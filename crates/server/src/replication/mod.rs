@@ -40,16 +40,33 @@ pub struct Repl {
     pub rdb_ready: Notify,
     /// The running link to our master, if we are a replica.
     pub link: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Synchronous replication: (epoch, committed offset), for replies waiting on it.
+    pub committed: watch::Sender<(u64, u64)>,
+    /// REPLFREEZE: the link drops whatever it is doing.
+    pub freeze: Notify,
 }
 
 impl Repl {
+    /// Waits until `need` of history `epoch` is committed, the history changes, or
+    /// `timeout` passes. Returns what was reached: (epoch, committed offset).
+    pub async fn wait_committed(&self, epoch: u64, need: u64, timeout: std::time::Duration) -> (u64, u64) {
+        let mut rx = self.committed.subscribe();
+        let done = |&(e, c): &(u64, u64)| e != epoch || c >= need;
+        let _ = tokio::time::timeout(timeout, rx.wait_for(done)).await;
+        let reached = *rx.borrow();
+        reached
+    }
+
     pub fn new() -> Arc<Repl> {
         let (tx, _) = watch::channel(0);
+        let (committed, _) = watch::channel((0, 0));
         Arc::new(Repl {
             advanced: tx,
             rdb_streams: Mutex::new(HashMap::new()),
             rdb_ready: Notify::new(),
             link: Mutex::new(None),
+            committed,
+            freeze: Notify::new(),
         })
     }
 

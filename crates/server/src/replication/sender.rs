@@ -167,9 +167,12 @@ impl AckReader {
         }
         let mut reqs: VecDeque<Argv> = parsed.into();
         let now = now_ms();
+        e.set_monotonic_now(crate::conn::mono_ms());
         while !reqs.is_empty() {
             e.execute(self.id, &mut reqs, now, 1024);
         }
+        // An acknowledgement may have asked for the next one (synchronous replication).
+        e.flush_feed();
         // Replies to a replica's commands are not part of the stream.
         let mut discard = Vec::new();
         e.take_output(self.id, &mut discard);
@@ -218,6 +221,9 @@ async fn closed_behind<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> 
     false
 }
 
+/// Streams the backlog to the replica while reading its acknowledgements, both at once:
+/// under a steady write load the stream never runs dry, and acknowledgements read only in
+/// its pauses would wait (synchronous replication waits for them).
 async fn stream_loop<R, W>(
     shared: &Shared,
     rd: &mut R,
@@ -229,44 +235,54 @@ async fn stream_loop<R, W>(
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut advanced = shared.repl.advanced.subscribe();
-    loop {
-        let fetched = shared.engine.lock().replica_fetch(id, FETCH);
-        match fetched {
-            Fetch::Data(chunks) => {
-                let mut sent = 0u64;
-                for c in chunks {
-                    if !write_watching(shared, wr, &c, notify, id).await {
+    let send = async {
+        let mut advanced = shared.repl.advanced.subscribe();
+        loop {
+            let fetched = shared.engine.lock().replica_fetch(id, FETCH);
+            match fetched {
+                Fetch::Data(chunks) => {
+                    let mut sent = 0u64;
+                    for c in chunks {
+                        if !write_watching(shared, wr, &c, notify, id).await {
+                            return;
+                        }
+                        sent += c.len() as u64;
+                    }
+                    shared.engine.lock().replica_sent(id, sent);
+                    continue;
+                }
+                Fetch::Close => return,
+                Fetch::Wait => {}
+            }
+            tokio::select! {
+                changed = advanced.changed() => {
+                    if changed.is_err() {
                         return;
                     }
-                    sent += c.len() as u64;
                 }
-                shared.engine.lock().replica_sent(id, sent);
-                continue;
+                _ = notify.notified() => {
+                    if shared.engine.lock().must_close(id) {
+                        return;
+                    }
+                }
             }
-            Fetch::Close => return,
-            Fetch::Wait => {}
         }
-        tokio::select! {
-            changed = advanced.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-            }
-            r = rd.read_buf(&mut reader.buf) => match r {
+    };
+    let receive = async {
+        loop {
+            match rd.read_buf(&mut reader.buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {
                     if closed_behind(rd, &mut reader.buf).await || !reader.run() {
                         return;
                     }
                 }
-            },
-            _ = notify.notified() => {
-                if shared.engine.lock().must_close(id) {
-                    return;
-                }
             }
         }
+    };
+    tokio::select! {
+        _ = send => {}
+        _ = receive => {}
     }
 }
 

@@ -1,0 +1,243 @@
+//! Synchronous replication (`sync-replicas`) driven through the engine, with the monotonic
+//! clock and the replicas' acknowledgements moved by hand.
+
+mod common;
+use common::*;
+use ferrokv_config::Config;
+use ferrokv_engine::ClientId;
+use ferrokv_resp::{Argv, Frame};
+use std::collections::VecDeque;
+
+fn field(h: &mut Harness, id: ClientId, name: &str) -> String {
+    let Frame::Bulk(b) = h.cmd(id, &["INFO", "replication"]) else { panic!("INFO") };
+    let info = String::from_utf8_lossy(&b).into_owned();
+    info.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap_or_else(|| panic!("no {name}: {info}")).into()
+}
+
+struct Group {
+    h: Harness,
+    writer: ClientId,
+    replicas: Vec<ClientId>,
+}
+
+/// A master with `sync-replicas n` and `count` replicas online (partial resyncs), the
+/// monotonic clock at 1000 ms.
+fn group(n: usize, count: usize) -> Group {
+    let mut cfg = Config::defaults();
+    cfg.set(&[("sync-replicas", &n.to_string()), ("sync-replicas-lease", "500")], true, true).unwrap();
+    let mut h = Harness::with_config(cfg);
+    h.eng.set_monotonic_now(1000);
+    let first = h.client();
+    h.raw(first, &["PSYNC", "?", "-1"]);
+    let writer = h.client();
+    let replid = field(&mut h, writer, "master_replid");
+    let mut replicas = Vec::new();
+    for i in 0..count {
+        let offset: u64 = field(&mut h, writer, "master_repl_offset").parse().unwrap();
+        let r = h.client();
+        h.cmd(r, &["REPLCONF", "listening-port", &(7000 + i).to_string()]);
+        let reply = h.raw(r, &["PSYNC", &replid, &(offset + 1).to_string()]);
+        assert!(reply.starts_with(b"+CONTINUE"), "{}", String::from_utf8_lossy(&reply));
+        replicas.push(r);
+    }
+    let mut g = Group { h, writer, replicas };
+    g.all_ack();
+    g
+}
+
+impl Group {
+    fn offset(&mut self) -> u64 {
+        self.h.eng.repl.offset
+    }
+
+    /// A replica acknowledges `offset`.
+    fn ack(&mut self, replica: ClientId, offset: u64) {
+        self.h.raw(replica, &["REPLCONF", "ACK", &offset.to_string()]);
+        self.h.eng.flush_feed();
+    }
+
+    /// Renews the lease: a GETACK goes out and every replica answers it.
+    fn all_ack(&mut self) {
+        self.h.eng.sync_tick();
+        self.h.eng.flush_feed();
+        let offset = self.offset();
+        for r in self.replicas.clone() {
+            self.ack(r, offset);
+        }
+    }
+
+    /// Runs one command as a connection does: execute, flush, then its reply only if
+    /// nothing it contains waits for acknowledgements (else None).
+    fn run(&mut self, id: ClientId, args: &[&str]) -> Option<Vec<u8>> {
+        let mut q = VecDeque::from([Argv::from_slices(args)]);
+        self.h.eng.execute(id, &mut q, self.h.now, usize::MAX);
+        self.h.eng.flush_feed();
+        self.reply(id)
+    }
+
+    fn reply(&mut self, id: ClientId) -> Option<Vec<u8>> {
+        match self.h.eng.sync_requirement(id) {
+            Some(_) => None,
+            None => Some(self.h.take(id)),
+        }
+    }
+}
+
+#[test]
+fn a_write_is_answered_once_n_replicas_acknowledged_it() {
+    let mut g = group(1, 2);
+    let w = g.writer;
+    assert_eq!(g.run(w, &["SET", "k", "v"]), None, "held until a replica acknowledges");
+    let (need, _, _) = g.h.eng.sync_requirement(w).unwrap();
+    let (r0, r1) = (g.replicas[0], g.replicas[1]);
+    g.ack(r0, need - 1);
+    assert_eq!(g.reply(w), None, "not far enough");
+    g.ack(r1, need);
+    assert_eq!(g.reply(w).unwrap(), b"+OK\r\n");
+    assert_eq!(field(&mut g.h, w, "sync_committed_offset"), need.to_string());
+}
+
+#[test]
+fn with_two_required_one_acknowledgement_is_not_enough() {
+    let mut g = group(2, 2);
+    let w = g.writer;
+    assert_eq!(g.run(w, &["INCR", "n"]), None);
+    let (need, _, _) = g.h.eng.sync_requirement(w).unwrap();
+    g.ack(g.replicas[0], need);
+    assert_eq!(g.reply(w), None);
+    g.ack(g.replicas[1], need);
+    assert_eq!(g.reply(w).unwrap(), b":1\r\n");
+}
+
+#[test]
+fn a_timed_out_write_is_answered_unacked_never_ok() {
+    let mut g = group(1, 1);
+    let w = g.writer;
+    assert_eq!(g.run(w, &["SET", "k", "v"]), None);
+    let (_need, epoch, timeout) = g.h.eng.sync_requirement(w).unwrap();
+    assert_eq!(timeout, 2000, "sync-replicas-timeout's default");
+    let committed = g.h.eng.repl.sync.committed;
+    g.h.eng.sync_finish(w, epoch, committed);
+    let out = String::from_utf8(g.h.take(w)).unwrap();
+    assert!(out.starts_with("-UNACKED Not acknowledged by 1 replica(s)"), "{out}");
+}
+
+#[test]
+fn a_pipeline_mixes_held_and_free_replies_and_only_the_held_ones_fail() {
+    let mut g = group(1, 1);
+    let w = g.writer;
+    let mut q: VecDeque<Argv> = [&["PING"][..], &["SET", "k", "1"], &["GET", "clean"], &["GET", "k"]]
+        .iter()
+        .map(|a| Argv::from_slices(a))
+        .collect();
+    g.h.eng.execute(w, &mut q, g.h.now, usize::MAX);
+    g.h.eng.flush_feed();
+    let (_, epoch, _) = g.h.eng.sync_requirement(w).unwrap();
+    let committed = g.h.eng.repl.sync.committed;
+    g.h.eng.sync_finish(w, epoch, committed);
+    let out = String::from_utf8(g.h.take(w)).unwrap();
+    let lines: Vec<&str> = out.split("\r\n").collect();
+    assert_eq!(lines[0], "+PONG");
+    assert!(lines[1].starts_with("-UNACKED"), "{out}");
+    assert_eq!(lines[2], "$-1");
+    assert!(lines[3].starts_with("-UNACKED"), "reading the unacknowledged write: {out}");
+}
+
+#[test]
+fn a_read_of_a_dirty_key_waits_and_a_clean_key_does_not() {
+    let mut g = group(1, 1);
+    let (w, reader) = (g.writer, g.h.client());
+    g.run(w, &["SET", "clean", "1"]);
+    let (need, _, _) = g.h.eng.sync_requirement(w).unwrap();
+    g.ack(g.replicas[0], need);
+    g.reply(w).unwrap();
+    assert_eq!(g.run(w, &["SET", "dirty", "2"]), None);
+    assert_eq!(g.run(reader, &["GET", "clean"]).unwrap(), b"$1\r\n1\r\n", "clean keys are not delayed");
+    assert_eq!(g.run(reader, &["GET", "dirty"]), None, "would show a write a failover can lose");
+    assert_eq!(g.run(reader, &["MGET", "clean", "dirty"]), None);
+    assert_eq!(g.run(reader, &["DBSIZE"]), None, "a keyless read sees every dirty key");
+    let (need, _, _) = g.h.eng.sync_requirement(w).unwrap();
+    g.ack(g.replicas[0], need);
+    assert_eq!(g.reply(w).unwrap(), b"+OK\r\n");
+    let out = g.reply(reader).unwrap();
+    assert_eq!(out, b"$1\r\n2\r\n*2\r\n$1\r\n1\r\n$1\r\n2\r\n:2\r\n");
+    assert_eq!(g.run(reader, &["GET", "dirty"]).unwrap(), b"$1\r\n2\r\n", "committed: no wait");
+}
+
+#[test]
+fn flushall_makes_every_key_dirty_until_acknowledged() {
+    let mut g = group(1, 1);
+    let (w, reader) = (g.writer, g.h.client());
+    assert_eq!(g.run(w, &["FLUSHALL"]), None);
+    assert_eq!(g.run(reader, &["GET", "anything"]), None);
+}
+
+#[test]
+fn a_transaction_is_held_whole() {
+    let mut g = group(1, 1);
+    let w = g.writer;
+    g.run(w, &["MULTI"]).unwrap();
+    g.run(w, &["SET", "a", "1"]).unwrap();
+    g.run(w, &["GET", "a"]).unwrap();
+    assert_eq!(g.run(w, &["EXEC"]), None);
+    let (need, epoch, _) = g.h.eng.sync_requirement(w).unwrap();
+    g.h.eng.sync_finish(w, epoch, need - 1);
+    let out = String::from_utf8(g.h.take(w)).unwrap();
+    assert!(out.starts_with("-UNACKED") && out.matches("\r\n").count() == 1, "one error for the EXEC: {out}");
+}
+
+#[test]
+fn the_lease_fences_a_master_whose_replicas_stopped_acknowledging() {
+    let mut g = group(1, 1);
+    let w = g.writer;
+    assert_eq!(field(&mut g.h, w, "sync_fenced"), "0");
+    // The last proof is the GETACK sent at 1000 ms: fenced after 1500 ms.
+    g.h.eng.set_monotonic_now(1499);
+    assert_eq!(g.run(w, &["GET", "k"]).unwrap(), b"$-1\r\n");
+    g.h.eng.set_monotonic_now(1501);
+    let out = String::from_utf8(g.run(w, &["GET", "k"]).unwrap()).unwrap();
+    assert!(out.starts_with("-READONLY Fenced master: fewer than 1 replica(s)"), "{out}");
+    let out = String::from_utf8(g.run(w, &["SET", "k", "v"]).unwrap()).unwrap();
+    assert!(out.starts_with("-READONLY Fenced master"), "{out}");
+    assert_eq!(g.run(w, &["PING"]).unwrap(), b"+PONG\r\n", "sentinels still see it");
+    assert_eq!(field(&mut g.h, w, "sync_fenced"), "1");
+    // An acknowledgement of an old request does not renew the lease; one of a new does.
+    let before = g.offset();
+    g.ack(g.replicas[0], before);
+    assert_eq!(field(&mut g.h, w, "sync_fenced"), "1");
+    g.all_ack();
+    assert_eq!(field(&mut g.h, w, "sync_fenced"), "0");
+}
+
+#[test]
+fn no_replicas_means_fenced_and_async_mode_is_untouched() {
+    let mut cfg = Config::defaults();
+    cfg.set(&[("sync-replicas", "1")], true, true).unwrap();
+    let mut h = Harness::with_config(cfg);
+    let c = h.client();
+    assert!(matches!(h.cmd(c, &["SET", "k", "v"]), Frame::Error(e) if e.starts_with(b"READONLY Fenced")));
+    h.cmd(c, &["CONFIG", "SET", "sync-replicas", "0"]);
+    assert_eq!(h.cmd(c, &["SET", "k", "v"]), simple("OK"));
+    assert!(h.eng.sync_requirement(c).is_none());
+}
+
+#[test]
+fn a_promotion_or_demotion_fails_the_replies_still_waiting() {
+    let mut g = group(1, 1);
+    let w = g.writer;
+    assert_eq!(g.run(w, &["SET", "k", "v"]), None);
+    // The new history starts committed at the current offset, past `need`: the old reply
+    // must still fail, its epoch is gone.
+    let out = String::from_utf8(g.run(w, &["REPLICAOF", "127.0.0.1", "1"]).unwrap()).unwrap();
+    assert!(out.starts_with("-UNACKED") && out.ends_with("\r\n+OK\r\n"), "{out}");
+}
+
+#[test]
+fn getack_requests_reach_replicas_but_never_the_aof() {
+    let mut g = group(1, 1);
+    let before = g.offset();
+    g.h.eng.set_monotonic_now(2000);
+    g.h.eng.sync_tick();
+    g.h.eng.flush_feed();
+    assert_eq!(g.offset() - before, 37, "one REPLCONF GETACK * in the stream");
+}
