@@ -1,0 +1,213 @@
+//! Synchronous replication (`sync-replicas`), REPLFREEZE and the empty-master guard with
+//! real processes on loopback. The failover scenarios with sentinels are in
+//! `tests/zero_loss.rs`.
+
+mod common;
+mod repl_support;
+use common::*;
+use repl_support::*;
+use std::time::{Duration, Instant};
+
+const FAST: &[&str] = &["--repl-diskless-sync-delay", "0"];
+
+fn master(extra: &[&str]) -> Server {
+    let mut args = vec!["--sync-replicas", "1"];
+    args.extend_from_slice(FAST);
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+/// Waits until the master counts `n` replicas acknowledging within the lease.
+fn wait_acking(m: &mut redis::Connection, n: usize) {
+    let ok = wait_until(Duration::from_secs(20), || field(m, "replication", "sync_replicas_acking") == n.to_string());
+    assert!(ok, "{}", info(m, "replication"));
+}
+
+fn set(c: &mut redis::Connection, k: &str, v: &str) -> redis::RedisResult<String> {
+    redis::cmd("SET").arg(k).arg(v).query(c)
+}
+
+/// SET's call count (INFO commandstats: not a data command, so never held nor fenced).
+fn set_calls(c: &mut redis::Connection) -> u64 {
+    let stats = info(c, "commandstats");
+    let line = stats.lines().find(|l| l.starts_with("cmdstat_set:")).unwrap_or("");
+    line.split(['=', ',']).nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+fn error_code(r: &redis::RedisResult<String>) -> String {
+    match r {
+        Ok(v) => format!("OK:{v}"),
+        Err(e) => e.code().unwrap_or("?").to_string(),
+    }
+}
+
+#[test]
+fn writes_are_acknowledged_by_a_replica_before_ok_and_the_lease_is_reported() {
+    let m = master(&[]);
+    let r1 = start_replica(m.port, &[]);
+    let r2 = start_replica(m.port, &[]);
+    let mut mc = m.conn();
+    wait_acking(&mut mc, 2);
+    assert_eq!(field(&mut mc, "replication", "sync_replicas"), "1");
+    assert_eq!(field(&mut mc, "replication", "sync_fenced"), "0");
+    // Each OK'd write is already on a replica when the OK arrives.
+    let (mut c1, mut c2) = (r1.conn(), r2.conn());
+    for i in 0..200 {
+        assert_eq!(set(&mut mc, &format!("k{i}"), "v").unwrap(), "OK");
+        let on1: Option<String> = redis::cmd("GET").arg(format!("k{i}")).query(&mut c1).unwrap();
+        let on2: Option<String> = redis::cmd("GET").arg(format!("k{i}")).query(&mut c2).unwrap();
+        assert!(on1.is_some() || on2.is_some(), "write {i} answered OK before any replica had it");
+    }
+    let committed: u64 = field(&mut mc, "replication", "sync_committed_offset").parse().unwrap();
+    assert!(committed > 0);
+}
+
+#[test]
+fn one_replica_down_writes_go_on_both_down_none_is_answered_ok() {
+    let m = master(&["--sync-replicas-timeout", "1500"]);
+    let r1 = start_replica(m.port, &[]);
+    let mut r2 = start_replica(m.port, &[]);
+    let mut mc = m.conn();
+    wait_acking(&mut mc, 2);
+    r2.kill9();
+    for i in 0..50 {
+        assert_eq!(set(&mut mc, &format!("a{i}"), "v").unwrap(), "OK", "one replica is enough");
+    }
+    r1.signal("STOP");
+    // A write now is never OK: held, then -UNACKED; after the lease the master is fenced.
+    let started = Instant::now();
+    let first = set(&mut mc, "held", "v");
+    assert_eq!(error_code(&first), "UNACKED", "{first:?}");
+    assert!(started.elapsed() >= Duration::from_millis(1400), "answered after the timeout, not before");
+    let later = set(&mut mc, "fenced", "v");
+    assert_eq!(error_code(&later), "READONLY", "{later:?}");
+    let read: redis::RedisResult<Option<String>> = redis::cmd("GET").arg("a0").query(&mut mc);
+    assert!(read.is_err(), "a fenced master serves no data: {read:?}");
+    let pong: String = redis::cmd("PING").query(&mut mc).unwrap();
+    assert_eq!(pong, "PONG");
+    r1.signal("CONT");
+    wait_acking(&mut mc, 1);
+    assert_eq!(set(&mut mc, "after", "v").unwrap(), "OK");
+}
+
+#[test]
+fn a_read_of_an_unacknowledged_write_waits_for_it_and_fails_with_it() {
+    let m = master(&["--sync-replicas-timeout", "1500", "--sync-replicas-lease", "5000"]);
+    let r = start_replica(m.port, &[]);
+    let mut mc = m.conn();
+    wait_acking(&mut mc, 1);
+    assert_eq!(set(&mut mc, "k", "old").unwrap(), "OK");
+    let sets_before = set_calls(&mut mc);
+    r.signal("STOP");
+    let port = m.port;
+    let writer = std::thread::spawn(move || {
+        let mut w = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+        error_code(&set(&mut w, "k", "new"))
+    });
+    // The reader must not see "new" (it may be lost in a failover) nor "old" (the write
+    // is in the dataset): it waits with the write and fails with it.
+    let mut reader = m.conn();
+    let ran = wait_until(Duration::from_secs(5), || set_calls(&mut reader) > sets_before);
+    assert!(ran, "the writer's SET never ran");
+    let read: redis::RedisResult<Option<String>> = redis::cmd("GET").arg("k").query(&mut reader);
+    assert_eq!(writer.join().unwrap(), "UNACKED");
+    assert_eq!(read.map_err(|e| e.code().map(str::to_string)), Err(Some("UNACKED".to_string())));
+    let clean: Option<String> = redis::cmd("GET").arg("other").query(&mut reader).unwrap();
+    assert_eq!(clean, None, "a clean key is served while the write waits (lease still valid)");
+    r.signal("CONT");
+}
+
+#[test]
+fn replfreeze_stops_a_replica_acknowledging_and_thaws() {
+    let m = master(&["--sync-replicas-lease", "300"]);
+    let r = start_replica(m.port, &[]);
+    let (mut mc, mut rc) = (m.conn(), r.conn());
+    wait_acking(&mut mc, 1);
+    assert_eq!(set(&mut mc, "k", "v").unwrap(), "OK");
+    let (replid, offset): (String, i64) = redis::cmd("REPLFREEZE").arg(60_000).query(&mut rc).unwrap();
+    assert_eq!(replid, field(&mut mc, "replication", "master_replid"));
+    assert!(offset > 0);
+    assert_eq!(field(&mut rc, "replication", "sync_frozen"), "1");
+    assert!(wait_until(Duration::from_secs(5), || field(&mut mc, "replication", "sync_fenced") == "1"));
+    assert_eq!(error_code(&set(&mut mc, "k2", "v")), "READONLY");
+    let (_, still): (String, i64) = redis::cmd("REPLFREEZE").arg(60_000).query(&mut rc).unwrap();
+    assert_eq!(still, offset, "a frozen replica's offset stands still");
+    let master_err: redis::RedisResult<(String, i64)> = redis::cmd("REPLFREEZE").arg(1).query(&mut mc);
+    assert!(master_err.unwrap_err().to_string().contains("only valid on a replica"));
+    let _: (String, i64) = redis::cmd("REPLFREEZE").arg(0).query(&mut rc).unwrap();
+    wait_acking(&mut mc, 1);
+    assert_eq!(set(&mut mc, "k3", "v").unwrap(), "OK");
+    assert!(r.log_text().contains("Replication frozen for 60000 ms"));
+}
+
+#[test]
+fn a_redis_replica_can_be_the_acknowledging_replica() {
+    let m = master(&[]);
+    let Some(redis) = Server::start_redis(&["--replicaof", "127.0.0.1", &m.port.to_string()]) else { return };
+    let mut mc = m.conn();
+    wait_acking(&mut mc, 1);
+    for i in 0..100 {
+        assert_eq!(set(&mut mc, &format!("k{i}"), "v").unwrap(), "OK");
+    }
+    let mut rc = redis.conn();
+    let n: i64 = redis::cmd("DBSIZE").query(&mut rc).unwrap();
+    assert!(n >= 99, "acknowledged writes are on the Redis replica: {n}");
+}
+
+#[test]
+fn a_replica_refuses_the_empty_dataset_of_a_master_that_restarted_without_its_data() {
+    let dir = TempDir::new("empty-master");
+    let port = free_port().to_string();
+    let pinned = ["--port", port.as_str(), "--dir", dir.path().to_str().unwrap(), "--repl-diskless-sync-delay", "0"];
+    let mut m = Server::start(&pinned);
+    let r = start_replica(m.port, &[]);
+    let (mut mc, mut rc) = (m.conn(), r.conn());
+    for i in 0..100 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg("v").query(&mut mc).unwrap();
+    }
+    wait_synced(&mut mc, &mut rc);
+    m.kill9();
+    // The same address, no persistence: it comes back empty, with a new history.
+    let m2 = Server::start(&pinned);
+    let refused = wait_until(Duration::from_secs(20), || field(&mut rc, "replication", "empty_master_refused") == "1");
+    assert!(refused, "{}", r.log_text());
+    let n: i64 = redis::cmd("DBSIZE").query(&mut rc).unwrap();
+    assert_eq!(n, 100, "the replica kept its data");
+    assert!(r.log_text().contains("Refusing to replace our 100 keys with the EMPTY dataset of MASTER"));
+    // With the guard off it follows the master (the operator said so).
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("empty-master-guard").arg("no").query(&mut rc).unwrap();
+    let mut m2c = m2.conn();
+    wait_synced(&mut m2c, &mut rc);
+    let n: i64 = redis::cmd("DBSIZE").query(&mut rc).unwrap();
+    assert_eq!(n, 0);
+    drop(m);
+}
+
+#[test]
+fn flushall_keeps_the_history_so_a_restarted_replica_still_follows_the_empty_master() {
+    let m = Server::start(FAST);
+    let rdir = TempDir::new("flush-replica");
+    let rport = free_port().to_string();
+    let rargs = ["--port", rport.as_str(), "--dir", rdir.path().to_str().unwrap(), "--save", "1 1"];
+    let mut r = start_replica(m.port, &rargs);
+    let (mut mc, mut rc) = (m.conn(), r.conn());
+    for i in 0..50 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg("v").query(&mut mc).unwrap();
+    }
+    wait_synced(&mut mc, &mut rc);
+    let _: () = redis::cmd("SAVE").query(&mut rc).unwrap();
+    r.kill9();
+    let _: () = redis::cmd("FLUSHALL").query(&mut mc).unwrap();
+    // Force a full resync: the backlog is replaced by a new, tiny one.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("repl-backlog-size").arg("16384").query(&mut mc).unwrap();
+    for i in 0..200 {
+        let _: () = redis::cmd("SET").arg(format!("pad{i}")).arg(vec![b'x'; 1000]).query(&mut mc).unwrap();
+    }
+    let _: () = redis::cmd("FLUSHALL").query(&mut mc).unwrap();
+    let r2 = start_replica(m.port, &rargs);
+    let mut rc = r2.conn();
+    wait_synced(&mut mc, &mut rc);
+    let n: i64 = redis::cmd("DBSIZE").query(&mut rc).unwrap();
+    assert_eq!(n, 0, "the replica followed its master's FLUSHALL");
+    assert_eq!(field(&mut rc, "replication", "empty_master_refused"), "0");
+}
