@@ -106,6 +106,11 @@ pub struct ReplicaInfo {
     pub announced: bool,
     pub conf_change_time: i64,
     pub reconf_sent_time: i64,
+    /// ferrokv: frozen by REPLFREEZE (`sync_frozen:1`).
+    pub sync_frozen: bool,
+    /// ferrokv: refusing the full sync of a master that came back empty
+    /// (`empty_master_refused:1`).
+    pub empty_master_refused: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -167,6 +172,8 @@ impl Instance {
                 announced: true,
                 conf_change_time: now,
                 reconf_sent_time: 0,
+                sync_frozen: false,
+                empty_master_refused: false,
             },
             leader: None,
             leader_epoch: 0,
