@@ -1,6 +1,6 @@
 //! Failover of a master in synchronous-replication mode (`freeze.rs`) on the simulated
 //! network: the freeze, the wait for the old master's lease, selection by the offsets the
-//! freezes returned, the aborts and their retries.
+//! freezes returned, the aborts and their retries; and the empty-master guard's SDOWN.
 
 use super::*;
 
@@ -38,6 +38,19 @@ impl Sim {
 
     fn nobody_promoted(&self) -> bool {
         !self.admin.iter().any(|(_, l, _)| l == "SLAVEOF NO ONE")
+    }
+
+    /// Restarts instance `r` empty (no persistence): a new run id and a new history at
+    /// offset 0. Its replicas' empty-master guard refuses to follow it.
+    fn restart_empty(&mut self, r: usize) {
+        self.restart(r);
+        let replid = self.new_replid();
+        let port = self.redis[r].port;
+        let me = &mut self.redis[r];
+        (me.replid, me.replid2, me.second_offset, me.offset) = (replid, None, -1, 0);
+        for x in self.redis.iter_mut().filter(|x| x.master_of == Some(port)) {
+            x.refusing_empty_master = true;
+        }
     }
 
     /// SENTINEL MASTER mymaster on sentinel `j`, as (field, value) pairs.
@@ -347,4 +360,68 @@ fn a_user_failover_in_sync_mode_freezes_too() {
     assert!(promoted_at - enough_at >= 600, "{enough_at} {promoted_at}");
     // The old master is demoted to a replica of the new one as usual.
     assert!(sim.run_until(30_000, |s| s.redis[0].master_of == Some(6380)), "{}", sim.dump());
+}
+
+/// A master restarts empty (no persistence) faster than down-after: its replicas refuse
+/// to copy the empty dataset and say so in INFO; the sentinels fail it over at once, and
+/// it becomes a replica of the promoted one.
+fn empty_master_is_failed_over(sync_replicas: u32) {
+    let mut sim = sync_sim(2, sync_replicas, 500);
+    for n in &mut sim.nodes {
+        crate::persist::apply(&mut n.core, &args(&["down-after-milliseconds", "mymaster", "30000"]), sim.now).unwrap();
+    }
+    sim.redis[1].offset = 1_000;
+    sim.redis[2].offset = 1_200;
+    sim.run(12_000);
+    let restarted_at = sim.now;
+    sim.kill(0);
+    sim.restart_empty(0);
+    assert!(sim.run_until(30_000, |s| s.sentinels_with("+switch-master").len() == 3), "{}", sim.dump());
+    assert!(sim.all_agree_on(6381), "{}", sim.dump());
+    let (_, why, empty_at) = sim.first("+empty-master").unwrap();
+    assert!(why.starts_with("master mymaster 127.0.0.1 6379 #refused by slave 127.0.0.1:638"), "{why}");
+    let (_, _, sdown_at) = sim.first("+sdown").unwrap();
+    assert_eq!(sdown_at, empty_at);
+    // Long before down-after (30 s): the master answered every PING. The signal comes
+    // with the replica's next INFO (every 10 s while it looked healthy, then every second).
+    assert!(sdown_at - restarted_at <= 11_000, "{}", sim.dump());
+    assert!(sim.run_until(30_000, |s| s.redis[0].master_of == Some(6381)), "{}", sim.dump());
+    assert!(sim.count("+convert-to-slave") >= 1, "{}", sim.dump());
+    if sync_replicas > 0 {
+        // The replicas' freezes counted although the restarted master reports another
+        // history: they continue the one under which it committed.
+        assert_eq!(sim.count("+frozen-slaves-enough"), 1, "{}", sim.dump());
+        assert_eq!(sim.count("-frozen-slave-diverged"), 0, "{}", sim.dump());
+    }
+    let sdowns = sim.events.iter().filter(|(_, c, m)| c == "+sdown" && m.starts_with("master mymaster 127.0.0.1 6381"));
+    assert_eq!(sdowns.count(), 0, "{}", sim.dump());
+}
+
+#[test]
+fn an_empty_master_is_failed_over() {
+    empty_master_is_failed_over(0);
+}
+
+#[test]
+fn an_empty_master_in_sync_mode_is_failed_over_to_its_old_history() {
+    // The restarted master reports a new history and is fenced (nobody follows it); the
+    // replicas' freezes return the history under which it last committed writes.
+    empty_master_is_failed_over(1);
+}
+
+#[test]
+fn the_empty_master_signal_only_counts_for_the_master_it_names() {
+    let mut sim = Sim::new(1, 1, 1);
+    sim.run(12_000);
+    let now = sim.now;
+    let core = &mut sim.nodes[0].core;
+    let m = core.masters.get_mut("mymaster").unwrap();
+    let name = m.replicas.keys().next().unwrap().clone();
+    m.replicas.get_mut(&name).unwrap().replica.empty_master_refused = true;
+    assert_eq!(crate::monitor::empty_master_refused_by(&core.env, m, now), Some(name.clone()));
+    // Pointing at another master, or an INFO too old to trust: not this master's problem.
+    m.replicas.get_mut(&name).unwrap().replica.master_port = 7000;
+    assert_eq!(crate::monitor::empty_master_refused_by(&core.env, m, now), None);
+    m.replicas.get_mut(&name).unwrap().replica.master_port = 6379;
+    assert_eq!(crate::monitor::empty_master_refused_by(&core.env, m, now + 30_001), None);
 }
