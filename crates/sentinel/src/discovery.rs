@@ -110,6 +110,7 @@ fn update_replica_fields(i: &mut Instance, r: &InfoReport, now: i64) {
     // Absent (a Redis replica, or a ferrokv one without the guard): not refusing.
     i.replica.sync_frozen = r.sync_frozen.unwrap_or(false);
     i.replica.empty_master_refused = r.empty_master_refused.unwrap_or(false);
+    i.replica.replid = r.replid.clone();
 }
 
 /// Keeps what a master's INFO says about synchronous replication and its history. The

@@ -18,9 +18,10 @@
 //!   50 ms) after the reply that completed the R − N + 1, on its own clock.
 //!
 //! Only then does selection run, on the offsets of the replies ([`selection::select_frozen`]).
-//! A reply counts only if its history is one the master had ([`History::continues`]):
-//! offsets of other histories cannot be compared (a replica still holding a diverged
-//! dataset while it resyncs). Too few replies before a few seconds have passed, no
+//! A reply counts only if its history is one the master had ([`History::continues`]): its
+//! last one, the last one it committed writes in, or, for a master that came back empty,
+//! the one its refusing replicas agree on. Offsets of other histories cannot be compared
+//! (a replica still holding a diverged dataset while it resyncs). Too few replies before a few seconds have passed, no
 //! promotable replica at the highest offset, or a freeze about to expire abort the
 //! failover and unfreeze the replicas (`REPLFREEZE 0`); a later failover tries again.
 //! Without sync mode (N = 0, or no such field: a Redis master) none of this happens.
@@ -31,7 +32,7 @@ use crate::links::{describe, send};
 use crate::master::{FailoverState, History, Master};
 use crate::{failover, selection};
 use ferrokv_resp::Frame;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How long the leader waits for freeze replies, at most: a few seconds (and at most half
 /// the failover timeout, the freeze's length, so that promotion happens while the replicas
@@ -100,12 +101,27 @@ pub fn wanted(m: &Master) -> bool {
     m.sync_replicas().is_some() && !m.coordinated
 }
 
+/// The history the replicas refusing an empty master hold, when they agree on one: the
+/// master lost it in its restart, and a sentinel restarted since (a whole group powered
+/// off and on) never saw the master commit in it.
+fn refused_history(env: &Env, m: &Master, now: i64) -> Option<History> {
+    let ids: BTreeSet<String> = crate::monitor::refusing_empty_master(env, m, now)
+        .map(|r| r.replica.replid.as_deref().map(str::to_ascii_lowercase))
+        .collect::<Option<_>>()?;
+    let mut ids = ids.into_iter();
+    match (ids.next(), ids.next()) {
+        (Some(replid), None) => Some(History { replid, replid2: None, second_offset: -1 }),
+        _ => None,
+    }
+}
+
 /// Enters the freeze step: sends the freezes.
 pub fn begin(env: &mut Env, m: &mut Master, now: i64) {
     let Some(status) = m.sync.clone() else {
         return;
     };
     let mut histories: Vec<History> = m.committed_history.iter().chain(m.history.iter()).cloned().collect();
+    histories.extend(refused_history(env, m, now));
     histories.dedup();
     let required = required_replies(m.replicas.len(), status.replicas);
     let sf = SyncFailover {
@@ -329,6 +345,39 @@ mod tests {
         let negative = Frame::Array(vec![Frame::Bulk("abc".into()), Frame::Integer(-1)]);
         assert!(parse_reply(&negative).is_err());
         assert!(parse_reply(&Frame::Simple("OK".into())).is_err());
+    }
+
+    #[test]
+    fn the_history_of_replicas_refusing_an_empty_master_when_they_agree() {
+        use crate::addr::{Addr, NoResolver};
+        use crate::instance::{Instance, Kind};
+        let env = Env::new("x".repeat(40), 0, 1);
+        let now = 100_000;
+        let a = Addr::new("127.0.0.1", 6379, false, false, &NoResolver).unwrap();
+        let mut m = Master::new("m", a, 2, 0);
+        for port in [6380, 6381] {
+            let a = Addr::new("127.0.0.1", port, false, false, &NoResolver).unwrap();
+            let mut r = Instance::new(Kind::Replica, a.name(false), a, 5000, now);
+            r.info_refresh = now;
+            r.replica.master_host = Some("127.0.0.1".into());
+            r.replica.master_port = 6379;
+            r.replica.empty_master_refused = true;
+            r.replica.replid = Some("AAAA".into());
+            m.replicas.insert(r.name.clone(), r);
+        }
+        let agreed = History { replid: "aaaa".into(), replid2: None, second_offset: -1 };
+        assert_eq!(refused_history(&env, &m, now), Some(agreed));
+        // Two histories: neither can be trusted over the other.
+        m.replicas.get_mut("127.0.0.1:6381").unwrap().replica.replid = Some("bbbb".into());
+        assert_eq!(refused_history(&env, &m, now), None);
+        // One that does not print its id: no agreement to speak of.
+        m.replicas.get_mut("127.0.0.1:6381").unwrap().replica.replid = None;
+        assert_eq!(refused_history(&env, &m, now), None);
+        // Only replicas that refuse count.
+        m.replicas.get_mut("127.0.0.1:6381").unwrap().replica.empty_master_refused = false;
+        assert_eq!(refused_history(&env, &m, now).map(|h| h.replid), Some("aaaa".into()));
+        m.replicas.get_mut("127.0.0.1:6380").unwrap().replica.empty_master_refused = false;
+        assert_eq!(refused_history(&env, &m, now), None);
     }
 
     #[test]

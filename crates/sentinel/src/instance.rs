@@ -111,6 +111,8 @@ pub struct ReplicaInfo {
     /// ferrokv: refusing the full sync of a master that came back empty
     /// (`empty_master_refused:1`).
     pub empty_master_refused: bool,
+    /// Its replication id (`master_replid`), when INFO prints it.
+    pub replid: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -174,6 +176,7 @@ impl Instance {
                 reconf_sent_time: 0,
                 sync_frozen: false,
                 empty_master_refused: false,
+                replid: None,
             },
             leader: None,
             leader_epoch: 0,

@@ -4,7 +4,7 @@
 
 use crate::env::{Env, Expect, Level, Target};
 use crate::hello::{Hello, CHANNEL};
-use crate::instance::{flag, Kind, Role};
+use crate::instance::{flag, Instance, Kind, Role};
 use crate::links::{describe, inst, inst_mut, send, send_ping};
 use crate::master::{FailoverState, Master};
 use ferrokv_resp::Frame;
@@ -160,16 +160,18 @@ pub fn on_is_master_down_reply(env: &mut Env, m: &mut Master, t: &Target, reply:
 /// the master came back empty (`empty_master_refused:1`, ferrokv's empty-master guard):
 /// the master lost its dataset, and only a failover to that replica gets it back.
 pub fn empty_master_refused_by(env: &Env, m: &Master, now: i64) -> Option<String> {
-    m.replicas
-        .values()
-        .find(|r| {
-            r.replica.empty_master_refused
-                && r.role_reported == Role::Replica
-                && now - r.info_refresh <= env.timing.info_period * 3
-                && r.replica.master_port == m.inst.addr.port as i64
-                && r.replica.master_host.as_deref().is_some_and(|h| m.inst.addr.matches_host(h, env.resolver.as_ref()))
-        })
-        .map(|r| r.name.clone())
+    refusing_empty_master(env, m, now).next().map(|r| r.name.clone())
+}
+
+/// The replicas [`empty_master_refused_by`] looks for.
+pub fn refusing_empty_master<'a>(env: &'a Env, m: &'a Master, now: i64) -> impl Iterator<Item = &'a Instance> {
+    m.replicas.values().filter(move |r| {
+        r.replica.empty_master_refused
+            && r.role_reported == Role::Replica
+            && now - r.info_refresh <= env.timing.info_period * 3
+            && r.replica.master_port == m.inst.addr.port as i64
+            && r.replica.master_host.as_deref().is_some_and(|h| m.inst.addr.matches_host(h, env.resolver.as_ref()))
+    })
 }
 
 pub fn check_sdown(env: &mut Env, m: &mut Master, t: &Target, now: i64) {
