@@ -128,6 +128,16 @@ fn reply_instance(out: &mut ReplyBuf, s: &Sentinel, i: &Instance, m: Option<&Mas
         if let Some(p) = &m.client_reconfig_script {
             f.push(("client-reconfig-script", p.clone()));
         }
+        // ferrokv only, and only for a master in sync-replication mode.
+        if let Some(sync) = m.sync.as_ref().filter(|_| i.kind == Kind::Master && m.sync_replicas().is_some()) {
+            f.push(("sync-replicas", sync.replicas.to_string()));
+            f.push(("sync-replicas-lease-ms", sync.lease_ms.to_string()));
+            f.push(("sync-fenced", (sync.fenced as i64).to_string()));
+        }
+        if let Some(sf) = m.sync_failover.as_ref().filter(|_| i.kind == Kind::Master) {
+            f.push(("frozen-slaves", sf.frozen.len().to_string()));
+            f.push(("frozen-slaves-needed", sf.required.to_string()));
+        }
     }
     if i.kind == Kind::Replica {
         f.push(("master-link-down-time", i.master_link_down_time.to_string()));
@@ -137,6 +147,13 @@ fn reply_instance(out: &mut ReplyBuf, s: &Sentinel, i: &Instance, m: Option<&Mas
         f.push(("slave-priority", i.replica.priority.to_string()));
         f.push(("slave-repl-offset", i.replica.repl_offset.to_string()));
         f.push(("replica-announced", (i.replica.announced as i64).to_string()));
+        // ferrokv replicas only, and only while it is so.
+        if i.replica.sync_frozen {
+            f.push(("sync-frozen", "1".into()));
+        }
+        if i.replica.empty_master_refused {
+            f.push(("empty-master-refused", "1".into()));
+        }
     }
     if i.kind == Kind::Sentinel {
         f.push(("last-hello-message", since(i.last_hello_time)));

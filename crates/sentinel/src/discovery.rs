@@ -9,7 +9,7 @@ use crate::hello::Hello;
 use crate::info::{self, InfoReport};
 use crate::instance::{flag, Instance, Kind, Role};
 use crate::links::{describe, inst_mut, send_slaveof};
-use crate::master::{FailoverState, Master};
+use crate::master::{FailoverState, History, Master, SyncStatus};
 use crate::{failover, monitor};
 use std::collections::BTreeMap;
 
@@ -55,6 +55,9 @@ pub fn refresh_info(env: &mut Env, m: &mut Master, t: &Target, text: &str, now: 
         m.reboot_since = now;
     }
     if kind == Kind::Master {
+        if role == Role::Master {
+            record_sync_status(m, &report);
+        }
         discover_replicas(env, m, &report.replicas, now);
     }
     if role_changed {
@@ -103,6 +106,31 @@ fn update_replica_fields(i: &mut Instance, r: &InfoReport, now: i64) {
     }
     if let Some(a) = r.announced {
         i.replica.announced = a;
+    }
+    // Absent (a Redis replica, or a ferrokv one without the guard): not refusing.
+    i.replica.sync_frozen = r.sync_frozen.unwrap_or(false);
+    i.replica.empty_master_refused = r.empty_master_refused.unwrap_or(false);
+    i.replica.replid = r.replid.clone();
+}
+
+/// Keeps what a master's INFO says about synchronous replication and its history. The
+/// history under which it last committed writes survives a restart that starts a new one
+/// (a master that came back empty): its replicas still hold that one.
+fn record_sync_status(m: &mut Master, r: &InfoReport) {
+    m.sync = r.sync_replicas.map(|replicas| SyncStatus {
+        replicas,
+        lease_ms: r.sync_lease_ms.unwrap_or(0),
+        acking: r.sync_acking.unwrap_or(0),
+        committed_offset: r.sync_committed_offset.unwrap_or(0),
+        fenced: r.sync_fenced.unwrap_or(false),
+    });
+    m.history = r.replid.as_ref().map(|replid| History {
+        replid: replid.clone(),
+        replid2: r.replid2.clone(),
+        second_offset: r.second_repl_offset.unwrap_or(-1),
+    });
+    if m.sync.as_ref().is_some_and(|s| s.replicas > 0 && !s.fenced) && m.history.is_some() {
+        m.committed_history = m.history.clone();
     }
 }
 

@@ -51,6 +51,10 @@ pub enum Expect {
     Info,
     Publish,
     IsMasterDown,
+    /// A REPLFREEZE reply in the sync-mode failover of this epoch.
+    Freeze {
+        epoch: u64,
+    },
 }
 
 #[derive(Debug)]

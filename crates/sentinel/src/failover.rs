@@ -1,6 +1,7 @@
-//! The acting half: the failover state machine (wait-start → select-slave →
-//! send-slaveof-noone → wait-promotion → reconf-slaves → update-config), and resetting a
-//! master to a new address once a failover is over (ours, or one we hear about).
+//! The acting half: the failover state machine (wait-start → [freeze-replicas, in
+//! sync-replication mode: `freeze.rs`] → select-slave → send-slaveof-noone →
+//! wait-promotion → reconf-slaves → update-config), and resetting a master to a new address
+//! once a failover is over (ours, or one we hear about).
 
 use crate::addr::Addr;
 use crate::env::Expect;
@@ -8,7 +9,7 @@ use crate::env::{Env, Level, Output, Target, SIMFAILURE_CRASH_AFTER_ELECTION};
 use crate::instance::{flag, Role};
 use crate::links::{describe, send, send_slaveof};
 use crate::master::{FailoverState, Master};
-use crate::{election, selection};
+use crate::{election, freeze, selection};
 
 pub fn start(env: &mut Env, m: &mut Master, now: i64) {
     m.failover_state = FailoverState::WaitStart;
@@ -50,6 +51,7 @@ pub fn step(env: &mut Env, m: &mut Master, now: i64) {
     }
     match m.failover_state {
         FailoverState::WaitStart => wait_start(env, m, now),
+        FailoverState::FreezeReplicas => freeze::step(env, m, now),
         FailoverState::SelectSlave => select_slave(env, m, now),
         FailoverState::SendSlaveofNoOne => send_slaveof_noone(env, m, now),
         FailoverState::WaitPromotion => {
@@ -79,13 +81,25 @@ fn wait_start(env: &mut Env, m: &mut Master, now: i64) {
     if env.simfailure & SIMFAILURE_CRASH_AFTER_ELECTION != 0 {
         env.outputs.push_back(Output::Crash);
     }
+    if freeze::wanted(m) {
+        freeze::begin(env, m, now);
+        return;
+    }
     m.failover_state = FailoverState::SelectSlave;
     m.failover_state_change_time = now;
     env.event(Level::Warning, "+failover-state-select-slave", desc);
 }
 
 fn select_slave(env: &mut Env, m: &mut Master, now: i64) {
-    match selection::select(env, m, now) {
+    let chosen = if m.sync_failover.is_some() {
+        match freeze::select(env, m, now) {
+            Ok(name) => Some(name),
+            Err(why) => return abort_because(env, m, "-failover-abort-no-safe-slave", &why, now),
+        }
+    } else {
+        selection::select(env, m, now)
+    };
+    match chosen {
         None => abort(env, m, "-failover-abort-no-good-slave", now),
         Some(name) => {
             let t = Target::Replica(name.clone());
@@ -107,6 +121,12 @@ fn send_slaveof_noone(env: &mut Env, m: &mut Master, now: i64) {
         abort(env, m, "-failover-abort-slave-timeout", now);
         return;
     };
+    if m.sync_failover.as_ref().is_some_and(|sf| now > sf.frozen_until()) {
+        // The replicas may be back with the old master: promoting now could leave two
+        // masters committing writes.
+        abort_because(env, m, "-failover-abort-freeze-expired", "the promotion could not be sent in time", now);
+        return;
+    }
     let disconnected = m.replicas.get(&name).is_none_or(|r| r.link.disconnected);
     if disconnected {
         // Keep trying until the failover timeout.
@@ -155,17 +175,23 @@ fn send_coordinated_failover(env: &mut Env, m: &mut Master, t: &Target, now: i64
     send(env, &renamed, &mut m.inst, false, &["FAILOVER", "TO", &host, &port, "TIMEOUT", &timeout], Expect::Discard)
 }
 
-/// Points the remaining replicas at the promoted one, `parallel-syncs` at a time.
+/// Points the remaining replicas at the promoted one, `parallel-syncs` at a time; in sync
+/// mode the frozen ones all at once (see `freeze::sent_to`).
 fn reconf_next_replicas(env: &mut Env, m: &mut Master, now: i64) {
     let Some(promoted) = m.promoted_replica().map(|p| p.addr.clone()) else {
         detect_end(env, m, now);
         return;
     };
-    let mut in_progress = m.replicas.values().filter(|r| r.has(flag::RECONF_SENT | flag::RECONF_INPROG)).count() as i64;
+    let mut in_progress = m
+        .replicas
+        .iter()
+        .filter(|(n, r)| r.has(flag::RECONF_SENT | flag::RECONF_INPROG) && !freeze::sent_to(m, n))
+        .count() as i64;
     let names: Vec<String> = m.replicas.keys().cloned().collect();
     for name in names {
-        if in_progress >= m.parallel_syncs {
-            break;
+        let unthrottled = freeze::sent_to(m, &name);
+        if in_progress >= m.parallel_syncs && !unthrottled {
+            continue;
         }
         let t = Target::Replica(name.clone());
         let desc = describe(env, m, &t);
@@ -192,7 +218,9 @@ fn reconf_next_replicas(env: &mut Env, m: &mut Master, now: i64) {
                 r.replica.reconf_sent_time = now;
             }
             env.event(Level::Notice, "+slave-reconf-sent", desc);
-            in_progress += 1;
+            if !unthrottled {
+                in_progress += 1;
+            }
         }
     }
     detect_end(env, m, now);
@@ -249,7 +277,18 @@ fn detect_end(env: &mut Env, m: &mut Master, now: i64) {
 /// Gives up a failover that has not reached the promotion yet.
 pub fn abort(env: &mut Env, m: &mut Master, why: &str, now: i64) {
     let desc = env.describe(&m.inst, None);
-    env.event(Level::Warning, why, desc);
+    give_up(env, m, why, desc, now);
+}
+
+/// `abort`, with the reason in the event (`… #<detail>`).
+pub fn abort_because(env: &mut Env, m: &mut Master, why: &str, detail: &str, now: i64) {
+    let desc = env.describe(&m.inst, None);
+    give_up(env, m, why, format!("{desc} #{detail}"), now);
+}
+
+fn give_up(env: &mut Env, m: &mut Master, why: &str, message: String, now: i64) {
+    env.event(Level::Warning, why, message);
+    freeze::release(env, m);
     m.inst.flags &= !(flag::FAILOVER_IN_PROGRESS | flag::FORCE_FAILOVER);
     m.failover_state = FailoverState::None;
     m.coordinated = false;
@@ -277,6 +316,15 @@ pub const RESET_GENERATE_EVENT: u32 = 2;
 /// Forgets replicas (and sentinels unless told not to) and runtime state, and reconnects;
 /// a failover in progress is dropped.
 pub fn reset(env: &mut Env, m: &mut Master, flags: u32, now: i64) {
+    if m.failover_state != FailoverState::UpdateConfig {
+        // A failover dropped half-way: the replicas it froze go back to their master.
+        freeze::release(env, m);
+    }
+    m.sync_failover = None;
+    // Whatever INFO said about sync mode and history was about the old address.
+    m.sync = None;
+    m.history = None;
+    m.committed_history = None;
     for (_, mut r) in std::mem::take(&mut m.replicas) {
         env.close_instance_links(&mut r);
     }

@@ -15,6 +15,22 @@ pub struct InfoReport {
     pub priority: Option<i64>,
     pub repl_offset: Option<u64>,
     pub announced: Option<bool>,
+    /// The instance's replication history (`master_replid`, `master_replid2`,
+    /// `second_repl_offset`): on a master, whose offsets its replicas' offsets continue.
+    pub replid: Option<String>,
+    /// None when the field is absent or all zeros (no previous history).
+    pub replid2: Option<String>,
+    pub second_repl_offset: Option<i64>,
+    /// ferrokv masters in synchronous-replication mode (`sync-replicas`): absent on Redis.
+    pub sync_replicas: Option<u32>,
+    pub sync_lease_ms: Option<i64>,
+    pub sync_acking: Option<u32>,
+    pub sync_committed_offset: Option<u64>,
+    pub sync_fenced: Option<bool>,
+    /// ferrokv replicas: frozen by REPLFREEZE.
+    pub sync_frozen: Option<bool>,
+    /// ferrokv replicas: refusing the full sync of a master that came back empty.
+    pub empty_master_refused: Option<bool>,
 }
 
 /// Leading integer of `s` the way C's atoi reads it (junk after the digits is ignored).
@@ -76,6 +92,16 @@ pub fn parse(info: &str) -> InfoReport {
             "slave_priority" | "replica_priority" => r.priority = Some(atoi(value)),
             "slave_repl_offset" => r.repl_offset = Some(atoi(value).max(0) as u64),
             "replica_announced" => r.announced = Some(atoi(value) != 0),
+            "master_replid" => r.replid = Some(value.to_string()),
+            "master_replid2" => r.replid2 = Some(value.to_string()).filter(|v| v.bytes().any(|b| b != b'0')),
+            "second_repl_offset" => r.second_repl_offset = Some(atoi(value)),
+            "sync_replicas" => r.sync_replicas = Some(atoi(value).clamp(0, u32::MAX as i64) as u32),
+            "sync_replicas_lease_ms" => r.sync_lease_ms = Some(atoi(value).max(0)),
+            "sync_replicas_acking" => r.sync_acking = Some(atoi(value).clamp(0, u32::MAX as i64) as u32),
+            "sync_committed_offset" => r.sync_committed_offset = Some(atoi(value).max(0) as u64),
+            "sync_fenced" => r.sync_fenced = Some(atoi(value) != 0),
+            "sync_frozen" => r.sync_frozen = Some(atoi(value) != 0),
+            "empty_master_refused" => r.empty_master_refused = Some(atoi(value) != 0),
             k if k.len() > 5 && k.starts_with("slave") && k[5..].bytes().all(|b| b.is_ascii_digit()) => {
                 if let Some(rep) = replica_line(value) {
                     r.replicas.push(rep);
@@ -115,6 +141,35 @@ mod tests {
         assert_eq!(r.repl_offset, Some(99));
         assert_eq!(r.priority, Some(0));
         assert_eq!(r.announced, Some(true));
+    }
+
+    #[test]
+    fn sync_replication_fields_of_a_ferrokv_master() {
+        let info = "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_replid:aaaa\r\nmaster_replid2:bbbb\r\nmaster_repl_offset:700\r\nsecond_repl_offset:501\r\nsync_replicas:2\r\nsync_replicas_lease_ms:750\r\nsync_replicas_acking:1\r\nsync_committed_offset:640\r\nsync_fenced:1\r\n";
+        let r = parse(info);
+        assert_eq!(r.replid.as_deref(), Some("aaaa"));
+        assert_eq!(r.replid2.as_deref(), Some("bbbb"));
+        assert_eq!(r.second_repl_offset, Some(501));
+        assert_eq!(r.sync_replicas, Some(2));
+        assert_eq!(r.sync_lease_ms, Some(750));
+        assert_eq!(r.sync_acking, Some(1));
+        assert_eq!(r.sync_committed_offset, Some(640));
+        assert_eq!(r.sync_fenced, Some(true));
+        // A master with no previous history prints forty zeros and -1.
+        let r = parse(&format!("master_replid2:{}\r\nsecond_repl_offset:-1\r\n", "0".repeat(40)));
+        assert_eq!(r.replid2, None);
+        assert_eq!(r.second_repl_offset, Some(-1));
+        // Redis prints none of the sync fields.
+        let r = parse("role:master\r\nmaster_replid:aaaa\r\n");
+        assert_eq!((r.sync_replicas, r.sync_lease_ms, r.sync_fenced), (None, None, None));
+    }
+
+    #[test]
+    fn sync_replication_fields_of_a_ferrokv_replica() {
+        let r = parse("role:slave\r\nsync_frozen:1\r\nempty_master_refused:1\r\n");
+        assert_eq!((r.sync_frozen, r.empty_master_refused), (Some(true), Some(true)));
+        let r = parse("role:slave\r\nsync_frozen:0\r\nempty_master_refused:0\r\n");
+        assert_eq!((r.sync_frozen, r.empty_master_refused), (Some(false), Some(false)));
     }
 
     #[test]

@@ -106,6 +106,13 @@ pub struct ReplicaInfo {
     pub announced: bool,
     pub conf_change_time: i64,
     pub reconf_sent_time: i64,
+    /// ferrokv: frozen by REPLFREEZE (`sync_frozen:1`).
+    pub sync_frozen: bool,
+    /// ferrokv: refusing the full sync of a master that came back empty
+    /// (`empty_master_refused:1`).
+    pub empty_master_refused: bool,
+    /// Its replication id (`master_replid`), when INFO prints it.
+    pub replid: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -167,6 +174,9 @@ impl Instance {
                 announced: true,
                 conf_change_time: now,
                 reconf_sent_time: 0,
+                sync_frozen: false,
+                empty_master_refused: false,
+                replid: None,
             },
             leader: None,
             leader_epoch: 0,

@@ -16,6 +16,7 @@ pub mod driver;
 pub mod election;
 pub mod env;
 pub mod failover;
+pub mod freeze;
 pub mod hello;
 pub mod info;
 pub mod instance;

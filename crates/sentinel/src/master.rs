@@ -14,6 +14,9 @@ pub const DEFAULT_PARALLEL_SYNCS: i64 = 1;
 pub enum FailoverState {
     None,
     WaitStart,
+    /// Sync-replication mode only: the replicas are being frozen (REPLFREEZE) and the old
+    /// master's lease is running out before one of them may be chosen.
+    FreezeReplicas,
     SelectSlave,
     SendSlaveofNoOne,
     WaitPromotion,
@@ -27,12 +30,49 @@ impl FailoverState {
         match self {
             FailoverState::None => "none",
             FailoverState::WaitStart => "wait_start",
+            FailoverState::FreezeReplicas => "freeze_replicas",
             FailoverState::SelectSlave => "select_slave",
             FailoverState::SendSlaveofNoOne => "send_slaveof_noone",
             FailoverState::WaitPromotion => "wait_promotion",
             FailoverState::ReconfSlaves => "reconf_slaves",
             FailoverState::UpdateConfig => "update_config",
         }
+    }
+}
+
+/// What a ferrokv master in synchronous-replication mode last said about it in INFO
+/// (`sync_replicas:` and the fields after it). Absent on Redis masters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// `sync-replicas`: a write is answered OK once this many replicas acknowledged it.
+    pub replicas: u32,
+    pub lease_ms: i64,
+    pub acking: u32,
+    pub committed_offset: u64,
+    /// Fewer than `replicas` replicas acknowledged within the lease: the master answers
+    /// data commands with -READONLY, and commits nothing.
+    pub fenced: bool,
+}
+
+/// A replication history as a master prints it: offsets under `replid`, and under
+/// `replid2` up to (not including) `second_offset` — the history it continued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct History {
+    pub replid: String,
+    pub replid2: Option<String>,
+    pub second_offset: i64,
+}
+
+impl History {
+    /// Whether a replica at `offset` of `replid` holds a prefix of this history: the test
+    /// PSYNC applies before a partial resync (same id, or the previous id up to the point
+    /// where the history forked). Only such offsets can be compared with each other.
+    pub fn continues(&self, replid: &str, offset: u64) -> bool {
+        if replid.eq_ignore_ascii_case(&self.replid) {
+            return true;
+        }
+        let next = i64::try_from(offset).unwrap_or(i64::MAX).saturating_add(1);
+        self.replid2.as_deref().is_some_and(|r2| replid.eq_ignore_ascii_case(r2)) && next <= self.second_offset
     }
 }
 
@@ -64,6 +104,16 @@ pub struct Master {
     /// A user-requested failover that hands over with the master's own FAILOVER command
     /// (writes paused until the chosen replica has everything) instead of SLAVEOF NO ONE.
     pub coordinated: bool,
+    /// The sync-replication fields of its last INFO as a master; None for a Redis master
+    /// (or one that never answered INFO).
+    pub sync: Option<SyncStatus>,
+    /// Its replication history as of its last INFO.
+    pub history: Option<History>,
+    /// Its history as of its last INFO in sync mode while not fenced: the one under which
+    /// writes were last committed (a master that restarted empty starts a new one).
+    pub committed_history: Option<History>,
+    /// The freeze step of a failover in sync mode (see `freeze.rs`).
+    pub sync_failover: Option<crate::freeze::SyncFailover>,
     /// By `ip:port` name.
     pub replicas: BTreeMap<String, Instance>,
     /// By run id.
@@ -94,9 +144,18 @@ impl Master {
             failover_delay_logged: 0,
             promoted: None,
             coordinated: false,
+            sync: None,
+            history: None,
+            committed_history: None,
+            sync_failover: None,
             replicas: BTreeMap::new(),
             sentinels: BTreeMap::new(),
         }
+    }
+
+    /// N when the master last reported `sync_replicas:N` with N > 0.
+    pub fn sync_replicas(&self) -> Option<u32> {
+        self.sync.as_ref().map(|s| s.replicas).filter(|&n| n > 0)
     }
 
     pub fn name(&self) -> &str {
@@ -136,5 +195,24 @@ impl Master {
         self.inst.role_reported == crate::instance::Role::Master
             && !self.inst.has(flag::S_DOWN | flag::O_DOWN)
             && now - self.inst.info_refresh < info_period * 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::History;
+
+    #[test]
+    fn a_history_continues_its_own_id_and_its_previous_one_up_to_the_fork() {
+        let h = History { replid: "new".into(), replid2: Some("old".into()), second_offset: 501 };
+        assert!(h.continues("new", 9_999));
+        assert!(h.continues("NEW", 0));
+        // Offset 500 of the old history is byte 500 of this one; 501 happened elsewhere.
+        assert!(h.continues("old", 500));
+        assert!(!h.continues("old", 501));
+        assert!(!h.continues("other", 1));
+        let fresh = History { replid: "new".into(), replid2: None, second_offset: -1 };
+        assert!(!fresh.continues("old", 0));
+        assert!(!fresh.continues("old", u64::MAX));
     }
 }

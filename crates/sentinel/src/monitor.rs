@@ -4,7 +4,7 @@
 
 use crate::env::{Env, Expect, Level, Target};
 use crate::hello::{Hello, CHANNEL};
-use crate::instance::{flag, Kind, Role};
+use crate::instance::{flag, Instance, Kind, Role};
 use crate::links::{describe, inst, inst_mut, send, send_ping};
 use crate::master::{FailoverState, Master};
 use ferrokv_resp::Frame;
@@ -156,9 +156,28 @@ pub fn on_is_master_down_reply(env: &mut Env, m: &mut Master, t: &Target, reply:
     }
 }
 
+/// A replica of this master whose last INFO says it refuses the master's full sync because
+/// the master came back empty (`empty_master_refused:1`, ferrokv's empty-master guard):
+/// the master lost its dataset, and only a failover to that replica gets it back.
+pub fn empty_master_refused_by(env: &Env, m: &Master, now: i64) -> Option<String> {
+    refusing_empty_master(env, m, now).next().map(|r| r.name.clone())
+}
+
+/// The replicas [`empty_master_refused_by`] looks for.
+pub fn refusing_empty_master<'a>(env: &'a Env, m: &'a Master, now: i64) -> impl Iterator<Item = &'a Instance> {
+    m.replicas.values().filter(move |r| {
+        r.replica.empty_master_refused
+            && r.role_reported == Role::Replica
+            && now - r.info_refresh <= env.timing.info_period * 3
+            && r.replica.master_port == m.inst.addr.port as i64
+            && r.replica.master_host.as_deref().is_some_and(|h| m.inst.addr.matches_host(h, env.resolver.as_ref()))
+    })
+}
+
 pub fn check_sdown(env: &mut Env, m: &mut Master, t: &Target, now: i64) {
     let reboot_down_after = m.reboot_down_after;
     let reboot_since = m.reboot_since;
+    let refused_by = if *t == Target::Master { empty_master_refused_by(env, m, now) } else { None };
     let desc = describe(env, m, t);
     let Some(i) = inst_mut(m, t) else {
         return;
@@ -197,8 +216,11 @@ pub fn check_sdown(env: &mut Env, m: &mut Master, t: &Target, now: i64) {
         && i.role_reported == Role::Replica
         && now - i.role_reported_time > i.down_after + env.timing.info_period * 2;
     let rebooted_too_long = i.has(flag::MASTER_REBOOT) && now - reboot_since > reboot_down_after;
-    if elapsed > i.down_after || master_claims_replica || rebooted_too_long {
+    if elapsed > i.down_after || master_claims_replica || rebooted_too_long || refused_by.is_some() {
         if !i.has(flag::S_DOWN) {
+            if let Some(replica) = &refused_by {
+                env.event(Level::Warning, "+empty-master", format!("{desc} #refused by slave {replica}"));
+            }
             i.s_down_since = now;
             i.flags |= flag::S_DOWN;
             env.event(Level::Warning, "+sdown", desc);

@@ -17,7 +17,7 @@ use crate::env::{Env, Expect, Level, Output, Target};
 use crate::instance::LinkId;
 use crate::links::inst_mut;
 use crate::master::{FailoverState, Master};
-use crate::{discovery, failover, monitor};
+use crate::{discovery, failover, freeze, monitor};
 use ferrokv_resp::Frame;
 use std::collections::BTreeMap;
 
@@ -206,6 +206,7 @@ impl Sentinel {
             Expect::Ping => monitor::on_ping_reply(&mut self.env, m, &target, &frame, now),
             Expect::Publish => monitor::on_publish_reply(m, &target, &frame, now),
             Expect::IsMasterDown => monitor::on_is_master_down_reply(&mut self.env, m, &target, &frame, now),
+            Expect::Freeze { epoch } => freeze::on_reply(&mut self.env, m, &target, &frame, epoch, now),
             Expect::Info => {
                 if let Frame::Bulk(b) | Frame::Verbatim { text: b, .. } = &frame {
                     let text = String::from_utf8_lossy(b).into_owned();

@@ -8,6 +8,8 @@ use crate::sentinel::{MemoryPersist, Sentinel};
 use ferrokv_resp::{Frame, ReplyBuf};
 use std::collections::{HashMap, HashSet, VecDeque};
 
+mod sync_failover;
+
 /// Virtual time advances in steps of this many ms.
 const TICK: i64 = 10;
 
@@ -29,6 +31,30 @@ struct FakeRedis {
     priority: i64,
     /// Answers PING with -LOADING (a restarted master loading its data).
     loading: bool,
+    /// Replication history (INFO's master_replid, master_replid2, second_repl_offset).
+    replid: String,
+    replid2: Option<String>,
+    second_offset: i64,
+    /// ferrokv's `sync-replicas` and `sync-replicas-lease-ms` (0: Redis's asynchronous mode).
+    sync_replicas: u32,
+    lease_ms: i64,
+    /// REPLFREEZE: frozen until this time (0: not frozen).
+    frozen_until: i64,
+    /// A Redis replica: REPLFREEZE is an unknown command.
+    no_replfreeze: bool,
+    /// The next REPLFREEZE is applied, but the connection breaks before its reply.
+    lose_freeze_reply: bool,
+    /// INFO reports this offset instead of the real one (INFO taken before it caught up).
+    info_offset: Option<u64>,
+    /// ferrokv's empty-master guard: refuses the full sync of its master, which came back
+    /// empty.
+    refusing_empty_master: bool,
+}
+
+impl FakeRedis {
+    fn replfrozen(&self, now: i64) -> bool {
+        now < self.frozen_until
+    }
 }
 
 struct Conn {
@@ -67,8 +93,11 @@ struct Sim {
     lockstep: bool,
     /// Every published event: (sentinel, channel, message).
     events: Vec<(usize, String, String)>,
-    /// Every role-changing command an instance executed: (instance, command line).
-    admin: Vec<(usize, String)>,
+    /// Every role-changing command an instance executed: (instance, command line, time).
+    admin: Vec<(usize, String, i64)>,
+    /// When each of `events` was published.
+    event_at: Vec<i64>,
+    next_replid: u64,
 }
 
 fn args(a: &[&str]) -> Vec<String> {
@@ -90,6 +119,8 @@ impl Sim {
             lockstep: false,
             events: Vec::new(),
             admin: Vec::new(),
+            event_at: Vec::new(),
+            next_replid: 1,
         };
         for k in 0..=replicas {
             sim.redis.push(FakeRedis {
@@ -101,6 +132,16 @@ impl Sim {
                 offset: 1000,
                 priority: 100,
                 loading: false,
+                replid: format!("{:040}", 0),
+                replid2: None,
+                second_offset: -1,
+                sync_replicas: 0,
+                lease_ms: 500,
+                frozen_until: 0,
+                no_replfreeze: false,
+                lose_freeze_reply: false,
+                info_offset: None,
+                refusing_empty_master: false,
             });
         }
         for j in 0..sentinels {
@@ -230,7 +271,10 @@ impl Sim {
                 self.conns.remove(&(j, link));
             }
             Output::Send { link, args } => self.deliver_command(j, link, args),
-            Output::Event { channel, message, .. } => self.events.push((j, channel, message)),
+            Output::Event { channel, message, .. } => {
+                self.events.push((j, channel, message));
+                self.event_at.push(self.now);
+            }
             Output::Log { .. } => {}
             Output::Crash => self.nodes[j].up = false,
         }
@@ -307,6 +351,7 @@ impl Sim {
             }
             "PING" => Some(Frame::Simple("PONG".into())),
             "INFO" => Some(Frame::Bulk(self.info(r).into())),
+            "REPLFREEZE" => self.replfreeze(j, link, r, &args),
             "PUBLISH" => {
                 let subs: Vec<(usize, LinkId)> = self
                     .conns
@@ -334,7 +379,7 @@ impl Sim {
         let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
         if name == "SLAVEOF" || name == "FAILOVER" {
             let line: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-            self.admin.push((r, line.join(" ")));
+            self.admin.push((r, line.join(" "), self.now));
         }
         // FAILOVER TO host port …: the target (a replica of this master) takes over and
         // this master follows it, as the real handshake ends.
@@ -351,11 +396,25 @@ impl Sim {
             };
         }
         if name == "SLAVEOF" && args.len() == 3 {
+            // Ends a freeze and a refusal, as REPLICAOF does on ferrokv.
+            self.redis[r].frozen_until = 0;
+            self.redis[r].refusing_empty_master = false;
             if args[1].eq_ignore_ascii_case(b"NO") {
+                if self.redis[r].master_of.is_some() {
+                    // A promoted replica starts a new history continuing its old one.
+                    let new = self.new_replid();
+                    let me = &mut self.redis[r];
+                    me.replid2 = Some(std::mem::replace(&mut me.replid, new));
+                    me.second_offset = me.offset as i64 + 1;
+                }
                 self.redis[r].master_of = None;
             } else {
                 let port: u16 = String::from_utf8_lossy(&args[2]).parse().unwrap_or(0);
                 self.redis[r].master_of = Some(port);
+                // It continues its new master's history (PSYNC).
+                if let Some(m) = self.redis.iter().find(|x| x.port == port) {
+                    self.redis[r].replid = m.replid.clone();
+                }
             }
         }
         Frame::Simple("OK".into())
@@ -376,9 +435,23 @@ impl Sim {
                         x.port, x.offset
                     ));
                 }
+                s.push_str(&self.history_fields(r));
+                if me.sync_replicas > 0 {
+                    let acking =
+                        replicas.iter().filter(|x| !x.replfrozen(self.now) && !x.refusing_empty_master).count() as u32;
+                    s.push_str(&format!(
+                        "sync_replicas:{}\r\nsync_replicas_lease_ms:{}\r\nsync_replicas_acking:{acking}\r\nsync_committed_offset:{}\r\nsync_fenced:{}\r\n",
+                        me.sync_replicas,
+                        me.lease_ms,
+                        me.offset,
+                        (acking < me.sync_replicas) as i32
+                    ));
+                }
             }
             Some(mp) => {
-                let master_ok = self.redis.iter().any(|x| x.port == mp && x.up && !x.frozen && x.master_of.is_none());
+                let master_ok = self.redis.iter().any(|x| x.port == mp && x.up && !x.frozen && x.master_of.is_none())
+                    && !me.replfrozen(self.now)
+                    && !me.refusing_empty_master;
                 s.push_str(&format!(
                     "role:slave\r\nmaster_host:127.0.0.1\r\nmaster_port:{mp}\r\nmaster_link_status:{}\r\n",
                     if master_ok { "up" } else { "down" }
@@ -386,10 +459,56 @@ impl Sim {
                 if !master_ok {
                     s.push_str("master_link_down_since_seconds:1\r\n");
                 }
-                s.push_str(&format!("slave_repl_offset:{}\r\nslave_priority:{}\r\n", me.offset, me.priority));
+                let offset = me.info_offset.unwrap_or(me.offset);
+                s.push_str(&format!("slave_repl_offset:{offset}\r\nslave_priority:{}\r\n", me.priority));
+                s.push_str(&self.history_fields(r));
+                s.push_str(&format!(
+                    "sync_frozen:{}\r\nempty_master_refused:{}\r\n",
+                    me.replfrozen(self.now) as i32,
+                    me.refusing_empty_master as i32
+                ));
             }
         }
         s
+    }
+
+    fn history_fields(&self, r: usize) -> String {
+        let me = &self.redis[r];
+        format!(
+            "master_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\n",
+            me.replid,
+            me.replid2.clone().unwrap_or_else(|| "0".repeat(40)),
+            me.offset,
+            me.second_offset
+        )
+    }
+
+    fn new_replid(&mut self) -> String {
+        self.next_replid += 1;
+        format!("{:040x}", self.next_replid)
+    }
+
+    /// REPLFREEZE as a ferrokv replica answers it: `[replid, offset]`.
+    fn replfreeze(&mut self, j: usize, link: LinkId, r: usize, args: &[Vec<u8>]) -> Option<Frame> {
+        let line: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        self.admin.push((r, line.join(" "), self.now));
+        let now = self.now;
+        let me = &mut self.redis[r];
+        if me.no_replfreeze {
+            return Some(Frame::Error("ERR unknown command 'REPLFREEZE', with args beginning with: ".into()));
+        }
+        if me.master_of.is_none() {
+            return Some(Frame::Error("ERR REPLFREEZE is only valid on a replica".into()));
+        }
+        let ms: i64 = line.get(1).and_then(|a| a.parse().ok()).unwrap_or(0);
+        me.frozen_until = if ms > 0 { now + ms } else { 0 };
+        if std::mem::take(&mut me.lose_freeze_reply) {
+            // The connection breaks before the reply: the sentinel sees it closed.
+            self.conns.remove(&(j, link));
+            self.deliveries.push_back((j, Delivery::Closed(link)));
+            return None;
+        }
+        Some(Frame::Array(vec![Frame::Bulk(me.replid.clone().into()), Frame::Integer(me.offset as i64)]))
     }
 
     /// kill -9: the process is gone, its connections reset.
@@ -730,12 +849,12 @@ fn coordinated_failover_hands_over_through_the_masters_failover_command() {
     // The master was asked to hand over; nobody was told SLAVEOF NO ONE; the old master is
     // a replica of the new one without being converted.
     assert_eq!(
-        sim.admin.iter().filter(|(r, l)| *r == 0 && l.starts_with("FAILOVER TO 127.0.0.1 6381")).count(),
+        sim.admin.iter().filter(|(r, l, _)| *r == 0 && l.starts_with("FAILOVER TO 127.0.0.1 6381")).count(),
         1,
         "{:?}",
         sim.admin
     );
-    assert!(!sim.admin.iter().any(|(_, l)| l == "SLAVEOF NO ONE"), "{:?}", sim.admin);
+    assert!(!sim.admin.iter().any(|(_, l, _)| l == "SLAVEOF NO ONE"), "{:?}", sim.admin);
     assert_eq!(sim.redis[0].master_of, Some(6381));
     assert_eq!(sim.count("+switch-master"), 3, "{}", sim.dump());
     assert_eq!(sim.count("+convert-to-slave"), 0, "{}", sim.dump());
