@@ -90,6 +90,11 @@ impl Feed {
         self.offset += (self.stream.len() - before) as u64;
     }
 
+    /// Commands queued in the current unit so far.
+    pub fn unit_commands(&self) -> usize {
+        self.unit_commands
+    }
+
     /// Bytes fed since the last call.
     pub fn take(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.stream)
