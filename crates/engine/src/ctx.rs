@@ -272,7 +272,7 @@ pub fn reply_help(c: &mut Ctx, lines: &[&str]) -> CmdResult {
         out.simple(l);
     }
     out.simple("HELP");
-    out.simple("    Print this help.");
+    out.simple("    Prints this help.");
     Ok(())
 }
 

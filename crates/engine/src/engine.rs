@@ -206,6 +206,11 @@ pub struct Engine {
     /// Memory of all normal and pub/sub clients (`maxmemory-clients`, INFO
     /// `mem_clients_normal`), kept up to date client by client.
     pub clients_memory: usize,
+    /// Memory was over `maxmemory` (after evicting) when the current command started
+    /// (Redis's pre_command_oom_state, which scripts consult).
+    pub(crate) pre_command_oom: bool,
+    /// The Lua interpreter, its script cache and the client scripts run commands as.
+    pub scripts: crate::commands::scripting::ScriptState,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -262,6 +267,8 @@ impl Engine {
             persist: Default::default(),
             now_ms,
             clients_memory: 0,
+            pre_command_oom: false,
+            scripts: Default::default(),
         })
     }
 
@@ -504,7 +511,8 @@ impl Engine {
         }
         let name = c.name;
         let is_parent_level = c.parent.is_none();
-        if self.hot.maxmemory > 0 && !self.perform_evictions(now_ms) {
+        self.pre_command_oom = self.hot.maxmemory > 0 && !self.perform_evictions(now_ms);
+        if self.pre_command_oom {
             let queued_denyoom = name == "exec" && client.multi.as_ref().is_some_and(|m| m.flags & flags::DENYOOM != 0);
             let queueing = client.multi.is_some() && !matches!(name, "exec" | "discard" | "quit" | "reset");
             if cflags & flags::DENYOOM != 0 || queueing || queued_denyoom {
@@ -802,6 +810,11 @@ impl Engine {
     /// The database a command-less caller (tests, tools) may inspect.
     pub fn db(&self, i: usize) -> &Db {
         &self.dbs[i]
+    }
+
+    /// Memory was over `maxmemory` when the current command started.
+    pub(crate) fn over_maxmemory(&self) -> bool {
+        self.pre_command_oom
     }
 }
 

@@ -115,6 +115,11 @@ impl Feed {
         self.offset += (self.stream.len() - before) as u64;
     }
 
+    /// Commands queued in the current unit so far.
+    pub fn unit_commands(&self) -> usize {
+        self.unit_commands
+    }
+
     /// Bytes fed since the last call, and the ranges of them that are for replicas only.
     pub fn take(&mut self) -> (Vec<u8>, Vec<(usize, usize)>) {
         (std::mem::take(&mut self.stream), std::mem::take(&mut self.replication_only))

@@ -241,3 +241,17 @@ fn getack_requests_reach_replicas_but_never_the_aof() {
     g.h.eng.flush_feed();
     assert_eq!(g.offset() - before, 37, "one REPLCONF GETACK * in the stream");
 }
+
+#[test]
+fn a_script_that_writes_is_held_and_a_fenced_master_runs_no_data_command_from_scripts() {
+    let mut g = group(1, 1);
+    let w = g.writer;
+    // The key written is not declared in KEYS: the wait comes from the inner write.
+    assert_eq!(g.run(w, &["EVAL", "return redis.call('SET', 'undeclared', 'v')", "0"]), None);
+    let (need, _, _) = g.h.eng.sync_requirement(w).unwrap();
+    g.ack(g.replicas[0], need);
+    assert_eq!(g.reply(w).unwrap(), b"+OK\r\n");
+    g.h.eng.set_monotonic_now(10_000);
+    let out = String::from_utf8(g.run(w, &["EVAL", "return redis.call('GET', 'undeclared')", "0"]).unwrap()).unwrap();
+    assert!(out.starts_with("-READONLY Fenced master"), "{out}");
+}

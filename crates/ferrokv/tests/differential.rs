@@ -176,6 +176,7 @@ scripts!(
     watch,
     reply_mode,
     debug,
+    scripting,
 );
 
 /// A seeded generator (splitmix64): the same seed gives the same command sequence.

@@ -29,6 +29,9 @@ pub struct ReplyBuf {
     /// Error codes (`ERR`, `WRONGTYPE`, …) written since the last [`ReplyBuf::take_errors`],
     /// for INFO errorstats and failed-call counts.
     errors: Vec<String>,
+    /// An error reply was written that must not count in the error statistics (it was
+    /// counted when a script's command replied it) yet fails the command.
+    failed_unrecorded: bool,
     /// Pending output at which the client is doomed (0: no cap).
     cap: usize,
     in_flight: Option<Arc<AtomicUsize>>,
@@ -228,11 +231,14 @@ impl ReplyBuf {
     }
 
     pub fn take_errors(&mut self) -> Vec<String> {
+        self.failed_unrecorded = false;
         std::mem::take(&mut self.errors)
     }
 
+    /// True if an error reply was written since the last [`ReplyBuf::take_errors`] (the
+    /// command failed), whether or not it counts in the error statistics.
     pub fn has_errors(&self) -> bool {
-        !self.errors.is_empty()
+        !self.errors.is_empty() || self.failed_unrecorded
     }
 
     pub fn raw(&mut self, bytes: &[u8]) {
@@ -279,6 +285,25 @@ impl ReplyBuf {
             self.buf.extend_from_slice(b"ERR ");
         }
         self.push_line(msg.as_bytes());
+    }
+
+    /// An error reply written as given: `msg` (without the leading `-`) keeps whatever
+    /// code it starts with, lowercase included, and CR/LF become spaces. With `stats` it
+    /// is counted under its first word when that ends within 32 bytes (else `ERR`), as
+    /// Redis's afterErrorReply counts it; without, it only marks the command as failed.
+    pub fn error_verbatim(&mut self, msg: &[u8], stats: bool) {
+        self.buf.push(b'-');
+        if stats {
+            let head = &msg[..msg.len().min(31)];
+            let code = match head.iter().position(|&b| b == b' ') {
+                Some(sp) => String::from_utf8_lossy(&msg[..sp]).into_owned(),
+                None => "ERR".to_string(),
+            };
+            self.errors.push(code);
+        } else {
+            self.failed_unrecorded = true;
+        }
+        self.push_line(msg);
     }
 
     pub fn int(&mut self, n: i64) {

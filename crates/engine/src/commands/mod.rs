@@ -24,6 +24,7 @@ pub mod lists;
 pub mod persistence_cmd;
 pub mod pubsub_cmd;
 pub mod replication_cmd;
+pub mod scripting;
 pub mod server_cmd;
 pub mod sets;
 pub mod sort;
@@ -382,6 +383,17 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("acl|cat", server_cmd::acl_cat, "Lists the ACL categories, or the commands inside a category."),
     ("acl|help", server_cmd::acl_help, "Returns helpful text about the different subcommands."),
     ("debug", debug::debug, "A container for debugging commands."),
+    // scripting
+    ("eval", scripting::eval, "Executes a server-side Lua script."),
+    ("eval_ro", scripting::eval_ro, "Executes a read-only server-side Lua script."),
+    ("evalsha", scripting::evalsha, "Executes a server-side Lua script by SHA1 digest."),
+    ("evalsha_ro", scripting::evalsha_ro, "Executes a read-only server-side Lua script by SHA1 digest."),
+    ("script|load", scripting::script_load, "Loads a server-side Lua script to the script cache."),
+    ("script|exists", scripting::script_exists, "Determines whether server-side Lua scripts exist in the script cache."),
+    ("script|flush", scripting::script_flush, "Removes all server-side Lua scripts from the script cache."),
+    ("script|kill", scripting::script_kill, "Terminates a server-side Lua script during execution."),
+    ("script|debug", scripting::script_debug, "Sets the debug mode of server-side Lua scripts."),
+    ("script|help", scripting::script_help, "Returns helpful text about the different subcommands."),
 ];
 
 /// Why a command name did not resolve.

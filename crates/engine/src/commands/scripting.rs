@@ -1,0 +1,384 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT: the engine's side of Lua scripting.
+//!
+//! The interpreter lives in `crates/scripting`; this module runs a script for a client:
+//! Redis's checks before the run (`scriptPrepareForRun`), and a [`CallHandler`] through
+//! which `redis.call` runs commands on a dedicated *script client* with Redis's checks
+//! before each one (`scriptCall`). Inner commands are counted in commandstats and go
+//! through [`Engine::call`], so their writes reach the feed one by one (effects
+//! replication); the unit they form is wrapped in MULTI/EXEC when there are several.
+
+use crate::client::{Client, ConnInfo, NoWaker, Transport};
+use crate::commands::spec::flags;
+use crate::commands::Lookup;
+use crate::ctx::{int_arg, is, reply_help, subcommand_syntax_error, Ctx};
+use crate::engine::Engine;
+use crate::error::{CmdError, CmdResult};
+use ferrokv_resp::Argv;
+use ferrokv_scripting::{CallHandler, CallOptions, ScriptFlags, Scripting, Sha};
+use std::sync::Arc;
+
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+/// The engine's scripting state: the interpreter and the client scripts run commands as.
+pub struct ScriptState {
+    /// Taken out while a script runs (the handler needs the rest of the engine).
+    pub interp: Option<Box<Scripting>>,
+    pub client: Option<Box<Client>>,
+}
+
+impl ScriptState {
+    pub fn new() -> ScriptState {
+        let conn =
+            ConnInfo { addr: "lua".into(), laddr: String::new(), fd: -1, transport: Transport::Tcp, local: true };
+        let mut client = Client::new(0, conn, 0, Arc::new(NoWaker));
+        client.authenticated = true;
+        ScriptState {
+            interp: Some(Box::new(Scripting::new(ferrokv_config::REDIS_VERSION))),
+            client: Some(Box::new(client)),
+        }
+    }
+
+    pub fn interp(&self) -> &Scripting {
+        self.interp.as_deref().expect("no script runs while the engine is inspected")
+    }
+
+    pub fn interp_mut(&mut self) -> &mut Scripting {
+        self.interp.as_deref_mut().expect("no script runs while a command runs")
+    }
+}
+
+impl Default for ScriptState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn eval(c: &mut Ctx) -> CmdResult {
+    eval_generic(c, false, false)
+}
+
+pub fn eval_ro(c: &mut Ctx) -> CmdResult {
+    eval_generic(c, false, true)
+}
+
+pub fn evalsha(c: &mut Ctx) -> CmdResult {
+    eval_generic(c, true, false)
+}
+
+pub fn evalsha_ro(c: &mut Ctx) -> CmdResult {
+    eval_generic(c, true, true)
+}
+
+fn lowercase_sha(s: &[u8]) -> Option<Sha> {
+    let mut sha: Sha = s.try_into().ok()?;
+    sha.make_ascii_lowercase();
+    Some(sha)
+}
+
+fn eval_generic(c: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
+    // EVAL is shown to MONITOR before the commands it runs (it skips the usual place).
+    if !c.eng.monitors.is_empty() {
+        c.eng.feed_monitors(c.client, c.argv, c.now);
+    }
+    if by_sha && c.arg(1).len() != 40 {
+        return Err(CmdError::err(NOSCRIPT));
+    }
+    let numkeys = int_arg(c.arg(2))?;
+    if numkeys > c.argc() as i64 - 3 {
+        return Err(CmdError::err("ERR Number of keys can't be greater than number of args"));
+    }
+    if numkeys < 0 {
+        return Err(CmdError::err("ERR Number of keys can't be negative"));
+    }
+    let sha = if by_sha {
+        let sha = lowercase_sha(c.arg(1)).ok_or(CmdError::err(NOSCRIPT))?;
+        if c.eng.scripts.interp().get(&sha).is_none() {
+            return Err(CmdError::err(NOSCRIPT));
+        }
+        sha
+    } else {
+        let body = c.argv.get(1);
+        c.eng.scripts.interp_mut().load(body).map_err(|e| CmdError::msg(format!("ERR {e}")))?
+    };
+    let script_flags = c.eng.scripts.interp().get(&sha).map_or(ScriptFlags::default(), |s| s.flags);
+    if let Some(msg) = prepare_refusal(c, script_flags, ro) {
+        return Err(CmdError::msg(msg));
+    }
+    let numkeys = numkeys as usize;
+    let keys: Vec<&[u8]> = (3..3 + numkeys).map(|i| c.arg(i)).collect();
+    let args: Vec<&[u8]> = (3 + numkeys..c.argc()).map(|i| c.arg(i)).collect();
+    run_script(c, &sha, &keys, &args, script_flags, ro);
+    Ok(())
+}
+
+/// Redis's scriptPrepareForRun checks: what the script's declared flags forbid here.
+fn prepare_refusal(c: &mut Ctx, f: ScriptFlags, ro: bool) -> Option<String> {
+    let eng = &*c.eng;
+    let obey = c.client.repl_role == Some(crate::client::ReplRole::Master);
+    let stale = eng.master_down();
+    if f.compat() {
+        return stale
+            .then(|| "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.".into());
+    }
+    if stale && !f.has(ScriptFlags::ALLOW_STALE) {
+        return Some("MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.".into());
+    }
+    if !f.has(ScriptFlags::NO_WRITES) {
+        if eng.is_replica() && eng.hot.replica_read_only && !obey {
+            return Some("READONLY Can not run script with write flag on readonly replica".into());
+        }
+        if let Some(e) = eng.disk_error().filter(|_| !obey) {
+            return Some(if e.contains("AOF") {
+                format!("MISCONF Redis is configured to persist data to AOF, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts. AOF error: {}", e.rsplit(": ").next().unwrap_or(""))
+            } else {
+                "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.".into()
+            });
+        }
+        if ro {
+            return Some("ERR Can not execute a script with write flag using *_ro command.".into());
+        }
+        if let Some(msg) = eng.replication_write_guard(obey, c.now).filter(|m| m.starts_with("NOREPLICAS")) {
+            return Some(msg.into());
+        }
+    }
+    if eng.hot.maxmemory > 0 && !f.has(ScriptFlags::ALLOW_OOM) && !f.has(ScriptFlags::NO_WRITES) && eng.over_maxmemory()
+    {
+        return Some(
+            "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'".into(),
+        );
+    }
+    None
+}
+
+/// Runs the cached script `sha` for the calling client.
+fn run_script(c: &mut Ctx, sha: &Sha, keys: &[&[u8]], args: &[&[u8]], f: ScriptFlags, ro: bool) {
+    let mut interp = c.eng.scripts.interp.take().expect("scripts do not nest");
+    let mut script_client = c.eng.scripts.client.take().expect("scripts do not nest");
+    script_client.db = c.client.db;
+    let read_only = ro || (!f.compat() && f.has(ScriptFlags::NO_WRITES));
+    let allow_oom = !f.compat() && f.has(ScriptFlags::ALLOW_OOM);
+    let oom_at_start = c.eng.hot.maxmemory > 0 && c.eng.over_maxmemory();
+    let in_exec = std::mem::replace(&mut c.eng.in_exec, true);
+    let feed_enabled = c.eng.feed.enabled;
+    let mut handler = ScriptCaller {
+        eng: c.eng,
+        caller: c.client,
+        script_client: &mut script_client,
+        now: c.now,
+        read_only,
+        allow_oom,
+        oom_at_start,
+        write_dirty: false,
+        propagated: 0,
+        feed_enabled,
+    };
+    let mut out = std::mem::take(&mut handler.caller.out);
+    interp.run_eval(sha, keys, args, &mut handler, &mut out);
+    let propagated = handler.propagated;
+    c.client.out = out;
+    // Synchronous replication: what the script's commands wrote or read is the EVAL's to
+    // wait for (its own call accounts for it as it ends).
+    c.client.sync_cmd_need = c.client.sync_cmd_need.max(std::mem::take(&mut script_client.sync_cmd_need));
+    c.eng.feed.enabled = feed_enabled;
+    c.eng.in_exec = in_exec;
+    if propagated > 1 {
+        // A script's effects reach replicas and the AOF as one MULTI/EXEC block.
+        c.eng.feed.atomic_hint = true;
+    }
+    c.eng.scripts.interp = Some(interp);
+    c.eng.scripts.client = Some(script_client);
+}
+
+/// `redis.call`'s path into the engine for one script run.
+struct ScriptCaller<'a> {
+    eng: &'a mut Engine,
+    caller: &'a mut Client,
+    script_client: &'a mut Client,
+    now: i64,
+    read_only: bool,
+    allow_oom: bool,
+    oom_at_start: bool,
+    /// A write command ran: later writes may no longer be refused for server state.
+    write_dirty: bool,
+    /// Inner commands that reached the feed.
+    propagated: usize,
+    feed_enabled: bool,
+}
+
+impl ScriptCaller<'_> {
+    /// Redis's scriptCall checks, in its order; the refusal text if any.
+    fn refusal(&self, cmd: crate::commands::CmdId, argc: usize) -> Option<String> {
+        let c = self.eng.commands.get(cmd);
+        if !c.arity_ok(argc) || c.handler.is_none() {
+            return Some("Wrong number of args calling Redis command from script".into());
+        }
+        let f = c.flags();
+        if f & flags::NOSCRIPT != 0 {
+            return Some("This Redis command is not allowed from script".into());
+        }
+        if self.eng.master_down() && f & flags::STALE == 0 {
+            return Some("Can not execute the command on a stale replica".into());
+        }
+        if f & (flags::WRITE | flags::READONLY) != 0 && self.eng.sync_fenced() {
+            return Some(format!("-{}", self.eng.fenced_error()));
+        }
+        if self.read_only && f & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+            return Some("Write commands are not allowed from read-only scripts.".into());
+        }
+        let obey = self.caller.repl_role == Some(crate::client::ReplRole::Master);
+        if f & flags::WRITE != 0 && !self.write_dirty {
+            if self.eng.is_replica() && self.eng.hot.replica_read_only && !obey {
+                return Some("-READONLY You can't write against a read only replica.".into());
+            }
+            if let Some(e) = self.eng.disk_error() {
+                return Some(format!("-{e}"));
+            }
+            if let Some(msg) = self.eng.replication_write_guard(obey, self.now).filter(|m| m.starts_with("NOREPLICAS"))
+            {
+                return Some(format!("-{msg}"));
+            }
+        }
+        if !self.allow_oom
+            && self.eng.hot.maxmemory > 0
+            && !obey
+            && !self.write_dirty
+            && self.oom_at_start
+            && f & flags::DENYOOM != 0
+        {
+            return Some("-OOM command not allowed when used memory > 'maxmemory'.".into());
+        }
+        None
+    }
+
+    /// Counts a refusal as Redis does: in the error statistics, and as a rejected call
+    /// of the command when it exists.
+    fn count_refusal(&mut self, cmd: Option<crate::commands::CmdId>, text: &str) {
+        let code = match text.strip_prefix('-') {
+            Some(rest) => {
+                rest[..rest.len().min(31)].split(' ').next().filter(|_| rest[..rest.len().min(31)].contains(' '))
+            }
+            None => None,
+        };
+        self.eng.stats.record_error(code.unwrap_or("ERR"));
+        if let Some(id) = cmd {
+            self.eng.cmd_stats[id].rejected_calls += 1;
+        }
+    }
+}
+
+impl CallHandler for ScriptCaller<'_> {
+    fn call(&mut self, argv: &Argv, opts: CallOptions, reply: &mut Vec<u8>) -> Result<(), String> {
+        let cmd = match self.eng.commands.lookup(argv) {
+            Lookup::Found(id) => id,
+            _ => {
+                let text = "Unknown Redis command called from script".to_string();
+                self.count_refusal(None, &text);
+                return Err(text);
+            }
+        };
+        if let Some(text) = self.refusal(cmd, argv.len()) {
+            self.count_refusal(Some(cmd), &text);
+            return Err(text);
+        }
+        if self.eng.commands.get(cmd).flags() & flags::WRITE != 0 {
+            self.write_dirty = true;
+        }
+        self.script_client.out.set_resp3(opts.resp3);
+        // redis.set_repl: REPL_NONE keeps these writes out of the AOF and the replicas
+        // (the two share one feed here: any other choice propagates to both).
+        self.eng.feed.enabled = self.feed_enabled && opts.repl != 0;
+        let fed_before = self.eng.feed.unit_commands();
+        self.eng.call(self.script_client, cmd, argv, self.now);
+        self.propagated += self.eng.feed.unit_commands() - fed_before;
+        self.eng.feed.enabled = self.feed_enabled;
+        std::mem::swap(reply, &mut self.script_client.out.buf);
+        self.script_client.out.clear();
+        Ok(())
+    }
+
+    fn acl_check(&mut self, argv: &Argv) -> Option<bool> {
+        // One user with every permission (ferrokv has no ACL users yet).
+        matches!(self.eng.commands.lookup(argv), Lookup::Found(_)).then_some(true)
+    }
+
+    fn log(&mut self, level: i32, msg: &[u8]) {
+        let text = String::from_utf8_lossy(msg);
+        match level {
+            0 => log::debug!("{text}"),
+            1 => log::info!("{text}"),
+            2 => log::info!("{text}"),
+            _ => log::warn!("{text}"),
+        }
+    }
+}
+
+pub fn script_load(c: &mut Ctx) -> CmdResult {
+    let body = c.argv.get(2);
+    let sha = c.eng.scripts.interp_mut().load(body).map_err(|e| CmdError::msg(format!("ERR {e}")))?;
+    c.out().bulk(&sha);
+    Ok(())
+}
+
+pub fn script_exists(c: &mut Ctx) -> CmdResult {
+    let n = c.argc() - 2;
+    let found: Vec<bool> = (2..c.argc())
+        .map(|i| lowercase_sha(c.arg(i)).is_some_and(|s| c.eng.scripts.interp().get(&s).is_some()))
+        .collect();
+    let out = c.out();
+    out.array(n);
+    for f in found {
+        out.int(f as i64);
+    }
+    Ok(())
+}
+
+pub fn script_flush(c: &mut Ctx) -> CmdResult {
+    if c.argc() > 3 || (c.argc() == 3 && !is(c.arg(2), "sync") && !is(c.arg(2), "async")) {
+        return Err(CmdError::err("ERR SCRIPT FLUSH only support SYNC|ASYNC option"));
+    }
+    c.eng.scripts.interp_mut().flush();
+    c.out().ok();
+    Ok(())
+}
+
+pub fn script_kill(_c: &mut Ctx) -> CmdResult {
+    // Scripts run to completion under the engine lock for now: none is ever running
+    // when another client's command is processed.
+    Err(CmdError::err("NOTBUSY No scripts in execution right now."))
+}
+
+pub fn script_debug(c: &mut Ctx) -> CmdResult {
+    if is(c.arg(2), "no") {
+        c.out().ok();
+        return Ok(());
+    }
+    if is(c.arg(2), "yes") || is(c.arg(2), "sync") {
+        return Err(CmdError::err("ERR SCRIPT DEBUG is not supported: ferrokv has no Lua debugger"));
+    }
+    Err(CmdError::err("ERR Use SCRIPT DEBUG YES/SYNC/NO"))
+}
+
+pub fn script_help(c: &mut Ctx) -> CmdResult {
+    if c.argc() != 2 {
+        return Err(subcommand_syntax_error(c));
+    }
+    reply_help(
+        c,
+        &[
+            "DEBUG (YES|SYNC|NO)",
+            "    Set the debug mode for subsequent scripts executed.",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+        ],
+    )
+}
