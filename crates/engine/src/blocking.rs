@@ -94,6 +94,9 @@ pub struct BlockingTable {
     /// Keys that received data since the last serving round, in signal order.
     ready: VecDeque<(usize, SmallBytes)>,
     ready_set: HashSet<(usize, SmallBytes)>,
+    /// Clients blocked now (on keys, WAIT, WAITAOF…): lets the replication path skip
+    /// looking for WAIT clients at every acknowledgement when there are none.
+    pub(crate) blocked: usize,
 }
 
 impl BlockingTable {
@@ -159,6 +162,9 @@ impl Engine {
     /// Registers a client as blocked (called after its command asked to block).
     pub(crate) fn block_client(&mut self, client: &mut Client, req: BlockRequest, cmd: CmdId, argv: &Argv) {
         self.blocking.add(client.db, &req.keys, client.id);
+        if client.blocked.is_none() {
+            self.blocking.blocked += 1;
+        }
         client.blocked = Some(Blocked {
             db: client.db,
             keys: req.keys,
@@ -173,6 +179,7 @@ impl Engine {
     /// Forgets a client's block without replying.
     pub(crate) fn unblock(&mut self, client: &mut Client) -> Option<Blocked> {
         let b = client.blocked.take()?;
+        self.blocking.blocked -= 1;
         self.blocking.remove(b.db, &b.keys, client.id);
         Some(b)
     }

@@ -307,6 +307,9 @@ impl Engine {
 
     /// Answers the WAIT and WAITAOF clients now satisfied.
     pub(crate) fn serve_waiters(&mut self, _now_ms: i64) {
+        if self.blocking.blocked == 0 {
+            return;
+        }
         let waiting = self.replication_waiters();
         for id in waiting {
             let Some(mut c) = self.clients.take(id) else { continue };
