@@ -222,8 +222,16 @@ impl Engine {
         let c = self.commands.get(cmd);
         let cflags = c.flags();
         let db = client.db;
+        // Most commands have one key, first: no need to run the key specs for them.
+        let key_positions = |c: &crate::commands::Cmd| -> Vec<usize> {
+            if c.spec.keys == (1, 1, 1) && argv.len() >= 2 && c.getkeys.is_none() {
+                vec![1]
+            } else {
+                crate::commands::getkeys::command_keys(c, argv).into_iter().map(|k| k.pos).collect()
+            }
+        };
         let need = if wrote {
-            let keys = crate::commands::getkeys::command_keys(c, argv);
+            let keys = key_positions(c);
             let cross_db = matches!(c.name, "move" | "copy" | "swapdb" | "flushdb" | "flushall");
             let s = &mut self.repl.sync;
             if keys.is_empty() || cross_db {
@@ -231,8 +239,8 @@ impl Engine {
                 s.dirty.global = PENDING;
                 s.dirty.max = PENDING;
             }
-            for k in keys {
-                let key = SmallBytes::from(argv.get(k.pos));
+            for pos in keys {
+                let key = SmallBytes::from(argv.get(pos));
                 s.dirty.insert_pending(db, key.clone());
                 s.pending_keys.push((db, key));
             }
@@ -240,11 +248,11 @@ impl Engine {
         } else if self.repl.sync.dirty.is_clean() {
             0
         } else {
-            let keys = crate::commands::getkeys::command_keys(c, argv);
+            let keys = key_positions(c);
             if keys.is_empty() && cflags & (flags::READONLY | flags::WRITE) != 0 {
                 self.repl.sync.dirty.max
             } else {
-                keys.iter().map(|k| self.repl.sync.dirty.observe(db, argv.get(k.pos))).max().unwrap_or(0)
+                keys.iter().map(|&pos| self.repl.sync.dirty.observe(db, argv.get(pos))).max().unwrap_or(0)
             }
         };
         let need = if need == PENDING || need > self.repl.sync.committed { need } else { 0 };
