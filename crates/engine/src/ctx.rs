@@ -242,6 +242,20 @@ pub fn timeout_arg(a: &[u8], now_ms: i64) -> Result<Option<i64>, CmdError> {
 }
 
 /// Parses an integer argument (`ERR value is not an integer or out of range`).
+/// The count of HRANDFIELD, SRANDMEMBER and ZRANDMEMBER: any integer but i64::MIN, whose
+/// absolute value (the number of draws) does not exist; Redis's range error for it.
+pub fn random_count_arg(a: &[u8]) -> Result<i64, CmdError> {
+    let n = int_arg(a)?;
+    if n == i64::MIN {
+        return Err(CmdError::msg(format!(
+            "ERR value is out of range, value must between {} and {}",
+            -i64::MAX,
+            i64::MAX
+        )));
+    }
+    Ok(n)
+}
+
 pub fn int_arg(a: &[u8]) -> Result<i64, CmdError> {
     ferrokv_resp::parse_i64(a).ok_or(CmdError::NotInteger)
 }

@@ -283,14 +283,7 @@ pub fn hincrbyfloat(c: &mut Ctx) -> CmdResult {
 
 pub fn hrandfield(c: &mut Ctx) -> CmdResult {
     let count = if c.argc() >= 3 {
-        let n = int_arg(c.arg(2))?;
-        if n == i64::MIN {
-            return Err(CmdError::msg(format!(
-                "ERR value is out of range, value must between {} and {}",
-                -i64::MAX,
-                i64::MAX
-            )));
-        }
+        let n = crate::ctx::random_count_arg(c.arg(2))?;
         Some(n)
     } else {
         None

@@ -5,7 +5,7 @@
 //! replicas remove the same members rather than drawing their own random ones.
 
 use super::keys::{parse_cursor, parse_scan_opts, reply_scan};
-use crate::ctx::{int_arg, is, Ctx};
+use crate::ctx::{is, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
 use ferrokv_config::notify;
 use ferrokv_keyspace::types::set::Set;
@@ -200,14 +200,7 @@ pub fn srandmember(c: &mut Ctx) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let count = if c.argc() == 3 {
-        let n = int_arg(c.arg(2))?;
-        if n == i64::MIN {
-            return Err(CmdError::msg(format!(
-                "ERR value is out of range, value must between {} and {}",
-                -i64::MAX,
-                i64::MAX
-            )));
-        }
+        let n = crate::ctx::random_count_arg(c.arg(2))?;
         Some(n)
     } else {
         None

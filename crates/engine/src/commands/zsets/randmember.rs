@@ -1,7 +1,7 @@
 //! ZRANDMEMBER.
 
 use super::{read_zset, reply_entries, Entries};
-use crate::ctx::{int_arg, is, Ctx};
+use crate::ctx::{is, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
 use ferrokv_keyspace::types::zset::ZSet;
 use std::collections::HashSet;
@@ -10,14 +10,7 @@ fn zrandmember_count_arg(c: &Ctx) -> Result<Option<(i64, bool)>, CmdError> {
     if c.argc() < 3 {
         return Ok(None);
     }
-    let n = int_arg(c.arg(2))?;
-    if n == i64::MIN {
-        return Err(CmdError::msg(format!(
-            "ERR value is out of range, value must between {} and {}",
-            -i64::MAX,
-            i64::MAX
-        )));
-    }
+    let n = crate::ctx::random_count_arg(c.arg(2))?;
     if c.argc() > 4 || (c.argc() == 4 && !is(c.arg(3), "withscores")) {
         return Err(CmdError::Syntax);
     }
