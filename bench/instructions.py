@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Instructions a server executes for a fixed redis-benchmark load, counted by callgrind:
+repeatable on a shared, noisy machine where ops/s swing (valgrind counts instructions,
+not time), so a change's CPU cost can be judged against the binary before it.
+
+    python3 bench/instructions.py --bin before=/path/ferrokv-old --bin after=target/release/ferrokv \\
+        [--tests set,get] [--pipelines 1,16] [--requests 50000]
+
+Prints, per test and pipeline depth, each binary's total instructions (the whole server
+run: startup, the load, shutdown), the ratio to the first binary, and instructions per
+request. Random keys (-r 100000) make runs differ by about 0.5 %.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import free_port, redis_tool  # noqa: E402
+
+
+def count(binary, test, pipeline, requests):
+    port = free_port()
+    d = tempfile.mkdtemp(prefix="bench-callgrind-")
+    out = os.path.join(d, "callgrind.out")
+    server = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, "server", "--port", str(port),
+         "--save", "", "--appendonly", "no", "--dir", d],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cli = redis_tool("redis-cli")
+    deadline = time.time() + 60
+    while subprocess.run([cli, "-p", str(port), "PING"], capture_output=True, text=True).stdout.strip() != "PONG":
+        if time.time() > deadline or server.poll() is not None:
+            raise SystemExit(f"{binary} did not start under valgrind")
+        time.sleep(0.2)
+    subprocess.run([redis_tool("redis-benchmark"), "-p", str(port), "-c", "50", "-n", str(requests), "-P",
+                    str(pipeline), "-r", "100000", "-t", test, "-q"], check=True, capture_output=True)
+    subprocess.run([cli, "-p", str(port), "SHUTDOWN", "NOSAVE"], capture_output=True)
+    server.wait(timeout=120)
+    with open(out) as f:
+        text = f.read()
+    m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+    if not m:
+        raise SystemExit("no totals in the callgrind output")
+    return int(m.group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", action="append", required=True, help="name=path of a ferrokv binary (first: baseline)")
+    ap.add_argument("--tests", default="set,get")
+    ap.add_argument("--pipelines", default="1,16")
+    ap.add_argument("--requests", type=int, default=50000)
+    args = ap.parse_args()
+    bins = [b.split("=", 1) for b in args.bin]
+    print(f"{'test':<6}{'-P':>4}" + "".join(f"{name:>16}{'ratio':>7}" for name, _ in bins) + f"{'instr/req':>11}")
+    for p in [int(x) for x in args.pipelines.split(",")]:
+        requests = args.requests * (4 if p > 1 else 1)
+        for t in args.tests.split(","):
+            counts = [count(path, t, p, requests) for _, path in bins]
+            row = f"{t:<6}{p:>4}" + "".join(f"{c:>16}{c / counts[0]:>7.3f}" for c in counts)
+            print(row + f"{counts[-1] / requests:>11.0f}")
+
+
+if __name__ == "__main__":
+    main()
