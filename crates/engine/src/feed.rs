@@ -84,6 +84,22 @@ impl Feed {
         self.offset += (self.stream.len() - start) as u64;
     }
 
+    /// A command for replicas that belongs to no database (PUBLISH): on its own it is for
+    /// replicas only; inside a unit (EXEC, a script) it goes with the unit's writes, which
+    /// keeps the transaction's order (the AOF then carries it too, harmless on reload:
+    /// nobody is subscribed yet).
+    pub fn push_for_replicas<'a, I>(&mut self, args: I)
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        if self.unit_commands == 0 {
+            self.push_replication_only(args);
+        } else {
+            self.push_without_db(args);
+        }
+    }
+
     /// True if nothing was fed since the last take.
     pub fn is_empty(&self) -> bool {
         self.stream.is_empty()

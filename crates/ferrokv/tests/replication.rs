@@ -810,3 +810,37 @@ fn keys_the_master_expires_are_deleted_on_the_replica() {
     assert!(gone, "the replica kept keys its master expired");
     assert_converged(&mut m, &mut r);
 }
+
+/// A master propagates PUBLISH to its replicas (Redis does): a client subscribed on a
+/// replica, ferrokv's or Redis's, receives what was published on the master; the AOF does
+/// not carry it.
+#[test]
+fn messages_published_on_the_master_reach_subscribers_of_its_replicas() {
+    let master = Server::start(&["--repl-diskless-sync-delay", "0", "--appendonly", "yes"]);
+    let replica = start_replica(master.port, &[]);
+    let redis_replica = Server::start_redis(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut m = master.conn();
+    let mut subscribers = Vec::new();
+    for s in std::iter::once(&replica).chain(redis_replica.iter()) {
+        let mut c = s.conn();
+        wait_synced(&mut m, &mut c);
+        let mut raw = Raw::connect(&s.addr());
+        raw.cmd(&[b"SUBSCRIBE", b"news"]);
+        subscribers.push(raw);
+    }
+    let _: i64 = redis::cmd("PUBLISH").arg("news").arg("hello").query(&mut m).unwrap();
+    for raw in subscribers.iter_mut() {
+        let msg = raw.read_reply().expect("message");
+        assert_eq!(msg, b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n");
+    }
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut m).unwrap();
+    let dir = master.dir.path().join("appendonlydir");
+    let aof: Vec<u8> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
+        .flat_map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    let text = String::from_utf8_lossy(&aof);
+    assert!(text.contains("SET") && !text.contains("PUBLISH") && !text.contains("GETACK"), "{text}");
+}

@@ -103,6 +103,12 @@ pub(crate) fn punsubscribe_all(eng: &mut Engine, client: &mut Client, reply: boo
 pub fn publish(c: &mut Ctx) -> CmdResult {
     let (ch, msg) = (c.arg(1), c.arg(2));
     let n = c.publish(ch, msg);
+    // As Redis, a master propagates PUBLISH to its replicas (not to the AOF), so clients
+    // subscribed on a replica get the master's messages (and sentinels' hellos keep quiet
+    // links alive). A replica proxies its master's stream instead.
+    if c.eng.is_master_role() && c.eng.repl.backlog.is_some() {
+        c.eng.feed.push_for_replicas([&b"PUBLISH"[..], ch, msg]);
+    }
     c.out().int(n as i64);
     Ok(())
 }
