@@ -287,7 +287,8 @@ impl Engine {
 
     fn sync_push_request(&mut self) {
         // A FAILOVER waits for the offset to stand still: nothing enters the stream.
-        if self.repl.sync.unflushed_request.is_some() || self.repl.failover.is_some() {
+        // A request must really be in the stream to prove anything when answered.
+        if self.repl.sync.unflushed_request.is_some() || self.repl.failover.is_some() || !self.feed.enabled {
             return;
         }
         self.feed.push_replication_only([&b"REPLCONF"[..], b"GETACK", b"*"]);
