@@ -232,6 +232,7 @@ unsafe fn append_value(l: State, cfg: *mut Config, depth: c_int) {
             let depth = depth + 1;
             // Room for a key, a value and an error message at every level.
             if depth > (*cfg).encode_max_depth || ffi::lua_checkstack(l, 3) == 0 {
+                super::make_room(l);
                 ffi::luaL_error(l, c"Cannot serialise, excessive nesting (%d)".as_ptr(), depth);
             }
             let len = array_length(l, cfg);

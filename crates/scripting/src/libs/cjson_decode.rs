@@ -301,12 +301,8 @@ unsafe fn descend(l: State, p: &mut Parser, slots: c_int) {
     if p.depth <= (*p.cfg).decode_max_depth && ffi::lua_checkstack(l, slots) != 0 {
         return;
     }
-    ffi::luaL_error(
-        l,
-        c"Found too many nested data structures (%d) at character %d".as_ptr(),
-        p.depth,
-        p.ptr as c_int,
-    );
+    super::make_room(l);
+    ffi::luaL_error(l, c"Found too many nested data structures (%d) at character %d".as_ptr(), p.depth, p.ptr as c_int);
 }
 
 unsafe fn push_tmp(l: State, p: &Parser) {

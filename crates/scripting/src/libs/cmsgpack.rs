@@ -9,7 +9,7 @@
 //! (no bin/ext types), pushes integers through a signed 64-bit `lua_Integer` (so a
 //! uint64 above 2^63 reads negative), and is bounded by Lua's stack rather than a depth.
 
-use super::{owned_upvalue, push_owned};
+use super::{check_stack, owned_upvalue, push_owned};
 use crate::lua::{push_bytes, State};
 use mlua_sys as ffi;
 use std::ffi::{c_int, CStr};
@@ -124,7 +124,7 @@ fn put_number(buf: &mut Vec<u8>, n: f64) {
 unsafe fn is_array(l: State) -> bool {
     let top = ffi::lua_gettop(l);
     let (mut count, mut max) = (0 as c_int, 0 as c_int);
-    ffi::luaL_checkstack_(l, 2, c"in function table_is_an_array".as_ptr());
+    check_stack(l, 2, c"in function table_is_an_array");
     ffi::lua_pushnil(l);
     while ffi::lua_next(l, -2) != 0 {
         ffi::lua_pop(l, 1);
@@ -154,7 +154,7 @@ unsafe fn encode(l: State, buf: *mut Vec<u8>, level: c_int) {
         ffi::LUA_TTABLE if is_array(l) => {
             let len = ffi::lua_objlen(l, -1);
             put_len(&mut *buf, len, 0x90, 15, 0xdc, 0xdd);
-            ffi::luaL_checkstack_(l, 1, c"in function mp_encode_lua_table_as_array".as_ptr());
+            check_stack(l, 1, c"in function mp_encode_lua_table_as_array");
             for j in 1..=len {
                 // Keys 1..len all exist, so a raw read sees what a metamethod-aware
                 // read would, without running Lua code.
@@ -164,7 +164,7 @@ unsafe fn encode(l: State, buf: *mut Vec<u8>, level: c_int) {
             }
         }
         ffi::LUA_TTABLE => {
-            ffi::luaL_checkstack_(l, 3, c"in function mp_encode_lua_table_as_map".as_ptr());
+            check_stack(l, 3, c"in function mp_encode_lua_table_as_map");
             let mut len = 0usize;
             ffi::lua_pushnil(l);
             while ffi::lua_next(l, -2) != 0 {
@@ -195,7 +195,7 @@ unsafe extern "C-unwind" fn pack(l: State) -> c_int {
     let buf: *mut Vec<u8> = owned_upvalue::<Vec<u8>>(l, 1);
     for i in 1..=nargs {
         (*buf).clear();
-        ffi::luaL_checkstack_(l, 1, c"in function mp_check".as_ptr());
+        check_stack(l, 1, c"in function mp_check");
         ffi::lua_pushvalue(l, i);
         encode(l, buf, 0);
         ffi::lua_pushlstring(l, (*buf).as_ptr().cast(), (*buf).len());
@@ -256,7 +256,7 @@ unsafe fn decode(l: State, c: &mut Cursor) {
         c.fault = Fault::Eof;
         return;
     };
-    ffi::luaL_checkstack_(l, 1, c"too many return values at once; use unpack_one or unpack_limit instead.".as_ptr());
+    check_stack(l, 1, c"too many return values at once; use unpack_one or unpack_limit instead.");
     if decode_scalar(l, c, b).is_none() && c.fault == Fault::None {
         c.fault = Fault::Eof;
     }
@@ -343,7 +343,7 @@ unsafe fn push_raw(l: State, c: &mut Cursor, head: usize, n: usize) -> Option<()
 
 unsafe fn decode_array(l: State, c: &mut Cursor, n: usize) {
     ffi::lua_createtable(l, 0, 0);
-    ffi::luaL_checkstack_(l, 1, c"in function mp_decode_to_lua_array".as_ptr());
+    check_stack(l, 1, c"in function mp_decode_to_lua_array");
     for i in 1..=n {
         ffi::lua_pushnumber(l, i as f64);
         decode(l, c);
@@ -406,7 +406,7 @@ unsafe fn unpack_full(l: State, limit: i64, offset: i64) -> c_int {
         count += 1;
     }
     if !decode_all {
-        ffi::luaL_checkstack_(l, 1, c"in function mp_unpack_full".as_ptr());
+        check_stack(l, 1, c"in function mp_unpack_full");
         let next = if c.left == 0 { -1 } else { (len - c.left) as ffi::lua_Integer };
         ffi::lua_pushinteger(l, next);
         ffi::lua_insert(l, 2);

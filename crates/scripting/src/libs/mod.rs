@@ -80,6 +80,30 @@ pub(crate) unsafe fn owned_upvalue<'a, T>(l: State, n: c_int) -> &'a mut T {
     &mut *ffi::lua_touserdata(l, ffi::lua_upvalueindex(n)).cast::<T>()
 }
 
+/// `luaL_checkstack`: the same check and error, raised with room left for the message.
+/// At Lua's stack limit the slots `lua_checkstack` refused are the ones `luaL_where`
+/// would push into; the API-checked Lua of debug builds aborts on that, so two values
+/// of the abandoned call are dropped first.
+///
+/// # Safety
+/// `l` valid; see the raising rule in [`crate::lua`].
+pub(crate) unsafe fn check_stack(l: State, n: c_int, msg: &CStr) {
+    if ffi::lua_checkstack(l, n) == 0 {
+        make_room(l);
+        ffi::luaL_error(l, c"stack overflow (%s)".as_ptr(), msg.as_ptr());
+    }
+}
+
+/// Drops up to two values from the stack top so an error message can be pushed. Only
+/// for a call that is about to raise.
+///
+/// # Safety
+/// `l` valid.
+pub(crate) unsafe fn make_room(l: State) {
+    let top = ffi::lua_gettop(l);
+    ffi::lua_settop(l, (top - 2).max(0));
+}
+
 /// C's conversion of a double to `int` as x86-64 performs it (`cvttsd2si`): values out
 /// of range, and NaN, become `INT_MIN`.
 pub(crate) fn c_double_to_i32(d: f64) -> i32 {

@@ -170,8 +170,7 @@ unsafe extern "C-unwind" fn pack(l: State) -> c_int {
             _ if is_integer_option(opt) => {
                 let n = ffi::luaL_checknumber(l, arg);
                 arg += 1;
-                let mut value =
-                    if n < 0.0 { crate::lua::c_double_to_i64(n) as u64 } else { super::c_double_to_u64(n) };
+                let mut value = if n < 0.0 { crate::lua::c_double_to_i64(n) as u64 } else { super::c_double_to_u64(n) };
                 let mut bytes = [0u8; MAX_INT_SIZE as usize];
                 for b in bytes.iter_mut().take(size) {
                     *b = value as u8;
@@ -255,7 +254,7 @@ unsafe extern "C-unwind" fn unpack(l: State) -> c_int {
         if !fits(pos, size) {
             ffi::luaL_argerror(l, 2, c"data string too short".as_ptr());
         }
-        ffi::luaL_checkstack_(l, 2, c"too many results".as_ptr());
+        super::check_stack(l, 2, c"too many results");
         match opt {
             _ if is_integer_option(opt) => {
                 ffi::lua_pushnumber(l, get_integer(&data[pos..pos + size], h.little, opt.is_ascii_lowercase()));
@@ -268,7 +267,11 @@ unsafe extern "C-unwind" fn unpack(l: State) -> c_int {
                 if !h.little {
                     b[..size].reverse();
                 }
-                let v = if opt == b'f' { f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64 } else { f64::from_le_bytes(b) };
+                let v = if opt == b'f' {
+                    f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64
+                } else {
+                    f64::from_le_bytes(b)
+                };
                 ffi::lua_pushnumber(l, v);
                 n += 1;
             }
