@@ -233,11 +233,16 @@ fn json_value() -> impl Strategy<Value = String> {
     })
 }
 
+/// 300 cases per `cargo test`; `FERROKV_FUZZ_CASES=n` for a long fuzzing run.
+fn cases() -> u32 {
+    std::env::var("FERROKV_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
-    fn decoders_take_any_bytes(data in prop::collection::vec(any::<u8>(), 0..64), fmt in "[<>!0-9 xbBhHlLTiIfdcs]{0,12}") {
+    fn decoders_take_any_bytes(data in prop::collection::vec(any::<u8>(), 0..200), fmt in "[<>!0-9 xbBhHlLTiIfdcs]{0,12}") {
         let mut s = Scripting::new("7.0.15");
         let reply = run(&mut s, DECODERS, &[&data, fmt.as_bytes()]);
         prop_assert!(matches!(Frame::decode(&reply), Ok(Some(_))), "{:?}", String::from_utf8_lossy(&reply));
