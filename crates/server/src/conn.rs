@@ -198,7 +198,9 @@ where
             if e.must_close(id) {
                 break 'conn;
             }
-            e.set_monotonic_now(mono_ms());
+            if e.sync_configured() {
+                e.set_monotonic_now(mono_ms());
+            }
             let offset_before = e.repl.offset;
             if bytes_in > 0 {
                 e.note_input(id, bytes_in, inbuf.len(), inbuf.capacity());

@@ -157,12 +157,21 @@ const GETACK_LEN: u64 = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n".l
 
 impl Engine {
     /// True while this server is a master in synchronous mode.
+    #[inline]
     pub fn sync_active(&self) -> bool {
         self.hot.sync_replicas > 0 && self.is_master_role()
     }
 
     /// The server passes its monotonic clock in before running commands, acknowledgements
     /// and ticks (the lease is measured on it, never on the wall clock).
+    /// True when `sync-replicas` is set (master or not): only then does the engine read
+    /// the monotonic clock, so connections pass it in only then. (A CONFIG SET that turns
+    /// the mode on sees the clock from the next batch or tick on, within 25 ms.)
+    #[inline]
+    pub fn sync_configured(&self) -> bool {
+        self.hot.sync_replicas > 0
+    }
+
     pub fn set_monotonic_now(&mut self, mono_ms: i64) {
         self.repl.sync.mono_ms = mono_ms;
     }
@@ -198,8 +207,14 @@ impl Engine {
     }
 
     /// A master in sync mode whose lease ran out answers no data command.
+    #[inline]
     pub(crate) fn sync_fenced(&self) -> bool {
-        self.sync_active() && self.sync_lease_until().is_none_or(|until| self.repl.sync.mono_ms > until)
+        // Asked for every data command: inlined so asynchronous mode pays one compare.
+        self.sync_active() && self.sync_lease_expired()
+    }
+
+    fn sync_lease_expired(&self) -> bool {
+        self.sync_lease_until().is_none_or(|until| self.repl.sync.mono_ms > until)
     }
 
     pub(crate) fn fenced_error(&self) -> String {
@@ -298,18 +313,35 @@ impl Engine {
 
     /// After the feed was flushed (the replication offset is final for what ran): the
     /// writes' offset becomes known to the keys and replies that waited for it.
+    #[inline]
     pub(crate) fn sync_after_flush(&mut self) {
+        // Every flush of every connection passes here: in asynchronous mode (nothing
+        // pending) it must cost a few compares, not the walk below.
+        let s = &self.repl.sync;
+        if s.unflushed_request.is_some()
+            || s.pending_global
+            || !s.pending_keys.is_empty()
+            || !s.pending_clients.is_empty()
+            || s.dirty.max == PENDING
+            || s.dirty.global == PENDING
+        {
+            self.sync_resolve_flushed();
+        }
+    }
+
+    fn sync_resolve_flushed(&mut self) {
         let offset = self.repl.offset;
         let s = &mut self.repl.sync;
         if let Some(sent) = s.unflushed_request.take() {
             s.requests.push_back((offset, sent));
         }
         s.pending_global = false;
-        for (db, key) in std::mem::take(&mut s.pending_keys) {
+        // drain, not take: the vectors keep their capacity from flush to flush.
+        for (db, key) in s.pending_keys.drain(..) {
             s.dirty.resolve(db, key, offset);
         }
         s.dirty.resolve_max(offset);
-        for id in std::mem::take(&mut self.repl.sync.pending_clients) {
+        for id in self.repl.sync.pending_clients.drain(..) {
             if let Some(c) = self.clients.get_mut(id) {
                 for span in c.sync_spans.iter_mut().filter(|s| s.need == PENDING) {
                     span.need = offset;
@@ -372,10 +404,17 @@ impl Engine {
 
     /// What a client's output must wait for before it may leave: (offset, epoch, timeout
     /// in ms), or None when nothing it holds waits.
+    #[inline]
     pub fn sync_requirement(&mut self, id: ClientId) -> Option<(u64, u64, i64)> {
+        // Called after every batch of every connection: inlined so asynchronous mode pays
+        // one compare.
         if !self.repl.sync.spans_exist {
             return None;
         }
+        self.sync_requirement_of(id)
+    }
+
+    fn sync_requirement_of(&mut self, id: ClientId) -> Option<(u64, u64, i64)> {
         let (committed, epoch) = (self.repl.sync.committed, self.repl.sync.epoch);
         let c = self.clients.get(id)?;
         if c.sync_spans.is_empty() {
