@@ -176,6 +176,11 @@ pub struct Replication {
     pub frozen_until: Option<i64>,
     /// The last full resynchronization offered was refused (empty-master guard).
     pub empty_master_refused: bool,
+    /// Our dataset began empty when this process started, and we have followed no master
+    /// since: as a master, we may be one that restarted without its data, even after
+    /// taking writes. Full syncs say so (RDB aux `ferrokv-started-empty`) so that
+    /// replicas holding another history's data refuse them (empty-master guard).
+    pub started_empty: bool,
     /// The master client of a link that went down (Redis's cached master): a partial
     /// resync resurrects it, with its id, age and the database the stream had selected
     /// (the stream continues without a new SELECT); a full sync discards it.
@@ -217,6 +222,7 @@ impl Replication {
             sync: Default::default(),
             frozen_until: None,
             empty_master_refused: false,
+            started_empty: false,
         }
     }
 

@@ -46,11 +46,8 @@ impl Netns {
         // Tests of one binary run in parallel: each namespace of this process gets its own
         // name and subnet, and concurrent test runs (other pids) most likely others.
         let k = CREATED.fetch_add(1, Ordering::SeqCst);
-        let mut ns = Netns {
-            name: format!("ferrokv-test-{pid}-{k}"),
-            paths: Vec::new(),
-            subnet: 20 + (pid % 50) * 4 + k % 4,
-        };
+        let mut ns =
+            Netns { name: format!("ferrokv-test-{pid}-{k}"), paths: Vec::new(), subnet: 20 + (pid % 50) * 4 + k % 4 };
         if let Err(e) = ip(&["netns", "add", &ns.name]) {
             return skip(format!("cannot set up a network namespace: {e}"));
         }
@@ -65,8 +62,11 @@ impl Netns {
                 &["addr", "add", &a, "dev", &root_if],
                 &["link", "set", &root_if, "up"],
             ];
-            let inside: [&[&str]; 3] =
-                [&["addr", "add", &b, "dev", &inner_if], &["link", "set", &inner_if, "up"], &["link", "set", "lo", "up"]];
+            let inside: [&[&str]; 3] = [
+                &["addr", "add", &b, "dev", &inner_if],
+                &["link", "set", &inner_if, "up"],
+                &["link", "set", "lo", "up"],
+            ];
             for step in steps {
                 if let Err(e) = ip(step) {
                     return skip(format!("cannot set up a network namespace: {e}"));
