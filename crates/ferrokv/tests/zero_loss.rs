@@ -438,17 +438,21 @@ fn verify(name: &str, g: &Group, new_port: u16, out: &Outcome, fault_to_switch: 
     }
     let (acked, seen) = (out.acked(), &out.reader.seen);
     let mut lost = BTreeSet::new();
-    let mut gone = 0;
+    let mut gone = BTreeSet::new();
     for p in g.members() {
         let n = missing_on(&p.host, p.port, &acked);
         if n > 0 {
             lost.insert((p.port, n));
         }
-        gone += missing_on(&p.host, p.port, seen);
+        let n = missing_on(&p.host, p.port, seen);
+        if n > 0 {
+            gone.insert((p.port, n));
+        }
     }
+    let gone_on_new = gone.iter().find(|(p, _)| *p == new_port).map_or(0, |(_, n)| *n);
     let lost_on_new = lost.iter().find(|(p, _)| *p == new_port).map_or(0, |(_, n)| *n);
     eprintln!(
-        "zero-loss [{name}]: {} writes acknowledged, {lost_on_new} lost; {} reads returned a value, {gone} gone; first write OK {:?} after the fault; +switch-master after {:?}; errors {:?}",
+        "zero-loss [{name}]: {} writes acknowledged, {lost_on_new} lost; {} reads returned a value, {gone_on_new} gone; first write OK {:?} after the fault; +switch-master after {:?}; errors {:?}",
         acked.len(),
         seen.len(),
         out.first_after_fault(),
@@ -456,7 +460,7 @@ fn verify(name: &str, g: &Group, new_port: u16, out: &Outcome, fault_to_switch: 
         out.errors()
     );
     assert!(lost.is_empty(), "[{name}] acknowledged writes lost (port, count): {lost:?}\n{}", g.logs());
-    assert_eq!(gone, 0, "[{name}] a read returned a value that is gone\n{}", g.logs());
+    assert!(gone.is_empty(), "[{name}] reads returned values that are gone (port, count): {gone:?}\n{}", g.logs());
 }
 
 /// Waits out the rest of a fault that lasts `length` from `since` (the scenario's own
@@ -536,9 +540,11 @@ fn sync_master_killed_200ms_after_its_replication_link_was_cut_loses_no_acknowle
     // Clients still reach it: whatever it takes in these 200 ms no replica has.
     hold_until(fault, Duration::from_millis(200));
     g.master.kill9();
-    ns.heal();
+    // The link stays cut until the failover, as when the machine died: healed at once, the
+    // kernel would still deliver what the dead process left in its sockets' buffers.
     let new_port = g.wait_switch();
     let switched = fault.elapsed();
+    ns.heal();
     assert!(load.wait_oks_after_fault(200, WAIT), "writes did not resume\n{}", g.logs());
     g.master.start();
     g.wait_replica_of(old, new_port);
@@ -587,14 +593,14 @@ fn sync_both_replicas_down_no_write_is_answered_ok() {
     assert!(errors.get("READONLY").is_some_and(|&n| n >= 10), "{errors:?}\n{}", g.logs());
     assert!(errors.keys().all(|k| k == "READONLY" || k == "UNACKED" || k == "no reply"), "{errors:?}");
     let down_for = fault.elapsed();
+    let restarted = Instant::now();
     for r in g.replicas.iter_mut() {
         r.start();
     }
-    let restarted = Instant::now();
     assert!(load.wait_oks_after_fault(200, WAIT), "writes did not resume\n{}", g.logs());
     let out = load.finish();
     eprintln!(
-        "zero-loss [both replicas down]: no write answered OK in {down_for:?} (errors {:?}); first OK {:?} after the replicas restarted",
+        "zero-loss [both replicas down]: no write answered OK in {down_for:?} (errors {:?}); first OK {:?} after the replicas' restart began",
         out.errors(),
         out.first_after_fault().map(|d| d.saturating_sub(restarted - fault))
     );
