@@ -51,17 +51,23 @@ impl Engine {
 
     /// Before a full resynchronization replaces the dataset with `incoming` (from a master
     /// whose history is `replid`): while we hold keys, refuses a master that does not
-    /// continue our history and whose dataset is empty, or began empty when it started
-    /// (`started_empty`, from a ferrokv master): under load, a master restarted without its
-    /// data has taken writes by the time its replicas reconnect, and an emptiness check
-    /// alone would let those few keys replace everything. The error names the master and
-    /// the way out.
+    /// continue our history and whose dataset is empty, or — the master our data came
+    /// from, at the same address — began empty when it started (`started_empty`, from a
+    /// ferrokv master): under load, a master restarted without its data has taken writes
+    /// by the time its replicas reconnect, and an emptiness check alone would let those
+    /// few keys replace everything. (Pointed at another master, a server holding its own
+    /// data takes that master's, as an operator's REPLICAOF means.) The error names the
+    /// master and the way out.
     pub fn check_empty_master(&mut self, incoming: &[Db], replid: &str, started_empty: bool) -> Result<(), String> {
         let ours: usize = self.dbs.iter().map(Db::len).sum();
         let theirs: usize = incoming.iter().map(Db::len).sum();
+        let same_master = match (&self.repl.history_from, &self.repl.master) {
+            (Some((host, port)), Some(m)) => *host == m.host && *port == m.port,
+            _ => false,
+        };
         let refuse = self.cfg.bool(pid("empty-master-guard"))
             && ours > 0
-            && (theirs == 0 || started_empty)
+            && (theirs == 0 || (started_empty && same_master))
             && replid != self.psync_args().0;
         self.repl.empty_master_refused = refuse;
         if !refuse {

@@ -68,6 +68,7 @@ impl Engine {
         self.sync_reset();
         self.repl.frozen_until = None;
         self.repl.empty_master_refused = false;
+        self.repl.history_from = None;
         self.hot.replica = false;
         self.cfg.set_internal(pid("replicaof"), Val::ReplicaOf(None));
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
@@ -182,6 +183,7 @@ impl Engine {
         }
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
         self.repl.empty_master_refused = false;
+        self.repl.history_from = self.repl.master.as_ref().map(|m| (m.host.clone(), m.port));
         self.link_state(LinkState::Connected, now_ms);
         log::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
         self.failover_link_up();
@@ -211,6 +213,7 @@ impl Engine {
         self.dataset_replaced(now_ms);
         self.repl.empty_master_refused = false;
         self.repl.started_empty = false;
+        self.repl.history_from = self.repl.master.as_ref().map(|m| (m.host.clone(), m.port));
         self.link_state(LinkState::Connected, now_ms);
         log::info!("MASTER <-> REPLICA sync: Finished with success");
         self.failover_link_up();
