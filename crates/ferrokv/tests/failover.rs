@@ -6,7 +6,8 @@
 mod common;
 mod sentinel_support;
 
-use common::{interop_required, optional_binary, redis_tool, wait_until};
+use common::{interop_required, redis_tool, wait_until};
+use sentinel_support::netns::Netns;
 use sentinel_support::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -487,129 +488,14 @@ fn redis_sentinels_fail_over_ferrokv_servers() {
     assert_eq!(query(new_port, &["GET", "k"]).map(|f| text(&f)).as_deref(), Some("v"));
 }
 
-/// A network namespace joined to the root one by a veth pair, 10.77.<n>.1 (root side) and
-/// 10.77.<n>.2 (inside), removed with its veth pair on drop, even when the test failed.
-struct Netns {
-    name: String,
-    inner_if: String,
-    root_if: String,
-    subnet: u32,
-}
-
-impl Netns {
-    /// None (skipped with a printed reason, or a panic in CI) when namespaces cannot be
-    /// created here: not root, no `ip`, or no CAP_SYS_ADMIN in a container.
-    fn create() -> Option<Netns> {
-        let skip = |why: String| {
-            if interop_required() {
-                panic!("network namespaces are required (FERROKV_REQUIRE_INTEROP=1): {why}");
-            }
-            eprintln!("SKIPPED: {why}");
-            None
-        };
-        let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        if !is_root {
-            return skip("creating network namespaces needs root".into());
-        }
-        optional_binary("ip")?;
-        let pid = std::process::id();
-        let ns = Netns {
-            name: format!("ferrokv-test-{pid}"),
-            inner_if: format!("fkvn{pid}"),
-            root_if: format!("fkvr{pid}"),
-            // Distinct per process, so concurrent test runs do not share a subnet.
-            subnet: 20 + pid % 200,
-        };
-        let (a, b) = (ns.root_addr(), ns.inner_addr());
-        let steps: Vec<Vec<String>> = vec![
-            vec!["netns".into(), "add".into(), ns.name.clone()],
-            vec![
-                "link".into(),
-                "add".into(),
-                ns.root_if.clone(),
-                "type".into(),
-                "veth".into(),
-                "peer".into(),
-                "name".into(),
-                ns.inner_if.clone(),
-            ],
-            vec!["link".into(), "set".into(), ns.inner_if.clone(), "netns".into(), ns.name.clone()],
-            vec!["addr".into(), "add".into(), format!("{a}/24"), "dev".into(), ns.root_if.clone()],
-            vec!["link".into(), "set".into(), ns.root_if.clone(), "up".into()],
-        ];
-        let inside: Vec<Vec<String>> = vec![
-            vec!["addr".into(), "add".into(), format!("{b}/24"), "dev".into(), ns.inner_if.clone()],
-            vec!["link".into(), "set".into(), ns.inner_if.clone(), "up".into()],
-            vec!["link".into(), "set".into(), "lo".into(), "up".into()],
-        ];
-        for step in steps {
-            if let Err(e) = ip(&step) {
-                return skip(format!("cannot set up a network namespace: {e}"));
-            }
-        }
-        for step in inside {
-            if let Err(e) = ns.ip_inside(&step) {
-                return skip(format!("cannot set up a network namespace: {e}"));
-            }
-        }
-        Some(ns)
-    }
-
-    fn root_addr(&self) -> String {
-        format!("10.77.{}.1", self.subnet)
-    }
-
-    fn inner_addr(&self) -> String {
-        format!("10.77.{}.2", self.subnet)
-    }
-
-    fn ip_inside(&self, args: &[String]) -> Result<(), String> {
-        let mut full = vec!["netns".to_string(), "exec".into(), self.name.clone(), "ip".into()];
-        full.extend(args.iter().cloned());
-        ip(&full)
-    }
-
-    /// Runs processes inside the namespace.
-    fn prefix(&self) -> Vec<String> {
-        vec!["ip".into(), "netns".into(), "exec".into(), self.name.clone()]
-    }
-
-    /// The namespace's interface goes down: packets to and from it are dropped silently, as
-    /// when a machine's network fails (no resets, connections just stall).
-    fn cut(&self) {
-        self.ip_inside(&["link".into(), "set".into(), self.inner_if.clone(), "down".into()]).expect("cut");
-    }
-
-    fn heal(&self) {
-        self.ip_inside(&["link".into(), "set".into(), self.inner_if.clone(), "up".into()]).expect("heal");
-    }
-}
-
-fn ip(args: &[String]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Deleting the namespace destroys the veth end inside it, and with it the pair.
-        let _ = ip(&["netns".into(), "del".into(), self.name.clone()]);
-        let _ = ip(&["link".into(), "del".into(), self.root_if.clone()]);
-    }
-}
-
 #[test]
 fn partitioned_ferrokv_master_is_failed_over_and_demoted_after_the_partition_heals() {
     // Declared first, dropped last: after every process in it was killed.
     let Some(ns) = Netns::create() else {
         return;
     };
-    let inside = Placement { host: Some(ns.inner_addr()), prefix: ns.prefix() };
-    let outside = Placement { host: Some(ns.root_addr()), prefix: Vec::new() };
+    let inside = Placement { host: Some(ns.inner_addr()), prefix: ns.prefix(), ..Default::default() };
+    let outside = Placement { host: Some(ns.root_addr()), ..Default::default() };
     let master = server_node_at(&ServerKind::Ferrokv, &inside, None, "");
     let (mhost, mport) = (ns.inner_addr(), master.port);
     let replicas: Vec<Proc> =

@@ -184,6 +184,67 @@ fn a_replica_refuses_the_empty_dataset_of_a_master_that_restarted_without_its_da
 }
 
 #[test]
+fn a_replica_refuses_a_master_that_restarted_empty_even_after_it_took_writes() {
+    let dir = TempDir::new("restarted-master");
+    let port = free_port().to_string();
+    let pinned = ["--port", port.as_str(), "--dir", dir.path().to_str().unwrap(), "--repl-diskless-sync-delay", "0"];
+    let mut m = Server::start(&pinned);
+    let r = start_replica(m.port, &[]);
+    let (mut mc, mut rc) = (m.conn(), r.conn());
+    for i in 0..100 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg("v").query(&mut mc).unwrap();
+    }
+    wait_synced(&mut mc, &mut rc);
+    // Stopped, the replica reconnects only once the restarted master took writes, as it
+    // does under load (it retries every second; clients are faster).
+    r.signal("STOP");
+    m.kill9();
+    let m2 = Server::start(&pinned);
+    let mut m2c = m2.conn();
+    for i in 0..10 {
+        let _: () = redis::cmd("SET").arg(format!("new{i}")).arg("v").query(&mut m2c).unwrap();
+    }
+    r.signal("CONT");
+    let refused = wait_until(Duration::from_secs(20), || field(&mut rc, "replication", "empty_master_refused") == "1");
+    assert!(refused, "{}", r.log_text());
+    let n: i64 = redis::cmd("DBSIZE").query(&mut rc).unwrap();
+    assert_eq!(n, 100, "the replica kept its data");
+    assert!(r.log_text().contains("Refusing to replace our 100 keys with the 10 keys of MASTER"), "{}", r.log_text());
+    // The refusal was about that master: pointed elsewhere, INFO no longer shows it (a
+    // sentinel would take it for a refusal of the new master and fail that one over).
+    let nowhere = free_port();
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(nowhere).query(&mut rc).unwrap();
+    assert_eq!(field(&mut rc, "replication", "empty_master_refused"), "0");
+    drop(m);
+}
+
+#[test]
+fn a_replica_follows_a_master_that_restarted_with_its_data_under_a_new_history() {
+    let dir = TempDir::new("aof-master");
+    let port = free_port().to_string();
+    let dirs = dir.path().to_str().unwrap();
+    let pinned = ["--port", port.as_str(), "--dir", dirs, "--appendonly", "yes", "--repl-diskless-sync-delay", "0"];
+    let mut m = Server::start(&pinned);
+    let r = start_replica(m.port, &[]);
+    let (mut mc, mut rc) = (m.conn(), r.conn());
+    for i in 0..100 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg("v").query(&mut mc).unwrap();
+    }
+    wait_synced(&mut mc, &mut rc);
+    let old_id = field(&mut mc, "replication", "master_replid");
+    m.kill9();
+    // Back from its AOF with a new replication ID: not a master that lost its data.
+    let m2 = Server::start(&pinned);
+    let mut m2c = wait_loaded(&m2);
+    assert_ne!(field(&mut m2c, "replication", "master_replid"), old_id);
+    let _: () = redis::cmd("SET").arg("after").arg("v").query(&mut m2c).unwrap();
+    wait_synced(&mut m2c, &mut rc);
+    assert_eq!(field(&mut rc, "replication", "empty_master_refused"), "0");
+    assert_eq!(digest(&mut rc), digest(&mut m2c));
+    drop(m);
+}
+
+#[test]
 fn flushall_keeps_the_history_so_a_restarted_replica_still_follows_the_empty_master() {
     let m = Server::start(FAST);
     let rdir = TempDir::new("flush-replica");

@@ -378,6 +378,12 @@ mod tests {
         assert_eq!(refused_history(&env, &m, now).map(|h| h.replid), Some("aaaa".into()));
         m.replicas.get_mut("127.0.0.1:6380").unwrap().replica.empty_master_refused = false;
         assert_eq!(refused_history(&env, &m, now), None);
+        // A replica whose link is up follows its master, whatever its INFO still says.
+        let r = m.replicas.get_mut("127.0.0.1:6380").unwrap();
+        r.replica.empty_master_refused = true;
+        r.replica.master_link_up = true;
+        assert_eq!(refused_history(&env, &m, now), None);
+        assert_eq!(crate::monitor::empty_master_refused_by(&env, &m, now), None);
     }
 
     #[test]

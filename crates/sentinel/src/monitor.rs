@@ -166,7 +166,10 @@ pub fn empty_master_refused_by(env: &Env, m: &Master, now: i64) -> Option<String
 /// The replicas [`empty_master_refused_by`] looks for.
 pub fn refusing_empty_master<'a>(env: &'a Env, m: &'a Master, now: i64) -> impl Iterator<Item = &'a Instance> {
     m.replicas.values().filter(move |r| {
+        // A replica whose link is up is following its master, whatever an older refusal
+        // left in its INFO.
         r.replica.empty_master_refused
+            && !r.replica.master_link_up
             && r.role_reported == Role::Replica
             && now - r.info_refresh <= env.timing.info_period * 3
             && r.replica.master_port == m.inst.addr.port as i64

@@ -69,6 +69,6 @@ impl Engine {
         if aof_base && !self.cfg.bool(pid("aof-use-rdb-preamble")) {
             return Ok(Box::new(CommandsFormat::new(sink)));
         }
-        Ok(Box::new(super::rdb::RdbFormat::start(self, sink, aof_base, now_ms)?))
+        Ok(Box::new(super::rdb::RdbFormat::start(self, sink, purpose, now_ms)?))
     }
 }

@@ -2,7 +2,7 @@
 //! without copying, values read back built in the encodings the configuration calls for.
 
 use super::format::SnapshotFormat;
-use super::SnapshotSink;
+use super::{Purpose, SnapshotSink};
 use crate::engine::Engine;
 use ferrokv_config::pid;
 use ferrokv_keyspace::types::hash::{Hash, Limits};
@@ -204,7 +204,8 @@ pub struct RdbFormat {
 
 impl RdbFormat {
     /// Starts the file: header and auxiliary fields.
-    pub fn start(e: &Engine, sink: Box<dyn SnapshotSink>, aof_base: bool, now_ms: i64) -> io::Result<RdbFormat> {
+    pub fn start(e: &Engine, sink: Box<dyn SnapshotSink>, purpose: Purpose, now_ms: i64) -> io::Result<RdbFormat> {
+        let aof_base = matches!(purpose, Purpose::AofRewrite | Purpose::AofBase);
         let mut w = RdbWriter::with_options(sink, write_options(e)).map_err(io_err)?;
         let used = e.host.used_memory().to_string();
         let ctime = (now_ms / 1000).to_string();
@@ -222,6 +223,11 @@ impl RdbFormat {
             aux.push(("repl-offset", e.repl.offset.to_string()));
         }
         aux.push(("aof-base", if aof_base { "1" } else { "0" }.into()));
+        // For the replicas' empty-master guard; only in full syncs (Redis replicas skip
+        // unknown fields, as the format asks).
+        if purpose == Purpose::Replication && e.is_master_role() && e.repl.started_empty {
+            aux.push(("ferrokv-started-empty", "1".into()));
+        }
         for (k, v) in &aux {
             w.aux(k.as_bytes(), v.as_bytes()).map_err(io_err)?;
         }
@@ -284,7 +290,8 @@ impl Engine {
     /// The whole dataset as an RDB file in memory.
     pub fn rdb_bytes(&self, now_ms: i64) -> io::Result<Vec<u8>> {
         let sink = MemSink::default();
-        let mut f: Box<dyn SnapshotFormat> = Box::new(RdbFormat::start(self, Box::new(sink.clone()), false, now_ms)?);
+        let mut f: Box<dyn SnapshotFormat> =
+            Box::new(RdbFormat::start(self, Box::new(sink.clone()), Purpose::Save, now_ms)?);
         for db in &self.dbs {
             for (k, o) in db.iter(i64::MIN) {
                 f.key(db.id, k, o, db.expire_at(k))?;

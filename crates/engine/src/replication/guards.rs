@@ -11,7 +11,9 @@
 //!   whose history does not continue its own — a master restarted without persistence.
 //!   It keeps serving its data and retries; INFO says why (`empty_master_refused:1`), and
 //!   ferrokv's sentinels fail such a master over. A legitimate FLUSHALL keeps the history
-//!   (same replication ID), so replicas still follow it.
+//!   (same replication ID), so replicas still follow it. A ferrokv master that started
+//!   empty and followed no master since says so in the full sync, and is refused too
+//!   whatever it took since: under load it is not empty for long.
 
 use crate::engine::Engine;
 use ferrokv_config::pid;
@@ -48,22 +50,44 @@ impl Engine {
     }
 
     /// Before a full resynchronization replaces the dataset with `incoming` (from a master
-    /// whose history is `replid`): refuses an empty dataset from a master that does not
-    /// continue our history while we hold keys. The error names the master and the way out.
-    pub fn check_empty_master(&mut self, incoming: &[Db], replid: &str) -> Result<(), String> {
+    /// whose history is `replid`): while we hold keys, refuses a master that does not
+    /// continue our history and whose dataset is empty, or — the master our data came
+    /// from, at the same address — began empty when it started (`started_empty`, from a
+    /// ferrokv master): under load, a master restarted without its data has taken writes
+    /// by the time its replicas reconnect, and an emptiness check alone would let those
+    /// few keys replace everything. (Pointed at another master, a server holding its own
+    /// data takes that master's, as an operator's REPLICAOF means.) The error names the
+    /// master and the way out.
+    pub fn check_empty_master(&mut self, incoming: &[Db], replid: &str, started_empty: bool) -> Result<(), String> {
         let ours: usize = self.dbs.iter().map(Db::len).sum();
+        let theirs: usize = incoming.iter().map(Db::len).sum();
+        let same_master = match (&self.repl.history_from, &self.repl.master) {
+            (Some((host, port)), Some(m)) => *host == m.host && *port == m.port,
+            _ => false,
+        };
         let refuse = self.cfg.bool(pid("empty-master-guard"))
             && ours > 0
-            && incoming.iter().all(Db::is_empty)
+            && (theirs == 0 || (started_empty && same_master))
             && replid != self.psync_args().0;
         self.repl.empty_master_refused = refuse;
         if !refuse {
             return Ok(());
         }
         let master = self.repl.master.as_ref().map(|m| format!("{}:{}", m.host, m.port)).unwrap_or_default();
+        let what = if theirs == 0 {
+            format!("the EMPTY dataset of MASTER {master}")
+        } else {
+            format!("the {theirs} keys of MASTER {master}, whose dataset was EMPTY when it started,")
+        };
         Err(format!(
-            "Refusing to replace our {ours} keys with the EMPTY dataset of MASTER {master}: its history ({replid}) does not continue ours ({}), so it probably restarted without its data. Keeping our data and retrying (empty-master-guard yes; set it to no to accept the empty dataset).",
+            "Refusing to replace our {ours} keys with {what}: its history ({replid}) does not continue ours ({}), so it probably restarted without its data. Keeping our data and retrying (empty-master-guard yes; set it to no to accept the master's dataset).",
             self.repl.replid
         ))
+    }
+
+    /// At startup, once the data on disk (if any) is loaded: whether we start empty (see
+    /// `started_empty` in [`crate::replication::Replication`]).
+    pub fn note_startup_dataset(&mut self) {
+        self.repl.started_empty = self.is_master_role() && self.dbs.iter().all(Db::is_empty);
     }
 }

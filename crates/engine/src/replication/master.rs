@@ -264,6 +264,11 @@ impl Engine {
                 r.state = ReplicaState::Online;
                 log::info!("Synchronization with replica {}:{} succeeded", r.ip, r.listening_port);
             }
+            // A replica follows us (it loaded our dataset, or continues our history): our
+            // history is established, not that of a master restarted without its data.
+            if r.state == ReplicaState::Online {
+                self.repl.started_empty = false;
+            }
         }
         self.sync_acked(id, offset);
         self.serve_waiters(now_ms);

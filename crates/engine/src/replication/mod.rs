@@ -176,6 +176,16 @@ pub struct Replication {
     pub frozen_until: Option<i64>,
     /// The last full resynchronization offered was refused (empty-master guard).
     pub empty_master_refused: bool,
+    /// Our dataset began empty when this process started, we have followed no master and
+    /// no replica has followed us since: as a master, we may be one that restarted without
+    /// its data, even after taking writes. Full syncs say so (RDB aux
+    /// `ferrokv-started-empty`) so that replicas holding another history's data refuse
+    /// them (empty-master guard). A master that served replicas keeps serving returning
+    /// ones after a new history (its backlog freed), as before.
+    pub started_empty: bool,
+    /// The master (host, port) whose history our dataset continues: set when a sync with
+    /// it succeeds, forgotten when we become a master.
+    pub history_from: Option<(String, u16)>,
     /// The master client of a link that went down (Redis's cached master): a partial
     /// resync resurrects it, with its id, age and the database the stream had selected
     /// (the stream continues without a new SELECT); a full sync discards it.
@@ -217,6 +227,8 @@ impl Replication {
             sync: Default::default(),
             frozen_until: None,
             empty_master_refused: false,
+            started_empty: false,
+            history_from: None,
         }
     }
 

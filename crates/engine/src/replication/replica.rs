@@ -44,6 +44,10 @@ impl Engine {
             client: None,
         });
         self.hot.replica = true;
+        // From now on our history is our master's; a refusal was about the previous one
+        // (left set, a sentinel would take it for a refusal of the new master).
+        self.repl.started_empty = false;
+        self.repl.empty_master_refused = false;
         self.cfg.set_internal(pid("replicaof"), Val::ReplicaOf(Some((host.to_string(), port))));
         self.unblock_replication_waiters();
         self.sync_reset();
@@ -64,6 +68,7 @@ impl Engine {
         self.sync_reset();
         self.repl.frozen_until = None;
         self.repl.empty_master_refused = false;
+        self.repl.history_from = None;
         self.hot.replica = false;
         self.cfg.set_internal(pid("replicaof"), Val::ReplicaOf(None));
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
@@ -177,6 +182,8 @@ impl Engine {
             self.disconnect_replicas();
         }
         self.repl.ensure_backlog(self.cfg.int(pid("repl-backlog-size")) as u64);
+        self.repl.empty_master_refused = false;
+        self.repl.history_from = self.repl.master.as_ref().map(|m| (m.host.clone(), m.port));
         self.link_state(LinkState::Connected, now_ms);
         log::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
         self.failover_link_up();
@@ -205,6 +212,8 @@ impl Engine {
         self.dirty += 1;
         self.dataset_replaced(now_ms);
         self.repl.empty_master_refused = false;
+        self.repl.started_empty = false;
+        self.repl.history_from = self.repl.master.as_ref().map(|m| (m.host.clone(), m.port));
         self.link_state(LinkState::Connected, now_ms);
         log::info!("MASTER <-> REPLICA sync: Finished with success");
         self.failover_link_up();

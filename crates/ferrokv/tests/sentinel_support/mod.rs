@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+
 use crate::common::{free_port, redis_tool, wait_until, TempDir};
 use ferrokv_resp::Frame;
 use std::io::{Read, Write};
@@ -147,6 +149,8 @@ impl ServerKind {
 pub struct Placement {
     pub host: Option<String>,
     pub prefix: Vec<String>,
+    /// More addresses to listen on (another path into a namespace, for clients).
+    pub also: Vec<String>,
 }
 
 impl Placement {
@@ -159,7 +163,10 @@ impl Placement {
     /// loopback); peers on other addresses need protected mode off (no password in tests).
     fn listen_conf(&self) -> String {
         match &self.host {
-            Some(h) if h != LOCALHOST => format!("bind {h} {LOCALHOST}\nprotected-mode no\n"),
+            Some(h) if h != LOCALHOST => {
+                let also: String = self.also.iter().map(|a| format!(" {a}")).collect();
+                format!("bind {h}{also} {LOCALHOST}\nprotected-mode no\n")
+            }
             _ => format!("bind {LOCALHOST}\n"),
         }
     }

@@ -430,7 +430,10 @@ fn the_empty_master_signal_only_counts_for_the_master_it_names() {
     let core = &mut sim.nodes[0].core;
     let m = core.masters.get_mut("mymaster").unwrap();
     let name = m.replicas.keys().next().unwrap().clone();
+    // A refusing replica's link is down: it never finishes the full sync.
     m.replicas.get_mut(&name).unwrap().replica.empty_master_refused = true;
+    assert_eq!(crate::monitor::empty_master_refused_by(&core.env, m, now), None, "its link is up");
+    m.replicas.get_mut(&name).unwrap().replica.master_link_up = false;
     assert_eq!(crate::monitor::empty_master_refused_by(&core.env, m, now), Some(name.clone()));
     // Pointing at another master, or an INFO too old to trust: not this master's problem.
     m.replicas.get_mut(&name).unwrap().replica.master_port = 7000;

@@ -265,6 +265,7 @@ pub fn startup(shared: &Arc<Shared>) -> Result<(), String> {
     if let Some(source) = loaded {
         log::info!("DB loaded from {source}: {:.3} seconds", started.elapsed().as_secs_f64());
     }
+    shared.engine.lock().note_startup_dataset();
     Ok(())
 }
 

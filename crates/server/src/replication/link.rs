@@ -277,9 +277,9 @@ async fn transfer(
     }
     drop(tx);
     log::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-    let dbs = loader.await.map_err(|e| format!("the loader failed: {e}"))??;
+    let (dbs, started_empty) = loader.await.map_err(|e| format!("the loader failed: {e}"))??;
     // Before anything replaces our data (the dataset, or dbfilename through the copy).
-    shared.engine.lock().check_empty_master(&dbs, replid)?;
+    shared.engine.lock().check_empty_master(&dbs, replid, started_empty)?;
     if let Some(copy) = copy {
         // The `$EOF:` mark went to the file with the data; it is not part of the RDB.
         let len = if mark.is_some() { received.saturating_sub(40) } else { received };
@@ -380,8 +380,10 @@ impl Read for ChannelReader {
     }
 }
 
-fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Vec<Db>, String> {
+/// The master's dataset, and whether it says it started empty (`ferrokv-started-empty`).
+fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<(Vec<Db>, bool), String> {
     let mut dbs: Vec<Db> = (0..ndbs).map(Db::new).collect();
+    let mut started_empty = false;
     let mut reader = RdbReader::new(reader)
         .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))?;
     reader.set_verify_checksum(!limits.skip_checksum);
@@ -404,6 +406,9 @@ fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Ve
                 load_into(&mut dbs[db], &limits, rec, now)?;
                 keys += 1;
             }
+            Ok(Some(Item::Aux { key, value })) if &key[..] == b"ferrokv-started-empty" => {
+                started_empty = &value[..] == b"1"
+            }
             Ok(Some(_)) => {}
             Ok(None) => break,
             Err(e) => return Err(format!("Failed trying to load the MASTER synchronization DB from socket: {e}")),
@@ -414,7 +419,7 @@ fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Ve
     let mut sink = [0u8; 4096];
     while matches!(inner.read(&mut sink), Ok(n) if n > 0) {}
     log::info!("Done loading RDB, keys loaded: {keys}, keys expired: 0 ({:.3} s).", started.elapsed().as_secs_f64());
-    Ok(dbs)
+    Ok((dbs, started_empty))
 }
 
 /// Applies the master's stream until the link fails (`Err`, the reason) or the master
