@@ -9,6 +9,9 @@
 //!   through which `redis.call` runs commands, and the caller's reply buffer, which
 //!   receives the script's result converted from Lua as Redis converts it.
 //!
+//! - [`Functions`] is the functions engine (FUNCTION LOAD, FCALL): a second Lua state with
+//!   the same sandbox, holding the loaded libraries.
+//!
 //! The engine sees only this narrow interface (bytes in, RESP out): no Lua type leaks.
 //! How Redis's read-only tables are obtained from a stock Lua is explained in
 //! [`sandbox`]; why the C API is used directly, in [`lua`].
@@ -16,13 +19,16 @@
 mod api;
 mod convert;
 mod flags;
+mod functions;
 mod libs;
 mod lua;
 mod rand48;
+mod register;
 mod run;
 mod sandbox;
 
 pub use flags::{parse_shebang, ScriptFlags};
+pub use functions::{Function, Functions, Library, RestorePolicy, LOAD_TIMEOUT};
 pub use run::RunMode;
 
 use ferrokv_resp::Argv;

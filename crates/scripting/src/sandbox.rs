@@ -45,6 +45,8 @@ pub struct RunSlot {
     pub refusal: String,
     /// The Redis version scripts see (`redis.REDIS_VERSION`).
     pub version: &'static str,
+    /// FUNCTION LOAD in progress: where `redis.register_function` records functions.
+    pub loading: Option<*mut crate::register::LoadCtx>,
 }
 
 /// Registry keys (addresses of these statics are unique light userdata).
@@ -392,7 +394,7 @@ fn format_c(name: &str) -> std::ffi::CString {
 }
 
 /// Replaces the table on top with a read-only proxy of it, recording the pair.
-unsafe fn make_proxy(l: State, proxies: c_int) {
+pub(crate) unsafe fn make_proxy(l: State, proxies: c_int) {
     let real = ffi::lua_gettop(l);
     ffi::lua_newtable(l);
     let proxy = ffi::lua_gettop(l);
@@ -415,7 +417,7 @@ unsafe extern "C-unwind" fn readonly_newindex(l: State) -> c_int {
 }
 
 /// `__index` of the real globals: reading an unknown global is an error in Redis.
-unsafe extern "C-unwind" fn nonexistent_global(l: State) -> c_int {
+pub(crate) unsafe extern "C-unwind" fn nonexistent_global(l: State) -> c_int {
     ffi::lua_settop(l, 2);
     let t = ffi::lua_type(l, 2);
     if t != ffi::LUA_TSTRING && t != ffi::LUA_TNUMBER {

@@ -14,7 +14,7 @@ use crate::ctx::{int_arg, is, reply_help, subcommand_syntax_error, Ctx};
 use crate::engine::Engine;
 use crate::error::{CmdError, CmdResult};
 use ferrokv_resp::Argv;
-use ferrokv_scripting::{CallHandler, CallOptions, ScriptFlags, Scripting, Sha};
+use ferrokv_scripting::{CallHandler, CallOptions, Functions, ScriptFlags, Scripting, Sha};
 use std::sync::Arc;
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
@@ -23,6 +23,8 @@ const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 pub struct ScriptState {
     /// Taken out while a script runs (the handler needs the rest of the engine).
     pub interp: Option<Box<Scripting>>,
+    /// The functions engine (FUNCTION, FCALL): a Lua state of its own, as in Redis.
+    pub functions: Option<Box<Functions>>,
     pub client: Option<Box<Client>>,
 }
 
@@ -34,6 +36,7 @@ impl ScriptState {
         client.authenticated = true;
         ScriptState {
             interp: Some(Box::new(Scripting::new(ferrokv_config::REDIS_VERSION))),
+            functions: Some(Box::new(Functions::new(ferrokv_config::REDIS_VERSION))),
             client: Some(Box::new(client)),
         }
     }
@@ -45,6 +48,21 @@ impl ScriptState {
     pub fn interp_mut(&mut self) -> &mut Scripting {
         self.interp.as_deref_mut().expect("no script runs while a command runs")
     }
+
+    pub fn functions(&self) -> &Functions {
+        self.functions.as_deref().expect("no function runs while the engine is inspected")
+    }
+
+    pub fn functions_mut(&mut self) -> &mut Functions {
+        self.functions.as_deref_mut().expect("no function runs while a command runs")
+    }
+}
+
+/// What a run executes: a cached EVAL script or a library function.
+#[derive(Clone, Copy)]
+pub(crate) enum Target<'a> {
+    Eval(&'a Sha),
+    Function(&'a [u8]),
 }
 
 impl Default for ScriptState {
@@ -107,12 +125,12 @@ fn eval_generic(c: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
     let numkeys = numkeys as usize;
     let keys: Vec<&[u8]> = (3..3 + numkeys).map(|i| c.arg(i)).collect();
     let args: Vec<&[u8]> = (3 + numkeys..c.argc()).map(|i| c.arg(i)).collect();
-    run_script(c, &sha, &keys, &args, script_flags, ro);
+    run_script(c, Target::Eval(&sha), &keys, &args, script_flags, ro);
     Ok(())
 }
 
 /// Redis's scriptPrepareForRun checks: what the script's declared flags forbid here.
-fn prepare_refusal(c: &mut Ctx, f: ScriptFlags, ro: bool) -> Option<String> {
+pub(crate) fn prepare_refusal(c: &mut Ctx, f: ScriptFlags, ro: bool) -> Option<String> {
     let eng = &*c.eng;
     let obey = c.client.repl_role == Some(crate::client::ReplRole::Master);
     let stale = eng.master_down();
@@ -150,9 +168,10 @@ fn prepare_refusal(c: &mut Ctx, f: ScriptFlags, ro: bool) -> Option<String> {
     None
 }
 
-/// Runs the cached script `sha` for the calling client.
-fn run_script(c: &mut Ctx, sha: &Sha, keys: &[&[u8]], args: &[&[u8]], f: ScriptFlags, ro: bool) {
+/// Runs a script or function for the calling client.
+pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: &[&[u8]], f: ScriptFlags, ro: bool) {
     let mut interp = c.eng.scripts.interp.take().expect("scripts do not nest");
+    let mut functions = c.eng.scripts.functions.take().expect("scripts do not nest");
     let mut script_client = c.eng.scripts.client.take().expect("scripts do not nest");
     script_client.db = c.client.db;
     let read_only = ro || (!f.compat() && f.has(ScriptFlags::NO_WRITES));
@@ -173,7 +192,10 @@ fn run_script(c: &mut Ctx, sha: &Sha, keys: &[&[u8]], args: &[&[u8]], f: ScriptF
         feed_enabled,
     };
     let mut out = std::mem::take(&mut handler.caller.out);
-    interp.run_eval(sha, keys, args, &mut handler, &mut out);
+    match target {
+        Target::Eval(sha) => interp.run_eval(sha, keys, args, &mut handler, &mut out),
+        Target::Function(name) => functions.call(name, keys, args, &mut handler, &mut out),
+    }
     let propagated = handler.propagated;
     c.client.out = out;
     // Synchronous replication: what the script's commands wrote or read is the EVAL's to
@@ -186,6 +208,7 @@ fn run_script(c: &mut Ctx, sha: &Sha, keys: &[&[u8]], args: &[&[u8]], f: ScriptF
         c.eng.feed.atomic_hint = true;
     }
     c.eng.scripts.interp = Some(interp);
+    c.eng.scripts.functions = Some(functions);
     c.eng.scripts.client = Some(script_client);
 }
 

@@ -150,10 +150,10 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16) -> Result<Option<S
     match outcome {
         Some(Action::FullResync { replid, offset }) => {
             shared.engine.lock().link_state(LinkState::Transfer, now_ms());
-            let dbs = transfer(shared, &mut stream, &mut buf, timeout, &replid).await?;
+            let (dbs, functions) = transfer(shared, &mut stream, &mut buf, timeout, &replid).await?;
             let ack = {
                 let mut e = shared.engine.lock();
-                e.link_full_sync_done(dbs, replid, offset, now_ms());
+                e.link_full_sync_done(dbs, functions, replid, offset, now_ms());
                 e.replica_ack_command()
             };
             stream.write_all(&ack).await.map_err(|e| e.to_string())?;
@@ -200,7 +200,7 @@ async fn transfer(
     buf: &mut BytesMut,
     timeout: Duration,
     replid: &str,
-) -> Result<Vec<Db>, String> {
+) -> Result<Loaded, String> {
     // The master may send newlines while it prepares the RDB.
     let header = loop {
         while buf.first() == Some(&b'\n') {
@@ -277,7 +277,7 @@ async fn transfer(
     }
     drop(tx);
     log::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-    let dbs = loader.await.map_err(|e| format!("the loader failed: {e}"))??;
+    let (dbs, functions) = loader.await.map_err(|e| format!("the loader failed: {e}"))??;
     // Before anything replaces our data (the dataset, or dbfilename through the copy).
     shared.engine.lock().check_empty_master(&dbs, replid)?;
     if let Some(copy) = copy {
@@ -285,7 +285,7 @@ async fn transfer(
         let len = if mark.is_some() { received.saturating_sub(40) } else { received };
         copy.finish(len)?;
     }
-    Ok(dbs)
+    Ok((dbs, functions))
 }
 
 /// `repl-diskless-load disabled` (and `on-empty-db` over a non-empty dataset): the
@@ -380,8 +380,12 @@ impl Read for ChannelReader {
     }
 }
 
-fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Vec<Db>, String> {
+/// The databases and the libraries (their code) of the master's snapshot.
+type Loaded = (Vec<Db>, Vec<Vec<u8>>);
+
+fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Loaded, String> {
     let mut dbs: Vec<Db> = (0..ndbs).map(Db::new).collect();
+    let mut functions = Vec::new();
     let mut reader = RdbReader::new(reader)
         .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))?;
     reader.set_verify_checksum(!limits.skip_checksum);
@@ -404,6 +408,7 @@ fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Ve
                 load_into(&mut dbs[db], &limits, rec, now)?;
                 keys += 1;
             }
+            Ok(Some(Item::Function(code))) => functions.push(code),
             Ok(Some(_)) => {}
             Ok(None) => break,
             Err(e) => return Err(format!("Failed trying to load the MASTER synchronization DB from socket: {e}")),
@@ -414,7 +419,7 @@ fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Ve
     let mut sink = [0u8; 4096];
     while matches!(inner.read(&mut sink), Ok(n) if n > 0) {}
     log::info!("Done loading RDB, keys loaded: {keys}, keys expired: 0 ({:.3} s).", started.elapsed().as_secs_f64());
-    Ok(dbs)
+    Ok((dbs, functions))
 }
 
 /// Applies the master's stream until the link fails (`Err`, the reason) or the master
