@@ -272,3 +272,64 @@ fn a_library_that_never_finishes_loading_is_cut_off_while_others_are_served() {
     let pong: String = redis::cmd("PING").query(&mut other).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+#[test]
+fn damaged_restore_payloads_are_refused_and_never_crash() {
+    let fk = Server::start(&[]);
+    let mut c = fk.conn();
+    load(&mut c, LIB_A);
+    load(&mut c, LIB_B);
+    let good: Vec<u8> = redis::cmd("FUNCTION").arg("DUMP").query(&mut c).unwrap();
+    let want = libraries(&mut c);
+    // Past the checksum, so the structure itself is what gets tested.
+    let _: () = redis::cmd("DEBUG").arg("SET-SKIP-CHECKSUM-VALIDATION").arg(1).query(&mut c).unwrap();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut refused, mut accepted) = (0, 0);
+    for _ in 0..2000 {
+        if Instant::now() > deadline {
+            break;
+        }
+        let mut p = good.clone();
+        match next() % 3 {
+            0 => {
+                // Flip one to four bytes of the body (the trailer stays valid).
+                for _ in 0..1 + next() % 4 {
+                    let i = (next() as usize) % (p.len() - 10);
+                    p[i] ^= 1 << (next() % 8);
+                }
+            }
+            1 => {
+                // Cut the body short.
+                let cut = (next() as usize) % (p.len() - 10);
+                let trailer = p.split_off(p.len() - 10);
+                p.truncate(cut);
+                p.extend_from_slice(&trailer);
+            }
+            _ => {
+                // Random bytes in front of the trailer.
+                let trailer = p[p.len() - 10..].to_vec();
+                p = (0..next() % 64).map(|_| next() as u8).collect();
+                p.extend_from_slice(&trailer);
+            }
+        }
+        match redis::cmd("FUNCTION").arg("RESTORE").arg(&p).arg("FLUSH").query::<()>(&mut c) {
+            Ok(()) => accepted += 1,
+            Err(e) => {
+                assert_eq!(e.kind(), redis::ErrorKind::ResponseError, "{e}");
+                refused += 1;
+            }
+        }
+        // Whatever happened, the server answers and a good payload restores.
+        let _: () = redis::cmd("FUNCTION").arg("RESTORE").arg(&good).arg("FLUSH").query(&mut c).unwrap();
+    }
+    assert!(refused > 100, "refused {refused}, accepted {accepted}");
+    assert_eq!(libraries(&mut c), want);
+    assert_eq!(exercise(&mut c, "after"), (2, Some("2".into()), 2));
+}
