@@ -83,6 +83,7 @@ pub struct Functions {
     slot: Box<RunSlot>,
     set: LibSet,
     gc_countdown: u32,
+    suspended: Option<crate::coroutine::Suspended>,
 }
 
 // SAFETY: as for `Scripting`: the state is only used through `&mut Functions`.
@@ -135,7 +136,7 @@ impl Functions {
     pub fn new(version: &'static str) -> Functions {
         let mut slot = Box::new(RunSlot::default());
         let l = new_functions_state(&mut slot, version);
-        Functions { l, slot, set: LibSet::default(), gc_countdown: 50 }
+        Functions { l, slot, set: LibSet::default(), gc_countdown: 50, suspended: None }
     }
 
     /// FUNCTION LOAD: compiles `code` and loads its library (replacing one of the same
@@ -339,6 +340,64 @@ impl Functions {
         let func = f.func;
         let fname = String::from_utf8_lossy(&f.name).into_owned();
         crate::run::run(self.l, &mut self.slot, func, RunMode::Function, &fname, keys, args, handler, out);
+        self.after_run();
+    }
+
+    /// [`Functions::call`] for a run that may hand control back once `yield_after` has
+    /// passed: true if it finished, false if suspended (see [`Functions::resume`]).
+    pub fn start_call(
+        &mut self,
+        name: &[u8],
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        handler: &mut dyn CallHandler,
+        out: &mut ferrokv_resp::ReplyBuf,
+        yield_after: std::time::Instant,
+    ) -> bool {
+        let Some(f) = self.get(name) else {
+            out.error("ERR Function not found");
+            return true;
+        };
+        let func = f.func;
+        let fname = String::from_utf8_lossy(&f.name).into_owned();
+        self.slot.yield_after = Some(yield_after);
+        let step =
+            crate::coroutine::start(self.l, &mut self.slot, func, RunMode::Function, &fname, keys, args, handler, out);
+        self.settle(step)
+    }
+
+    /// Runs the suspended function for one more slice; true once it finished.
+    pub fn resume(&mut self, handler: &mut dyn CallHandler, out: &mut ferrokv_resp::ReplyBuf) -> bool {
+        match self.suspended.take() {
+            Some(s) => {
+                let step = crate::coroutine::resume(self.l, &mut self.slot, s, handler, out);
+                self.settle(step)
+            }
+            None => true,
+        }
+    }
+
+    /// FUNCTION KILL: the suspended function raises Redis's error at its next hook.
+    pub fn kill(&mut self) {
+        self.slot.kill = true;
+    }
+
+    fn settle(&mut self, step: crate::coroutine::Step) -> bool {
+        match step {
+            crate::coroutine::Step::Suspended(s) => {
+                self.suspended = Some(s);
+                false
+            }
+            crate::coroutine::Step::Done => {
+                self.slot.yield_after = None;
+                self.slot.kill = false;
+                self.after_run();
+                true
+            }
+        }
+    }
+
+    fn after_run(&mut self) {
         self.gc_countdown -= 1;
         if self.gc_countdown == 0 {
             self.gc_countdown = 50;

@@ -47,6 +47,11 @@ pub struct RunSlot {
     pub version: &'static str,
     /// FUNCTION LOAD in progress: where `redis.register_function` records functions.
     pub loading: Option<*mut crate::register::LoadCtx>,
+    /// A yielding run: when its count hook starts handing control back (see
+    /// [`crate::coroutine`]); None for runs that must finish in one go.
+    pub yield_after: Option<std::time::Instant>,
+    /// SCRIPT KILL / FUNCTION KILL asked the running script to stop.
+    pub kill: bool,
 }
 
 /// Registry keys (addresses of these statics are unique light userdata).
@@ -54,6 +59,8 @@ pub static PROXIES_KEY: u8 = 0;
 pub static HANDLER_KEY: u8 = 0;
 pub static REAL_GLOBALS_KEY: u8 = 0;
 pub static TOSTRING_KEY: u8 = 0;
+/// The run slot, for hooks (which have no upvalues).
+pub static SLOT_KEY: u8 = 0;
 
 /// The globals Redis keeps after loading its libraries (its allow lists); anything else
 /// a library registers (`print`, `dofile`, `loadfile`, `module`, `require`…) is dropped.
@@ -137,6 +144,8 @@ pub fn new_state(slot: &mut RunSlot, version: &'static str) -> State {
 unsafe extern "C-unwind" fn setup(l: State) -> c_int {
     let slot = ffi::lua_touserdata(l, 1).cast::<RunSlot>();
     ffi::lua_settop(l, 0);
+    ffi::lua_pushlightuserdata(l, slot.cast());
+    ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, (&SLOT_KEY as *const u8).cast());
     open_lib(l, c"", ffi::luaopen_base);
     open_lib(l, c"table", ffi::luaopen_table);
     open_lib(l, c"string", ffi::luaopen_string);

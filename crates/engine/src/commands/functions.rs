@@ -195,11 +195,26 @@ pub fn function_stats(c: &mut Ctx) -> CmdResult {
         let f = c.eng.scripts.functions();
         (f.library_count(), f.function_count())
     };
+    let running = crate::busy::running_function(c.eng).map_err(CmdError::err)?;
+    let running = running.map(|b| (b.name.clone(), b.argv.clone(), b.started.elapsed().as_millis() as u64));
     let out = c.out();
     out.map(2);
     out.bulk(b"running_script");
-    // Scripts run to completion under the engine lock: none is running now.
-    out.null();
+    match running {
+        None => out.null(),
+        Some((name, argv, ms)) => {
+            out.map(3);
+            out.bulk(b"name");
+            out.bulk(name.as_bytes());
+            out.bulk(b"command");
+            out.array(argv.len());
+            for a in &argv {
+                out.bulk(a);
+            }
+            out.bulk(b"duration_ms");
+            out.int(ms as i64);
+        }
+    }
     out.bulk(b"engines");
     out.map(1);
     out.bulk(b"LUA");
@@ -211,8 +226,8 @@ pub fn function_stats(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-pub fn function_kill(_c: &mut Ctx) -> CmdResult {
-    Err(CmdError::err("NOTBUSY No scripts in execution right now."))
+pub fn function_kill(c: &mut Ctx) -> CmdResult {
+    crate::busy::kill(c, false)
 }
 
 pub fn function_help(c: &mut Ctx) -> CmdResult {
