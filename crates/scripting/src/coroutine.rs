@@ -131,8 +131,13 @@ pub fn start(
             out.error("ERR reached lua stack limit");
             return Step::Done;
         }
-        let co = ffi::lua_newthread(l);
-        let co_ref = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+        let (co, co_ref) = match slot.spare.take() {
+            Some(spare) => spare,
+            None => {
+                let co = ffi::lua_newthread(l);
+                (co, ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX))
+            }
+        };
         ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, func as _);
         let nargs = match mode {
             RunMode::Eval => {
@@ -188,6 +193,9 @@ fn step(
             }
             ffi::lua_settop(s.co, 1);
             crate::convert::reply_from_lua(s.co, out, slot.resp3);
+            ffi::lua_settop(s.co, 0);
+            slot.spare = Some((s.co, s.co_ref));
+            return Step::Done;
         } else if ffi::lua_gettop(s.co) == 0 || ffi::lua_checkstack(l, 6) == 0 {
             out.error(&format!("ERR Error running script {}, not enough memory", s.name));
         } else {

@@ -158,6 +158,7 @@ impl Scripting {
         self.scripts.clear();
         self.scripts_bytes = 0;
         self.slot.rand = rand;
+        self.slot.spare = None;
         let version = self.slot.version;
         self.l = sandbox::new_state(&mut self.slot, version);
     }

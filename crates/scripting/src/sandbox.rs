@@ -52,6 +52,9 @@ pub struct RunSlot {
     pub yield_after: Option<std::time::Instant>,
     /// SCRIPT KILL / FUNCTION KILL asked the running script to stop.
     pub kill: bool,
+    /// A coroutine that finished cleanly, with its registry reference: the next run
+    /// reuses it (a finished Lua 5.1 coroutine can be given a new function).
+    pub spare: Option<(State, c_int)>,
 }
 
 /// Registry keys (addresses of these statics are unique light userdata).
