@@ -178,6 +178,7 @@ scripts!(
     debug,
     scripting,
     functions,
+    scripting_libs,
 );
 
 /// A seeded generator (splitmix64): the same seed gives the same command sequence.

@@ -1,0 +1,52 @@
+//! The Lua libraries and the Lua -> RESP conversion on arbitrary bytes: `cjson.decode`,
+//! `cmsgpack.unpack`/`unpack_limit`, `struct.unpack`/`size`/`pack` with the input as
+//! data and as format, each result converted to a reply. No panic, no crash, and every
+//! reply is one complete RESP frame. One interpreter serves every input (as one serves
+//! the server), so library settings and the collector carry over between inputs.
+#![no_main]
+use ferrokv_resp::{Argv, Frame, ReplyBuf};
+use ferrokv_scripting::{CallHandler, CallOptions, Scripting};
+use libfuzzer_sys::fuzz_target;
+use std::sync::{Mutex, OnceLock};
+
+struct NoCalls;
+
+impl CallHandler for NoCalls {
+    fn call(&mut self, _: &Argv, _: CallOptions, _: &mut Vec<u8>) -> Result<(), String> {
+        Err("no commands here".into())
+    }
+    fn acl_check(&mut self, _: &Argv) -> Option<bool> {
+        Some(true)
+    }
+    fn log(&mut self, _: i32, _: &[u8]) {}
+}
+
+const SCRIPT: &[u8] = b"
+local out = {}
+for _, f in ipairs({
+    function() return cjson.decode(ARGV[1]) end,
+    function() return {cmsgpack.unpack(ARGV[1])} end,
+    function() return {cmsgpack.unpack_limit(ARGV[1], 4, #ARGV[1] % 5)} end,
+    function() return {struct.unpack(ARGV[2], ARGV[1])} end,
+    function() return struct.size(ARGV[1]) end,
+    function() return struct.pack(ARGV[1], 1, -2, 'x', 3.5, 'yz') end,
+    function() return cjson.encode(cmsgpack.unpack(ARGV[1])) end,
+    function() return cmsgpack.pack(cjson.decode(ARGV[1])) end,
+}) do
+    local ok, v = pcall(f)
+    out[#out + 1] = v
+end
+return out
+";
+
+fuzz_target!(|data: &[u8]| {
+    static LUA: OnceLock<Mutex<Scripting>> = OnceLock::new();
+    let mut s = LUA.get_or_init(|| Mutex::new(Scripting::new("7.0.15"))).lock().unwrap_or_else(|e| e.into_inner());
+    let sha = s.load(SCRIPT).expect("the script compiles");
+    // The first bytes double as a struct format for the input's rest.
+    let split = data.iter().position(|&b| b == b'|').unwrap_or(0);
+    let (fmt, rest) = data.split_at(split);
+    let mut out = ReplyBuf::new(false);
+    s.run_eval(&sha, &[], &[rest, fmt], &mut NoCalls, &mut out);
+    assert!(matches!(Frame::decode(&out.buf), Ok(Some((_, n))) if n == out.buf.len()), "{:?}", out.buf);
+});
