@@ -167,3 +167,14 @@ fn scripts_inside_multi_and_short_scripts_are_not_interrupted() {
     assert!(r.starts_with("*2\r\n$-1\r\n$") && r.ends_with("user_script:2: x\r\n"), "{r}");
     assert_eq!(text(&c.cmd(&[b"PING"])), "+PONG\r\n");
 }
+
+#[test]
+fn coroutines_inside_a_suspended_script_keep_their_meaning() {
+    let fk = Server::start(&["--busy-reply-threshold", "0"]);
+    let mut c = fk.raw();
+    // The script's own coroutines inherit its hook; they must never be suspended by it.
+    let script = b"local co = coroutine.create(function() local x = 0 for i = 1, 500000 do x = x + 1 end return x end)
+local ok, v = coroutine.resume(co)
+return {tostring(ok), v, coroutine.status(co)}";
+    assert_eq!(text(&c.cmd(&[b"EVAL", script, b"0"])), "*3\r\n$4\r\ntrue\r\n:500000\r\n$4\r\ndead\r\n");
+}

@@ -180,7 +180,9 @@ fn step(
     slot.handler = Some(unsafe { std::mem::transmute::<*mut (dyn CallHandler + '_), *mut dyn CallHandler>(handler) });
     // SAFETY: `co` is alive (anchored) and suspended or fresh; resuming runs Lua code
     // whose errors are caught by lua_resume.
+    slot.running_co = Some(s.co);
     let rc = unsafe { ffi::lua_resume_(s.co, nargs) };
+    slot.running_co = None;
     slot.handler = None;
     if rc == ffi::LUA_YIELD {
         return Step::Suspended(s);
@@ -256,7 +258,7 @@ unsafe extern "C-unwind" fn hook(co: State, _ar: *mut ffi::lua_Debug) {
         crate::api::push_error_table(co, b"Script killed by user with SCRIPT KILL...");
         ffi::lua_error(co);
     }
-    if let Some(t) = (*slot).yield_after {
+    if let Some(t) = (*slot).yield_after.filter(|_| (*slot).running_co == Some(co)) {
         if Instant::now() >= t && Yieldable::at(co) {
             ffi::lua_yield(co, 0);
         }

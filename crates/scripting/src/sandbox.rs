@@ -55,6 +55,9 @@ pub struct RunSlot {
     /// A coroutine that finished cleanly, with its registry reference: the next run
     /// reuses it (a finished Lua 5.1 coroutine can be given a new function).
     pub spare: Option<(State, c_int)>,
+    /// The coroutine of the yielding run in progress: only it may be yielded (coroutines
+    /// a script creates inherit its hook, and must not be suspended behind its back).
+    pub running_co: Option<State>,
 }
 
 /// Registry keys (addresses of these statics are unique light userdata).
