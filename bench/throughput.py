@@ -15,6 +15,10 @@ redis-benchmark first fills with its own "LPUSH (needed to benchmark LRANGE)" ru
 is not reported). Tests redis-benchmark does not have are custom commands on a seeded key:
   zrangebyscore  ZRANGEBYSCORE bench:zset <random score> +inf LIMIT 0 10 on a sorted set
                  of 1000 members with scores 0..999 (a skiplist: past the listpack limit).
+  evalsha        EVALSHA of `return redis.call('INCR', KEYS[1])` (random key)
+  evalsha10      EVALSHA of a script running ten INCRs on its key
+  fcall          FCALL of a library function doing the one INCR
+                 (these three only with --tests, e.g. --tests evalsha,evalsha10,fcall)
 Every round starts from FLUSHALL and a fresh seed, so the dataset does not grow with rounds.
 
 Besides ops/s the table shows the server's CPU time per request (utime + stime from
@@ -25,6 +29,7 @@ fairer comparison of the servers."""
 
 import argparse
 import csv
+import hashlib
 import io
 import os
 import resource
@@ -43,10 +48,32 @@ def seed_zset(srv):
     srv.cli(*args)
 
 
+INCR_SCRIPT = "return redis.call('INCR', KEYS[1])"
+INCR10_SCRIPT = "local n for i = 1, 10 do n = redis.call('INCR', KEYS[1]) end return n"
+FUNCTION_LIB = "#!lua name=benchlib\nredis.register_function('incr1', function(keys) return redis.call('INCR', keys[1]) end)"
+
+
+def sha1hex(body):
+    return hashlib.sha1(body.encode()).hexdigest()
+
+
+def load_scripts(srv):
+    srv.cli("SCRIPT", "LOAD", INCR_SCRIPT)
+    srv.cli("SCRIPT", "LOAD", INCR10_SCRIPT)
+
+
+def load_function(srv):
+    srv.cli("FUNCTION", "LOAD", "REPLACE", FUNCTION_LIB)
+
+
 # name -> (seed function, command line, -r range for __rand_int__)
 CUSTOM = {
     "zrangebyscore": (seed_zset, ["ZRANGEBYSCORE", "bench:zset", "__rand_int__", "+inf", "LIMIT", "0", "10"],
                       ZSET_MEMBERS),
+    # Scripting (not in the default list): EVALSHA of one INCR, of ten, and FCALL of one.
+    "evalsha": (load_scripts, ["EVALSHA", sha1hex(INCR_SCRIPT), "1", "key:__rand_int__"], 100000),
+    "evalsha10": (load_scripts, ["EVALSHA", sha1hex(INCR10_SCRIPT), "1", "key:__rand_int__"], 100000),
+    "fcall": (load_function, ["FCALL", "incr1", "1", "key:__rand_int__"], 100000),
 }
 
 

@@ -113,7 +113,8 @@ pub fn check_stream<R: Read>(
                 db = n;
                 writeln!(out, "[offset {}] Selecting DB ID {n}", reader.offset())?;
             }
-            Ok(Some(Item::ResizeDb { .. })) => {}
+            // Libraries print nothing, as in redis-check-rdb.
+            Ok(Some(Item::ResizeDb { .. } | Item::Function(_))) => {}
             Ok(Some(Item::Key(k))) => {
                 s.keys += 1;
                 let entry = s.per_db.entry(db).or_default();

@@ -110,6 +110,9 @@ pub struct Client {
     pub waker: Arc<dyn Waker>,
     /// Waiting in a blocking command.
     pub blocked: Option<crate::blocking::Blocked>,
+    /// Its script or function is suspended past `busy-reply-threshold`: it runs nothing
+    /// else until the script ends (its connection task resumes it).
+    pub script_blocked: bool,
     /// This connection is one of our replicas, or our master's stream.
     pub repl_role: Option<ReplRole>,
     /// Synchronous replication: parts of the output that wait for acknowledgements, and
@@ -157,6 +160,7 @@ impl Client {
             commands_processed: 0,
             waker,
             blocked: None,
+            script_blocked: false,
             repl_role: None,
             replconf: None,
         }

@@ -324,7 +324,7 @@ impl Engine {
         self.prefetch_keys(client.db, reqs, limit);
         self.clock_mark = Instant::now();
         while let Some(argv) = reqs.front() {
-            if ran == limit || client.blocked.is_some() {
+            if ran == limit || client.blocked.is_some() || client.script_blocked {
                 break;
             }
             ran += 1;
@@ -509,6 +509,13 @@ impl Engine {
             self.reject(client, &argv, Some(cmd), "ERR Command not allowed inside a transaction");
             return;
         }
+        // A suspended script: Redis's BUSY check comes later, after checks that may evict
+        // keys, which must not happen while the script is between slices.
+        if let Some(busy) = self.scripts.busy.as_ref().filter(|_| cflags & flags::ALLOW_BUSY == 0) {
+            let msg = busy.busy_error();
+            self.reject(client, &argv, Some(cmd), msg);
+            return;
+        }
         let name = c.name;
         let is_parent_level = c.parent.is_none();
         self.pre_command_oom = self.hot.maxmemory > 0 && !self.perform_evictions(now_ms);
@@ -588,6 +595,11 @@ impl Engine {
             return;
         }
         self.call(client, cmd, &argv, now_ms);
+        if self.scripts.busy.is_some() {
+            // A suspended script's writes stay in the open unit until it ends, and nothing
+            // else may touch the dataset meanwhile (Engine::resume_script finishes here).
+            return;
+        }
         self.feed.end_unit(false);
         if self.persist.has_pending() {
             self.start_pending_snapshot(now_ms);
@@ -729,6 +741,11 @@ impl Engine {
     pub fn cron(&mut self, now_ms: i64) {
         self.now_ms = now_ms;
         self.stats.sample(now_ms);
+        // While a script is suspended the dataset stays exactly as it leaves it between
+        // slices (Redis runs no cron while a script is busy either).
+        if self.scripts.busy.is_some() {
+            return;
+        }
         if let Some(p) = self.pause {
             if now_ms >= p.until_ms {
                 self.end_pause();

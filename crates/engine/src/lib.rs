@@ -9,6 +9,7 @@
 //! without a network.
 
 pub mod blocking;
+pub mod busy;
 pub mod client;
 pub mod commands;
 pub mod connections;

@@ -177,6 +177,7 @@ scripts!(
     reply_mode,
     debug,
     scripting,
+    functions,
     scripting_libs,
 );
 

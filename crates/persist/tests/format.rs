@@ -2,8 +2,8 @@
 //! string encodings, quicklist node sizes, and every refusal with its offset and key.
 
 use ferrokv_persist::rdb::{
-    crc64, dump_payload, listpack, restore_payload, types, Bad, Elem, ErrorKind, Item, RdbError, RdbReader, RdbValue,
-    RdbWriter, ValueRef, Visit, WriteOptions,
+    crc64, dump_payload, functions_from_payload, functions_payload, listpack, restore_payload, types, Bad, Elem,
+    ErrorKind, Item, RdbError, RdbReader, RdbValue, RdbWriter, ValueRef, Visit, WriteOptions,
 };
 
 /// Writes one key and returns the file.
@@ -315,6 +315,32 @@ fn checksums() {
 }
 
 #[test]
+fn functions_in_files_and_payloads() {
+    let code = b"#!lua name=lib\nredis.register_function('f', function() return 1 end)";
+    let mut w = RdbWriter::new(Vec::new(), true).unwrap();
+    w.aux(b"redis-ver", b"7.0.15").unwrap();
+    w.function(code).unwrap();
+    w.function(b"#!lua name=x\n").unwrap();
+    let f = w.finish(true).unwrap();
+    let mut r = RdbReader::new(&f[..]).unwrap();
+    assert!(matches!(r.next().unwrap(), Some(Item::Aux { .. })));
+    assert_eq!(r.next().unwrap(), Some(Item::Function(code.to_vec())));
+    assert_eq!(r.next().unwrap(), Some(Item::Function(b"#!lua name=x\n".to_vec())));
+    assert_eq!(r.next().unwrap(), None);
+
+    let p = functions_payload([&code[..], b"#!lua name=y\n"]).unwrap();
+    assert_eq!(p[0], types::OPCODE_FUNCTION2);
+    assert_eq!(functions_from_payload(&p, true).unwrap(), vec![code.to_vec(), b"#!lua name=y\n".to_vec()]);
+    assert_eq!(functions_from_payload(&functions_payload([]).unwrap(), true).unwrap(), Vec::<Vec<u8>>::new());
+    let mut bad = p.clone();
+    bad[3] ^= 1;
+    assert_eq!(functions_from_payload(&bad, true), Err("DUMP payload version or checksum are wrong"));
+    assert!(functions_from_payload(&bad, false).is_ok());
+    let key = dump_payload(ValueRef::Str(b"v")).unwrap();
+    assert_eq!(functions_from_payload(&key, true), Err("given type is not a function"));
+}
+
+#[test]
 fn refusals_name_offset_and_key() {
     // Module value: the key is read, then refused.
     let e = read_err(&raw_file(10, b"\x07\x03mod\x00"));
@@ -322,9 +348,9 @@ fn refusals_name_offset_and_key() {
     assert_eq!(e.key.as_deref(), Some(&b"mod"[..]));
     assert_eq!(e.to_string(), "at offset 14 (key 'mod'): module data is not supported");
     assert!(matches!(read_err(&raw_file(10, b"\xf7\x01\x02\x03")).kind, ErrorKind::ModuleData));
-    let e = read_err(&raw_file(10, b"\xf5\x05hello"));
+    // Pre-GA functions (7.0 release candidates) are refused, as Redis 7.0 refuses them.
+    let e = read_err(&raw_file(10, b"\xf6\x05hello"));
     assert_eq!(e.to_string(), "at offset 9: Redis functions are not supported");
-    assert!(matches!(read_err(&raw_file(10, b"\xf6")).kind, ErrorKind::Functions));
     for t in [15u8, 19, 21] {
         let e = read_err(&raw_file(11, &[t, 1, b's']));
         assert!(matches!(e.kind, ErrorKind::Streams), "{e}");

@@ -516,7 +516,7 @@ fn read_file(path: &Path) -> FileView {
         match item {
             Item::SelectDb(d) => db = d,
             Item::Aux { key, value } => aux.push((key, value)),
-            Item::ResizeDb { .. } => {}
+            Item::ResizeDb { .. } | Item::Function(_) => {}
             Item::Key(k) => {
                 types.extend(r.last_key_type());
                 let prev = out.insert((db, k.key.to_vec()), (V::from_rdb(k.value), k.expire_ms));

@@ -195,7 +195,7 @@ proptest! {
             match item {
                 Item::SelectDb(d) => db = d,
                 Item::Key(k) => got.push((db, k.key.to_vec(), k.expire_ms, canon(k.value))),
-                Item::Aux { .. } | Item::ResizeDb { .. } => {}
+                Item::Aux { .. } | Item::ResizeDb { .. } | Item::Function(_) => {}
             }
         }
         prop_assert_eq!(r.offset(), bytes.len() as u64);

@@ -9,7 +9,7 @@ use mlua_sys as ffi;
 use std::ffi::c_int;
 
 /// Redis's log levels (`LL_DEBUG` … `LL_WARNING`).
-const LOG_LEVELS: [(&str, f64); 4] =
+pub(crate) const LOG_LEVELS: [(&str, f64); 4] =
     [("LOG_DEBUG", 0.0), ("LOG_VERBOSE", 1.0), ("LOG_NOTICE", 2.0), ("LOG_WARNING", 3.0)];
 
 /// Creates the `redis` global, fields in Redis's insertion order (it decides the order
@@ -66,7 +66,7 @@ pub unsafe fn open_redis(l: State, slot: *mut RunSlot, version: &str) {
 }
 
 /// `7.0.15` → 0x07000f.
-fn version_num(v: &str) -> u32 {
+pub(crate) fn version_num(v: &str) -> u32 {
     let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (a, b, c) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (a << 16) | (b << 8) | c
@@ -368,7 +368,7 @@ unsafe extern "C-unwind" fn redis_acl_check_cmd(l: State) -> c_int {
     }
 }
 
-unsafe extern "C-unwind" fn redis_log(l: State) -> c_int {
+pub(crate) unsafe extern "C-unwind" fn redis_log(l: State) -> c_int {
     let argc = ffi::lua_gettop(l);
     if argc < 2 {
         push_error_table(l, b"redis.log() requires two arguments or more.");

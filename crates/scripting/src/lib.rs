@@ -9,20 +9,27 @@
 //!   through which `redis.call` runs commands, and the caller's reply buffer, which
 //!   receives the script's result converted from Lua as Redis converts it.
 //!
+//! - [`Functions`] is the functions engine (FUNCTION LOAD, FCALL): a second Lua state with
+//!   the same sandbox, holding the loaded libraries.
+//!
 //! The engine sees only this narrow interface (bytes in, RESP out): no Lua type leaks.
 //! How Redis's read-only tables are obtained from a stock Lua is explained in
 //! [`sandbox`]; why the C API is used directly, in [`lua`].
 
 mod api;
 mod convert;
+mod coroutine;
 mod flags;
+mod functions;
 mod libs;
 mod lua;
 mod rand48;
+mod register;
 mod run;
 mod sandbox;
 
 pub use flags::{parse_shebang, ScriptFlags};
+pub use functions::{Function, Functions, Library, RestorePolicy, LOAD_TIMEOUT};
 pub use run::RunMode;
 
 use ferrokv_resp::Argv;
@@ -92,6 +99,8 @@ pub struct Scripting {
     scripts_bytes: usize,
     /// Runs since the last incremental GC step (Redis steps the collector every 50).
     gc_countdown: u32,
+    /// A run handed control back past its deadline (see [`Scripting::start_eval`]).
+    suspended: Option<coroutine::Suspended>,
 }
 
 // SAFETY: the Lua state is only ever touched through `&mut Scripting` (or `&Scripting`
@@ -104,7 +113,7 @@ impl Scripting {
     pub fn new(version: &'static str) -> Scripting {
         let mut slot = Box::new(sandbox::RunSlot::default());
         let l = sandbox::new_state(&mut slot, version);
-        Scripting { l, slot, scripts: Default::default(), scripts_bytes: 0, gc_countdown: 50 }
+        Scripting { l, slot, scripts: Default::default(), scripts_bytes: 0, gc_countdown: 50, suspended: None }
     }
 
     /// The cached script named `sha` (lowercase hex).
@@ -149,6 +158,7 @@ impl Scripting {
         self.scripts.clear();
         self.scripts_bytes = 0;
         self.slot.rand = rand;
+        self.slot.spare = None;
         let version = self.slot.version;
         self.l = sandbox::new_state(&mut self.slot, version);
     }
@@ -183,6 +193,60 @@ impl Scripting {
         let name = std::str::from_utf8(sha).unwrap_or("?");
         run::run(self.l, &mut self.slot, func, RunMode::Eval, name, keys, args, handler, out);
         self.after_run();
+    }
+
+    /// Like [`Scripting::run_eval`], but the run may hand control back once `yield_after`
+    /// has passed: true if it finished (its reply is in `out`), false if it is suspended
+    /// (continue it with [`Scripting::resume`]).
+    pub fn start_eval(
+        &mut self,
+        sha: &Sha,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        handler: &mut dyn CallHandler,
+        out: &mut ferrokv_resp::ReplyBuf,
+        yield_after: std::time::Instant,
+    ) -> bool {
+        let Some(script) = self.scripts.get(sha) else {
+            out.error("NOSCRIPT No matching script. Please use EVAL.");
+            return true;
+        };
+        let func = script.func;
+        let name = std::str::from_utf8(sha).unwrap_or("?");
+        self.slot.yield_after = Some(yield_after);
+        let step = coroutine::start(self.l, &mut self.slot, func, RunMode::Eval, name, keys, args, handler, out);
+        self.settle(step)
+    }
+
+    /// Runs the suspended script for one more slice; true once it finished.
+    pub fn resume(&mut self, handler: &mut dyn CallHandler, out: &mut ferrokv_resp::ReplyBuf) -> bool {
+        match self.suspended.take() {
+            Some(s) => {
+                let step = coroutine::resume(self.l, &mut self.slot, s, handler, out);
+                self.settle(step)
+            }
+            None => true,
+        }
+    }
+
+    /// SCRIPT KILL: the suspended script raises Redis's error at its next hook.
+    pub fn kill(&mut self) {
+        self.slot.kill = true;
+    }
+
+    fn settle(&mut self, step: coroutine::Step) -> bool {
+        match step {
+            coroutine::Step::Suspended(s) => {
+                self.suspended = Some(s);
+                false
+            }
+            coroutine::Step::Done => {
+                self.slot.yield_after = None;
+                self.slot.kill = false;
+                self.after_run();
+                true
+            }
+        }
     }
 
     /// Redis steps the collector every 50 runs rather than letting a full cycle land in

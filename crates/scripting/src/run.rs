@@ -75,10 +75,24 @@ pub unsafe fn register_error_handler(l: State) {
 /// error in `redis.call` is reported at the script line that called it).
 unsafe extern "C-unwind" fn error_handler(l: State) -> c_int {
     ffi::lua_settop(l, 1);
+    annotate_error(l, l, 1);
+    1
+}
+
+/// Turns the error value at index 1 of `l` into Redis's error table, located in the
+/// frames of `frames` from `level` (the function that raised it, or its caller when that
+/// is a C function).
+///
+/// # Safety
+/// `l` has the error value at index 1 and room for a few values; `frames` is `l` (in the
+/// error handler) or a coroutine that died with this error (its frames stay in place).
+pub(crate) unsafe fn annotate_error(l: State, frames: State, level: c_int) {
     let mut ar: ffi::lua_Debug = std::mem::zeroed();
-    let mut found = ffi::lua_getstack(l, 1, &mut ar) != 0 && ffi::lua_getinfo(l, c"nSl".as_ptr(), &mut ar) != 0;
+    let mut found =
+        ffi::lua_getstack(frames, level, &mut ar) != 0 && ffi::lua_getinfo(frames, c"nSl".as_ptr(), &mut ar) != 0;
     if found && !ar.what.is_null() && *ar.what == b'C' as std::ffi::c_char {
-        found = ffi::lua_getstack(l, 2, &mut ar) != 0 && ffi::lua_getinfo(l, c"nSl".as_ptr(), &mut ar) != 0;
+        found = ffi::lua_getstack(frames, level + 1, &mut ar) != 0
+            && ffi::lua_getinfo(frames, c"nSl".as_ptr(), &mut ar) != 0;
     }
     if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
         ffi::lua_createtable(l, 0, 0);
@@ -96,12 +110,11 @@ unsafe extern "C-unwind" fn error_handler(l: State) -> c_int {
         ffi::lua_pushnumber(l, ar.currentline as f64);
         ffi::lua_setfield(l, 1, c"line".as_ptr());
     }
-    1
 }
 
 /// What a failed run left for the error reply.
 #[derive(Default)]
-struct ErrorInfo {
+pub(crate) struct ErrorInfo {
     msg: Option<Vec<u8>>,
     source: Option<Vec<u8>>,
     line: Option<Vec<u8>>,
@@ -157,7 +170,7 @@ pub fn run(
 }
 
 /// Redis's reply for a failed script: `-<err> script: <name>, on <source>:<line>.`
-fn error_reply(out: &mut ReplyBuf, name: &str, e: ErrorInfo) {
+pub(crate) fn error_reply(out: &mut ReplyBuf, name: &str, e: ErrorInfo) {
     let mut line = e.msg.unwrap_or_else(|| b"ERR Error running script (the error object had no message)".to_vec());
     if let (Some(source), Some(n)) = (e.source, e.line) {
         line.extend_from_slice(b" script: ");
@@ -203,7 +216,7 @@ unsafe extern "C-unwind" fn run_trampoline(l: State) -> c_int {
     0
 }
 
-unsafe fn push_array(l: State, items: &[&[u8]]) {
+pub(crate) unsafe fn push_array(l: State, items: &[&[u8]]) {
     ffi::lua_createtable(l, items.len() as c_int, 0);
     for (i, item) in items.iter().enumerate() {
         push_bytes(l, item);
@@ -212,7 +225,7 @@ unsafe fn push_array(l: State, items: &[&[u8]]) {
 }
 
 /// Reads Redis's error table (on top) into owned bytes.
-unsafe fn extract_error(l: State) -> ErrorInfo {
+pub(crate) unsafe fn extract_error(l: State) -> ErrorInfo {
     let mut e = ErrorInfo::default();
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
         e.msg = to_bytes(l, -1).map(|m| [b"ERR ", m].concat());

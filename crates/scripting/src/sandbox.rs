@@ -45,6 +45,19 @@ pub struct RunSlot {
     pub refusal: String,
     /// The Redis version scripts see (`redis.REDIS_VERSION`).
     pub version: &'static str,
+    /// FUNCTION LOAD in progress: where `redis.register_function` records functions.
+    pub loading: Option<*mut crate::register::LoadCtx>,
+    /// A yielding run: when its count hook starts handing control back (see
+    /// [`crate::coroutine`]); None for runs that must finish in one go.
+    pub yield_after: Option<std::time::Instant>,
+    /// SCRIPT KILL / FUNCTION KILL asked the running script to stop.
+    pub kill: bool,
+    /// A coroutine that finished cleanly, with its registry reference: the next run
+    /// reuses it (a finished Lua 5.1 coroutine can be given a new function).
+    pub spare: Option<(State, c_int)>,
+    /// The coroutine of the yielding run in progress: only it may be yielded (coroutines
+    /// a script creates inherit its hook, and must not be suspended behind its back).
+    pub running_co: Option<State>,
 }
 
 /// Registry keys (addresses of these statics are unique light userdata).
@@ -52,6 +65,8 @@ pub static PROXIES_KEY: u8 = 0;
 pub static HANDLER_KEY: u8 = 0;
 pub static REAL_GLOBALS_KEY: u8 = 0;
 pub static TOSTRING_KEY: u8 = 0;
+/// The run slot, for hooks (which have no upvalues).
+pub static SLOT_KEY: u8 = 0;
 
 /// The globals Redis keeps after loading its libraries (its allow lists); anything else
 /// a library registers (`print`, `dofile`, `loadfile`, `module`, `require`…) is dropped.
@@ -135,6 +150,8 @@ pub fn new_state(slot: &mut RunSlot, version: &'static str) -> State {
 unsafe extern "C-unwind" fn setup(l: State) -> c_int {
     let slot = ffi::lua_touserdata(l, 1).cast::<RunSlot>();
     ffi::lua_settop(l, 0);
+    ffi::lua_pushlightuserdata(l, slot.cast());
+    ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, (&SLOT_KEY as *const u8).cast());
     open_lib(l, c"", ffi::luaopen_base);
     open_lib(l, c"table", ffi::luaopen_table);
     open_lib(l, c"string", ffi::luaopen_string);
@@ -392,7 +409,7 @@ fn format_c(name: &str) -> std::ffi::CString {
 }
 
 /// Replaces the table on top with a read-only proxy of it, recording the pair.
-unsafe fn make_proxy(l: State, proxies: c_int) {
+pub(crate) unsafe fn make_proxy(l: State, proxies: c_int) {
     let real = ffi::lua_gettop(l);
     ffi::lua_newtable(l);
     let proxy = ffi::lua_gettop(l);
@@ -415,7 +432,7 @@ unsafe extern "C-unwind" fn readonly_newindex(l: State) -> c_int {
 }
 
 /// `__index` of the real globals: reading an unknown global is an error in Redis.
-unsafe extern "C-unwind" fn nonexistent_global(l: State) -> c_int {
+pub(crate) unsafe extern "C-unwind" fn nonexistent_global(l: State) -> c_int {
     ffi::lua_settop(l, 2);
     let t = ffi::lua_type(l, 2);
     if t != ffi::LUA_TSTRING && t != ffi::LUA_TNUMBER {

@@ -193,7 +193,7 @@ where
         let runnable = !closing && !reqs.is_empty() && paused_until.is_none() && blocked.is_none();
         // `limits`: the parser's, refreshed after each batch (AUTH changes them).
         // `engine_output`: the engine holds output not taken yet (taken once `out` is written).
-        let (ticket, replicas_fed, became_replica, limits, mut engine_output, sync_wait) = {
+        let (ticket, replicas_fed, became_replica, limits, mut engine_output, sync_wait, suspended) = {
             let mut e = shared.engine.lock();
             if e.must_close(id) {
                 break 'conn;
@@ -236,7 +236,8 @@ where
             } else {
                 e.has_output(id)
             };
-            (ticket, replicas_fed, e.replica_state(id).is_some(), limits, engine_output, sync_wait)
+            let suspended = e.script_suspended(id);
+            (ticket, replicas_fed, e.replica_state(id).is_some(), limits, engine_output, sync_wait, suspended)
         };
         // Replies to writes leave only once the writes are as durable as promised.
         if let Some(t) = ticket {
@@ -258,6 +259,19 @@ where
                 closing |= e.take_output(id, &mut out.buf);
             }
             engine_output = e.has_output(id);
+        }
+        if suspended {
+            // Our script ran past busy-reply-threshold: it continues one slice per lock,
+            // and the other connections run between slices (they get -BUSY meanwhile).
+            loop {
+                tokio::task::yield_now().await;
+                let mut e = shared.engine.lock();
+                e.set_monotonic_now(mono_ms());
+                if e.resume_script(id, now_ms()) {
+                    break;
+                }
+            }
+            continue 'conn;
         }
         if became_replica {
             // From PSYNC on, this connection carries the replication stream.

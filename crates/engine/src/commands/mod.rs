@@ -17,6 +17,7 @@ pub mod debug;
 pub mod debug_tools;
 pub mod dump;
 pub mod expire;
+pub mod functions;
 pub mod hashes;
 pub mod info_cmd;
 pub mod keys;
@@ -394,6 +395,17 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("script|kill", scripting::script_kill, "Terminates a server-side Lua script during execution."),
     ("script|debug", scripting::script_debug, "Sets the debug mode of server-side Lua scripts."),
     ("script|help", scripting::script_help, "Returns helpful text about the different subcommands."),
+    ("fcall", functions::fcall, "Invokes a function."),
+    ("fcall_ro", functions::fcall_ro, "Invokes a read-only function."),
+    ("function|load", functions::function_load, "Creates a library."),
+    ("function|delete", functions::function_delete, "Deletes a library and its functions."),
+    ("function|flush", functions::function_flush, "Deletes all libraries and functions."),
+    ("function|list", functions::function_list, "Returns information about all libraries."),
+    ("function|dump", functions::function_dump, "Dumps all libraries into a serialized binary payload."),
+    ("function|restore", functions::function_restore, "Restores all libraries from a payload."),
+    ("function|stats", functions::function_stats, "Returns information about a function during execution."),
+    ("function|kill", functions::function_kill, "Terminates a function during execution."),
+    ("function|help", functions::function_help, "Returns helpful text about the different subcommands."),
 ];
 
 /// Why a command name did not resolve.

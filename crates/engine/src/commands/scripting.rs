@@ -14,7 +14,7 @@ use crate::ctx::{int_arg, is, reply_help, subcommand_syntax_error, Ctx};
 use crate::engine::Engine;
 use crate::error::{CmdError, CmdResult};
 use ferrokv_resp::Argv;
-use ferrokv_scripting::{CallHandler, CallOptions, ScriptFlags, Scripting, Sha};
+use ferrokv_scripting::{CallHandler, CallOptions, Functions, ScriptFlags, Scripting, Sha};
 use std::sync::Arc;
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
@@ -23,6 +23,10 @@ const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 pub struct ScriptState {
     /// Taken out while a script runs (the handler needs the rest of the engine).
     pub interp: Option<Box<Scripting>>,
+    /// The functions engine (FUNCTION, FCALL): a Lua state of its own, as in Redis.
+    pub functions: Option<Box<Functions>>,
+    /// A run suspended past `busy-reply-threshold` (see [`crate::busy`]).
+    pub busy: Option<Box<crate::busy::BusyRun>>,
     pub client: Option<Box<Client>>,
 }
 
@@ -34,6 +38,8 @@ impl ScriptState {
         client.authenticated = true;
         ScriptState {
             interp: Some(Box::new(Scripting::new(ferrokv_config::REDIS_VERSION))),
+            functions: Some(Box::new(Functions::new(ferrokv_config::REDIS_VERSION))),
+            busy: None,
             client: Some(Box::new(client)),
         }
     }
@@ -45,6 +51,21 @@ impl ScriptState {
     pub fn interp_mut(&mut self) -> &mut Scripting {
         self.interp.as_deref_mut().expect("no script runs while a command runs")
     }
+
+    pub fn functions(&self) -> &Functions {
+        self.functions.as_deref().expect("no function runs while the engine is inspected")
+    }
+
+    pub fn functions_mut(&mut self) -> &mut Functions {
+        self.functions.as_deref_mut().expect("no function runs while a command runs")
+    }
+}
+
+/// What a run executes: a cached EVAL script or a library function.
+#[derive(Clone, Copy)]
+pub(crate) enum Target<'a> {
+    Eval(&'a Sha),
+    Function(&'a [u8]),
 }
 
 impl Default for ScriptState {
@@ -107,12 +128,12 @@ fn eval_generic(c: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
     let numkeys = numkeys as usize;
     let keys: Vec<&[u8]> = (3..3 + numkeys).map(|i| c.arg(i)).collect();
     let args: Vec<&[u8]> = (3 + numkeys..c.argc()).map(|i| c.arg(i)).collect();
-    run_script(c, &sha, &keys, &args, script_flags, ro);
+    run_script(c, Target::Eval(&sha), &keys, &args, script_flags, ro);
     Ok(())
 }
 
 /// Redis's scriptPrepareForRun checks: what the script's declared flags forbid here.
-fn prepare_refusal(c: &mut Ctx, f: ScriptFlags, ro: bool) -> Option<String> {
+pub(crate) fn prepare_refusal(c: &mut Ctx, f: ScriptFlags, ro: bool) -> Option<String> {
     let eng = &*c.eng;
     let obey = c.client.repl_role == Some(crate::client::ReplRole::Master);
     let stale = eng.master_down();
@@ -150,49 +171,92 @@ fn prepare_refusal(c: &mut Ctx, f: ScriptFlags, ro: bool) -> Option<String> {
     None
 }
 
-/// Runs the cached script `sha` for the calling client.
-fn run_script(c: &mut Ctx, sha: &Sha, keys: &[&[u8]], args: &[&[u8]], f: ScriptFlags, ro: bool) {
+/// Runs a script or function for the calling client. A run that may be suspended (see
+/// [`crate::busy`]) and outlives `busy-reply-threshold` leaves the client waiting on it.
+pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: &[&[u8]], f: ScriptFlags, ro: bool) {
     let mut interp = c.eng.scripts.interp.take().expect("scripts do not nest");
+    let mut functions = c.eng.scripts.functions.take().expect("scripts do not nest");
     let mut script_client = c.eng.scripts.client.take().expect("scripts do not nest");
     script_client.db = c.client.db;
-    let read_only = ro || (!f.compat() && f.has(ScriptFlags::NO_WRITES));
-    let allow_oom = !f.compat() && f.has(ScriptFlags::ALLOW_OOM);
-    let oom_at_start = c.eng.hot.maxmemory > 0 && c.eng.over_maxmemory();
     let in_exec = std::mem::replace(&mut c.eng.in_exec, true);
-    let feed_enabled = c.eng.feed.enabled;
-    let mut handler = ScriptCaller {
-        eng: c.eng,
-        caller: c.client,
-        script_client: &mut script_client,
-        now: c.now,
-        read_only,
-        allow_oom,
-        oom_at_start,
+    let params = RunParams {
+        read_only: ro || (!f.compat() && f.has(ScriptFlags::NO_WRITES)),
+        allow_oom: !f.compat() && f.has(ScriptFlags::ALLOW_OOM),
+        oom_at_start: c.eng.hot.maxmemory > 0 && c.eng.over_maxmemory(),
         write_dirty: false,
         propagated: 0,
-        feed_enabled,
+        feed_enabled: c.eng.feed.enabled,
     };
+    // Only a client's own run may pause between slices: inside MULTI/EXEC, from the
+    // master's stream or while loading it must end as one step, and a replica does not
+    // pause its scripts (its master's stream could not wait for them); under
+    // sync-replicas a reply's acknowledgements are settled as its command ends, so runs
+    // there end in one go too.
+    let yields = !in_exec
+        && c.client.repl_role.is_none()
+        && c.eng.persist.loading.is_none()
+        && !c.eng.is_replica()
+        && !c.eng.sync_active();
+    let yield_after = crate::busy::deadline(c.eng);
+    let mut handler = ScriptCaller::new(c.eng, c.client, &mut script_client, c.now, params);
     let mut out = std::mem::take(&mut handler.caller.out);
-    interp.run_eval(sha, keys, args, &mut handler, &mut out);
-    let propagated = handler.propagated;
+    let done = match (target, yields) {
+        (Target::Eval(sha), false) => {
+            interp.run_eval(sha, keys, args, &mut handler, &mut out);
+            true
+        }
+        (Target::Eval(sha), true) => interp.start_eval(sha, keys, args, &mut handler, &mut out, yield_after),
+        (Target::Function(name), false) => {
+            functions.call(name, keys, args, &mut handler, &mut out);
+            true
+        }
+        (Target::Function(name), true) => functions.start_call(name, keys, args, &mut handler, &mut out, yield_after),
+    };
+    let params = handler.params();
     c.client.out = out;
-    // Synchronous replication: what the script's commands wrote or read is the EVAL's to
-    // wait for (its own call accounts for it as it ends).
-    c.client.sync_cmd_need = c.client.sync_cmd_need.max(std::mem::take(&mut script_client.sync_cmd_need));
-    c.eng.feed.enabled = feed_enabled;
+    c.eng.feed.enabled = params.feed_enabled;
     c.eng.in_exec = in_exec;
-    if propagated > 1 {
-        // A script's effects reach replicas and the AOF as one MULTI/EXEC block.
-        c.eng.feed.atomic_hint = true;
-    }
     c.eng.scripts.interp = Some(interp);
+    c.eng.scripts.functions = Some(functions);
+    if done {
+        finish_run(c.eng, c.client, &mut script_client, &params);
+    } else {
+        let (eval, name) = match target {
+            Target::Eval(sha) => (true, String::from_utf8_lossy(sha).into_owned()),
+            Target::Function(name) => (false, String::from_utf8_lossy(name).into_owned()),
+        };
+        crate::busy::suspended(c.eng, c.client, c.argv, eval, name, params);
+    }
     c.eng.scripts.client = Some(script_client);
 }
 
+/// What a run's end settles: what the script's commands wrote or read is the EVAL's to
+/// wait for under synchronous replication, and its effects form one MULTI/EXEC block.
+pub(crate) fn finish_run(eng: &mut Engine, caller: &mut Client, script_client: &mut Client, params: &RunParams) {
+    caller.sync_cmd_need = caller.sync_cmd_need.max(std::mem::take(&mut script_client.sync_cmd_need));
+    if params.propagated > 1 {
+        eng.feed.atomic_hint = true;
+    }
+}
+
+/// A run's settings and what it did so far (kept across the slices of a suspended run).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RunParams {
+    pub read_only: bool,
+    pub allow_oom: bool,
+    pub oom_at_start: bool,
+    /// A write command ran: later writes may no longer be refused for server state, and
+    /// the script can no longer be killed.
+    pub write_dirty: bool,
+    /// Inner commands that reached the feed.
+    pub propagated: usize,
+    pub feed_enabled: bool,
+}
+
 /// `redis.call`'s path into the engine for one script run.
-struct ScriptCaller<'a> {
+pub(crate) struct ScriptCaller<'a> {
     eng: &'a mut Engine,
-    caller: &'a mut Client,
+    pub(crate) caller: &'a mut Client,
     script_client: &'a mut Client,
     now: i64,
     read_only: bool,
@@ -203,6 +267,40 @@ struct ScriptCaller<'a> {
     /// Inner commands that reached the feed.
     propagated: usize,
     feed_enabled: bool,
+}
+
+impl<'a> ScriptCaller<'a> {
+    pub(crate) fn new(
+        eng: &'a mut Engine,
+        caller: &'a mut Client,
+        script_client: &'a mut Client,
+        now: i64,
+        p: RunParams,
+    ) -> ScriptCaller<'a> {
+        ScriptCaller {
+            eng,
+            caller,
+            script_client,
+            now,
+            read_only: p.read_only,
+            allow_oom: p.allow_oom,
+            oom_at_start: p.oom_at_start,
+            write_dirty: p.write_dirty,
+            propagated: p.propagated,
+            feed_enabled: p.feed_enabled,
+        }
+    }
+
+    pub(crate) fn params(&self) -> RunParams {
+        RunParams {
+            read_only: self.read_only,
+            allow_oom: self.allow_oom,
+            oom_at_start: self.oom_at_start,
+            write_dirty: self.write_dirty,
+            propagated: self.propagated,
+            feed_enabled: self.feed_enabled,
+        }
+    }
 }
 
 impl ScriptCaller<'_> {
@@ -341,10 +439,8 @@ pub fn script_flush(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-pub fn script_kill(_c: &mut Ctx) -> CmdResult {
-    // Scripts run to completion under the engine lock for now: none is ever running
-    // when another client's command is processed.
-    Err(CmdError::err("NOTBUSY No scripts in execution right now."))
+pub fn script_kill(c: &mut Ctx) -> CmdResult {
+    crate::busy::kill(c, true)
 }
 
 pub fn script_debug(c: &mut Ctx) -> CmdResult {

@@ -51,6 +51,14 @@ pub fn shutdown(c: &mut Ctx) -> CmdResult {
         c.out().ok();
         return Ok(());
     }
+    if c.eng.busy_shutdown_refusal().is_some() {
+        // A suspended script: only SHUTDOWN NOSAVE, and at once (replicas are not waited
+        // for, as Redis does not wait from inside a busy script).
+        if !req.nosave {
+            return Err(CmdError::msg(c.eng.busy_shutdown_refusal().unwrap_or_default().to_string()));
+        }
+        req.now = true;
+    }
     if !req.now && !c.can_block() {
         return fail("ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client");
     }

@@ -17,6 +17,8 @@ impl Engine {
         for db in self.dbs.iter_mut() {
             db.flush();
         }
+        // The files hold the libraries too (a preamble's or FUNCTION LOADs).
+        self.scripts.functions_mut().flush();
         self.begin_rdb_load();
         // Replayed transactions run their commands through `call`: nothing of the reload
         // may reach the AOF or the replicas.
@@ -42,6 +44,7 @@ impl Engine {
                         Item::ResizeDb { keys, expires } => self.reserve_db(db, keys, expires),
                         // Keys expired in a base are loaded, as Redis loads an AOF preamble.
                         Item::Key(rec) => self.load_rdb_key(db, rec, &limits, now_ms, true)?,
+                        Item::Function(code) => self.load_rdb_function(&code).map_err(|e| format!("{name}: {e}"))?,
                         _ => {}
                     }
                 }

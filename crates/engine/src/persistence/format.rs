@@ -27,8 +27,13 @@ pub struct CommandsFormat {
 }
 
 impl CommandsFormat {
-    pub fn new(sink: Box<dyn SnapshotSink>) -> CommandsFormat {
-        CommandsFormat { enc: CommandEncoder::new(), buf: Vec::with_capacity(CHUNK), sink }
+    /// Starts the file with a FUNCTION LOAD per library, as Redis's rewrite does.
+    pub fn new<'a>(sink: Box<dyn SnapshotSink>, libraries: impl Iterator<Item = &'a [u8]>) -> CommandsFormat {
+        let mut buf = Vec::with_capacity(CHUNK);
+        for code in libraries {
+            ferrokv_resp::encode_command(&mut buf, [&b"FUNCTION"[..], b"LOAD", code]);
+        }
+        CommandsFormat { enc: CommandEncoder::new(), buf, sink }
     }
 }
 
@@ -67,7 +72,8 @@ impl Engine {
     ) -> io::Result<Box<dyn SnapshotFormat>> {
         let aof_base = matches!(purpose, Purpose::AofRewrite | Purpose::AofBase);
         if aof_base && !self.cfg.bool(pid("aof-use-rdb-preamble")) {
-            return Ok(Box::new(CommandsFormat::new(sink)));
+            let libraries = self.scripts.functions().libraries().map(|l| &l.code[..]);
+            return Ok(Box::new(CommandsFormat::new(sink, libraries)));
         }
         Ok(Box::new(super::rdb::RdbFormat::start(self, sink, purpose, now_ms)?))
     }

@@ -231,6 +231,10 @@ impl RdbFormat {
         for (k, v) in &aux {
             w.aux(k.as_bytes(), v.as_bytes()).map_err(io_err)?;
         }
+        // Functions come before the databases, as Redis writes them.
+        for lib in e.scripts.functions().libraries() {
+            w.function(&lib.code).map_err(io_err)?;
+        }
         let sizes = e.dbs.iter().map(|d| (d.len() as u64, d.expires_len() as u64)).collect();
         Ok(RdbFormat { w, db: None, sized: vec![false; e.dbs.len()], sizes, checksum: e.cfg.bool(pid("rdbchecksum")) })
     }
@@ -302,6 +306,16 @@ impl Engine {
         Ok(bytes)
     }
 
+    /// A library from an RDB file or an AOF preamble: replaces one of the same name (the
+    /// file is the truth), without the load time limit.
+    pub fn load_rdb_function(&mut self, code: &[u8]) -> Result<(), String> {
+        self.scripts
+            .functions_mut()
+            .load(code, true, None)
+            .map(drop)
+            .map_err(|e| format!("Failed loading library: {e}"))
+    }
+
     /// DEBUG RELOAD: save (unless NOSAVE), empty the dataset and load it back through the
     /// RDB format.
     pub fn debug_reload(&mut self, save: bool, now_ms: i64) -> Result<(), String> {
@@ -323,6 +337,9 @@ impl Engine {
                 Ok(Some(ferrokv_persist::rdb::Item::ResizeDb { keys, expires })) => self.reserve_db(db, keys, expires),
                 Ok(Some(ferrokv_persist::rdb::Item::Key(rec))) => {
                     self.load_rdb_key(db, rec, &limits, now_ms, true).map_err(|e| format!("ERR {e}"))?;
+                }
+                Ok(Some(ferrokv_persist::rdb::Item::Function(code))) => {
+                    self.load_rdb_function(&code).map_err(|e| format!("ERR {e}"))?;
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => break,

@@ -191,8 +191,19 @@ impl Engine {
 
     /// A full resync finished loading: the new dataset replaces the old one at once, and
     /// our history becomes the master's from `offset`.
-    pub fn link_full_sync_done(&mut self, dbs: Vec<Db>, replid: String, offset: u64, now_ms: i64) {
+    pub fn link_full_sync_done(
+        &mut self,
+        dbs: Vec<Db>,
+        functions: Vec<Vec<u8>>,
+        replid: String,
+        offset: u64,
+        now_ms: i64,
+    ) {
         log::info!("MASTER <-> REPLICA sync: Flushing old data");
+        // The master's libraries replace ours, as its keys replace our keys.
+        if let Err(e) = self.scripts.functions_mut().restore(&functions, ferrokv_scripting::RestorePolicy::Flush) {
+            log::warn!("MASTER <-> REPLICA sync: the master's functions did not load: {e}");
+        }
         let mut dbs = dbs;
         for (i, db) in dbs.iter_mut().enumerate() {
             db.id = i;

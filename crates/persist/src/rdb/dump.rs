@@ -22,6 +22,46 @@ pub fn dump_payload_with(value: ValueRef<'_>, opts: &WriteOptions) -> Result<Vec
     enc.out.into_inner()
 }
 
+/// FUNCTION DUMP's payload: each library as `RDB_OPCODE_FUNCTION2 <code>`, then the RDB
+/// version and the CRC-64, as a key's DUMP ends.
+pub fn functions_payload<'a>(codes: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<u8>, RdbError> {
+    let mut enc = Encoder::new(Vec::new(), WriteOptions::default());
+    for code in codes {
+        enc.out.byte(types::OPCODE_FUNCTION2)?;
+        enc.string(code)?;
+    }
+    enc.out.put(&(RDB_VERSION as u16).to_le_bytes())?;
+    let crc = enc.out.crc()?;
+    enc.out.put(&crc.to_le_bytes())?;
+    enc.out.into_inner()
+}
+
+/// The libraries' codes in a FUNCTION RESTORE payload, or Redis 7.0's error text.
+pub fn functions_from_payload(bytes: &[u8], checksum: bool) -> Result<Vec<Vec<u8>>, &'static str> {
+    let n = bytes.len();
+    let wrong = "DUMP payload version or checksum are wrong";
+    if n < 10 || u32::from(u16::from_le_bytes([bytes[n - 10], bytes[n - 9]])) > RDB_VERSION {
+        return Err(wrong);
+    }
+    let mut stored = [0u8; 8];
+    stored.copy_from_slice(&bytes[n - 8..]);
+    if checksum && crc64(0, &bytes[..n - 8]) != u64::from_le_bytes(stored) {
+        return Err(wrong);
+    }
+    let mut src = Source::new(bytes);
+    let mut codes = Vec::new();
+    while n as u64 - src.offset() > 10 {
+        match src.u8() {
+            Err(_) => return Err("can not read data type"),
+            Ok(types::OPCODE_FUNCTION_PRE_GA) => return Err("Pre-GA function format not supported"),
+            Ok(types::OPCODE_FUNCTION2) => {}
+            Ok(_) => return Err("given type is not a function"),
+        }
+        codes.push(src.string().map_err(|_| "failed loading the given functions payload")?);
+    }
+    Ok(codes)
+}
+
 /// The bytes a value takes in an RDB file, type byte excluded (Redis's `rdbSavedObjectLen`,
 /// DEBUG OBJECT's `serializedlength`). The serialization is counted, not kept.
 pub fn serialized_len(value: ValueRef<'_>, opts: &WriteOptions) -> Result<u64, RdbError> {

@@ -58,8 +58,8 @@ pub mod zipmap;
 
 pub use crc64::crc64;
 pub use dump::{
-    dump_payload, dump_payload_with, quicklist_shape, restore_payload, restore_payload_checked, sanitize,
-    serialized_len, RestoreChecks,
+    dump_payload, dump_payload_with, functions_from_payload, functions_payload, quicklist_shape, restore_payload,
+    restore_payload_checked, sanitize, serialized_len, RestoreChecks,
 };
 pub use error::{ErrorKind, RdbError};
 pub use reader::RdbReader;
@@ -133,6 +133,8 @@ pub enum Item {
         expires: u64,
     },
     Key(KeyRecord),
+    /// A functions library: its code, shebang included (`RDB_OPCODE_FUNCTION2`).
+    Function(Vec<u8>),
 }
 
 /// A key, its value and its metadata.

@@ -563,7 +563,8 @@ impl<R: Read> RdbReader<R> {
                     return Ok(Some(Item::Aux { key, value }));
                 }
                 OPCODE_MODULE_AUX => return Err(RdbError::new(at, ErrorKind::ModuleData)),
-                OPCODE_FUNCTION2 | OPCODE_FUNCTION_PRE_GA => return Err(RdbError::new(at, ErrorKind::Functions)),
+                OPCODE_FUNCTION2 => return Ok(Some(Item::Function(self.src.string()?))),
+                OPCODE_FUNCTION_PRE_GA => return Err(RdbError::new(at, ErrorKind::Functions)),
                 OPCODE_SLOT_INFO => {
                     // Cluster slot sizing hint (RDB 12): slot id, keys, expires. Not needed.
                     for _ in 0..3 {

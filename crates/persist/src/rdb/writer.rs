@@ -829,6 +829,13 @@ impl<W: Write> RdbWriter<W> {
         self.enc.string(value)
     }
 
+    /// A functions library (Redis 7.0's `RDB_OPCODE_FUNCTION2`: the library's code, whose
+    /// shebang names it). Redis writes these after the aux fields, before any database.
+    pub fn function(&mut self, code: &[u8]) -> Result<(), RdbError> {
+        self.enc.out.byte(OPCODE_FUNCTION2)?;
+        self.enc.string(code)
+    }
+
     pub fn select_db(&mut self, db: u64) -> Result<(), RdbError> {
         self.enc.out.byte(OPCODE_SELECTDB)?;
         self.enc.len(db)

@@ -297,6 +297,7 @@ pub fn load_rdb_stream<R: Read>(
                     flush(&mut batch, reader.offset())?;
                 }
             }
+            Ok(Some(Item::Function(code))) => shared.engine.lock().load_rdb_function(&code)?,
             Ok(Some(Item::Aux { key, value })) => match &key[..] {
                 b"redis-ver" => log::info!("Loading RDB produced by version {}", String::from_utf8_lossy(&value)),
                 b"repl-id" => repl.id = Some(String::from_utf8_lossy(&value).into_owned()),

@@ -150,10 +150,10 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16) -> Result<Option<S
     match outcome {
         Some(Action::FullResync { replid, offset }) => {
             shared.engine.lock().link_state(LinkState::Transfer, now_ms());
-            let dbs = transfer(shared, &mut stream, &mut buf, timeout, &replid).await?;
+            let (dbs, functions) = transfer(shared, &mut stream, &mut buf, timeout, &replid).await?;
             let ack = {
                 let mut e = shared.engine.lock();
-                e.link_full_sync_done(dbs, replid, offset, now_ms());
+                e.link_full_sync_done(dbs, functions, replid, offset, now_ms());
                 e.replica_ack_command()
             };
             stream.write_all(&ack).await.map_err(|e| e.to_string())?;
@@ -200,7 +200,7 @@ async fn transfer(
     buf: &mut BytesMut,
     timeout: Duration,
     replid: &str,
-) -> Result<Vec<Db>, String> {
+) -> Result<(Vec<Db>, Vec<Vec<u8>>), String> {
     // The master may send newlines while it prepares the RDB.
     let header = loop {
         while buf.first() == Some(&b'\n') {
@@ -277,7 +277,7 @@ async fn transfer(
     }
     drop(tx);
     log::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-    let (dbs, started_empty) = loader.await.map_err(|e| format!("the loader failed: {e}"))??;
+    let (dbs, functions, started_empty) = loader.await.map_err(|e| format!("the loader failed: {e}"))??;
     // Before anything replaces our data (the dataset, or dbfilename through the copy).
     shared.engine.lock().check_empty_master(&dbs, replid, started_empty)?;
     if let Some(copy) = copy {
@@ -285,7 +285,7 @@ async fn transfer(
         let len = if mark.is_some() { received.saturating_sub(40) } else { received };
         copy.finish(len)?;
     }
-    Ok(dbs)
+    Ok((dbs, functions))
 }
 
 /// `repl-diskless-load disabled` (and `on-empty-db` over a non-empty dataset): the
@@ -380,9 +380,13 @@ impl Read for ChannelReader {
     }
 }
 
-/// The master's dataset, and whether it says it started empty (`ferrokv-started-empty`).
-fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<(Vec<Db>, bool), String> {
+/// The databases and the libraries (their code) of the master's snapshot, and whether the
+/// master says it started empty (`ferrokv-started-empty`).
+type Loaded = (Vec<Db>, Vec<Vec<u8>>, bool);
+
+fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Loaded, String> {
     let mut dbs: Vec<Db> = (0..ndbs).map(Db::new).collect();
+    let mut functions = Vec::new();
     let mut started_empty = false;
     let mut reader = RdbReader::new(reader)
         .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))?;
@@ -409,6 +413,7 @@ fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<(V
             Ok(Some(Item::Aux { key, value })) if &key[..] == b"ferrokv-started-empty" => {
                 started_empty = &value[..] == b"1"
             }
+            Ok(Some(Item::Function(code))) => functions.push(code),
             Ok(Some(_)) => {}
             Ok(None) => break,
             Err(e) => return Err(format!("Failed trying to load the MASTER synchronization DB from socket: {e}")),
@@ -419,7 +424,7 @@ fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<(V
     let mut sink = [0u8; 4096];
     while matches!(inner.read(&mut sink), Ok(n) if n > 0) {}
     log::info!("Done loading RDB, keys loaded: {keys}, keys expired: 0 ({:.3} s).", started.elapsed().as_secs_f64());
-    Ok((dbs, started_empty))
+    Ok((dbs, functions, started_empty))
 }
 
 /// Applies the master's stream until the link fails (`Err`, the reason) or the master

@@ -1,0 +1,180 @@
+//! Long scripts with real processes: a looping script or function past
+//! `busy-reply-threshold`, and a second client that gets Redis's BUSY replies, kills it
+//! (or cannot: UNKILLABLE once it wrote), reads FUNCTION STATS, and shuts the server down
+//! with NOSAVE. Each scenario runs against redis-server too and the second client's
+//! replies must be the same.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn text(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).into_owned()
+}
+
+/// Sends `args` on `looping` without waiting, then waits (bounded) until another client
+/// gets BUSY: the script is past the threshold.
+fn start_long(s: &Server, looping: &mut Raw, args: &[&[u8]]) {
+    let mut wire = Vec::new();
+    ferrokv_resp::encode_command(&mut wire, args.iter().copied());
+    looping.send(&wire);
+    let mut probe = s.raw();
+    let busy = wait_until(Duration::from_secs(10), || probe.cmd(&[b"PING"]).starts_with(b"-BUSY"));
+    assert!(busy, "the script never made the server busy");
+}
+
+/// The looping client's reply, within a bounded time.
+fn reply_of(looping: &mut Raw) -> String {
+    text(&looping.read_reply().expect("the looping client got no reply"))
+}
+
+/// SCRIPT KILL / FUNCTION KILL against the kind of script running, FUNCTION STATS, BUSY
+/// for other commands and a transaction, and the server serving again after the kill.
+fn kill_scenario(s: &Server) -> Vec<String> {
+    let mut t = Vec::new();
+    let mut other = s.raw();
+    assert_eq!(other.cmd(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"100"]), b"+OK\r\n");
+    let load = b"#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+    assert!(other.cmd(&[b"FUNCTION", b"LOAD", load]).starts_with(b"$"));
+    // An EVAL script.
+    let mut looping = s.raw();
+    start_long(s, &mut looping, &[b"EVAL", b"local i = 0 while true do i = i + 1 end", b"0"]);
+    for cmd in [
+        &[&b"GET"[..], b"k"][..],
+        &[b"PING"],
+        &[b"FUNCTION", b"STATS"],
+        &[b"FUNCTION", b"KILL"],
+        &[b"SHUTDOWN"],
+        &[b"MULTI"],
+        &[b"SET", b"k", b"v"],
+        &[b"EXEC"],
+        &[b"SCRIPT", b"KILL"],
+    ] {
+        t.push(text(&other.cmd(cmd)));
+    }
+    t.push(reply_of(&mut looping));
+    t.push(text(&other.cmd(&[b"SET", b"k", b"after"])));
+    t.push(text(&looping.cmd(&[b"GET", b"k"])));
+    // A function.
+    start_long(s, &mut looping, &[b"FCALL", b"spin", b"0"]);
+    let stats = text(&other.cmd(&[b"FUNCTION", b"STATS"]));
+    // The duration differs from run to run; the rest must match.
+    let shape = stats.find("duration_ms").map(|i| &stats[..i]).unwrap_or(&stats);
+    t.push(shape.to_string());
+    for cmd in [&[&b"SCRIPT"[..], b"KILL"][..], &[b"DBSIZE"], &[b"FUNCTION", b"KILL"]] {
+        t.push(text(&other.cmd(cmd)));
+    }
+    t.push(reply_of(&mut looping));
+    t.push(text(&other.cmd(&[b"SCRIPT", b"KILL"])));
+    t.push(text(&other.cmd(&[b"FUNCTION", b"KILL"])));
+    t
+}
+
+#[test]
+fn script_kill_and_function_kill_from_a_second_client() {
+    let fk = Server::start(&[]);
+    let ours = kill_scenario(&fk);
+    let Some(rs) = Server::start_redis(&[]) else { return };
+    let theirs = kill_scenario(&rs);
+    assert_eq!(ours, theirs);
+}
+
+/// A script that wrote cannot be killed; it ends by itself and its writes reach the
+/// replica; meanwhile the second client only gets BUSY.
+fn unkillable_scenario(s: &Server) -> Vec<String> {
+    let mut t = Vec::new();
+    let mut other = s.raw();
+    assert_eq!(other.cmd(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"100"]), b"+OK\r\n");
+    let mut looping = s.raw();
+    let script = b"redis.call('set', 'a', 1)
+local start = redis.call('time')
+while true do
+  local now = redis.call('time')
+  if (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > 1200000 then break end
+end
+redis.call('incr', 'a')
+return redis.call('get', 'a')";
+    start_long(s, &mut looping, &[b"EVAL", script, b"0"]);
+    t.push(text(&other.cmd(&[b"SCRIPT", b"KILL"])));
+    t.push(text(&other.cmd(&[b"GET", b"a"])));
+    t.push(reply_of(&mut looping));
+    t.push(text(&other.cmd(&[b"GET", b"a"])));
+    t.push(text(&other.cmd(&[b"SCRIPT", b"KILL"])));
+    t
+}
+
+#[test]
+fn a_script_that_wrote_is_unkillable_and_its_writes_reach_the_replica() {
+    let fk = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let port = fk.port.to_string();
+    let replica = Server::start_redis(&["--replicaof", "127.0.0.1", &port]);
+    let ours = unkillable_scenario(&fk);
+    if let Some(replica) = replica {
+        let (mut m, mut r) = (fk.conn(), replica.conn());
+        let ok = wait_until(Duration::from_secs(10), || {
+            redis::cmd("GET").arg("a").query::<Option<String>>(&mut r).ok().flatten().as_deref() == Some("2")
+        });
+        assert!(ok, "the replica did not get the script's writes");
+        assert_eq!(digest(&mut m), digest(&mut r));
+    }
+    let Some(rs) = Server::start_redis(&[]) else { return };
+    assert_eq!(ours, unkillable_scenario(&rs));
+}
+
+#[test]
+fn shutdown_nosave_stops_a_server_running_a_long_script() {
+    let dir = TempDir::new("busy-shutdown");
+    let d = dir.path().to_str().unwrap();
+    let mut fk = Server::start(&["--dir", d, "--save", "3600 1", "--busy-reply-threshold", "100"]);
+    let mut other = fk.raw();
+    assert_eq!(other.cmd(&[b"SET", b"k", b"v"]), b"+OK\r\n");
+    let mut looping = fk.raw();
+    start_long(&fk, &mut looping, &[b"EVAL", b"while true do end", b"0"]);
+    let refused = text(&other.cmd(&[b"SHUTDOWN"]));
+    assert!(refused.starts_with("-BUSY"), "{refused}");
+    let started = Instant::now();
+    let mut wire = Vec::new();
+    ferrokv_resp::encode_command(&mut wire, [&b"SHUTDOWN"[..], b"NOSAVE"]);
+    other.send(&wire);
+    assert!(fk.wait_exit(Duration::from_secs(10)).is_some(), "the server did not exit");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!dir.path().join("dump.rdb").exists(), "NOSAVE saved");
+}
+
+#[test]
+fn scripts_inside_multi_and_short_scripts_are_not_interrupted() {
+    let fk = Server::start(&["--busy-reply-threshold", "0"]);
+    let mut c = fk.raw();
+    // With a zero threshold every yielding run is suspended at its first hook; it still
+    // answers exactly as a run in one go.
+    let busy_loop = b"local x = 0 for i = 1, 300000 do x = x + i end return x";
+    assert_eq!(text(&c.cmd(&[b"EVAL", busy_loop, b"0"])), ":45000150000\r\n");
+    assert_eq!(text(&c.cmd(&[b"MULTI"])), "+OK\r\n");
+    assert_eq!(text(&c.cmd(&[b"EVAL", busy_loop, b"0"])), "+QUEUED\r\n");
+    assert_eq!(text(&c.cmd(&[b"EXEC"])), "*1\r\n:45000150000\r\n");
+    // Errors raised after a suspension keep Redis's location.
+    let err = text(&c.cmd(&[b"EVAL", b"for i = 1, 300000 do end\nerror('late')", b"0"]));
+    assert!(err.starts_with("-ERR user_script:2: late script: ") && err.ends_with(", on @user_script:2.\r\n"), "{err}");
+    let err = text(&c.cmd(&[b"EVAL", b"for i = 1, 300000 do end\nreturn redis.call('nosuch')", b"0"]));
+    assert!(err.starts_with("-ERR Unknown Redis command called from script script: "), "{err}");
+    assert!(err.ends_with(", on @user_script:2.\r\n"), "{err}");
+    // pcall inside a long run still works (it just cannot pause inside the protected call).
+    let r = text(&c.cmd(&[
+        b"EVAL",
+        b"for i = 1, 300000 do end\nreturn {pcall(function() for i = 1, 300000 do end error('x') end)}",
+        b"0",
+    ]));
+    assert!(r.starts_with("*2\r\n$-1\r\n$") && r.ends_with("user_script:2: x\r\n"), "{r}");
+    assert_eq!(text(&c.cmd(&[b"PING"])), "+PONG\r\n");
+}
+
+#[test]
+fn coroutines_inside_a_suspended_script_keep_their_meaning() {
+    let fk = Server::start(&["--busy-reply-threshold", "0"]);
+    let mut c = fk.raw();
+    // The script's own coroutines inherit its hook; they must never be suspended by it.
+    let script = b"local co = coroutine.create(function() local x = 0 for i = 1, 500000 do x = x + 1 end return x end)
+local ok, v = coroutine.resume(co)
+return {tostring(ok), v, coroutine.status(co)}";
+    assert_eq!(text(&c.cmd(&[b"EVAL", script, b"0"])), "*3\r\n$4\r\ntrue\r\n:500000\r\n$4\r\ndead\r\n");
+}
