@@ -13,7 +13,7 @@ import time
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from failover_stack import NAME
 
@@ -28,7 +28,7 @@ def error_kind(e):
             return kind.lower()
     if isinstance(e, redis.exceptions.TimeoutError):
         return "timeout"
-    if isinstance(e, redis.exceptions.MasterNotFoundError):
+    if isinstance(e, MasterNotFoundError):
         return "no-master"
     if isinstance(e, (redis.exceptions.ConnectionError, OSError)):
         return "connection"
@@ -138,6 +138,7 @@ def preload(master, count):
         acked += sum(1 for r in pipe.execute(raise_on_error=False) if r is True)
     if acked != count:
         raise SystemExit(f"preload: {acked} of {count} writes answered OK on a healthy master")
+    return acked
 
 
 def values(node, keys):
