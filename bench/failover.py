@@ -43,7 +43,7 @@ acknowledged key back. Per round and stack:
   switch   fault -> first +switch-master published by any sentinel (none: no failover)
 Prints medians per scenario and stack, and ratios to Redis (lower is better). Round
 directories (logs, configs) are kept under --keep-dir when a ferrokv-sync round loses an
-acknowledged write or a round does not converge. Requires redis-server, redis-sentinel and
+acknowledged write (with --keep-losses: any round that loses) or a round does not converge. Requires redis-server, redis-sentinel and
 redis-py.
 """
 
@@ -171,12 +171,12 @@ def one_round(scenario, name, args, netns, label):
         if final is None:
             final = stack.agreed_master() or stack.master
         stack.wait_caught_up(final, 15)
-        lost_w, lost_p, first = count_lost(final, snapshot, preloaded, fault_at)
+        lost_w, lost_p, first, by_node = count_lost(final, snapshot, preloaded, fault_at)
         on_repl = 0
         for n in stack.servers:
             if n is not final and n.alive():
                 try:
-                    w, p, _ = count_lost(n, snapshot, preloaded, fault_at)
+                    w, p, _, _ = count_lost(n, snapshot, preloaded, fault_at)
                     on_repl = max(on_repl, w + p)
                 except (redis.exceptions.RedisError, OSError):
                     on_repl = None  # unreadable (e.g. still loading): not a count
@@ -191,11 +191,13 @@ def one_round(scenario, name, args, netns, label):
             "acked": sum(len(a) for _, a in snapshot) + preloaded,
             "errors": writers.errors(),
             "stuck": stuck,
+            "by_node": by_node,
+            "old_master": f"{stack.master.host}:{stack.master.port}",
             "converged": converged,
             "final": f"{final.host}:{final.port}" + (" (old master)" if final is stack.master else ""),
             "sync_info": {k: v for k, v in info(final).items() if k.startswith("sync_")} if sync else {},
         }
-        if not converged or (sync and (res["lost"] or on_repl)):
+        if not converged or ((sync or args.keep_losses) and (res["lost"] or on_repl)):
             keep = os.path.join(args.keep_dir, label.replace(" ", "-"))
             res["kept"] = keep
         return res
@@ -211,6 +213,9 @@ def print_round(label, res):
     errs = ",".join(f"{k}={v}" for k, v in sorted(res["errors"].items())) or "none"
     line = (f"{label:34s} lost {res['lost']}/{res['acked']} (preload {res['preload']}, on-repl {res['on_repl']})"
             f"  write {fmt(res['write'])}s  switch {fmt(res['switch'])}s  final {res['final']}  errors {errs}")
+    if res["by_node"]:
+        line += f"\n    lost writes by writer@acknowledging node (old master {res['old_master']}): " + ", ".join(
+            f"{k}={v}" for k, v in sorted(res["by_node"].items()))
     if res["stuck"]:
         line += f"  stuck-writers {res['stuck']}"
     if not res["converged"]:
@@ -283,6 +288,7 @@ def parse_args():
     ap.add_argument("--converge-timeout", type=float, default=60)
     ap.add_argument("--settle", type=float, default=1.0, help="writes after convergence")
     ap.add_argument("--keep-dir", default="/tmp/ferrokv-failover-bench")
+    ap.add_argument("--keep-losses", action="store_true", help="keep the directories of every round that lost")
     ap.add_argument("--wait-replicas", type=int, default=1, help="-zero stacks: WAIT numreplicas")
     ap.add_argument("--wait-timeout", type=int, default=1000, help="-zero stacks: WAIT timeout (ms)")
     args = ap.parse_args()

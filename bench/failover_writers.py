@@ -49,7 +49,7 @@ class WriterThread(threading.Thread):
         self.zero = zero
         self.args = args
         self.netns = netns
-        self.acked = []  # (seq, issued, answered), monotonic seconds
+        self.acked = []  # (seq, issued, answered, (host, port)), monotonic seconds
         self.errors = {}
         self.stopping = threading.Event()
         self.limit = args.writer_limit
@@ -73,7 +73,8 @@ class WriterThread(threading.Thread):
             issued = time.monotonic()
             try:
                 if self.write(client, self.key(seq), seq):
-                    self.acked.append((seq, issued, time.monotonic()))
+                    # The address the pool last got from the sentinels: the node that answered.
+                    self.acked.append((seq, issued, time.monotonic(), client.connection_pool.master_address))
                 else:
                     self.errors["wait-short"] = self.errors.get("wait-short", 0) + 1
             except (redis.exceptions.RedisError, OSError) as e:
@@ -155,14 +156,17 @@ def count_lost(node, snapshot, preloaded, fault_at):
     acknowledged write issued after it that the node still has (a write the old master
     acknowledged and the group then dropped does not show the group serving again)."""
     lost = 0
+    by_node = {}
     first = None
     for t, acked in snapshot:
-        vals = values(node, [t.key(seq) for seq, _, _ in acked])
-        for (seq, issued, answered), v in zip(acked, vals):
+        vals = values(node, [t.key(seq) for seq, _, _, _ in acked])
+        for (seq, issued, answered, addr), v in zip(acked, vals):
             if v != str(seq):
                 lost += 1
+                where = f"{t.tid}@{addr[0]}:{addr[1]}" if addr else t.tid
+                by_node[where] = by_node.get(where, 0) + 1
             elif issued > fault_at and (first is None or answered < first):
                 first = answered
     pvals = values(node, [f"{PRELOAD_PREFIX}{i}" for i in range(preloaded)])
     preload_lost = sum(1 for i, v in enumerate(pvals) if v != str(i))
-    return lost, preload_lost, (first - fault_at) if first is not None else None
+    return lost, preload_lost, (first - fault_at) if first is not None else None, by_node
