@@ -178,7 +178,12 @@ class Node:
     def stop(self, keep_under=None):
         self.kill()
         if keep_under:
-            shutil.copytree(self.dir, os.path.join(keep_under, f"{self.kind}-{self.port}"), dirs_exist_ok=True)
+            # Logs and configs only: datasets would fill the disk over many rounds.
+            dest = os.path.join(keep_under, f"{self.kind}-{self.port}")
+            os.makedirs(dest, exist_ok=True)
+            for path in (self.log, self.conf):
+                if os.path.exists(path):
+                    shutil.copy(path, dest)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
