@@ -23,6 +23,8 @@ PRELOAD_PREFIX = "p:"
 
 def error_kind(e):
     text = str(e)
+    if "previous master is now a slave" in text:
+        return "readonly"  # redis-py's Sentinel pool turns -READONLY into this ConnectionError
     for kind in ("UNACKED", "READONLY", "NOREPLICAS"):
         if text.startswith(kind) or kind.lower() in text.lower():
             return kind.lower()
