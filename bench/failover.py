@@ -56,7 +56,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import build_ferrokv, median, redis_tool  # noqa: E402
-from failover_stack import LOCALHOST, Netns, Placement, Stack, info, redis, wait  # noqa: E402
+from failover_stack import LOCALHOST, Netns, Placement, Stack, redis, wait  # noqa: E402
 from failover_writers import Writers, count_lost, preload  # noqa: E402
 
 SCENARIOS = ("kill", "pause", "partition", "linkcut", "empty")
@@ -195,12 +195,15 @@ def one_round(scenario, name, args, netns, label):
             "old_master": f"{stack.master.host}:{stack.master.port}",
             "converged": converged,
             "final": f"{final.host}:{final.port}" + (" (old master)" if final is stack.master else ""),
-            "sync_info": {k: v for k, v in info(final).items() if k.startswith("sync_")} if sync else {},
         }
         if not converged or ((sync or args.keep_losses) and (res["lost"] or on_repl)):
             keep = os.path.join(args.keep_dir, label.replace(" ", "-"))
             res["kept"] = keep
         return res
+    except BaseException:
+        keep = os.path.join(args.keep_dir, label.replace(" ", "-"))
+        print(f"{label}: failed, logs kept in {keep}", file=sys.stderr)
+        raise
     finally:
         stack.stop(keep)
 
