@@ -40,7 +40,9 @@ acknowledged key back. Per round and stack:
   preload  of `lost`, preload keys (what an empty master wiping its replicas costs)
   write    fault -> first OK of a write issued after the fault that the final master still
            has (a write a doomed old master acknowledged does not show the group serving)
-  switch   fault -> first +switch-master published by any sentinel (none: no failover)
+  switch   fault -> first +switch-master published by any sentinel (none: no failover);
+           `FAILOVERS n` when the sentinels switched more than once
+and the lost writes broken down by writer thread and the node that acknowledged them.
 Prints medians per scenario and stack, and ratios to Redis (lower is better). Round
 directories (logs, configs) are kept under --keep-dir when a ferrokv-sync round loses an
 acknowledged write (with --keep-losses: any round that loses) or a round does not converge. Requires redis-server, redis-sentinel and
@@ -73,8 +75,8 @@ RATIOS = (("ferrokv-sync", "redis"), ("ferrokv", "redis"), ("ferrokv-zero", "red
 
 
 def watch_switch(stack):
-    """Times of every +switch-master any sentinel publishes (the leader's comes first; the
-    others learn it from hellos up to 2 s later)."""
+    """(time, message) of every +switch-master any sentinel publishes (the leader's comes
+    first; the others learn it from hellos up to 2 s later)."""
     seen = []
     ready = []
 
@@ -87,7 +89,7 @@ def watch_switch(stack):
                 if msg["type"] == "subscribe":
                     ready.append(sentinel)
                 elif msg["type"] == "message":
-                    seen.append(time.monotonic())
+                    seen.append((time.monotonic(), msg["data"]))
         except (redis.exceptions.RedisError, OSError, ValueError):
             return  # the sentinel was stopped
     for s in stack.sentinels:
@@ -181,13 +183,16 @@ def one_round(scenario, name, args, netns, label):
                 except (redis.exceptions.RedisError, OSError):
                     on_repl = None  # unreadable (e.g. still loading): not a count
                     break
-        after = [t - fault_at for t in switches if t >= fault_at]
+        after = [t - fault_at for t, _ in switches if t >= fault_at]
+        # Every sentinel publishes each switch: distinct messages are distinct failovers.
+        failovers = len({data for t, data in switches if t >= fault_at})
         res = {
             "lost": lost_w + lost_p,
             "preload": lost_p,
             "on_repl": on_repl,
             "write": first,
             "switch": min(after) if after else None,
+            "failovers": failovers,
             "acked": sum(len(a) for _, a in snapshot) + preloaded,
             "errors": writers.errors(),
             "stuck": stuck,
@@ -216,6 +221,8 @@ def print_round(label, res):
     errs = ",".join(f"{k}={v}" for k, v in sorted(res["errors"].items())) or "none"
     line = (f"{label:34s} lost {res['lost']}/{res['acked']} (preload {res['preload']}, on-repl {res['on_repl']})"
             f"  write {fmt(res['write'])}s  switch {fmt(res['switch'])}s  final {res['final']}  errors {errs}")
+    if res["failovers"] > 1:
+        line += f"  FAILOVERS {res['failovers']}"
     if res["by_node"]:
         line += f"\n    lost writes by writer@acknowledging node (old master {res['old_master']}): " + ", ".join(
             f"{k}={v}" for k, v in sorted(res["by_node"].items()))
