@@ -157,6 +157,7 @@ def one_round(scenario, name, args, netns, label):
         master_at = others_at = Placement()
     stack = Stack(family, sync, master_at, others_at, args)
     keep = None
+    writers = None
     try:
         preloaded = preload(stack.master, args.preload)
         if not stack.wait_caught_up(stack.master, 20):
@@ -210,6 +211,8 @@ def one_round(scenario, name, args, netns, label):
         print(f"{label}: failed, logs kept in {keep}", file=sys.stderr)
         raise
     finally:
+        if writers is not None:
+            writers.stop(0)  # a failed round's writers must not outlive it
         stack.stop(keep)
 
 
