@@ -186,7 +186,8 @@ def one_round(scenario, name, args, netns, label):
                     break
         after = [t - fault_at for t, _ in switches if t >= fault_at]
         # Every sentinel publishes each switch: distinct messages are distinct failovers.
-        failovers = len({data for t, data in switches if t >= fault_at})
+        switched = sorted({(round(t - fault_at, 2), data) for t, data in switches if t >= fault_at})
+        failovers = len({data for _, data in switched})
         res = {
             "lost": lost_w + lost_p,
             "preload": lost_p,
@@ -194,6 +195,7 @@ def one_round(scenario, name, args, netns, label):
             "write": first,
             "switch": min(after) if after else None,
             "failovers": failovers,
+            "switched": switched,
             "acked": sum(len(a) for _, a in snapshot) + preloaded,
             "errors": writers.errors(),
             "stuck": stuck,
@@ -202,7 +204,7 @@ def one_round(scenario, name, args, netns, label):
             "converged": converged,
             "final": f"{final.host}:{final.port}" + (" (old master)" if final is stack.master else ""),
         }
-        if not converged or ((sync or args.keep_losses) and (res["lost"] or on_repl)):
+        if not converged or failovers > 1 or ((sync or args.keep_losses) and (res["lost"] or on_repl)):
             keep = os.path.join(args.keep_dir, label.replace(" ", "-"))
             res["kept"] = keep
         return res
@@ -225,7 +227,7 @@ def print_round(label, res):
     line = (f"{label:34s} lost {res['lost']}/{res['acked']} (preload {res['preload']}, on-repl {res['on_repl']})"
             f"  write {fmt(res['write'])}s  switch {fmt(res['switch'])}s  final {res['final']}  errors {errs}")
     if res["failovers"] > 1:
-        line += f"  FAILOVERS {res['failovers']}"
+        line += f"  FAILOVERS {res['failovers']}: " + "; ".join(f"{t}s {d}" for t, d in res["switched"])
     if res["by_node"]:
         line += f"\n    lost writes by writer@acknowledging node (old master {res['old_master']}): " + ", ".join(
             f"{k}={v}" for k, v in sorted(res["by_node"].items()))
