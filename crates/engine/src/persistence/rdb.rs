@@ -57,6 +57,7 @@ pub fn with_value_ref<R>(value: &Value, f: impl FnOnce(ValueRef<'_>) -> R) -> R 
         Value::Set(s) => f(ValueRef::Set(&SetElems(s))),
         Value::Hash(h) => f(ValueRef::Hash(&HashPairs(h))),
         Value::ZSet(z) => f(ValueRef::ZSet(&ZSetEntries(z))),
+        Value::Stream(s) => f(ValueRef::Stream(s)),
     }
 }
 

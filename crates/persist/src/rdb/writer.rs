@@ -238,6 +238,9 @@ pub enum ValueRef<'a> {
     Set(&'a dyn Elems),
     Hash(&'a dyn Pairs),
     ZSet(&'a dyn Scored),
+    /// Not written yet: saving a stream fails with [`ErrorKind::Streams`] rather than
+    /// dropping it.
+    Stream(&'a ferrokv_keyspace::types::stream::Stream),
 }
 
 /// Output with a write-combining buffer, a byte count and a running CRC-64.
@@ -470,6 +473,7 @@ impl<W: Write> Encoder<W> {
         let o = &self.opts;
         Ok(match *v {
             ValueRef::Str(_) | ValueRef::Int(_) => Plan::Stream(STRING),
+            ValueRef::Stream(_) => return Err(self.err(ErrorKind::Streams)),
             ValueRef::List(l) => {
                 if l.is_empty() {
                     return Err(self.err(ErrorKind::EmptyValue));
@@ -613,6 +617,7 @@ impl<W: Write> Encoder<W> {
             (Plan::Blob(_), _) => self.write_blob(),
             (_, ValueRef::Str(s)) => self.string(s),
             (_, ValueRef::Int(i)) => self.int_string(i),
+            (_, ValueRef::Stream(_)) => Err(self.err(ErrorKind::Streams)),
             (_, ValueRef::List(l)) => self.quicklist(l),
             (_, ValueRef::Set(s)) => {
                 let n = s.len();
