@@ -85,6 +85,9 @@ pub struct BlockRequest {
     pub deadline_ms: Option<i64>,
     pub wants: ValueType,
     pub timeout_reply: TimeoutReply,
+    /// The command to re-run when served, if not the one received (XREAD waits with the
+    /// IDs its `$` stood for when it blocked).
+    pub argv: Option<Argv>,
 }
 
 #[derive(Default)]
@@ -171,7 +174,7 @@ impl Engine {
             deadline_ms: req.deadline_ms,
             wants: req.wants,
             cmd,
-            argv: argv.clone(),
+            argv: req.argv.unwrap_or_else(|| argv.clone()),
             timeout_reply: req.timeout_reply,
         });
     }
@@ -247,6 +250,11 @@ impl Engine {
                 // A blocked client runs nothing else, so it is still in the db it blocked in.
                 if let Some(b) = self.unblock(&mut c) {
                     self.call_inner(&mut c, b.cmd, &b.argv, now_ms, Some(key.clone()));
+                    // A stream reader served nothing new blocks again: its timeout still
+                    // runs from when it first blocked.
+                    if let Some(again) = c.blocked.as_mut() {
+                        again.deadline_ms = b.deadline_ms;
+                    }
                     self.feed.end_unit(false);
                     c.waker.wake();
                 }

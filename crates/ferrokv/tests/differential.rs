@@ -177,6 +177,7 @@ scripts!(
     reply_mode,
     debug,
     scripting,
+    streams,
 );
 
 /// A seeded generator (splitmix64): the same seed gives the same command sequence.

@@ -345,15 +345,17 @@ impl Stream {
         None
     }
 
-    /// A group's lag (XINFO GROUPS), or None when it cannot be known.
-    pub fn group_lag(&self, g: &Group) -> Option<u64> {
+    /// A group's lag (XINFO GROUPS), or None when it cannot be known. Negative when an
+    /// ENTRIESREAD set by hand is ahead of the stream, as Redis reports it.
+    pub fn group_lag(&self, g: &Group) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
+        let added = self.entries_added as i64;
         if g.entries_read != INVALID_ENTRIES_READ && !self.range_has_tombstones(Some(g.last_id), None) {
-            return Some(self.entries_added.saturating_sub(g.entries_read as u64));
+            return Some(added.wrapping_sub(g.entries_read));
         }
-        self.estimate_distance(g.last_id).map(|read| self.entries_added.saturating_sub(read))
+        self.estimate_distance(g.last_id).map(|read| added.wrapping_sub(read as i64))
     }
 
     /// Bytes allocated for this stream (MEMORY USAGE, accounting).
