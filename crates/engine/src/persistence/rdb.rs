@@ -158,6 +158,7 @@ pub fn value_from_rdb_with(limits: &LoadLimits, v: RdbValue) -> Result<Value, St
             let entries = entries.into_iter().map(|(m, s)| (m.to_vec(), s)).collect();
             Value::ZSet(Box::new(ZSet::from_entries(entries, limits.zset)))
         }
+        RdbValue::Stream(s) => Value::Stream(s),
     })
 }
 

@@ -55,14 +55,15 @@ impl CommandEncoder {
     }
 }
 
-/// A stream as Redis 7.0 rewrites one: an XADD per entry (or, when empty, an XADD with
-/// MAXLEN 0 that leaves the stream existing), XSETID with the counters, then per group an
+/// A stream as Redis 7.0 rewrites one: an XADD per entry (or, when empty, an XADD of 0-1
+/// with MAXLEN 0 that leaves the stream existing), XSETID with the counters, then per group an
 /// XGROUP CREATE with its read counter, an XCLAIM … FORCE per pending entry of each
 /// consumer with one, XGROUP CREATECONSUMER for consumers without.
 fn stream(out: &mut Vec<u8>, key: &[u8], st: &ferrokv_keyspace::types::stream::Stream) {
     let last = st.last_id.to_bytes();
     if st.is_empty() {
-        encode_command(out, [&b"XADD"[..], key, b"MAXLEN", b"0", &last, b"x", b"y"]);
+        // 0-1 is valid whatever the last ID (0-0 is not); XSETID then restores it.
+        encode_command(out, [&b"XADD"[..], key, b"MAXLEN", b"0", b"0-1", b"x", b"y"]);
     } else {
         for e in st.range(StreamId::MIN, StreamId::MAX) {
             let id = e.id.to_bytes();

@@ -367,12 +367,50 @@ impl Stream {
         self.nodes.len() * per_node * 12 / 11 + nodes + groups
     }
 
-    /// Every node's master ID and entries, deleted ones included, in order: what an RDB
-    /// writer needs to reproduce the layout. Yields (id, deleted, fields).
-    pub fn raw_entries(&self) -> impl Iterator<Item = (StreamId, bool, Fields<'_>)> + '_ {
-        self.nodes
-            .iter()
-            .flat_map(|(&mid, node)| node.headers(mid).map(move |h| (h.id, h.flags & DELETED != 0, node.fields(&h))))
+    /// The nodes in order, deleted entries included: what an RDB writer needs to write
+    /// the layout Redis would have (a listpack per node).
+    pub fn nodes(&self) -> impl Iterator<Item = NodeRef<'_>> + '_ {
+        self.nodes.iter().map(|(&master_id, node)| NodeRef { master_id, node })
+    }
+
+    /// Sets the counters read from a file (after the entries were appended).
+    pub fn set_counters(&mut self, last_id: StreamId, first_id: StreamId, max_deleted: StreamId, added: u64) {
+        self.last_id = last_id;
+        self.first_id = first_id;
+        self.max_deleted_entry_id = max_deleted;
+        self.entries_added = added;
+    }
+}
+
+/// A node as an RDB writer sees it.
+pub struct NodeRef<'a> {
+    pub master_id: StreamId,
+    node: &'a Node,
+}
+
+/// Entry flags, with Redis's values (they are written to RDB files as they are).
+pub const FLAG_DELETED: u8 = node::DELETED;
+pub const FLAG_SAME_FIELDS: u8 = node::SAME_FIELDS;
+
+impl<'a> NodeRef<'a> {
+    pub fn live(&self) -> u32 {
+        self.node.live
+    }
+
+    pub fn deleted(&self) -> u32 {
+        self.node.total - self.node.live
+    }
+
+    /// The master entry's field names.
+    pub fn master_fields(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + 'a {
+        let v: Vec<&'a [u8]> = self.node.master.iter().collect();
+        v.into_iter()
+    }
+
+    /// Every entry: ID, flags ([`FLAG_DELETED`], [`FLAG_SAME_FIELDS`]) and fields.
+    pub fn entries(&self) -> impl Iterator<Item = (StreamId, u8, Fields<'a>)> + 'a {
+        let node = self.node;
+        node.headers(self.master_id).map(move |h| (h.id, h.flags, node.fields(&h)))
     }
 }
 
