@@ -33,6 +33,12 @@
 //! A key that is deleted or changes type does not wake anyone: clients keep waiting for a
 //! value of the type they want, as in Redis 7.0.
 //!
+//! **Streams** (XREAD, XREADGROUP with BLOCK) wait for entries after an ID, so a served
+//! reader may find nothing new (an XADD below its ID) and block again: it keeps its first
+//! deadline and its place in each key's queue, as Redis leaves it blocked in place. An
+//! XREAD waits with the IDs its `$` stood for written into the command it re-runs
+//! ([`BlockRequest::argv`]).
+//!
 //! [`Ctx`]: crate::ctx::Ctx
 //! [`Ctx::block`]: crate::ctx::Ctx::block
 //! [`Ctx::signal_ready`]: crate::ctx::Ctx::signal_ready
@@ -148,6 +154,26 @@ impl BlockingTable {
         }
     }
 
+    /// Where client `id` stands in the queue of each of `keys`.
+    fn places(&self, db: usize, keys: &[SmallBytes], id: ClientId) -> Vec<(SmallBytes, usize)> {
+        keys.iter()
+            .filter_map(|k| {
+                let q = self.waiting.get(&(db, k.clone()))?;
+                Some((k.clone(), q.iter().position(|&c| c == id)?))
+            })
+            .collect()
+    }
+
+    /// Puts client `id` back where [`BlockingTable::places`] found it.
+    fn restore_places(&mut self, db: usize, places: &[(SmallBytes, usize)], id: ClientId) {
+        for (k, at) in places {
+            if let Some(q) = self.waiting.get_mut(&(db, k.clone())) {
+                q.retain(|&c| c != id);
+                q.insert((*at).min(q.len()), id);
+            }
+        }
+    }
+
     /// The clients blocked on (db, key), in arrival order.
     fn waiters(&self, db: usize, key: &SmallBytes) -> Vec<ClientId> {
         self.waiting.get(&(db, key.clone())).map(|q| q.iter().copied().collect()).unwrap_or_default()
@@ -248,12 +274,14 @@ impl Engine {
                     continue;
                 }
                 // A blocked client runs nothing else, so it is still in the db it blocked in.
+                let places = self.blocking.places(db, c.blocked.as_ref().map_or(&[], |b| &b.keys[..]), id);
                 if let Some(b) = self.unblock(&mut c) {
                     self.call_inner(&mut c, b.cmd, &b.argv, now_ms, Some(key.clone()));
                     // A stream reader served nothing new blocks again: its timeout still
-                    // runs from when it first blocked.
+                    // runs from when it first blocked, and it keeps its place in line.
                     if let Some(again) = c.blocked.as_mut() {
                         again.deadline_ms = b.deadline_ms;
+                        self.blocking.restore_places(db, &places, id);
                     }
                     self.feed.end_unit(false);
                     c.waker.wake();

@@ -138,6 +138,19 @@ fn rdb_files_load_both_ways() {
     let f2 = Server::start(&["--dir", &redis_dir]);
     let mut f2c = wait_loaded(&f2);
     assert_same_streams(&mut rc, &mut f2c, Mask::None, "ferrokv loading redis's RDB");
+    // Both check-rdb tools accept both files.
+    for dir in [&fk_dir, &redis_dir] {
+        let file = format!("{dir}/dump.rdb");
+        let ours =
+            std::process::Command::new(env!("CARGO_BIN_EXE_ferrokv")).args(["check-rdb", &file]).output().unwrap();
+        let text = String::from_utf8_lossy(&ours.stdout);
+        assert!(ours.status.success() && text.contains("[info] types: stream 3"), "{text}");
+        assert!(text.contains("[info] encodings: stream 3"), "{text}");
+        if let Some(bin) = redis_tool("redis-check-rdb") {
+            let theirs = std::process::Command::new(bin).arg(&file).output().unwrap();
+            assert!(theirs.status.success(), "{}", String::from_utf8_lossy(&theirs.stdout));
+        }
+    }
     // And what it loaded behaves: the group continues where Redis left it.
     let next: Value = run(&mut f2c, &["XREADGROUP", "GROUP", "g2", "z", "STREAMS", "s", ">"]);
     let next_r: Value = run(&mut rc, &["XREADGROUP", "GROUP", "g2", "z", "STREAMS", "s", ">"]);
@@ -320,6 +333,13 @@ fn blocking_reads_are_woken_by_xadd() {
         let pending = run(&mut c, &["XPENDING", "s", "g"]);
         let Value::Array(p) = pending else { panic!("{name}: {pending:?}") };
         assert_eq!(p[0], Value::Int(1), "{name}");
+        // Two consumers of one group: the first to block gets the first entry.
+        let c2 = spawn_blocked(&s, &mut c, &["XREADGROUP", "GROUP", "g", "c2", "BLOCK", "0", "STREAMS", "s", ">"]);
+        let c3 = spawn_blocked(&s, &mut c, &["XREADGROUP", "GROUP", "g", "c3", "BLOCK", "0", "STREAMS", "s", ">"]);
+        run(&mut c, &["XADD", "s", "13-0", "f", "first"]);
+        assert_eq!(c2.join().unwrap(), entry("s", "13-0", "f", "first"), "{name}");
+        run(&mut c, &["XADD", "s", "14-0", "f", "second"]);
+        assert_eq!(c3.join().unwrap(), entry("s", "14-0", "f", "second"), "{name}");
         // Timeouts answer nil, no sooner than asked.
         let t = Instant::now();
         let v = run(&mut c, &["XREAD", "BLOCK", "150", "STREAMS", "s", "$"]);
