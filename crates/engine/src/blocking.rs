@@ -250,9 +250,13 @@ impl Engine {
         }
     }
 
-    /// The type of the value at `key` if it is non-empty, i.e. could serve a waiter.
+    /// The type of the value at `key` if it could serve a waiter: non-empty, or a stream
+    /// (whose group may have gone, which a waiting XREADGROUP is told).
     fn ready_type(&self, db: usize, key: &[u8], now_ms: i64) -> Option<ValueType> {
-        self.dbs[db].peek(key, now_ms).filter(|o| o.value.elements() > 0).map(|o| o.value.value_type())
+        self.dbs[db]
+            .peek(key, now_ms)
+            .filter(|o| o.value.elements() > 0 || o.value.value_type() == ValueType::Stream)
+            .map(|o| o.value.value_type())
     }
 
     /// Serves clients blocked on keys that became ready, in key-signal order and, per key,

@@ -340,6 +340,20 @@ fn blocking_reads_are_woken_by_xadd() {
         assert_eq!(c2.join().unwrap(), entry("s", "13-0", "f", "first"), "{name}");
         run(&mut c, &["XADD", "s", "14-0", "f", "second"]);
         assert_eq!(c3.join().unwrap(), entry("s", "14-0", "f", "second"), "{name}");
+        // XGROUP DESTROY tells the group's waiting readers.
+        let mut gone_conn = conn(&s);
+        let gone_id = client_id(&mut gone_conn);
+        let gone = std::thread::spawn(move || {
+            redis::cmd("XREADGROUP")
+                .arg(&["GROUP", "g", "c4", "BLOCK", "0", "STREAMS", "s", ">"])
+                .query::<Value>(&mut gone_conn)
+                .map_err(|e| e.to_string())
+        });
+        assert!(wait_until(WAIT, || is_blocked(&mut c, gone_id)));
+        run(&mut c, &["XGROUP", "DESTROY", "s", "g"]);
+        let err = gone.join().unwrap().unwrap_err();
+        assert!(err.contains("the consumer group this client was blocked on no longer exists"), "{name}: {err}");
+        run(&mut c, &["XGROUP", "CREATE", "s", "g", "$"]);
         // Timeouts answer nil, no sooner than asked.
         let t = Instant::now();
         let v = run(&mut c, &["XREAD", "BLOCK", "150", "STREAMS", "s", "$"]);

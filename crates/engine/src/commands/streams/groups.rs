@@ -113,6 +113,8 @@ pub fn xgroup_destroy(c: &mut Ctx) -> CmdResult {
     c.eng.dirty += 1;
     c.out().int(1);
     c.notify(notify::STREAM, "xgroup-destroy", key);
+    // Its blocked readers get an error.
+    c.signal_ready(key);
     Ok(())
 }
 

@@ -151,6 +151,10 @@ fn read_generic(c: &mut Ctx, group_cmd: bool) -> CmdResult {
         let s = read_stream(c, key)?;
         if let Some((g, _)) = &a.group {
             if s.is_none_or(|s| !s.groups.contains_key(g.as_slice())) {
+                if c.ready_key() == Some(key) {
+                    // Woken by XGROUP DESTROY.
+                    return fail("NOGROUP the consumer group this client was blocked on no longer exists");
+                }
                 return Err(CmdError::msg(format!(
                     "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
                     String::from_utf8_lossy(key),
