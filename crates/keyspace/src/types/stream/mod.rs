@@ -165,8 +165,23 @@ impl Stream {
                 e.get_mut().push(master, id, pairs);
             }
         } else {
+            // The last node is full: it will not grow again, so give back the slack its
+            // doubling buffer has (a quarter on average).
+            if let Some(mut e) = self.nodes.last_entry() {
+                e.get_mut().buf.shrink_to_fit();
+            }
             let mut n = Node::new(pairs);
             n.push(id, id, pairs);
+            // Size the buffer for a full node of entries like this one, so it does not
+            // grow by doubling (which leaves a quarter unused on average).
+            let per_entry = n.buf.len() + 2;
+            let want = match (limits.max_bytes, limits.max_entries) {
+                (0, 0) => 0,
+                (0, e) => per_entry.saturating_mul(e),
+                (b, 0) => b,
+                (b, e) => b.min(per_entry.saturating_mul(e)),
+            };
+            n.buf.reserve_exact(want.min(1 << 16).saturating_sub(n.buf.len()));
             self.nodes.insert(id, n);
         }
         self.length += 1;
