@@ -45,6 +45,7 @@ fn encoding_name(ty: u8) -> &'static str {
         LIST_QUICKLIST => "quicklist (ziplists)",
         LIST_QUICKLIST_2 => "quicklist",
         HASH_LISTPACK | ZSET_LISTPACK | SET_LISTPACK => "listpack",
+        STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3 => "stream",
         _ => "other",
     }
 }

@@ -33,6 +33,12 @@
 //! A key that is deleted or changes type does not wake anyone: clients keep waiting for a
 //! value of the type they want, as in Redis 7.0.
 //!
+//! **Streams** (XREAD, XREADGROUP with BLOCK) wait for entries after an ID, so a served
+//! reader may find nothing new (an XADD below its ID) and block again: it keeps its first
+//! deadline and its place in each key's queue, as Redis leaves it blocked in place. An
+//! XREAD waits with the IDs its `$` stood for written into the command it re-runs
+//! ([`BlockRequest::argv`]).
+//!
 //! [`Ctx`]: crate::ctx::Ctx
 //! [`Ctx::block`]: crate::ctx::Ctx::block
 //! [`Ctx::signal_ready`]: crate::ctx::Ctx::signal_ready
@@ -85,6 +91,9 @@ pub struct BlockRequest {
     pub deadline_ms: Option<i64>,
     pub wants: ValueType,
     pub timeout_reply: TimeoutReply,
+    /// The command to re-run when served, if not the one received (XREAD waits with the
+    /// IDs its `$` stood for when it blocked).
+    pub argv: Option<Argv>,
 }
 
 #[derive(Default)]
@@ -145,6 +154,26 @@ impl BlockingTable {
         }
     }
 
+    /// Where client `id` stands in the queue of each of `keys`.
+    fn places(&self, db: usize, keys: &[SmallBytes], id: ClientId) -> Vec<(SmallBytes, usize)> {
+        keys.iter()
+            .filter_map(|k| {
+                let q = self.waiting.get(&(db, k.clone()))?;
+                Some((k.clone(), q.iter().position(|&c| c == id)?))
+            })
+            .collect()
+    }
+
+    /// Puts client `id` back where [`BlockingTable::places`] found it.
+    fn restore_places(&mut self, db: usize, places: &[(SmallBytes, usize)], id: ClientId) {
+        for (k, at) in places {
+            if let Some(q) = self.waiting.get_mut(&(db, k.clone())) {
+                q.retain(|&c| c != id);
+                q.insert((*at).min(q.len()), id);
+            }
+        }
+    }
+
     /// The clients blocked on (db, key), in arrival order.
     fn waiters(&self, db: usize, key: &SmallBytes) -> Vec<ClientId> {
         self.waiting.get(&(db, key.clone())).map(|q| q.iter().copied().collect()).unwrap_or_default()
@@ -171,7 +200,7 @@ impl Engine {
             deadline_ms: req.deadline_ms,
             wants: req.wants,
             cmd,
-            argv: argv.clone(),
+            argv: req.argv.unwrap_or_else(|| argv.clone()),
             timeout_reply: req.timeout_reply,
         });
     }
@@ -221,9 +250,13 @@ impl Engine {
         }
     }
 
-    /// The type of the value at `key` if it is non-empty, i.e. could serve a waiter.
+    /// The type of the value at `key` if it could serve a waiter: non-empty, or a stream
+    /// (whose group may have gone, which a waiting XREADGROUP is told).
     fn ready_type(&self, db: usize, key: &[u8], now_ms: i64) -> Option<ValueType> {
-        self.dbs[db].peek(key, now_ms).filter(|o| o.value.elements() > 0).map(|o| o.value.value_type())
+        self.dbs[db]
+            .peek(key, now_ms)
+            .filter(|o| o.value.elements() > 0 || o.value.value_type() == ValueType::Stream)
+            .map(|o| o.value.value_type())
     }
 
     /// Serves clients blocked on keys that became ready, in key-signal order and, per key,
@@ -245,8 +278,15 @@ impl Engine {
                     continue;
                 }
                 // A blocked client runs nothing else, so it is still in the db it blocked in.
+                let places = self.blocking.places(db, c.blocked.as_ref().map_or(&[], |b| &b.keys[..]), id);
                 if let Some(b) = self.unblock(&mut c) {
                     self.call_inner(&mut c, b.cmd, &b.argv, now_ms, Some(key.clone()));
+                    // A stream reader served nothing new blocks again: its timeout still
+                    // runs from when it first blocked, and it keeps its place in line.
+                    if let Some(again) = c.blocked.as_mut() {
+                        again.deadline_ms = b.deadline_ms;
+                        self.blocking.restore_places(db, &places, id);
+                    }
                     self.feed.end_unit(false);
                     c.waker.wake();
                 }

@@ -8,6 +8,7 @@
 //! xor "!!expire!!" if the key has a TTL; the key digests are xored together per db, each
 //! db's id mixed in first. `mix(d, x)` is `d = SHA1(d xor SHA1(x))`; xor is `d ^= SHA1(x)`.
 
+use ferrokv_keyspace::types::stream::StreamId;
 use ferrokv_keyspace::{Db, Obj, Value};
 use sha1::{Digest, Sha1};
 
@@ -34,6 +35,7 @@ fn type_code(v: &Value) -> u32 {
         Value::Set(_) => 2,
         Value::ZSet(_) => 3,
         Value::Hash(_) => 4,
+        Value::Stream(_) => 6,
     }
 }
 
@@ -62,6 +64,16 @@ pub fn object_digest(d: &mut Digest20, obj: &Obj, has_expire: bool) {
             let score = ferrokv_resp::num::fmt_double(s);
             xor_digest(d, &element_digest(&[m, score.as_bytes()]))
         }),
+        // Entries in order, the ID as `<ms>.<seq>`; groups are not part of it (as Redis).
+        Value::Stream(st) => {
+            for e in st.range(StreamId::MIN, StreamId::MAX) {
+                mix_digest(d, format!("{}.{}", e.id.ms, e.id.seq).as_bytes());
+                for (f, v) in e.fields {
+                    mix_digest(d, f);
+                    mix_digest(d, v);
+                }
+            }
+        }
     }
     if has_expire {
         xor_digest(d, b"!!expire!!");

@@ -179,6 +179,7 @@ scripts!(
     scripting,
     functions,
     scripting_libs,
+    streams,
 );
 
 /// A seeded generator (splitmix64): the same seed gives the same command sequence.

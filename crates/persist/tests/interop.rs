@@ -218,6 +218,7 @@ impl V {
             RdbValue::Set(l) => V::Set(l.into_iter().map(b).collect()),
             RdbValue::Hash(h) => V::Hash(h.into_iter().map(|(f, v)| (b(f), b(v))).collect()),
             RdbValue::ZSet(z) => V::ZSet(z.into_iter().map(|(m, s)| (b(m), s)).collect()),
+            RdbValue::Stream(_) => panic!("no streams in this corpus"),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! RESTORE never panics on a damaged payload (issue 20, item 8): valid DUMP payloads of
-//! every compact encoding, mutated at random (bytes changed, cut, inserted) with the CRC
+//! every compact encoding and a stream with a consumer group, mutated at random (bytes changed, cut, inserted) with the CRC
 //! recomputed so the value decoders run, are decoded with and without deep
 //! sanitization. Any answer is fine; a panic is not.
 
@@ -18,7 +18,26 @@ fn payloads() -> Vec<Vec<u8>> {
         dump_payload(ValueRef::Set(&list)).unwrap(),
         dump_payload(ValueRef::Hash(&hash)).unwrap(),
         dump_payload(ValueRef::ZSet(&zset)).unwrap(),
+        dump_payload(ValueRef::Stream(&stream())).unwrap(),
     ]
+}
+
+/// A stream with two nodes, a deleted entry and a group with pending entries.
+fn stream() -> ferrokv_keyspace::types::stream::Stream {
+    use ferrokv_keyspace::types::stream::{Group, NodeLimits, Stream, StreamId};
+    let mut s = Stream::new();
+    let lim = NodeLimits { max_bytes: 4096, max_entries: 2 };
+    s.append(StreamId::new(1, 0), &[(b"f", b"1"), (b"g", b"x")], lim);
+    s.append(StreamId::new(2, 0), &[(b"f", b"2"), (b"g", b"y")], lim);
+    s.append(StreamId::new(3, 5), &[(b"other", b"-70000")], lim);
+    s.delete(StreamId::new(2, 0));
+    let mut g = Group::new(StreamId::new(3, 5), 3);
+    g.create_consumer(b"alice", 1000);
+    g.create_consumer(b"bob", 2000);
+    g.assign(StreamId::new(1, 0), b"alice", 1500, 2);
+    g.assign(StreamId::new(3, 5), b"bob", 2500, 1);
+    s.groups.insert("g".into(), g);
+    s
 }
 
 fn refooter(body: &[u8]) -> Vec<u8> {
@@ -32,7 +51,7 @@ fn refooter(body: &[u8]) -> Vec<u8> {
 proptest! {
     #[test]
     fn damaged_payloads_never_panic(
-        which in 0usize..6,
+        which in 0usize..7,
         edits in proptest::collection::vec((any::<u16>(), any::<u8>(), 0u8..3), 1..6),
     ) {
         let payload = &payloads()[which];

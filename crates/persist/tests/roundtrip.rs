@@ -60,6 +60,7 @@ fn canon(v: RdbValue) -> Canon {
         RdbValue::Set(s) => Canon::Set(s.into_iter().map(b).collect()),
         RdbValue::Hash(h) => Canon::Hash(h.into_iter().map(|(f, v)| (b(f), b(v))).collect()),
         RdbValue::ZSet(z) => Canon::ZSet(z.into_iter().map(|(m, s)| (b(m), s.to_bits())).collect()),
+        RdbValue::Stream(_) => panic!("no streams in this corpus"),
     }
 }
 

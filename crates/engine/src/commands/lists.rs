@@ -654,7 +654,13 @@ fn block_or_answer(c: &mut Ctx, keys: std::ops::Range<usize>, deadline_ms: Optio
     let keys = keys.map(|i| SmallBytes::from(c.arg(i))).collect();
     // Redis 7.0 answers *every* list block that times out with the null array, BLMOVE
     // and BRPOPLPUSH included (replyToBlockedClientTimedOut), unlike the MULTI case.
-    c.block(BlockRequest { keys, deadline_ms, wants: ValueType::List, timeout_reply: TimeoutReply::NullArray });
+    c.block(BlockRequest {
+        keys,
+        deadline_ms,
+        wants: ValueType::List,
+        timeout_reply: TimeoutReply::NullArray,
+        argv: None,
+    });
 }
 
 /// BLPOP/BRPOP: `key [key ...] timeout`.

@@ -29,6 +29,7 @@ pub mod scripting;
 pub mod server_cmd;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -308,6 +309,30 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("zdiff", zsets::zdiff, "Returns the difference between multiple sorted sets."),
     ("zdiffstore", zsets::zdiffstore, "Stores the difference of multiple sorted sets in a key."),
     ("zscan", zsets::zscan, "Iterates over members and scores of a sorted set."),
+    // streams
+    ("xadd", streams::xadd, "Appends a new message to a stream. Creates the key if it doesn't exist."),
+    ("xtrim", streams::xtrim, "Deletes messages from the beginning of a stream."),
+    ("xdel", streams::xdel, "Returns the number of messages after removing them from a stream."),
+    ("xlen", streams::xlen, "Return the number of messages in a stream."),
+    ("xsetid", streams::xsetid, "An internal command for replicating stream values."),
+    ("xrange", streams::xrange, "Returns the messages from a stream within a range of IDs."),
+    ("xrevrange", streams::xrevrange, "Returns the messages from a stream within a range of IDs in reverse order."),
+    ("xread", streams::xread, "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise."),
+    ("xreadgroup", streams::xreadgroup, "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise."),
+    ("xgroup|create", streams::xgroup_create, "Creates a consumer group."),
+    ("xgroup|setid", streams::xgroup_setid, "Sets the last-delivered ID of a consumer group."),
+    ("xgroup|destroy", streams::xgroup_destroy, "Destroys a consumer group."),
+    ("xgroup|createconsumer", streams::xgroup_createconsumer, "Creates a consumer in a consumer group."),
+    ("xgroup|delconsumer", streams::xgroup_delconsumer, "Deletes a consumer from a consumer group."),
+    ("xgroup|help", streams::xgroup_help, "Returns helpful text about the different subcommands."),
+    ("xack", streams::xack, "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream."),
+    ("xpending", streams::xpending, "Returns the information and entries from a stream consumer group's pending entries list."),
+    ("xclaim", streams::xclaim, "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member."),
+    ("xautoclaim", streams::xautoclaim, "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member."),
+    ("xinfo|stream", streams::xinfo_stream, "Returns information about a stream."),
+    ("xinfo|groups", streams::xinfo_groups, "Returns a list of the consumer groups of a stream."),
+    ("xinfo|consumers", streams::xinfo_consumers, "Returns a list of the consumers in a consumer group."),
+    ("xinfo|help", streams::xinfo_help, "Returns helpful text about the different subcommands."),
     // pub/sub
     ("subscribe", pubsub_cmd::subscribe, "Listens for messages published to channels."),
     ("unsubscribe", pubsub_cmd::unsubscribe, "Stops listening to messages posted to channels."),

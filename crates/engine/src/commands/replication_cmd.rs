@@ -257,6 +257,7 @@ pub fn waitaof(c: &mut Ctx) -> CmdResult {
         deadline_ms: deadline,
         wants: ValueType::String,
         timeout_reply: TimeoutReply::AofCount { ticket, offset, numlocal, needed },
+        argv: None,
     });
     c.eng.repl.want_acks = true;
     c.eng.repl.aof_waiters = true;
@@ -292,6 +293,7 @@ pub fn wait(c: &mut Ctx) -> CmdResult {
         deadline_ms: deadline,
         wants: ValueType::String,
         timeout_reply: TimeoutReply::ReplicaCount { offset, needed: needed.max(0) as usize },
+        argv: None,
     });
     c.eng.repl.want_acks = true;
     Ok(())

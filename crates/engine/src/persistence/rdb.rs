@@ -57,6 +57,7 @@ pub fn with_value_ref<R>(value: &Value, f: impl FnOnce(ValueRef<'_>) -> R) -> R 
         Value::Set(s) => f(ValueRef::Set(&SetElems(s))),
         Value::Hash(h) => f(ValueRef::Hash(&HashPairs(h))),
         Value::ZSet(z) => f(ValueRef::ZSet(&ZSetEntries(z))),
+        Value::Stream(s) => f(ValueRef::Stream(s)),
     }
 }
 
@@ -157,6 +158,7 @@ pub fn value_from_rdb_with(limits: &LoadLimits, v: RdbValue) -> Result<Value, St
             let entries = entries.into_iter().map(|(m, s)| (m.to_vec(), s)).collect();
             Value::ZSet(Box::new(ZSet::from_entries(entries, limits.zset)))
         }
+        RdbValue::Stream(s) => Value::Stream(s),
     })
 }
 

@@ -44,6 +44,7 @@ pub fn shutdown_block() -> BlockRequest {
         deadline_ms: None,
         wants: ValueType::String,
         timeout_reply: TimeoutReply::Shutdown,
+        argv: None,
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`packed`], [`intset`]: the compact encodings (listpack-like, intset).
 //! - [`zset`]: sorted sets, packed until Redis's thresholds, then a dict plus a [`scoretree`].
 //! - [`scoretree`]: the order-statistic B+tree behind large sorted sets.
+//! - [`stream`]: streams (delta-encoded nodes indexed by ID) and their consumer groups.
 
 pub mod hash;
 pub mod intset;
@@ -12,4 +13,5 @@ pub mod list;
 pub mod packed;
 pub mod scoretree;
 pub mod set;
+pub mod stream;
 pub mod zset;

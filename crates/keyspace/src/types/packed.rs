@@ -49,6 +49,7 @@ fn read_at(buf: &[u8], pos: usize) -> (usize, usize) {
 }
 
 /// Iterates the entries of a [`Packed`] with their byte offsets.
+#[derive(Clone)]
 pub struct Entries<'a> {
     buf: &'a [u8],
     pos: usize,

@@ -5,6 +5,7 @@
 //! [`ITEMS_PER_CMD`] elements so no single command is huge — followed by a `PEXPIREAT`
 //! for volatile keys. A `SELECT` precedes the first key of each database run.
 
+use ferrokv_keyspace::types::stream::StreamId;
 use ferrokv_keyspace::{Obj, Value};
 use ferrokv_resp::encode_command;
 use ferrokv_resp::num::fmt_double;
@@ -46,9 +47,68 @@ impl CommandEncoder {
                     f(m);
                 }
             }),
+            Value::Stream(st) => stream(out, key, st),
         }
         if let Some(t) = expire_ms {
             encode_command(out, [&b"PEXPIREAT"[..], key, t.to_string().as_bytes()]);
+        }
+    }
+}
+
+/// A stream as Redis 7.0 rewrites one: an XADD per entry (or, when empty, an XADD of 0-1
+/// with MAXLEN 0 that leaves the stream existing), XSETID with the counters, then per group an
+/// XGROUP CREATE with its read counter, an XCLAIM … FORCE per pending entry of each
+/// consumer with one, XGROUP CREATECONSUMER for consumers without.
+fn stream(out: &mut Vec<u8>, key: &[u8], st: &ferrokv_keyspace::types::stream::Stream) {
+    let last = st.last_id.to_bytes();
+    if st.is_empty() {
+        // 0-1 is valid whatever the last ID (0-0 is not); XSETID then restores it.
+        encode_command(out, [&b"XADD"[..], key, b"MAXLEN", b"0", b"0-1", b"x", b"y"]);
+    } else {
+        for e in st.range(StreamId::MIN, StreamId::MAX) {
+            let id = e.id.to_bytes();
+            let mut args: Vec<&[u8]> = vec![b"XADD", key, &id];
+            for (f, v) in e.fields {
+                args.push(f);
+                args.push(v);
+            }
+            encode_command(out, args);
+        }
+    }
+    let added = st.entries_added.to_string();
+    let maxdel = st.max_deleted_entry_id.to_bytes();
+    encode_command(out, [&b"XSETID"[..], key, &last, b"ENTRIESADDED", added.as_bytes(), b"MAXDELETEDID", &maxdel]);
+    for (name, g) in &st.groups {
+        let read = g.entries_read.to_string();
+        let gid = g.last_id.to_bytes();
+        encode_command(out, [&b"XGROUP"[..], b"CREATE", key, name, &gid, b"ENTRIESREAD", read.as_bytes()]);
+        for (cname, c) in &g.consumers {
+            if c.pel.is_empty() {
+                encode_command(out, [&b"XGROUP"[..], b"CREATECONSUMER", key, name, cname]);
+                continue;
+            }
+            for id in &c.pel {
+                let Some(nack) = g.pel.get(id) else { continue };
+                let (idb, time, count) =
+                    (id.to_bytes(), nack.delivery_time.to_string(), nack.delivery_count.to_string());
+                encode_command(
+                    out,
+                    [
+                        &b"XCLAIM"[..],
+                        key,
+                        name,
+                        cname,
+                        b"0",
+                        &idb,
+                        b"TIME",
+                        time.as_bytes(),
+                        b"RETRYCOUNT",
+                        count.as_bytes(),
+                        b"JUSTID",
+                        b"FORCE",
+                    ],
+                );
+            }
         }
     }
 }

@@ -24,8 +24,6 @@ pub enum ErrorKind {
     ModuleData,
     /// Redis 7 function libraries (opcodes 245, 246).
     Functions,
-    /// Stream values (types 15, 19, 21).
-    Streams,
     /// Hashes with field expiration (RDB 12 types 22..=25).
     HashFieldExpiry,
     /// A type byte that is neither a known value type nor an opcode.
@@ -71,7 +69,6 @@ impl fmt::Display for ErrorKind {
             }
             ErrorKind::ModuleData => f.write_str("module data is not supported"),
             ErrorKind::Functions => f.write_str("Redis functions are not supported"),
-            ErrorKind::Streams => f.write_str("streams are not supported"),
             ErrorKind::HashFieldExpiry => f.write_str("hashes with field expiration are not supported"),
             ErrorKind::UnknownType(t) => write!(f, "unknown value type or opcode {t}"),
             ErrorKind::BadLengthEncoding(b) => write!(f, "unknown length encoding 0x{b:02x}"),
@@ -172,8 +169,8 @@ mod tests {
             e.to_string(),
             "at offset 1234 (key 'foo'): bad checksum: stored 0000000000000001, computed 0000000000000002"
         );
-        let e = RdbError::new(9, ErrorKind::Streams).in_key(b"a\x00'b");
-        assert_eq!(e.to_string(), "at offset 9 (key 'a\\x00\\'b'): streams are not supported");
+        let e = RdbError::new(9, ErrorKind::ModuleData).in_key(b"a\x00'b");
+        assert_eq!(e.to_string(), "at offset 9 (key 'a\\x00\\'b'): module data is not supported");
         assert_eq!(RdbError::new(0, ErrorKind::NotRdb).to_string(), "at offset 0: not an RDB file (wrong signature)");
     }
 }

@@ -163,6 +163,7 @@ pub enum RdbValue {
     Hash(Vec<(SmallBytes, SmallBytes)>),
     /// Members with their scores, in file order (not necessarily sorted).
     ZSet(Vec<(SmallBytes, f64)>),
+    Stream(Box<ferrokv_keyspace::types::stream::Stream>),
 }
 
 impl RdbValue {
@@ -174,6 +175,7 @@ impl RdbValue {
             RdbValue::Set(_) => "set",
             RdbValue::Hash(_) => "hash",
             RdbValue::ZSet(_) => "zset",
+            RdbValue::Stream(_) => "stream",
         }
     }
 }

@@ -9,6 +9,8 @@ use super::num::{fmt_i64, parse_score, strtod_prefix};
 use super::{crc64, intset, listpack, lzf, types::*, ziplist, zipmap};
 use super::{Bad, Elem, Item, KeyRecord, RdbValue, MAX_READ_VERSION};
 
+mod stream;
+
 const BUF_SIZE: usize = 64 * 1024;
 /// Upper bound for capacity reserved from a length read in the file, before the data that
 /// justifies it has arrived. Beyond this, vectors grow as the data actually comes in, so a
@@ -392,7 +394,9 @@ pub(crate) fn read_value<R: Read>(src: &mut Source<R>, ty: u8) -> Result<Option<
             RdbValue::List(v)
         }
         MODULE_PRE_GA | MODULE_2 => return Err(src.err(ErrorKind::ModuleData)),
-        STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3 => return Err(src.err(ErrorKind::Streams)),
+        STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3 => {
+            RdbValue::Stream(Box::new(stream::read_stream(src, ty)?))
+        }
         HASH_METADATA_PRE_GA..=HASH_LISTPACK_EX => return Err(src.err(ErrorKind::HashFieldExpiry)),
         _ => return Err(RdbError::new(type_at, ErrorKind::UnknownType(ty))),
     };
@@ -401,6 +405,8 @@ pub(crate) fn read_value<R: Read>(src: &mut Source<R>, ty: u8) -> Result<Option<
         RdbValue::List(l) | RdbValue::Set(l) => l.is_empty(),
         RdbValue::Hash(h) => h.is_empty(),
         RdbValue::ZSet(z) => z.is_empty(),
+        // Streams may be empty (their groups and counters are data).
+        RdbValue::Stream(_) => false,
     };
     Ok((!empty).then_some(v))
 }

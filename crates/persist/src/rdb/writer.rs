@@ -17,6 +17,8 @@ use super::error::{ErrorKind, RdbError};
 use super::num::{fmt_i64, parse_canonical_i64, score_to_string};
 use super::{crc64, intset, listpack, lzf, types::*, Elem, RDB_VERSION};
 
+mod stream;
+
 /// Encoding thresholds and switches; the defaults are Redis 7.0's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteOptions {
@@ -238,6 +240,7 @@ pub enum ValueRef<'a> {
     Set(&'a dyn Elems),
     Hash(&'a dyn Pairs),
     ZSet(&'a dyn Scored),
+    Stream(&'a ferrokv_keyspace::types::stream::Stream),
 }
 
 /// Output with a write-combining buffer, a byte count and a running CRC-64.
@@ -470,6 +473,7 @@ impl<W: Write> Encoder<W> {
         let o = &self.opts;
         Ok(match *v {
             ValueRef::Str(_) | ValueRef::Int(_) => Plan::Stream(STRING),
+            ValueRef::Stream(_) => Plan::Stream(STREAM_LISTPACKS_2),
             ValueRef::List(l) => {
                 if l.is_empty() {
                     return Err(self.err(ErrorKind::EmptyValue));
@@ -613,6 +617,7 @@ impl<W: Write> Encoder<W> {
             (Plan::Blob(_), _) => self.write_blob(),
             (_, ValueRef::Str(s)) => self.string(s),
             (_, ValueRef::Int(i)) => self.int_string(i),
+            (_, ValueRef::Stream(s)) => self.stream_body(s),
             (_, ValueRef::List(l)) => self.quicklist(l),
             (_, ValueRef::Set(s)) => {
                 let n = s.len();

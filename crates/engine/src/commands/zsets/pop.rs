@@ -128,6 +128,7 @@ fn block_or_nil(c: &mut Ctx, keys: &[&[u8]], deadline_ms: Option<i64>) {
         deadline_ms,
         wants: ValueType::ZSet,
         timeout_reply: TimeoutReply::NullArray,
+        argv: None,
     });
 }
 
