@@ -219,6 +219,40 @@ fn a_replica_refuses_a_master_that_restarted_empty_even_after_it_took_writes() {
 }
 
 #[test]
+fn a_replica_restarted_with_its_data_refuses_a_master_that_restarted_empty_and_took_writes() {
+    // A whole group restarts: the replica comes back from its RDB, the master (no
+    // persistence) comes back empty and takes writes before the replica connects.
+    let mdir = TempDir::new("restarted-group-master");
+    let port = free_port().to_string();
+    let pinned = ["--port", port.as_str(), "--dir", mdir.path().to_str().unwrap(), "--repl-diskless-sync-delay", "0"];
+    let mut m = Server::start(&pinned);
+    let rdir = TempDir::new("restarted-group-replica");
+    let rport = free_port().to_string();
+    let rargs = ["--port", rport.as_str(), "--dir", rdir.path().to_str().unwrap()];
+    let mut r = start_replica(m.port, &rargs);
+    let (mut mc, mut rc) = (m.conn(), r.conn());
+    for i in 0..100 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg("v").query(&mut mc).unwrap();
+    }
+    wait_synced(&mut mc, &mut rc);
+    let _: () = redis::cmd("SAVE").query(&mut rc).unwrap();
+    r.kill9();
+    m.kill9();
+    let m2 = Server::start(&pinned);
+    let mut m2c = m2.conn();
+    for i in 0..10 {
+        let _: () = redis::cmd("SET").arg(format!("new{i}")).arg("v").query(&mut m2c).unwrap();
+    }
+    let r2 = start_replica(m2.port, &rargs);
+    let mut rc = r2.conn();
+    let refused = wait_until(Duration::from_secs(20), || field(&mut rc, "replication", "empty_master_refused") == "1");
+    assert!(refused, "{}", r2.log_text());
+    let n: i64 = redis::cmd("DBSIZE").query(&mut rc).unwrap();
+    assert_eq!(n, 100, "the replica kept its data");
+    drop(m);
+}
+
+#[test]
 fn a_replica_follows_a_master_that_restarted_with_its_data_under_a_new_history() {
     let dir = TempDir::new("aof-master");
     let port = free_port().to_string();

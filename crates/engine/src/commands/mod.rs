@@ -451,6 +451,9 @@ pub struct CommandTable {
     packed: HashMap<u128, (CmdId, u8)>,
 }
 
+/// The length recorded for a packed key that two names share (see `build`).
+const AMBIGUOUS: u8 = u8::MAX;
+
 /// A name of at most 16 bytes, lowercased, as one integer (zero-padded, so the length
 /// must be compared too: `get` and `get\0` pack alike).
 #[inline]
@@ -522,7 +525,17 @@ impl CommandTable {
                 return Err("Target command name already exists".into());
             }
         }
-        let packed = top.iter().filter_map(|(name, &id)| Some((packed_name(name)?, (id, name.len() as u8)))).collect();
+        let mut packed: HashMap<u128, (CmdId, u8)> = HashMap::new();
+        for (name, &id) in &top {
+            if let Some(key) = packed_name(name) {
+                // Names differing only by trailing NULs (a rename-command to "get\x00")
+                // pack alike: such a key sends every lookup to `top`.
+                let entry = packed.entry(key).or_insert((id, name.len() as u8));
+                if entry.1 as usize != name.len() || entry.0 != id {
+                    *entry = (id, AMBIGUOUS);
+                }
+            }
+        }
         Ok(CommandTable { cmds, top, packed })
     }
 
@@ -534,7 +547,10 @@ impl CommandTable {
     #[inline]
     pub fn find(&self, name: &[u8]) -> Option<CmdId> {
         if let Some(key) = packed_name(name) {
-            return self.packed.get(&key).filter(|&&(_, len)| len as usize == name.len()).map(|&(id, _)| id);
+            match self.packed.get(&key) {
+                Some(&(_, AMBIGUOUS)) => {}
+                hit => return hit.filter(|&&(_, len)| len as usize == name.len()).map(|&(id, _)| id),
+            }
         }
         let mut buf = [0u8; 32];
         if name.len() <= buf.len() {
@@ -602,6 +618,14 @@ mod tests {
         assert_eq!(t.find(b""), None);
         let sixteen = t.find(b"ZREVRANGEBYSCORE").expect("zrevrangebyscore");
         assert_eq!(t.get(sixteen).name, "zrevrangebyscore");
+    }
+
+    #[test]
+    fn names_differing_only_by_trailing_nuls_are_both_found() {
+        let t = CommandTable::build(&[("set".into(), "get\0".into())]).expect("table");
+        assert_eq!(t.find(b"get").map(|id| t.get(id).name), Some("get"));
+        assert_eq!(t.find(b"GET\0").map(|id| t.get(id).name), Some("set"));
+        assert_eq!(t.find(b"get\0\0"), None);
     }
 
     #[test]

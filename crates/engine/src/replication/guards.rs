@@ -86,8 +86,17 @@ impl Engine {
     }
 
     /// At startup, once the data on disk (if any) is loaded: whether we start empty (see
-    /// `started_empty` in [`crate::replication::Replication`]).
+    /// `started_empty` in [`crate::replication::Replication`]), and, for a replica that
+    /// loaded data, that the data came from the master it is configured to follow: after
+    /// a whole group restarts, a master back without its data (and already written to)
+    /// must be refused by replicas that restarted with theirs, not only by those that
+    /// stayed up.
     pub fn note_startup_dataset(&mut self) {
-        self.repl.started_empty = self.is_master_role() && self.dbs.iter().all(Db::is_empty);
+        // (The configured `replicaof` is followed only after this.)
+        let empty = self.dbs.iter().all(Db::is_empty);
+        self.repl.started_empty = self.is_master_role() && empty;
+        if !empty {
+            self.repl.history_from = self.configured_master();
+        }
     }
 }
