@@ -118,16 +118,7 @@ impl Engine {
             self.scripts.client = Some(script_client);
             self.clients.put(caller);
             // What `process_command` left for the end of the command.
-            self.feed.end_unit(false);
-            if self.persist.has_pending() {
-                self.start_pending_snapshot(now_ms);
-            }
-            if self.repl.want_acks {
-                self.request_acks();
-            }
-            if self.blocking.has_ready() {
-                self.serve_ready_keys(now_ms);
-            }
+            self.after_command(now_ms);
         } else {
             self.scripts.client = Some(script_client);
             self.clients.put(caller);

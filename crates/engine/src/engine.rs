@@ -600,6 +600,14 @@ impl Engine {
             // else may touch the dataset meanwhile (Engine::resume_script finishes here).
             return;
         }
+        self.after_command(now_ms);
+    }
+
+    /// What follows every command a client ran (also a script that was suspended, when it
+    /// ends: see `busy.rs`): close its unit in the write feed, then start the snapshot,
+    /// GETACK or wake-ups it may have asked for.
+    #[inline]
+    pub(crate) fn after_command(&mut self, now_ms: i64) {
         self.feed.end_unit(false);
         if self.persist.has_pending() {
             self.start_pending_snapshot(now_ms);
