@@ -81,11 +81,14 @@ pub struct Replica {
 }
 
 impl Replica {
-    /// Seconds since the last ACK as Redis counts them: the difference of the two instants
-    /// truncated to whole seconds of unix time (`unixtime - repl_ack_time`), so an ACK
-    /// every second keeps it at 0 or 1 whatever the milliseconds.
+    /// Whole seconds since the last ACK: the elapsed time truncated. Redis subtracts two
+    /// unix-second stamps instead (`unixtime - repl_ack_time`), which reads 2 whenever an
+    /// ACK sent once a second arrives a few milliseconds late across a second boundary, so
+    /// `min-replicas-max-lag 1` there refuses writes now and then with a healthy replica;
+    /// truncating the elapsed time keeps a replica that ACKs every second at 0 or 1 as
+    /// long as no gap between ACKs reaches two seconds.
     pub fn lag_secs(&self, now_ms: i64) -> i64 {
-        now_ms.div_euclid(1000) - self.ack_ms.div_euclid(1000)
+        (now_ms - self.ack_ms).max(0) / 1000
     }
 }
 
