@@ -19,6 +19,8 @@ is not reported). Tests redis-benchmark does not have are custom commands on a s
   evalsha10      EVALSHA of a script running ten INCRs on its key
   fcall          FCALL of a library function doing the one INCR
                  (these three only with --tests, e.g. --tests evalsha,evalsha10,fcall)
+  bitfield       BITFIELD bf:<random> INCRBY u8 #3 1 GET i5 100 (random key; a
+                 zero-padded __rand_int__ is not a valid offset; only with --tests)
 Every round starts from FLUSHALL and a fresh seed, so the dataset does not grow with rounds.
 
 Besides ops/s the table shows the server's CPU time per request (utime + stime from
@@ -74,6 +76,8 @@ CUSTOM = {
     "evalsha": (load_scripts, ["EVALSHA", sha1hex(INCR_SCRIPT), "1", "key:__rand_int__"], 100000),
     "evalsha10": (load_scripts, ["EVALSHA", sha1hex(INCR10_SCRIPT), "1", "key:__rand_int__"], 100000),
     "fcall": (load_function, ["FCALL", "incr1", "1", "key:__rand_int__"], 100000),
+    "bitfield": (lambda srv: None, ["BITFIELD", "bf:__rand_int__", "INCRBY", "u8", "#3", "1", "GET", "i5", "100"],
+                 100000),
 }
 
 

@@ -158,6 +158,7 @@ macro_rules! scripts {
 scripts!(
     strings,
     bits,
+    bitfield,
     keys,
     expire,
     errors,
@@ -479,6 +480,94 @@ fn the_reference_redis_is_never_ferrokv() {
         // Debian's programs (when installed) pass the check.
         if let Some(path) = redis_tool(program) {
             assert_eq!(ferrokv_posing_as_redis(&path), None, "{}", path.display());
+        }
+    }
+}
+
+/// Random BITFIELD commands (several operations each, every width, plain and `#` offsets
+/// that straddle bytes, values at and past every limit, the three overflow modes) over two
+/// keys, each reply and then the string's bytes compared with redis-server's.
+#[test]
+fn random_bitfield_commands() {
+    let Some(redis) = Server::start_redis(&[]) else {
+        return;
+    };
+    let fk = Server::start(&[]);
+    const TYPES: &[&str] = &[
+        "i1", "i2", "i7", "i8", "i9", "i16", "i31", "i33", "i63", "i64", "u1", "u2", "u7", "u8", "u9", "u31", "u33",
+        "u63",
+    ];
+    const VALUES: &[&str] = &[
+        "0",
+        "1",
+        "-1",
+        "2",
+        "-2",
+        "100",
+        "-100",
+        "127",
+        "128",
+        "-128",
+        "-129",
+        "255",
+        "256",
+        "65535",
+        "-65536",
+        "4294967295",
+        "4294967296",
+        "-2147483649",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "4611686018427387903",
+        "-4611686018427387904",
+        "4611686018427387904",
+    ];
+    const OVERFLOWS: &[&str] = &["WRAP", "SAT", "FAIL"];
+    for seed in 1..=4u64 {
+        let (mut a, mut b) = (redis.raw(), fk.raw());
+        if seed > 2 {
+            switch_protocol("bitfield", seed as usize, [&mut a, &mut b], "3");
+        }
+        for c in [&mut a, &mut b] {
+            assert_eq!(c.cmd(&[b"FLUSHALL"]), b"+OK\r\n");
+        }
+        let mut g = Gen(seed * 7919);
+        let mut history: Vec<String> = Vec::new();
+        for _ in 0..1500 {
+            let key = g.pick(&["b1", "b2"]).to_string();
+            let mut argv = vec![g.pick(&["BITFIELD", "BITFIELD", "BITFIELD", "BITFIELD_RO"]).to_string(), key.clone()];
+            for _ in 0..1 + g.next() % 4 {
+                let ty = g.pick(TYPES);
+                let width: u64 = ty[1..].parse().expect("width");
+                let offset = match g.next() % 4 {
+                    0 => format!("#{}", g.next() % 6),
+                    _ => (g.next() % (200 - width.min(150))).to_string(),
+                };
+                match g.next() % 5 {
+                    0 => argv.extend(["GET".into(), ty.into(), offset]),
+                    1 => argv.extend(["OVERFLOW".into(), g.pick(OVERFLOWS).into()]),
+                    2 => argv.extend(["SET".into(), ty.into(), offset, g.pick(VALUES).into()]),
+                    _ => argv.extend(["INCRBY".into(), ty.into(), offset, g.pick(VALUES).into()]),
+                }
+            }
+            for cmd in [argv, vec!["GET".to_string(), key]] {
+                history.push(cmd.join(" "));
+                let mut wire = Vec::new();
+                ferrokv_resp::encode_command(&mut wire, cmd.iter().map(|s| s.as_bytes()));
+                a.send(&wire);
+                b.send(&wire);
+                let ra = a.read_reply().expect("redis replied");
+                let rb = b.read_reply().expect("ferrokv replied");
+                if ra != rb {
+                    let recent = history.iter().rev().take(20).rev().cloned().collect::<Vec<_>>().join("\n  ");
+                    panic!(
+                        "seed {seed}, command {}:\n  {recent}\nredis:   {:?}\nferrokv: {:?}",
+                        history.len(),
+                        String::from_utf8_lossy(&ra),
+                        String::from_utf8_lossy(&rb)
+                    );
+                }
+            }
         }
     }
 }

@@ -85,6 +85,54 @@ fn redis_replica_of_ferrokv_master() {
     assert_eq!(field(&mut m, "stats", "sync_full"), "1");
 }
 
+/// BITFIELD reaches replicas as sent, and a Redis replica replaying it builds the same
+/// bytes. A BITFIELD whose only write failed under OVERFLOW FAIL still creates (or pads)
+/// the string: ferrokv propagates it, where Redis keeps it off the stream and its
+/// replicas lack the key.
+#[test]
+fn bitfield_writes_reach_ferrokv_and_redis_replicas() {
+    let master = Server::start(FAST);
+    let mut m = master.conn();
+    let ours = start_replica(master.port, &[]);
+    let port = master.port.to_string();
+    let theirs = Server::start_redis(&["--replicaof", "127.0.0.1", &port]);
+    for i in 0..200i64 {
+        let _: Vec<Option<i64>> = redis::cmd("BITFIELD")
+            .arg(format!("bf{}", i % 7))
+            .arg("OVERFLOW")
+            .arg(["WRAP", "SAT", "FAIL"][i as usize % 3])
+            .arg("INCRBY")
+            .arg(format!("i{}", 1 + i % 64))
+            .arg(format!("#{}", i % 5))
+            .arg(i * 7919 - 500)
+            .arg("SET")
+            .arg("u8")
+            .arg(i * 3)
+            .arg(i - 100)
+            .query(&mut m)
+            .unwrap();
+    }
+    let failed: Vec<Option<i64>> = redis::cmd("BITFIELD")
+        .arg("only-failed")
+        .arg("OVERFLOW")
+        .arg("FAIL")
+        .arg("SET")
+        .arg("u8")
+        .arg(16)
+        .arg(300)
+        .query(&mut m)
+        .unwrap();
+    assert_eq!(failed, vec![None]);
+    let bytes: Vec<u8> = m.get("only-failed").unwrap();
+    assert_eq!(bytes, vec![0, 0, 0]);
+    let mut r = ours.conn();
+    assert_converged(&mut m, &mut r);
+    if let Some(theirs) = theirs {
+        let mut r = theirs.conn();
+        assert_converged(&mut m, &mut r);
+    }
+}
+
 #[test]
 fn manual_failover_continues_partially_and_old_master_rejoins() {
     let dir = TempDir::new("failover");

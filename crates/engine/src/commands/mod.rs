@@ -8,6 +8,7 @@ pub mod spec;
 mod spec_data;
 mod spec_keys;
 
+pub mod bitfield;
 pub mod bits;
 pub mod client_cmd;
 pub mod command_cmd;
@@ -215,6 +216,8 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("bitcount", bits::bitcount, "Counts the number of set bits (population counting) in a string."),
     ("bitpos", bits::bitpos, "Finds the first set (1) or clear (0) bit in a string."),
     ("bitop", bits::bitop, "Performs bitwise operations on multiple strings, and stores the result."),
+    ("bitfield", bitfield::bitfield, "Perform arbitrary bitfield integer operations on strings"),
+    ("bitfield_ro", bitfield::bitfield_ro, "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD"),
     // hashes
     ("hset", hashes::hset, "Creates or modifies the value of a field in a hash."),
     ("hsetnx", hashes::hsetnx, "Sets the value of a field in a hash only when the field doesn't exist."),
