@@ -705,7 +705,9 @@ impl Engine {
             self.feed_monitors(client, argv, now_ms);
         }
         self.flush_expired(Some(client));
-        let wrote = (self.dirty != dirty_before || forced) && cflags & flags::WRITE != 0;
+        // A forced propagation goes out whatever the flags: PFCOUNT (read-only) stores the
+        // cardinality it computed in the string, and replicas must hold the same bytes.
+        let wrote = (self.dirty != dirty_before && cflags & flags::WRITE != 0) || forced;
         if self.sync_active() && client.repl_role.is_none() && self.persist.loading.is_none() {
             self.sync_after_command(client, cmd, argv, wrote, out_before);
         }

@@ -159,6 +159,7 @@ scripts!(
     strings,
     bits,
     bitfield,
+    hyperloglog,
     keys,
     expire,
     errors,
@@ -565,6 +566,67 @@ fn random_bitfield_commands() {
                         history.len(),
                         String::from_utf8_lossy(&ra),
                         String::from_utf8_lossy(&rb)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Random PFADD / PFCOUNT / PFMERGE / PFDEBUG TODENSE sequences over three keys, with
+/// `hll-sparse-max-bytes` changed at random so sparse values split, merge and turn dense
+/// at different sizes; after each command the touched key's bytes are compared too (the
+/// sparse opcodes and the cached cardinality must be Redis's to the byte).
+#[test]
+fn random_hyperloglog_commands() {
+    let Some(redis) = Server::start_redis(&[]) else {
+        return;
+    };
+    let fk = Server::start(&[]);
+    for seed in 1..=3u64 {
+        let (mut a, mut b) = (redis.raw(), fk.raw());
+        for c in [&mut a, &mut b] {
+            assert_eq!(c.cmd(&[b"FLUSHALL"]), b"+OK\r\n");
+        }
+        let mut g = Gen(seed * 104_729);
+        let mut history: Vec<String> = Vec::new();
+        for _ in 0..800 {
+            let key = g.pick(&["h1", "h2", "h3"]).to_string();
+            let argv: Vec<String> = match g.next() % 10 {
+                0 => vec!["PFCOUNT".into(), key.clone()],
+                1 => vec!["PFCOUNT".into(), key.clone(), g.pick(&["h1", "h2", "h3", "none"]).into()],
+                2 => vec!["PFMERGE".into(), key.clone(), g.pick(&["h1", "h2", "h3", "none"]).into()],
+                3 if g.next().is_multiple_of(8) => vec!["PFDEBUG".into(), "TODENSE".into(), key.clone()],
+                4 => vec![
+                    "CONFIG".into(),
+                    "SET".into(),
+                    "hll-sparse-max-bytes".into(),
+                    g.pick(&["0", "30", "200", "1000", "3000"]).into(),
+                ],
+                _ => {
+                    let mut v = vec!["PFADD".to_string(), key.clone()];
+                    let n = g.next() % 40;
+                    let base = g.next() % 3000;
+                    v.extend((0..n).map(|i| format!("el:{}", base + i * (1 + g.next() % 7))));
+                    v
+                }
+            };
+            for cmd in [argv, vec!["GET".to_string(), key]] {
+                history.push(cmd.iter().take(6).cloned().collect::<Vec<_>>().join(" "));
+                let mut wire = Vec::new();
+                ferrokv_resp::encode_command(&mut wire, cmd.iter().map(|s| s.as_bytes()));
+                a.send(&wire);
+                b.send(&wire);
+                let ra = a.read_reply().expect("redis replied");
+                let rb = b.read_reply().expect("ferrokv replied");
+                if ra != rb {
+                    let recent = history.iter().rev().take(12).rev().cloned().collect::<Vec<_>>().join("\n  ");
+                    let show = |r: &[u8]| String::from_utf8_lossy(&r[..r.len().min(200)]).into_owned();
+                    panic!(
+                        "seed {seed}, command {}:\n  {recent}\nredis:   {:?}\nferrokv: {:?}",
+                        history.len(),
+                        show(&ra),
+                        show(&rb)
                     );
                 }
             }

@@ -20,6 +20,7 @@ pub mod dump;
 pub mod expire;
 pub mod functions;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod info_cmd;
 pub mod keys;
 pub mod lists;
@@ -216,6 +217,11 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("bitcount", bits::bitcount, "Counts the number of set bits (population counting) in a string."),
     ("bitpos", bits::bitpos, "Finds the first set (1) or clear (0) bit in a string."),
     ("bitop", bits::bitop, "Performs bitwise operations on multiple strings, and stores the result."),
+    ("pfadd", hyperloglog::pfadd, "Adds the specified elements to the specified HyperLogLog."),
+    ("pfcount", hyperloglog::pfcount, "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s)."),
+    ("pfmerge", hyperloglog::pfmerge, "Merge N different HyperLogLogs into a single one."),
+    ("pfdebug", hyperloglog::pfdebug, "Internal commands for debugging HyperLogLog values"),
+    ("pfselftest", hyperloglog::pfselftest, "An internal command for testing HyperLogLog values"),
     ("bitfield", bitfield::bitfield, "Perform arbitrary bitfield integer operations on strings"),
     ("bitfield_ro", bitfield::bitfield_ro, "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD"),
     // hashes

@@ -8,6 +8,7 @@
 //! - [`stream`]: streams (delta-encoded nodes indexed by ID) and their consumer groups.
 
 pub mod hash;
+pub mod hll;
 pub mod intset;
 pub mod list;
 pub mod packed;
