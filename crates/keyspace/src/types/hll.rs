@@ -230,6 +230,9 @@ pub fn sparse_to_dense(bytes: &mut Vec<u8>) -> Result<(), Corrupt> {
 /// Redis does, or converting to dense when the sparse form cannot hold the change.
 /// Returns whether a register changed (the cached cardinality is then stale).
 pub fn sparse_set(bytes: &mut Vec<u8>, index: usize, count: u8, sparse_max_bytes: usize) -> Result<bool, Corrupt> {
+    if count == 0 {
+        return Ok(false);
+    }
     if count > VAL_MAX_VALUE {
         return promote(bytes, index, count);
     }
@@ -534,5 +537,48 @@ mod tests {
         let mut header_only = new_sparse();
         header_only.truncate(HEADER_LEN);
         assert_eq!(sparse_set(&mut header_only, 3, 2, 3000), Err(Corrupt));
+    }
+
+    /// Whatever a client stores under a HYLL header, every operation either works or
+    /// reports `Corrupt`; none panics (the fuzz target `hll` runs the same on more inputs).
+    fn exercise(bytes: &[u8], index: usize, count: u8, max_bytes: usize) {
+        if encoding_of(bytes).is_none() {
+            return;
+        }
+        let _ = count_and_decode(bytes);
+        let mut max = [0u8; REGISTERS];
+        let _ = merge_into(&mut max, bytes);
+        let mut v = bytes.to_vec();
+        let _ = add(&mut v, b"element", max_bytes);
+        let mut v = bytes.to_vec();
+        if v[ENCODING_BYTE] == 1 {
+            let _ = sparse_set(&mut v, index % REGISTERS, count % 64, max_bytes);
+        }
+        let _ = sparse_to_dense(&mut bytes.to_vec());
+    }
+
+    fn count_and_decode(bytes: &[u8]) -> Result<u64, Corrupt> {
+        if bytes[ENCODING_BYTE] == 1 {
+            decode_sparse(bytes);
+        }
+        count(bytes)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_sparse_bodies_never_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            index in 0usize..REGISTERS,
+            count in 0u8..64,
+            max_bytes in 0usize..4000,
+        ) {
+            let mut v = new_sparse();
+            v.truncate(HEADER_LEN);
+            v.extend_from_slice(&body);
+            exercise(&v, index, count, max_bytes);
+            v[ENCODING_BYTE] = 0;
+            v.resize(DENSE_LEN, 0xff);
+            exercise(&v, index, count, max_bytes);
+        }
     }
 }
