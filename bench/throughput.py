@@ -19,6 +19,10 @@ is not reported). Tests redis-benchmark does not have are custom commands on a s
   evalsha10      EVALSHA of a script running ten INCRs on its key
   fcall          FCALL of a library function doing the one INCR
                  (these three only with --tests, e.g. --tests evalsha,evalsha10,fcall)
+  pfadd          PFADD bench:hll el:<random> (one HyperLogLog, dense after a few
+                 thousand elements; only with --tests)
+  pfcount        PFCOUNT of one of three 10,000-element HyperLogLogs (cached cardinality)
+  pfcount3       PFCOUNT of the union of the three (computed every time)
   bitfield       BITFIELD bf:<random> INCRBY u8 #3 1 GET i5 100 (random key; a
                  zero-padded __rand_int__ is not a valid offset; only with --tests)
 Every round starts from FLUSHALL and a fresh seed, so the dataset does not grow with rounds.
@@ -64,6 +68,12 @@ def load_scripts(srv):
     srv.cli("SCRIPT", "LOAD", INCR10_SCRIPT)
 
 
+def seed_hlls(srv):
+    for n in (1, 2, 3):
+        srv.cli("PFADD", f"bench:hll{n}", *[f"{n}:{i}" for i in range(10000)])
+        srv.cli("PFCOUNT", f"bench:hll{n}")
+
+
 def load_function(srv):
     srv.cli("FUNCTION", "LOAD", "REPLACE", FUNCTION_LIB)
 
@@ -76,6 +86,9 @@ CUSTOM = {
     "evalsha": (load_scripts, ["EVALSHA", sha1hex(INCR_SCRIPT), "1", "key:__rand_int__"], 100000),
     "evalsha10": (load_scripts, ["EVALSHA", sha1hex(INCR10_SCRIPT), "1", "key:__rand_int__"], 100000),
     "fcall": (load_function, ["FCALL", "incr1", "1", "key:__rand_int__"], 100000),
+    "pfadd": (lambda srv: None, ["PFADD", "bench:hll", "el:__rand_int__"], 1000000),
+    "pfcount": (seed_hlls, ["PFCOUNT", "bench:hll1"], 100000),
+    "pfcount3": (seed_hlls, ["PFCOUNT", "bench:hll1", "bench:hll2", "bench:hll3"], 100000),
     "bitfield": (lambda srv: None, ["BITFIELD", "bf:__rand_int__", "INCRBY", "u8", "#3", "1", "GET", "i5", "100"],
                  100000),
 }
