@@ -70,6 +70,7 @@ pub struct Hot {
     pub query_buffer_limit: usize,
     pub databases: usize,
     pub debug_allowed: i64,
+    pub module_allowed: i64,
     pub obuf: [ferrokv_config::ObufLimit; 3],
     pub hz: i64,
     pub latency_tracking: bool,
@@ -126,6 +127,7 @@ impl Hot {
             query_buffer_limit: cfg.int(pid("client-query-buffer-limit")) as usize,
             databases: cfg.int(pid("databases")) as usize,
             debug_allowed: cfg.int(pid("enable-debug-command")),
+            module_allowed: cfg.int(pid("enable-module-command")),
             obuf,
             hz: cfg.int(pid("hz")).clamp(1, 500),
             latency_tracking: cfg.bool(pid("latency-tracking")),
@@ -492,14 +494,11 @@ impl Engine {
             return;
         }
         let cflags = c.flags();
-        if cflags & flags::PROTECTED != 0 && c.name == "debug" && !self.debug_allowed(client) {
-            self.reject(
-                client,
-                &argv,
-                Some(cmd),
-                "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
-            );
-            return;
+        if cflags & flags::PROTECTED != 0 {
+            if let Some(refusal) = self.protected_refusal(client, c.name) {
+                self.reject(client, &argv, Some(cmd), refusal);
+                return;
+            }
         }
         if !client.authenticated && cflags & flags::NO_AUTH == 0 {
             self.reject(client, &argv, Some(cmd), "NOAUTH Authentication required.");
@@ -620,12 +619,26 @@ impl Engine {
         }
     }
 
-    fn debug_allowed(&self, client: &Client) -> bool {
-        match self.hot.debug_allowed {
+    /// DEBUG and MODULE's loading subcommands run only where `enable-debug-command` /
+    /// `enable-module-command` allow them (`yes`, or `local` for a local connection).
+    fn protected_refusal(&self, client: &Client, name: &str) -> Option<&'static str> {
+        let (setting, refusal) = if name == "debug" {
+            (
+                self.hot.debug_allowed,
+                "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+            )
+        } else {
+            (
+                self.hot.module_allowed,
+                "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+            )
+        };
+        let allowed = match setting {
             1 => true,
             2 => client.conn.local,
             _ => false,
-        }
+        };
+        (!allowed).then_some(refusal)
     }
 
     /// Runs one command and does its accounting (Redis's `call`). Also used by EXEC.

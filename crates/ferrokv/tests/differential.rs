@@ -160,6 +160,7 @@ scripts!(
     bits,
     bitfield,
     hyperloglog,
+    introspection,
     keys,
     expire,
     errors,

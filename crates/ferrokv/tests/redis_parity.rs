@@ -413,3 +413,91 @@ fn restore_refusals_log_redis_reasons() {
     }
     assert_eq!(seen[1], seen[0]);
 }
+
+/// MEMORY STATS has Redis's fields in Redis's order, with the same reply types (integers,
+/// doubles, a nested map per non-empty database) in RESP2 and RESP3; MEMORY DOCTOR on a
+/// small instance, MEMORY PURGE, HELP and the subcommand errors are Redis's bytes.
+#[test]
+fn memory_stats_and_doctor_speak_redis_shapes() {
+    let Some(redis) = Server::start_redis(&[]) else {
+        return;
+    };
+    let fk = Server::start(&[]);
+    /// The field names of a RESP2 MEMORY STATS reply, each with the shape of its value.
+    fn shape(reply: &redis::Value) -> Vec<String> {
+        let redis::Value::Array(items) = reply else { panic!("not an array: {reply:?}") };
+        items
+            .chunks(2)
+            .map(|kv| {
+                let name = match &kv[0] {
+                    redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => panic!("field name {other:?}"),
+                };
+                let kind = match &kv[1] {
+                    redis::Value::Int(_) => "int".to_string(),
+                    redis::Value::BulkString(b) => {
+                        let text = String::from_utf8_lossy(b);
+                        assert!(text.parse::<f64>().is_ok(), "{name}: {text}");
+                        "double".to_string()
+                    }
+                    nested @ redis::Value::Array(_) => format!("{:?}", shape(nested)),
+                    other => panic!("{name}: {other:?}"),
+                };
+                format!("{name}={kind}")
+            })
+            .collect()
+    }
+    let mut shapes = Vec::new();
+    let mut raw_replies = Vec::new();
+    for s in [&redis, &fk] {
+        let mut c = s.conn();
+        let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut c).unwrap();
+        let _: () = redis::cmd("SELECT").arg(3).query(&mut c).unwrap();
+        let _: () = redis::cmd("SET").arg("b").arg("2").arg("EX").arg(100).query(&mut c).unwrap();
+        let stats: redis::Value = redis::cmd("MEMORY").arg("STATS").query(&mut c).unwrap();
+        shapes.push(shape(&stats));
+        let mut raw = s.raw();
+        let mut replies = Vec::new();
+        for cmd in [
+            &["MEMORY", "DOCTOR"][..],
+            &["MEMORY", "PURGE"],
+            &["MEMORY", "HELP"],
+            &["MEMORY", "NOPE"],
+            &["MEMORY", "STATS", "x"],
+        ] {
+            let argv: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+            replies.push(String::from_utf8_lossy(&raw.cmd(&argv)).into_owned());
+        }
+        raw.cmd(&[b"HELLO", b"3"]);
+        let resp3 = raw.cmd(&[b"MEMORY", b"STATS"]);
+        replies.push(String::from_utf8_lossy(&resp3[..1]).into_owned());
+        raw_replies.push(replies);
+    }
+    assert_eq!(shapes[1], shapes[0]);
+    assert_eq!(raw_replies[1], raw_replies[0]);
+    let mut c = fk.raw();
+    assert_eq!(c.cmd(&[b"MEMORY", b"MALLOC-STATS"]), b"$45\r\nStats not supported for the current allocator\r\n");
+}
+
+/// With `enable-module-command yes`, loading a module fails as a module that cannot load
+/// fails in Redis (ferrokv loads none), and unloading finds no module.
+#[test]
+fn module_commands_when_enabled_fail_as_redis_fails_them() {
+    let args = ["--enable-module-command", "yes"];
+    let Some(redis) = Server::start_redis(&args) else {
+        return;
+    };
+    let fk = Server::start(&args);
+    let mut replies = Vec::new();
+    for s in [&redis, &fk] {
+        let mut c = s.raw();
+        replies.push(vec![
+            c.cmd(&[b"MODULE", b"LOAD", b"/nonexistent/module.so", b"arg"]),
+            c.cmd(&[b"MODULE", b"LOADEX", b"/nonexistent/module.so", b"CONFIG", b"a", b"b"]),
+            c.cmd(&[b"MODULE", b"UNLOAD", b"nope"]),
+            c.cmd(&[b"MODULE", b"LIST"]),
+        ]);
+    }
+    assert_eq!(replies[1], replies[0]);
+    assert!(fk.log_text().contains("ferrokv does not load Redis modules"), "{}", fk.log_text());
+}

@@ -507,6 +507,11 @@ impl Db {
     pub fn overhead_bytes(&self) -> usize {
         self.keys.overhead_bytes() + self.expires.overhead_bytes()
     }
+
+    /// [`Db::overhead_bytes`] of the key table and of the expires table (MEMORY STATS).
+    pub fn overhead_split(&self) -> (usize, usize) {
+        (self.keys.overhead_bytes(), self.expires.overhead_bytes())
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
                 "    A hex digest of the whole dataset, equal on nodes holding equal data.",
                 "DIGEST-VALUE <key> [<key> ...]",
                 "    The digest of each key's value.",
+                "ERROR <string>",
+                "    Return a Redis protocol error with <string> as message (client test suites use it).",
                 "HTSTATS <dbid>",
                 "    Statistics about the main and expires hash tables of the database.",
                 "LOADAOF",
@@ -45,6 +47,13 @@ pub fn debug(c: &mut Ctx) -> CmdResult {
                 "    Block the server for <seconds> (fractions allowed).",
             ],
         );
+    }
+    if is(sub, "ERROR") && argc == 3 {
+        // The whole argument is the error line, as in Redis: no ERR prefix is added, and
+        // line breaks become spaces so the reply stays one line.
+        let line = c.arg(2);
+        c.out().error_verbatim(line, true);
+        return Ok(());
     }
     if is(sub, "RELOAD") {
         let mut save = true;

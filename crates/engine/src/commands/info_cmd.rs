@@ -72,23 +72,14 @@ fn section_clients(e: &Engine, s: &mut String) {
 }
 
 fn section_memory(e: &Engine, caller: Option<&crate::client::Client>, s: &mut String) {
+    let mh = super::memory_cmd::MemoryOverhead::measure(e, caller);
     let m = e.host.memory();
-    let used = m.used.max(1);
-    let peak = m.peak.max(used);
-    let overhead = (e.used_memory_startup + e.dbs.iter().map(|d| d.overhead_bytes() as u64).sum::<u64>()).min(used);
-    let dataset = used - overhead;
+    let (used, peak, overhead, dataset) = (mh.used, mh.peak, mh.overhead_total, mh.dataset);
+    let (repl_backlog, clients_slaves) = (mh.repl_backlog, mh.clients_replicas);
+    let repl_buffers = repl_backlog + clients_slaves;
     let maxmemory = e.cfg.int(pid("maxmemory")) as u64;
     let policy = e.cfg.get_formatted(pid("maxmemory-policy"));
-    let frag = m.rss as f64 / used as f64;
-    // One buffer is both the backlog and every replica's queue (as in Redis 7): what
-    // exceeds repl-backlog-size is what lagging replicas hold.
-    let repl_buffers = e.repl.backlog.as_ref().map_or(0, |b| b.histlen());
-    let backlog_size = e.cfg.int(pid("repl-backlog-size")).max(0) as u64;
-    let (repl_backlog, clients_slaves) = if !e.repl.replicas.is_empty() && repl_buffers > backlog_size {
-        (backlog_size, repl_buffers - backlog_size)
-    } else {
-        (repl_buffers, 0)
-    };
+    let frag = mh.fragmentation();
     let functions = e.scripts.functions();
     let (nfuncs, nlibs) = (functions.function_count(), functions.library_count());
     let vm_functions = functions.vm_memory();
@@ -111,9 +102,9 @@ fn section_memory(e: &Engine, caller: Option<&crate::client::Client>, s: &mut St
         m.total_system,
         human_bytes(m.total_system),
         human_bytes(maxmemory),
-        m.rss as i64 - used as i64,
-        m.rss as i64 - used as i64,
-        e.clients_memory_now(caller),
+        mh.fragmentation_bytes(),
+        mh.fragmentation_bytes(),
+        mh.clients_normal,
     );
 }
 

@@ -488,7 +488,3 @@ pub fn memory_usage(c: &mut Ctx) -> CmdResult {
     }
     Ok(())
 }
-
-pub fn memory_help(c: &mut Ctx) -> CmdResult {
-    reply_help(c, &["USAGE <key> [SAMPLES <count>]", "    Estimate the number of bytes <key> and its value use."])
-}

@@ -24,6 +24,8 @@ pub mod hyperloglog;
 pub mod info_cmd;
 pub mod keys;
 pub mod lists;
+pub mod memory_cmd;
+pub mod module_cmd;
 pub mod persistence_cmd;
 pub mod pubsub_cmd;
 pub mod replication_cmd;
@@ -138,7 +140,16 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("object|freq", keys::object_freq, "Returns the logarithmic access frequency counter of a Redis object."),
     ("object|help", keys::object_help, "Returns helpful text about the different subcommands."),
     ("memory|usage", keys::memory_usage, "Estimates the memory usage of a key."),
-    ("memory|help", keys::memory_help, "Returns helpful text about the different subcommands."),
+    ("module|list", module_cmd::module_list, "List all modules loaded by the server"),
+    ("module|load", module_cmd::module_load, "Load a module"),
+    ("module|loadex", module_cmd::module_load, "Load a module with extended parameters"),
+    ("module|unload", module_cmd::module_unload, "Unload a module"),
+    ("module|help", module_cmd::module_help, "Show helpful text about the different subcommands"),
+    ("memory|help", memory_cmd::memory_help, "Show helpful text about the different subcommands"),
+    ("memory|stats", memory_cmd::memory_stats, "Show memory usage details"),
+    ("memory|doctor", memory_cmd::memory_doctor, "Outputs memory problems report"),
+    ("memory|malloc-stats", memory_cmd::memory_malloc_stats, "Show allocator internal stats"),
+    ("memory|purge", memory_cmd::memory_purge, "Ask the allocator to release memory"),
     // expiry
     ("expire", expire::expire, "Sets the expiration time of a key in seconds."),
     ("pexpire", expire::pexpire, "Sets the expiration time of a key in milliseconds."),
