@@ -87,6 +87,8 @@ pub struct Client {
     pub watched: Vec<(usize, SmallBytes, bool)>,
     pub channels: HashSet<Vec<u8>>,
     pub patterns: HashSet<Vec<u8>>,
+    /// Shard channels (SSUBSCRIBE), counted apart from channels and patterns as in Redis.
+    pub shard_channels: HashSet<Vec<u8>>,
     pub monitor: bool,
     pub no_evict: bool,
     /// Send the pending output, then close.
@@ -144,6 +146,7 @@ impl Client {
             watched: Vec::new(),
             channels: HashSet::new(),
             patterns: HashSet::new(),
+            shard_channels: HashSet::new(),
             monitor: false,
             no_evict: false,
             close_after_reply: false,
@@ -168,7 +171,7 @@ impl Client {
 
     /// In subscriber mode (Redis's CLIENT_PUBSUB flag).
     pub fn is_pubsub(&self) -> bool {
-        !self.channels.is_empty() || !self.patterns.is_empty()
+        !self.channels.is_empty() || !self.patterns.is_empty() || !self.shard_channels.is_empty()
     }
 
     pub fn subscription_count(&self) -> usize {
@@ -189,7 +192,13 @@ impl Client {
     /// output, input buffer, queued MULTI commands, subscriptions and the client itself.
     pub fn memory_usage(&self) -> usize {
         let multi: usize = self.multi.as_ref().map_or(0, |m| m.queue.iter().map(|(_, a)| a.byte_len() + 64).sum());
-        let subscriptions: usize = self.channels.iter().chain(self.patterns.iter()).map(|s| s.len() + 48).sum();
+        let subscriptions: usize = self
+            .channels
+            .iter()
+            .chain(self.patterns.iter())
+            .chain(self.shard_channels.iter())
+            .map(|s| s.len() + 48)
+            .sum();
         self.out.pending() + self.qbuf_capacity + multi + subscriptions + std::mem::size_of::<Client>()
     }
 

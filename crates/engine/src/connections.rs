@@ -66,6 +66,9 @@ impl Engine {
         for p in &c.patterns {
             self.pubsub.punsubscribe(p, id);
         }
+        for ch in &c.shard_channels {
+            self.pubsub.sunsubscribe(ch, id);
+        }
         for (db, key, _) in &c.watched {
             self.watched.unwatch(*db, key, id);
         }
@@ -208,6 +211,9 @@ impl Engine {
         }
         for p in c.patterns.drain() {
             self.pubsub.punsubscribe(&p, c.id);
+        }
+        for ch in c.shard_channels.drain() {
+            self.pubsub.sunsubscribe(&ch, c.id);
         }
         for (db, key, _) in c.watched.drain(..) {
             self.watched.unwatch(db, &key, c.id);

@@ -576,7 +576,15 @@ impl Engine {
             && !(is_parent_level
                 && matches!(
                     name,
-                    "ping" | "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "quit" | "reset"
+                    "ping"
+                        | "subscribe"
+                        | "unsubscribe"
+                        | "psubscribe"
+                        | "punsubscribe"
+                        | "ssubscribe"
+                        | "sunsubscribe"
+                        | "quit"
+                        | "reset"
                 ))
         {
             let msg = format!(

@@ -66,6 +66,30 @@ impl Engine {
         n
     }
 
+    /// SPUBLISH: delivers an `smessage` to the shard channel's subscribers.
+    pub(crate) fn publish_shard(&mut self, mut current: Option<&mut Client>, channel: &[u8], msg: &[u8]) -> usize {
+        let receivers = self.pubsub.shard_receivers(channel);
+        let deliver = |c: &mut Client| {
+            c.out.push(3);
+            c.out.bulk(b"smessage");
+            c.out.bulk(channel);
+            c.out.bulk(msg);
+        };
+        let cur_id = current.as_ref().map(|c| c.id);
+        for &id in &receivers {
+            if Some(id) == cur_id {
+                if let Some(c) = current.as_deref_mut() {
+                    deliver(c);
+                }
+            } else if let Some(c) = self.clients.get_mut(id) {
+                deliver(c);
+                c.waker.wake();
+                self.check_receiver(id);
+            }
+        }
+        receivers.len()
+    }
+
     pub(crate) fn feed_monitors(&mut self, client: &Client, argv: &Argv, now_ms: i64) {
         let secs = now_ms.div_euclid(1000);
         let micros = now_ms.rem_euclid(1000) * 1000;

@@ -10,6 +10,9 @@ use ferrokv_keyspace::glob::glob_match;
 pub struct PubSub {
     channels: HashMap<Vec<u8>, Vec<ClientId>>,
     patterns: HashMap<Vec<u8>, Vec<ClientId>>,
+    /// Shard channels (SSUBSCRIBE / SPUBLISH): a namespace of their own, no patterns. Outside
+    /// cluster mode a node holds every shard, as Redis 7.0 allows.
+    shard: HashMap<Vec<u8>, Vec<ClientId>>,
 }
 
 fn add(map: &mut HashMap<Vec<u8>, Vec<ClientId>>, key: &[u8], id: ClientId) {
@@ -35,6 +38,31 @@ impl PubSub {
 
     pub fn unsubscribe(&mut self, channel: &[u8], id: ClientId) {
         remove(&mut self.channels, channel, id);
+    }
+
+    pub fn ssubscribe(&mut self, channel: &[u8], id: ClientId) {
+        add(&mut self.shard, channel, id);
+    }
+
+    pub fn sunsubscribe(&mut self, channel: &[u8], id: ClientId) {
+        remove(&mut self.shard, channel, id);
+    }
+
+    /// Subscribers of a shard channel.
+    pub fn shard_receivers(&self, channel: &[u8]) -> Vec<ClientId> {
+        self.shard.get(channel).cloned().unwrap_or_default()
+    }
+
+    pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        self.shard.keys().filter(|c| pattern.is_none_or(|p| glob_match(p, c, false))).cloned().collect()
+    }
+
+    pub fn shard_numsub(&self, channel: &[u8]) -> usize {
+        self.shard.get(channel).map_or(0, Vec::len)
+    }
+
+    pub fn shard_channel_count(&self) -> usize {
+        self.shard.len()
     }
 
     pub fn psubscribe(&mut self, pattern: &[u8], id: ClientId) {

@@ -166,6 +166,7 @@ scripts!(
     errors,
     transactions,
     pubsub,
+    sharded_pubsub,
     connection,
     server,
     hashes,

@@ -860,7 +860,7 @@ fn keys_the_master_expires_are_deleted_on_the_replica() {
     assert_converged(&mut m, &mut r);
 }
 
-/// A master propagates PUBLISH to its replicas (Redis does): a client subscribed on a
+/// A master propagates PUBLISH and SPUBLISH to its replicas (Redis does): a client subscribed on a
 /// replica, ferrokv's or Redis's, receives what was published on the master; the AOF does
 /// not carry it.
 #[test]
@@ -875,12 +875,17 @@ fn messages_published_on_the_master_reach_subscribers_of_its_replicas() {
         wait_synced(&mut m, &mut c);
         let mut raw = Raw::connect(&s.addr());
         raw.cmd(&[b"SUBSCRIBE", b"news"]);
+        raw.cmd(&[b"SSUBSCRIBE", b"shard-news"]);
         subscribers.push(raw);
     }
     let _: i64 = redis::cmd("PUBLISH").arg("news").arg("hello").query(&mut m).unwrap();
+    // SPUBLISH travels the same way outside cluster mode.
+    let _: i64 = redis::cmd("SPUBLISH").arg("shard-news").arg("sharded").query(&mut m).unwrap();
     for raw in subscribers.iter_mut() {
         let msg = raw.read_reply().expect("message");
         assert_eq!(msg, b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n");
+        let msg = raw.read_reply().expect("shard message");
+        assert_eq!(msg, b"*3\r\n$8\r\nsmessage\r\n$10\r\nshard-news\r\n$7\r\nsharded\r\n");
     }
     let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut m).unwrap();
     let dir = master.dir.path().join("appendonlydir");

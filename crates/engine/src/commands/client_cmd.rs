@@ -82,7 +82,7 @@ pub fn info_line(client: &Client, postponed: bool, now_ms: i64) -> String {
     let oll = omem.div_ceil(STATIC_BUF);
     let events = if pending > 0 { "rw" } else { "r" };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp=0 obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp=0 obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         client.id,
         client.conn.addr,
         client.conn.laddr,
@@ -94,6 +94,7 @@ pub fn info_line(client: &Client, postponed: bool, now_ms: i64) -> String {
         client.db,
         client.channels.len(),
         client.patterns.len(),
+        client.shard_channels.len(),
         multi,
         client.qbuf,
         client.qbuf_capacity.saturating_sub(client.qbuf),

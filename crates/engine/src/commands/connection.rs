@@ -60,6 +60,7 @@ pub(crate) fn clear_connection_state(eng: &mut Engine, client: &mut Client) {
     crate::commands::transactions::unwatch_all(eng, client);
     crate::commands::pubsub_cmd::unsubscribe_all(eng, client, false);
     crate::commands::pubsub_cmd::punsubscribe_all(eng, client, false);
+    crate::commands::pubsub_cmd::sunsubscribe_all(eng, client, false);
     client.name = None;
     client.reply_mode = ReplyMode::On;
 }

@@ -371,6 +371,11 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("pubsub|numsub", pubsub_cmd::numsub, "Returns a count of subscribers to channels."),
     ("pubsub|numpat", pubsub_cmd::numpat, "Returns a count of unique pattern subscriptions."),
     ("pubsub|help", pubsub_cmd::help, "Returns helpful text about the different subcommands."),
+    ("pubsub|shardchannels", pubsub_cmd::shardchannels, "List active shard channels"),
+    ("pubsub|shardnumsub", pubsub_cmd::shardnumsub, "Get the count of subscribers for shard channels"),
+    ("spublish", pubsub_cmd::spublish, "Post a message to a shard channel"),
+    ("ssubscribe", pubsub_cmd::ssubscribe, "Listen for messages published to the given shard channels"),
+    ("sunsubscribe", pubsub_cmd::sunsubscribe, "Stop listening for messages posted to the given shard channels"),
     // transactions
     ("multi", transactions::multi, "Starts a transaction."),
     ("exec", transactions::exec, "Executes all commands in a transaction."),
