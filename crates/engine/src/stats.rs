@@ -131,6 +131,12 @@ impl LatencyHistogram {
         self.count
     }
 
+    /// How many samples were at most `us` microseconds (to the histogram's resolution: a
+    /// sub-bucket counts when its upper bound is within the limit).
+    pub fn count_at_most(&self, us: u64) -> u64 {
+        self.buckets.iter().enumerate().take_while(|&(b, _)| Self::bucket_upper(b) <= us).map(|(_, &n)| n).sum()
+    }
+
     /// The latency (µs) at or below which `p` percent of the samples fall.
     pub fn percentile(&self, p: f64) -> u64 {
         if self.count == 0 {

@@ -501,3 +501,67 @@ fn module_commands_when_enabled_fail_as_redis_fails_them() {
     assert_eq!(replies[1], replies[0]);
     assert!(fk.log_text().contains("ferrokv does not load Redis modules"), "{}", fk.log_text());
 }
+
+/// LATENCY HISTOGRAM has Redis's shape: per command `calls` (equal, the same commands
+/// having run) and `histogram_usec`, cumulative counts under the bucket labels Redis
+/// prints (their values are timings and differ); a container name covers its
+/// subcommands and an unknown name is skipped.
+#[test]
+fn latency_histogram_has_redis_shape() {
+    let Some(redis) = Server::start_redis(&[]) else {
+        return;
+    };
+    let fk = Server::start(&[]);
+    type Rows = Vec<(String, i64, Vec<i64>)>;
+    fn rows(reply: &redis::Value) -> Rows {
+        let redis::Value::Array(items) = reply else { panic!("{reply:?}") };
+        let text = |v: &redis::Value| match v {
+            redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            other => panic!("{other:?}"),
+        };
+        let mut out: Rows = items
+            .chunks(2)
+            .map(|kv| {
+                let redis::Value::Array(fields) = &kv[1] else { panic!("{kv:?}") };
+                assert_eq!((text(&fields[0]), text(&fields[2])), ("calls".into(), "histogram_usec".into()));
+                let redis::Value::Int(calls) = fields[1] else { panic!("{fields:?}") };
+                let redis::Value::Array(points) = &fields[3] else { panic!("{fields:?}") };
+                let labels: Vec<i64> =
+                    points.iter().step_by(2).map(|p| if let redis::Value::Int(n) = p { *n } else { -1 }).collect();
+                let counts: Vec<i64> = points
+                    .iter()
+                    .skip(1)
+                    .step_by(2)
+                    .map(|p| if let redis::Value::Int(n) = p { *n } else { -1 })
+                    .collect();
+                assert!(counts.windows(2).all(|w| w[0] < w[1]), "cumulative counts rise: {counts:?}");
+                assert_eq!(counts.last().copied(), Some(calls), "the last bucket holds every call");
+                (text(&kv[0]), calls, labels)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+    const LABELS: &[i64] = &[1, 2, 4, 8, 16, 33, 66, 132, 264, 528, 1056, 2113, 4227, 8454, 16908, 33816];
+    let mut per_server = Vec::new();
+    for s in [&redis, &fk] {
+        let mut c = s.conn();
+        for i in 0..200 {
+            let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+        }
+        let _: String = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("0").query(&mut c).unwrap();
+        let reply: redis::Value =
+            redis::cmd("LATENCY").arg("HISTOGRAM").arg("set").arg("config").arg("nosuch").query(&mut c).unwrap();
+        let r = rows(&reply);
+        for (name, _, labels) in &r {
+            assert!(labels.iter().all(|l| LABELS.contains(l)), "{name}: labels {labels:?}");
+        }
+        per_server.push(r.into_iter().map(|(n, calls, _)| (n, calls)).collect::<Vec<_>>());
+        let mut raw = s.raw();
+        per_server
+            .push(vec![(String::from_utf8_lossy(&raw.cmd(&[b"LATENCY", b"HISTOGRAM", b"nosuch"])).into_owned(), 0)]);
+    }
+    assert_eq!(per_server[2], per_server[0]);
+    assert_eq!(per_server[3], per_server[1]);
+    assert_eq!(per_server[0], vec![("config|set".to_string(), 1), ("set".to_string(), 200)]);
+}

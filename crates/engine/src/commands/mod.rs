@@ -23,6 +23,7 @@ pub mod hashes;
 pub mod hyperloglog;
 pub mod info_cmd;
 pub mod keys;
+pub mod latency_cmd;
 pub mod lists;
 pub mod memory_cmd;
 pub mod module_cmd;
@@ -427,6 +428,7 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("latency|latest", server_cmd::latency_latest, "Returns the latest latency samples for all events."),
     ("latency|history", server_cmd::latency_history, "Returns timestamp-latency samples for an event."),
     ("latency|reset", server_cmd::latency_reset, "Resets the latency data for one or more events."),
+    ("latency|histogram", latency_cmd::latency_histogram, "Return the cumulative distribution of latencies of a subset of commands or all."),
     ("latency|help", server_cmd::latency_help, "Returns helpful text about the different subcommands."),
     ("acl|whoami", server_cmd::acl_whoami, "Returns the authenticated username of the current connection."),
     ("acl|list", server_cmd::acl_list, "Dumps the effective rules in ACL file format."),

@@ -188,6 +188,9 @@ pub fn latency_help(c: &mut Ctx) -> CmdResult {
             "    The latest sample of every event.",
             "RESET [<event> ...]",
             "    Forget the samples of the named events (default: all).",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
         ],
     )
 }
