@@ -4,7 +4,12 @@ repeatable on a shared, noisy machine where ops/s swing (valgrind counts instruc
 not time), so a change's CPU cost can be judged against the binary before it.
 
     python3 bench/instructions.py --bin before=/path/ferrokv-old --bin after=target/release/ferrokv \\
-        [--tests set,get] [--pipelines 1,16] [--requests 50000]
+        [--tests set,get] [--pipelines 1,16] [--requests 50000] \\
+        [--command "XADD bench:stream * field __rand_int__"]
+
+--command runs that command (redis-benchmark's -r placeholders allowed) instead of
+--tests. A --bin whose file is named redis-server* is started as Redis (without ferrokv's
+`server` word), so ferrokv can be counted against Debian's Redis on the same load.
 
 Prints, per test and pipeline depth, each binary's total instructions (the whole server
 run: startup, the load, shutdown), the ratio to the first binary, and instructions per
@@ -27,8 +32,9 @@ def count(binary, test, pipeline, requests):
     port = free_port()
     d = tempfile.mkdtemp(prefix="bench-callgrind-")
     out = os.path.join(d, "callgrind.out")
+    program = [binary] if os.path.basename(binary).startswith("redis-server") else [binary, "server"]
     server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, "server", "--port", str(port),
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + program + ["--port", str(port),
          "--save", "", "--appendonly", "no", "--dir", d],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cli = redis_tool("redis-cli")
@@ -37,8 +43,9 @@ def count(binary, test, pipeline, requests):
         if time.time() > deadline or server.poll() is not None:
             raise SystemExit(f"{binary} did not start under valgrind")
         time.sleep(0.2)
+    load = test.split() if " " in test else ["-t", test]
     subprocess.run([redis_tool("redis-benchmark"), "-p", str(port), "-c", "50", "-n", str(requests), "-P",
-                    str(pipeline), "-r", "100000", "-t", test, "-q"], check=True, capture_output=True)
+                    str(pipeline), "-r", "100000", "-q"] + load, check=True, capture_output=True)
     subprocess.run([cli, "-p", str(port), "SHUTDOWN", "NOSAVE"], capture_output=True)
     server.wait(timeout=120)
     with open(out) as f:
@@ -55,14 +62,16 @@ def main():
     ap.add_argument("--tests", default="set,get")
     ap.add_argument("--pipelines", default="1,16")
     ap.add_argument("--requests", type=int, default=50000)
+    ap.add_argument("--command", help="a command line for redis-benchmark instead of --tests")
     args = ap.parse_args()
+    tests = [args.command] if args.command else args.tests.split(",")
     bins = [b.split("=", 1) for b in args.bin]
     print(f"{'test':<6}{'-P':>4}" + "".join(f"{name:>16}{'ratio':>7}" for name, _ in bins) + f"{'instr/req':>11}")
     for p in [int(x) for x in args.pipelines.split(",")]:
         requests = args.requests * (4 if p > 1 else 1)
-        for t in args.tests.split(","):
+        for t in tests:
             counts = [count(path, t, p, requests) for _, path in bins]
-            row = f"{t:<6}{p:>4}" + "".join(f"{c:>16}{c / counts[0]:>7.3f}" for c in counts)
+            row = f"{t.split()[0]:<6}{p:>4}" + "".join(f"{c:>16}{c / counts[0]:>7.3f}" for c in counts)
             print(row + f"{counts[-1] / requests:>11.0f}")
 
 

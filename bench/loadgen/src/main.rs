@@ -2,11 +2,16 @@
 //! after every write (how Redis users get acknowledged writes today), with per-operation
 //! latency percentiles. Not part of the product.
 //!
-//!     ferrokv-loadgen --port 6379 --mode set|get|setwait [--clients 50] [--pipeline 1]
-//!                     [--requests 200000] [--keyspace 100000] [--wait-replicas 1]
+//!     ferrokv-loadgen --port 6379 --mode set|get|setwait|xreadgroup [--clients 50]
+//!                     [--pipeline 1] [--requests 200000] [--keyspace 100000]
+//!                     [--wait-replicas 1]
 //!
 //! Each client sends `pipeline` operations, reads their replies, and repeats until the
-//! requests are used up. An operation is one command, or SET + WAIT n 0 in `setwait` mode.
+//! requests are used up. An operation is one command, or SET + WAIT n 0 in `setwait` mode,
+//! or in `xreadgroup` mode a consumer's XREADGROUP GROUP g c<n> COUNT 1 STREAMS
+//! bench:stream > and the XACK of what it read (sent with the next batch's reads: a
+//! worker acknowledging as it goes). The stream and its group `g` must exist with at
+//! least `requests` entries.
 //! Prints one line: `ops=<n> secs=<s> ops_per_sec=<x> p50_ms=<y> p99_ms=<z> errors=<e>`
 //! (latency of an operation = its batch's round trip).
 
@@ -54,7 +59,7 @@ fn parse_args() -> Result<Opts, String> {
         }
         i += 2;
     }
-    if !matches!(o.mode.as_str(), "set" | "get" | "setwait") {
+    if !matches!(o.mode.as_str(), "set" | "get" | "setwait" | "xreadgroup") {
         return Err(format!("unknown mode {}", o.mode));
     }
     Ok(o)
@@ -89,7 +94,116 @@ fn reply_len(buf: &[u8]) -> Option<(usize, bool)> {
     }
 }
 
+/// A parsed reply, as far as `xreadgroup` mode needs one.
+enum Reply {
+    Bulk(Vec<u8>),
+    Array(Vec<Reply>),
+    Other { error: bool },
+}
+
+/// Parses the complete reply at the start of `buf` (None: incomplete).
+fn parse_reply(buf: &[u8]) -> Option<(Reply, usize)> {
+    let nl = buf.windows(2).position(|w| w == b"\r\n")?;
+    let num = || -> Option<i64> { std::str::from_utf8(&buf[1..nl]).ok()?.parse().ok() };
+    match buf.first()? {
+        b'$' => {
+            let n = num()?;
+            if n < 0 {
+                return Some((Reply::Other { error: false }, nl + 2));
+            }
+            let end = nl + 2 + n as usize;
+            (buf.len() >= end + 2).then(|| (Reply::Bulk(buf[nl + 2..end].to_vec()), end + 2))
+        }
+        b'*' => {
+            let n = num()?;
+            let mut at = nl + 2;
+            let mut items = Vec::new();
+            for _ in 0..n.max(0) {
+                let (item, used) = parse_reply(&buf[at..])?;
+                items.push(item);
+                at += used;
+            }
+            Some((Reply::Array(items), at))
+        }
+        b'-' => Some((Reply::Other { error: true }, nl + 2)),
+        _ => Some((Reply::Other { error: false }, nl + 2)),
+    }
+}
+
+/// The first entry ID of an XREADGROUP reply (None: nothing was read).
+fn first_entry_id(r: &Reply) -> Option<Vec<u8>> {
+    let Reply::Array(streams) = r else { return None };
+    let Reply::Array(stream) = streams.first()? else { return None };
+    let Reply::Array(entries) = stream.get(1)? else { return None };
+    let Reply::Array(entry) = entries.first()? else { return None };
+    match entry.first()? {
+        Reply::Bulk(id) => Some(id.clone()),
+        _ => None,
+    }
+}
+
+/// `xreadgroup` mode: reads one entry per operation and acknowledges it with the next batch.
+async fn stream_consumer(o: Opts, left: Arc<AtomicU64>, seed: u64) -> Result<(Vec<u32>, u64), String> {
+    let mut s = TcpStream::connect(("127.0.0.1", o.port)).await.map_err(|e| e.to_string())?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    let consumer = format!("c{seed}");
+    let mut latencies_us = Vec::new();
+    let mut errors = 0u64;
+    let mut to_ack: Vec<Vec<u8>> = Vec::new();
+    let mut out = Vec::with_capacity(128 * o.pipeline);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let want = o.pipeline as u64;
+        let prev = left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| Some(l - want.min(l))).unwrap_or(0);
+        let batch = want.min(prev) as usize;
+        out.clear();
+        let acks = to_ack.len();
+        for id in to_ack.drain(..) {
+            push_command(&mut out, &[b"XACK", b"bench:stream", b"g", &id]);
+        }
+        for _ in 0..batch {
+            let read: [&[u8]; 9] =
+                [b"XREADGROUP", b"GROUP", b"g", consumer.as_bytes(), b"COUNT", b"1", b"STREAMS", b"bench:stream", b">"];
+            push_command(&mut out, &read);
+        }
+        if out.is_empty() {
+            return Ok((latencies_us, errors));
+        }
+        let started = Instant::now();
+        s.write_all(&out).await.map_err(|e| e.to_string())?;
+        let mut replies = 0;
+        while replies < acks + batch {
+            while let Some((reply, n)) = parse_reply(&buf) {
+                buf.drain(..n);
+                if let Reply::Other { error: true } = reply {
+                    errors += 1;
+                } else if replies >= acks {
+                    match first_entry_id(&reply) {
+                        Some(id) => to_ack.push(id),
+                        None => errors += 1,
+                    }
+                }
+                replies += 1;
+            }
+            if replies == acks + batch {
+                break;
+            }
+            let n = s.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("server closed the connection".into());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let us = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        latencies_us.extend(std::iter::repeat_n(us, batch));
+    }
+}
+
 async fn client(o: Opts, left: Arc<AtomicU64>, seed: u64) -> Result<(Vec<u32>, u64), String> {
+    if o.mode == "xreadgroup" {
+        return stream_consumer(o, left, seed).await;
+    }
     let mut s = TcpStream::connect(("127.0.0.1", o.port)).await.map_err(|e| e.to_string())?;
     s.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

@@ -221,18 +221,44 @@ impl Engine {
         if due {
             let out_before = c.out.len();
             if let Some(b) = self.unblock(&mut c) {
-                match b.timeout_reply {
-                    TimeoutReply::NullArray => c.out.null_array(),
-                    TimeoutReply::NullBulk => c.out.null(),
-                    TimeoutReply::ReplicaCount { offset, .. } => c.out.int(self.replicas_acked(offset) as i64),
-                    TimeoutReply::AofCount { ticket, offset, .. } => self.reply_aof_count(&mut c, ticket, offset),
-                    TimeoutReply::Shutdown => {}
-                }
+                self.reply_timed_out(&mut c, b.timeout_reply);
                 crate::reply_mode::settle(&mut c, out_before, false);
             }
         }
         self.clients.put(c);
         due
+    }
+
+    fn reply_timed_out(&mut self, c: &mut Client, reply: TimeoutReply) {
+        match reply {
+            TimeoutReply::NullArray => c.out.null_array(),
+            TimeoutReply::NullBulk => c.out.null(),
+            TimeoutReply::ReplicaCount { offset, .. } => c.out.int(self.replicas_acked(offset) as i64),
+            TimeoutReply::AofCount { ticket, offset, .. } => self.reply_aof_count(c, ticket, offset),
+            TimeoutReply::Shutdown => {}
+        }
+    }
+
+    /// CLIENT UNBLOCK: ends client `id`'s block as if it timed out, or with an error.
+    /// Returns false if it is not blocked or is a SHUTDOWN waiting for its replicas, which
+    /// has no timeout to fake (Redis 7.0 cannot unblock it either).
+    pub(crate) fn unblock_on_request(&mut self, id: ClientId, as_error: bool) -> bool {
+        let Some(mut c) = self.clients.take(id) else { return false };
+        let unblockable = c.blocked.as_ref().is_some_and(|b| b.timeout_reply != TimeoutReply::Shutdown);
+        if unblockable {
+            let out_before = c.out.len();
+            if let Some(b) = self.unblock(&mut c) {
+                if as_error {
+                    c.out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+                } else {
+                    self.reply_timed_out(&mut c, b.timeout_reply);
+                }
+                crate::reply_mode::settle(&mut c, out_before, false);
+            }
+            c.waker.wake();
+        }
+        self.clients.put(c);
+        unblockable
     }
 
     /// The deadline of a blocked client (None: not blocked or no timeout).

@@ -20,6 +20,9 @@ pub struct Ctx<'a> {
     /// Replacements for the command in the write feed (e.g. relative TTLs made absolute,
     /// SPOP as the SREMs it performed).
     rewrite: Option<Vec<Vec<Vec<u8>>>>,
+    /// Arguments to replace in the command as received when it is propagated (XADD's
+    /// generated ID), so the others need not be copied into a [`Ctx::rewrite_as`].
+    replaced_args: Vec<(usize, Vec<u8>)>,
     /// Set by a blocking command that found nothing to serve.
     block: Option<crate::blocking::BlockRequest>,
     /// Set when a blocked command is re-run to serve it: the key that became ready.
@@ -30,7 +33,18 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(eng: &'a mut Engine, client: &'a mut Client, argv: &'a Argv, cmd: CmdId, now: i64) -> Self {
-        Ctx { eng, client, argv, cmd, now, rewrite: None, block: None, ready_key: None, forced: false }
+        Ctx {
+            eng,
+            client,
+            argv,
+            cmd,
+            now,
+            rewrite: None,
+            replaced_args: Vec::new(),
+            block: None,
+            ready_key: None,
+            forced: false,
+        }
     }
 
     /// Marks this run as serving a blocked client from `key` (see [`crate::blocking`]).
@@ -58,6 +72,16 @@ impl<'a> Ctx<'a> {
     /// Propagate `args` instead of the command as received.
     pub fn rewrite_as(&mut self, args: Vec<Vec<u8>>) {
         self.rewrite = Some(vec![args]);
+    }
+
+    /// Propagate the command with argument `index` replaced by `value` (on top of earlier
+    /// replacements; a [`Ctx::rewrite_as`] wins over them).
+    pub fn replace_arg(&mut self, index: usize, value: Vec<u8>) {
+        self.replaced_args.push((index, value));
+    }
+
+    pub(crate) fn take_replaced_args(&mut self) -> Vec<(usize, Vec<u8>)> {
+        std::mem::take(&mut self.replaced_args)
     }
 
     /// Propagate these commands (applied atomically) instead of the command as received.

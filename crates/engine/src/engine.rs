@@ -677,6 +677,7 @@ impl Engine {
         let mut ctx = Ctx::new(self, client, argv, cmd, now_ms).serving(served);
         let result = handler(&mut ctx);
         let rewritten = ctx.take_rewrite();
+        let replaced_args = ctx.take_replaced_args();
         let block = ctx.take_block();
         let forced = ctx.propagation_forced();
         if let Err(e) = result {
@@ -742,7 +743,13 @@ impl Engine {
                         self.feed.push(client.db, args.iter().map(Vec::as_slice));
                     }
                 }
-                None => self.feed.push(client.db, argv.iter()),
+                None if replaced_args.is_empty() => self.feed.push(client.db, argv.iter()),
+                None => {
+                    let args = argv.iter().enumerate().map(|(i, arg)| {
+                        replaced_args.iter().rev().find(|(at, _)| *at == i).map_or(arg, |(_, v)| v.as_slice())
+                    });
+                    self.feed.push(client.db, args)
+                }
             }
         }
     }

@@ -1,9 +1,9 @@
-//! CLIENT subcommands: ID, SETNAME, GETNAME, LIST, INFO, KILL, PAUSE, UNPAUSE, REPLY,
+//! CLIENT subcommands: ID, SETNAME, GETNAME, LIST, INFO, KILL, UNBLOCK, PAUSE, UNPAUSE, REPLY,
 //! NO-EVICT, SETINFO, HELP.
 
 use crate::client::{Client, ClientClass, ClientId, ReplRole, ReplyMode, Transport};
 use crate::commands::connection::valid_client_name;
-use crate::ctx::{is, reply_help, Ctx};
+use crate::ctx::{is, reply_help, subcommand_syntax_error, Ctx};
 use crate::engine::Pause;
 use crate::error::{fail, CmdError, CmdResult};
 
@@ -248,6 +248,21 @@ pub fn kill(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT | ERROR]: the reason is checked before the ID, as in Redis.
+pub fn unblock(c: &mut Ctx) -> CmdResult {
+    let as_error = match c.argc() {
+        3 => false,
+        4 if is(c.arg(3), "TIMEOUT") => false,
+        4 if is(c.arg(3), "ERROR") => true,
+        4 => return fail("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+        _ => return Err(subcommand_syntax_error(c)),
+    };
+    let id = ferrokv_resp::parse_i64(c.arg(2)).ok_or(CmdError::err("ERR value is not an integer or out of range"))?;
+    let unblocked = id > 0 && c.eng.unblock_on_request(id as ClientId, as_error);
+    c.out().int(unblocked as i64);
+    Ok(())
+}
+
 pub fn pause(c: &mut Ctx) -> CmdResult {
     let ms = ferrokv_resp::parse_i64(c.arg(2)).ok_or(CmdError::err("ERR timeout is not an integer or out of range"))?;
     if ms < 0 {
@@ -350,6 +365,8 @@ pub fn help(c: &mut Ctx) -> CmdResult {
             "    Record the client library's name or version.",
             "SETNAME <name>",
             "    Name this connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
             "UNPAUSE",
             "    End a CLIENT PAUSE.",
         ],

@@ -106,6 +106,7 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("client|list", client_cmd::list, "Lists open connections."),
     ("client|info", client_cmd::info, "Returns information about the connection."),
     ("client|kill", client_cmd::kill, "Terminates open connections."),
+    ("client|unblock", client_cmd::unblock, "Unblocks a client blocked by a blocking command from a different connection."),
     ("client|pause", client_cmd::pause, "Suspends commands processing."),
     ("client|unpause", client_cmd::unpause, "Resumes processing commands from paused clients."),
     ("client|reply", client_cmd::reply, "Instructs the server whether to reply to commands."),

@@ -102,7 +102,7 @@ fn parse_trim_args(c: &Ctx, from: usize, xadd: bool) -> Result<TrimArgs, CmdErro
             return fail("ERR syntax error, LIMIT cannot be used without the special ~ option");
         }
     } else if a.approx {
-        let per_node = c.eng.cfg.int(ferrokv_config::pid("stream-node-max-entries"));
+        let per_node = c.eng.cfg.int(super::NODE_MAX_ENTRIES);
         a.limit = if per_node > 0 { 100u64.saturating_mul(per_node as u64) } else { 10_000 };
     } else {
         a.limit = 0;
@@ -110,16 +110,15 @@ fn parse_trim_args(c: &Ctx, from: usize, xadd: bool) -> Result<TrimArgs, CmdErro
     Ok(a)
 }
 
-/// The command with an approximate threshold made exact (`=` and the value trimming
-/// reached), so a replica or the AOF trims exactly as much.
-fn exact_trim_rewrite(c: &Ctx, a: &TrimArgs, len: u64, first: StreamId) -> Vec<Vec<u8>> {
-    let mut args: Vec<Vec<u8>> = (0..c.argc()).map(|i| c.arg(i).to_vec()).collect();
-    args[a.threshold_at - 1] = b"=".to_vec();
-    args[a.threshold_at] = match a.to {
+/// Propagates an approximate threshold made exact (`=` and the value trimming reached),
+/// so a replica or the AOF trims exactly as much.
+fn propagate_exact_trim(c: &mut Ctx, a: &TrimArgs, len: u64, first: StreamId) {
+    c.replace_arg(a.threshold_at - 1, b"=".to_vec());
+    let threshold = match a.to {
         Some(TrimTo::MinId(_)) => first.to_bytes(),
         _ => len.to_string().into_bytes(),
     };
-    args
+    c.replace_arg(a.threshold_at, threshold);
 }
 
 pub fn xadd(c: &mut Ctx) -> CmdResult {
@@ -194,15 +193,12 @@ pub fn xadd(c: &mut Ctx) -> CmdResult {
         c.notify(notify::STREAM, "xtrim", key);
     }
     // The generated ID, and an approximate trim made exact, reach the replicas.
-    let mut args: Vec<Vec<u8>> = if a.to.is_some() && a.approx {
-        exact_trim_rewrite(c, &a, len, first)
-    } else {
-        argv.iter().map(<[u8]>::to_vec).collect()
-    };
-    if !matches!(a.id, Some((_, true))) {
-        args[field_pos - 1] = id.to_bytes();
+    if a.to.is_some() && a.approx {
+        propagate_exact_trim(c, &a, len, first);
     }
-    c.rewrite_as(args);
+    if !matches!(a.id, Some((_, true))) {
+        c.replace_arg(field_pos - 1, id.to_bytes());
+    }
     c.signal_ready(key);
     Ok(())
 }
@@ -228,8 +224,7 @@ pub fn xtrim(c: &mut Ctx) -> CmdResult {
     if removed > 0 {
         c.notify(notify::STREAM, "xtrim", key);
         if a.approx {
-            let args = exact_trim_rewrite(c, &a, len, first);
-            c.rewrite_as(args);
+            propagate_exact_trim(c, &a, len, first);
         }
         c.modified_in(c.client.db, key, removed);
     }

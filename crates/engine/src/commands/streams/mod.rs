@@ -203,9 +203,13 @@ pub(crate) fn create_stream(c: &mut Ctx, key: &[u8]) {
     c.eng.dbs[c.client.db].add(key, Obj::new(Value::Stream(Box::default()), c.now));
 }
 
+// Resolved at compile time: `pid` scans the parameter table by name, too slow per XADD.
+const NODE_MAX_BYTES: ferrokv_config::Pid = ferrokv_config::pid("stream-node-max-bytes");
+pub(crate) const NODE_MAX_ENTRIES: ferrokv_config::Pid = ferrokv_config::pid("stream-node-max-entries");
+
 pub(crate) fn node_limits(c: &Ctx) -> NodeLimits {
-    let n = |name: &str| c.eng.cfg.int(ferrokv_config::pid(name)).max(0) as usize;
-    NodeLimits { max_bytes: n("stream-node-max-bytes"), max_entries: n("stream-node-max-entries") }
+    let n = |pid| c.eng.cfg.int(pid).max(0) as usize;
+    NodeLimits { max_bytes: n(NODE_MAX_BYTES), max_entries: n(NODE_MAX_ENTRIES) }
 }
 
 /// True for commands Redis's `mustObeyClient` covers: our master's stream and the AOF.

@@ -99,6 +99,11 @@ pub struct NodeLimits {
     pub max_entries: usize,
 }
 
+impl NodeLimits {
+    /// No limit: a node grows as long as entries are appended to it.
+    pub const UNLIMITED: NodeLimits = NodeLimits { max_bytes: 0, max_entries: 0 };
+}
+
 impl Default for NodeLimits {
     /// Redis's defaults.
     fn default() -> Self {
@@ -153,12 +158,24 @@ impl Stream {
 
     /// Adds an entry. The caller checked that `id` is greater than `last_id`.
     pub fn append(&mut self, id: StreamId, pairs: &[(&[u8], &[u8])], limits: NodeLimits) {
+        self.append_in(id, pairs, limits, false);
+    }
+
+    /// Adds an entry as the first of a new node: a stream loaded from a file keeps the
+    /// file's nodes, as Redis keeps the listpacks it reads (entries of the same file node
+    /// follow with [`NodeLimits::UNLIMITED`]).
+    pub fn append_starting_node(&mut self, id: StreamId, pairs: &[(&[u8], &[u8])]) {
+        self.append_in(id, pairs, NodeLimits::UNLIMITED, true);
+    }
+
+    fn append_in(&mut self, id: StreamId, pairs: &[(&[u8], &[u8])], limits: NodeLimits, new_node: bool) {
         debug_assert!(id > self.last_id || (self.last_id.is_zero() && self.entries_added == 0));
-        let fits = self.nodes.last_key_value().is_some_and(|(_, n)| {
-            let size = n.buf.len() + 1 + 20 + n.body_size(pairs);
-            (limits.max_bytes == 0 || size <= limits.max_bytes)
-                && (limits.max_entries == 0 || (n.total as usize) < limits.max_entries)
-        });
+        let fits = !new_node
+            && self.nodes.last_key_value().is_some_and(|(_, n)| {
+                let size = n.buf.len() + 1 + 20 + n.body_size(pairs);
+                (limits.max_bytes == 0 || size <= limits.max_bytes)
+                    && (limits.max_entries == 0 || (n.total as usize) < limits.max_entries)
+            });
         if fits {
             if let Some(mut e) = self.nodes.last_entry() {
                 let master = *e.key();

@@ -32,7 +32,8 @@ fn bytes(e: Option<&Elem<'_>>) -> Result<SmallBytes, Bad> {
     e.map(Elem::to_small_bytes).ok_or(bad("stream node ends inside an entry"))
 }
 
-/// Appends the live entries of one node's listpack to `s`.
+/// Appends the live entries of one node's listpack to `s`, as one node (deleted entries
+/// are dropped; a node of deleted entries only, which Redis never writes, adds none).
 fn read_node(s: &mut Stream, master: StreamId, lp: &[u8], last: &mut Option<StreamId>) -> Result<(), Bad> {
     let mut elems = Vec::new();
     listpack::for_each(lp, |e| {
@@ -84,7 +85,11 @@ fn read_node(s: &mut Stream, master: StreamId, lp: &[u8], last: &mut Option<Stre
         } else {
             seen_live += 1;
             let refs: Vec<(&[u8], &[u8])> = pairs.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
-            s.append(id, &refs, NodeLimits::default());
+            if seen_live == 1 {
+                s.append_starting_node(id, &refs);
+            } else {
+                s.append(id, &refs, NodeLimits::UNLIMITED);
+            }
         }
     }
     if seen_live != live || seen_deleted != deleted {
