@@ -358,3 +358,43 @@ fn a_replica_without_tls_replication_cannot_sync_from_a_tls_only_master() {
     let got: Option<String> = redis::cmd("GET").arg("k").query(&mut r).expect("get");
     assert_eq!(got, None);
 }
+
+fn ferrokv_cli(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrokv")).arg("cli").args(args).output().expect("ferrokv cli")
+}
+
+#[test]
+fn ferrokv_cli_over_tls_with_redis_cli_options() {
+    let pki = Pki::new();
+    pki.authority("rogue-", "rogue CA");
+    let tls_port = free_port();
+    let _srv = start(&pki, tls_port, "yes", &["--port", "0"]);
+    let with = |base: Vec<String>, extra: &[&str]| {
+        let mut args = base;
+        args.extend(extra.iter().map(|s| s.to_string()));
+        text(&ferrokv_cli(&args)).trim().to_string()
+    };
+    assert_eq!(with(pki.cli_args(tls_port), &["SET", "k", "v"]), "OK");
+    assert_eq!(with(pki.cli_args(tls_port), &["--sni", "localhost", "GET", "k"]), "v");
+    // No client certificate: the server refuses the handshake.
+    let refused = with(pki.cli_args_without_cert(tls_port), &["PING"]);
+    assert!(!refused.contains("PONG"), "{refused}");
+    // A server certificate from a CA we do not trust: refused, unless --insecure.
+    let mut wrong_ca = pki.cli_args(tls_port);
+    let at = wrong_ca.iter().position(|a| a == "--cacert").expect("cacert") + 1;
+    wrong_ca[at] = pki.path("rogue-ca.crt");
+    let refused = with(wrong_ca.clone(), &["PING"]);
+    assert!(refused.contains("Could not connect") || refused.contains("SSL_connect failed"), "{refused}");
+    assert_eq!(with(wrong_ca, &["--insecure", "PING"]), "PONG");
+    // rediss:// turns TLS on.
+    let mut uri = vec!["-u".to_string(), format!("rediss://127.0.0.1:{tls_port}")];
+    uri.extend([
+        "--cacert".into(),
+        pki.path("ca.crt"),
+        "--cert".into(),
+        pki.path("client.crt"),
+        "--key".into(),
+        pki.path("client.key"),
+    ]);
+    assert_eq!(with(uri, &["GET", "k"]), "v");
+}
