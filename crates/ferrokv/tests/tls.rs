@@ -329,3 +329,85 @@ fn ferrokv_cli_over_tls_with_redis_cli_options() {
     ]);
     assert_eq!(with(uri, &["GET", "k"]), "v");
 }
+
+/// A sentinel configured as Redis's over TLS: its own `tls-port` and `tls-replication yes`
+/// (TLS to the servers it monitors), quorum 1.
+fn tls_sentinel(program: &[String], pki: &Pki, master_tls: u16) -> (std::process::Child, TempDir, u16, u16) {
+    let dir = TempDir::new("tls-sentinel");
+    let (port, tls_port) = (free_port(), free_port());
+    let conf = dir.path().join("sentinel.conf");
+    let text = format!(
+        "port {port}\nbind 127.0.0.1\ntls-port {tls_port}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-replication yes\ndir {}\nlogfile {}\nsentinel monitor mymaster 127.0.0.1 {master_tls} 1\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 6000\n",
+        pki.path("server.crt"),
+        pki.path("server.key"),
+        pki.path("ca.crt"),
+        dir.path().display(),
+        dir.path().join("sentinel.log").display()
+    );
+    std::fs::write(&conf, text).expect("sentinel.conf");
+    let child = Command::new(&program[0])
+        .args(&program[1..])
+        .arg(&conf)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn sentinel");
+    (child, dir, port, tls_port)
+}
+
+/// `SENTINEL get-master-addr-by-name mymaster`'s port, asked over TLS.
+fn master_port_over_tls(cli: &[String], pki: &Pki, sentinel_tls: u16) -> Option<u16> {
+    let mut args = pki.cli_args(sentinel_tls);
+    args.extend(["SENTINEL", "get-master-addr-by-name", "mymaster"].map(String::from));
+    let out = Command::new(&cli[0]).args(&cli[1..]).args(&args).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().nth(1)?.trim().parse().ok()
+}
+
+#[test]
+fn sentinel_over_tls_fails_over_a_tls_only_group() {
+    let pki = Pki::new();
+    let (master_tls, replica_tls) = (free_port(), free_port());
+    let mut master = start(&pki, master_tls, "yes", &["--port", "0"]);
+    let mut replica_args = replica_args(&pki, master_tls);
+    let at = replica_args.iter().position(|a| a == "--tls-port").expect("tls-port") + 1;
+    replica_args[at] = replica_tls.to_string();
+    replica_args.extend(["--port", "0"].map(String::from));
+    let _replica = Server::start(&refs(&replica_args));
+    let ferrokv = env!("CARGO_BIN_EXE_ferrokv").to_string();
+    let mut sentinels = vec![vec![ferrokv.clone(), "sentinel".into()]];
+    if let Some(bin) = redis_tool("redis-sentinel") {
+        sentinels.push(vec![bin.display().to_string()]);
+    }
+    let cli = vec![ferrokv, "cli".into()];
+    let mut running = Vec::new();
+    for program in &sentinels {
+        let (child, dir, _port, tls_port) = tls_sentinel(program, &pki, master_tls);
+        running.push((child, dir, tls_port));
+    }
+    for (_, dir, tls_port) in &running {
+        // The sentinel reaches the master over TLS and finds its replica (at its TLS port)
+        // in the master's INFO; clients ask the sentinel over TLS.
+        let found = wait_until(Duration::from_secs(20), || {
+            let mut args = pki.cli_args(*tls_port);
+            args.extend(["SENTINEL", "replicas", "mymaster"].map(String::from));
+            let out = Command::new(&cli[0]).args(&cli[1..]).args(&args).output().expect("cli");
+            String::from_utf8_lossy(&out.stdout).contains(&replica_tls.to_string())
+        });
+        let log = std::fs::read_to_string(dir.path().join("sentinel.log")).unwrap_or_default();
+        assert!(found, "the sentinel did not discover the replica over TLS:\n{log}");
+        assert_eq!(master_port_over_tls(&cli, &pki, *tls_port), Some(master_tls));
+    }
+    // kill -9 of the master: the replica is promoted, the sentinels say so over TLS.
+    master.kill9();
+    for (_, dir, tls_port) in &running {
+        let promoted =
+            wait_until(Duration::from_secs(40), || master_port_over_tls(&cli, &pki, *tls_port) == Some(replica_tls));
+        let log = std::fs::read_to_string(dir.path().join("sentinel.log")).unwrap_or_default();
+        assert!(promoted, "no failover to the replica over TLS:\n{log}");
+    }
+    for (mut child, _, _) in running {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
