@@ -198,6 +198,15 @@ fn config_set_reloads_the_certificate() {
         .expect("rotate");
     assert_eq!(ping_with_ca("next-ca.crt"), "PONG");
     assert_ne!(ping_with_ca("ca.crt"), "PONG");
+    // tls-port moves the TLS listener.
+    let moved = free_port();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("tls-port").arg(moved).query(&mut c).expect("tls-port");
+    let mut args = pki.cli_args_without_cert(moved);
+    let at = args.iter().position(|a| a == "--cacert").expect("cacert") + 1;
+    args[at] = pki.path("next-ca.crt");
+    args.push("PING".into());
+    assert_eq!(text(&run(&cli, &args)).trim(), "PONG");
+    assert_ne!(ping_with_ca("next-ca.crt"), "PONG", "the old TLS port still listens");
 }
 
 fn wait_for_key(c: &mut redis::Connection, key: &str, want: &str) -> bool {
