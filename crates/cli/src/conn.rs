@@ -1,5 +1,5 @@
-//! One blocking connection to a server (TCP or unix socket): send commands as RESP
-//! arrays, read whole replies. Errors carry the texts redis-cli prints for them.
+//! One blocking connection to a server (TCP, TLS over TCP, or unix socket): send commands
+//! as RESP arrays, read whole replies. Errors carry the texts redis-cli prints for them.
 
 use crate::reply_boundary::ReplyBoundary;
 use ferrokv_resp::Frame;
@@ -7,7 +7,37 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+type TlsStream = ferrokv_tls::rustls::StreamOwned<ferrokv_tls::rustls::ClientConnection, TcpStream>;
+
+/// `--tls`: the context and the name to present (`--sni`, else the host), for every TCP
+/// connection of the process (set once, before the first connection, like redis-cli's).
+pub struct TlsClient {
+    pub config: Arc<ferrokv_tls::rustls::ClientConfig>,
+    pub sni: Option<String>,
+}
+
+static TLS: OnceLock<TlsClient> = OnceLock::new();
+
+/// Makes TCP connections use TLS from now on.
+pub fn use_tls(client: TlsClient) {
+    let _ = TLS.set(client);
+}
+
+fn tls_handshake(tls: &TlsClient, host: &str, mut sock: TcpStream) -> io::Result<TlsStream> {
+    let failed = |e: String| io::Error::other(format!("SSL_connect failed: {e}"));
+    let name = ferrokv_tls::server_name(tls.sni.as_deref().unwrap_or(host)).map_err(failed)?;
+    let mut session =
+        ferrokv_tls::rustls::ClientConnection::new(tls.config.clone(), name).map_err(|e| failed(e.to_string()))?;
+    // Finish the handshake now, so a refused certificate is reported as a failed
+    // connection rather than as a lost reply later.
+    while session.is_handshaking() {
+        session.complete_io(&mut sock).map_err(|e| failed(e.to_string()))?;
+    }
+    Ok(ferrokv_tls::rustls::StreamOwned::new(session, sock))
+}
 
 /// Where to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +109,7 @@ pub fn os_error_text(e: &io::Error) -> String {
 
 enum Stream {
     Tcp(TcpStream),
+    Tls(Box<TlsStream>),
     Unix(UnixStream),
 }
 
@@ -87,12 +118,17 @@ impl Stream {
         Ok(match self {
             Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
             Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+            // One TLS session cannot be driven from two threads.
+            Stream::Tls(_) => {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, "--pipe is not supported over TLS"))
+            }
         })
     }
 
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(t),
+            Stream::Tls(s) => s.sock.set_read_timeout(t),
             Stream::Unix(s) => s.set_read_timeout(t),
         }
     }
@@ -102,6 +138,11 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            // A server that closes without close_notify has still closed the connection.
+            Stream::Tls(s) => match s.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                other => other,
+            },
             Stream::Unix(s) => s.read(buf),
         }
     }
@@ -111,11 +152,15 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -147,7 +192,11 @@ impl Conn {
             Target::Tcp { host, port } => {
                 let port =
                     u16::try_from(*port).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "Invalid port"))?;
-                Stream::Tcp(connect_tcp(host, port)?)
+                let sock = connect_tcp(host, port)?;
+                match TLS.get() {
+                    Some(tls) => Stream::Tls(Box::new(tls_handshake(tls, host, sock)?)),
+                    None => Stream::Tcp(sock),
+                }
             }
             Target::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
         };
@@ -159,12 +208,14 @@ impl Conn {
         let mut out = Vec::new();
         ferrokv_resp::encode_command(&mut out, args.iter().copied());
         self.stream.write_all(&out)?;
+        self.stream.flush()?;
         Ok(())
     }
 
     /// Sends bytes already encoded (several pipelined commands).
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
         self.stream.write_all(bytes)?;
+        self.stream.flush()?;
         Ok(())
     }
 

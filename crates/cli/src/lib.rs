@@ -76,6 +76,12 @@ fn run(mut opts: options::Options, command: Vec<Vec<u8>>) -> Result<i32, Exit> {
             Exit(1)
         })?);
     }
+    if let Some(tls) = &opts.conn.tls {
+        conn::use_tls(tls_client(tls).map_err(|e| {
+            eprintln!("Could not negotiate a TLS connection: {e}");
+            Exit(1)
+        })?);
+    }
     let mode = opts.mode;
     let mut s = Session::new(opts);
     match mode {
@@ -104,4 +110,28 @@ fn run(mut opts: options::Options, command: Vec<Vec<u8>>) -> Result<i32, Exit> {
             Ok(0)
         }
     }
+}
+
+/// Where Debian (and most distributions) keep the system's trusted CAs: redis-cli uses
+/// OpenSSL's default paths when neither --cacert nor --cacertdir is given.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+fn tls_client(o: &options::TlsOptions) -> Result<conn::TlsClient, String> {
+    let mut settings = ferrokv_tls::TlsSettings {
+        ca_cert_file: o.cacert.clone().unwrap_or_default(),
+        ca_cert_dir: o.cacertdir.clone().unwrap_or_default(),
+        cert_file: o.cert.clone().unwrap_or_default(),
+        key_file: o.key.clone().unwrap_or_default(),
+        ciphers: o.ciphers.clone().unwrap_or_default(),
+        ciphersuites: o.ciphersuites.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    if settings.ca_cert_file.is_empty() && settings.ca_cert_dir.is_empty() && !o.insecure {
+        settings.ca_cert_file = SYSTEM_CA_BUNDLE.into();
+    }
+    if settings.cert_file.is_empty() != settings.key_file.is_empty() {
+        return Err("--cert and --key go together".into());
+    }
+    let check = if o.insecure { ferrokv_tls::ServerCheck::Insecure } else { ferrokv_tls::ServerCheck::CaChain };
+    Ok(conn::TlsClient { config: ferrokv_tls::client_config(&settings, check)?, sni: o.sni.clone() })
 }

@@ -22,11 +22,26 @@ pub struct ConnInfo {
     pub auth: Option<Vec<u8>>,
     /// The database to select after connecting.
     pub dbnum: i64,
+    /// `--tls` (or `-u rediss://`) and its options.
+    pub tls: Option<TlsOptions>,
+}
+
+/// redis-cli's TLS options.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsOptions {
+    pub sni: Option<String>,
+    pub cacert: Option<String>,
+    pub cacertdir: Option<String>,
+    pub insecure: bool,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub ciphers: Option<String>,
+    pub ciphersuites: Option<String>,
 }
 
 impl Default for ConnInfo {
     fn default() -> Self {
-        ConnInfo { host: "127.0.0.1".into(), port: 6379, socket: None, user: None, auth: None, dbnum: 0 }
+        ConnInfo { host: "127.0.0.1".into(), port: 6379, socket: None, user: None, auth: None, dbnum: 0, tls: None }
     }
 }
 
@@ -80,6 +95,8 @@ pub struct Options {
     pub pattern: Option<Vec<u8>>,
     /// `--pipe`: give up this many seconds after the last reply (0: wait forever).
     pub pipe_timeout: i64,
+    /// TLS options seen on the command line, merged into `conn.tls` if TLS is on.
+    pub tls_options: Option<TlsOptions>,
 }
 
 impl Options {
@@ -103,6 +120,7 @@ impl Options {
             mode: Mode::Commands,
             pattern: None,
             pipe_timeout: 30,
+            tls_options: None,
         }
     }
 
@@ -133,7 +151,6 @@ const UNSUPPORTED: &[&str] = &[
     "--csv",
     "--json",
     "--quoted-json",
-    "--tls",
     "--rdb",
     "--functions-rdb",
     "--replica",
@@ -210,6 +227,37 @@ pub fn parse(args: &[Vec<u8>], stdout_is_tty: bool) -> Parsed {
             }
             b"-a" | b"--pass" if has_value => {
                 o.conn.auth = Some(value().to_vec());
+                true
+            }
+            b"--tls" => {
+                o.conn.tls.get_or_insert_with(TlsOptions::default);
+                false
+            }
+            b"--insecure" => {
+                o.tls_options.get_or_insert_with(TlsOptions::default).insecure = true;
+                false
+            }
+            b"--sni"
+            | b"--cacert"
+            | b"--cacertdir"
+            | b"--cert"
+            | b"--key"
+            | b"--tls-ciphers"
+            | b"--tls-ciphersuites"
+                if has_value =>
+            {
+                // redis-cli takes these without --tls too; they matter only with it.
+                let t = o.tls_options.get_or_insert_with(TlsOptions::default);
+                let field = match arg {
+                    b"--sni" => &mut t.sni,
+                    b"--cacert" => &mut t.cacert,
+                    b"--cacertdir" => &mut t.cacertdir,
+                    b"--cert" => &mut t.cert,
+                    b"--key" => &mut t.key,
+                    b"--tls-ciphers" => &mut t.ciphers,
+                    _ => &mut t.ciphersuites,
+                };
+                *field = Some(text());
                 true
             }
             b"--user" if has_value => {
@@ -319,6 +367,9 @@ pub fn parse(args: &[Vec<u8>], stdout_is_tty: bool) -> Parsed {
     if o.stdin_last_arg && o.stdin_tag.is_some() {
         return Parsed::Fail("Options -x and -X are mutually exclusive.".into());
     }
+    if o.conn.tls.is_some() {
+        o.conn.tls = Some(o.tls_options.take().unwrap_or_default());
+    }
     Parsed::Run { options: Box::new(o), command: args[i..].to_vec() }
 }
 
@@ -370,7 +421,17 @@ Usage: ferrokv cli [OPTIONS] [cmd [arg [arg ...]]]
   --pass <password>  Same as -a.
   --askpass          Read the password from the terminal, masked (ignores -a
                      and REDISCLI_AUTH).
-  -u <uri>           Server URI: redis://[[user:]password@]host[:port][/db].
+  -u <uri>           Server URI: redis://[[user:]password@]host[:port][/db]
+                     (rediss:// for TLS).
+  --tls              Connect with TLS.
+  --sni <host>       Server name indication for TLS.
+  --cacert <file>    CA certificate file to verify the server with.
+  --cacertdir <dir>  Directory of trusted CA certificates.
+  --insecure         Do not verify the server's certificate.
+  --cert <file>      Client certificate to authenticate with.
+  --key <file>       Private key file for --cert.
+  --tls-ciphers <list>       TLS 1.2 cipher suites (OpenSSL names).
+  --tls-ciphersuites <list>  TLS 1.3 cipher suites.
   -r <repeat>        Send the command this many times (-1: forever).
   -i <interval>      Wait <interval> seconds after each command (decimals allowed);
                      also the period of --scan, --stat and --latency.
@@ -436,6 +497,20 @@ mod tests {
         assert_eq!((o.conn.host.as_str(), o.conn.port, o.conn.dbnum, o.repeat), ("example", 7000, 2, -1));
         assert_eq!(cmd, ["set", "-a", "b"]);
         assert_eq!(o.output, OutputMode::Raw);
+    }
+
+    #[test]
+    fn tls_options_in_any_order() {
+        let (o, cmd) = run(&["--cacert", "ca.pem", "--tls", "--sni", "db.example", "--insecure", "ping"]);
+        let tls = o.conn.tls.expect("tls on");
+        assert_eq!(
+            (tls.cacert.as_deref(), tls.sni.as_deref(), tls.insecure),
+            (Some("ca.pem"), Some("db.example"), true)
+        );
+        assert_eq!(cmd, ["ping"]);
+        // Without --tls the TLS options change nothing.
+        assert_eq!(run(&["--cacert", "ca.pem", "ping"]).0.conn.tls, None);
+        assert!(run(&["-u", "rediss://h:7000", "ping"]).0.conn.tls.is_some());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `-u redis://[[user:]password@][host][:port][/db]`: fills the fields it names and
+//! `-u redis[s]://[[user:]password@][host][:port][/db]`: fills the fields it names and
 //! leaves the others as the options before it set them. User and password are
 //! percent-decoded, so they may contain `@`, `:` or `/`.
 
@@ -7,8 +7,9 @@ use crate::options::{atoi, ConnInfo};
 pub fn apply(uri: &[u8], conn: &mut ConnInfo) -> Result<(), String> {
     let rest = if let Some(rest) = strip_prefix_ignore_case(uri, b"redis://") {
         rest
-    } else if strip_prefix_ignore_case(uri, b"rediss://").is_some() {
-        return Err("rediss:// (TLS) is not supported by ferrokv cli".into());
+    } else if let Some(rest) = strip_prefix_ignore_case(uri, b"rediss://") {
+        conn.tls.get_or_insert_with(Default::default);
+        rest
     } else {
         return Err("Invalid URI scheme".into());
     };

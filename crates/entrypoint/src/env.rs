@@ -51,7 +51,16 @@ pub const SERVER_VARS: &[&str] = &[
     "REDIS_SENTINEL_HOST",
     "REDIS_SENTINEL_MASTER_NAME",
     "REDIS_SENTINEL_PORT_NUMBER",
+    "REDIS_TLS_AUTH_CLIENTS",
+    "REDIS_TLS_CA_DIR",
+    "REDIS_TLS_CA_FILE",
+    "REDIS_TLS_CERT_FILE",
+    "REDIS_TLS_DH_PARAMS_FILE",
     "REDIS_TLS_ENABLED",
+    "REDIS_TLS_KEY_FILE",
+    "REDIS_TLS_KEY_FILE_PASS",
+    "REDIS_TLS_PORT",
+    "REDIS_TLS_PORT_NUMBER",
 ];
 
 /// Variables of the sentinel role (bitnami/redis-sentinel).

@@ -122,7 +122,7 @@ pub fn prepare(args: &[String]) -> Launch {
 
 fn healthcheck(dirs: &Dirs) -> Launch {
     let target = fs::read_to_string(dirs.health_file()).map(|t| Target::parse(&t)).unwrap_or_default();
-    match probe::ping("127.0.0.1", target.port, target.password.as_deref()) {
+    match probe::ping("127.0.0.1", target.port, target.password.as_deref(), target.tls.as_ref()) {
         Ok(()) => Launch::Exit(0),
         Err(e) => {
             println!("unhealthy: port {}: {e}", target.port);
@@ -256,7 +256,11 @@ fn env_server(dirs: &Dirs, args: &[String]) -> Launch {
     let mut server_args = vec![conf.to_string_lossy().into_owned()];
     server_args.extend(plan.extra_args.iter().cloned());
     server_args.extend(args.iter().cloned());
-    let target = Target::from_args(&server_args, false).unwrap_or(Target { port: plan.port, password: plan.password });
+    let target = Target::from_args(&server_args, false).unwrap_or(Target {
+        port: plan.port,
+        password: plan.password,
+        tls: None,
+    });
     record_health(dirs, Some(target));
     Launch::Server(server_args)
 }

@@ -2,6 +2,7 @@
 //! port or a name, PING for the health check. A container whose peer is gone must still
 //! start (or fail) within seconds, never hang.
 
+use crate::health::TlsFiles;
 use ferrokv_resp::Frame;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -34,21 +35,71 @@ fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
     Err(last)
 }
 
+type TlsStream = ferrokv_tls::rustls::StreamOwned<ferrokv_tls::rustls::ClientConnection, TcpStream>;
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// One connection that sends commands and reads whole replies.
 pub struct Client {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
 }
 
 impl Client {
     pub fn connect(host: &str, port: u16) -> io::Result<Client> {
-        Ok(Client { stream: connect(host, port)?, buf: Vec::new() })
+        Ok(Client { stream: Stream::Plain(connect(host, port)?), buf: Vec::new() })
+    }
+
+    /// Over TLS, presenting the server's own certificate (a server that requires client
+    /// certificates accepts its own when one CA signs both).
+    pub fn connect_tls(host: &str, port: u16, files: &TlsFiles) -> io::Result<Client> {
+        let settings = ferrokv_tls::TlsSettings {
+            cert_file: files.cert.clone(),
+            key_file: files.key.clone(),
+            ca_cert_file: files.ca_file.clone(),
+            ca_cert_dir: files.ca_dir.clone(),
+            ..Default::default()
+        };
+        let config =
+            ferrokv_tls::client_config(&settings, ferrokv_tls::ServerCheck::CaChain).map_err(io::Error::other)?;
+        let name = ferrokv_tls::server_name(host).map_err(io::Error::other)?;
+        let session = ferrokv_tls::rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
+        let stream = ferrokv_tls::rustls::StreamOwned::new(session, connect(host, port)?);
+        Ok(Client { stream: Stream::Tls(Box::new(stream)), buf: Vec::new() })
     }
 
     pub fn call(&mut self, args: &[&str]) -> io::Result<Frame> {
         let mut out = Vec::new();
         ferrokv_resp::encode_command(&mut out, args.iter().map(|a| a.as_bytes()));
         self.stream.write_all(&out)?;
+        self.stream.flush()?;
         loop {
             match Frame::decode(&self.buf) {
                 Ok(Some((frame, n))) => {
@@ -95,8 +146,11 @@ pub fn master_from_sentinel(host: &str, port: u16, name: &str) -> io::Result<Opt
 }
 
 /// PINGs (after AUTH if needed); Ok only for +PONG. `-LOADING` and friends are not healthy.
-pub fn ping(host: &str, port: u16, password: Option<&str>) -> io::Result<()> {
-    let mut c = Client::connect(host, port)?;
+pub fn ping(host: &str, port: u16, password: Option<&str>, tls: Option<&TlsFiles>) -> io::Result<()> {
+    let mut c = match tls {
+        Some(files) => Client::connect_tls(host, port, files)?,
+        None => Client::connect(host, port)?,
+    };
     if let Some(pw) = password {
         if let Frame::Error(e) = c.call(&["AUTH", pw])? {
             return Err(io::Error::other(String::from_utf8_lossy(&e).into_owned()));

@@ -65,6 +65,52 @@ impl ServerPlan {
     }
 }
 
+/// `REDIS_TLS_ENABLED=yes`, with bitnami's meanings: the TLS port is
+/// `REDIS_TLS_PORT_NUMBER` (or `REDIS_TLS_PORT`, 6379); when it and `REDIS_PORT_NUMBER`
+/// are both left at 6379 the server speaks TLS only (`port 0`), else both ports listen.
+/// A replica reaches its master over TLS (`tls-replication yes`). Certificate, key and a
+/// CA (file or directory) are required; clients must present a certificate unless
+/// `REDIS_TLS_AUTH_CLIENTS` says `no` or `optional`.
+fn tls_lines(env: &Env, port: u16, replica: bool, lines: &mut Vec<String>, errors: &mut Vec<EnvError>) {
+    let tls_port_var =
+        if env.get("REDIS_TLS_PORT_NUMBER").is_some() { "REDIS_TLS_PORT_NUMBER" } else { "REDIS_TLS_PORT" };
+    let tls_port = env.port(tls_port_var, 6379, errors);
+    let plain_port = if port == 6379 && tls_port == 6379 { 0 } else { port };
+    if plain_port == tls_port {
+        errors.push(EnvError::new(tls_port_var, format!("{tls_port} is also REDIS_PORT_NUMBER; choose another port")));
+    }
+    lines.push(line("port", &[&plain_port.to_string()]));
+    lines.push(line("tls-port", &[&tls_port.to_string()]));
+    for (var, directive) in [("REDIS_TLS_CERT_FILE", "tls-cert-file"), ("REDIS_TLS_KEY_FILE", "tls-key-file")] {
+        match env.get(var) {
+            Some(path) => lines.push(line(directive, &[path])),
+            None => errors.push(EnvError::new(var, "required with REDIS_TLS_ENABLED=yes")),
+        }
+    }
+    match (env.get("REDIS_TLS_CA_FILE"), env.get("REDIS_TLS_CA_DIR")) {
+        (Some(file), _) => lines.push(line("tls-ca-cert-file", &[file])),
+        (None, Some(dir)) => lines.push(line("tls-ca-cert-dir", &[dir])),
+        (None, None) => errors.push(EnvError::new(
+            "REDIS_TLS_CA_FILE",
+            "required with REDIS_TLS_ENABLED=yes (or REDIS_TLS_CA_DIR): the CA that signs client and replication certificates",
+        )),
+    }
+    for (var, directive) in
+        [("REDIS_TLS_KEY_FILE_PASS", "tls-key-file-pass"), ("REDIS_TLS_DH_PARAMS_FILE", "tls-dh-params-file")]
+    {
+        if let Some(v) = env.get(var) {
+            lines.push(line(directive, &[v]));
+        }
+    }
+    match env.get_or("REDIS_TLS_AUTH_CLIENTS", "yes").to_ascii_lowercase().as_str() {
+        v @ ("yes" | "no" | "optional") => lines.push(line("tls-auth-clients", &[v])),
+        other => errors.push(EnvError::new("REDIS_TLS_AUTH_CLIENTS", format!("'{other}' is not yes, no or optional"))),
+    }
+    if replica {
+        lines.push("tls-replication yes".into());
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Standalone,
@@ -78,10 +124,7 @@ pub fn translate(env: &Env, data_dir: &str) -> Result<ServerPlan, Vec<EnvError>>
     let mut warnings = Vec::new();
     let mut lines = vec![line("dir", &[env.get_or("REDIS_DATA_DIR", data_dir)])];
 
-    if env.flag("REDIS_TLS_ENABLED", false, &mut errors) {
-        errors
-            .push(EnvError::new("REDIS_TLS_ENABLED", "TLS is not supported by ferrokv; terminate TLS in front of it"));
-    }
+    let tls = env.flag("REDIS_TLS_ENABLED", false, &mut errors);
     let mode = match env.get("REDIS_REPLICATION_MODE") {
         None => Mode::Standalone,
         Some("master") => Mode::Master,
@@ -96,7 +139,11 @@ pub fn translate(env: &Env, data_dir: &str) -> Result<ServerPlan, Vec<EnvError>>
     };
 
     let port = env.port("REDIS_PORT_NUMBER", 6379, &mut errors);
-    lines.push(line("port", &[&port.to_string()]));
+    if tls {
+        tls_lines(env, port, mode == Mode::Replica, &mut lines, &mut errors);
+    } else {
+        lines.push(line("port", &[&port.to_string()]));
+    }
     if env.flag("REDIS_ALLOW_REMOTE_CONNECTIONS", true, &mut errors) {
         lines.push("bind * -::*".into());
     } else {
@@ -396,9 +443,44 @@ mod tests {
             ]),
             ["REDIS_MASTER_PORT_NUMBER"]
         );
-        assert_eq!(errors(&[("ALLOW_EMPTY_PASSWORD", "yes"), ("REDIS_TLS_ENABLED", "yes")]), ["REDIS_TLS_ENABLED"]);
+        assert_eq!(
+            errors(&[("ALLOW_EMPTY_PASSWORD", "yes"), ("REDIS_TLS_ENABLED", "yes")]),
+            ["REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "REDIS_TLS_CA_FILE"]
+        );
         assert_eq!(errors(&[("ALLOW_EMPTY_PASSWORD", "yes"), ("REDIS_EXTRA_FLAGS", "--a \"b")]), ["REDIS_EXTRA_FLAGS"]);
         assert_eq!(errors(&[("ALLOW_EMPTY_PASSWORD", "yes"), ("REDIS_REPLICA_PORT", "-1")]), ["REDIS_REPLICA_PORT"]);
+    }
+
+    #[test]
+    fn tls_variables() {
+        let base = [
+            ("ALLOW_EMPTY_PASSWORD", "yes"),
+            ("REDIS_TLS_ENABLED", "yes"),
+            ("REDIS_TLS_CERT_FILE", "/certs/redis.crt"),
+            ("REDIS_TLS_KEY_FILE", "/certs/redis.key"),
+            ("REDIS_TLS_CA_FILE", "/certs/ca.crt"),
+        ];
+        // Both ports at their default: TLS only.
+        let p = plan(&base);
+        for l in ["port 0", "tls-port 6379", "tls-cert-file /certs/redis.crt", "tls-ca-cert-file /certs/ca.crt"] {
+            assert!(has(&p, l), "{l} missing from {:?}", p.lines);
+        }
+        assert!(has(&p, "tls-auth-clients yes") && !has(&p, "tls-replication yes"));
+        // A TLS port of its own: both listen.
+        let mut vars = base.to_vec();
+        vars.extend([("REDIS_TLS_PORT", "6380"), ("REDIS_TLS_AUTH_CLIENTS", "no")]);
+        let p = plan(&vars);
+        assert!(has(&p, "port 6379") && has(&p, "tls-port 6380") && has(&p, "tls-auth-clients no"));
+        // A replica talks TLS to its master.
+        let mut vars = base.to_vec();
+        vars.extend([("REDIS_REPLICATION_MODE", "replica"), ("REDIS_MASTER_HOST", "m")]);
+        assert!(has(&plan(&vars), "tls-replication yes"));
+        let mut vars = base.to_vec();
+        vars.push(("REDIS_TLS_AUTH_CLIENTS", "maybe"));
+        assert_eq!(errors(&vars), ["REDIS_TLS_AUTH_CLIENTS"]);
+        let mut vars = base.to_vec();
+        vars.extend([("REDIS_PORT_NUMBER", "7000"), ("REDIS_TLS_PORT_NUMBER", "7000")]);
+        assert_eq!(errors(&vars), ["REDIS_TLS_PORT_NUMBER"]);
     }
 
     #[test]

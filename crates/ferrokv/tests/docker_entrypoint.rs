@@ -3,6 +3,7 @@
 //! are real servers and sentinels on loopback, configured only by REDIS_* variables.
 
 mod common;
+mod tls_support;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -167,6 +168,34 @@ fn master_sentinel_and_replica_from_variables_only() {
 }
 
 #[test]
+fn tls_from_variables_with_a_health_check_over_tls() {
+    let tmp = TempDir::new("entry-tls");
+    let pki = tls_support::Pki::new();
+    let (plain, tls) = (free_port().to_string(), free_port());
+    let (cert, key, ca) = (pki.path("server.crt"), pki.path("server.key"), pki.path("ca.crt"));
+    let env = [
+        ("ALLOW_EMPTY_PASSWORD", "yes"),
+        ("REDIS_PORT_NUMBER", plain.as_str()),
+        ("REDIS_TLS_ENABLED", "yes"),
+        ("REDIS_TLS_PORT_NUMBER", &tls.to_string()),
+        ("REDIS_TLS_CERT_FILE", cert.as_str()),
+        ("REDIS_TLS_KEY_FILE", key.as_str()),
+        ("REDIS_TLS_CA_FILE", ca.as_str()),
+    ];
+    // TLS only (bitnami's default when both ports are 6379; here through a flag, since
+    // the test cannot have port 6379): the health check must speak TLS, with a certificate.
+    let server = start(tmp.path(), "tls", tls, &env, &["--port", "0"]);
+    let h = healthcheck(tmp.path());
+    assert!(h.status.success(), "healthcheck over TLS: {}", String::from_utf8_lossy(&h.stdout));
+    let mut args = pki.cli_args(tls);
+    args.extend(["CONFIG", "GET", "tls-auth-clients"].map(String::from));
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrokv")).arg("cli").args(&args).output().expect("cli");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tls-auth-clients\nyes\n");
+    drop(server);
+    assert!(!healthcheck(tmp.path()).status.success(), "a stopped server is unhealthy");
+}
+
+#[test]
 fn invalid_variables_stop_the_start_naming_the_variable() {
     let tmp = TempDir::new("entry-bad");
     let cases: &[(&[(&str, &str)], &str)] = &[
@@ -174,6 +203,7 @@ fn invalid_variables_stop_the_start_naming_the_variable() {
         (&[("REDIS_REPLICATION_MODE", "replica"), ("ALLOW_EMPTY_PASSWORD", "yes")], "REDIS_MASTER_HOST: required"),
         (&[("REDIS_REPLICATION_MODE", "leader"), ("ALLOW_EMPTY_PASSWORD", "yes")], "REDIS_REPLICATION_MODE:"),
         (&[("REDIS_PASSWORD_FILE", "/nonexistent/pw")], "REDIS_PASSWORD_FILE: cannot read"),
+        (&[("REDIS_TLS_ENABLED", "yes"), ("ALLOW_EMPTY_PASSWORD", "yes")], "REDIS_TLS_CERT_FILE: required"),
     ];
     for (env, want) in cases {
         let out = entrypoint(tmp.path(), env, &[]).output().expect("run");

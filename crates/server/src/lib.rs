@@ -13,6 +13,7 @@ pub mod logging;
 pub mod memory;
 pub mod persist;
 pub mod replication;
+pub mod tls;
 
 use ferrokv_config::{pid, CommandLine, Config, Pid, Val};
 use ferrokv_engine::persistence::{Purpose, SnapshotSink};
@@ -32,6 +33,7 @@ pub struct Shared {
     keepalive: Arc<AtomicI64>,
     pub persist: Arc<persist::Persist>,
     pub repl: Arc<replication::Repl>,
+    pub tls: Arc<tls::TlsState>,
 }
 
 impl Shared {
@@ -43,6 +45,7 @@ impl Shared {
 /// Requests from the engine (via [`ServerHost`]) to the main task.
 enum Control {
     Listeners(Vec<listener::Bound>),
+    TlsListeners(Vec<listener::Bound>),
     Shutdown(ShutdownRequest),
     Master(MasterChange),
 }
@@ -54,6 +57,7 @@ struct ServerHost {
     keepalive: Arc<AtomicI64>,
     persist: Arc<persist::Persist>,
     repl: Arc<replication::Repl>,
+    tls: Arc<tls::TlsState>,
 }
 
 fn bind_addrs(cfg: &Config) -> Vec<String> {
@@ -83,6 +87,13 @@ impl Host for ServerHost {
                     }
                 })?;
             let _ = self.control.send(Control::Listeners(bound));
+        }
+        self.tls.reconfigure(cfg, changed)?;
+        if changed.contains(&pid("tls-port")) || changed.contains(&pid("bind")) {
+            let port = cfg.int(pid("tls-port")) as u16;
+            let bound = listener::bind_tcp(&bind_addrs(cfg), port, cfg.int(pid("tcp-backlog")) as i32)
+                .map_err(|_| "Unable to listen on this port. Check server logs.".to_string())?;
+            let _ = self.control.send(Control::TlsListeners(bound));
         }
         if changed.contains(&pid("dir")) {
             std::env::set_current_dir(cfg.str(pid("dir"))).map_err(|e| e.to_string())?;
@@ -388,7 +399,20 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
             }
         }
     };
-    if port == 0 && unix.is_none() {
+    let tls_state = Arc::new(tls::TlsState::default());
+    if let Err(e) = tls_state.configure(&cfg) {
+        log::warn!("Failed to configure TLS. Check logs for more info. {e}");
+        return 1;
+    }
+    let tls_port = cfg.int(pid("tls-port")) as u16;
+    let tls_bound = match listener::bind_tcp(&bind_addrs(&cfg), tls_port, cfg.int(pid("tcp-backlog")) as i32) {
+        Ok(b) => b,
+        Err(e) => {
+            log::warn!("{e}");
+            return 1;
+        }
+    };
+    if port == 0 && tls_port == 0 && unix.is_none() {
         log::warn!("Configured to not listen anywhere, exiting.");
         return 1;
     }
@@ -418,6 +442,7 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         keepalive: keepalive.clone(),
         persist: persist.clone(),
         repl: repl.clone(),
+        tls: tls_state.clone(),
     };
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     let info = ServerInfo { executable: exe, pid: pid_num, tcp_port: port };
@@ -428,7 +453,7 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
             return 1;
         }
     };
-    let shared = Arc::new(Shared { engine: Mutex::new(engine), keepalive, persist, repl });
+    let shared = Arc::new(Shared { engine: Mutex::new(engine), keepalive, persist, repl, tls: tls_state });
     // Clients may connect while the dataset loads; they get -LOADING until it is whole.
     shared.engine.lock().begin_loading(0, conn::now_ms());
     // As Redis: the banner and "Server initialized" come before the data loads, so a tool
@@ -444,9 +469,19 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     let mut tcp_tasks: Vec<JoinHandle<()>> = Vec::new();
     for b in bound {
         match tokio::net::TcpListener::from_std(b.listener) {
-            Ok(l) => tcp_tasks.push(tokio::spawn(listener::accept_tcp(shared.clone(), l))),
+            Ok(l) => tcp_tasks.push(tokio::spawn(listener::accept_tcp(shared.clone(), l, false))),
             Err(e) => {
                 log::warn!("Failed listening on port {port} (tcp), aborting: {e}");
+                return 1;
+            }
+        }
+    }
+    let mut tls_tasks: Vec<JoinHandle<()>> = Vec::new();
+    for b in tls_bound {
+        match tokio::net::TcpListener::from_std(b.listener) {
+            Ok(l) => tls_tasks.push(tokio::spawn(listener::accept_tcp(shared.clone(), l, true))),
+            Err(e) => {
+                log::warn!("Failed listening on port {tls_port} (tls), aborting: {e}");
                 return 1;
             }
         }
@@ -478,7 +513,7 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     tokio::spawn(sync_timer(shared.clone()));
 
     // Redis 7.0's lines (7.2 added the transport to the first one).
-    if port != 0 {
+    if port != 0 || tls_port != 0 {
         log::info!("Ready to accept connections");
     }
     if !unixsocket.is_empty() {
@@ -496,7 +531,17 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
                     }
                     for b in bound {
                         if let Ok(l) = tokio::net::TcpListener::from_std(b.listener) {
-                            tcp_tasks.push(tokio::spawn(listener::accept_tcp(shared.clone(), l)));
+                            tcp_tasks.push(tokio::spawn(listener::accept_tcp(shared.clone(), l, false)));
+                        }
+                    }
+                }
+                Some(Control::TlsListeners(bound)) => {
+                    for t in tls_tasks.drain(..) {
+                        t.abort();
+                    }
+                    for b in bound {
+                        if let Ok(l) = tokio::net::TcpListener::from_std(b.listener) {
+                            tls_tasks.push(tokio::spawn(listener::accept_tcp(shared.clone(), l, true)));
                         }
                     }
                 }

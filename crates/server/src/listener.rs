@@ -91,8 +91,9 @@ pub(crate) fn peer_id(sa: &SocketAddr) -> String {
     }
 }
 
-/// Accepts TCP connections until aborted.
-pub async fn accept_tcp(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
+/// Accepts TCP connections until aborted; on a `tls-port` listener (`tls`), each
+/// connection's task first runs the TLS handshake.
+pub async fn accept_tcp(shared: Arc<Shared>, listener: tokio::net::TcpListener, tls: bool) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -110,7 +111,11 @@ pub async fn accept_tcp(shared: Arc<Shared>, listener: tokio::net::TcpListener) 
                     transport: Transport::Tcp,
                     local: peer.ip().is_loopback() || peer.ip().to_canonical().is_loopback(),
                 };
-                tokio::spawn(conn::serve(shared.clone(), stream, info));
+                if tls {
+                    tokio::spawn(crate::tls::accept(shared.clone(), stream, info));
+                } else {
+                    tokio::spawn(conn::serve(shared.clone(), stream, info));
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off rather than spin.

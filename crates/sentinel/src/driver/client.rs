@@ -7,13 +7,18 @@ use bytes::BytesMut;
 use ferrokv_resp::{Argv, Limits, ProtocolError, ReplyBuf, RequestParser};
 use std::collections::HashSet;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
 
-pub async fn serve(shared: Shared, mut stream: TcpStream, fd: i64) {
-    let addr = stream.peer_addr().map(|a| super::format_sockaddr(&a)).unwrap_or_default();
-    let laddr = stream.local_addr().map(|a| super::format_sockaddr(&a)).unwrap_or_default();
+/// Serves one client over `stream` (TCP, or TLS on `tls-port`); `addr`/`laddr` are the
+/// peer's and our address, as CLIENT LIST shows them.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: Shared,
+    mut stream: S,
+    fd: i64,
+    addr: String,
+    laddr: String,
+) {
     let (push_tx, mut push_rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let kill = Arc::new(Notify::new());
     let (id, needs_auth) = {

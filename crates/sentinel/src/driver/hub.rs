@@ -53,6 +53,8 @@ pub struct Hub {
     /// This process's run id (INFO); the sentinel id is a different, persistent one.
     pub run_id: String,
     pub port: u16,
+    /// `tls-replication yes`: links to instances and sentinels run over TLS.
+    pub tls_client: Option<Arc<ferrokv_tls::rustls::ClientConfig>>,
 }
 
 #[derive(Default)]

@@ -5,7 +5,7 @@ use super::hub::{now_ms, Shared};
 use crate::instance::LinkId;
 use ferrokv_resp::Frame;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -23,7 +23,7 @@ fn closed(shared: &Shared, link: LinkId) {
     }
 }
 
-pub async fn run(shared: Shared, link: LinkId, ip: String, port: u16, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+pub async fn run(shared: Shared, link: LinkId, ip: String, port: u16, rx: mpsc::UnboundedReceiver<Vec<u8>>) {
     let addr = super::format_addr(&ip, port);
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
         Ok(Ok(s)) => s,
@@ -35,6 +35,32 @@ pub async fn run(shared: Shared, link: LinkId, ip: String, port: u16, mut rx: mp
     };
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok().map(|a| a.ip().to_canonical().to_string());
+    let tls = shared.lock().tls_client.clone();
+    match tls {
+        None => follow(shared, link, stream, local, rx).await,
+        Some(config) => {
+            let Ok(name) = ferrokv_tls::server_name(&ip) else { return closed(&shared, link) };
+            let handshake = ferrokv_tls::tokio_rustls::TlsConnector::from(config).connect(name, stream);
+            match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+                Ok(Ok(tls)) => follow(shared, link, tls, local, rx).await,
+                Ok(Err(e)) => {
+                    log::trace!("-link-reconnection {addr} #TLS handshake: {e}");
+                    closed(&shared, link)
+                }
+                Err(_) => closed(&shared, link),
+            }
+        }
+    }
+}
+
+/// The connected link (TCP or TLS): commands out, replies in, until either side closes.
+async fn follow<S: AsyncRead + AsyncWrite>(
+    shared: Shared,
+    link: LinkId,
+    stream: S,
+    local: Option<String>,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
     {
         let mut hub = shared.lock();
         if !hub.links.contains_key(&link) {
@@ -43,7 +69,7 @@ pub async fn run(shared: Shared, link: LinkId, ip: String, port: u16, mut rx: mp
         hub.core.on_connected(link, local, now_ms());
         hub.dispatch(&shared);
     }
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 16 * 1024];
     loop {

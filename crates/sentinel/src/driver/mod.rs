@@ -14,6 +14,8 @@ mod server_cmds;
 use crate::addr::Resolver;
 use crate::sentinel::Sentinel;
 use ferrokv_config::{pid, CommandLine, LoadError, Val};
+use ferrokv_tls::rustls::ServerConfig;
+use ferrokv_tls::tokio_rustls::TlsAcceptor;
 use hub::{now_ms, Hub, Shared, Stats};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -102,6 +104,30 @@ pub fn main(args: &[String]) -> i32 {
         return 1;
     }
     let port = cfg.int(pid("port")) as u16;
+    // TLS as in Redis's sentinel: its own `tls-port` for clients and other sentinels, and
+    // with `tls-replication yes` TLS to the instances it monitors and to other sentinels.
+    let tls_port = cfg.int(pid("tls-port")) as u16;
+    let tls_replication = cfg.bool(pid("tls-replication"));
+    let tls_settings = ferrokv_server::tls::settings(&cfg);
+    let tls_server = if tls_port != 0 {
+        match ferrokv_tls::server_config(&tls_settings, now_ms() / 1000) {
+            Ok(c) => Some(c),
+            Err(e) => return fatal(format!("Failed to configure TLS. Check logs for more info. {e}")),
+        }
+    } else {
+        None
+    };
+    let tls_client = if tls_replication {
+        match ferrokv_tls::client_config(&tls_settings, ferrokv_tls::ServerCheck::CaChain) {
+            Ok(c) => Some(c),
+            Err(e) => return fatal(format!("Failed to configure TLS. Check logs for more info. {e}")),
+        }
+    } else {
+        None
+    };
+    if port == 0 && tls_port == 0 {
+        return fatal("Configured to not listen anywhere, exiting.".into());
+    }
     let now = now_ms();
     let seed = (now as u64) ^ ((std::process::id() as u64) << 32);
     // Users: the default one with `requirepass` as its password, then the file's `user`
@@ -119,7 +145,9 @@ pub fn main(args: &[String]) -> i32 {
     let persist = config_file::FilePersist { path: config_path.clone(), cfg: cfg.clone(), acl: acl.clone() };
     let mut core = Sentinel::new(now, seed, Box::new(persist));
     core.set_resolver(Box::new(SystemResolver));
-    core.env.settings.port = port;
+    // Other sentinels learn our port from our hello messages: the TLS one when they reach
+    // us over TLS (as Redis announces it).
+    core.env.settings.port = if tls_replication && tls_port != 0 { tls_port } else { port };
     core.env.settings.requirepass = requirepass;
     let mut lines = cfg.sentinel_lines.clone();
     lines.sort_by_key(|l| crate::persist::phase(&l.args));
@@ -153,14 +181,24 @@ pub fn main(args: &[String]) -> i32 {
             config_file: config_path,
             run_id,
             port,
+            tls_client,
         };
-        serve(Arc::new(Mutex::new(hub)), bind, port, backlog, pidfile).await
+        let ports = Ports { port, tls_port, tls: tls_server };
+        serve(Arc::new(Mutex::new(hub)), bind, ports, backlog, pidfile).await
     });
     rt.shutdown_timeout(Duration::from_millis(100));
     code
 }
 
-async fn serve(shared: Shared, bind: Vec<String>, port: u16, backlog: i32, pidfile: String) -> i32 {
+/// The listening side: `port` (0: none) and `tls-port` with its context.
+struct Ports {
+    port: u16,
+    tls_port: u16,
+    tls: Option<Arc<ServerConfig>>,
+}
+
+async fn serve(shared: Shared, bind: Vec<String>, ports: Ports, backlog: i32, pidfile: String) -> i32 {
+    let Ports { port, tls_port, tls } = ports;
     let pid_num = std::process::id();
     log::warn!("oO0OoO0OoO0Oo ferrokv is starting oO0OoO0OoO0Oo");
     log::warn!(
@@ -170,6 +208,13 @@ async fn serve(shared: Shared, bind: Vec<String>, port: u16, backlog: i32, pidfi
     );
     log::warn!("Configuration loaded");
     let bound = match ferrokv_server::listener::bind_tcp(&bind, port, backlog) {
+        Ok(b) => b,
+        Err(e) => {
+            log::warn!("{e}");
+            return 1;
+        }
+    };
+    let tls_bound = match ferrokv_server::listener::bind_tcp(&bind, tls_port, backlog) {
         Ok(b) => b,
         Err(e) => {
             log::warn!("{e}");
@@ -187,10 +232,11 @@ async fn serve(shared: Shared, bind: Vec<String>, port: u16, backlog: i32, pidfi
         hub.core.start(now_ms());
         hub.dispatch(&shared);
     }
-    for b in bound {
+    let listeners = bound.into_iter().map(|b| (b, None)).chain(tls_bound.into_iter().map(|b| (b, tls.clone())));
+    for (b, tls) in listeners {
         match tokio::net::TcpListener::from_std(b.listener) {
             Ok(l) => {
-                tokio::spawn(accept(shared.clone(), l));
+                tokio::spawn(accept(shared.clone(), l, tls));
             }
             Err(e) => {
                 log::warn!("Failed listening on port {port} (tcp), aborting: {e}");
@@ -224,13 +270,34 @@ async fn serve(shared: Shared, bind: Vec<String>, port: u16, backlog: i32, pidfi
     0
 }
 
-async fn accept(shared: Shared, listener: tokio::net::TcpListener) {
+/// Accepts clients; on `tls-port` (`tls` set) each one's task runs the TLS handshake
+/// first, under the same timeout as the server's.
+async fn accept(shared: Shared, listener: tokio::net::TcpListener, tls: Option<Arc<ServerConfig>>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 let fd = stream.as_raw_fd() as i64;
-                tokio::spawn(client::serve(shared.clone(), stream, fd));
+                let addr = stream.peer_addr().map(|a| format_sockaddr(&a)).unwrap_or_default();
+                let laddr = stream.local_addr().map(|a| format_sockaddr(&a)).unwrap_or_default();
+                let shared = shared.clone();
+                match tls.clone() {
+                    None => {
+                        tokio::spawn(client::serve(shared, stream, fd, addr, laddr));
+                    }
+                    Some(config) => {
+                        tokio::spawn(async move {
+                            let handshake = TlsAcceptor::from(config).accept(stream);
+                            match tokio::time::timeout(ferrokv_server::tls::HANDSHAKE_TIMEOUT, handshake).await {
+                                Ok(Ok(tls)) => client::serve(shared, tls, fd, addr, laddr).await,
+                                Ok(Err(e)) => log::debug!("Error accepting a client connection: {e} (addr={addr})"),
+                                Err(_) => log::debug!(
+                                    "Error accepting a client connection: TLS handshake timed out (addr={addr})"
+                                ),
+                            }
+                        });
+                    }
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off rather than spin.

@@ -22,7 +22,7 @@ use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
@@ -104,6 +104,26 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16) -> Result<Option<S
         .map_err(|_| "Timeout connecting to the MASTER...".to_string())?
         .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
     let _ = stream.set_nodelay(true);
+    let conn = master_conn_info(&stream);
+    // `tls-replication yes`: the context is taken per connection, so a reloaded
+    // certificate is used from the next reconnection on.
+    let tls = shared.tls.client.read().clone();
+    match tls {
+        Some(config) => {
+            let mut stream = crate::tls::connect(config, host, stream).await?;
+            handshake_and_follow(shared, &mut stream, conn, timeout).await
+        }
+        None => handshake_and_follow(shared, &mut stream, conn, timeout).await,
+    }
+}
+
+/// The link over a connected stream (plain or TLS): handshake, sync, then the stream.
+async fn handshake_and_follow<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Arc<Shared>,
+    stream: &mut S,
+    conn: ConnInfo,
+    timeout: Duration,
+) -> Result<Option<String>, String> {
     log::info!("MASTER <-> REPLICA sync started");
     let cfg = {
         let mut e = shared.engine.lock();
@@ -111,11 +131,18 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16) -> Result<Option<S
         let c = &e.cfg;
         let opt = |name: &str| Some(c.str(pid(name)).to_string()).filter(|s| !s.is_empty());
         let announce_port = c.int(pid("replica-announce-port"));
+        // A replica that talks TLS to its master is reached (by sentinels, by a master
+        // that becomes its replica) on its TLS port, as Redis announces it.
+        let own_port = if c.bool(pid("tls-replication")) && c.int(pid("tls-port")) > 0 {
+            c.int(pid("tls-port")) as u16
+        } else {
+            e.server.tcp_port
+        };
         let (replid, offset) = e.psync_args();
         HandshakeConfig {
             masteruser: opt("masteruser"),
             masterauth: opt("masterauth"),
-            listening_port: if announce_port > 0 { announce_port as u16 } else { e.server.tcp_port },
+            listening_port: if announce_port > 0 { announce_port as u16 } else { own_port },
             announce_ip: opt("replica-announce-ip"),
             psync_replid: replid,
             psync_offset: offset,
@@ -127,7 +154,7 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16) -> Result<Option<S
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut outcome = None;
     while outcome.is_none() {
-        read_some(&mut stream, &mut buf, timeout).await?;
+        read_some(stream, &mut buf, timeout).await?;
         while outcome.is_none() {
             // A master keeps the link alive with newlines while the replica waits for the
             // PSYNC reply (Redis does during repl-diskless-sync-delay): not replies.
@@ -150,7 +177,7 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16) -> Result<Option<S
     match outcome {
         Some(Action::FullResync { replid, offset }) => {
             shared.engine.lock().link_state(LinkState::Transfer, now_ms());
-            let (dbs, functions) = transfer(shared, &mut stream, &mut buf, timeout, &replid).await?;
+            let (dbs, functions) = transfer(shared, stream, &mut buf, timeout, &replid).await?;
             let ack = {
                 let mut e = shared.engine.lock();
                 e.link_full_sync_done(dbs, functions, replid, offset, now_ms());
@@ -162,9 +189,8 @@ async fn session(shared: &Arc<Shared>, host: &str, port: u16) -> Result<Option<S
         _ => return Err("handshake ended without a resync".into()),
     }
     let notify = Arc::new(Notify::new());
-    let conn = master_conn_info(&stream);
     let id = shared.engine.lock().connect_master_client(conn, Arc::new(NotifyWaker(notify.clone())), now_ms());
-    let ended = follow_stream(shared, &mut stream, &mut buf, id, &notify, timeout).await;
+    let ended = follow_stream(shared, stream, &mut buf, id, &notify, timeout).await;
     let mut e = shared.engine.lock();
     e.link_state(LinkState::Connect, now_ms());
     e.cache_master_client(id);
@@ -183,7 +209,11 @@ fn master_conn_info(stream: &TcpStream) -> ConnInfo {
     }
 }
 
-async fn read_some(stream: &mut TcpStream, buf: &mut BytesMut, timeout: Duration) -> Result<usize, String> {
+async fn read_some<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    timeout: Duration,
+) -> Result<usize, String> {
     match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
         Err(_) => Err("Timeout receiving data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.".into()),
         Ok(Ok(0)) => Err("Master closed the connection".into()),
@@ -194,9 +224,9 @@ async fn read_some(stream: &mut TcpStream, buf: &mut BytesMut, timeout: Duration
 
 /// Reads `$EOF:<mark>` or `$<len>` and the RDB after it, loading it into a new dataset
 /// on a blocking thread as the bytes arrive. Bytes after the RDB stay in `buf`.
-async fn transfer(
+async fn transfer<S: AsyncRead + Unpin>(
     shared: &Shared,
-    stream: &mut TcpStream,
+    stream: &mut S,
     buf: &mut BytesMut,
     timeout: Duration,
     replid: &str,
@@ -429,9 +459,9 @@ fn load_dbs(reader: ChannelReader, limits: LoadLimits, ndbs: usize) -> Result<Lo
 
 /// Applies the master's stream until the link fails (`Err`, the reason) or the master
 /// client is killed (`Ok`).
-async fn follow_stream(
+async fn follow_stream<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
-    stream: &mut TcpStream,
+    stream: &mut S,
     buf: &mut BytesMut,
     id: ClientId,
     killed: &Notify,

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""TLS throughput, side by side: redis-benchmark --tls against ferrokv's and Debian's
+redis-server's tls-port (both built with TLS: ferrokv on rustls, Redis on OpenSSL),
+alternating A/B rounds, medians, ratio ferrokv/redis.
+
+    python3 bench/tls.py [--rounds 5] [--requests 100000] [--tests set,get]
+                         [--pipelines 1,16] [--clients 50] [--connect-requests 5000]
+
+Runs SET and GET at each pipeline depth (-P 16 runs 8x the requests), then the new-connection
+rate: PING_INLINE with -k 0 (redis-benchmark opens a new connection, with a full TLS
+handshake, for every request). Certificates (an EC P-256 CA and server certificate) are
+made with the openssl command in a temporary directory; clients are not asked for one
+(tls-auth-clients no) so the figures are the server's handshake and record cost."""
+
+import argparse
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import Server, build_ferrokv, free_port, median, redis_tool  # noqa: E402
+
+
+def make_certs(d):
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
+    openssl("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2", "-subj", "/CN=bench CA", "-out", "ca.crt")
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server.key")
+    openssl("req", "-new", "-key", "server.key", "-subj", "/CN=localhost", "-out", "server.csr")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            "-sha256", "-extfile", "ext.cnf", "-out", "server.crt")
+    return {name: os.path.join(d, name) for name in ["ca.crt", "server.crt", "server.key"]}
+
+
+def run_benchmark(tls_port, ca, requests, pipeline, clients, argv):
+    out = subprocess.run(
+        [redis_tool("redis-benchmark"), "-p", str(tls_port), "--tls", "--cacert", ca, "-c", str(clients), "-n",
+         str(requests), "-P", str(pipeline), "-r", "100000", "--csv"] + argv,
+        check=True, capture_output=True, text=True, timeout=600).stdout
+    for row in csv.reader(io.StringIO(out)):
+        if row and row[0] != "test":
+            return float(row[1])
+    raise SystemExit(f"no result from redis-benchmark: {out}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--requests", type=int, default=100000)
+    ap.add_argument("--tests", default="set,get")
+    ap.add_argument("--pipelines", default="1,16")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--connect-requests", type=int, default=5000, help="0: skip the new-connection rate")
+    args = ap.parse_args()
+    build_ferrokv()
+    d = tempfile.mkdtemp(prefix="bench-tls-")
+    certs = make_certs(d)
+    servers = {}
+    try:
+        for kind in ["ferrokv", "redis"]:
+            tls_port = free_port()
+            extra = ["--tls-port", str(tls_port), "--tls-cert-file", certs["server.crt"], "--tls-key-file",
+                     certs["server.key"], "--tls-ca-cert-file", certs["ca.crt"], "--tls-auth-clients", "no"]
+            servers[kind] = (Server(kind, extra), tls_port)
+        cases = []
+        for p in [int(x) for x in args.pipelines.split(",")]:
+            for t in args.tests.split(","):
+                cases.append((t.upper(), p, args.requests * (8 if p > 1 else 1), ["-t", t]))
+        if args.connect_requests:
+            cases.append(("CONNECT (-k 0)", 1, args.connect_requests, ["-t", "ping_inline", "-k", "0"]))
+        results = {}
+        for r in range(args.rounds):
+            # Each case runs on both servers back to back, who goes first alternating, so a
+            # burst of load elsewhere on the machine hits both sides of a ratio alike.
+            order = ["ferrokv", "redis"] if r % 2 == 0 else ["redis", "ferrokv"]
+            for name in order:
+                servers[name][0].cli("FLUSHALL")
+            for label, p, n, argv in cases:
+                clients = min(args.clients, 8) if "-k" in argv else args.clients
+                for name in order:
+                    ops = run_benchmark(servers[name][1], certs["ca.crt"], n, p, clients, argv)
+                    results.setdefault((label, p, name), []).append(ops)
+            time.sleep(0.1)
+    finally:
+        for srv, _ in servers.values():
+            srv.stop()
+        shutil.rmtree(d, ignore_errors=True)
+    print(f"\nTLS, median of {args.rounds} rounds, -c {args.clients} (-c 8 for CONNECT), ops/s")
+    print(f"{'test':16} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7}")
+    for label, p, _, _ in cases:
+        a, b = median(results[(label, p, "ferrokv")]), median(results[(label, p, "redis")])
+        print(f"{label:16} {p:>3} {a:>12.0f} {b:>12.0f} {a / b:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
