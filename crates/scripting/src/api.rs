@@ -239,7 +239,7 @@ unsafe fn generic_call(l: State, raise: bool) -> c_int {
 
 /// Redis's `pcall`: like Lua's, but an error table with an `err` field comes back as
 /// its message (scripts written for Redis 6 expect a string).
-unsafe extern "C-unwind" fn redis_style_pcall(l: State) -> c_int {
+pub(crate) unsafe extern "C-unwind" fn redis_style_pcall(l: State) -> c_int {
     let argc = ffi::lua_gettop(l);
     ffi::lua_pushboolean(l, 1);
     ffi::lua_insert(l, 1);

@@ -10,7 +10,8 @@
 //! `lua_State` layout of Lua 5.1.5, after checking once on a live coroutine that they
 //! behave as expected; where they do not, runs never yield (and then finish in one go, as
 //! before). A kill request makes the hook raise Redis's error, then raise again on every
-//! line so that `pcall` cannot swallow it.
+//! line so that `pcall` cannot swallow it. A loop inside `pcall` yields too: in yielding
+//! runs `pcall` is made of coroutines that pass the yield up (see [`crate::pcall`]).
 
 use crate::lua::State;
 use crate::run::{annotate_error, error_reply, extract_error, push_array, RunMode};
@@ -107,6 +108,22 @@ fn check_layout() -> bool {
     }
 }
 
+/// True when `lua_yield` on `co` would not raise (see [`Yieldable`]).
+///
+/// # Safety
+/// `co` is a live thread.
+pub(crate) unsafe fn may_yield(co: State) -> bool {
+    Yieldable::at(co)
+}
+
+/// Gives `co` the count hook of yielding runs.
+///
+/// # Safety
+/// `co` is a live thread.
+pub(crate) unsafe fn set_hook(co: State) {
+    ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD);
+}
+
 /// Starts `func` as a coroutine of `l`; returns whether it finished (its reply, or
 /// error, is then in `out`) or is suspended.
 #[allow(clippy::too_many_arguments)]
@@ -187,6 +204,8 @@ fn step(
     if rc == ffi::LUA_YIELD {
         return Step::Suspended(s);
     }
+    // SAFETY: the run is over; its transparent coroutines belong to `l`.
+    unsafe { crate::pcall::forget_transparent(l, slot) };
     // SAFETY: the coroutine finished (or died); what it left is on its stack.
     unsafe {
         if rc == 0 {
@@ -245,7 +264,7 @@ unsafe fn annotate_in_place(l: State, co: State) {
 }
 
 /// The count hook of yielding runs.
-unsafe extern "C-unwind" fn hook(co: State, _ar: *mut ffi::lua_Debug) {
+unsafe extern "C-unwind" fn hook(co: State, ar: *mut ffi::lua_Debug) {
     ffi::lua_rawgetp(co, ffi::LUA_REGISTRYINDEX, (&SLOT_KEY as *const u8).cast());
     let slot = ffi::lua_touserdata(co, -1).cast::<RunSlot>();
     ffi::lua_pop(co, 1);
@@ -253,13 +272,24 @@ unsafe extern "C-unwind" fn hook(co: State, _ar: *mut ffi::lua_Debug) {
         return;
     }
     if (*slot).kill {
-        // From now on every line raises, so no pcall can keep the script running.
+        // From now on every line raises, so no pcall can keep the script running (in
+        // the pcalls' own coroutines up the chain too).
         ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKLINE, 0);
+        for &(c, _) in &(*slot).transparent {
+            ffi::lua_sethook(c, Some(hook), ffi::LUA_MASKLINE, 0);
+        }
+        if let Some(run) = (*slot).running_co {
+            ffi::lua_sethook(run, Some(hook), ffi::LUA_MASKLINE, 0);
+        }
+        if crate::pcall::in_wrapper(co, ar) {
+            // The script's next line raises, as on Redis (whose pcall has no lines).
+            return;
+        }
         crate::api::push_error_table(co, b"Script killed by user with SCRIPT KILL...");
         ffi::lua_error(co);
     }
-    if let Some(t) = (*slot).yield_after.filter(|_| (*slot).running_co == Some(co)) {
-        if Instant::now() >= t && Yieldable::at(co) {
+    if let Some(t) = (*slot).yield_after {
+        if Instant::now() >= t && crate::pcall::yieldable_innermost(&*slot) == Some(co) {
             ffi::lua_yield(co, 0);
         }
     }

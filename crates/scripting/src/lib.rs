@@ -23,6 +23,7 @@ mod flags;
 mod functions;
 mod libs;
 mod lua;
+mod pcall;
 mod rand48;
 mod register;
 mod run;
@@ -159,6 +160,8 @@ impl Scripting {
         self.scripts_bytes = 0;
         self.slot.rand = rand;
         self.slot.spare = None;
+        self.slot.pcall_pool.clear();
+        self.slot.transparent.clear();
         let version = self.slot.version;
         self.l = sandbox::new_state(&mut self.slot, version);
     }

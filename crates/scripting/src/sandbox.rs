@@ -58,6 +58,11 @@ pub struct RunSlot {
     /// The coroutine of the yielding run in progress: only it may be yielded (coroutines
     /// a script creates inherit its hook, and must not be suspended behind its back).
     pub running_co: Option<State>,
+    /// The coroutines of the `pcall`s in progress in the yielding run, outermost first,
+    /// with their registry references (see [`crate::pcall`]).
+    pub transparent: Vec<(State, c_int)>,
+    /// Finished `pcall` coroutines kept for reuse, with their registry references.
+    pub pcall_pool: Vec<(State, c_int)>,
 }
 
 /// Registry keys (addresses of these statics are unique light userdata).
@@ -158,6 +163,7 @@ unsafe extern "C-unwind" fn setup(l: State) -> c_int {
     open_lib(l, c"math", ffi::luaopen_math);
     crate::libs::open_all(l, slot);
     crate::api::open_redis(l, slot, (*slot).version);
+    crate::pcall::open_pcall(l, slot, crate::api::redis_style_pcall);
     // The original tostring, for the error handler (the global may be replaced later).
     ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"tostring".as_ptr());
     ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, (&TOSTRING_KEY as *const u8).cast());
