@@ -97,8 +97,7 @@ impl Engine {
             self.scripts.busy = Some(busy);
             return true;
         };
-        let mut interp = self.scripts.interp.take().expect("one run at a time");
-        let mut functions = self.scripts.functions.take().expect("one run at a time");
+        let (mut interp, mut functions) = self.scripts.take_for_run();
         let mut script_client = self.scripts.client.take().expect("one run at a time");
         self.now_ms = now_ms;
         let in_exec = std::mem::replace(&mut self.in_exec, true);

@@ -226,6 +226,26 @@ unsafe fn wrap_builtins(l: State, slot: *mut RunSlot) {
     }
 }
 
+/// Replaces the table on top of the stack by the real table behind it if it is a proxy
+/// (serializers walk a library table's contents, as Redis's do, not an empty proxy).
+///
+/// # Safety
+/// A table is on top of `l`'s stack.
+pub unsafe fn unproxy_top(l: State) {
+    if ffi::lua_checkstack(l, 2) == 0 {
+        return;
+    }
+    ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, (&PROXIES_KEY as *const u8).cast());
+    ffi::lua_pushvalue(l, -2);
+    ffi::lua_rawget(l, -2);
+    if ffi::lua_istable(l, -1) != 0 {
+        ffi::lua_replace(l, -3);
+        ffi::lua_pop(l, 1);
+    } else {
+        ffi::lua_pop(l, 2);
+    }
+}
+
 /// Replaces argument 1 by the real table behind it if it is a proxy. Returns true if it
 /// was one (it is then read-only).
 unsafe fn unproxy_arg1(l: State) -> bool {
