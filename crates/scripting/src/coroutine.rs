@@ -14,8 +14,8 @@
 //! runs `pcall` is made of coroutines that pass the yield up (see [`crate::pcall`]).
 
 use crate::lua::State;
-use crate::run::{annotate_error, error_reply, extract_error, push_array, RunMode};
-use crate::sandbox::{RunSlot, REAL_GLOBALS_KEY, SLOT_KEY};
+use crate::run::{annotate_error, error_reply, extract_error, lend_handler, push_invocation, Invocation};
+use crate::sandbox::{RunSlot, SLOT_KEY};
 use crate::CallHandler;
 use ferrokv_resp::ReplyBuf;
 use mlua_sys as ffi;
@@ -124,17 +124,12 @@ pub(crate) unsafe fn set_hook(co: State) {
     ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD);
 }
 
-/// Starts `func` as a coroutine of `l`; returns whether it finished (its reply, or
+/// Starts `inv` as a coroutine of `l`; returns whether it finished (its reply, or
 /// error, is then in `out`) or is suspended.
-#[allow(clippy::too_many_arguments)]
 pub fn start(
     l: State,
     slot: &mut RunSlot,
-    func: c_int,
-    mode: RunMode,
-    name: &str,
-    keys: &[&[u8]],
-    args: &[&[u8]],
+    inv: &Invocation,
     handler: &mut dyn CallHandler,
     out: &mut ReplyBuf,
 ) -> Step {
@@ -155,28 +150,11 @@ pub fn start(
                 (co, ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX))
             }
         };
-        ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, func as _);
-        let nargs = match mode {
-            RunMode::Eval => {
-                ffi::lua_rawgetp(co, ffi::LUA_REGISTRYINDEX, (&REAL_GLOBALS_KEY as *const u8).cast());
-                let globals = ffi::lua_gettop(co);
-                push_array(co, keys);
-                crate::lua::rawset_str(co, globals, "KEYS");
-                push_array(co, args);
-                crate::lua::rawset_str(co, globals, "ARGV");
-                ffi::lua_pop(co, 1);
-                0
-            }
-            RunMode::Function => {
-                push_array(co, keys);
-                push_array(co, args);
-                2
-            }
-        };
-        ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD);
+        let nargs = push_invocation(co, inv);
+        set_hook(co);
         (co, co_ref, nargs)
     };
-    step(l, slot, Suspended { co, co_ref, name: name.to_string() }, nargs, handler, out)
+    step(l, slot, Suspended { co, co_ref, name: inv.name.to_string() }, nargs, handler, out)
 }
 
 /// Runs a suspended coroutine for one more slice.
@@ -192,9 +170,8 @@ fn step(
     handler: &mut dyn CallHandler,
     out: &mut ReplyBuf,
 ) -> Step {
-    let handler: *mut (dyn CallHandler + '_) = handler;
-    // SAFETY: cleared below, before the handler's borrow ends (as in `run::run`).
-    slot.handler = Some(unsafe { std::mem::transmute::<*mut (dyn CallHandler + '_), *mut dyn CallHandler>(handler) });
+    // Cleared below, before the handler's borrow ends.
+    lend_handler(slot, handler);
     // SAFETY: `co` is alive (anchored) and suspended or fresh; resuming runs Lua code
     // whose errors are caught by lua_resume.
     slot.running_co = Some(s.co);

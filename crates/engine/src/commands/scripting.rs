@@ -243,17 +243,10 @@ pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: 
     let yield_after = crate::busy::deadline(c.eng);
     let mut handler = ScriptCaller::new(c.eng, c.client, &mut script_client, c.now, params);
     let mut out = std::mem::take(&mut handler.caller.out);
-    let done = match (target, yields) {
-        (Target::Eval(sha), false) => {
-            interp.run_eval(sha, keys, args, &mut handler, &mut out);
-            true
-        }
-        (Target::Eval(sha), true) => interp.start_eval(sha, keys, args, &mut handler, &mut out, yield_after),
-        (Target::Function(name), false) => {
-            functions.call(name, keys, args, &mut handler, &mut out);
-            true
-        }
-        (Target::Function(name), true) => functions.start_call(name, keys, args, &mut handler, &mut out, yield_after),
+    let yield_after = yields.then_some(yield_after);
+    let done = match target {
+        Target::Eval(sha) => interp.run_eval(sha, keys, args, &mut handler, &mut out, yield_after),
+        Target::Function(name) => functions.call(name, keys, args, &mut handler, &mut out, yield_after),
     };
     let params = handler.params();
     c.client.out = out;
