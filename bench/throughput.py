@@ -18,7 +18,10 @@ is not reported). Tests redis-benchmark does not have are custom commands on a s
   evalsha        EVALSHA of `return redis.call('INCR', KEYS[1])` (random key)
   evalsha10      EVALSHA of a script running ten INCRs on its key
   fcall          FCALL of a library function doing the one INCR
-                 (these three only with --tests, e.g. --tests evalsha,evalsha10,fcall)
+  evalnew        EVAL "return '<random number>'" 0: (nearly) every call a new script, so
+                 the cache grows (Redis 7.0 never evicts EVAL scripts); the cache is flushed
+                 before each run, -r 100,000,000
+                 (these four only with --tests, e.g. --tests evalsha,evalsha10,fcall,evalnew)
 Every round starts from FLUSHALL and a fresh seed, so the dataset does not grow with rounds.
 
 Besides ops/s the table shows the server's CPU time per request (utime + stime from
@@ -62,6 +65,10 @@ def load_scripts(srv):
     srv.cli("SCRIPT", "LOAD", INCR10_SCRIPT)
 
 
+def flush_scripts(srv):
+    srv.cli("SCRIPT", "FLUSH")
+
+
 def load_function(srv):
     srv.cli("FUNCTION", "LOAD", "REPLACE", FUNCTION_LIB)
 
@@ -74,6 +81,7 @@ CUSTOM = {
     "evalsha": (load_scripts, ["EVALSHA", sha1hex(INCR_SCRIPT), "1", "key:__rand_int__"], 100000),
     "evalsha10": (load_scripts, ["EVALSHA", sha1hex(INCR10_SCRIPT), "1", "key:__rand_int__"], 100000),
     "fcall": (load_function, ["FCALL", "incr1", "1", "key:__rand_int__"], 100000),
+    "evalnew": (flush_scripts, ["EVAL", "return '__rand_int__'", "0"], 100000000),
 }
 
 

@@ -67,6 +67,16 @@ impl LibSet {
     fn has_function(&self, name: &[u8]) -> bool {
         self.index.contains_key(&*name.to_ascii_lowercase())
     }
+
+    /// The function called `name` (any case). The index is keyed by lowercase names: a
+    /// name already in lowercase, as most callers write it, is looked up without a copy.
+    fn get(&self, name: &[u8]) -> Option<&Function> {
+        let lib = match name.iter().any(u8::is_ascii_uppercase) {
+            false => self.index.get(name)?,
+            true => self.index.get(&*name.to_ascii_lowercase())?,
+        };
+        self.libs.get(lib)?.functions.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+    }
 }
 
 /// How FUNCTION RESTORE treats the libraries already loaded.
@@ -273,8 +283,7 @@ impl Functions {
 
     /// The function called `name` (any case).
     pub fn get(&self, name: &[u8]) -> Option<&Function> {
-        let lib = self.set.index.get(&*name.to_ascii_lowercase())?;
-        self.set.libs.get(lib)?.functions.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+        self.set.get(name)
     }
 
     pub fn library_count(&self) -> usize {
@@ -327,12 +336,13 @@ impl Functions {
         out: &mut ferrokv_resp::ReplyBuf,
         yield_after: Option<std::time::Instant>,
     ) -> bool {
-        let Some(f) = self.get(name) else {
+        let Some(f) = self.set.get(name) else {
             out.error("ERR Function not found");
             return true;
         };
-        let name = String::from_utf8_lossy(&f.name).into_owned();
-        let inv = crate::run::Invocation { func: f.func, mode: RunMode::Function, name: &name, keys, args };
+        // Names are [a-zA-Z0-9_]+ (checked at registration): no copy needed.
+        let name = std::str::from_utf8(&f.name).unwrap_or("?");
+        let inv = crate::run::Invocation { func: f.func, mode: RunMode::Function, name, keys, args };
         self.vm.run(&inv, handler, out, yield_after)
     }
 
