@@ -14,6 +14,12 @@ not time), so a change's CPU cost can be judged against the binary before it.
 Prints, per test and pipeline depth, each binary's total instructions (the whole server
 run: startup, the load, shutdown), the ratio to the first binary, and instructions per
 request. Random keys (-r 100000) make runs differ by about 0.5 %.
+
+A binary named redis-server* is started as Redis (no `server` subcommand), so Debian's
+redis-server can be a column: `--bin redis=/usr/bin/redis-server`. Tests are
+redis-benchmark's own (-t) or throughput.py's custom ones (evalsha, evalsha10, fcall,
+evalnew, zrangebyscore), seeded the same way. `--keep DIR` keeps each callgrind output
+there (for callgrind_annotate).
 """
 
 import argparse
@@ -26,16 +32,28 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import free_port, redis_tool  # noqa: E402
+from throughput import CUSTOM  # noqa: E402
 
 
-def count(binary, test, pipeline, requests):
+class Seeded:
+    """What throughput.py's seed functions need of a server: its cli."""
+
+    def __init__(self, port):
+        self.port = port
+
+    def cli(self, *args):
+        return subprocess.run([redis_tool("redis-cli"), "-p", str(self.port)] + list(args), check=True,
+                              capture_output=True, text=True).stdout
+
+
+def count(binary, test, pipeline, requests, keep=None):
     port = free_port()
     d = tempfile.mkdtemp(prefix="bench-callgrind-")
-    out = os.path.join(d, "callgrind.out")
-    program = [binary] if os.path.basename(binary).startswith("redis-server") else [binary, "server"]
+    out = os.path.join(keep or d, f"callgrind.{os.path.basename(binary)}.{test}.P{pipeline}.out")
+    as_redis = os.path.basename(binary).startswith("redis-server")
     server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + program + ["--port", str(port),
-         "--save", "", "--appendonly", "no", "--dir", d],
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary] + ([] if as_redis else ["server"])
+        + ["--port", str(port), "--save", "", "--appendonly", "no", "--dir", d],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cli = redis_tool("redis-cli")
     deadline = time.time() + 60
@@ -43,9 +61,16 @@ def count(binary, test, pipeline, requests):
         if time.time() > deadline or server.poll() is not None:
             raise SystemExit(f"{binary} did not start under valgrind")
         time.sleep(0.2)
-    load = test.split() if " " in test else ["-t", test]
+    if test in CUSTOM:
+        seed, argv, rand_range = CUSTOM[test]
+        seed(Seeded(port))
+        load = ["-r", str(rand_range)] + argv
+    elif " " in test:
+        load = ["-r", "100000"] + test.split()
+    else:
+        load = ["-r", "100000", "-t", test]
     subprocess.run([redis_tool("redis-benchmark"), "-p", str(port), "-c", "50", "-n", str(requests), "-P",
-                    str(pipeline), "-r", "100000", "-q"] + load, check=True, capture_output=True)
+                    str(pipeline), "-q"] + load, check=True, capture_output=True)
     subprocess.run([cli, "-p", str(port), "SHUTDOWN", "NOSAVE"], capture_output=True)
     server.wait(timeout=120)
     with open(out) as f:
@@ -63,15 +88,16 @@ def main():
     ap.add_argument("--pipelines", default="1,16")
     ap.add_argument("--requests", type=int, default=50000)
     ap.add_argument("--command", help="a command line for redis-benchmark instead of --tests")
+    ap.add_argument("--keep", help="a directory to keep the callgrind outputs in")
     args = ap.parse_args()
     tests = [args.command] if args.command else args.tests.split(",")
     bins = [b.split("=", 1) for b in args.bin]
-    print(f"{'test':<6}{'-P':>4}" + "".join(f"{name:>16}{'ratio':>7}" for name, _ in bins) + f"{'instr/req':>11}")
+    print(f"{'test':<10}{'-P':>4}" + "".join(f"{name:>16}{'ratio':>7}" for name, _ in bins) + f"{'instr/req':>11}")
     for p in [int(x) for x in args.pipelines.split(",")]:
         requests = args.requests * (4 if p > 1 else 1)
         for t in tests:
-            counts = [count(path, t, p, requests) for _, path in bins]
-            row = f"{t.split()[0]:<6}{p:>4}" + "".join(f"{c:>16}{c / counts[0]:>7.3f}" for c in counts)
+            counts = [count(path, t, p, requests, args.keep) for _, path in bins]
+            row = f"{t.split()[0]:<10}{p:>4}" + "".join(f"{c:>16}{c / counts[0]:>7.3f}" for c in counts)
             print(row + f"{counts[-1] / requests:>11.0f}")
 
 

@@ -18,7 +18,10 @@ is not reported). Tests redis-benchmark does not have are custom commands on a s
   evalsha        EVALSHA of `return redis.call('INCR', KEYS[1])` (random key)
   evalsha10      EVALSHA of a script running ten INCRs on its key
   fcall          FCALL of a library function doing the one INCR
-                 (these three only with --tests, e.g. --tests evalsha,evalsha10,fcall)
+  evalnew        EVAL "return '<random number>'" 0: (nearly) every call a new script, so
+                 the cache grows (Redis 7.0 never evicts EVAL scripts); the cache is flushed
+                 before each run, -r 100,000,000
+                 (these four only with --tests, e.g. --tests evalsha,evalsha10,fcall,evalnew)
   pfadd          PFADD bench:hll el:<random> (one HyperLogLog, dense after a few
                  thousand elements; only with --tests)
   pfcount        PFCOUNT of one of three 10,000-element HyperLogLogs (cached cardinality)
@@ -74,6 +77,10 @@ def seed_hlls(srv):
         srv.cli("PFCOUNT", f"bench:hll{n}")
 
 
+def flush_scripts(srv):
+    srv.cli("SCRIPT", "FLUSH")
+
+
 def load_function(srv):
     srv.cli("FUNCTION", "LOAD", "REPLACE", FUNCTION_LIB)
 
@@ -91,6 +98,7 @@ CUSTOM = {
     "pfcount3": (seed_hlls, ["PFCOUNT", "bench:hll1", "bench:hll2", "bench:hll3"], 100000),
     "bitfield": (lambda srv: None, ["BITFIELD", "bf:__rand_int__", "INCRBY", "u8", "#3", "1", "GET", "i5", "100"],
                  100000),
+    "evalnew": (flush_scripts, ["EVAL", "return '__rand_int__'", "0"], 100000000),
 }
 
 

@@ -178,3 +178,69 @@ local ok, v = coroutine.resume(co)
 return {tostring(ok), v, coroutine.status(co)}";
     assert_eq!(text(&c.cmd(&[b"EVAL", script, b"0"])), "*3\r\n$4\r\ntrue\r\n:500000\r\n$4\r\ndead\r\n");
 }
+
+/// A loop inside `pcall` (Lua 5.1 cannot yield across the C call of a plain `pcall`):
+/// other clients get BUSY, SCRIPT KILL stops it, and the server serves again.
+fn pcall_loop_scenario(s: &Server) -> Vec<String> {
+    let mut t = Vec::new();
+    let mut other = s.raw();
+    assert_eq!(other.cmd(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"100"]), b"+OK\r\n");
+    let mut looping = s.raw();
+    for script in [
+        &b"pcall(function() while true do end end)"[..],
+        b"local ok, e = pcall(function() return pcall(function() while true do end end) end)\nreturn {tostring(ok), e}",
+        b"for i = 1, 3 do pcall(error, 'x') end\nlocal ok, e = pcall(function() while true do end end)\nreturn 'after: ' .. tostring(e)",
+    ] {
+        start_long(s, &mut looping, &[b"EVAL", script, b"0"]);
+        t.push(text(&other.cmd(&[b"GET", b"k"])));
+        t.push(text(&other.cmd(&[b"SCRIPT", b"KILL"])));
+        t.push(reply_of(&mut looping));
+        t.push(text(&other.cmd(&[b"SET", b"k", b"after"])));
+        t.push(text(&looping.cmd(&[b"GET", b"k"])));
+    }
+    t
+}
+
+#[test]
+fn a_loop_inside_pcall_is_killed_by_script_kill() {
+    let fk = Server::start(&[]);
+    let ours = pcall_loop_scenario(&fk);
+    let Some(rs) = Server::start_redis(&[]) else { return };
+    let theirs = pcall_loop_scenario(&rs);
+    assert_eq!(ours, theirs);
+}
+
+/// `pcall` in a yielding run keeps Lua's meaning: results, errors (and Redis's error
+/// tables), nesting, yields refused as on Redis, and a script's own coroutines.
+#[test]
+fn pcall_across_slices_keeps_its_meaning() {
+    let fk = Server::start(&["--busy-reply-threshold", "0"]);
+    let mut c = fk.raw();
+    let Some(rs) = Server::start_redis(&[]) else { return };
+    let mut r = rs.raw();
+    let scripts: &[&[u8]] = &[
+        b"return {pcall(function(a, b) return a + b, 'x' end, 1, 2)}",
+        b"return {pcall(error, 'plain')}",
+        b"local ok, e = pcall(function() error('where') end) return {tostring(ok), e}",
+        b"local ok, e = pcall(function() error({err = 'tbl'}) end) return {tostring(ok), e}",
+        b"local ok, e = pcall(redis.call, 'NOPE') return {tostring(ok), e}",
+        b"return {pcall(pcall, error, 'inner')}",
+        b"local ok, e = pcall(coroutine.yield) return {tostring(ok), e}",
+        b"local ok, e = pcall() return {tostring(ok), e}",
+        b"local ok, e = pcall(42) return {tostring(ok), e}",
+        b"return coroutine.running() == nil",
+        b"return pcall(function() return coroutine.running() == nil end)",
+        b"coroutine.yield() return 1",
+        b"local n = 0 for i = 1, 300000 do local ok = pcall(function() n = n + 1 end) end return n",
+        b"local x = 0 local ok, v = pcall(function() for i = 1, 2000000 do x = x + 1 end return x end) return {tostring(ok), v}",
+        b"local co = coroutine.wrap(function() local ok, v = pcall(coroutine.yield, 5) return v end) return {co(), co(7)}",
+        b"local t = {3, 1, 2} table.sort(t, function(a, b) local ok = pcall(function() for i = 1, 100000 do end end) return a < b end) return t",
+        b"local depth = 0 local function f() depth = depth + 1 if depth < 50 then return pcall(f) end return true end f() return depth",
+    ];
+    for script in scripts {
+        let ours = text(&c.cmd(&[b"EVAL", script, b"0"]));
+        let theirs = text(&r.cmd(&[b"EVAL", script, b"0"]));
+        // The script's SHA is in error replies, alike on both sides.
+        assert_eq!(ours, theirs, "{}", text(script));
+    }
+}

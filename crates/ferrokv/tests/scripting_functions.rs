@@ -333,3 +333,38 @@ fn damaged_restore_payloads_are_refused_and_never_crash() {
     assert_eq!(libraries(&mut c), want);
     assert_eq!(exercise(&mut c, "after"), (2, Some("2".into()), 2));
 }
+
+/// INFO's script figures are measured, as Redis's: the cache's count and bytes, the EVAL
+/// Lua heap growing with cached scripts and back after SCRIPT FLUSH, and the totals that
+/// add the functions' side. A script may read them too (its interpreter is busy then).
+#[test]
+fn info_reports_script_cache_and_lua_memory() {
+    let fk = Server::start(&[]);
+    let mut c = fk.conn();
+    let field = |c: &mut redis::Connection, f: &str| info_field(c, "memory", f).parse::<u64>().expect(f);
+    assert_eq!(field(&mut c, "number_of_cached_scripts"), 0);
+    assert_eq!(field(&mut c, "used_memory_scripts_eval"), 0);
+    let empty_vm = field(&mut c, "used_memory_vm_eval");
+    assert_eq!(field(&mut c, "used_memory_lua"), empty_vm);
+    for i in 0..500 {
+        let body = format!("local x = redis.call('GET', KEYS[1]) if x == ARGV[1] then return {i} end return x");
+        let _: String = redis::cmd("SCRIPT").arg("LOAD").arg(body).query(&mut c).expect("SCRIPT LOAD");
+    }
+    assert_eq!(field(&mut c, "number_of_cached_scripts"), 500);
+    let cache = field(&mut c, "used_memory_scripts_eval");
+    assert!(cache > 500 * 80, "{cache}");
+    let vm = field(&mut c, "used_memory_vm_eval");
+    assert!(vm > empty_vm + 500 * 200, "Lua heap {vm} after 500 scripts, {empty_vm} empty");
+    let vm_total = field(&mut c, "used_memory_vm_total");
+    assert_eq!(vm_total, vm + field(&mut c, "used_memory_vm_functions"));
+    assert_eq!(field(&mut c, "used_memory_scripts"), cache + field(&mut c, "used_memory_functions"));
+    let seen: String = redis::cmd("EVAL")
+        .arg("return string.match(redis.call('INFO', 'memory'), 'number_of_cached_scripts:(%d+)')")
+        .arg(0)
+        .query(&mut c)
+        .expect("INFO from a script");
+    assert_eq!(seen, "501", "the running script counts as cached, as on Redis");
+    let () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut c).expect("FLUSH");
+    assert_eq!(field(&mut c, "number_of_cached_scripts"), 0);
+    assert!(field(&mut c, "used_memory_vm_eval") < vm / 2);
+}

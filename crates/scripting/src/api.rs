@@ -140,19 +140,29 @@ unsafe fn collect_args(l: State) -> Result<Argv, ArgsError> {
             _ => return Err(ArgsError::NotStringOrNumber),
         }
     }
-    let mut parts: Vec<&[u8]> = Vec::with_capacity(n as usize);
+    // Most calls have a few arguments: their slices stay on the stack (a heap Vec here
+    // was one allocation per redis.call).
+    const ON_STACK: usize = 16;
+    let mut stack_parts: [&[u8]; ON_STACK] = [&[]; ON_STACK];
+    let mut heap_parts: Vec<&[u8]> = Vec::new();
+    let parts: &mut [&[u8]] = if n as usize <= ON_STACK {
+        &mut stack_parts[..n as usize]
+    } else {
+        heap_parts.resize(n as usize, &[]);
+        &mut heap_parts
+    };
     let mut next_number = numbers.iter().peekable();
-    for i in 1..=n {
-        match next_number.peek() {
+    for (i, part) in (1..=n).zip(parts.iter_mut()) {
+        *part = match next_number.peek() {
             Some((j, s)) if *j == i => {
-                parts.push(s.as_bytes());
                 next_number.next();
+                s.as_bytes()
             }
             // A string argument: lua_tolstring does not convert (or allocate) strings.
-            _ => parts.push(to_bytes(l, i).unwrap_or_default()),
-        }
+            _ => to_bytes(l, i).unwrap_or_default(),
+        };
     }
-    Ok(Argv::from_slices(&parts))
+    Ok(Argv::from_slices(parts))
 }
 
 /// What the Rust half of a call produced, for the half that talks to Lua.
@@ -239,7 +249,7 @@ unsafe fn generic_call(l: State, raise: bool) -> c_int {
 
 /// Redis's `pcall`: like Lua's, but an error table with an `err` field comes back as
 /// its message (scripts written for Redis 6 expect a string).
-unsafe extern "C-unwind" fn redis_style_pcall(l: State) -> c_int {
+pub(crate) unsafe extern "C-unwind" fn redis_style_pcall(l: State) -> c_int {
     let argc = ffi::lua_gettop(l);
     ffi::lua_pushboolean(l, 1);
     ffi::lua_insert(l, 1);

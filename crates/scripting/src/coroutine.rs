@@ -10,11 +10,12 @@
 //! `lua_State` layout of Lua 5.1.5, after checking once on a live coroutine that they
 //! behave as expected; where they do not, runs never yield (and then finish in one go, as
 //! before). A kill request makes the hook raise Redis's error, then raise again on every
-//! line so that `pcall` cannot swallow it.
+//! line so that `pcall` cannot swallow it. A loop inside `pcall` yields too: in yielding
+//! runs `pcall` is made of coroutines that pass the yield up (see [`crate::pcall`]).
 
 use crate::lua::State;
-use crate::run::{annotate_error, error_reply, extract_error, push_array, RunMode};
-use crate::sandbox::{RunSlot, REAL_GLOBALS_KEY, SLOT_KEY};
+use crate::run::{annotate_error, error_reply, extract_error, lend_handler, push_invocation, Invocation};
+use crate::sandbox::{RunSlot, SLOT_KEY};
 use crate::CallHandler;
 use ferrokv_resp::ReplyBuf;
 use mlua_sys as ffi;
@@ -107,17 +108,28 @@ fn check_layout() -> bool {
     }
 }
 
-/// Starts `func` as a coroutine of `l`; returns whether it finished (its reply, or
+/// True when `lua_yield` on `co` would not raise (see [`Yieldable`]).
+///
+/// # Safety
+/// `co` is a live thread.
+pub(crate) unsafe fn may_yield(co: State) -> bool {
+    Yieldable::at(co)
+}
+
+/// Gives `co` the count hook of yielding runs.
+///
+/// # Safety
+/// `co` is a live thread.
+pub(crate) unsafe fn set_hook(co: State) {
+    ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD);
+}
+
+/// Starts `inv` as a coroutine of `l`; returns whether it finished (its reply, or
 /// error, is then in `out`) or is suspended.
-#[allow(clippy::too_many_arguments)]
 pub fn start(
     l: State,
     slot: &mut RunSlot,
-    func: c_int,
-    mode: RunMode,
-    name: &str,
-    keys: &[&[u8]],
-    args: &[&[u8]],
+    inv: &Invocation,
     handler: &mut dyn CallHandler,
     out: &mut ReplyBuf,
 ) -> Step {
@@ -138,28 +150,11 @@ pub fn start(
                 (co, ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX))
             }
         };
-        ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, func as _);
-        let nargs = match mode {
-            RunMode::Eval => {
-                ffi::lua_rawgetp(co, ffi::LUA_REGISTRYINDEX, (&REAL_GLOBALS_KEY as *const u8).cast());
-                let globals = ffi::lua_gettop(co);
-                push_array(co, keys);
-                crate::lua::rawset_str(co, globals, "KEYS");
-                push_array(co, args);
-                crate::lua::rawset_str(co, globals, "ARGV");
-                ffi::lua_pop(co, 1);
-                0
-            }
-            RunMode::Function => {
-                push_array(co, keys);
-                push_array(co, args);
-                2
-            }
-        };
-        ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD);
+        let nargs = push_invocation(co, inv);
+        set_hook(co);
         (co, co_ref, nargs)
     };
-    step(l, slot, Suspended { co, co_ref, name: name.to_string() }, nargs, handler, out)
+    step(l, slot, Suspended { co, co_ref, name: inv.name.to_string() }, nargs, handler, out)
 }
 
 /// Runs a suspended coroutine for one more slice.
@@ -175,9 +170,8 @@ fn step(
     handler: &mut dyn CallHandler,
     out: &mut ReplyBuf,
 ) -> Step {
-    let handler: *mut (dyn CallHandler + '_) = handler;
-    // SAFETY: cleared below, before the handler's borrow ends (as in `run::run`).
-    slot.handler = Some(unsafe { std::mem::transmute::<*mut (dyn CallHandler + '_), *mut dyn CallHandler>(handler) });
+    // Cleared below, before the handler's borrow ends.
+    lend_handler(slot, handler);
     // SAFETY: `co` is alive (anchored) and suspended or fresh; resuming runs Lua code
     // whose errors are caught by lua_resume.
     slot.running_co = Some(s.co);
@@ -187,6 +181,8 @@ fn step(
     if rc == ffi::LUA_YIELD {
         return Step::Suspended(s);
     }
+    // SAFETY: the run is over; its transparent coroutines belong to `l`.
+    unsafe { crate::pcall::forget_transparent(l, slot) };
     // SAFETY: the coroutine finished (or died); what it left is on its stack.
     unsafe {
         if rc == 0 {
@@ -245,7 +241,7 @@ unsafe fn annotate_in_place(l: State, co: State) {
 }
 
 /// The count hook of yielding runs.
-unsafe extern "C-unwind" fn hook(co: State, _ar: *mut ffi::lua_Debug) {
+unsafe extern "C-unwind" fn hook(co: State, ar: *mut ffi::lua_Debug) {
     ffi::lua_rawgetp(co, ffi::LUA_REGISTRYINDEX, (&SLOT_KEY as *const u8).cast());
     let slot = ffi::lua_touserdata(co, -1).cast::<RunSlot>();
     ffi::lua_pop(co, 1);
@@ -253,13 +249,24 @@ unsafe extern "C-unwind" fn hook(co: State, _ar: *mut ffi::lua_Debug) {
         return;
     }
     if (*slot).kill {
-        // From now on every line raises, so no pcall can keep the script running.
+        // From now on every line raises, so no pcall can keep the script running (in
+        // the pcalls' own coroutines up the chain too).
         ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKLINE, 0);
+        for &(c, _) in &(*slot).transparent {
+            ffi::lua_sethook(c, Some(hook), ffi::LUA_MASKLINE, 0);
+        }
+        if let Some(run) = (*slot).running_co {
+            ffi::lua_sethook(run, Some(hook), ffi::LUA_MASKLINE, 0);
+        }
+        if crate::pcall::in_wrapper(co, ar) {
+            // The script's next line raises, as on Redis (whose pcall has no lines).
+            return;
+        }
         crate::api::push_error_table(co, b"Script killed by user with SCRIPT KILL...");
         ffi::lua_error(co);
     }
-    if let Some(t) = (*slot).yield_after.filter(|_| (*slot).running_co == Some(co)) {
-        if Instant::now() >= t && Yieldable::at(co) {
+    if let Some(t) = (*slot).yield_after {
+        if Instant::now() >= t && crate::pcall::yieldable_innermost(&*slot) == Some(co) {
             ffi::lua_yield(co, 0);
         }
     }

@@ -67,6 +67,16 @@ impl LibSet {
     fn has_function(&self, name: &[u8]) -> bool {
         self.index.contains_key(&*name.to_ascii_lowercase())
     }
+
+    /// The function called `name` (any case). The index is keyed by lowercase names: a
+    /// name already in lowercase, as most callers write it, is looked up without a copy.
+    fn get(&self, name: &[u8]) -> Option<&Function> {
+        let lib = match name.iter().any(u8::is_ascii_uppercase) {
+            false => self.index.get(name)?,
+            true => self.index.get(&*name.to_ascii_lowercase())?,
+        };
+        self.libs.get(lib)?.functions.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+    }
 }
 
 /// How FUNCTION RESTORE treats the libraries already loaded.
@@ -79,11 +89,8 @@ pub enum RestorePolicy {
 
 /// The functions engine: its Lua state and the loaded libraries.
 pub struct Functions {
-    l: State,
-    slot: Box<RunSlot>,
+    vm: crate::vm::LuaVm,
     set: LibSet,
-    gc_countdown: u32,
-    suspended: Option<crate::coroutine::Suspended>,
 }
 
 // SAFETY: as for `Scripting`: the state is only used through `&mut Functions`.
@@ -134,9 +141,7 @@ fn parse_metadata(code: &[u8]) -> Result<(Box<[u8]>, usize), String> {
 
 impl Functions {
     pub fn new(version: &'static str) -> Functions {
-        let mut slot = Box::new(RunSlot::default());
-        let l = new_functions_state(&mut slot, version);
-        Functions { l, slot, set: LibSet::default(), gc_countdown: 50, suspended: None }
+        Functions { vm: crate::vm::LuaVm::new(version, new_functions_state), set: LibSet::default() }
     }
 
     /// FUNCTION LOAD: compiles `code` and loads its library (replacing one of the same
@@ -161,16 +166,17 @@ impl Functions {
         if set.libs.contains_key(&name) && !replace {
             return Err(format!("Library '{}' already exists", String::from_utf8_lossy(&name)));
         }
-        let chunk = crate::run::compile(self.l, &code[body_at..], "@user_function")
+        let l = self.vm.state();
+        let chunk = crate::run::compile(l, &code[body_at..], "@user_function")
             .map_err(|e| format!("Error compiling function: {e}"))?;
-        let registered = register::run_load(self.l, &mut self.slot, chunk, timeout)?;
+        let registered = register::run_load(l, self.vm.slot_mut(), chunk, timeout)?;
         if registered.is_empty() {
             return Err("No functions registered".into());
         }
         let old = set.unlink(&name);
         if let Some(clash) = registered.iter().find(|f| set.has_function(&f.name)) {
             let msg = format!("Function {} already exists", String::from_utf8_lossy(&clash.name));
-            register::release(self.l, registered);
+            register::release(l, registered);
             if let Some(old) = old {
                 set.link(old);
             }
@@ -190,7 +196,7 @@ impl Functions {
     fn release_lib(&mut self, lib: Library) {
         for f in lib.functions {
             // SAFETY: the reference was taken in this state and is no longer indexed.
-            unsafe { ffi::luaL_unref(self.l, ffi::LUA_REGISTRYINDEX, f.func) };
+            unsafe { ffi::luaL_unref(self.vm.state(), ffi::LUA_REGISTRYINDEX, f.func) };
         }
     }
 
@@ -267,12 +273,7 @@ impl Functions {
     /// FUNCTION FLUSH: no libraries and a fresh Lua state (as Redis recreates its engine).
     pub fn flush(&mut self) {
         self.set = LibSet::default();
-        // SAFETY: the state is ours and idle; nothing references it after this.
-        unsafe { ffi::lua_close(self.l) };
-        let rand = std::mem::take(&mut self.slot.rand);
-        let version = self.slot.version;
-        *self.slot = RunSlot { rand, ..RunSlot::default() };
-        self.l = new_functions_state(&mut self.slot, version);
+        self.vm.reset();
     }
 
     /// Libraries in name order.
@@ -282,8 +283,7 @@ impl Functions {
 
     /// The function called `name` (any case).
     pub fn get(&self, name: &[u8]) -> Option<&Function> {
-        let lib = self.set.index.get(&*name.to_ascii_lowercase())?;
-        self.set.libs.get(lib)?.functions.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+        self.set.get(name)
     }
 
     pub fn library_count(&self) -> usize {
@@ -298,8 +298,8 @@ impl Functions {
     pub fn vm_memory(&self) -> usize {
         // SAFETY: LUA_GCCOUNT/GCCOUNTB only read counters.
         unsafe {
-            ffi::lua_gc(self.l, ffi::LUA_GCCOUNT, 0) as usize * 1024
-                + ffi::lua_gc(self.l, ffi::LUA_GCCOUNTB, 0) as usize
+            let l = self.vm.state();
+            ffi::lua_gc(l, ffi::LUA_GCCOUNT, 0) as usize * 1024 + ffi::lua_gc(l, ffi::LUA_GCCOUNTB, 0) as usize
         }
     }
 
@@ -324,7 +324,9 @@ impl Functions {
     }
 
     /// Runs the function `name` (it must exist: see [`Functions::get`]) with `keys` and
-    /// `args`, writing its result (or error) to `out`.
+    /// `args`, writing its result (or error) to `out`. With `yield_after` the run may hand
+    /// control back once that instant has passed: false then (see [`Functions::resume`]);
+    /// true once it finished.
     pub fn call(
         &mut self,
         name: &[u8],
@@ -332,85 +334,26 @@ impl Functions {
         args: &[&[u8]],
         handler: &mut dyn CallHandler,
         out: &mut ferrokv_resp::ReplyBuf,
-    ) {
-        let Some(f) = self.get(name) else {
-            out.error("ERR Function not found");
-            return;
-        };
-        let func = f.func;
-        let fname = String::from_utf8_lossy(&f.name).into_owned();
-        crate::run::run(self.l, &mut self.slot, func, RunMode::Function, &fname, keys, args, handler, out);
-        self.after_run();
-    }
-
-    /// [`Functions::call`] for a run that may hand control back once `yield_after` has
-    /// passed: true if it finished, false if suspended (see [`Functions::resume`]).
-    pub fn start_call(
-        &mut self,
-        name: &[u8],
-        keys: &[&[u8]],
-        args: &[&[u8]],
-        handler: &mut dyn CallHandler,
-        out: &mut ferrokv_resp::ReplyBuf,
-        yield_after: std::time::Instant,
+        yield_after: Option<std::time::Instant>,
     ) -> bool {
-        let Some(f) = self.get(name) else {
+        let Some(f) = self.set.get(name) else {
             out.error("ERR Function not found");
             return true;
         };
-        let func = f.func;
-        let fname = String::from_utf8_lossy(&f.name).into_owned();
-        self.slot.yield_after = Some(yield_after);
-        let step =
-            crate::coroutine::start(self.l, &mut self.slot, func, RunMode::Function, &fname, keys, args, handler, out);
-        self.settle(step)
+        // Names are [a-zA-Z0-9_]+ (checked at registration): no copy needed.
+        let name = std::str::from_utf8(&f.name).unwrap_or("?");
+        let inv = crate::run::Invocation { func: f.func, mode: RunMode::Function, name, keys, args };
+        self.vm.run(&inv, handler, out, yield_after)
     }
 
     /// Runs the suspended function for one more slice; true once it finished.
     pub fn resume(&mut self, handler: &mut dyn CallHandler, out: &mut ferrokv_resp::ReplyBuf) -> bool {
-        match self.suspended.take() {
-            Some(s) => {
-                let step = crate::coroutine::resume(self.l, &mut self.slot, s, handler, out);
-                self.settle(step)
-            }
-            None => true,
-        }
+        self.vm.resume(handler, out)
     }
 
     /// FUNCTION KILL: the suspended function raises Redis's error at its next hook.
     pub fn kill(&mut self) {
-        self.slot.kill = true;
-    }
-
-    fn settle(&mut self, step: crate::coroutine::Step) -> bool {
-        match step {
-            crate::coroutine::Step::Suspended(s) => {
-                self.suspended = Some(s);
-                false
-            }
-            crate::coroutine::Step::Done => {
-                self.slot.yield_after = None;
-                self.slot.kill = false;
-                self.after_run();
-                true
-            }
-        }
-    }
-
-    fn after_run(&mut self) {
-        self.gc_countdown -= 1;
-        if self.gc_countdown == 0 {
-            self.gc_countdown = 50;
-            // SAFETY: see `Scripting::after_run`.
-            unsafe { ffi::lua_gc(self.l, ffi::LUA_GCSTEP, 50) };
-        }
-    }
-}
-
-impl Drop for Functions {
-    fn drop(&mut self) {
-        // SAFETY: the state is ours; nothing uses it after this.
-        unsafe { ffi::lua_close(self.l) };
+        self.vm.kill();
     }
 }
 

@@ -23,17 +23,18 @@ mod flags;
 mod functions;
 mod libs;
 mod lua;
+mod pcall;
 mod rand48;
 mod register;
 mod run;
 mod sandbox;
+mod vm;
 
 pub use flags::{parse_shebang, ScriptFlags};
 pub use functions::{Function, Functions, Library, RestorePolicy, LOAD_TIMEOUT};
 pub use run::RunMode;
 
 use ferrokv_resp::Argv;
-use lua::State;
 use mlua_sys as ffi;
 use std::ffi::c_int;
 
@@ -91,16 +92,10 @@ pub fn sha1hex(data: &[u8]) -> Sha {
 
 /// The interpreter and the script cache.
 pub struct Scripting {
-    l: State,
-    /// Per-run state the C functions reach through an upvalue (stable address).
-    slot: Box<sandbox::RunSlot>,
+    vm: vm::LuaVm,
     scripts: ahash::AHashMap<Sha, Script>,
     /// Bytes of cached bodies (INFO `used_memory_scripts_eval`).
     scripts_bytes: usize,
-    /// Runs since the last incremental GC step (Redis steps the collector every 50).
-    gc_countdown: u32,
-    /// A run handed control back past its deadline (see [`Scripting::start_eval`]).
-    suspended: Option<coroutine::Suspended>,
 }
 
 // SAFETY: the Lua state is only ever touched through `&mut Scripting` (or `&Scripting`
@@ -111,9 +106,7 @@ unsafe impl Send for Scripting {}
 impl Scripting {
     /// A fresh interpreter. `version` is what scripts see as `redis.REDIS_VERSION`.
     pub fn new(version: &'static str) -> Scripting {
-        let mut slot = Box::new(sandbox::RunSlot::default());
-        let l = sandbox::new_state(&mut slot, version);
-        Scripting { l, slot, scripts: Default::default(), scripts_bytes: 0, gc_countdown: 50, suspended: None }
+        Scripting { vm: vm::LuaVm::new(version, sandbox::new_state), scripts: Default::default(), scripts_bytes: 0 }
     }
 
     /// The cached script named `sha` (lowercase hex).
@@ -141,7 +134,7 @@ impl Scripting {
             return Ok(sha);
         }
         let (flags, shebang_len) = parse_shebang(body)?;
-        let func = run::compile(self.l, &body[shebang_len..], "@user_script")
+        let func = run::compile(self.vm.state(), &body[shebang_len..], "@user_script")
             .map_err(|e| format!("Error compiling script (new function): {e}"))?;
         self.scripts_bytes += body.len() + sha.len();
         self.scripts.insert(sha, Script { body: body.into(), flags, func });
@@ -152,21 +145,15 @@ impl Scripting {
     /// so nothing a script did to the Lua state survives. The random generator's state
     /// is kept (Redis's is a process global).
     pub fn flush(&mut self) {
-        let rand = std::mem::take(&mut self.slot.rand);
-        // SAFETY: the state is ours and no run is in progress (`&mut self`).
-        unsafe { ffi::lua_close(self.l) };
         self.scripts.clear();
         self.scripts_bytes = 0;
-        self.slot.rand = rand;
-        self.slot.spare = None;
-        let version = self.slot.version;
-        self.l = sandbox::new_state(&mut self.slot, version);
+        self.vm.reset();
     }
 
     /// Memory used by the interpreter (INFO `used_memory_lua`, Redis's KB granularity).
     pub fn lua_memory(&self) -> usize {
         // SAFETY: LUA_GCCOUNT only reads a counter.
-        unsafe { ffi::lua_gc(self.l, ffi::LUA_GCCOUNT, 0) as usize * 1024 }
+        unsafe { ffi::lua_gc(self.vm.state(), ffi::LUA_GCCOUNT, 0) as usize * 1024 }
     }
 
     /// Memory held by the script cache (INFO `used_memory_scripts_eval`).
@@ -175,8 +162,9 @@ impl Scripting {
     }
 
     /// Runs the cached script `sha` (it must be cached: see [`Scripting::load`]) with
-    /// `keys` and `args`, writing its result (or error) to `out`. `name` is the name
-    /// errors mention (the SHA for EVAL).
+    /// `keys` and `args`, writing its result (or error) to `out`. With `yield_after` the
+    /// run may hand control back once that instant has passed: false then (continue it
+    /// with [`Scripting::resume`]); true once it finished.
     pub fn run_eval(
         &mut self,
         sha: &Sha,
@@ -184,87 +172,24 @@ impl Scripting {
         args: &[&[u8]],
         handler: &mut dyn CallHandler,
         out: &mut ferrokv_resp::ReplyBuf,
-    ) {
-        let Some(script) = self.scripts.get(sha) else {
-            out.error("NOSCRIPT No matching script. Please use EVAL.");
-            return;
-        };
-        let func = script.func;
-        let name = std::str::from_utf8(sha).unwrap_or("?");
-        run::run(self.l, &mut self.slot, func, RunMode::Eval, name, keys, args, handler, out);
-        self.after_run();
-    }
-
-    /// Like [`Scripting::run_eval`], but the run may hand control back once `yield_after`
-    /// has passed: true if it finished (its reply is in `out`), false if it is suspended
-    /// (continue it with [`Scripting::resume`]).
-    pub fn start_eval(
-        &mut self,
-        sha: &Sha,
-        keys: &[&[u8]],
-        args: &[&[u8]],
-        handler: &mut dyn CallHandler,
-        out: &mut ferrokv_resp::ReplyBuf,
-        yield_after: std::time::Instant,
+        yield_after: Option<std::time::Instant>,
     ) -> bool {
         let Some(script) = self.scripts.get(sha) else {
             out.error("NOSCRIPT No matching script. Please use EVAL.");
             return true;
         };
-        let func = script.func;
         let name = std::str::from_utf8(sha).unwrap_or("?");
-        self.slot.yield_after = Some(yield_after);
-        let step = coroutine::start(self.l, &mut self.slot, func, RunMode::Eval, name, keys, args, handler, out);
-        self.settle(step)
+        let inv = run::Invocation { func: script.func, mode: RunMode::Eval, name, keys, args };
+        self.vm.run(&inv, handler, out, yield_after)
     }
 
     /// Runs the suspended script for one more slice; true once it finished.
     pub fn resume(&mut self, handler: &mut dyn CallHandler, out: &mut ferrokv_resp::ReplyBuf) -> bool {
-        match self.suspended.take() {
-            Some(s) => {
-                let step = coroutine::resume(self.l, &mut self.slot, s, handler, out);
-                self.settle(step)
-            }
-            None => true,
-        }
+        self.vm.resume(handler, out)
     }
 
     /// SCRIPT KILL: the suspended script raises Redis's error at its next hook.
     pub fn kill(&mut self) {
-        self.slot.kill = true;
-    }
-
-    fn settle(&mut self, step: coroutine::Step) -> bool {
-        match step {
-            coroutine::Step::Suspended(s) => {
-                self.suspended = Some(s);
-                false
-            }
-            coroutine::Step::Done => {
-                self.slot.yield_after = None;
-                self.slot.kill = false;
-                self.after_run();
-                true
-            }
-        }
-    }
-
-    /// Redis steps the collector every 50 runs rather than letting a full cycle land in
-    /// one script.
-    fn after_run(&mut self) {
-        self.gc_countdown -= 1;
-        if self.gc_countdown == 0 {
-            self.gc_countdown = 50;
-            // SAFETY: a GC step runs no Lua code we did not write (no __gc metamethods
-            // are reachable: scripts cannot create userdata with finalizers).
-            unsafe { ffi::lua_gc(self.l, ffi::LUA_GCSTEP, 50) };
-        }
-    }
-}
-
-impl Drop for Scripting {
-    fn drop(&mut self) {
-        // SAFETY: the state is ours; nothing uses it after this.
-        unsafe { ffi::lua_close(self.l) };
+        self.vm.kill();
     }
 }

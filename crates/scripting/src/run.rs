@@ -121,40 +121,70 @@ pub(crate) struct ErrorInfo {
     counted: bool,
 }
 
+/// What a run executes: a compiled function, how it takes its keys and arguments, and
+/// the name its errors mention (the SHA for EVAL, the function's name for FCALL).
+pub struct Invocation<'a> {
+    pub func: c_int,
+    pub mode: RunMode,
+    pub name: &'a str,
+    pub keys: &'a [&'a [u8]],
+    pub args: &'a [&'a [u8]],
+}
+
 struct RunCtx<'a> {
-    func: c_int,
-    mode: RunMode,
-    keys: &'a [&'a [u8]],
-    args: &'a [&'a [u8]],
+    inv: &'a Invocation<'a>,
     out: *mut ReplyBuf,
     resp3_script: *const bool,
     error: Option<ErrorInfo>,
 }
 
-/// Runs the compiled function `func` and writes its reply (or error) to `out`.
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    l: State,
-    slot: &mut RunSlot,
-    func: c_int,
-    mode: RunMode,
-    name: &str,
-    keys: &[&[u8]],
-    args: &[&[u8]],
-    handler: &mut dyn CallHandler,
-    out: &mut ReplyBuf,
-) {
-    // SAFETY: the pointer is cleared below, before `handler`'s borrow ends; the C
-    // functions only use it while this run is in progress.
+/// Lends `handler` to the C functions for a run (or a slice of one) and resets what a
+/// run starts with. The caller clears `slot.handler` before the borrow ends.
+pub(crate) fn lend_handler(slot: &mut RunSlot, handler: &mut dyn CallHandler) {
     let handler: *mut (dyn CallHandler + '_) = handler;
+    // SAFETY: the callers clear the pointer before `handler`'s borrow ends; the C
+    // functions only use it while the run is in progress.
     slot.handler = Some(unsafe { std::mem::transmute::<*mut (dyn CallHandler + '_), *mut dyn CallHandler>(handler) });
+}
+
+/// Pushes `inv`'s function and arguments onto `l` (EVAL's go into the KEYS and ARGV
+/// globals); returns how many arguments to call it with.
+///
+/// # Safety
+/// Room for four values on `l`'s stack; in protected mode or with the allocations'
+/// failure acceptable as an abort.
+pub(crate) unsafe fn push_invocation(l: State, inv: &Invocation) -> c_int {
+    ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, inv.func as _);
+    match inv.mode {
+        RunMode::Eval => {
+            ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, (&REAL_GLOBALS_KEY as *const u8).cast());
+            let globals = ffi::lua_gettop(l);
+            push_array(l, inv.keys);
+            rawset_str(l, globals, "KEYS");
+            push_array(l, inv.args);
+            rawset_str(l, globals, "ARGV");
+            ffi::lua_pop(l, 1);
+            0
+        }
+        RunMode::Function => {
+            push_array(l, inv.keys);
+            push_array(l, inv.args);
+            2
+        }
+    }
+}
+
+/// Runs `inv` to completion and writes its reply (or error) to `out`.
+pub fn run(l: State, slot: &mut RunSlot, inv: &Invocation, handler: &mut dyn CallHandler, out: &mut ReplyBuf) {
+    lend_handler(slot, handler);
     slot.resp3 = false;
     slot.repl = crate::REPL_ALL;
     let before = out.len();
-    let mut ctx = RunCtx { func, mode, keys, args, out: out as *mut ReplyBuf, resp3_script: &slot.resp3, error: None };
+    let mut ctx = RunCtx { inv, out: out as *mut ReplyBuf, resp3_script: &slot.resp3, error: None };
     // SAFETY: the trampoline follows the C API and `ctx` outlives the call.
     let rc = unsafe { ffi::lua_cpcall(l, run_trampoline, (&mut ctx as *mut RunCtx).cast::<c_void>()) };
     slot.handler = None;
+    let name = inv.name;
     if rc != 0 {
         // Only an allocation failure gets here (every script error is caught inside).
         // SAFETY: the error value is on the stack.
@@ -188,24 +218,7 @@ unsafe extern "C-unwind" fn run_trampoline(l: State) -> c_int {
     let ctx = &mut *ffi::lua_touserdata(l, 1).cast::<RunCtx>();
     ffi::lua_settop(l, 0);
     ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, (&HANDLER_KEY as *const u8).cast());
-    ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ctx.func as _);
-    let nargs = match ctx.mode {
-        RunMode::Eval => {
-            ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, (&REAL_GLOBALS_KEY as *const u8).cast());
-            let globals = ffi::lua_gettop(l);
-            push_array(l, ctx.keys);
-            rawset_str(l, globals, "KEYS");
-            push_array(l, ctx.args);
-            rawset_str(l, globals, "ARGV");
-            ffi::lua_pop(l, 1);
-            0
-        }
-        RunMode::Function => {
-            push_array(l, ctx.keys);
-            push_array(l, ctx.args);
-            2
-        }
-    };
+    let nargs = push_invocation(l, ctx.inv);
     if ffi::lua_pcall(l, nargs, 1, 1) == 0 {
         // Stack: handler, result — the depth Redis converts from.
         crate::convert::reply_from_lua(l, &mut *ctx.out, *ctx.resp3_script);

@@ -24,7 +24,7 @@ fn run(s: &mut Scripting, body: &str, args: &[&[u8]]) -> Vec<u8> {
     let mut out = ReplyBuf::new(false);
     match s.load(body.as_bytes()) {
         Ok(sha) => {
-            s.run_eval(&sha, &[], args, &mut NoCalls, &mut out);
+            s.run_eval(&sha, &[], args, &mut NoCalls, &mut out, None);
             // The SHA only appears in error lines: replace it there, bytes untouched.
             match out.buf.windows(40).position(|w| w == sha) {
                 Some(at) => [&out.buf[..at], b"<sha>", &out.buf[at + 40..]].concat(),

@@ -53,7 +53,7 @@ fn eval_with(s: &mut Scripting, body: &str, keys: &[&str], args: &[&str], resp3:
             let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
             let args: Vec<&[u8]> = args.iter().map(|k| k.as_bytes()).collect();
             let mut fake = Fake { log: Vec::new() };
-            s.run_eval(&sha, &keys, &args, &mut fake, &mut out);
+            s.run_eval(&sha, &keys, &args, &mut fake, &mut out, None);
             let text = String::from_utf8_lossy(&out.buf).into_owned();
             // Replace the script's SHA so expectations stay readable.
             text.replace(std::str::from_utf8(&sha).unwrap(), "<sha>")

@@ -21,6 +21,9 @@ pub struct MemoryOverhead {
     pub repl_backlog: u64,
     pub clients_replicas: u64,
     pub clients_normal: u64,
+    /// The EVAL script cache and the function libraries' bookkeeping (`lua.caches`,
+    /// `functions.caches`).
+    pub lua_caches: u64,
     pub functions_caches: u64,
     /// Per non-empty database: (index, main table overhead, expires table overhead).
     pub dbs: Vec<(usize, u64, u64)>,
@@ -60,7 +63,9 @@ impl MemoryOverhead {
             repl_backlog,
             clients_replicas,
             clients_normal: e.clients_memory_now(caller) as u64,
-            functions_caches: e.scripts.functions().overhead_memory() as u64,
+            // memory() also answers while a script runs (MEMORY STATS from redis.call).
+            lua_caches: e.scripts.memory().scripts_eval as u64,
+            functions_caches: e.scripts.memory().functions_overhead as u64,
             dbs,
             overhead_total,
             keys: e.dbs.iter().map(|d| d.len() as u64).sum(),
@@ -98,7 +103,7 @@ pub fn memory_stats(c: &mut Ctx) -> CmdResult {
     int(out, "clients.normal", m.clients_normal as i64);
     int(out, "cluster.links", 0);
     int(out, "aof.buffer", 0);
-    int(out, "lua.caches", 0);
+    int(out, "lua.caches", m.lua_caches as i64);
     int(out, "functions.caches", m.functions_caches as i64);
     for &(db, main, expires) in &m.dbs {
         out.bulk(format!("db.{db}").as_bytes());

@@ -28,6 +28,25 @@ pub struct ScriptState {
     /// A run suspended past `busy-reply-threshold` (see [`crate::busy`]).
     pub busy: Option<Box<crate::busy::BusyRun>>,
     pub client: Option<Box<Client>>,
+    /// The interpreters' INFO figures as the current run started (they are taken out
+    /// while it runs, and a script may call INFO).
+    memory_at_run_start: ScriptMemory,
+}
+
+/// The INFO memory figures of scripts and functions.
+#[derive(Clone, Copy, Default)]
+pub struct ScriptMemory {
+    /// The EVAL Lua state's heap (`used_memory_vm_eval`).
+    pub vm_eval: usize,
+    /// The EVAL script cache (`used_memory_scripts_eval`).
+    pub scripts_eval: usize,
+    pub cached_scripts: usize,
+    /// The functions Lua state's heap (`used_memory_vm_functions`).
+    pub vm_functions: usize,
+    /// The libraries' bookkeeping (`used_memory_functions`).
+    pub functions_overhead: usize,
+    pub functions: usize,
+    pub libraries: usize,
 }
 
 impl ScriptState {
@@ -41,7 +60,32 @@ impl ScriptState {
             functions: Some(Box::new(Functions::new(ferrokv_config::REDIS_VERSION))),
             busy: None,
             client: Some(Box::new(client)),
+            memory_at_run_start: ScriptMemory::default(),
         }
+    }
+
+    /// INFO's figures: live between runs, as the run started during one.
+    pub fn memory(&self) -> ScriptMemory {
+        let (Some(interp), Some(functions)) = (self.interp.as_deref(), self.functions.as_deref()) else {
+            return self.memory_at_run_start;
+        };
+        ScriptMemory {
+            vm_eval: interp.lua_memory(),
+            scripts_eval: interp.scripts_memory(),
+            cached_scripts: interp.len(),
+            vm_functions: functions.vm_memory(),
+            functions_overhead: functions.overhead_memory(),
+            functions: functions.function_count(),
+            libraries: functions.library_count(),
+        }
+    }
+
+    /// Takes both interpreters out for a run (put them back after it).
+    pub(crate) fn take_for_run(&mut self) -> (Box<Scripting>, Box<Functions>) {
+        self.memory_at_run_start = self.memory();
+        let interp = self.interp.take().expect("one run at a time");
+        let functions = self.functions.take().expect("one run at a time");
+        (interp, functions)
     }
 
     pub fn interp(&self) -> &Scripting {
@@ -174,8 +218,7 @@ pub(crate) fn prepare_refusal(c: &mut Ctx, f: ScriptFlags, ro: bool) -> Option<S
 /// Runs a script or function for the calling client. A run that may be suspended (see
 /// [`crate::busy`]) and outlives `busy-reply-threshold` leaves the client waiting on it.
 pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: &[&[u8]], f: ScriptFlags, ro: bool) {
-    let mut interp = c.eng.scripts.interp.take().expect("scripts do not nest");
-    let mut functions = c.eng.scripts.functions.take().expect("scripts do not nest");
+    let (mut interp, mut functions) = c.eng.scripts.take_for_run();
     let mut script_client = c.eng.scripts.client.take().expect("scripts do not nest");
     script_client.db = c.client.db;
     let in_exec = std::mem::replace(&mut c.eng.in_exec, true);
@@ -200,17 +243,10 @@ pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: 
     let yield_after = crate::busy::deadline(c.eng);
     let mut handler = ScriptCaller::new(c.eng, c.client, &mut script_client, c.now, params);
     let mut out = std::mem::take(&mut handler.caller.out);
-    let done = match (target, yields) {
-        (Target::Eval(sha), false) => {
-            interp.run_eval(sha, keys, args, &mut handler, &mut out);
-            true
-        }
-        (Target::Eval(sha), true) => interp.start_eval(sha, keys, args, &mut handler, &mut out, yield_after),
-        (Target::Function(name), false) => {
-            functions.call(name, keys, args, &mut handler, &mut out);
-            true
-        }
-        (Target::Function(name), true) => functions.start_call(name, keys, args, &mut handler, &mut out, yield_after),
+    let yield_after = yields.then_some(yield_after);
+    let done = match target {
+        Target::Eval(sha) => interp.run_eval(sha, keys, args, &mut handler, &mut out, yield_after),
+        Target::Function(name) => functions.call(name, keys, args, &mut handler, &mut out, yield_after),
     };
     let params = handler.params();
     c.client.out = out;

@@ -202,14 +202,28 @@ unsafe extern "C-unwind" fn encode(l: State) -> c_int {
     if ffi::lua_gettop(l) != 1 {
         ffi::luaL_argerror(l, 1, c"expected 1 argument".as_ptr());
     }
+    // An encode that failed half-way left its output behind.
+    release_if_large(&mut (*cfg).buf);
     (*cfg).buf.clear();
     append_value(l, cfg, 0);
     let out = &mut (*cfg).buf;
     ffi::lua_pushlstring(l, out.as_ptr().cast(), out.len());
     if (*cfg).encode_keep_buffer == 0 {
         *out = Vec::new();
+    } else {
+        release_if_large(out);
     }
     1
+}
+
+/// The most a scratch buffer keeps between calls: one huge document must not hold its
+/// size in the server for good (it is not Lua memory, so no GC would see it).
+const SCRATCH_KEPT: usize = 64 * 1024;
+
+pub(super) fn release_if_large(buf: &mut Vec<u8>) {
+    if buf.capacity() > SCRATCH_KEPT {
+        *buf = Vec::new();
+    }
 }
 
 /// `Cannot serialise <type of the value at idx>: <reason>`.
@@ -235,6 +249,7 @@ unsafe fn append_value(l: State, cfg: *mut Config, depth: c_int) {
                 super::make_room(l);
                 ffi::luaL_error(l, c"Cannot serialise, excessive nesting (%d)".as_ptr(), depth);
             }
+            crate::sandbox::unproxy_top(l);
             let len = array_length(l, cfg);
             if len > 0 {
                 append_array(l, cfg, depth, len);

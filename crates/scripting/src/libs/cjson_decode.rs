@@ -306,8 +306,9 @@ unsafe fn descend(l: State, p: &mut Parser, slots: c_int) {
 }
 
 unsafe fn push_tmp(l: State, p: &Parser) {
-    let tmp = &(*p.cfg).tmp;
+    let tmp = &mut (*p.cfg).tmp;
     ffi::lua_pushlstring(l, tmp.as_ptr().cast(), tmp.len());
+    super::cjson::release_if_large(tmp);
 }
 
 unsafe fn parse_object(l: State, p: &mut Parser) {
@@ -384,6 +385,8 @@ pub(super) unsafe extern "C-unwind" fn decode(l: State) -> c_int {
         ffi::luaL_argerror(l, 1, c"expected 1 argument".as_ptr());
     }
     let cfg: *mut Config = config(l);
+    // A decode that failed in a long string left it behind.
+    super::cjson::release_if_large(&mut (*cfg).tmp);
     let mut len = 0usize;
     let data = ffi::luaL_checklstring(l, 1, &mut len).cast::<u8>();
     let mut p = Parser { data, len, ptr: 0, depth: 0, cfg };

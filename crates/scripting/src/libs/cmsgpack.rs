@@ -147,6 +147,9 @@ unsafe fn encode(l: State, buf: *mut Vec<u8>, level: c_int) {
     if t == ffi::LUA_TTABLE && level == MAX_NESTING {
         t = ffi::LUA_TNIL;
     }
+    if t == ffi::LUA_TTABLE {
+        crate::sandbox::unproxy_top(l);
+    }
     match t {
         ffi::LUA_TSTRING => put_bytes(&mut *buf, crate::lua::to_bytes(l, -1).unwrap_or_default()),
         ffi::LUA_TBOOLEAN => (*buf).push(if ffi::lua_toboolean(l, -1) != 0 { 0xc3 } else { 0xc2 }),
