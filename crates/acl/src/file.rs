@@ -54,7 +54,7 @@ impl Acl {
                 errors.push_str(&format!("{path}:{line_no}: Unmatched parenthesis in selector definition. "));
                 continue;
             };
-            let mut u = User::new(self.table.len());
+            let mut u = User::new(&self.table);
             for r in &rules {
                 if let Err(e) = u.apply(&self.table, r) {
                     errors.push_str(&format!("{path}:{line_no}: {}. ", e.message()));

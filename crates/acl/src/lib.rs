@@ -93,6 +93,12 @@ impl Acl {
         self.generation += 1;
     }
 
+    /// `acl-pubsub-default`: whether users and selectors created from now on start with
+    /// every channel (`allchannels`) or none (`resetchannels`, Redis 7.0's default).
+    pub fn set_pubsub_default(&mut self, all_channels: bool) {
+        self.table.all_channels_default = all_channels;
+    }
+
     /// `requirepass`: the default user's only password (none: nopass).
     pub fn set_default_password(&mut self, pass: Option<&[u8]>) {
         let t = &self.table;
@@ -117,7 +123,7 @@ impl Acl {
         let mut u = match self.users.get(name) {
             Some(old) if name == "default" => old.clone(),
             Some(_) => return Err("Duplicate user found. A user can only be defined once in config files".into()),
-            None => User::new(self.table.len()),
+            None => User::new(&self.table),
         };
         if name == "default" {
             let _ = u.apply(&self.table, "reset");
@@ -140,7 +146,7 @@ impl Acl {
         }
         let ops = merge_selector_args(ops)
             .map_err(|i| format!("ERR Unmatched parenthesis in acl selector starting at '{}'.", ops[i]))?;
-        let mut u = self.users.get(name).cloned().unwrap_or_else(|| User::new(self.table.len()));
+        let mut u = self.users.get(name).cloned().unwrap_or_else(|| User::new(&self.table));
         for op in &ops {
             u.apply(&self.table, op)
                 .map_err(|e| format!("ERR Error in ACL SETUSER modifier '{op}': {}", e.message()))?;
@@ -304,7 +310,7 @@ impl Acl {
 
 /// Redis's default user: everything, no password.
 fn default_user(t: &Table) -> User {
-    let mut u = User::new(t.len());
+    let mut u = User::new(t);
     for op in ["+@all", "~*", "&*", "on", "nopass"] {
         let _ = u.apply(t, op);
     }

@@ -60,6 +60,14 @@ impl Selector {
         }
     }
 
+    /// A new user's or selector's permissions: nothing, or every channel under
+    /// `acl-pubsub-default allchannels`.
+    pub fn new_like_config(t: &Table) -> Selector {
+        let mut s = Selector::new(t.len());
+        s.all_channels = t.all_channels_default;
+        s
+    }
+
     /// Everything allowed: no check needs to look at the command line.
     pub fn unrestricted(&self) -> bool {
         self.all_commands && self.all_keys && self.all_channels

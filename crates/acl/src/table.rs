@@ -58,6 +58,8 @@ pub(crate) struct Command {
 
 pub(crate) struct Table {
     pub cmds: Vec<Command>,
+    /// `acl-pubsub-default allchannels`.
+    pub all_channels_default: bool,
 }
 
 /// The category named `name` (any case).
@@ -91,7 +93,7 @@ impl Table {
                 }
             }
         }
-        Table { cmds }
+        Table { cmds, all_channels_default: false }
     }
 
     pub fn len(&self) -> usize {

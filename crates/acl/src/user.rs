@@ -32,13 +32,13 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl User {
-    pub fn new(n: usize) -> User {
+    pub fn new(t: &Table) -> User {
         User {
             enabled: false,
             nopass: false,
             sanitize: None,
             passwords: Vec::new(),
-            root: Selector::new(n),
+            root: Selector::new_like_config(t),
             selectors: Vec::new(),
         }
     }
@@ -86,7 +86,13 @@ impl User {
             }
             "clearselectors" => self.selectors.clear(),
             "reset" => {
-                for op in ["resetpass", "resetkeys", "resetchannels", "off", "sanitize-payload", "clearselectors"] {
+                for op in ["resetpass", "resetkeys", "resetchannels"] {
+                    self.apply(t, op)?;
+                }
+                if t.all_channels_default {
+                    self.apply(t, "allchannels")?;
+                }
+                for op in ["off", "sanitize-payload", "clearselectors"] {
                     self.apply(t, op)?;
                 }
                 self.apply(t, "-@all")?;
@@ -104,7 +110,7 @@ impl User {
                 self.passwords.remove(at);
             }
             _ if op.len() >= 2 && op.starts_with('(') && op.ends_with(')') => {
-                let mut s = Selector::new(t.len());
+                let mut s = Selector::new_like_config(t);
                 let inner = &op[1..op.len() - 1];
                 let ops = ferrokv_resp::args::split_args(inner.as_bytes()).map_err(|_| RuleError::Syntax)?;
                 for o in ops {

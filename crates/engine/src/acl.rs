@@ -41,10 +41,16 @@ fn command_defs(t: &CommandTable) -> Vec<CommandDef> {
         .collect()
 }
 
+/// `acl-pubsub-default allchannels`.
+pub fn pubsub_default_all(cfg: &Config) -> bool {
+    cfg.get_formatted(pid("acl-pubsub-default")).eq_ignore_ascii_case("allchannels")
+}
+
 /// The ACL at startup: `requirepass`, then the `user` lines of the config file, or the
 /// users of `aclfile` (text read by the caller; both at once is refused, as by Redis).
 pub fn build_acl(t: &CommandTable, cfg: &Config, acl_file: Option<&str>) -> Result<Acl, String> {
     let mut acl = Acl::new(&command_defs(t));
+    acl.set_pubsub_default(pubsub_default_all(cfg));
     let pass = cfg.str(pid("requirepass"));
     acl.set_default_password((!pass.is_empty()).then_some(pass.as_bytes()));
     let path = cfg.str(pid("aclfile"));

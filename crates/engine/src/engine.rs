@@ -294,6 +294,9 @@ impl Engine {
         if changed.contains(&pid("maxmemory-clients")) {
             self.recount_clients_memory();
         }
+        if changed.contains(&pid("acl-pubsub-default")) {
+            self.acl.set_pubsub_default(crate::acl::pubsub_default_all(&self.cfg));
+        }
         if changed.contains(&pid("requirepass")) {
             self.acl.set_default_password(self.hot.requirepass.as_deref());
             if self.acl.default_needs_no_auth() {

@@ -313,7 +313,7 @@ fn script_acl_error(reason: ferrokv_acl::Denied) -> &'static str {
     match reason {
         ferrokv_acl::Denied::Command => "The user executing the script can't run this command or subcommand",
         ferrokv_acl::Denied::Key => {
-            "The user executing the script can't access at least one of the keys mentioned in the command"
+            "The user executing the script can't access at least one of the keys mentioned in the command arguments"
         }
         ferrokv_acl::Denied::Channel => {
             "The user executing the script can't publish to the channel mentioned in the command"
