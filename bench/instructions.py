@@ -6,6 +6,12 @@ not time), so a change's CPU cost can be judged against the binary before it.
     python3 bench/instructions.py --bin before=/path/ferrokv-old --bin after=target/release/ferrokv \\
         [--tests set,get] [--pipelines 1,16] [--requests 50000]
 
+ACL checks: the same binary twice, the second run logged in as a user with these rules
+(created with ACL SETUSER before the load; redis-benchmark then AUTHs as it):
+
+    python3 bench/instructions.py --bin default=target/release/ferrokv --bin user=target/release/ferrokv \\
+        --acl-for user --acl "~a:* ~b:* ~c:* ~d:* ~e:* ~f:* ~g:* ~h:* ~i:* ~key:* +@all"
+
 Prints, per test and pipeline depth, each binary's total instructions (the whole server
 run: startup, the load, shutdown), the ratio to the first binary, and instructions per
 request. Random keys (-r 100000) make runs differ by about 0.5 %.
@@ -23,7 +29,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import free_port, redis_tool  # noqa: E402
 
 
-def count(binary, test, pipeline, requests):
+ACL_USER, ACL_PASS = "bench", "benchpw"
+
+
+def count(binary, test, pipeline, requests, acl_rules=None):
     port = free_port()
     d = tempfile.mkdtemp(prefix="bench-callgrind-")
     out = os.path.join(d, "callgrind.out")
@@ -37,8 +46,14 @@ def count(binary, test, pipeline, requests):
         if time.time() > deadline or server.poll() is not None:
             raise SystemExit(f"{binary} did not start under valgrind")
         time.sleep(0.2)
+    login = []
+    if acl_rules:
+        setuser = [cli, "-p", str(port), "ACL", "SETUSER", ACL_USER, "on", ">" + ACL_PASS] + acl_rules.split()
+        if subprocess.run(setuser, capture_output=True, text=True).stdout.strip() != "OK":
+            raise SystemExit(f"ACL SETUSER {acl_rules} refused")
+        login = ["--user", ACL_USER, "-a", ACL_PASS]
     subprocess.run([redis_tool("redis-benchmark"), "-p", str(port), "-c", "50", "-n", str(requests), "-P",
-                    str(pipeline), "-r", "100000", "-t", test, "-q"], check=True, capture_output=True)
+                    str(pipeline), "-r", "100000", "-t", test, "-q"] + login, check=True, capture_output=True)
     subprocess.run([cli, "-p", str(port), "SHUTDOWN", "NOSAVE"], capture_output=True)
     server.wait(timeout=120)
     with open(out) as f:
@@ -55,13 +70,16 @@ def main():
     ap.add_argument("--tests", default="set,get")
     ap.add_argument("--pipelines", default="1,16")
     ap.add_argument("--requests", type=int, default=50000)
+    ap.add_argument("--acl", help="rules of the ACL user the --acl-for binaries' loads log in as")
+    ap.add_argument("--acl-for", default="", help="comma-separated names of --bin entries run as the ACL user")
     args = ap.parse_args()
     bins = [b.split("=", 1) for b in args.bin]
     print(f"{'test':<6}{'-P':>4}" + "".join(f"{name:>16}{'ratio':>7}" for name, _ in bins) + f"{'instr/req':>11}")
     for p in [int(x) for x in args.pipelines.split(",")]:
         requests = args.requests * (4 if p > 1 else 1)
         for t in args.tests.split(","):
-            counts = [count(path, t, p, requests) for _, path in bins]
+            acl_for = set(args.acl_for.split(","))
+            counts = [count(path, t, p, requests, args.acl if name in acl_for else None) for name, path in bins]
             row = f"{t:<6}{p:>4}" + "".join(f"{c:>16}{c / counts[0]:>7.3f}" for c in counts)
             print(row + f"{counts[-1] / requests:>11.0f}")
 
