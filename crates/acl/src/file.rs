@@ -4,7 +4,7 @@
 
 use crate::selector::has_spaces;
 use crate::user::{merge_selector_args, User};
-use crate::{default_user, Acl};
+use crate::{default_user, Acl, RuleError};
 use std::collections::BTreeMap;
 
 /// Why an ACL file was refused: Redis's texts, each naming the file and line.
@@ -55,15 +55,27 @@ impl Acl {
                 continue;
             };
             let mut u = User::new(&self.table);
+            // Unknown names are safe to echo and all reported; other errors only the
+            // first of a line (later ones may follow from it), as Redis reports them.
+            let mut reported_other = false;
             for r in &rules {
-                if let Err(e) = u.apply(&self.table, r) {
-                    errors.push_str(&format!("{path}:{line_no}: {}. ", e.message()));
+                match u.apply(&self.table, r) {
+                    Ok(()) => {}
+                    Err(RuleError::UnknownName) => errors.push_str(&format!(
+                        "{path}:{line_no}: Error in applying operation '{r}': {}. ",
+                        RuleError::UnknownName.message()
+                    )),
+                    Err(e) if !reported_other => {
+                        reported_other = true;
+                        errors.push_str(&format!("{path}:{line_no}: {}. ", e.message()));
+                    }
+                    Err(_) => {}
                 }
             }
             users.insert(name.clone(), u);
         }
         if !errors.is_empty() {
-            errors.pop();
+            errors.push_str("WARNING: ACL errors detected, no change to the previously active ACL rules was performed");
             return Err(FileError(errors));
         }
         users.entry("default".into()).or_insert_with(|| default_user(&self.table));

@@ -113,7 +113,7 @@ fn acl_files_load_all_or_nothing_with_file_and_line() {
     let err = acl.load_file("/tmp/u.acl", bad).unwrap_err();
     assert_eq!(
         err.0,
-        "/tmp/u.acl:4: Unknown command or category name in ACL. /tmp/u.acl:5 should start with user keyword followed by the username. /tmp/u.acl:6: duplicate user 'app' found."
+        "/tmp/u.acl:4: Error in applying operation '+nosuch': Unknown command or category name in ACL. /tmp/u.acl:5 should start with user keyword followed by the username. /tmp/u.acl:6: duplicate user 'app' found. WARNING: ACL errors detected, no change to the previously active ACL rules was performed"
     );
     assert!(acl.exists("old"), "a refused file changes nothing");
     let good = "user app on >pw ~app:* -@all +get\n";

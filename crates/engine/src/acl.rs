@@ -61,7 +61,7 @@ pub fn build_acl(t: &CommandTable, cfg: &Config, acl_file: Option<&str>) -> Resu
         acl.load_user(line).map_err(|e| format!("Error in user declaration: {e}"))?;
     }
     if let Some(text) = acl_file {
-        acl.load_file(path, text).map_err(|e| e.to_string())?;
+        acl.load_file(path, text).map_err(|e| format!("Aborting Redis startup because of ACL errors: {e}"))?;
     }
     Ok(acl)
 }

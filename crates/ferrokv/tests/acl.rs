@@ -134,7 +134,10 @@ fn the_acl_file_survives_a_restart_and_bad_files_change_nothing() {
     let mut admin = s.raw();
     std::fs::write(&file, "user ok on nopass\nuser bad +nosuchcommand\n").unwrap();
     let err = cmd(&mut admin, "ACL LOAD");
-    assert_eq!(err, format!("-ERR {path}:2: Unknown command or category name in ACL.\r\n"));
+    assert_eq!(
+        err,
+        format!("-ERR {path}:2: Error in applying operation '+nosuchcommand': Unknown command or category name in ACL. WARNING: ACL errors detected, no change to the previously active ACL rules was performed\r\n")
+    );
     assert_eq!(cmd(&mut admin, "ACL USERS"), "*2\r\n$3\r\napp\r\n$7\r\ndefault\r\n", "all or nothing");
     std::fs::write(&file, "user ok on nopass +@all ~*\n").unwrap();
     assert_eq!(cmd(&mut admin, "ACL LOAD"), "+OK\r\n");
@@ -150,7 +153,10 @@ fn the_acl_file_survives_a_restart_and_bad_files_change_nothing() {
         .unwrap();
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert!(err.contains(&format!("{path}:2: Syntax error")), "{err}");
+    assert!(
+        err.contains(&format!("Aborting Redis startup because of ACL errors: {path}:2: Syntax error. WARNING")),
+        "{err}"
+    );
 }
 
 #[test]
