@@ -12,6 +12,7 @@
 mod args;
 mod file;
 mod log;
+mod pattern;
 mod selector;
 mod table;
 mod user;
@@ -51,6 +52,15 @@ impl RuleError {
             RuleError::SubcommandFirstArg => "Allowing first-arg of a subcommand is not supported",
         }
     }
+}
+
+/// What a successful check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allowed {
+    /// The user may run anything on any key and channel.
+    Everything,
+    /// This command line.
+    This,
 }
 
 /// ACL GETUSER's description of a selector.
@@ -272,14 +282,29 @@ impl Acl {
         argv: &A,
         keys: &mut dyn FnMut() -> Vec<KeyArg>,
     ) -> Result<(), (Denied, usize)> {
+        self.check_user(user, id, argv, keys).map(|_| ())
+    }
+
+    /// [`Acl::check`], telling also whether the user may run anything on any key and
+    /// channel (then nothing was looked at, and callers may skip later checks).
+    pub fn check_user<A: Args + ?Sized>(
+        &self,
+        user: &str,
+        id: CmdId,
+        argv: &A,
+        keys: &mut dyn FnMut() -> Vec<KeyArg>,
+    ) -> Result<Allowed, (Denied, usize)> {
         let Some(u) = self.users.get(user) else {
             return Err((Denied::Command, 0));
         };
+        if u.root.unrestricted() {
+            return Ok(Allowed::Everything);
+        }
         let mut cache = KeyCache::new(keys);
         let mut worst = (Denied::Command, 0);
         for s in std::iter::once(&u.root).chain(&u.selectors) {
             match s.check(&self.table, id, argv, &mut cache) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(Allowed::This),
                 Err(e) if e > worst => worst = e,
                 Err(_) => {}
             }

@@ -3,6 +3,7 @@
 //! from the permission bits as Redis 7.0 does) and ACLSelectorCheckCmd.
 
 use crate::args::{Args, KeyArg, KEY_READ, KEY_WRITE};
+use crate::pattern::KeyPattern;
 use crate::table::{category, CmdId, Table, CATEGORIES};
 use crate::{Denied, RuleError};
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ pub(crate) struct Selector {
     /// Allowed first arguments of otherwise denied commands (`+info|server`).
     pub first_args: BTreeMap<CmdId, Vec<String>>,
     pub all_keys: bool,
-    pub keys: Vec<(String, u8)>,
+    pub keys: Vec<KeyPattern>,
     pub all_channels: bool,
     pub channels: Vec<String>,
 }
@@ -193,9 +194,9 @@ impl Selector {
             self.keys.clear();
             return Ok(());
         }
-        match self.keys.iter_mut().find(|(p, _)| p == pat) {
-            Some((_, f)) => *f |= flags,
-            None => self.keys.push((pat.to_string(), flags)),
+        match self.keys.iter_mut().find(|k| k.text == pat) {
+            Some(k) => k.flags |= flags,
+            None => self.keys.push(KeyPattern::new(pat, flags)),
         }
         Ok(())
     }
@@ -296,7 +297,7 @@ impl Selector {
             KEY_WRITE => "%W~",
             _ => "~",
         };
-        self.keys.iter().map(|(p, f)| format!("{}{p}", prefix(*f))).collect()
+        self.keys.iter().map(|k| format!("{}{}", prefix(k.flags), k.text)).collect()
     }
 
     pub fn describe_channels(&self) -> String {
@@ -375,9 +376,7 @@ impl Selector {
     }
 
     fn key_allowed(&self, key: &[u8], access: u8) -> bool {
-        self.keys
-            .iter()
-            .any(|(p, f)| f & access == access && ferrokv_keyspace::glob::glob_match(p.as_bytes(), key, false))
+        self.keys.iter().any(|k| k.flags & access == access && k.matches(key))
     }
 
     /// Whether a channel (or, `pattern`, a literal pattern) is allowed (Redis's

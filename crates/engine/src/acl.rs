@@ -12,7 +12,7 @@ use crate::commands::spec::flags;
 use crate::commands::spec::kflags::{ACCESS, DELETE, INSERT, UPDATE};
 use crate::commands::{CmdId, CommandTable};
 use crate::engine::Engine;
-use ferrokv_acl::{Acl, CommandDef, Context, Denied, KeyArg, LogEntry, KEY_READ, KEY_WRITE};
+use ferrokv_acl::{Acl, Allowed, CommandDef, Context, Denied, KeyArg, LogEntry, KEY_READ, KEY_WRITE};
 use ferrokv_config::{pid, Config};
 use ferrokv_resp::Argv;
 
@@ -111,13 +111,20 @@ impl Engine {
 
     #[cold]
     fn acl_check_slow(&mut self, client: &mut Client, cmd: CmdId, argv: &Argv, context: Context) -> Result<(), Denied> {
-        if client.superuser || self.acl.unrestricted(&client.user) {
+        if client.superuser {
             client.acl_free_gen = self.acl.generation();
             return Ok(());
         }
         let commands = &self.commands;
-        let verdict = self.acl.check(&client.user, cmd, argv, &mut || key_args(commands, cmd, argv));
-        let Err((reason, pos)) = verdict else { return Ok(()) };
+        let verdict = self.acl.check_user(&client.user, cmd, argv, &mut || key_args(commands, cmd, argv));
+        let (reason, pos) = match verdict {
+            Ok(Allowed::Everything) => {
+                client.acl_free_gen = self.acl.generation();
+                return Ok(());
+            }
+            Ok(Allowed::This) => return Ok(()),
+            Err(denied) => denied,
+        };
         let fullname = self.commands.get(cmd).fullname();
         let object = match reason {
             Denied::Key | Denied::Channel => String::from_utf8_lossy(argv.get(pos)).into_owned(),
