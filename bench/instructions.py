@@ -11,6 +11,12 @@ not time), so a change's CPU cost can be judged against the binary before it.
 --tests. A --bin whose file is named redis-server* is started as Redis (without ferrokv's
 `server` word), so ferrokv can be counted against Debian's Redis on the same load.
 
+ACL checks: the same binary twice, the second run logged in as a user with these rules
+(created with ACL SETUSER before the load; redis-benchmark then AUTHs as it):
+
+    python3 bench/instructions.py --bin default=target/release/ferrokv --bin user=target/release/ferrokv \\
+        --acl-for user --acl "~a:* ~b:* ~c:* ~d:* ~e:* ~f:* ~g:* ~h:* ~i:* ~key:* +@all"
+
 Prints, per test and pipeline depth, each binary's total instructions (the whole server
 run: startup, the load, shutdown), the ratio to the first binary, and instructions per
 request. Random keys (-r 100000) make runs differ by about 0.5 %.
@@ -46,7 +52,10 @@ class Seeded:
                               capture_output=True, text=True).stdout
 
 
-def count(binary, test, pipeline, requests, keep=None):
+ACL_USER, ACL_PASS = "bench", "benchpw"
+
+
+def count(binary, test, pipeline, requests, keep=None, acl_rules=None):
     port = free_port()
     d = tempfile.mkdtemp(prefix="bench-callgrind-")
     out = os.path.join(keep or d, f"callgrind.{os.path.basename(binary)}.{test}.P{pipeline}.out")
@@ -61,6 +70,12 @@ def count(binary, test, pipeline, requests, keep=None):
         if time.time() > deadline or server.poll() is not None:
             raise SystemExit(f"{binary} did not start under valgrind")
         time.sleep(0.2)
+    login = []
+    if acl_rules:
+        setuser = [cli, "-p", str(port), "ACL", "SETUSER", ACL_USER, "on", ">" + ACL_PASS] + acl_rules.split()
+        if subprocess.run(setuser, capture_output=True, text=True).stdout.strip() != "OK":
+            raise SystemExit(f"ACL SETUSER {acl_rules} refused")
+        login = ["--user", ACL_USER, "-a", ACL_PASS]
     if test in CUSTOM:
         seed, argv, rand_range = CUSTOM[test]
         seed(Seeded(port))
@@ -70,7 +85,7 @@ def count(binary, test, pipeline, requests, keep=None):
     else:
         load = ["-r", "100000", "-t", test]
     subprocess.run([redis_tool("redis-benchmark"), "-p", str(port), "-c", "50", "-n", str(requests), "-P",
-                    str(pipeline), "-q"] + load, check=True, capture_output=True)
+                    str(pipeline), "-q"] + load + login, check=True, capture_output=True)
     subprocess.run([cli, "-p", str(port), "SHUTDOWN", "NOSAVE"], capture_output=True)
     server.wait(timeout=120)
     with open(out) as f:
@@ -89,6 +104,8 @@ def main():
     ap.add_argument("--requests", type=int, default=50000)
     ap.add_argument("--command", help="a command line for redis-benchmark instead of --tests")
     ap.add_argument("--keep", help="a directory to keep the callgrind outputs in")
+    ap.add_argument("--acl", help="rules of the ACL user the --acl-for binaries' loads log in as")
+    ap.add_argument("--acl-for", default="", help="comma-separated names of --bin entries run as the ACL user")
     args = ap.parse_args()
     tests = [args.command] if args.command else args.tests.split(",")
     bins = [b.split("=", 1) for b in args.bin]
@@ -96,7 +113,8 @@ def main():
     for p in [int(x) for x in args.pipelines.split(",")]:
         requests = args.requests * (4 if p > 1 else 1)
         for t in tests:
-            counts = [count(path, t, p, requests, args.keep) for _, path in bins]
+            acl_for = set(args.acl_for.split(","))
+            counts = [count(path, t, p, requests, args.keep, args.acl if name in acl_for else None) for name, path in bins]
             row = f"{t.split()[0]:<10}{p:>4}" + "".join(f"{c:>16}{c / counts[0]:>7.3f}" for c in counts)
             print(row + f"{counts[-1] / requests:>11.0f}")
 

@@ -160,7 +160,16 @@ pub fn rewrite_file(cfg: &Config, path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
-    let content = rewritten_content(cfg, &old);
+    // A server's users: its `user` lines, or none when an ACL file holds them (Redis
+    // then drops the lines, which could only conflict with the file).
+    let acl_file = !cfg.str(crate::pid("aclfile")).is_empty();
+    let users: Vec<OwnedLine> = if acl_file {
+        Vec::new()
+    } else {
+        let line = |u: &Vec<String>| format!("user {}", u.join(" "));
+        cfg.users.iter().map(|u| OwnedLine { key: "user".into(), line: line(u), force: true }).collect()
+    };
+    let content = rewritten_content_with(cfg, &old, &users, &["user"]);
     write_atomically(path, content.as_bytes())
 }
 

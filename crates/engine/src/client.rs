@@ -76,6 +76,12 @@ pub struct Client {
     pub out: ReplyBuf,
     pub authenticated: bool,
     pub user: String,
+    /// The ACL generation at which `user` was found to be allowed everything, or
+    /// [`crate::acl::NOT_FREE`]: the permission check is skipped while it is current.
+    pub acl_free_gen: u64,
+    /// Runs anything whatever the users (our master's stream, AOF loading): Redis's
+    /// clients without a user.
+    pub superuser: bool,
     pub reply_mode: ReplyMode,
     /// Inside MULTI.
     pub multi: Option<MultiState>,
@@ -139,6 +145,8 @@ impl Client {
             out: ReplyBuf::new(false),
             authenticated: false,
             user: "default".into(),
+            acl_free_gen: crate::acl::NOT_FREE,
+            superuser: false,
             reply_mode: ReplyMode::On,
             multi: None,
             dirty_exec: false,

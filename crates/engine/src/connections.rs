@@ -39,7 +39,7 @@ impl Engine {
             self.stats.rejected_connections += 1;
             return Err(b"-ERR max number of clients reached\r\n".to_vec());
         }
-        if self.hot.protected_mode && self.hot.requirepass.is_none() && !conn.local {
+        if self.hot.protected_mode && self.acl.default_needs_no_auth() && !conn.local {
             self.stats.rejected_connections += 1;
             return Err(crate::commands::connection::PROTECTED_MODE_DENIED.as_bytes().to_vec());
         }
@@ -47,7 +47,7 @@ impl Engine {
         self.next_client_id += 1;
         let mut c = Client::new(id, conn, now_ms, waker);
         c.out = ferrokv_resp::ReplyBuf::with_in_flight(false, out_in_flight);
-        c.authenticated = self.hot.requirepass.is_none();
+        c.authenticated = self.acl.default_needs_no_auth();
         self.refresh_output_cap(&mut c, now_ms);
         self.track_client_memory(&mut c);
         self.clients.insert(c);

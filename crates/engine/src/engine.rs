@@ -22,6 +22,7 @@ use crate::pubsub::PubSub;
 use crate::slowlog::Slowlog;
 use crate::stats::{CmdStats, Stats};
 use crate::watch::WatchTable;
+use ferrokv_acl::Context;
 use ferrokv_config::{notify, pid, Config, Pid, Val};
 use ferrokv_keyspace::db::Clock;
 use ferrokv_keyspace::Db;
@@ -213,6 +214,8 @@ pub struct Engine {
     pub(crate) pre_command_oom: bool,
     /// The Lua interpreter, its script cache and the client scripts run commands as.
     pub scripts: crate::commands::scripting::ScriptState,
+    /// Users and their permissions, the ACL LOG.
+    pub acl: ferrokv_acl::Acl,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -223,6 +226,10 @@ pub fn unix_ms(t: std::time::SystemTime) -> i64 {
 impl Engine {
     pub fn new(cfg: Config, host: Box<dyn Host>, server: ServerInfo, now_ms: i64) -> Result<Engine, String> {
         let commands = CommandTable::build(&cfg.renames)?;
+        let mut host = host;
+        let acl_path = cfg.str(pid("aclfile")).to_string();
+        let acl_file = if acl_path.is_empty() { None } else { Some(host.read_acl_file(&acl_path)?) };
+        let acl = crate::acl::build_acl(&commands, &cfg, acl_file.as_deref())?;
         let hot = Hot::from_config(&cfg);
         ferrokv_keyspace::value::LFU_MODE.store(hot.policy.is_lfu(), std::sync::atomic::Ordering::Relaxed);
         let dbs = (0..hot.databases).map(Db::new).collect();
@@ -271,6 +278,7 @@ impl Engine {
             clients_memory: 0,
             pre_command_oom: false,
             scripts: Default::default(),
+            acl,
         })
     }
 
@@ -288,10 +296,16 @@ impl Engine {
         if changed.contains(&pid("maxmemory-clients")) {
             self.recount_clients_memory();
         }
-        if changed.contains(&pid("requirepass")) && self.hot.requirepass.is_none() {
-            // Dropping the password authenticates everyone, as in Redis.
-            for c in self.clients.iter_mut() {
-                c.authenticated = true;
+        if changed.contains(&pid("acl-pubsub-default")) {
+            self.acl.set_pubsub_default(crate::acl::pubsub_default_all(&self.cfg));
+        }
+        if changed.contains(&pid("requirepass")) {
+            self.acl.set_default_password(self.hot.requirepass.as_deref());
+            if self.acl.default_needs_no_auth() {
+                // Dropping the password authenticates everyone, as in Redis.
+                for c in self.clients.iter_mut().filter(|c| c.user == "default") {
+                    c.authenticated = true;
+                }
             }
         }
     }
@@ -508,6 +522,14 @@ impl Engine {
             self.reject(client, &argv, Some(cmd), "ERR Command not allowed inside a transaction");
             return;
         }
+        let name = c.name;
+        let is_parent_level = c.parent.is_none();
+        let acl_context = if client.multi.is_some() { Context::Multi } else { Context::Toplevel };
+        if let Err(reason) = self.acl_check(client, cmd, &argv, acl_context) {
+            let msg = crate::acl::noperm_message(reason, self.commands.get(cmd).fullname());
+            self.reject(client, &argv, Some(cmd), &msg);
+            return;
+        }
         // A suspended script: Redis's BUSY check comes later, after checks that may evict
         // keys, which must not happen while the script is between slices.
         if let Some(busy) = self.scripts.busy.as_ref().filter(|_| cflags & flags::ALLOW_BUSY == 0) {
@@ -515,8 +537,6 @@ impl Engine {
             self.reject(client, &argv, Some(cmd), msg);
             return;
         }
-        let name = c.name;
-        let is_parent_level = c.parent.is_none();
         self.pre_command_oom = self.hot.maxmemory > 0 && !self.perform_evictions(now_ms);
         if self.pre_command_oom {
             let queued_denyoom = name == "exec" && client.multi.as_ref().is_some_and(|m| m.flags & flags::DENYOOM != 0);

@@ -51,6 +51,27 @@ pub trait Host: Send {
     fn cpu(&self) -> CpuInfo;
     /// Frees a large value off the command path (FLUSHALL ASYNC, UNLINK).
     fn free_later(&mut self, garbage: Box<dyn Send>);
+    /// The text of the ACL file (`aclfile`): at startup and for ACL LOAD.
+    fn read_acl_file(&mut self, path: &str) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| format!("Error loading ACLs, opening file '{path}': {e}"))
+    }
+    /// Replaces the ACL file with `text` (ACL SAVE): written to a temporary file that is
+    /// renamed over it, so a crash leaves the old file or the new one, never half of one.
+    fn write_acl_file(&mut self, path: &str, text: &str) -> Result<(), String> {
+        use std::io::Write;
+        let tmp = format!("{path}.tmp-{}", std::process::id());
+        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        });
+        let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
+        renamed.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!(
+                "There was an error trying to save the ACLs. Please check the server logs for more information: {e}"
+            )
+        })
+    }
     /// The append-only files in load order (base, then incremental files), as (name,
     /// bytes), once everything fed so far is written (DEBUG LOADAOF).
     fn read_aof_files(&mut self, cfg: &Config) -> Result<Vec<(String, Vec<u8>)>, String> {

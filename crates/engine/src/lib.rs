@@ -8,6 +8,7 @@
 //! engine needs from the outside. That keeps every command deterministic and testable
 //! without a network.
 
+pub mod acl;
 pub mod blocking;
 pub mod busy;
 pub mod client;

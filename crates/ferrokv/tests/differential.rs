@@ -184,6 +184,7 @@ scripts!(
     functions,
     scripting_libs,
     streams,
+    acl,
 );
 
 /// A seeded generator (splitmix64): the same seed gives the same command sequence.

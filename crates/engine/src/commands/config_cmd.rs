@@ -55,6 +55,10 @@ pub fn rewrite(c: &mut Ctx) -> CmdResult {
     if c.eng.cfg.config_file.is_none() {
         return Err(CmdError::err("ERR The server is running without a config file"));
     }
+    // The users as they are now become the file's `user` lines (unless an ACL file
+    // holds them), as Redis's rewriteConfigUserOption writes them.
+    c.eng.cfg.users =
+        c.eng.acl.config_lines().iter().map(|l| l.split(' ').skip(1).map(str::to_string).collect()).collect();
     match c.eng.host.rewrite_config(&c.eng.cfg) {
         Ok(()) => {
             log::info!("CONFIG REWRITE executed with success.");

@@ -55,7 +55,8 @@ pub(crate) fn clear_connection_state(eng: &mut Engine, client: &mut Client) {
     client.db = 0;
     client.out.set_resp3(false);
     client.user = "default".into();
-    client.authenticated = eng.hot.requirepass.is_none();
+    client.authenticated = eng.acl.default_needs_no_auth();
+    client.acl_free_gen = crate::acl::NOT_FREE;
     crate::commands::transactions::discard_transaction(eng, client);
     crate::commands::transactions::unwatch_all(eng, client);
     crate::commands::pubsub_cmd::unsubscribe_all(eng, client, false);
@@ -65,41 +66,22 @@ pub(crate) fn clear_connection_state(eng: &mut Engine, client: &mut Client) {
     client.reply_mode = ReplyMode::On;
 }
 
-/// Checks a username/password pair against the only user, `default`.
-fn authenticate(eng: &Engine, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    match &eng.hot.requirepass {
-        None => true,
-        Some(p) => constant_time_eq(p, pass),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 pub fn auth(c: &mut Ctx) -> CmdResult {
     if c.argc() > 3 {
         return Err(CmdError::Syntax);
     }
-    let (user, pass): (&[u8], &[u8]) = if c.argc() == 2 {
-        if c.eng.hot.requirepass.is_none() {
+    let (user, pass): (Vec<u8>, Vec<u8>) = if c.argc() == 2 {
+        if c.eng.acl.default_needs_no_auth() {
             return fail("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         }
-        (b"default", c.arg(1))
+        (b"default".to_vec(), c.arg(1).to_vec())
     } else {
-        (c.arg(1), c.arg(2))
+        (c.arg(1).to_vec(), c.arg(2).to_vec())
     };
-    if authenticate(c.eng, user, pass) {
-        c.client.authenticated = true;
-        c.client.user = String::from_utf8_lossy(user).into_owned();
+    let command = c.arg(0).to_vec();
+    if c.eng.acl_authenticate(c.client, &command, &user, &pass) {
         c.out().ok();
         Ok(())
     } else {
@@ -128,12 +110,11 @@ pub fn hello(c: &mut Ctx) -> CmdResult {
         let more = c.argc() - 1 - j;
         let opt = c.arg(j);
         if is(opt, "AUTH") && more >= 2 {
-            let (user, pass) = (c.arg(j + 1), c.arg(j + 2));
-            if !authenticate(c.eng, user, pass) {
+            let (user, pass) = (c.arg(j + 1).to_vec(), c.arg(j + 2).to_vec());
+            let command = c.arg(0).to_vec();
+            if !c.eng.acl_authenticate(c.client, &command, &user, &pass) {
                 return fail(WRONGPASS);
             }
-            c.client.authenticated = true;
-            c.client.user = String::from_utf8_lossy(user).into_owned();
             j += 3;
         } else if is(opt, "SETNAME") && more >= 1 {
             let name = c.arg(j + 1);

@@ -9,6 +9,7 @@ mod spec_data;
 mod spec_keys;
 
 pub mod bitfield;
+pub mod acl_cmd;
 pub mod bits;
 pub mod client_cmd;
 pub mod command_cmd;
@@ -431,11 +432,19 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("latency|reset", server_cmd::latency_reset, "Resets the latency data for one or more events."),
     ("latency|histogram", latency_cmd::latency_histogram, "Return the cumulative distribution of latencies of a subset of commands or all."),
     ("latency|help", server_cmd::latency_help, "Returns helpful text about the different subcommands."),
-    ("acl|whoami", server_cmd::acl_whoami, "Returns the authenticated username of the current connection."),
-    ("acl|list", server_cmd::acl_list, "Dumps the effective rules in ACL file format."),
-    ("acl|users", server_cmd::acl_users, "Lists all ACL users."),
-    ("acl|cat", server_cmd::acl_cat, "Lists the ACL categories, or the commands inside a category."),
-    ("acl|help", server_cmd::acl_help, "Returns helpful text about the different subcommands."),
+    ("acl|whoami", acl_cmd::whoami, "Returns the authenticated username of the current connection."),
+    ("acl|list", acl_cmd::list, "Dumps the effective rules in ACL file format."),
+    ("acl|users", acl_cmd::users, "Lists all ACL users."),
+    ("acl|cat", acl_cmd::cat, "Lists the ACL categories, or the commands inside a category."),
+    ("acl|setuser", acl_cmd::setuser, "Creates and modifies an ACL user and its rules."),
+    ("acl|getuser", acl_cmd::getuser, "Lists the ACL rules of a user."),
+    ("acl|deluser", acl_cmd::deluser, "Deletes ACL users, and terminates their connections."),
+    ("acl|dryrun", acl_cmd::dryrun, "Simulates the execution of a command by a user, without executing the command."),
+    ("acl|genpass", acl_cmd::genpass, "Generates a pseudorandom, secure password that can be used to identify ACL users."),
+    ("acl|log", acl_cmd::log, "Lists recent security events generated due to ACL rules."),
+    ("acl|load", acl_cmd::load, "Reloads the rules from the configured ACL file."),
+    ("acl|save", acl_cmd::save, "Saves the effective ACL rules in the configured ACL file."),
+    ("acl|help", acl_cmd::help, "Returns helpful text about the different subcommands."),
     ("debug", debug::debug, "A container for debugging commands."),
     // scripting
     ("eval", scripting::eval, "Executes a server-side Lua script."),

@@ -221,6 +221,11 @@ pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: 
     let (mut interp, mut functions) = c.eng.scripts.take_for_run();
     let mut script_client = c.eng.scripts.client.take().expect("scripts do not nest");
     script_client.db = c.client.db;
+    // Commands of the script run with the caller's permissions.
+    if script_client.user != c.client.user {
+        script_client.user.clone_from(&c.client.user);
+        script_client.acl_free_gen = crate::acl::NOT_FREE;
+    }
     let in_exec = std::mem::replace(&mut c.eng.in_exec, true);
     let params = RunParams {
         read_only: ro || (!f.compat() && f.has(ScriptFlags::NO_WRITES)),
@@ -339,9 +344,24 @@ impl<'a> ScriptCaller<'a> {
     }
 }
 
+/// Redis 7.0's texts for a script's command its user may not run.
+fn script_acl_error(reason: ferrokv_acl::Denied) -> &'static str {
+    match reason {
+        ferrokv_acl::Denied::Command => "The user executing the script can't run this command or subcommand",
+        ferrokv_acl::Denied::Key => {
+            "The user executing the script can't access at least one of the keys mentioned in the command arguments"
+        }
+        ferrokv_acl::Denied::Channel => {
+            "The user executing the script can't publish to the channel mentioned in the command"
+        }
+        ferrokv_acl::Denied::Auth => "The user executing the script is lacking the permissions for the command",
+    }
+}
+
 impl ScriptCaller<'_> {
     /// Redis's scriptCall checks, in its order; the refusal text if any.
-    fn refusal(&self, cmd: crate::commands::CmdId, argc: usize) -> Option<String> {
+    fn refusal(&mut self, cmd: crate::commands::CmdId, argv: &Argv) -> Option<String> {
+        let argc = argv.len();
         let c = self.eng.commands.get(cmd);
         if !c.arity_ok(argc) || c.handler.is_none() {
             return Some("Wrong number of args calling Redis command from script".into());
@@ -355,6 +375,9 @@ impl ScriptCaller<'_> {
         }
         if f & (flags::WRITE | flags::READONLY) != 0 && self.eng.sync_fenced() {
             return Some(format!("-{}", self.eng.fenced_error()));
+        }
+        if let Err(reason) = self.eng.acl_check(self.script_client, cmd, argv, ferrokv_acl::Context::Lua) {
+            return Some(script_acl_error(reason).into());
         }
         if self.read_only && f & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
             return Some("Write commands are not allowed from read-only scripts.".into());
@@ -410,7 +433,7 @@ impl CallHandler for ScriptCaller<'_> {
                 return Err(text);
             }
         };
-        if let Some(text) = self.refusal(cmd, argv.len()) {
+        if let Some(text) = self.refusal(cmd, argv) {
             self.count_refusal(Some(cmd), &text);
             return Err(text);
         }
@@ -431,8 +454,10 @@ impl CallHandler for ScriptCaller<'_> {
     }
 
     fn acl_check(&mut self, argv: &Argv) -> Option<bool> {
-        // One user with every permission (ferrokv has no ACL users yet).
-        matches!(self.eng.commands.lookup(argv), Lookup::Found(_)).then_some(true)
+        match self.eng.commands.lookup(argv) {
+            Lookup::Found(id) => Some(self.eng.acl_allows(&self.script_client.user, id, argv)),
+            _ => None,
+        }
     }
 
     fn log(&mut self, level: i32, msg: &[u8]) {

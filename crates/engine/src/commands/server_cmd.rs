@@ -1,7 +1,5 @@
-//! Server commands: TIME, LASTSAVE, ROLE, SHUTDOWN, MONITOR, SLOWLOG, LATENCY, and the
-//! ACL basics (a single `default` user governed by `requirepass`).
+//! Server commands: TIME, LASTSAVE, ROLE, SHUTDOWN, MONITOR, SLOWLOG, LATENCY.
 
-use super::spec::cats;
 use crate::ctx::{int_arg, is, reply_help, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
 use crate::host::ShutdownRequest;
@@ -191,81 +189,6 @@ pub fn latency_help(c: &mut Ctx) -> CmdResult {
             "HISTOGRAM [COMMAND ...]",
             "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
             "    If no commands are specified then all histograms are replied.",
-        ],
-    )
-}
-
-pub fn acl_whoami(c: &mut Ctx) -> CmdResult {
-    let user = c.client.user.clone();
-    c.out().bulk(user.as_bytes());
-    Ok(())
-}
-
-/// The `default` user's rule line, as ACL LIST shows it.
-pub fn default_user_rules(requirepass: Option<&[u8]>) -> String {
-    match requirepass {
-        None => "user default on nopass sanitize-payload ~* &* +@all".into(),
-        Some(p) => {
-            use sha2::Digest;
-            let hash = sha2::Sha256::digest(p);
-            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-            format!("user default on sanitize-payload #{hex} ~* &* +@all")
-        }
-    }
-}
-
-pub fn acl_list(c: &mut Ctx) -> CmdResult {
-    let line = default_user_rules(c.eng.hot.requirepass.as_deref());
-    let out = c.out();
-    out.array(1);
-    out.bulk(line.as_bytes());
-    Ok(())
-}
-
-pub fn acl_users(c: &mut Ctx) -> CmdResult {
-    let out = c.out();
-    out.array(1);
-    out.bulk(b"default");
-    Ok(())
-}
-
-pub fn acl_cat(c: &mut Ctx) -> CmdResult {
-    if c.argc() == 2 {
-        c.client.out.bulks(cats::NAMES.iter().map(|(_, n)| n.as_bytes()));
-        return Ok(());
-    }
-    let name = String::from_utf8_lossy(c.arg(2)).to_ascii_lowercase();
-    let Some(&(bit, _)) = cats::NAMES.iter().find(|(_, n)| *n == name) else {
-        return Err(CmdError::msg(format!("ERR Unknown category '{name}'")));
-    };
-    let t = &c.eng.commands;
-    let mut names = Vec::new();
-    for id in t.top_level() {
-        let cmd = t.get(id);
-        if cmd.subs.is_empty() {
-            if cmd.cats & bit != 0 {
-                names.push(cmd.fullname());
-            }
-        } else {
-            names.extend(cmd.subs.iter().map(|&s| t.get(s)).filter(|s| s.cats & bit != 0).map(|s| s.fullname()));
-        }
-    }
-    c.client.out.bulks(names.iter().map(|n| n.as_bytes()));
-    Ok(())
-}
-
-pub fn acl_help(c: &mut Ctx) -> CmdResult {
-    reply_help(
-        c,
-        &[
-            "CAT [<category>]",
-            "    The ACL categories, or the commands in <category>.",
-            "LIST",
-            "    The users and their rules.",
-            "USERS",
-            "    The user names.",
-            "WHOAMI",
-            "    The user this connection is authenticated as.",
         ],
     )
 }

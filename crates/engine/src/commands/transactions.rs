@@ -48,6 +48,14 @@ fn watched_key_expired(eng: &Engine, client: &Client, now: i64) -> bool {
         .any(|(db, key, expired_then)| !expired_then && eng.dbs[*db].expire_at(key).is_some_and(|t| t <= now))
 }
 
+fn exec_denial_reason(reason: ferrokv_acl::Denied) -> &'static str {
+    match reason {
+        ferrokv_acl::Denied::Key => "no permission to touch the specified keys",
+        ferrokv_acl::Denied::Channel => "no permission to access one of the channels used as arguments",
+        _ => "no permission to execute the command or subcommand",
+    }
+}
+
 pub fn exec(c: &mut Ctx) -> CmdResult {
     if c.client.multi.is_none() {
         return fail("ERR EXEC without MULTI");
@@ -69,7 +77,14 @@ pub fn exec(c: &mut Ctx) -> CmdResult {
     c.out().array(queue.len());
     c.eng.in_exec = true;
     for (cmd, argv) in &queue {
-        c.eng.call(c.client, *cmd, argv, c.now);
+        // Permissions may have changed since the command was queued (Redis re-checks).
+        match c.eng.acl_check(c.client, *cmd, argv, ferrokv_acl::Context::Multi) {
+            Ok(()) => c.eng.call(c.client, *cmd, argv, c.now),
+            Err(reason) => c.client.out.error(&format!(
+                "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}",
+                exec_denial_reason(reason)
+            )),
+        }
     }
     c.eng.in_exec = false;
     // The transaction's writes reach the AOF and replicas as one MULTI/EXEC block.

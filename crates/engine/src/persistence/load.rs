@@ -56,6 +56,7 @@ impl Engine {
             ConnInfo { addr: String::new(), laddr: String::new(), fd: -1, transport: Transport::Unix, local: true };
         let mut client = Client::new(u64::MAX, conn, now_ms, Arc::new(NoWaker));
         client.authenticated = true;
+        client.superuser = true;
         Replayer { client }
     }
 

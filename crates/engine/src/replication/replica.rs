@@ -259,6 +259,7 @@ impl Engine {
         let mut c = Client::new(id, conn, now_ms, waker);
         c.authenticated = true;
         c.user = "(superuser)".into(); // no ACL user: it may run anything
+        c.superuser = true;
         c.repl_role = Some(ReplRole::Master);
         c
     }

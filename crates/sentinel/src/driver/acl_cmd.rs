@@ -4,7 +4,7 @@
 
 use super::hub::{now_ms, ClientId, Hub};
 use super::server_cmds::{client_line, Session};
-use crate::acl::Denied;
+use crate::acl::{Context, Denied, LogEntry};
 use ferrokv_resp::ReplyBuf;
 
 fn text(a: &[u8]) -> String {
@@ -170,7 +170,7 @@ fn log(hub: &mut Hub, arg: Option<&str>, out: &mut ReplyBuf) {
     let count = match arg {
         None => 10,
         Some(a) if a.eq_ignore_ascii_case("reset") => {
-            acl.log.clear();
+            acl.log.entries.clear();
             return out.ok();
         }
         Some(a) => match ferrokv_resp::parse_i64(a.as_bytes()) {
@@ -179,16 +179,16 @@ fn log(hub: &mut Hub, arg: Option<&str>, out: &mut ReplyBuf) {
         },
     };
     let now = now_ms();
-    let entries = &acl.log[..count.min(acl.log.len())];
+    let entries = &acl.log.entries[..count.min(acl.log.entries.len())];
     out.array(entries.len());
     for e in entries {
         out.map(7);
         out.bulk(b"count");
         out.int(e.count as i64);
         out.bulk(b"reason");
-        out.bulk(e.reason_name().as_bytes());
+        out.bulk(e.reason.name().as_bytes());
         out.bulk(b"context");
-        out.bulk(b"toplevel");
+        out.bulk(e.context.name().as_bytes());
         out.bulk(b"object");
         out.bulk(e.object.as_bytes());
         out.bulk(b"username");
@@ -213,7 +213,7 @@ fn dryrun(hub: &Hub, rest: &[Vec<u8>], out: &mut ReplyBuf) {
     if !acl.arity_ok(id, argv.len()) {
         return out.error(&format!("ERR wrong number of arguments for '{}' command", acl.fullname(id)));
     }
-    match acl.check(&user, id, argv) {
+    match acl.check(&user, id, argv, &mut Vec::new) {
         Ok(()) => out.ok(),
         Err((Denied::Channel, pos)) => {
             out.bulk(format!("This user has no permissions to access the '{}' channel", text(&argv[pos])).as_bytes())
@@ -251,7 +251,7 @@ pub fn authenticate(hub: &mut Hub, sess: &mut Session, command: &[u8], user: &st
         return true;
     }
     let info = client_line(hub, sess.id, now_ms());
-    hub.acl.lock().log_denial(Denied::Auth, text(command), user.to_string(), info, now_ms());
+    log_denial(hub, Denied::Auth, text(command), user.to_string(), info);
     false
 }
 
@@ -260,7 +260,7 @@ pub fn check_permission(hub: &mut Hub, sess: &Session, argv: &[Vec<u8>]) -> Opti
     let denied = {
         let acl = hub.acl.lock();
         let id = acl.resolve(argv)?;
-        match acl.check(&sess.user, id, argv) {
+        match acl.check(&sess.user, id, argv, &mut Vec::new) {
             Ok(()) => return None,
             Err(e) => (e, acl.fullname(id)),
         }
@@ -274,6 +274,15 @@ pub fn check_permission(hub: &mut Hub, sess: &Session, argv: &[Vec<u8>]) -> Opti
         _ => (name.to_string(), format!("NOPERM this user has no permissions to run the '{name}' command")),
     };
     let info = client_line(hub, sess.id, now_ms());
-    hub.acl.lock().log_denial(reason, object, sess.user.clone(), info, now_ms());
+    log_denial(hub, reason, object, sess.user.clone(), info);
     Some(error)
+}
+
+/// `acllog-max-len`'s default (a sentinel has no such directive).
+const LOG_MAX_LEN: usize = 128;
+
+fn log_denial(hub: &mut Hub, reason: Denied, object: String, username: String, client_info: String) {
+    let entry =
+        LogEntry { count: 1, reason, context: Context::Toplevel, object, username, ctime_ms: now_ms(), client_info };
+    hub.acl.lock().log_denial(entry, LOG_MAX_LEN);
 }

@@ -132,9 +132,9 @@ pub fn main(args: &[String]) -> i32 {
     let seed = (now as u64) ^ ((std::process::id() as u64) << 32);
     // Users: the default one with `requirepass` as its password, then the file's `user`
     // lines (as Redis loads them at startup).
-    let mut acl = crate::acl::Acl::new();
+    let mut acl = crate::acl::new_acl();
     let requirepass = Some(cfg.str(pid("requirepass")).to_string()).filter(|p| !p.is_empty());
-    acl.set_default_password(requirepass.as_deref());
+    acl.set_default_password(requirepass.as_deref().map(str::as_bytes));
     for args in &cfg.users {
         if let Err(e) = acl.load_user(args) {
             log::warn!("{e}");

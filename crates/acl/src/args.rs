@@ -1,0 +1,37 @@
+//! A command line as the checks read it: the sentinel keeps `Vec<Vec<u8>>`, the server
+//! parsed `Argv`s that slice its read buffer.
+
+pub trait Args {
+    fn count(&self) -> usize;
+    fn arg(&self, i: usize) -> &[u8];
+}
+
+impl Args for [Vec<u8>] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn arg(&self, i: usize) -> &[u8] {
+        &self[i]
+    }
+}
+
+impl Args for ferrokv_resp::Argv {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn arg(&self, i: usize) -> &[u8] {
+        self.get(i)
+    }
+}
+
+/// A key argument of a command line and what the command does with it
+/// ([`KEY_READ`], [`KEY_WRITE`]; 0 when the command's key rule does not say, which any
+/// pattern allows, as in Redis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyArg {
+    pub pos: usize,
+    pub access: u8,
+}
+
+pub const KEY_READ: u8 = 1;
+pub const KEY_WRITE: u8 = 2;
