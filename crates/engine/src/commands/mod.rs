@@ -8,8 +8,8 @@ pub mod spec;
 mod spec_data;
 mod spec_keys;
 
-pub mod bitfield;
 pub mod acl_cmd;
+pub mod bitfield;
 pub mod bits;
 pub mod client_cmd;
 pub mod command_cmd;
