@@ -186,6 +186,7 @@ impl Engine {
             }
             let lost_channel = !self.acl.exists(&c.user)
                 || c.channels.iter().any(|ch| !self.acl.channel_allowed(&c.user, ch, false))
+                || c.shard_channels.iter().any(|ch| !self.acl.channel_allowed(&c.user, ch, false))
                 || c.patterns.iter().any(|p| !self.acl.channel_allowed(&c.user, p, true));
             if lost_channel {
                 doomed.push(c.id);

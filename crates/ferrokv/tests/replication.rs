@@ -828,6 +828,12 @@ fn the_master_link_is_listed_as_redis_lists_it() {
     let Some(redis_replica) = Server::start_redis(&["--replicaof", "127.0.0.1", &port]) else { return };
     let replica = start_replica(master.port, &[]);
     let (mut m, mut rr, mut r) = (master.conn(), redis_replica.conn(), replica.conn());
+    // Both links up before the write, so each replica's master client runs it (a write
+    // that lands before the full sync arrives in the snapshot instead).
+    for c in [&mut rr, &mut r] {
+        let up = wait_until(Duration::from_secs(20), || field(c, "replication", "master_link_status") == "up");
+        assert!(up, "a replica's link did not come up");
+    }
     let _: () = redis::cmd("SELECT").arg(4).query(&mut m).unwrap();
     let _: () = m.set("k", 1).unwrap();
     wait_synced(&mut m, &mut rr);
