@@ -55,6 +55,8 @@ impl MemoryOverhead {
         } else {
             (repl_buffers, 0)
         };
+        // memory() also answers while a script runs (MEMORY STATS from redis.call).
+        let scripts = e.scripts.memory();
         MemoryOverhead {
             used,
             peak,
@@ -63,9 +65,8 @@ impl MemoryOverhead {
             repl_backlog,
             clients_replicas,
             clients_normal: e.clients_memory_now(caller) as u64,
-            // memory() also answers while a script runs (MEMORY STATS from redis.call).
-            lua_caches: e.scripts.memory().scripts_eval as u64,
-            functions_caches: e.scripts.memory().functions_overhead as u64,
+            lua_caches: scripts.scripts_eval as u64,
+            functions_caches: scripts.functions_overhead as u64,
             dbs,
             overhead_total,
             keys: e.dbs.iter().map(|d| d.len() as u64).sum(),
