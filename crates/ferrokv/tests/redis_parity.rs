@@ -565,3 +565,43 @@ fn latency_histogram_has_redis_shape() {
     assert_eq!(per_server[3], per_server[1]);
     assert_eq!(per_server[0], vec![("config|set".to_string(), 1), ("set".to_string(), 200)]);
 }
+
+/// LATENCY GRAPH and DOCTOR after a real spike lay their text out as Redis does: a script
+/// busy for longer than `latency-monitor-threshold` on both servers, then the graph and
+/// report compared with every number masked (the timings differ).
+#[test]
+fn latency_graph_and_doctor_lay_out_a_spike_as_redis() {
+    let Some(redis) = Server::start_redis(&["--latency-monitor-threshold", "20"]) else {
+        return;
+    };
+    let fk = Server::start(&["--latency-monitor-threshold", "20"]);
+    fn masked(text: &str) -> String {
+        let mut out = String::new();
+        for ch in text.chars() {
+            if ch.is_ascii_digit() {
+                if !out.ends_with('9') {
+                    out.push('9');
+                }
+            } else {
+                out.push(ch);
+            }
+        }
+        out
+    }
+    let mut texts = Vec::new();
+    for s in [&redis, &fk] {
+        let mut c = s.conn();
+        // A busy loop until 60 ms have passed on the server's own clock (bounded by the
+        // loop count), so both record one "command" spike whatever their speed.
+        let script = "local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] \
+            for i = 1, 50000000 do if i % 10000 == 0 then t = redis.call('TIME') \
+            if t[1] * 1000000 + t[2] - start > 60000 then return i end end end return -1";
+        let _: i64 = redis::cmd("EVAL").arg(script).arg(0).query(&mut c).unwrap();
+        let graph: String = redis::cmd("LATENCY").arg("GRAPH").arg("command").query(&mut c).unwrap();
+        let doctor: String = redis::cmd("LATENCY").arg("DOCTOR").query(&mut c).unwrap();
+        let first_line = doctor.lines().take(3).collect::<Vec<_>>().join("\n");
+        texts.push((masked(&graph), masked(&first_line)));
+    }
+    assert_eq!(texts[1].0, texts[0].0, "LATENCY GRAPH layout (ferrokv, then Redis)");
+    assert_eq!(texts[1].1, texts[0].1, "LATENCY DOCTOR's header and event line");
+}

@@ -8,7 +8,7 @@
 //! power of two, so it prints the same labels with counts exact to that resolution.
 
 use crate::ctx::Ctx;
-use crate::error::CmdResult;
+use crate::error::{CmdError, CmdResult};
 use crate::stats::LatencyHistogram;
 
 /// Redis's bucket labels: the highest value (ns) equivalent to 2^e in an HDR histogram of
@@ -64,6 +64,22 @@ pub fn latency_histogram(c: &mut Ctx) -> CmdResult {
         out.bulk(name.as_bytes());
         reply_histogram(out, h);
     }
+    Ok(())
+}
+
+/// LATENCY GRAPH event: the event's samples drawn as text (verbatim in RESP3).
+pub fn latency_graph(c: &mut Ctx) -> CmdResult {
+    let event = String::from_utf8_lossy(c.arg(2)).into_owned();
+    let text = c.eng.latency.graph(&event, c.now / 1000);
+    let text = text.ok_or_else(|| CmdError::Msg(format!("ERR No samples available for event '{event}'").into()))?;
+    c.out().verbatim(text.as_bytes(), "txt");
+    Ok(())
+}
+
+/// LATENCY DOCTOR: a human-readable analysis of the recorded events.
+pub fn latency_doctor(c: &mut Ctx) -> CmdResult {
+    let report = c.eng.latency.doctor(c.eng.hot.latency_monitor_threshold, c.now / 1000);
+    c.out().verbatim(report.as_bytes(), "txt");
     Ok(())
 }
 

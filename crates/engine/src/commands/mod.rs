@@ -26,6 +26,7 @@ pub mod info_cmd;
 pub mod keys;
 pub mod latency_cmd;
 pub mod lists;
+pub mod lolwut;
 pub mod memory_cmd;
 pub mod module_cmd;
 pub mod persistence_cmd;
@@ -432,6 +433,9 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("latency|reset", server_cmd::latency_reset, "Resets the latency data for one or more events."),
     ("latency|histogram", latency_cmd::latency_histogram, "Return the cumulative distribution of latencies of a subset of commands or all."),
     ("latency|help", server_cmd::latency_help, "Returns helpful text about the different subcommands."),
+    ("latency|doctor", latency_cmd::latency_doctor, "Return a human readable latency analysis report."),
+    ("latency|graph", latency_cmd::latency_graph, "Return a latency graph for the event."),
+    ("lolwut", lolwut::lolwut, "Display some computer art and the Redis version"),
     ("acl|whoami", acl_cmd::whoami, "Returns the authenticated username of the current connection."),
     ("acl|list", acl_cmd::list, "Dumps the effective rules in ACL file format."),
     ("acl|users", acl_cmd::users, "Lists all ACL users."),
