@@ -12,6 +12,7 @@ pub mod acl_cmd;
 pub mod bitfield;
 pub mod bits;
 pub mod client_cmd;
+pub mod cluster_cmd;
 pub mod command_cmd;
 pub mod config_cmd;
 pub mod connection;
@@ -409,6 +410,37 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("lastsave", server_cmd::lastsave, "Returns the Unix timestamp of the last successful save to disk."),
     ("dump", dump::dump, "Returns a serialized representation of the value stored at a key."),
     ("restore", dump::restore, "Creates a key from the serialized representation of a value."),
+    ("restore-asking", dump::restore, "An internal command for migrating keys in a cluster"),
+    ("asking", cluster_cmd::cluster_disabled, "Sent by cluster clients after an -ASK redirect"),
+    ("readonly", cluster_cmd::cluster_disabled, "Enables read queries for a connection to a cluster replica node"),
+    ("readwrite", cluster_cmd::cluster_disabled, "Disables read queries for a connection to a cluster replica node"),
+    ("cluster|addslots", cluster_cmd::cluster_disabled, "Assign new hash slots to receiving node"),
+    ("cluster|addslotsrange", cluster_cmd::cluster_disabled, "Assign new hash slots to receiving node"),
+    ("cluster|bumpepoch", cluster_cmd::cluster_disabled, "Advance the cluster config epoch"),
+    ("cluster|count-failure-reports", cluster_cmd::cluster_disabled, "Return the number of failure reports active for a given node"),
+    ("cluster|countkeysinslot", cluster_cmd::cluster_disabled, "Return the number of local keys in the specified hash slot"),
+    ("cluster|delslots", cluster_cmd::cluster_disabled, "Set hash slots as unbound in receiving node"),
+    ("cluster|delslotsrange", cluster_cmd::cluster_disabled, "Set hash slots as unbound in receiving node"),
+    ("cluster|failover", cluster_cmd::cluster_disabled, "Forces a replica to perform a manual failover of its master."),
+    ("cluster|flushslots", cluster_cmd::cluster_disabled, "Delete a node's own slots information"),
+    ("cluster|forget", cluster_cmd::cluster_disabled, "Remove a node from the nodes table"),
+    ("cluster|getkeysinslot", cluster_cmd::cluster_disabled, "Return local key names in the specified hash slot"),
+    ("cluster|help", cluster_cmd::cluster_disabled, "Show helpful text about the different subcommands"),
+    ("cluster|info", cluster_cmd::cluster_disabled, "Provides info about Redis Cluster node state"),
+    ("cluster|keyslot", cluster_cmd::cluster_disabled, "Returns the hash slot of the specified key"),
+    ("cluster|links", cluster_cmd::cluster_disabled, "Returns a list of all TCP links to and from peer nodes in cluster"),
+    ("cluster|meet", cluster_cmd::cluster_disabled, "Force a node cluster to handshake with another node"),
+    ("cluster|myid", cluster_cmd::cluster_disabled, "Return the node id"),
+    ("cluster|nodes", cluster_cmd::cluster_disabled, "Get Cluster config for the node"),
+    ("cluster|replicas", cluster_cmd::cluster_disabled, "List replica nodes of the specified master node"),
+    ("cluster|replicate", cluster_cmd::cluster_disabled, "Reconfigure a node as a replica of the specified master node"),
+    ("cluster|reset", cluster_cmd::cluster_disabled, "Reset a Redis Cluster node"),
+    ("cluster|saveconfig", cluster_cmd::cluster_disabled, "Forces the node to save cluster state on disk"),
+    ("cluster|set-config-epoch", cluster_cmd::cluster_disabled, "Set the configuration epoch in a new node"),
+    ("cluster|setslot", cluster_cmd::cluster_disabled, "Bind a hash slot to a specific node"),
+    ("cluster|shards", cluster_cmd::cluster_disabled, "Get array of cluster slots to node mappings"),
+    ("cluster|slaves", cluster_cmd::cluster_disabled, "List replica nodes of the specified master node"),
+    ("cluster|slots", cluster_cmd::cluster_disabled, "Get array of Cluster slot to node mappings"),
     ("save", persistence_cmd::save, "Synchronously saves the database(s) to disk."),
     ("bgsave", persistence_cmd::bgsave, "Asynchronously saves the database(s) to disk."),
     ("bgrewriteaof", persistence_cmd::bgrewriteaof, "Asynchronously rewrites the append-only file to disk."),
