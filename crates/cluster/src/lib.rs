@@ -10,3 +10,7 @@
 pub mod bus;
 pub mod nodes_conf;
 pub mod slot;
+pub mod state;
+
+#[cfg(test)]
+mod sim;

@@ -194,8 +194,7 @@ fn parse_address(text: &str) -> Result<(String, u16, u16, Option<String>), Strin
         None => (text, None),
     };
     let (ip, ports) = addr.rsplit_once(':').ok_or_else(|| format!("address '{text}' has no port"))?;
-    let (port, cport) =
-        ports.split_once('@').ok_or_else(|| format!("address '{text}' has no @cluster-bus-port"))?;
+    let (port, cport) = ports.split_once('@').ok_or_else(|| format!("address '{text}' has no @cluster-bus-port"))?;
     Ok((ip.to_string(), parse_num(port, "port")?, parse_num(cport, "cluster bus port")?, hostname))
 }
 

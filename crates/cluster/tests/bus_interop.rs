@@ -44,7 +44,10 @@ fn decodes_and_speaks_redis_cluster_bus() {
     let b = ClusterRedis::start(&program, &[]);
     let (mut ca, mut cb) = (a.client(), b.client());
     assert_eq!(ca.call(&["CLUSTER", "ADDSLOTSRANGE", "0", "99"]).expect("addslots"), Reply::Status("OK".into()));
-    assert_eq!(ca.call(&["CLUSTER", "MEET", "127.0.0.1", &b.port.to_string()]).expect("meet"), Reply::Status("OK".into()));
+    assert_eq!(
+        ca.call(&["CLUSTER", "MEET", "127.0.0.1", &b.port.to_string()]).expect("meet"),
+        Reply::Status("OK".into())
+    );
     let id_a = ca.call(&["CLUSTER", "MYID"]).expect("myid").text();
     let id_b = cb.call(&["CLUSTER", "MYID"]).expect("myid").text();
     wait_for(Duration::from_secs(20), "A and B to complete their handshake", || {
@@ -57,7 +60,8 @@ fn decodes_and_speaks_redis_cluster_bus() {
     let meet = ca.call(&["CLUSTER", "MEET", "127.0.0.1", &fake_port.to_string(), &fake_port.to_string()]);
     assert_eq!(meet.expect("meet"), Reply::Status("OK".into()));
     listener.set_nonblocking(true).expect("nonblocking");
-    let mut stream = wait_for(Duration::from_secs(10), "A to connect to the fake bus port", || listener.accept().ok()).0;
+    let mut stream =
+        wait_for(Duration::from_secs(10), "A to connect to the fake bus port", || listener.accept().ok()).0;
     stream.set_nonblocking(false).expect("blocking");
     stream.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -11,10 +11,11 @@ fn keyslot_matches_redis() {
     let server = ClusterRedis::start(&program, &[]);
     let mut c = server.client();
     let mut rng = fastrand::Rng::with_seed(17);
-    let mut keys: Vec<String> = ["", "{", "}", "{}", "{}{a}", "a{b}c", "{{a}}", "a{}", "{a", "}{a}", "foo{bar}{zap}", "user:{1000}:x"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut keys: Vec<String> =
+        ["", "{", "}", "{}", "{}{a}", "a{b}c", "{{a}}", "a{}", "{a", "}{a}", "foo{bar}{zap}", "user:{1000}:x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     for _ in 0..300 {
         let len = rng.usize(0..12);
         keys.push((0..len).map(|_| *rng.choice(b"ab{}xyz019".iter()).expect("non-empty") as char).collect());

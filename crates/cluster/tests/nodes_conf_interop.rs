@@ -43,8 +43,8 @@ fn redis_written_nodes_conf_round_trips() {
         ok(client.call(&["CLUSTER", "SAVECONFIG"]).expect("saveconfig"));
         let path = server.dir.join("nodes.conf");
         let text = std::fs::read_to_string(&path).expect("read nodes.conf");
-        let conf = nodes_conf::parse(&path.display().to_string(), &text)
-            .unwrap_or_else(|e| panic!("{e}\n--- file:\n{text}"));
+        let conf =
+            nodes_conf::parse(&path.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}\n--- file:\n{text}"));
         assert_eq!(nodes_conf::render(&conf), text, "render differs from redis-server's file");
         assert_eq!(conf.nodes.len(), 3, "{text}");
         // Each line also matches CLUSTER NODES (ping/pong times may move between the two calls).
@@ -59,10 +59,7 @@ fn redis_written_nodes_conf_round_trips() {
     assert_eq!(me.id, id_a);
     assert_eq!(me.hostname.as_deref(), Some("node-a.example"));
     assert_eq!(me.slots, vec![(0, 5000), (5002, 5002), (7000, 8000)]);
-    assert_eq!(
-        me.open_slots,
-        vec![OpenSlot::Migrating(100, id_b.clone()), OpenSlot::Importing(9000, id_b.clone())]
-    );
+    assert_eq!(me.open_slots, vec![OpenSlot::Migrating(100, id_b.clone()), OpenSlot::Importing(9000, id_b.clone())]);
     let replica = conf_a.nodes.iter().find(|n| n.flags & flags::REPLICA != 0).expect("a knows the replica");
     assert_eq!(replica.master.as_deref(), Some(id_a.as_str()));
 }

@@ -159,10 +159,11 @@ fn read_extension(r: &mut Reader<'_>) -> Result<Extension, DecodeError> {
     let len = r.u32()? as usize;
     let kind = r.u16()?;
     r.bytes(2)?;
-    if len % 8 != 0 || len < EXT_HEADER_LEN {
+    if !len.is_multiple_of(8) || len < EXT_HEADER_LEN {
         return Err(bad(format!("extension length {len} is not a multiple of 8 of at least 8")));
     }
-    let mut data = Reader { buf: r.bytes(len - EXT_HEADER_LEN).map_err(|_| bad("extension past the message end"))?, pos: 0 };
+    let mut data =
+        Reader { buf: r.bytes(len - EXT_HEADER_LEN).map_err(|_| bad("extension past the message end"))?, pos: 0 };
     Ok(match kind {
         ext_kind::HOSTNAME => Extension::Hostname(c_string(data.buf)),
         ext_kind::HUMAN_NODENAME => Extension::HumanNodename(c_string(data.buf)),
@@ -172,7 +173,12 @@ fn read_extension(r: &mut Reader<'_>) -> Result<Extension, DecodeError> {
     })
 }
 
-fn read_ping(r: &mut Reader<'_>, header: &Header, count: u16, extensions: u16) -> Result<(Vec<Gossip>, Vec<Extension>), DecodeError> {
+fn read_ping(
+    r: &mut Reader<'_>,
+    header: &Header,
+    count: u16,
+    extensions: u16,
+) -> Result<(Vec<Gossip>, Vec<Extension>), DecodeError> {
     // The length check first, so a huge count cannot make us allocate.
     if r.buf.len() < HEADER_LEN + GOSSIP_LEN * usize::from(count) {
         return Err(bad(format!("{count} gossip entries do not fit in {} bytes", r.buf.len())));
@@ -219,7 +225,9 @@ pub fn decode(buf: &[u8]) -> Result<Message, DecodeError> {
         kind::FAILOVER_AUTH_REQUEST => Body::FailoverAuthRequest,
         kind::FAILOVER_AUTH_ACK => Body::FailoverAuthAck,
         kind::MFSTART => Body::MfStart,
-        kind::UPDATE => Body::Update { config_epoch: r.u64()?, node: r.array()?, slots: SlotBitmap(Box::new(r.array()?)) },
+        kind::UPDATE => {
+            Body::Update { config_epoch: r.u64()?, node: r.array()?, slots: SlotBitmap(Box::new(r.array()?)) }
+        }
         kind::MODULE => {
             let module_id = r.u64()?;
             let len = r.u32()? as usize;

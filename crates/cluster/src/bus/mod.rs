@@ -173,28 +173,62 @@ pub struct Gossip {
 pub enum Extension {
     Hostname(String),
     HumanNodename(String),
-    ForgottenNode { name: NodeName, ttl_secs: u64 },
+    ForgottenNode {
+        name: NodeName,
+        ttl_secs: u64,
+    },
     ShardId(NodeName),
     /// A type this version does not know: kept, ignored. `data` is its padded payload.
-    Unknown { kind: u16, data: Vec<u8> },
+    Unknown {
+        kind: u16,
+        data: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
-    Ping { gossip: Vec<Gossip>, extensions: Vec<Extension> },
-    Pong { gossip: Vec<Gossip>, extensions: Vec<Extension> },
-    Meet { gossip: Vec<Gossip>, extensions: Vec<Extension> },
-    Fail { about: NodeName },
-    Publish { channel: Vec<u8>, message: Vec<u8> },
-    PublishShard { channel: Vec<u8>, message: Vec<u8> },
+    Ping {
+        gossip: Vec<Gossip>,
+        extensions: Vec<Extension>,
+    },
+    Pong {
+        gossip: Vec<Gossip>,
+        extensions: Vec<Extension>,
+    },
+    Meet {
+        gossip: Vec<Gossip>,
+        extensions: Vec<Extension>,
+    },
+    Fail {
+        about: NodeName,
+    },
+    Publish {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
+    PublishShard {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
     FailoverAuthRequest,
     FailoverAuthAck,
-    Update { config_epoch: u64, node: NodeName, slots: SlotBitmap },
+    Update {
+        config_epoch: u64,
+        node: NodeName,
+        slots: SlotBitmap,
+    },
     MfStart,
     /// Module messages are parsed for their length and otherwise ignored.
-    Module { module_id: u64, module_type: u8, payload: Vec<u8> },
+    Module {
+        module_id: u64,
+        module_type: u8,
+        payload: Vec<u8>,
+    },
     /// A type Redis 7.0 does not know either: Redis accepts it as well formed and ignores it.
-    Unknown { kind: u16, payload: Vec<u8> },
+    Unknown {
+        kind: u16,
+        payload: Vec<u8>,
+    },
 }
 
 impl Body {

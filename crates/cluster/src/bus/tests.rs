@@ -35,20 +35,22 @@ fn header() -> impl Strategy<Value = Header> {
         ip(),
         (any::<u16>(), any::<u16>(), any::<u16>(), any::<u8>(), any::<[u8; 3]>()),
     )
-        .prop_map(|((port, current_epoch, config_epoch, offset), sender, myslots, replica_of, myip, tail)| Header {
-            port,
-            current_epoch,
-            config_epoch,
-            offset,
-            sender,
-            myslots,
-            replica_of,
-            myip,
-            pport: tail.0,
-            cport: tail.1,
-            flags: tail.2,
-            state: tail.3,
-            mflags: tail.4,
+        .prop_map(|((port, current_epoch, config_epoch, offset), sender, myslots, replica_of, myip, tail)| {
+            Header {
+                port,
+                current_epoch,
+                config_epoch,
+                offset,
+                sender,
+                myslots,
+                replica_of,
+                myip,
+                pport: tail.0,
+                cport: tail.1,
+                flags: tail.2,
+                state: tail.3,
+                mflags: tail.4,
+            }
         })
 }
 
@@ -82,7 +84,11 @@ fn body() -> impl Strategy<Value = Body> {
         Just(Body::FailoverAuthRequest),
         Just(Body::FailoverAuthAck),
         Just(Body::MfStart),
-        (any::<u64>(), name(), bitmap()).prop_map(|(config_epoch, node, slots)| Body::Update { config_epoch, node, slots }),
+        (any::<u64>(), name(), bitmap()).prop_map(|(config_epoch, node, slots)| Body::Update {
+            config_epoch,
+            node,
+            slots
+        }),
         (any::<u64>(), any::<u8>(), bytes()).prop_map(|(module_id, module_type, payload)| Body::Module {
             module_id,
             module_type,
@@ -200,7 +206,8 @@ fn lengths_are_checked_like_redis() {
     short[4..8].copy_from_slice(&len.to_be_bytes());
     assert!(matches!(decode(&short), Err(DecodeError::BadMessage(_))));
     // A gossip count the message cannot hold.
-    let mut ping = encode(&Message { header: sample_header(), body: Body::Ping { gossip: vec![], extensions: vec![] } });
+    let mut ping =
+        encode(&Message { header: sample_header(), body: Body::Ping { gossip: vec![], extensions: vec![] } });
     ping[14..16].copy_from_slice(&u16::MAX.to_be_bytes());
     assert!(matches!(decode(&ping), Err(DecodeError::BadMessage(_))));
     // Another protocol version: dropped, not a framing error.

@@ -13,9 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn redis_server() -> Option<PathBuf> {
-    let path = PathBuf::from(
-        std::env::var("FERROKV_REDIS_SERVER").unwrap_or_else(|_| "/usr/bin/redis-server".to_string()),
-    );
+    let path =
+        PathBuf::from(std::env::var("FERROKV_REDIS_SERVER").unwrap_or_else(|_| "/usr/bin/redis-server".to_string()));
     if path.is_file() {
         return Some(path);
     }
