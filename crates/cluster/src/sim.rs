@@ -12,6 +12,8 @@ use crate::nodes_conf::{self, flags};
 use crate::state::{Cluster, ClusterState, LinkId, Origin, Output, Settings};
 use std::collections::{HashMap, HashSet, VecDeque};
 
+mod rules;
+
 const NODE_TIMEOUT: u64 = 1000;
 const STEP: u64 = 10;
 
@@ -145,7 +147,7 @@ impl Sim {
                         self.acks.push((from, msg.header.current_epoch));
                     }
                     let link = self.link_id(from, to);
-                    let origin = Origin::Inbound { link, peer_ip: "127.0.0.1".into() };
+                    let origin = Origin::Inbound { link, peer_ip: "127.0.0.1".into(), local_ip: "127.0.0.1".into() };
                     self.queue.push_back(InFlight { from, to: target, link, origin, bytes: bus::encode(&msg) });
                 }
                 Output::Reply { link, msg } => {

@@ -151,7 +151,7 @@ impl Node {
 }
 
 /// The replica's election in progress (Redis's failover_auth_* fields).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Election {
     /// When the vote request may go out (or went out). Signed: it starts in the future.
     auth_time: i64,
@@ -159,6 +159,13 @@ struct Election {
     auth_sent: bool,
     auth_rank: usize,
     auth_epoch: u64,
+}
+
+impl Default for Election {
+    fn default() -> Self {
+        // Long ago, whatever the monotonic clock's origin: the first election starts at once.
+        Election { auth_time: i64::MIN / 4, auth_count: 0, auth_sent: false, auth_rank: 0, auth_epoch: 0 }
+    }
 }
 
 pub struct Cluster {
@@ -422,7 +429,7 @@ impl Cluster {
         self.nodes.push(node);
     }
 
-    fn header(&self) -> Header {
+    pub(crate) fn header(&self) -> Header {
         let me = self.myself();
         let (myslots, config_epoch) = match me.replica_of.and_then(|m| self.node(&m)) {
             Some(master) if me.is_replica() => (self.bitmap_of(&master.name), master.config_epoch),
@@ -467,7 +474,7 @@ impl Cluster {
 
     /// A PING, PONG or MEET: a tenth of the known nodes (at least 3) picked at random,
     /// then every node we think is timing out, so failure reports spread fast.
-    fn ping_body(&mut self, kind: u16, to: Option<&NodeName>) -> Body {
+    fn ping_body(&mut self, kind: u16) -> Body {
         let known = self.nodes.len();
         let fresh = known.saturating_sub(2);
         let wanted = (known / 10).max(3).min(fresh);
@@ -479,14 +486,13 @@ impl Cluster {
             let useless = node.name == self.myself
                 || node.timed_out()
                 || node.flags & (flags::HANDSHAKE | flags::NOADDR) != 0
-                || (node.link_since.is_none() && self.slot_count(&node.name) == 0)
-                || Some(&node.name) == to;
+                || (node.link_since.is_none() && self.slot_count(&node.name) == 0);
             if useless || gossip.iter().any(|g| g.name == node.name) {
                 continue;
             }
             gossip.push(Self::gossip_entry(node));
         }
-        for node in self.nodes.iter().filter(|n| n.timed_out() && Some(&n.name) != to) {
+        for node in self.nodes.iter().filter(|n| n.timed_out()) {
             gossip.push(Self::gossip_entry(node));
         }
         let extensions = if self.settings.hostname.is_empty() {
@@ -502,7 +508,7 @@ impl Cluster {
     }
 
     fn send_ping(&mut self, now: u64, to: NodeName, kind: u16) {
-        let body = self.ping_body(kind, Some(&to));
+        let body = self.ping_body(kind);
         let msg = self.message(body);
         if let Some(node) = self.node_mut(&to) {
             if kind != bus::kind::PONG && node.ping_sent == 0 {
@@ -536,7 +542,7 @@ impl Cluster {
             .map(|n| n.name)
             .collect();
         for to in targets {
-            let body = self.ping_body(bus::kind::PONG, Some(&to));
+            let body = self.ping_body(bus::kind::PONG);
             let msg = self.message(body);
             self.out.push(Output::Send { to, msg });
         }

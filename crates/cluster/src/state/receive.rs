@@ -7,8 +7,9 @@ use crate::nodes_conf::flags;
 /// Which link a message came on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
-    /// A connection the peer opened; `peer_ip` is the address it comes from.
-    Inbound { link: LinkId, peer_ip: String },
+    /// A connection the peer opened; `peer_ip` is the address it comes from, `local_ip`
+    /// the address it reached (how a node without an announced ip learns its own).
+    Inbound { link: LinkId, peer_ip: String, local_ip: String },
     /// Our own link to this node (the name we know it by, maybe a handshake's).
     Outbound { node: NodeName },
 }
@@ -91,6 +92,16 @@ impl Cluster {
         let kind = msg.body.kind();
         let Some((gossip, extensions)) = msg.body.ping_data() else { return };
         if kind == bus::kind::PING || kind == bus::kind::MEET {
+            if let Origin::Inbound { local_ip, .. } = origin {
+                let me = self.myself;
+                let learn = self.settings.ip.is_empty() && !local_ip.is_empty();
+                if let Some(n) = self.node_mut(&me).filter(|n| learn && (kind == bus::kind::MEET || n.ip.is_empty())) {
+                    if n.ip != *local_ip {
+                        n.ip = local_ip.clone();
+                        self.save_pending = true;
+                    }
+                }
+            }
             if sender.is_none() && kind == bus::kind::MEET {
                 // Someone met us: add it (in handshake, under a name of our own until it
                 // answers our PING) at the address it announces or comes from.
@@ -102,7 +113,7 @@ impl Cluster {
                 self.start_handshake(now, &ip, h.port, h.cport, false);
                 self.save_pending = true;
             }
-            let body = self.ping_body(bus::kind::PONG, None);
+            let body = self.ping_body(bus::kind::PONG);
             let pong = self.message(body);
             self.reply(origin, pong);
         }
@@ -183,31 +194,33 @@ impl Cluster {
     /// The sender says it is a master (no replica_of) or a replica of some node.
     fn update_role(&mut self, sender: NodeName, replica_of: Option<NodeName>) {
         let Some(node) = self.node(&sender) else { return };
-        match replica_of {
-            None if node.is_replica() => {
+        let Some(master) = replica_of else {
+            if node.is_replica() {
                 if let Some(n) = self.node_mut(&sender) {
                     n.flags = (n.flags & !flags::REPLICA) | flags::MASTER;
                     n.replica_of = None;
                 }
                 self.save_pending = true;
             }
-            Some(master) if self.node(&master).is_some() && (node.is_master() || node.replica_of != Some(master)) => {
-                if node.is_master() {
-                    // A master turned replica gives up its slots.
-                    for owner in self.slots.iter_mut() {
-                        if owner.as_ref() == Some(&sender) {
-                            *owner = None;
-                        }
-                    }
+            return;
+        };
+        if node.is_master() {
+            // A master turned replica gives up its slots.
+            for owner in self.slots.iter_mut() {
+                if owner.as_ref() == Some(&sender) {
+                    *owner = None;
                 }
-                if let Some(n) = self.node_mut(&sender) {
-                    n.flags = (n.flags & !(flags::MASTER | flags::MIGRATE_TO)) | flags::REPLICA;
-                    n.replica_of = Some(master);
-                }
-                self.save_pending = true;
-                self.update_state();
             }
-            _ => {}
+            if let Some(n) = self.node_mut(&sender) {
+                n.flags = (n.flags & !(flags::MASTER | flags::MIGRATE_TO)) | flags::REPLICA;
+            }
+            self.save_pending = true;
+            self.update_state();
+        }
+        let known_master = self.node(&master).is_some();
+        if let Some(n) = self.node_mut(&sender).filter(|n| known_master && n.replica_of != Some(master)) {
+            n.replica_of = Some(master);
+            self.save_pending = true;
         }
     }
 
@@ -282,17 +295,43 @@ impl Cluster {
     fn process_gossip(&mut self, now: u64, sender: NodeName, gossip: &[bus::Gossip]) {
         let sender_is_master = self.node(&sender).is_some_and(Node::is_master);
         for g in gossip {
-            if self.node(&g.name).is_some() {
-                if sender_is_master && g.name != self.myself {
-                    if g.flags & (flags::FAIL | flags::PFAIL) != 0 {
-                        self.add_fail_report(now, &g.name, sender);
-                        self.mark_failing_if_needed(now, &g.name);
-                    } else {
-                        self.remove_fail_report(&g.name, &sender);
-                    }
+            let Some(node) = self.node(&g.name) else {
+                // A node we do not know, vouched for by a node we know: added under its
+                // real id (no handshake: its address may since belong to another cluster's
+                // node, and the id check on our first PONG would catch that).
+                if g.flags & flags::NOADDR == 0 && g.name != self.myself {
+                    let mut node = Node::new(g.name, g.flags & !(flags::MYSELF | flags::HANDSHAKE), now);
+                    node.ip = g.ip.clone();
+                    node.port = g.port;
+                    node.cport = g.cport;
+                    node.pport = g.pport;
+                    self.nodes.push(node);
+                    self.save_pending = true;
                 }
-            } else if g.flags & flags::NOADDR == 0 && !g.ip.is_empty() {
-                self.start_handshake(now, &g.ip, g.port, g.cport, false);
+                continue;
+            };
+            let unreachable_here = node.flags & (flags::FAIL | flags::PFAIL) != 0 && node.link_since.is_none();
+            let moved = node.ip != g.ip || node.port != g.port || node.cport != g.cport;
+            if sender_is_master && g.name != self.myself {
+                if g.flags & (flags::FAIL | flags::PFAIL) != 0 {
+                    self.add_fail_report(now, &g.name, sender);
+                    self.mark_failing_if_needed(now, &g.name);
+                } else {
+                    self.remove_fail_report(&g.name, &sender);
+                }
+            }
+            // We cannot reach it, someone who can sees it at another address: use that.
+            let reachable_there = g.flags & (flags::NOADDR | flags::FAIL | flags::PFAIL) == 0;
+            if unreachable_here && reachable_there && moved && g.name != self.myself {
+                if let Some(n) = self.node_mut(&g.name) {
+                    n.ip = g.ip.clone();
+                    n.port = g.port;
+                    n.cport = g.cport;
+                    n.pport = g.pport;
+                    n.flags &= !flags::NOADDR;
+                }
+                self.out.push(Output::CloseLink(g.name));
+                self.save_pending = true;
             }
         }
     }
