@@ -46,7 +46,12 @@ fn ask(sim: &mut Sim, voter: usize, candidate: usize, epoch: u64) -> usize {
 
 fn ask_with(sim: &mut Sim, voter: usize, msg: Message) -> usize {
     let now = sim.now;
-    acks(&sim.nodes[voter].core.handle(now, inbound(), msg))
+    let out = sim.nodes[voter].core.handle(now, inbound(), msg);
+    let votes = acks(&out);
+    if votes > 0 {
+        assert_eq!(out.first(), Some(&Output::SaveConfig), "the vote is saved before the ACK: {out:?}");
+    }
+    votes
 }
 
 #[test]

@@ -66,8 +66,8 @@ pub enum Output {
     Reply { link: LinkId, msg: Message },
     /// Close the outbound link to this node (it looks stuck); the next send reconnects.
     CloseLink(NodeName),
-    /// Persist [`Cluster::nodes_conf`] (fsync'ed before anything else is sent, as Redis's
-    /// clusterSaveConfigOrDie before sleeping).
+    /// Persist [`Cluster::nodes_conf`], fsynced. Always first in the list when present, so
+    /// the driver saves before it sends what the same input produced.
     SaveConfig,
     /// Replicate from this node (its ip and port are in the nodes table).
     BecomeReplicaOf(NodeName),
@@ -410,8 +410,10 @@ impl Cluster {
 
     fn finish(&mut self) -> Vec<Output> {
         if self.save_pending {
+            // First: what this input changed is on disk before anything it caused is sent
+            // (a vote is saved before its ACK leaves, as Redis saves before it writes).
             self.save_pending = false;
-            self.out.push(Output::SaveConfig);
+            self.out.insert(0, Output::SaveConfig);
         }
         std::mem::take(&mut self.out)
     }
