@@ -275,3 +275,77 @@ fn our_replica_is_elected_by_real_masters() {
             && [&b, &c].iter().all(|s| call(s.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
     });
 }
+
+#[test]
+fn a_real_replica_is_elected_with_our_vote() {
+    // Masters: real A, our node (slots 5461-10922), real C; real R replicates A. When A
+    // dies, R needs two votes of the three masters: C's and ours.
+    let Some(program) = redis_server() else { return };
+    let timeout = NODE_TIMEOUT.to_string();
+    let extra = ["--cluster-node-timeout", timeout.as_str()];
+    let mut a = ClusterRedis::start(&program, &extra);
+    let c = ClusterRedis::start(&program, &extra);
+    let r = ClusterRedis::start(&program, &extra);
+    assert_eq!(call(a.port, &["CLUSTER", "ADDSLOTSRANGE", "0", "5460"]), "OK");
+    assert_eq!(call(c.port, &["CLUSTER", "ADDSLOTSRANGE", "10923", "16383"]), "OK");
+    for other in [&c, &r] {
+        assert_eq!(call(a.port, &["CLUSTER", "MEET", "127.0.0.1", &other.port.to_string()]), "OK");
+    }
+    let id_a = call(a.port, &["CLUSTER", "MYID"]);
+    let id_r = call(r.port, &["CLUSTER", "MYID"]);
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let mut settings = Settings::new(port, 7);
+    settings.cport = port;
+    settings.ip = "127.0.0.1".into();
+    settings.node_timeout = NODE_TIMEOUT;
+    let start = Instant::now();
+    let mut core = Cluster::new(settings, 1);
+    let out = core.add_slots(5461..=10922);
+    assert_eq!(out, vec![Output::SaveConfig]);
+    let my_id = bus::name_to_string(&core.myself_name());
+    let mut node = Node {
+        core,
+        listener,
+        inbound: HashMap::new(),
+        outbound: HashMap::new(),
+        next_link: 0,
+        start,
+        next_tick: 0,
+        events: vec![],
+    };
+    let out = node.core.meet(node.now(), "127.0.0.1", a.port, a.port + 10000);
+    node.apply(out);
+    node.run_until(Duration::from_secs(30), "the four nodes to form an ok cluster", |n| {
+        n.core.state() == ClusterState::Ok
+            && n.core.nodes().iter().filter(|x| !x.in_handshake()).count() == 4
+            && [&a, &c, &r].iter().all(|s| {
+                line_about(s.port, &my_id).is_some_and(|l| l.ends_with(" 5461-10922"))
+                    && call(s.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+            })
+    });
+    assert_eq!(call(r.port, &["CLUSTER", "REPLICATE", &id_a]), "OK");
+    node.run_until(Duration::from_secs(20), "everyone to see R as A's replica", |n| {
+        n.core.node(&bus::name_from_str(&id_r)).is_some_and(|x| x.replica_of == Some(bus::name_from_str(&id_a)))
+            && line_about(c.port, &id_r).is_some_and(|l| l.contains(&format!(" slave {id_a}")))
+            && call(r.port, &["INFO", "replication"]).contains("master_link_status:up")
+    });
+
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    node.run_until(Duration::from_secs(30), "R to be elected and hold A's slots everywhere", |n| {
+        let r_name = bus::name_from_str(&id_r);
+        n.core.slot_owner(0) == Some(r_name)
+            && n.core.node(&r_name).is_some_and(|x| x.is_master())
+            && line_about(c.port, &id_r).is_some_and(|l| l.contains(" master - ") && l.ends_with(" 0-5460"))
+            && line_about(r.port, &id_r).is_some_and(|l| l.contains("myself,master"))
+    });
+    assert!(node.core.last_vote_epoch() > 0, "we voted");
+    assert!(node.core.node(&bus::name_from_str(&id_a)).is_some_and(|x| x.failing()));
+    node.run_until(Duration::from_secs(20), "every side to see the cluster ok", |n| {
+        n.core.state() == ClusterState::Ok
+            && [&c, &r].iter().all(|s| call(s.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+    });
+}
