@@ -3,8 +3,8 @@
 //! PUBLISH, and reloading the saved config.
 
 use super::{name_of, Sim, NODE_TIMEOUT};
-use crate::bus::{mflags0, Body, Message};
-use crate::nodes_conf::flags;
+use crate::bus::{self, mflags0, Body, Message};
+use crate::nodes_conf::{flags, OpenSlot};
 use crate::state::{Cluster, Origin, Output};
 
 fn inbound() -> Origin {
@@ -150,7 +150,12 @@ fn publish_reaches_every_other_node() {
 
 #[test]
 fn the_saved_config_loads_back_the_same() {
-    let sim = Sim::formed(6, &[(3, 0), (4, 1), (5, 2)]);
+    let mut sim = Sim::formed(6, &[(3, 0), (4, 1), (5, 2)]);
+    let (one, two) = (bus::name_to_string(&name_of(1)), bus::name_to_string(&name_of(2)));
+    sim.nodes[0].core.set_slot_open(9, Some(OpenSlot::Migrating(9, one)));
+    sim.nodes[0].core.set_slot_open(6000, Some(OpenSlot::Importing(6000, two)));
+    let open = sim.core(0).nodes_conf().myself().map(|m| m.open_slots.len());
+    assert_eq!(open, Some(2));
     for i in 0..6 {
         let mut conf = sim.core(i).nodes_conf();
         let reloaded = Cluster::from_conf(sim.core(i).settings().clone(), &conf, sim.now).expect("loads");

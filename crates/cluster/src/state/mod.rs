@@ -15,8 +15,9 @@ mod failover;
 mod receive;
 
 use crate::bus::{self, Body, Gossip, Header, Message, NodeName, SlotBitmap, NAME_LEN};
-use crate::nodes_conf::{flags, NodeLine, NodesConf};
+use crate::nodes_conf::{flags, NodeLine, NodesConf, OpenSlot};
 use crate::slot::SLOTS;
+use std::collections::BTreeMap;
 
 pub use receive::Origin;
 
@@ -174,6 +175,9 @@ pub struct Cluster {
     nodes: Vec<Node>,
     /// Owner of each slot.
     slots: Vec<Option<NodeName>>,
+    /// Open slots of this node (CLUSTER SETSLOT MIGRATING/IMPORTING): slot → the other node.
+    migrating: BTreeMap<u16, NodeName>,
+    importing: BTreeMap<u16, NodeName>,
     current_epoch: u64,
     last_vote_epoch: u64,
     state: ClusterState,
@@ -215,6 +219,8 @@ impl Cluster {
             myself,
             nodes: vec![me],
             slots: vec![None; SLOTS],
+            migrating: BTreeMap::new(),
+            importing: BTreeMap::new(),
             current_epoch: 0,
             last_vote_epoch: 0,
             state: ClusterState::Fail,
@@ -243,6 +249,14 @@ impl Cluster {
             for &(start, end) in &line.slots {
                 for slot in start..=end {
                     cluster.slots[usize::from(slot)] = Some(node.name);
+                }
+            }
+            if line.flags & flags::MYSELF != 0 {
+                for open in &line.open_slots {
+                    match open {
+                        OpenSlot::Migrating(slot, to) => cluster.migrating.insert(*slot, bus::name_from_str(to)),
+                        OpenSlot::Importing(slot, from) => cluster.importing.insert(*slot, bus::name_from_str(from)),
+                    };
                 }
             }
             cluster.nodes.push(node);
@@ -275,10 +289,51 @@ impl Cluster {
                 config_epoch: node.config_epoch,
                 connected: node.name == self.myself || node.link_since.is_some(),
                 slots: self.slot_ranges(&node.name),
-                open_slots: Vec::new(),
+                open_slots: if node.name == self.myself { self.open_slots() } else { Vec::new() },
             });
         }
         NodesConf { nodes, current_epoch: self.current_epoch, last_vote_epoch: self.last_vote_epoch }
+    }
+
+    /// In slot order, migrating before importing for one slot, as Redis writes them.
+    fn open_slots(&self) -> Vec<OpenSlot> {
+        let mut open: Vec<(u16, OpenSlot)> = Vec::new();
+        for (&slot, to) in &self.migrating {
+            open.push((slot, OpenSlot::Migrating(slot, bus::name_to_string(to))));
+        }
+        for (&slot, from) in &self.importing {
+            if !self.migrating.contains_key(&slot) {
+                open.push((slot, OpenSlot::Importing(slot, bus::name_to_string(from))));
+            }
+        }
+        open.sort_by_key(|(slot, _)| *slot);
+        open.into_iter().map(|(_, o)| o).collect()
+    }
+
+    /// CLUSTER SETSLOT <slot> MIGRATING/IMPORTING/STABLE, the state part (the command's
+    /// checks and key counts are the server's).
+    pub fn set_slot_open(&mut self, slot: u16, open: Option<OpenSlot>) -> Vec<Output> {
+        self.migrating.remove(&slot);
+        self.importing.remove(&slot);
+        match open {
+            Some(OpenSlot::Migrating(_, to)) => {
+                self.migrating.insert(slot, bus::name_from_str(&to));
+            }
+            Some(OpenSlot::Importing(_, from)) => {
+                self.importing.insert(slot, bus::name_from_str(&from));
+            }
+            None => {}
+        }
+        self.save_pending = true;
+        self.finish()
+    }
+
+    pub fn importing(&self, slot: u16) -> Option<NodeName> {
+        self.importing.get(&slot).copied()
+    }
+
+    pub fn migrating(&self, slot: u16) -> Option<NodeName> {
+        self.migrating.get(&slot).copied()
     }
 
     fn slot_ranges(&self, name: &NodeName) -> Vec<(u16, u16)> {

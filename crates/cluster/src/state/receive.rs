@@ -267,7 +267,8 @@ impl Cluster {
         let mut lost_ours = false;
         for slot in slots.slots() {
             let owner = self.slot_owner(slot);
-            if owner == Some(sender) {
+            // A slot we are importing is being moved here by hand: gossip does not touch it.
+            if owner == Some(sender) || self.importing.contains_key(&slot) {
                 continue;
             }
             let older = match owner.and_then(|o| self.node(&o)) {
