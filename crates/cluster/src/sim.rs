@@ -12,6 +12,7 @@ use crate::nodes_conf::{self, flags};
 use crate::state::{Cluster, ClusterState, LinkId, Origin, Output, Settings};
 use std::collections::{HashMap, HashSet, VecDeque};
 
+mod chaos;
 mod rules;
 
 const NODE_TIMEOUT: u64 = 1000;
