@@ -72,6 +72,7 @@ fn random_failures_and_partitions_converge() {
             sim.run(ms / 10 * 10);
             script.push(format!("run {ms}"));
             sim.assert_one_vote_per_epoch();
+            (0..NODES).for_each(|i| sim.core(i).assert_slot_index());
         }
         sim.heal();
         for i in stopped {

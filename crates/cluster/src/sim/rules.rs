@@ -169,3 +169,16 @@ fn the_saved_config_loads_back_the_same() {
         assert_eq!(again, conf, "node {i}");
     }
 }
+
+#[test]
+fn a_node_that_meets_itself_drops_the_handshake() {
+    let mut sim = Sim::formed(3, &[]);
+    sim.meet(1, 1);
+    assert_eq!(sim.core(1).nodes().len(), 4, "a handshake node for our own address");
+    // Before the handshake would time out: the PONG from "ourselves" ended it.
+    sim.run(NODE_TIMEOUT / 2);
+    assert_eq!(sim.core(1).nodes().len(), 3);
+    assert!(sim.core(1).nodes().iter().all(|n| !n.in_handshake()));
+    assert!(sim.converged(&[0, 1, 2]));
+    (0..3).for_each(|i| sim.core(i).assert_slot_index());
+}

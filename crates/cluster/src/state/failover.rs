@@ -189,10 +189,9 @@ impl Cluster {
                 n.config_epoch = epoch;
             }
         }
-        for owner in self.slots.iter_mut() {
-            if *owner == Some(master_name) {
-                *owner = Some(me);
-            }
+        let taken: Vec<u16> = self.bitmap_of(&master_name).slots().collect();
+        for slot in taken {
+            self.set_owner(slot, Some(me));
         }
         self.election = Election::default();
         self.out.push(Output::BecomeMaster);

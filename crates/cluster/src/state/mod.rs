@@ -105,6 +105,9 @@ pub struct Node {
     pub repl_offset: u64,
     /// Masters that said this node is failing, and when they last said so.
     pub fail_reports: Vec<(NodeName, u64)>,
+    /// The slots it serves (kept in step with the cluster's slot table) and their count.
+    pub slots: SlotBitmap,
+    pub numslots: usize,
     pub created: u64,
     /// The outbound link was opened (the first PING or MEET went out on it).
     pub link_since: Option<u64>,
@@ -129,6 +132,8 @@ impl Node {
             voted_time: 0,
             repl_offset: 0,
             fail_reports: Vec::new(),
+            slots: SlotBitmap::default(),
+            numslots: 0,
             created: now,
             link_since: None,
         }
@@ -246,11 +251,6 @@ impl Cluster {
             node.replica_of = line.master.as_deref().map(bus::name_from_str);
             node.config_epoch = line.config_epoch;
             node.pong_received = now;
-            for &(start, end) in &line.slots {
-                for slot in start..=end {
-                    cluster.slots[usize::from(slot)] = Some(node.name);
-                }
-            }
             if line.flags & flags::MYSELF != 0 {
                 for open in &line.open_slots {
                     match open {
@@ -260,6 +260,14 @@ impl Cluster {
                 }
             }
             cluster.nodes.push(node);
+        }
+        for line in &conf.nodes {
+            let name = bus::name_from_str(&line.id);
+            for &(start, end) in &line.slots {
+                for slot in start..=end {
+                    cluster.set_owner(slot, Some(name));
+                }
+            }
         }
         let (myself, hostname) = (cluster.myself, cluster.settings.hostname.clone());
         if let Some(me) = cluster.node_mut(&myself) {
@@ -371,7 +379,7 @@ impl Cluster {
         self.slots.get(usize::from(slot)).copied().flatten()
     }
     pub fn slot_count(&self, name: &NodeName) -> usize {
-        self.slots.iter().filter(|o| o.as_ref() == Some(name)).count()
+        self.node(name).map_or(0, |n| n.numslots)
     }
     pub fn current_epoch(&self) -> u64 {
         self.current_epoch
@@ -389,13 +397,48 @@ impl Cluster {
         self.myself().is_master()
     }
     fn bitmap_of(&self, name: &NodeName) -> SlotBitmap {
-        let mut b = SlotBitmap::default();
-        for (slot, owner) in self.slots.iter().enumerate() {
-            if owner.as_ref() == Some(name) {
-                b.set(slot as u16, true);
-            }
+        self.node(name).map(|n| n.slots.clone()).unwrap_or_default()
+    }
+
+    /// The one way a slot changes hands: the table and both nodes' bitmaps move together.
+    fn set_owner(&mut self, slot: u16, owner: Option<NodeName>) {
+        let s = usize::from(slot) % SLOTS;
+        let old = self.slots[s];
+        if old == owner {
+            return;
         }
-        b
+        if let Some(n) = old.and_then(|o| self.nodes.iter_mut().find(|n| n.name == o)) {
+            n.slots.set(slot, false);
+            n.numslots -= 1;
+        }
+        let new_node = owner.and_then(|o| self.nodes.iter_mut().find(|n| n.name == o));
+        self.slots[s] = match new_node {
+            Some(n) => {
+                n.slots.set(slot, true);
+                n.numslots += 1;
+                owner
+            }
+            None => None,
+        };
+    }
+
+    /// The slot table and the nodes' bitmaps and counts agree (tests).
+    #[cfg(test)]
+    pub(crate) fn assert_slot_index(&self) {
+        for node in &self.nodes {
+            let from_table: Vec<u16> =
+                (0..SLOTS as u16).filter(|&s| self.slots[usize::from(s)] == Some(node.name)).collect();
+            assert_eq!(node.slots.slots().collect::<Vec<_>>(), from_table);
+            assert_eq!(node.numslots, from_table.len());
+        }
+        assert!(self.slots.iter().flatten().all(|o| self.node(o).is_some()), "a slot owned by an unknown node");
+    }
+
+    fn clear_slots_of(&mut self, name: &NodeName) {
+        let slots: Vec<u16> = self.bitmap_of(name).slots().collect();
+        for slot in slots {
+            self.set_owner(slot, None);
+        }
     }
     /// Masters serving at least one slot: the electorate (Redis's cluster->size).
     fn voting_masters(&self) -> Vec<NodeName> {
@@ -418,7 +461,7 @@ impl Cluster {
         for slot in slots {
             let s = usize::from(slot) % SLOTS;
             if self.slots[s].is_none() {
-                self.slots[s] = Some(self.myself);
+                self.set_owner(s as u16, Some(self.myself));
             }
         }
         self.save_pending = true;
@@ -618,12 +661,8 @@ impl Cluster {
     }
 
     fn delete_node(&mut self, name: &NodeName) {
+        self.clear_slots_of(name);
         self.nodes.retain(|n| &n.name != name);
-        for owner in self.slots.iter_mut() {
-            if owner.as_ref() == Some(name) {
-                *owner = None;
-            }
-        }
         for node in &mut self.nodes {
             node.fail_reports.retain(|(by, _)| by != name);
         }

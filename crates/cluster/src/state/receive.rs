@@ -31,7 +31,9 @@ impl Cluster {
     fn process(&mut self, now: u64, origin: &Origin, msg: Message) {
         let h = &msg.header;
         let kind = msg.body.kind();
-        let sender = self.node(&h.sender).filter(|n| !n.in_handshake()).map(|n| n.name);
+        // Messages claiming to come from this node (a node met itself, or an id clash) only
+        // ever end a handshake; they never change what we know about ourselves.
+        let sender = self.node(&h.sender).filter(|n| !n.in_handshake() && n.name != self.myself).map(|n| n.name);
         if let Some(name) = sender {
             let (current_epoch, config_epoch, offset) = (h.current_epoch, h.config_epoch, h.offset);
             if current_epoch > self.current_epoch {
@@ -102,7 +104,7 @@ impl Cluster {
                     }
                 }
             }
-            if sender.is_none() && kind == bus::kind::MEET {
+            if self.node(&h.sender).is_none() && kind == bus::kind::MEET {
                 // Someone met us: add it (in handshake, under a name of our own until it
                 // answers our PING) at the address it announces or comes from.
                 let ip = match (h.myip.is_empty(), origin) {
@@ -120,9 +122,11 @@ impl Cluster {
         if let Origin::Outbound { node: link_node } = origin {
             let Some(known) = self.node(link_node) else { return };
             if known.in_handshake() {
-                if sender.is_some() {
-                    // We already know this node under its real name: drop the handshake.
+                if self.node(&h.sender).is_some() {
+                    // We already know this node under its real name (or it is us): drop
+                    // the handshake.
                     self.delete_node(link_node);
+                    self.out.push(Output::CloseLink(*link_node));
                     return;
                 }
                 let link_node = *link_node;
@@ -206,11 +210,7 @@ impl Cluster {
         };
         if node.is_master() {
             // A master turned replica gives up its slots.
-            for owner in self.slots.iter_mut() {
-                if owner.as_ref() == Some(&sender) {
-                    *owner = None;
-                }
-            }
+            self.clear_slots_of(&sender);
             if let Some(n) = self.node_mut(&sender) {
                 n.flags = (n.flags & !(flags::MASTER | flags::MIGRATE_TO)) | flags::REPLICA;
             }
@@ -279,7 +279,7 @@ impl Cluster {
                 if owner.is_some() && owner == current_master {
                     lost_ours = true;
                 }
-                self.slots[usize::from(slot)] = Some(sender);
+                self.set_owner(slot, Some(sender));
                 self.save_pending = true;
             }
         }
