@@ -182,3 +182,35 @@ fn a_node_that_meets_itself_drops_the_handshake() {
     assert!(sim.converged(&[0, 1, 2]));
     (0..3).for_each(|i| sim.core(i).assert_slot_index());
 }
+
+#[test]
+fn forget_keeps_a_node_out_of_gossip_for_a_minute() {
+    let mut sim = Sim::formed(4, &[(3, 0)]);
+    let now = sim.now;
+    assert!(sim.nodes[1].core.forget(now, &name_of(1)).is_err(), "not ourselves");
+    assert!(sim.nodes[3].core.forget(now, &name_of(0)).is_err(), "not our master");
+    let out = sim.nodes[1].core.forget(now, &name_of(2)).expect("forget 2");
+    assert_eq!(out.first(), Some(&Output::SaveConfig));
+    assert!(sim.core(1).node(&name_of(2)).is_none());
+    // Others still gossip about node 2: node 1 does not take it back within the minute...
+    sim.run(20 * NODE_TIMEOUT);
+    assert!(sim.core(1).node(&name_of(2)).is_none());
+    // ...but does afterwards.
+    sim.run(60_000);
+    assert!(sim.core(1).node(&name_of(2)).is_some());
+}
+
+#[test]
+fn a_replica_with_old_data_does_not_fail_over() {
+    let mut sim = Sim::formed(4, &[(3, 0)]);
+    // Replica 3 lost its master link long ago: validity 10 x 1000 ms + 10 s ping period.
+    let since = sim.now - 30_000;
+    sim.nodes[3].core.set_master_link_down_since(Some(since));
+    sim.stop(0);
+    sim.run(10 * NODE_TIMEOUT);
+    assert!(sim.sees_flag(1, 0, flags::FAIL));
+    assert!(sim.promotions().is_empty(), "a replica with stale data was promoted");
+    // Fresh data: it goes.
+    sim.nodes[3].core.set_master_link_down_since(Some(sim.now));
+    assert!(sim.run_until(10 * NODE_TIMEOUT, |s| s.promotions() == vec![3]));
+}

@@ -137,14 +137,24 @@ impl Cluster {
             .count()
     }
 
-    /// clusterHandleSlaveFailover, without manual failover and without the data-age check
-    /// (the replication link's age is the driver's to pass in, a later step).
+    /// clusterHandleSlaveFailover, without manual failover.
     pub(super) fn handle_replica_failover(&mut self, now: u64) {
         let me = self.myself();
         let Some(master_name) = me.replica_of.filter(|_| me.is_replica()) else { return };
         let Some(master) = self.node(&master_name) else { return };
         if !master.failing() || self.slot_count(&master_name) == 0 || self.settings.replica_no_failover {
             return;
+        }
+        // Data too old to be worth promoting: the link has been down longer than the node
+        // timeout (which any failure takes anyway) plus validity factor × timeout + the
+        // replication ping period.
+        if let Some(since) = self.master_link_down_since {
+            let age = now.saturating_sub(since).saturating_sub(self.settings.node_timeout);
+            let limit = self.settings.repl_ping_replica_period
+                + self.settings.node_timeout * self.settings.replica_validity_factor;
+            if self.settings.replica_validity_factor > 0 && age > limit {
+                return;
+            }
         }
         let now_i = now as i64;
         let timeout = self.settings.node_timeout as i64;

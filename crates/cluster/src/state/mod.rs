@@ -21,6 +21,9 @@ use std::collections::BTreeMap;
 
 pub use receive::Origin;
 
+/// How long CLUSTER FORGET keeps a node out (CLUSTER_BLACKLIST_TTL).
+const FORGET_TTL: u64 = 60_000;
+
 /// An inbound connection, as the driver numbers them (replies go back on it).
 pub type LinkId = u64;
 
@@ -32,6 +35,10 @@ pub struct Settings {
     pub require_full_coverage: bool,
     /// cluster-replica-no-failover.
     pub replica_no_failover: bool,
+    /// cluster-replica-validity-factor (0: a replica fails over however old its data).
+    pub replica_validity_factor: u64,
+    /// repl-ping-replica-period, in ms (part of the data-age limit).
+    pub repl_ping_replica_period: u64,
     /// The address this node announces (an empty ip lets peers use the one they see).
     pub ip: String,
     pub port: u16,
@@ -48,6 +55,8 @@ impl Settings {
             node_timeout: 15_000,
             require_full_coverage: true,
             replica_no_failover: false,
+            replica_validity_factor: 10,
+            repl_ping_replica_period: 10_000,
             ip: String::new(),
             port,
             cport: port.wrapping_add(10000),
@@ -188,6 +197,10 @@ pub struct Cluster {
     state: ClusterState,
     election: Election,
     repl_offset: u64,
+    /// Since when this replica's link to its master is down (None: up).
+    master_link_down_since: Option<u64>,
+    /// CLUSTER FORGET: ids not to be re-added from gossip until the time given.
+    forgotten: BTreeMap<NodeName, u64>,
     rng: fastrand::Rng,
     out: Vec<Output>,
     save_pending: bool,
@@ -231,6 +244,8 @@ impl Cluster {
             state: ClusterState::Fail,
             election: Election::default(),
             repl_offset: 0,
+            master_link_down_since: None,
+            forgotten: BTreeMap::new(),
             out: Vec::new(),
             save_pending: true,
             ticks: 0,
@@ -495,6 +510,35 @@ impl Cluster {
         let body = Body::Publish { channel: channel.to_vec(), message: message.to_vec() };
         self.broadcast(body, |_| true);
         self.finish()
+    }
+
+    /// The replication link to the master went down at `since` (None: it is up). A replica
+    /// whose data is too old (cluster-replica-validity-factor) does not fail over.
+    pub fn set_master_link_down_since(&mut self, since: Option<u64>) {
+        self.master_link_down_since = since;
+    }
+
+    /// CLUSTER FORGET: drop a node and keep gossip from adding it back for 60 s. Refused
+    /// for ourselves and for our own master, as Redis refuses them.
+    pub fn forget(&mut self, now: u64, name: &NodeName) -> Result<Vec<Output>, &'static str> {
+        if self.node(name).is_none() {
+            return Err("ERR Unknown node");
+        }
+        if *name == self.myself {
+            return Err("ERR I tried hard but I can't forget myself...");
+        }
+        if self.myself().is_replica() && self.myself().replica_of == Some(*name) {
+            return Err("ERR Can't forget my master!");
+        }
+        self.forgotten.insert(*name, now + FORGET_TTL);
+        self.delete_node(name);
+        self.update_state();
+        Ok(self.finish())
+    }
+
+    pub(crate) fn is_forgotten(&mut self, now: u64, name: &NodeName) -> bool {
+        self.forgotten.retain(|_, until| *until > now);
+        self.forgotten.contains_key(name)
     }
 
     /// The driver lost the outbound link to a node; it will be reopened with a PING.

@@ -300,7 +300,7 @@ impl Cluster {
                 // A node we do not know, vouched for by a node we know: added under its
                 // real id (no handshake: its address may since belong to another cluster's
                 // node, and the id check on our first PONG would catch that).
-                if g.flags & flags::NOADDR == 0 && g.name != self.myself {
+                if g.flags & flags::NOADDR == 0 && g.name != self.myself && !self.is_forgotten(now, &g.name) {
                     let mut node = Node::new(g.name, g.flags & !(flags::MYSELF | flags::HANDSHAKE), now);
                     node.ip = g.ip.clone();
                     node.port = g.port;
