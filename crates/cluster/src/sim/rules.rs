@@ -214,3 +214,19 @@ fn a_replica_with_old_data_does_not_fail_over() {
     sim.nodes[3].core.set_master_link_down_since(Some(sim.now));
     assert!(sim.run_until(10 * NODE_TIMEOUT, |s| s.promotions() == vec![3]));
 }
+
+#[test]
+fn the_hostname_follows_the_extension() {
+    let mut sim = Sim::formed(3, &[]);
+    let now = sim.now;
+    let named =
+        from(&sim, 2, Body::Ping { gossip: vec![], extensions: vec![bus::Extension::Hostname("two.example".into())] });
+    let out = sim.nodes[1].core.handle(now, inbound(), named);
+    assert_eq!(out.first(), Some(&Output::SaveConfig));
+    assert_eq!(sim.core(1).node(&name_of(2)).map(|n| n.hostname.as_str()), Some("two.example"));
+    let line = sim.core(1).nodes_conf().nodes.into_iter().find(|n| n.id == bus::name_to_string(&name_of(2)));
+    assert_eq!(line.and_then(|l| l.hostname).as_deref(), Some("two.example"));
+    let plain = from(&sim, 2, Body::Ping { gossip: vec![], extensions: vec![] });
+    sim.nodes[1].core.handle(now, inbound(), plain);
+    assert_eq!(sim.core(1).node(&name_of(2)).map(|n| n.hostname.as_str()), Some(""));
+}

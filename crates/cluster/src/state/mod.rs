@@ -718,7 +718,10 @@ impl Cluster {
     fn update_state(&mut self) {
         let mut ok = true;
         if self.settings.require_full_coverage {
-            ok = self.slots.iter().all(|o| o.and_then(|n| self.node(&n)).is_some_and(|n| !n.failing()));
+            // Every slot's owner is in the table (set_owner keeps it so): the counts say
+            // whether all slots are served, and by whom.
+            let served: usize = self.nodes.iter().map(|n| n.numslots).sum();
+            ok = served == SLOTS && self.nodes.iter().all(|n| n.numslots == 0 || !n.failing());
         }
         let masters = self.voting_masters();
         let reachable =

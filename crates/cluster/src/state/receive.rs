@@ -183,15 +183,17 @@ impl Cluster {
             self.handle_epoch_collision(sender);
         }
         self.process_gossip(now, sender, gossip);
-        for ext in extensions {
-            if let bus::Extension::Hostname(host) = ext {
-                if let Some(n) = self.node_mut(&sender) {
-                    if &n.hostname != host {
-                        n.hostname = host.clone();
-                        self.save_pending = true;
-                    }
-                }
-            }
+        // No hostname extension: the sender announces none (any it had is gone).
+        let host = extensions
+            .iter()
+            .find_map(|e| match e {
+                bus::Extension::Hostname(h) => Some(h.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        if let Some(n) = self.node_mut(&sender).filter(|n| n.hostname != host) {
+            n.hostname = host;
+            self.save_pending = true;
         }
     }
 
