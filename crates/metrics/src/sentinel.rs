@@ -7,10 +7,22 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 #[derive(Clone, Debug, Default)]
 pub struct SentinelSnapshot {
-    pub run_id: String,
+    /// The sentinel's id (`myid`).
+    pub id: String,
+    pub port: u16,
     pub current_epoch: u64,
     pub tilt: bool,
     pub masters: Vec<MasterView>,
+    /// Recent events (`+sdown`, `+switch-master`…), oldest first. Only the page shows them.
+    pub events: Vec<EventView>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventView {
+    /// Unix time in ms.
+    pub time_ms: i64,
+    pub kind: String,
+    pub message: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -20,6 +32,10 @@ pub struct MasterView {
     pub port: u16,
     /// `ok`, `sdown` or `odown`.
     pub state: &'static str,
+    /// SENTINEL MASTER's `flags`.
+    pub flags: String,
+    /// SENTINEL MASTER's `failover-state` (`none` outside a failover).
+    pub failover_state: String,
     pub quorum: u32,
     /// Sentinels (this one included) that currently agree the master is down or that
     /// could be reached to agree: this sentinel plus the others not subjectively down.
@@ -36,6 +52,7 @@ pub struct MasterView {
 pub struct ReplicaView {
     pub ip: String,
     pub port: u16,
+    pub flags: String,
     pub down: bool,
     pub link_up: bool,
     pub offset: u64,
@@ -47,9 +64,12 @@ pub struct PeerView {
     pub ip: String,
     pub port: u16,
     pub run_id: String,
+    pub flags: String,
     pub down: bool,
     /// Whether this peer says the master is down (its last answer).
     pub thinks_master_down: bool,
+    /// Whom it voted for as failover leader, and in which epoch.
+    pub leader: String,
     pub leader_epoch: u64,
 }
 
@@ -58,6 +78,104 @@ impl SentinelSnapshot {
     /// several scrapes).
     pub fn render(self: std::sync::Arc<Self>, format: crate::Format) -> String {
         crate::render(SentinelCollector(self), format)
+    }
+}
+
+/// A JSON string literal.
+fn js(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '<' => out.push_str("\\u003c"), // safe to embed anywhere in a page
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl SentinelSnapshot {
+    /// The topology page's data (`/api/topology`): the same snapshot as JSON.
+    pub fn to_json(&self) -> String {
+        let replicas = |m: &MasterView| {
+            let rows: Vec<String> = m
+                .replicas
+                .iter()
+                .map(|r| {
+                    format!(
+                        r#"{{"ip":{},"port":{},"flags":{},"down":{},"link_up":{},"offset":{},"lag_bytes":{}}}"#,
+                        js(&r.ip),
+                        r.port,
+                        js(&r.flags),
+                        r.down,
+                        r.link_up,
+                        r.offset,
+                        r.lag_bytes
+                    )
+                })
+                .collect();
+            rows.join(",")
+        };
+        let peers = |m: &MasterView| {
+            let rows: Vec<String> = m
+                .sentinels
+                .iter()
+                .map(|p| {
+                    format!(
+                        r#"{{"ip":{},"port":{},"id":{},"flags":{},"down":{},"master_down":{},"leader":{},"leader_epoch":{}}}"#,
+                        js(&p.ip),
+                        p.port,
+                        js(&p.run_id),
+                        js(&p.flags),
+                        p.down,
+                        p.thinks_master_down,
+                        js(&p.leader),
+                        p.leader_epoch
+                    )
+                })
+                .collect();
+            rows.join(",")
+        };
+        let masters: Vec<String> = self
+            .masters
+            .iter()
+            .map(|m| {
+                format!(
+                    r#"{{"name":{},"ip":{},"port":{},"state":{},"flags":{},"failover_state":{},"quorum":{},"usable_sentinels":{},"config_epoch":{},"failovers":{},"last_failover_seconds":{},"replicas":[{}],"sentinels":[{}]}}"#,
+                    js(&m.name),
+                    js(&m.ip),
+                    m.port,
+                    js(m.state),
+                    js(&m.flags),
+                    js(&m.failover_state),
+                    m.quorum,
+                    m.reachable_sentinels,
+                    m.config_epoch,
+                    m.failovers_total,
+                    m.last_failover_duration_seconds.map_or("null".to_string(), |d| format!("{d:.3}")),
+                    replicas(m),
+                    peers(m)
+                )
+            })
+            .collect();
+        let events: Vec<String> = self
+            .events
+            .iter()
+            .map(|e| format!(r#"{{"time_ms":{},"type":{},"message":{}}}"#, e.time_ms, js(&e.kind), js(&e.message)))
+            .collect();
+        format!(
+            r#"{{"sentinel":{{"id":{},"port":{},"current_epoch":{},"tilt":{}}},"masters":[{}],"events":[{}]}}"#,
+            js(&self.id),
+            self.port,
+            self.current_epoch,
+            self.tilt,
+            masters.join(","),
+            events.join(",")
+        )
     }
 }
 
@@ -218,8 +336,12 @@ mod tests {
                 failovers_total: 1,
                 ..Default::default()
             }],
+            events: vec![EventView { time_ms: 1, kind: "+sdown".into(), message: "master \"x\" <b>".into() }],
             ..Default::default()
         };
+        let json = snap.to_json();
+        assert!(json.contains(r#""state":"odown""#), "{json}");
+        assert!(json.contains(r#""message":"master \"x\" \u003cb>""#), "{json}");
         let text = snap.into_arc().render(Format::Prometheus);
         for line in [
             "ferrokv_sentinel_master_state{master_name=\"mymaster\",state=\"odown\"} 1",
