@@ -50,7 +50,9 @@ fn python_parser_available() -> bool {
         .is_ok_and(|o| o.status.success());
     if !ok {
         if interop_required() {
-            panic!("python3 with prometheus_client is required (FERROKV_REQUIRE_INTEROP=1): pip install prometheus-client");
+            panic!(
+                "python3 with prometheus_client is required (FERROKV_REQUIRE_INTEROP=1): pip install prometheus-client"
+            );
         }
         eprintln!("SKIPPED: python3 with prometheus_client is not installed (pip install prometheus-client)");
     }
@@ -122,12 +124,14 @@ fn metrics_parse_under_load_and_agree_with_info() {
     if !python_parser_available() {
         return;
     }
-    let (master, mport) = metrics_server(&["--appendonly", "yes", "--appendfsync", "always", "--repl-diskless-sync-delay", "0"]);
+    let (master, mport) =
+        metrics_server(&["--appendonly", "yes", "--appendfsync", "always", "--repl-diskless-sync-delay", "0"]);
     let mp = master.port.to_string();
     let (replica, rport) = metrics_server(&["--replicaof", "127.0.0.1", &mp]);
     let mut mc = master.conn();
     let mut rc = replica.conn();
-    assert!(wait_until(Duration::from_secs(20), || common::info_field(&mut mc, "replication", "connected_slaves") == "1"
+    assert!(wait_until(Duration::from_secs(20), || common::info_field(&mut mc, "replication", "connected_slaves")
+        == "1"
         && common::info_field(&mut rc, "replication", "master_link_status") == "up"));
     let _: () = redis::cmd("SELECT").arg(3).query(&mut mc).unwrap();
     let _: () = redis::cmd("SET").arg("in-db3").arg("1").arg("EX").arg(1000).query(&mut mc).unwrap();
@@ -177,8 +181,9 @@ fn metrics_parse_under_load_and_agree_with_info() {
     // Per-replica lag: the replica catches up, so its unacknowledged bytes reach 0.
     let caught_up = wait_until(Duration::from_secs(10), || {
         let m = parse(&scrape(mport, false), false);
-        m.iter().any(|(k, v)| k.starts_with("ferrokv_replica_lag_bytes{") && k.contains(r#"slave_state="online""#) && *v == 0.0)
-            && m.iter().any(|(k, v)| k.starts_with("redis_connected_slave_lag_seconds{") && *v <= 2.0)
+        m.iter().any(|(k, v)| {
+            k.starts_with("ferrokv_replica_lag_bytes{") && k.contains(r#"slave_state="online""#) && *v == 0.0
+        }) && m.iter().any(|(k, v)| k.starts_with("redis_connected_slave_lag_seconds{") && *v <= 2.0)
     });
     assert!(caught_up, "replica lag never reached 0:\n{}", scrape(mport, false));
 
@@ -352,7 +357,9 @@ fn abuse_of_the_metrics_port_never_stalls_the_redis_port() {
     assert!(worst < Duration::from_millis(500), "a PING took {worst:?} while the metrics port was abused");
 
     // The endpoint itself recovers once the abusers are gone, and the server is alive.
-    assert!(wait_until(Duration::from_secs(10), || http(port, "GET /health HTTP/1.1\r\n\r\n").is_some_and(|r| r.0 == 200)));
+    assert!(
+        wait_until(Duration::from_secs(10), || http(port, "GET /health HTTP/1.1\r\n\r\n").is_some_and(|r| r.0 == 200))
+    );
     assert!(scrape(port, false).contains("redis_up 1"));
     let mut c = server.conn();
     assert_eq!(redis::cmd("PING").query::<String>(&mut c).unwrap(), "PONG");

@@ -36,7 +36,9 @@ fn python_parser() -> bool {
         .is_ok_and(|o| o.status.success());
     if !ok {
         if interop_required() {
-            panic!("python3 with prometheus_client is required (FERROKV_REQUIRE_INTEROP=1): pip install prometheus-client");
+            panic!(
+                "python3 with prometheus_client is required (FERROKV_REQUIRE_INTEROP=1): pip install prometheus-client"
+            );
         }
         eprintln!("SKIPPED (metrics part): python3 with prometheus_client is not installed");
     }
@@ -176,7 +178,11 @@ fn sentinel_metrics_and_topology_page_through_a_kill9_failover() {
         let dom = page(chromium, mp, Some(&shot), profile.path());
         assert_eq!(shown_master(&dom), Some((old_addr.clone(), "ok".to_string())), "{dom}");
         for r in &replicas {
-            assert_eq!(shown_replica(&dom, &format!("127.0.0.1:{}", r.port)).map(|x| x.0), Some("false".into()), "{dom}");
+            assert_eq!(
+                shown_replica(&dom, &format!("127.0.0.1:{}", r.port)).map(|x| x.0),
+                Some("false".into()),
+                "{dom}"
+            );
         }
         eprintln!("screenshot: {}", shot.display());
     }

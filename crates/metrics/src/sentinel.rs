@@ -239,7 +239,11 @@ impl Collector for SentinelCollector {
             "Sentinels not down per master, this one included.",
             ms.iter().map(|m| (address(m), (m.sentinels.iter().filter(|p| !p.down).count() + 1) as f64)),
         )?;
-        f.gauges("ferrokv_sentinel_quorum", "The configured quorum per master.", ms.iter().map(|m| (master(m), m.quorum as f64)))?;
+        f.gauges(
+            "ferrokv_sentinel_quorum",
+            "The configured quorum per master.",
+            ms.iter().map(|m| (master(m), m.quorum as f64)),
+        )?;
         f.gauges(
             "ferrokv_sentinel_quorum_reachable",
             "1 if enough sentinels are reachable to reach the quorum (and a majority to authorize a failover).",

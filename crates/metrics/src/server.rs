@@ -180,7 +180,11 @@ impl Collector for ServerCollector {
         )?;
         f.gauge("redis_aof_last_write_status", "1 if the last AOF write succeeded.", flag(s.aof_last_write_ok))?;
         f.gauge("redis_connected_slaves", "Replicas attached.", s.replicas.len() as f64)?;
-        f.gauge("redis_master_repl_offset", "The replication offset (INFO master_repl_offset).", s.master_repl_offset as f64)?;
+        f.gauge(
+            "redis_master_repl_offset",
+            "The replication offset (INFO master_repl_offset).",
+            s.master_repl_offset as f64,
+        )?;
         if let Some(m) = &s.master_link {
             let labels = || vec![("master_host", m.host.clone()), ("master_port", m.port.to_string())];
             f.gauges("redis_master_link_up", "1 while the link to the master is up.", [(labels(), flag(m.link_up))])?;
