@@ -1,8 +1,9 @@
 //! The engine's side of `/metrics`: a [`ServerSnapshot`] copied out under the engine lock,
 //! from the same fields and helpers INFO prints (connected clients, replica lag, the
 //! persistence flags, commandstats), so both always agree. It copies numbers and a few
-//! short strings and walks no keyspace and no client list: the lock is held for
-//! microseconds; formatting happens after it is released (crates/metrics).
+//! short strings and walks no keyspace (only the client list, once, for the blocked
+//! count, as INFO clients does): the lock is held for microseconds; formatting happens
+//! after it is released (crates/metrics).
 
 use crate::engine::Engine;
 use crate::replication::LinkState;
