@@ -86,11 +86,28 @@ def start(kind, metrics):
     return Server(kind), None
 
 
+def info_all(port):
+    """INFO ALL over a fresh connection, as redis_exporter asks (no redis-cli process)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(b"*2\r\n$4\r\nINFO\r\n$3\r\nALL\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            data += s.recv(65536)
+        head, rest = data.split(b"\r\n", 1)
+        want = int(head[1:]) + 2
+        while len(rest) < want:
+            b = s.recv(65536)
+            if not b:
+                break
+            rest += b
+    return rest
+
+
 def scrape_fn(kind, srv, mport):
     if kind == "ferrokv":
         return lambda: http_get(mport)
     # As redis_exporter: INFO ALL on the Redis port.
-    return lambda: srv.cli("INFO", "ALL")
+    return lambda: info_all(srv.port)
 
 
 def throughput(rounds, requests, kind, scrape_period, test, pipeline):
@@ -175,7 +192,7 @@ def main():
         rs = Server("redis", ["--maxclients", str(n + 100)])
         try:
             for name, srv, scrape in (("ferrokv /metrics", fk, lambda: http_get(mport)),
-                                      ("redis INFO ALL", rs, lambda: rs.cli("INFO", "ALL"))):
+                                      ("redis INFO ALL", rs, lambda: info_all(rs.port))):
                 idle = scrape_times(scrape)
                 socks = with_clients(srv, n)
                 loaded = scrape_times(scrape)
