@@ -211,11 +211,20 @@ fn sentinel_metrics_and_topology_page_through_a_kill9_failover() {
         eprintln!("screenshot: {}", shot.display());
     }
     if parser {
-        let m = sentinel_metrics(mp);
-        assert_eq!(m.get(r#"ferrokv_sentinel_failovers_total{master_name="mymaster"}"#), Some(&1.0), "{m:?}");
-        let d = m.get(r#"ferrokv_sentinel_last_failover_duration_seconds{master_name="mymaster"}"#).copied();
-        assert!(d.is_some_and(|d| d > 0.0 && d < took.as_secs_f64() + 1.0), "{d:?} vs {took:?}");
-        assert!(m.get("ferrokv_sentinel_current_epoch{}").is_some_and(|&e| e >= 1.0));
+        // Every sentinel counts the failover (the others learn it from hello messages) and
+        // times it from the master's +sdown as it saw it.
+        let failovers = r#"ferrokv_sentinel_failovers_total{master_name="mymaster"}"#;
+        let counted = wait_until(FAILOVER_WAIT, || {
+            metrics_ports.iter().all(|&p| sentinel_metrics(p).get(failovers) == Some(&1.0))
+        });
+        assert!(counted, "{:?}", sentinel_metrics(mp));
+        let last = r#"ferrokv_sentinel_last_failover_duration_seconds{master_name="mymaster"}"#;
+        let durations: Vec<Option<f64>> =
+            metrics_ports.iter().map(|&p| sentinel_metrics(p).get(last).copied()).collect();
+        let limit = took.as_secs_f64() + 1.0;
+        assert!(durations.iter().flatten().all(|&d| d > 0.0 && d < limit), "{durations:?} vs {took:?}");
+        assert!(durations.iter().any(Option::is_some), "{durations:?}");
+        assert!(sentinel_metrics(mp).get("ferrokv_sentinel_current_epoch{}").is_some_and(|&e| e >= 1.0));
     }
 
     // The old master returns (from its AOF) and is turned into a replica of the new one.

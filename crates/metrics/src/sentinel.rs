@@ -270,7 +270,7 @@ impl Collector for SentinelCollector {
         )?;
         f.gauges(
             "ferrokv_sentinel_last_failover_duration_seconds",
-            "Duration of the last failover this sentinel led, start to +switch-master.",
+            "Duration of the last failover as this sentinel saw it: from the master's +sdown (or +try-failover) to +switch-master.",
             ms.iter().filter_map(|m| m.last_failover_duration_seconds.map(|d| (master(m), d))),
         )?;
         f.gauges(

@@ -18,7 +18,7 @@ const EVENTS_KEPT: usize = 200;
 #[derive(Default)]
 struct FailoverRecord {
     total: u64,
-    /// When the master was seen objectively down (or a failover was tried) and no
+    /// When the master was first seen down (+sdown, or a failover was tried) and no
     /// +switch-master has followed yet.
     started_ms: Option<i64>,
     last_duration_ms: Option<i64>,
@@ -50,11 +50,20 @@ impl Observed {
                     }
                 }
             }
-            // `master <name> <ip> <port> …`
-            "+odown" | "+try-failover" => {
+            // `master <name> <ip> <port> …`: the clock starts when this sentinel first sees
+            // the master down (a sentinel that is not the leader may learn of the switch
+            // before it reaches ODOWN itself), and stops if the master comes back first.
+            "+sdown" | "+odown" | "+try-failover" => {
                 if let (Some("master"), Some(name)) = (words.next(), words.next()) {
                     let rec = self.failovers.entry(name.to_string()).or_default();
                     rec.started_ms.get_or_insert(now);
+                }
+            }
+            "-sdown" => {
+                if let (Some("master"), Some(name)) = (words.next(), words.next()) {
+                    if let Some(rec) = self.failovers.get_mut(name) {
+                        rec.started_ms = None;
+                    }
                 }
             }
             _ => {}
