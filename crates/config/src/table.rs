@@ -349,6 +349,8 @@ pub const PARAMS: &[Param] = &[
     p("sync-replicas-timeout", None, Kind::Num { min: 1, max: I32MAX, fmt: PLAIN }, "2000", NONE),
     p("sync-replicas-lease", None, Kind::Num { min: 10, max: I32MAX, fmt: PLAIN }, "500", NONE),
     p("empty-master-guard", None, Kind::Bool, "yes", NONE),
+    // ferrokv's own: the Prometheus /metrics endpoint (0: off), on the `bind` addresses.
+    p("metrics-port", None, Kind::Num { min: 0, max: 65535, fmt: PLAIN }, "0", IMMUTABLE),
 ];
 
 /// Index of a directive in [`PARAMS`], resolved at compile time.

@@ -25,6 +25,7 @@ pub mod host;
 pub mod latency;
 pub mod lcs;
 pub mod longdouble;
+pub mod metrics_snapshot;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;

@@ -95,11 +95,12 @@ pub struct CmdStats {
 pub struct LatencyHistogram {
     buckets: Box<[u64; 512]>,
     count: u64,
+    sum_us: u64,
 }
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        LatencyHistogram { buckets: Box::new([0; 512]), count: 0 }
+        LatencyHistogram { buckets: Box::new([0; 512]), count: 0, sum_us: 0 }
     }
 }
 
@@ -125,6 +126,28 @@ impl LatencyHistogram {
     pub fn record(&mut self, us: u64) {
         self.buckets[Self::bucket(us)] += 1;
         self.count += 1;
+        self.sum_us += us;
+    }
+
+    /// The sum of the recorded latencies (µs).
+    pub fn sum_us(&self) -> u64 {
+        self.sum_us
+    }
+
+    /// [`count_at_most`](Self::count_at_most) for each of the ascending `bounds_us`, in one
+    /// pass over the buckets (a metrics scrape takes this under the engine lock).
+    pub fn cumulative_at(&self, bounds_us: &[u64]) -> Vec<u64> {
+        let mut out = Vec::with_capacity(bounds_us.len());
+        let mut seen = 0;
+        let mut b = 0;
+        for &limit in bounds_us {
+            while b < self.buckets.len() && Self::bucket_upper(b) <= limit {
+                seen += self.buckets[b];
+                b += 1;
+            }
+            out.push(seen);
+        }
+        out
     }
 
     pub fn count(&self) -> u64 {
@@ -169,6 +192,17 @@ mod tests {
         assert!((p50 - 500.0).abs() / 500.0 < 0.13, "p50 {p50}");
         assert!((p99 - 990.0).abs() / 990.0 < 0.13, "p99 {p99}");
         assert_eq!(LatencyHistogram::default().percentile(50.0), 0);
+    }
+
+    #[test]
+    fn cumulative_counts_agree_with_count_at_most() {
+        let mut h = LatencyHistogram::default();
+        for us in [0u64, 3, 9, 10, 11, 99, 100, 101, 5_000, 2_000_000, u64::MAX / 4] {
+            h.record(us);
+        }
+        let bounds = [0u64, 5, 10, 100, 1_000, 10_000, 10_000_000];
+        let expected: Vec<u64> = bounds.iter().map(|&b| h.count_at_most(b)).collect();
+        assert_eq!(h.cumulative_at(&bounds), expected);
     }
 
     #[test]

@@ -423,7 +423,7 @@ impl Sentinel {
                 let Some(m) = self.masters.get(&text(&args[2])) else {
                     return no_master(out);
                 };
-                let usable = 1 + m.sentinels.values().filter(|s| !s.has(flag::S_DOWN | flag::O_DOWN)).count();
+                let usable = m.usable_sentinels();
                 let voters = m.sentinels.len() + 1;
                 let no_quorum = usable < m.quorum as usize;
                 let no_auth = usable < voters / 2 + 1;

@@ -186,6 +186,12 @@ impl Master {
         self.renamed.get(&cmd.to_ascii_lowercase()).cloned().unwrap_or_else(|| cmd.to_string())
     }
 
+    /// Sentinels that could vote now: this one and every other not seen down (SENTINEL
+    /// CKQUORUM's count, also shown on the metrics port).
+    pub fn usable_sentinels(&self) -> usize {
+        1 + self.sentinels.values().filter(|s| !s.has(flag::S_DOWN | flag::O_DOWN)).count()
+    }
+
     pub fn find_replica_by_addr(&self, addr: &Addr) -> Option<&str> {
         self.replicas.iter().find(|(_, r)| r.addr.same(addr)).map(|(n, _)| n.as_str())
     }

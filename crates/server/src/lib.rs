@@ -11,6 +11,8 @@ pub mod conn;
 pub mod listener;
 pub mod logging;
 pub mod memory;
+pub mod metrics_endpoint;
+pub mod metrics_http;
 pub mod persist;
 pub mod replication;
 pub mod tls;
@@ -412,6 +414,14 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
             return 1;
         }
     };
+    let metrics_port = cfg.int(pid("metrics-port")) as u16;
+    let metrics_listeners = match metrics_http::bind(&bind_addrs(&cfg), metrics_port) {
+        Ok(l) => l,
+        Err(e) => {
+            log::warn!("Metrics port: {e}");
+            return 1;
+        }
+    };
     if port == 0 && tls_port == 0 && unix.is_none() {
         log::warn!("Configured to not listen anywhere, exiting.");
         return 1;
@@ -454,6 +464,15 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         }
     };
     let shared = Arc::new(Shared { engine: Mutex::new(engine), keepalive, persist, repl, tls: tls_state });
+    // Before loading, so /health answers "loading" meanwhile.
+    if metrics_port != 0 {
+        let handler = Arc::new(metrics_endpoint::ServerMetrics::new(shared.clone()));
+        if let Err(e) = metrics_http::spawn(metrics_listeners, handler, metrics_http::Limits::default()) {
+            log::warn!("Failed to start the metrics endpoint: {e}");
+            return 1;
+        }
+        log::info!("Metrics on port {metrics_port} (/metrics, /health).");
+    }
     // Clients may connect while the dataset loads; they get -LOADING until it is whole.
     shared.engine.lock().begin_loading(0, conn::now_ms());
     // As Redis: the banner and "Server initialized" come before the data loads, so a tool

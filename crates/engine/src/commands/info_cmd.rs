@@ -65,8 +65,7 @@ fn section_clients(e: &Engine, s: &mut String) {
     let _ = write!(
         s,
         "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{max_in}\r\nclient_recent_max_output_buffer:{max_out}\r\nblocked_clients:{blocked}\r\ntracking_clients:0\r\nclients_in_timeout_table:{in_timeout_table}\r\n",
-        // As Redis: every connection but our replicas (the link to our master counts).
-        e.clients.len().saturating_sub(e.repl.replicas.len()),
+        e.connected_clients(),
         e.hot.maxclients,
     );
 }

@@ -90,6 +90,15 @@ impl Replica {
     pub fn lag_secs(&self, now_ms: i64) -> i64 {
         (now_ms - self.ack_ms).max(0) / 1000
     }
+
+    /// INFO's `lag=`: seconds since the last acknowledgement, 0 until the replica streams.
+    pub fn info_lag_secs(&self, now_ms: i64) -> i64 {
+        if self.state == ReplicaState::Online {
+            self.lag_secs(now_ms)
+        } else {
+            0
+        }
+    }
 }
 
 /// What REPLCONF told us before PSYNC, kept on the client until it becomes a replica.
@@ -401,7 +410,7 @@ impl Engine {
             let _ = write!(s, "min_slaves_good_slaves:{}\r\n", self.good_replicas(now_ms));
         }
         for (i, rep) in r.replicas.iter().enumerate() {
-            let lag = if rep.state == ReplicaState::Online { rep.lag_secs(now_ms) } else { 0 };
+            let lag = rep.info_lag_secs(now_ms);
             let _ = write!(
                 s,
                 "slave{i}:ip={},port={},state={},offset={},lag={lag}\r\n",

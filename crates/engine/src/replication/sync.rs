@@ -142,6 +142,9 @@ pub struct SyncState {
     pub mono_ms: i64,
     /// Some client got a span since startup: until then connections need not ask.
     spans_exist: bool,
+    /// Round trips of GETACK requests: from the send to the first acknowledgement of each
+    /// replica that covers it (µs, at the monotonic clock's ms resolution). For /metrics.
+    pub ack_latency: crate::stats::LatencyHistogram,
 }
 
 impl SyncState {
@@ -353,8 +356,16 @@ impl Engine {
     /// A replica acknowledged `offset`: its proof of life, and maybe a new committed offset.
     pub(crate) fn sync_acked(&mut self, replica: ClientId, offset: u64) {
         let proof = self.repl.sync.requests.iter().rev().find(|&&(end, _)| end <= offset).map(|&(_, sent)| sent);
+        let mut answered = None;
         if let (Some(sent), Some(r)) = (proof, self.repl.replica_mut(replica)) {
+            if sent > r.proof_mono {
+                answered = Some(sent);
+            }
             r.proof_mono = r.proof_mono.max(sent);
+        }
+        if let Some(sent) = answered {
+            let ms = (self.repl.sync.mono_ms - sent).max(0) as u64;
+            self.repl.sync.ack_latency.record(ms * 1000);
         }
         let n = self.hot.sync_replicas as usize;
         if n == 0 {

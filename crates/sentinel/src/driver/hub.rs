@@ -55,6 +55,8 @@ pub struct Hub {
     pub port: u16,
     /// `tls-replication yes`: links to instances and sentinels run over TLS.
     pub tls_client: Option<Arc<ferrokv_tls::rustls::ClientConfig>>,
+    /// Events and failover timings for the metrics port.
+    pub observed: super::observe::Observed,
 }
 
 #[derive(Default)]
@@ -104,6 +106,7 @@ impl Hub {
                 Output::Event { level, channel, message } => {
                     log_at(level, &format!("{channel} {message}"));
                     if level != Level::Debug {
+                        self.observed.record(&channel, &message, now_ms());
                         self.publish(channel.as_bytes(), message.as_bytes());
                     }
                 }

@@ -9,6 +9,7 @@ pub mod config_file;
 mod hub;
 mod info;
 mod link;
+mod observe;
 mod server_cmds;
 
 use crate::addr::Resolver;
@@ -107,6 +108,7 @@ pub fn main(args: &[String]) -> i32 {
     // TLS as in Redis's sentinel: its own `tls-port` for clients and other sentinels, and
     // with `tls-replication yes` TLS to the instances it monitors and to other sentinels.
     let tls_port = cfg.int(pid("tls-port")) as u16;
+    let metrics_port = cfg.int(pid("metrics-port")) as u16;
     let tls_replication = cfg.bool(pid("tls-replication"));
     let tls_settings = ferrokv_server::tls::settings(&cfg);
     let tls_server = if tls_port != 0 {
@@ -182,8 +184,9 @@ pub fn main(args: &[String]) -> i32 {
             run_id,
             port,
             tls_client,
+            observed: Default::default(),
         };
-        let ports = Ports { port, tls_port, tls: tls_server };
+        let ports = Ports { port, tls_port, tls: tls_server, metrics_port };
         serve(Arc::new(Mutex::new(hub)), bind, ports, backlog, pidfile).await
     });
     rt.shutdown_timeout(Duration::from_millis(100));
@@ -195,10 +198,12 @@ struct Ports {
     port: u16,
     tls_port: u16,
     tls: Option<Arc<ServerConfig>>,
+    /// `metrics-port` (0: off): /metrics, /health and the topology page.
+    metrics_port: u16,
 }
 
 async fn serve(shared: Shared, bind: Vec<String>, ports: Ports, backlog: i32, pidfile: String) -> i32 {
-    let Ports { port, tls_port, tls } = ports;
+    let Ports { port, tls_port, tls, metrics_port } = ports;
     let pid_num = std::process::id();
     log::warn!("oO0OoO0OoO0Oo ferrokv is starting oO0OoO0OoO0Oo");
     log::warn!(
@@ -221,10 +226,26 @@ async fn serve(shared: Shared, bind: Vec<String>, ports: Ports, backlog: i32, pi
             return 1;
         }
     };
+    let metrics_listeners = match ferrokv_server::metrics_http::bind(&bind, metrics_port) {
+        Ok(l) => l,
+        Err(e) => {
+            log::warn!("Metrics port: {e}");
+            return 1;
+        }
+    };
     if !pidfile.is_empty() {
         if let Err(e) = std::fs::write(&pidfile, format!("{pid_num}\n")) {
             log::warn!("Failed to write PID file: {e}");
         }
+    }
+    if metrics_port != 0 {
+        let handler = Arc::new(observe::SentinelMetrics { shared: shared.clone() });
+        let limits = ferrokv_server::metrics_http::Limits::default();
+        if let Err(e) = ferrokv_server::metrics_http::spawn(metrics_listeners, handler, limits) {
+            log::warn!("Failed to start the metrics endpoint: {e}");
+            return 1;
+        }
+        log::info!("Metrics on port {metrics_port} (/metrics, /health; the topology page at /).");
     }
     log::info!("Running mode=sentinel, port={port}.");
     {

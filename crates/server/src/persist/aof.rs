@@ -84,6 +84,8 @@ pub struct Aof {
     /// second (and of each incremental file), for `check-aof --truncate-to-timestamp`.
     timestamps: AtomicBool,
     last_timestamp: std::sync::atomic::AtomicI64,
+    /// Durations of the fsyncs of appends (`always` and `everysec`), for /metrics.
+    pub fsync_latency: ferrokv_metrics::histogram::AtomicHistogram,
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -166,6 +168,7 @@ impl Aof {
             stopped: AtomicBool::new(false),
             timestamps: AtomicBool::new(false),
             last_timestamp: std::sync::atomic::AtomicI64::new(-1),
+            fsync_latency: Default::default(),
         });
         let writer = aof.clone();
         std::thread::Builder::new().name("aof-writer".into()).spawn(move || writer.write_loop(file, incr_len))?;
@@ -191,8 +194,10 @@ impl Aof {
         }
         let handle = self.sync_handle.lock().as_ref().and_then(|f| f.try_clone().ok());
         if let Some(f) = handle {
+            let started = Instant::now();
             match f.sync_data() {
                 Ok(()) => {
+                    self.fsync_latency.record_us(started.elapsed().as_micros() as u64);
                     self.synced.fetch_max(target, Ordering::AcqRel);
                     self.durable.notify_waiters();
                 }
@@ -373,11 +378,14 @@ impl Aof {
                 }
             }
             if self.policy() == Fsync::Always {
+                let mut started = Instant::now();
                 while let Err(e) = file.sync_data() {
                     log::warn!("Fsync error on the AOF file: {e}");
                     *self.error.lock() = Some(e.to_string());
                     std::thread::sleep(Duration::from_millis(100));
+                    started = Instant::now();
                 }
+                self.fsync_latency.record_us(started.elapsed().as_micros() as u64);
                 self.synced.fetch_max(end, Ordering::AcqRel);
             }
             self.written.store(end, Ordering::Release);
