@@ -33,5 +33,9 @@ pub struct KeyArg {
     pub access: u8,
 }
 
+/// A command line's key arguments: nearly always one to three, kept inline (the check
+/// runs for every command of a restricted user).
+pub type KeyArgs = smallvec::SmallVec<[KeyArg; 4]>;
+
 pub const KEY_READ: u8 = 1;
 pub const KEY_WRITE: u8 = 2;

@@ -17,7 +17,7 @@ mod selector;
 mod table;
 mod user;
 
-pub use args::{Args, KeyArg, KEY_READ, KEY_WRITE};
+pub use args::{Args, KeyArg, KeyArgs, KEY_READ, KEY_WRITE};
 pub use file::FileError;
 pub use log::{AclLog, Context, Denied, LogEntry};
 pub use table::{category, CmdId, CommandDef, CATEGORIES};
@@ -280,7 +280,7 @@ impl Acl {
         user: &str,
         id: CmdId,
         argv: &A,
-        keys: &mut dyn FnMut() -> Vec<KeyArg>,
+        keys: &mut dyn FnMut() -> KeyArgs,
     ) -> Result<(), (Denied, usize)> {
         self.check_user(user, id, argv, keys).map(|_| ())
     }
@@ -292,7 +292,7 @@ impl Acl {
         user: &str,
         id: CmdId,
         argv: &A,
-        keys: &mut dyn FnMut() -> Vec<KeyArg>,
+        keys: &mut dyn FnMut() -> KeyArgs,
     ) -> Result<Allowed, (Denied, usize)> {
         let Some(u) = self.users.get(user) else {
             return Err((Denied::Command, 0));

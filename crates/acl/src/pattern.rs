@@ -17,7 +17,7 @@ pub(crate) struct KeyPattern {
     /// `KEY_READ` | `KEY_WRITE`.
     pub flags: u8,
     /// The byte every matching key starts with (a literal or literal-prefix pattern):
-    /// most patterns are rejected on it alone.
+    /// [`KeyPatterns`] indexes patterns by it.
     first: Option<u8>,
     matcher: Matcher,
 }
@@ -60,6 +60,62 @@ impl KeyPattern {
     }
 }
 
+/// A selector's key patterns in the order they were given (ACL LIST prints them so),
+/// indexed by first byte: a key is compared only with the patterns that start with its
+/// first byte and the few that start with a wildcard, so ten `prefix*` patterns cost about
+/// one comparison, not ten.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KeyPatterns {
+    list: Vec<KeyPattern>,
+    /// (first byte, index into `list`) of the anchored patterns, sorted.
+    anchored: Vec<(u8, usize)>,
+    /// Indices of the patterns without a first byte.
+    unanchored: Vec<usize>,
+}
+
+impl KeyPatterns {
+    pub fn clear(&mut self) {
+        *self = KeyPatterns::default();
+    }
+
+    /// Adds `text` with `flags`, or the flags to the same pattern given before.
+    pub fn add(&mut self, text: &str, flags: u8) {
+        match self.list.iter_mut().find(|k| k.text == text) {
+            Some(k) => k.flags |= flags,
+            None => {
+                self.list.push(KeyPattern::new(text, flags));
+                self.reindex();
+            }
+        }
+    }
+
+    fn reindex(&mut self) {
+        self.anchored = self.list.iter().enumerate().filter_map(|(i, k)| k.first.map(|f| (f, i))).collect();
+        self.anchored.sort_unstable();
+        self.unanchored = self.list.iter().enumerate().filter(|(_, k)| k.first.is_none()).map(|(i, _)| i).collect();
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, KeyPattern> {
+        self.list.iter()
+    }
+
+    /// Whether a pattern with at least `access` matches `key`.
+    #[inline]
+    pub fn allow(&self, key: &[u8], access: u8) -> bool {
+        let fits = |i: usize| {
+            let k = &self.list[i];
+            k.flags & access == access && k.matches(key)
+        };
+        if let Some(&b) = key.first() {
+            let start = self.anchored.partition_point(|&(f, _)| f < b);
+            if self.anchored[start..].iter().take_while(|&&(f, _)| f == b).any(|&(_, i)| fits(i)) {
+                return true;
+            }
+        }
+        self.unanchored.iter().any(|&i| fits(i))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +128,23 @@ mod tests {
             let kp = KeyPattern::new(&pat, 3);
             let glob = ferrokv_keyspace::glob::glob_match(pat.as_bytes(), key.as_bytes(), false);
             prop_assert_eq!(kp.matches(key.as_bytes()), glob);
+        }
+
+        /// The index decides as a walk over every pattern would.
+        #[test]
+        fn index_agrees_with_a_walk(pats in proptest::collection::vec(("[ab:*?]{0,4}", 1u8..4), 0..8),
+                                    key in "[ab:*?]{0,5}", access in 0u8..4) {
+            let mut set = KeyPatterns::default();
+            let mut walk: Vec<KeyPattern> = Vec::new();
+            for (text, flags) in &pats {
+                set.add(text, *flags);
+                match walk.iter_mut().find(|k| &k.text == text) {
+                    Some(k) => k.flags |= flags,
+                    None => walk.push(KeyPattern::new(text, *flags)),
+                }
+            }
+            let expected = walk.iter().any(|k| k.flags & access == access && k.matches(key.as_bytes()));
+            prop_assert_eq!(set.allow(key.as_bytes(), access), expected);
         }
     }
 }

@@ -2,9 +2,9 @@
 //! `(...)` selectors). Redis's ACLSetSelector rules, the rule text ACL LIST prints (rebuilt
 //! from the permission bits as Redis 7.0 does) and ACLSelectorCheckCmd.
 
-use crate::args::{Args, KeyArg, KEY_READ, KEY_WRITE};
-use crate::pattern::KeyPattern;
-use crate::table::{category, CmdId, Table, CATEGORIES};
+use crate::args::{Args, KeyArgs, KEY_READ, KEY_WRITE};
+use crate::pattern::KeyPatterns;
+use crate::table::{category, ChannelArgs, CmdId, Table, CATEGORIES};
 use crate::{Denied, RuleError};
 use std::collections::BTreeMap;
 
@@ -19,7 +19,7 @@ pub(crate) struct Selector {
     /// Allowed first arguments of otherwise denied commands (`+info|server`).
     pub first_args: BTreeMap<CmdId, Vec<String>>,
     pub all_keys: bool,
-    pub keys: Vec<KeyPattern>,
+    pub keys: KeyPatterns,
     pub all_channels: bool,
     pub channels: Vec<String>,
 }
@@ -30,16 +30,16 @@ pub(crate) fn has_spaces(s: &str) -> bool {
 
 /// The keys of the command line being checked, found once for all selectors.
 pub(crate) struct KeyCache<'a> {
-    find: &'a mut dyn FnMut() -> Vec<KeyArg>,
-    keys: Option<Vec<KeyArg>>,
+    find: &'a mut dyn FnMut() -> KeyArgs,
+    keys: Option<KeyArgs>,
 }
 
 impl<'a> KeyCache<'a> {
-    pub fn new(find: &'a mut dyn FnMut() -> Vec<KeyArg>) -> Self {
+    pub fn new(find: &'a mut dyn FnMut() -> KeyArgs) -> Self {
         KeyCache { find, keys: None }
     }
 
-    fn get(&mut self) -> &[KeyArg] {
+    fn get(&mut self) -> &[crate::args::KeyArg] {
         if self.keys.is_none() {
             self.keys = Some((self.find)());
         }
@@ -55,7 +55,7 @@ impl Selector {
             all_commands: false,
             first_args: BTreeMap::new(),
             all_keys: false,
-            keys: Vec::new(),
+            keys: KeyPatterns::default(),
             all_channels: false,
             channels: Vec::new(),
         }
@@ -194,10 +194,7 @@ impl Selector {
             self.keys.clear();
             return Ok(());
         }
-        match self.keys.iter_mut().find(|k| k.text == pat) {
-            Some(k) => k.flags |= flags,
-            None => self.keys.push(KeyPattern::new(pat, flags)),
-        }
+        self.keys.add(pat, flags);
         Ok(())
     }
 
@@ -356,18 +353,10 @@ impl Selector {
                 }
             }
         }
-        if !self.all_channels {
-            let (positions, pattern) = channel_args(cmd.name, argv.count());
+        if !self.all_channels && cmd.channels != ChannelArgs::None {
+            let (positions, pattern) = cmd.channels.positions(argv.count());
             for pos in positions {
-                let ch = argv.arg(pos);
-                let ok = self.channels.iter().any(|p| {
-                    if pattern {
-                        p.as_bytes() == ch
-                    } else {
-                        ferrokv_keyspace::glob::glob_match(p.as_bytes(), ch, false)
-                    }
-                });
-                if !ok {
+                if !self.channel_allowed(argv.arg(pos), pattern) {
                     return Err((Denied::Channel, pos));
                 }
             }
@@ -376,7 +365,7 @@ impl Selector {
     }
 
     fn key_allowed(&self, key: &[u8], access: u8) -> bool {
-        self.keys.iter().any(|k| k.flags & access == access && k.matches(key))
+        self.keys.allow(key, access)
     }
 
     /// Whether a channel (or, `pattern`, a literal pattern) is allowed (Redis's
@@ -390,16 +379,5 @@ impl Selector {
                     ferrokv_keyspace::glob::glob_match(p.as_bytes(), ch, false)
                 }
             })
-    }
-}
-
-/// The arguments of a command that are pub/sub channels, and whether they are patterns
-/// (compared literally with the user's, as Redis does). Unsubscribing is never checked.
-fn channel_args(name: &str, argc: usize) -> (std::ops::Range<usize>, bool) {
-    match name {
-        "publish" | "spublish" => (1..2.min(argc), false),
-        "subscribe" | "ssubscribe" => (1..argc, false),
-        "psubscribe" => (1..argc, true),
-        _ => (0..0, false),
     }
 }

@@ -54,6 +54,43 @@ pub(crate) struct Command {
     pub callable: bool,
     pub parent: Option<CmdId>,
     pub subs: Vec<CmdId>,
+    /// Which arguments are pub/sub channels, decided once from the name.
+    pub channels: ChannelArgs,
+}
+
+/// The arguments of a command that are pub/sub channels. Unsubscribing is never checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChannelArgs {
+    None,
+    /// PUBLISH and SPUBLISH: the first argument.
+    First,
+    /// SUBSCRIBE and SSUBSCRIBE: every argument.
+    All,
+    /// PSUBSCRIBE: every argument, a pattern (compared literally with the user's, as
+    /// Redis does).
+    AllPatterns,
+}
+
+impl ChannelArgs {
+    fn of(name: &str) -> ChannelArgs {
+        match name {
+            "publish" | "spublish" => ChannelArgs::First,
+            "subscribe" | "ssubscribe" => ChannelArgs::All,
+            "psubscribe" => ChannelArgs::AllPatterns,
+            _ => ChannelArgs::None,
+        }
+    }
+
+    /// The channel positions in a command line of `argc` arguments, and whether they
+    /// are patterns.
+    pub fn positions(self, argc: usize) -> (std::ops::Range<usize>, bool) {
+        match self {
+            ChannelArgs::None => (0..0, false),
+            ChannelArgs::First => (1..2.min(argc), false),
+            ChannelArgs::All => (1..argc, false),
+            ChannelArgs::AllPatterns => (1..argc, true),
+        }
+    }
 }
 
 pub(crate) struct Table {
@@ -79,6 +116,7 @@ impl Table {
                 callable: d.callable,
                 parent: None,
                 subs: Vec::new(),
+                channels: ChannelArgs::of(d.fullname),
             })
             .collect();
         let by_name: std::collections::HashMap<&str, CmdId> =

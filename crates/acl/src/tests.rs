@@ -33,7 +33,7 @@ fn args(s: &str) -> Vec<Vec<u8>> {
 fn check(acl: &Acl, user: &str, line: &str, keys: &[KeyArg]) -> Result<(), (Denied, usize)> {
     let argv = args(line);
     let id = acl.resolve(argv.as_slice()).expect("known command");
-    acl.check(user, id, argv.as_slice(), &mut || keys.to_vec())
+    acl.check(user, id, argv.as_slice(), &mut || keys.iter().copied().collect())
 }
 
 fn rules(s: &str) -> Vec<String> {
@@ -76,7 +76,7 @@ fn keys_are_looked_for_only_when_a_selector_restricts_them() {
     let id = acl.resolve(argv.as_slice()).unwrap();
     let verdict = acl.check("default", id, argv.as_slice(), &mut || {
         calls += 1;
-        Vec::new()
+        KeyArgs::new()
     });
     assert_eq!((verdict, calls), (Ok(()), 0));
 }

@@ -12,7 +12,7 @@ use crate::commands::spec::flags;
 use crate::commands::spec::kflags::{ACCESS, DELETE, INSERT, UPDATE};
 use crate::commands::{CmdId, CommandTable};
 use crate::engine::Engine;
-use ferrokv_acl::{Acl, Allowed, CommandDef, Context, Denied, KeyArg, LogEntry, KEY_READ, KEY_WRITE};
+use ferrokv_acl::{Acl, Allowed, CommandDef, Context, Denied, KeyArg, KeyArgs, LogEntry, KEY_READ, KEY_WRITE};
 use ferrokv_config::{pid, Config};
 use ferrokv_resp::Argv;
 
@@ -67,7 +67,7 @@ pub fn build_acl(t: &CommandTable, cfg: &Config, acl_file: Option<&str>) -> Resu
 }
 
 /// The key arguments of a command line with the access ACL checks ask for.
-pub fn key_args(t: &CommandTable, cmd: CmdId, argv: &Argv) -> Vec<KeyArg> {
+pub fn key_args(t: &CommandTable, cmd: CmdId, argv: &Argv) -> KeyArgs {
     command_keys(t.get(cmd), argv)
         .into_iter()
         .map(|k| {

@@ -154,7 +154,9 @@ mod tests {
     fn checks_commands_first_args_and_channels() {
         let a = acl_with("u", &["on", "nopass", "+ping", "+info|server", "+subscribe", "&news.*"]);
         let argv = |s: &str| s.split(' ').map(|w| w.as_bytes().to_vec()).collect::<Vec<_>>();
-        let check = |s: &str| a.check("u", a.resolve(argv(s).as_slice()).unwrap(), argv(s).as_slice(), &mut Vec::new);
+        let check = |s: &str| {
+            a.check("u", a.resolve(argv(s).as_slice()).unwrap(), argv(s).as_slice(), &mut ferrokv_acl::KeyArgs::new)
+        };
         assert_eq!(check("ping"), Ok(()));
         assert_eq!(check("auth x"), Ok(()));
         assert_eq!(check("info server"), Ok(()));

@@ -15,6 +15,11 @@ use super::spec::{BeginSearch, FindKeys, GetKeys, KeySpec};
 use super::Cmd;
 use crate::ctx::is;
 use ferrokv_resp::Argv;
+use smallvec::{smallvec, SmallVec};
+
+/// A command line's keys: nearly always a handful, kept inline (found for every command
+/// of an ACL-restricted user and of sync-replicas' dirty tracking).
+pub type KeyRefs = SmallVec<[KeyRef; 4]>;
 
 /// A key argument: its position in the command line and how the command uses it (key
 /// spec flags; 0 where Redis's own rule does not say).
@@ -32,7 +37,7 @@ impl Cmd {
 }
 
 /// The keys of `argv`, a whole command line for `cmd` whose arity was checked.
-pub fn command_keys(cmd: &Cmd, argv: &Argv) -> Vec<KeyRef> {
+pub fn command_keys(cmd: &Cmd, argv: &Argv) -> KeyRefs {
     let real_keys = cmd.key_specs.iter().any(|s| s.flags & NOT_KEY == 0);
     let variable_flags = cmd.key_specs.iter().any(|s| s.flags & VARIABLE_FLAGS != 0);
     if real_keys && !variable_flags {
@@ -44,10 +49,10 @@ pub fn command_keys(cmd: &Cmd, argv: &Argv) -> Vec<KeyRef> {
 }
 
 /// Applies the key specs; None if one of them cannot answer.
-fn keys_from_specs(specs: &[KeySpec], argv: &Argv) -> Option<Vec<KeyRef>> {
+fn keys_from_specs(specs: &[KeySpec], argv: &Argv) -> Option<KeyRefs> {
     // i64 throughout: spec offsets are negative or relative, and argument counts are small.
     let argc = argv.len() as i64;
-    let mut keys = Vec::new();
+    let mut keys = KeyRefs::new();
     for spec in specs {
         if spec.flags & NOT_KEY != 0 {
             continue;
@@ -146,26 +151,26 @@ fn key(pos: usize, flags: u64) -> KeyRef {
 }
 
 /// A command's own key-extraction rule (Redis's getkeys procs).
-fn keys_by_rule(rule: GetKeys, argv: &Argv) -> Vec<KeyRef> {
+fn keys_by_rule(rule: GetKeys, argv: &Argv) -> KeyRefs {
     let argc = argv.len();
     let arg = |i: usize| argv.get(i);
     match rule {
         GetKeys::Numkeys { store, count, first } => {
             if count >= argc {
-                return Vec::new();
+                return KeyRefs::new();
             }
             let n = c_atoi(arg(count));
             let room = argc.saturating_sub(first);
             let Some(n) = usize::try_from(n).ok().filter(|&n| n >= 1 && n <= room) else {
-                return Vec::new();
+                return KeyRefs::new();
             };
-            let mut keys: Vec<KeyRef> = (first..first + n).map(|i| key(i, 0)).collect();
+            let mut keys: KeyRefs = (first..first + n).map(|i| key(i, 0)).collect();
             if store != 0 {
                 keys.push(key(store, 0));
             }
             keys
         }
-        GetKeys::SortRo => vec![key(1, RO | ACCESS)],
+        GetKeys::SortRo => smallvec![key(1, RO | ACCESS)],
         GetKeys::Sort => {
             let mut store = None;
             let mut i = 2;
@@ -182,7 +187,7 @@ fn keys_by_rule(rule: GetKeys, argv: &Argv) -> Vec<KeyRef> {
                 }
                 i += 1;
             }
-            let mut keys = vec![key(1, RO | ACCESS)];
+            let mut keys = smallvec![key(1, RO | ACCESS)];
             keys.extend(store.map(|p| key(p, OW | UPDATE)));
             keys
         }
@@ -214,7 +219,7 @@ fn keys_by_rule(rule: GetKeys, argv: &Argv) -> Vec<KeyRef> {
         }
         GetKeys::Set => {
             let get = (3..argc).any(|i| is(arg(i), "get"));
-            vec![key(1, if get { RW | ACCESS | UPDATE } else { OW | UPDATE })]
+            smallvec![key(1, if get { RW | ACCESS | UPDATE } else { OW | UPDATE })]
         }
         GetKeys::Bitfield => {
             let mut readonly = true;
@@ -236,7 +241,7 @@ fn keys_by_rule(rule: GetKeys, argv: &Argv) -> Vec<KeyRef> {
                 }
                 i += 1;
             }
-            vec![key(1, if readonly { RO | ACCESS } else { RW | ACCESS | UPDATE })]
+            smallvec![key(1, if readonly { RO | ACCESS } else { RW | ACCESS | UPDATE })]
         }
         GetKeys::Georadius => {
             let mut stored = None;
@@ -248,7 +253,7 @@ fn keys_by_rule(rule: GetKeys, argv: &Argv) -> Vec<KeyRef> {
                 }
                 i += 1;
             }
-            let mut keys = vec![key(1, 0)];
+            let mut keys = smallvec![key(1, 0)];
             keys.extend(stored.map(|p| key(p, 0)));
             keys
         }
@@ -269,11 +274,11 @@ fn keys_by_rule(rule: GetKeys, argv: &Argv) -> Vec<KeyRef> {
                 }
                 i += 1;
             }
-            let Some(s) = streams else { return Vec::new() };
+            let Some(s) = streams else { return KeyRefs::new() };
             let rest = argc - s - 1;
             // One ID per key: an odd or empty remainder is a syntax error, so no keys.
             if rest == 0 || rest % 2 == 1 {
-                return Vec::new();
+                return KeyRefs::new();
             }
             (s + 1..s + 1 + rest / 2).map(|i| key(i, 0)).collect()
         }

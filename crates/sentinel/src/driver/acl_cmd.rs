@@ -213,7 +213,7 @@ fn dryrun(hub: &Hub, rest: &[Vec<u8>], out: &mut ReplyBuf) {
     if !acl.arity_ok(id, argv.len()) {
         return out.error(&format!("ERR wrong number of arguments for '{}' command", acl.fullname(id)));
     }
-    match acl.check(&user, id, argv, &mut Vec::new) {
+    match acl.check(&user, id, argv, &mut ferrokv_acl::KeyArgs::new) {
         Ok(()) => out.ok(),
         Err((Denied::Channel, pos)) => {
             out.bulk(format!("This user has no permissions to access the '{}' channel", text(&argv[pos])).as_bytes())
@@ -260,7 +260,7 @@ pub fn check_permission(hub: &mut Hub, sess: &Session, argv: &[Vec<u8>]) -> Opti
     let denied = {
         let acl = hub.acl.lock();
         let id = acl.resolve(argv)?;
-        match acl.check(&sess.user, id, argv, &mut Vec::new) {
+        match acl.check(&sess.user, id, argv, &mut ferrokv_acl::KeyArgs::new) {
             Ok(()) => return None,
             Err(e) => (e, acl.fullname(id)),
         }
