@@ -153,6 +153,9 @@ pub struct Tracking {
     /// read-only command runs inside the script (`trackingRememberKeys(caller)` reads the
     /// caller's argv), not the keys the script reads.
     pub(crate) script_caller: Option<ScriptTracking>,
+    /// An invalidation was written for a client other than the running one since the I/O
+    /// layer last asked (it lets their connections write before the running one replies).
+    others_told: bool,
     /// How many times in a row the size limit could not be reached (more effort each time).
     limit_misses: u32,
 }
@@ -330,6 +333,15 @@ impl Tracking {
         } else {
             self.limit_misses = self.limit_misses.saturating_add(1);
         }
+    }
+
+    pub(crate) fn told_another(&mut self) {
+        self.others_told = true;
+    }
+
+    /// Whether other clients were sent invalidations since the last call.
+    pub fn take_others_told(&mut self) -> bool {
+        std::mem::take(&mut self.others_told)
     }
 
     /// Holds an invalidation for the current client until its reply is out.

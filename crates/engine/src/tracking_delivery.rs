@@ -178,6 +178,7 @@ impl Engine {
         if current.is_some_and(|c| c.id == id) {
             return;
         }
+        self.tracking.told_another();
         if let Some(c) = self.clients.get(id) {
             c.waker.wake();
         }
@@ -188,9 +189,18 @@ impl Engine {
     /// invalidations go out, and CLIENT CACHING applies to one command only (any CLIENT
     /// subcommand keeps it, as does queueing inside MULTI).
     pub(crate) fn tracking_after_command(&mut self, client: &mut Client, was_client_cmd: bool) {
+        if client.script_blocked {
+            // Its script is suspended between slices: the command has not ended yet.
+            return;
+        }
         let me = client.id;
-        self.tracking.current = 0;
-        self.tracking.processing = 0;
+        // (A suspended script's caller stays current while others are refused with BUSY.)
+        if self.tracking.current == me {
+            self.tracking.current = 0;
+        }
+        if self.tracking.processing == me {
+            self.tracking.processing = 0;
+        }
         if self.tracking.has_pending() {
             for (id, key) in self.tracking.take_pending() {
                 let t = if id == me { Some(&client.tracking) } else { self.clients.get(id).map(|c| &c.tracking) };
