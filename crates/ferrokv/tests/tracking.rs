@@ -160,8 +160,6 @@ fn redirect_session(s: &Server) -> Vec<Vec<u8>> {
         std::thread::sleep(Duration::from_millis(5));
         info = tracker.cmd(&[b"CLIENT", b"TRACKINGINFO"]);
     }
-    // The redirect id differs between the servers: compare the flags only.
-    let info = String::from_utf8_lossy(&info).replace(&sub_id, "<id>").into_bytes();
     seen.push(info);
     seen.into_iter()
         .map(|r| String::from_utf8_lossy(&r).replace(&format!(":{sub_id}\r\n"), ":<id>\r\n").into_bytes())
