@@ -254,6 +254,9 @@ impl Tracking {
     pub fn take_readers(&mut self, key: &[u8]) -> Option<SmallVec<[ClientId; 2]>> {
         let readers = self.table.remove(key)?;
         self.items -= readers.len();
+        if self.table.len() == 0 {
+            self.refresh();
+        }
         Some(readers)
     }
 
