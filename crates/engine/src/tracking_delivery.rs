@@ -47,6 +47,8 @@ impl Engine {
     /// A key changed (Redis's trackingInvalidateKey): every client that may cache it is
     /// told once and forgotten; with `bcast`, the change is noted for the BCAST prefixes.
     /// `writer` is the client whose command changed it (0: expiry, eviction, the limit).
+    // Kept out of line: callers on the hot path pay one branch, not this code.
+    #[inline(never)]
     pub(crate) fn tracking_invalidate(
         &mut self,
         mut current: Option<&mut Client>,
@@ -188,6 +190,8 @@ impl Engine {
     /// After a command of `client` (the top-level one) has replied: its held
     /// invalidations go out, and CLIENT CACHING applies to one command only (any CLIENT
     /// subcommand keeps it, as does queueing inside MULTI).
+    // Kept out of line: callers on the hot path pay one branch, not this code.
+    #[inline(never)]
     pub(crate) fn tracking_after_command(&mut self, client: &mut Client, was_client_cmd: bool) {
         if client.script_blocked {
             // Its script is suspended between slices: the command has not ended yet.
@@ -230,6 +234,8 @@ impl Engine {
     /// Remembers the keys a read-only command read (Redis's trackingRememberKeys, called
     /// from `call`). Inside a script the caller's own keys are remembered, as Redis 7.0
     /// does; EVAL_RO/EVALSHA_RO/FCALL_RO themselves are not looked at.
+    // Kept out of line: callers on the hot path pay one branch, not this code.
+    #[inline(never)]
     pub(crate) fn tracking_remember(&mut self, client: &Client, cmd: CmdId, argv: &Argv) {
         if let Some(script) = self.tracking.script_caller.as_ref().filter(|s| s.script_client == client.id) {
             let (caller, keys) = (script.caller, script.keys.clone());
@@ -252,6 +258,8 @@ impl Engine {
 
     /// Sends what BCAST subscribers have to hear since the last flush (Redis does it in
     /// beforeSleep): one message per prefix and subscriber.
+    // Kept out of line: callers on the hot path pay one branch, not this code.
+    #[inline(never)]
     pub fn tracking_broadcast(&mut self) {
         if !self.tracking.bcast_pending() {
             return;
@@ -268,6 +276,8 @@ impl Engine {
     /// `tracking-table-max-keys` (Redis's trackingLimitUsedSlots, before each command and
     /// in cron): random keys are invalidated until the table is back under the limit, with
     /// more effort each time it stays over.
+    // Kept out of line: callers on the hot path pay one branch, not this code.
+    #[inline(never)]
     pub(crate) fn tracking_limit(&mut self, mut current: Option<&mut Client>) {
         let max = self.hot.tracking_max_keys;
         if max == 0 || self.tracking.table_len() <= max {
