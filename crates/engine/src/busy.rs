@@ -118,6 +118,10 @@ impl Engine {
         if done {
             finish_run(self, &mut caller, &mut script_client, &busy.params);
             caller.script_blocked = false;
+            if self.tracking.active() {
+                // Invalidations held for the caller follow the script's reply.
+                self.tracking_after_command(&mut caller, false);
+            }
             self.scripts.client = Some(script_client);
             self.clients.put(caller);
             // What `process_command` left for the end of the command.

@@ -129,6 +129,8 @@ pub struct Client {
     pub sync_cmd_need: u64,
     /// What REPLCONF said before PSYNC.
     pub replconf: Option<crate::replication::ReplConf>,
+    /// Client-side caching (CLIENT TRACKING).
+    pub tracking: crate::tracking::ClientTracking,
 }
 
 impl Client {
@@ -174,6 +176,7 @@ impl Client {
             script_blocked: false,
             repl_role: None,
             replconf: None,
+            tracking: Default::default(),
         }
     }
 

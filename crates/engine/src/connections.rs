@@ -74,6 +74,9 @@ impl Engine {
         }
         self.monitors.retain(|&m| m != id);
         self.paused_clients.retain(|&m| m != id);
+        if c.tracking.on {
+            self.tracking_disable(&mut c);
+        }
         self.clients_memory -= c.memory_tracked;
         if c.repl_role == Some(crate::client::ReplRole::Replica) {
             self.replica_gone(id, self.now_ms);
@@ -221,6 +224,9 @@ impl Engine {
         if c.monitor {
             c.monitor = false;
             self.monitors.retain(|&m| m != c.id);
+        }
+        if c.tracking.on {
+            self.tracking_disable(c);
         }
         c.close_asap = true;
         c.out.doom();

@@ -165,6 +165,10 @@ impl<'a> Ctx<'a> {
     pub fn modified_in(&mut self, db: usize, key: &[u8], changes: u64) {
         self.eng.dirty += changes;
         self.eng.touch_watched(Some(self.client), db, key);
+        if self.eng.tracking.active() {
+            let writer = self.client.id;
+            self.eng.tracking_invalidate(Some(self.client), key, writer, true);
+        }
     }
 
     /// Publishes a keyspace event for `key` in the current db.

@@ -100,6 +100,8 @@ pub struct Hot {
     /// The compact-encoding thresholds (`*-max-listpack-*`, `set-max-intset-entries`),
     /// read by every write to a hash, set or sorted set.
     pub encoding_limits: crate::persistence::rdb::LoadLimits,
+    /// `tracking-table-max-keys` (0: no limit).
+    pub tracking_max_keys: usize,
 }
 
 impl Hot {
@@ -151,6 +153,7 @@ impl Hot {
             replica_read_only: cfg.bool(pid("replica-read-only")),
             replica_serve_stale_data: cfg.bool(pid("replica-serve-stale-data")),
             encoding_limits: crate::persistence::rdb::LoadLimits::from_config(cfg),
+            tracking_max_keys: cfg.int(pid("tracking-table-max-keys")).max(0) as usize,
         }
     }
 }
@@ -165,6 +168,8 @@ pub struct Engine {
     pub cmd_stats: Vec<CmdStats>,
     pub pubsub: PubSub,
     pub watched: WatchTable,
+    /// Client-side caching: who may cache which keys, BCAST prefixes.
+    pub tracking: crate::tracking::Tracking,
     pub stats: Stats,
     pub feed: Feed,
     /// Changes since the last successful save (`rdb_changes_since_last_save`).
@@ -248,6 +253,7 @@ impl Engine {
             cmd_stats,
             pubsub: PubSub::default(),
             watched: WatchTable::default(),
+            tracking: Default::default(),
             stats: Stats::default(),
             feed: Feed::default(),
             dirty: 0,
@@ -368,6 +374,9 @@ impl Engine {
         }
         self.clients.put(client);
         self.evict_clients_if_needed();
+        if self.tracking.bcast_pending() {
+            self.tracking_broadcast();
+        }
         outcome
     }
 
@@ -474,9 +483,17 @@ impl Engine {
         let out_before = client.out.len();
         // (Only CLIENT REPLY itself turns the mode from ON, and it is no subscription.)
         let subscription = client.reply_mode != ReplyMode::On && crate::reply_mode::is_subscription(argv.get(0));
+        // (CLIENT CACHING applies to the next command: any CLIENT subcommand keeps it.)
+        let client_cmd = self.tracking.active() && argv.get(0).eq_ignore_ascii_case(b"client");
+        if self.tracking.active() {
+            self.tracking.processing = client.id;
+        }
         self.process_command(client, argv, now_ms);
         if client.reply_mode != ReplyMode::On && client.blocked.is_none() {
             crate::reply_mode::settle(client, out_before, subscription);
+        }
+        if self.tracking.active() {
+            self.tracking_after_command(client, client_cmd);
         }
     }
 
@@ -545,6 +562,9 @@ impl Engine {
                 self.reject(client, &argv, Some(cmd), "OOM command not allowed when used memory > 'maxmemory'.");
                 return;
             }
+        }
+        if self.tracking.clients() > 0 {
+            self.tracking_limit(Some(client));
         }
         let queued_flags = if name == "exec" { client.multi.as_ref().map_or(0, |m| m.flags) } else { 0 };
         if (cflags | queued_flags) & flags::WRITE != 0 || name == "ping" {
@@ -620,6 +640,10 @@ impl Engine {
             m.queue.push((cmd, argv));
             client.out.simple("QUEUED");
             return;
+        }
+        if self.tracking.active() {
+            // Invalidations of this client's own keys now wait for its reply.
+            self.tracking.current = client.id;
         }
         self.call(client, cmd, &argv, now_ms);
         if self.scripts.busy.is_some() {
@@ -747,6 +771,9 @@ impl Engine {
             self.feed_monitors(client, argv, now_ms);
         }
         self.flush_expired(Some(client));
+        if self.tracking.active() && cflags & flags::READONLY != 0 {
+            self.tracking_remember(client, cmd, argv);
+        }
         // A forced propagation goes out whatever the flags: PFCOUNT (read-only) stores the
         // cardinality it computed in the string, and replicas must hold the same bytes.
         let wrote = (self.dirty != dirty_before && cflags & flags::WRITE != 0) || forced;
@@ -784,6 +811,9 @@ impl Engine {
                 self.stats.expired_keys += 1;
                 self.feed.push(db, [&b"DEL"[..], &key]);
                 self.touch_watched(current.as_deref_mut(), db, &key);
+                if self.tracking.active() {
+                    self.tracking_invalidate(current.as_deref_mut(), &key, 0, true);
+                }
                 self.notify(current.as_deref_mut(), notify::EXPIRED, "expired", &key, db);
             }
         }
@@ -827,11 +857,17 @@ impl Engine {
             }
         }
         self.check_all_output_limits(now_ms);
+        if self.tracking.clients() > 0 {
+            self.tracking_limit(None);
+        }
         self.persistence_cron(now_ms);
         self.replication_cron(now_ms);
         let start = Instant::now();
         for db in self.dbs.iter_mut() {
             db.cron_resize(&|| start.elapsed().as_micros() > 1000);
+        }
+        if self.tracking.bcast_pending() {
+            self.tracking_broadcast();
         }
     }
 
@@ -879,6 +915,9 @@ impl Engine {
         self.stats.expire_cycle_cpu_ms += started.elapsed().as_millis() as u64;
         self.expire_timed_out = timed_out;
         self.feed.end_unit(false);
+        if self.tracking.bcast_pending() {
+            self.tracking_broadcast();
+        }
         timed_out
     }
 

@@ -167,6 +167,9 @@ impl Engine {
                 self.stats.evicted_keys += 1;
                 self.feed.push(db, [&b"DEL"[..], &key]);
                 self.touch_watched(None, db, &key);
+                if self.tracking.active() {
+                    self.tracking_invalidate(None, &key, 0, true);
+                }
                 self.notify(None, notify::EVICTED, "evicted", &key, db);
             }
             if self.host.used_memory() <= max {

@@ -32,6 +32,8 @@ pub mod replication;
 mod reply_mode;
 pub mod slowlog;
 pub mod stats;
+pub mod tracking;
+mod tracking_delivery;
 pub mod watch;
 
 pub use client::{ClientId, ConnInfo, Transport, Waker};

@@ -185,6 +185,7 @@ scripts!(
     scripting_libs,
     streams,
     acl,
+    tracking,
 );
 
 /// A seeded generator (splitmix64): the same seed gives the same command sequence.

@@ -193,7 +193,7 @@ where
         let runnable = !closing && !reqs.is_empty() && paused_until.is_none() && blocked.is_none();
         // `limits`: the parser's, refreshed after each batch (AUTH changes them).
         // `engine_output`: the engine holds output not taken yet (taken once `out` is written).
-        let (ticket, replicas_fed, became_replica, limits, mut engine_output, sync_wait, suspended) = {
+        let (ticket, replicas_fed, others_invalidated, became_replica, limits, mut engine_output, sync_wait, suspended) = {
             let mut e = shared.engine.lock();
             if e.must_close(id) {
                 break 'conn;
@@ -223,6 +223,7 @@ where
             blocked = e.block_deadline(id);
             let ticket = e.flush_feed();
             let replicas_fed = e.repl.offset != offset_before && !e.repl.replicas.is_empty();
+            let others_invalidated = e.tracking.take_others_told();
             // Synchronous replication: output that waits for acknowledgements stays in the
             // engine until they come (or time out).
             let sync_wait = e.sync_requirement(id);
@@ -237,7 +238,16 @@ where
                 e.has_output(id)
             };
             let suspended = e.script_suspended(id);
-            (ticket, replicas_fed, e.replica_state(id).is_some(), limits, engine_output, sync_wait, suspended)
+            (
+                ticket,
+                replicas_fed,
+                others_invalidated,
+                e.replica_state(id).is_some(),
+                limits,
+                engine_output,
+                sync_wait,
+                suspended,
+            )
         };
         // Replies to writes leave only once the writes are as durable as promised.
         if let Some(t) = ticket {
@@ -247,7 +257,10 @@ where
         // before the client hears OK: a master killed right after replying has then almost
         // always handed the write to its replicas, so a failover keeps it. Redis gets the
         // same order from its pending-writes list (replicas are queued at its head).
-        if replicas_fed {
+        // Likewise invalidations this batch caused for other clients reach their sockets
+        // before this reply (Redis writes every pending client before it sleeps): a cache
+        // that hears of our OK by other means has its invalidation waiting already.
+        if replicas_fed || others_invalidated {
             tokio::task::yield_now().await;
         }
         if let Some((need, epoch, timeout_ms)) = sync_wait {

@@ -51,6 +51,15 @@ pub fn info_line(client: &Client, postponed: bool, now_ms: i64) -> String {
     if client.blocked.is_some() || postponed {
         flags.push('b');
     }
+    if client.tracking.on {
+        flags.push('t');
+    }
+    if client.tracking.broken_redirect {
+        flags.push('R');
+    }
+    if client.tracking.bcast {
+        flags.push('B');
+    }
     if client.dirty_cas {
         flags.push('d');
     }
@@ -82,7 +91,7 @@ pub fn info_line(client: &Client, postponed: bool, now_ms: i64) -> String {
     let oll = omem.div_ceil(STATIC_BUF);
     let events = if pending > 0 { "rw" } else { "r" };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp=0 obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp=0 obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
         client.id,
         client.conn.addr,
         client.conn.laddr,
@@ -107,6 +116,7 @@ pub fn info_line(client: &Client, postponed: bool, now_ms: i64) -> String {
         events,
         client.last_cmd,
         client.user,
+        if client.tracking.on { client.tracking.redirect as i64 } else { -1 },
         if client.resp3() { 3 } else { 2 },
         lossy(&client.lib_name),
         lossy(&client.lib_ver),

@@ -64,6 +64,9 @@ pub(crate) fn clear_connection_state(eng: &mut Engine, client: &mut Client) {
     crate::commands::pubsub_cmd::sunsubscribe_all(eng, client, false);
     client.name = None;
     client.reply_mode = ReplyMode::On;
+    if client.tracking.on {
+        eng.tracking_disable(client);
+    }
 }
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";

@@ -319,6 +319,14 @@ fn flush_mode(c: &Ctx) -> Result<bool, CmdError> {
     }
 }
 
+/// Client-side caching: a flush of any database empties the whole tracking table and
+/// sends every tracking client the null invalidation (Redis's signalFlushedDb).
+fn flush_tracking(c: &mut Ctx) {
+    if c.eng.tracking.active() {
+        c.eng.tracking_flush(Some(c.client));
+    }
+}
+
 /// Empties database `db`, returning how many keys it held.
 fn flush_db(c: &mut Ctx, db: usize, lazy: bool) -> u64 {
     c.eng.touch_all_watched_in_db(Some(c.client), db, None, c.now);
@@ -333,6 +341,7 @@ fn flush_db(c: &mut Ctx, db: usize, lazy: bool) -> u64 {
 pub fn flushdb(c: &mut Ctx) -> CmdResult {
     let lazy = flush_mode(c)?;
     let removed = flush_db(c, c.client.db, lazy);
+    flush_tracking(c);
     // Only removed keys count as changes; an empty database's FLUSHDB still reaches the
     // AOF and replicas.
     c.eng.dirty += removed;
@@ -347,6 +356,7 @@ pub fn flushall(c: &mut Ctx) -> CmdResult {
     for db in 0..c.eng.dbs.len() {
         removed += flush_db(c, db, lazy);
     }
+    flush_tracking(c);
     // As Redis: the snapshot in progress would resurrect the data, and with save points
     // the empty dataset is saved at once.
     if c.eng.persist.bgsave_in_progress() {

@@ -39,6 +39,7 @@ pub mod sets;
 pub mod sort;
 pub mod streams;
 pub mod strings;
+pub mod tracking_cmd;
 pub mod transactions;
 pub mod zsets;
 
@@ -116,6 +117,10 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("client|no-evict", client_cmd::no_evict, "Sets the client eviction mode of the connection."),
     ("client|setinfo", client_cmd::setinfo, "Sets information specific to the client or connection."),
     ("client|help", client_cmd::help, "Returns helpful text about the different subcommands."),
+    ("client|tracking", tracking_cmd::tracking, "Controls server-assisted client-side caching for the connection."),
+    ("client|caching", tracking_cmd::caching, "Instructs the server whether to track the keys in the next request."),
+    ("client|getredir", tracking_cmd::getredir, "Returns the client ID to which the connection's tracking notifications are redirected."),
+    ("client|trackinginfo", tracking_cmd::trackinginfo, "Returns information about server-assisted client-side caching for the connection."),
     // keyspace
     ("del", keys::del, "Deletes one or more keys."),
     ("unlink", keys::unlink, "Asynchronously deletes one or more keys."),

@@ -246,6 +246,13 @@ pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: 
         && !c.eng.is_replica()
         && !c.eng.sync_active();
     let yield_after = crate::busy::deadline(c.eng);
+    if c.eng.tracking.active() && c.client.tracking.remembers_reads() {
+        c.eng.tracking.script_caller = Some(crate::tracking::ScriptTracking {
+            script_client: script_client.id,
+            caller: c.client.id,
+            keys: keys.iter().map(|k| k.to_vec()).collect(),
+        });
+    }
     let mut handler = ScriptCaller::new(c.eng, c.client, &mut script_client, c.now, params);
     let mut out = std::mem::take(&mut handler.caller.out);
     let yield_after = yields.then_some(yield_after);
@@ -275,6 +282,7 @@ pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: 
 /// wait for under synchronous replication, and its effects form one MULTI/EXEC block.
 pub(crate) fn finish_run(eng: &mut Engine, caller: &mut Client, script_client: &mut Client, params: &RunParams) {
     caller.sync_cmd_need = caller.sync_cmd_need.max(std::mem::take(&mut script_client.sync_cmd_need));
+    eng.tracking.script_caller = None;
     if params.propagated > 1 {
         eng.feed.atomic_hint = true;
     }

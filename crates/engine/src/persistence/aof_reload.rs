@@ -14,6 +14,9 @@ impl Engine {
         self.flush_feed();
         let files = self.host.read_aof_files(&self.cfg)?;
         self.touch_all_watched();
+        if self.tracking.active() {
+            self.tracking_flush(None);
+        }
         for db in self.dbs.iter_mut() {
             db.flush();
         }

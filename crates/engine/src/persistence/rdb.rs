@@ -325,6 +325,9 @@ impl Engine {
             return Err("ERR Error trying to save the DB".into());
         }
         let bytes = self.rdb_bytes(now_ms).map_err(|e| format!("ERR {e}"))?;
+        if self.tracking.active() {
+            self.tracking_flush(None);
+        }
         for db in self.dbs.iter_mut() {
             db.flush();
         }

@@ -212,6 +212,9 @@ impl Engine {
         let old = std::mem::replace(&mut self.dbs, dbs);
         self.host.free_later(Box::new(old));
         self.touch_all_watched();
+        if self.tracking.active() {
+            self.tracking_flush(None);
+        }
         self.repl.replid = replid;
         self.repl.replid2 = "0".repeat(40);
         self.repl.second_offset = -1;
@@ -309,6 +312,9 @@ impl Engine {
     /// (what the master client ran goes to the AOF only — flush_feed knows we are a
     /// replica).
     pub fn master_stream_applied(&mut self, raw: Bytes, now_ms: i64) {
+        if self.tracking.bcast_pending() {
+            self.tracking_broadcast();
+        }
         let ticket = self.flush_feed();
         self.repl.append(raw);
         if let Some(ticket) = ticket {
