@@ -160,6 +160,7 @@ scripts!(
     bits,
     bitfield,
     hyperloglog,
+    geo,
     introspection,
     keys,
     expire,
