@@ -788,7 +788,8 @@ fn random_geo_commands() {
                         if g.next().is_multiple_of(2) {
                             argv.push("STOREDIST".into());
                         }
-                        follow = Some(vec!["ZRANGE".into(), "dst".into(), "0".into(), "-1".into(), "WITHSCORES".into()]);
+                        follow =
+                            Some(vec!["ZRANGE".into(), "dst".into(), "0".into(), "-1".into(), "WITHSCORES".into()]);
                     }
                 }
                 18 => {

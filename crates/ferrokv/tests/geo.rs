@@ -34,9 +34,7 @@ const KEYS: &[&str] = &["Sicily", "fromPalermo", "box", "near"];
 
 /// Every geo key's members and scores (a missing key reads as empty).
 fn contents(c: &mut Connection) -> Vec<Vec<(String, String)>> {
-    KEYS.iter()
-        .map(|k| redis::cmd("ZRANGE").arg(*k).arg(0).arg(-1).arg("WITHSCORES").query(c).unwrap())
-        .collect()
+    KEYS.iter().map(|k| redis::cmd("ZRANGE").arg(*k).arg(0).arg(-1).arg("WITHSCORES").query(c).unwrap()).collect()
 }
 
 /// The commands of the newest incremental AOF file under `dir`, lower-cased names.
@@ -109,7 +107,8 @@ fn geo_sets_replicate_both_ways_with_redis() {
     let Some(their_replica) = Server::start_redis(&["--replicaof", "127.0.0.1", &ferrokv_port]) else { return };
     for (master, replica) in [(&redis, &our_replica), (&ferrokv, &their_replica)] {
         let mut r = replica.conn();
-        let ok = wait_until(Duration::from_secs(20), || info_field(&mut r, "replication", "master_link_status") == "up");
+        let ok =
+            wait_until(Duration::from_secs(20), || info_field(&mut r, "replication", "master_link_status") == "up");
         assert!(ok, "replica link did not come up");
         let mut m = master.conn();
         geo_writes(&mut m);

@@ -153,7 +153,7 @@ pub fn encode_score(lon: f64, lat: f64) -> Option<u64> {
 pub fn c_double_to_u64(d: f64) -> u64 {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     let signed = |x: f64| -> u64 {
-        if x.is_nan() || x >= TWO_63 || x < -TWO_63 {
+        if !(-TWO_63..TWO_63).contains(&x) {
             1u64 << 63
         } else {
             x as i64 as u64
@@ -372,7 +372,8 @@ impl Shape {
         };
         let (mut cell, mut around) = at_step(step);
         let area_of = |c: Cell| decode(LON_SPAN, LAT_SPAN, c);
-        let too_small = match (area_of(around.north), area_of(around.south), area_of(around.east), area_of(around.west)) {
+        let too_small = match (area_of(around.north), area_of(around.south), area_of(around.east), area_of(around.west))
+        {
             (Some(n), Some(s), Some(e), Some(w)) => {
                 n.lat.max < max_lat || s.lat.min > min_lat || e.lon.max < max_lon || w.lon.min > min_lon
             }
