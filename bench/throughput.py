@@ -28,6 +28,12 @@ is not reported). Tests redis-benchmark does not have are custom commands on a s
   pfcount3       PFCOUNT of the union of the three (computed every time)
   bitfield       BITFIELD bf:<random> INCRBY u8 #3 1 GET i5 100 (random key; a
                  zero-padded __rand_int__ is not a valid offset; only with --tests)
+  geoadd         GEOADD bench:geo 13.<random> 38.<random> m:<random> (one geo set, points
+                 in a 1-degree square; only with --tests)
+  geosearch      GEOSEARCH bench:geo FROMMEMBER m:<random> BYRADIUS 3 km over a geo set of
+                 1,000,000 members spread evenly over 10x10 degrees around (15, 40), about
+                 one per km2, so each search returns ~25 members (seeded with redis-cli
+                 --pipe; only with --tests)
 Every round starts from FLUSHALL and a fresh seed, so the dataset does not grow with rounds.
 
 Besides ops/s the table shows the server's CPU time per request (utime + stime from
@@ -77,6 +83,31 @@ def seed_hlls(srv):
         srv.cli("PFCOUNT", f"bench:hll{n}")
 
 
+GEO_MEMBERS = 1000000
+_geo_protocol = None
+
+
+def seed_geo(srv):
+    """bench:geo with GEO_MEMBERS members m:<12-digit index> (the names redis-benchmark's
+    __rand_int__ produces), at fixed pseudo-random points of 10..20 E, 35..45 N."""
+    global _geo_protocol
+    if _geo_protocol is None:
+        import random
+        rng = random.Random(42)
+        out = io.BytesIO()
+        batch = 1000
+        for start in range(0, GEO_MEMBERS, batch):
+            args = [b"GEOADD", b"bench:geo"]
+            for i in range(start, start + batch):
+                args += [b"%.6f" % rng.uniform(10, 20), b"%.6f" % rng.uniform(35, 45), b"m:%012d" % i]
+            out.write(b"*%d\r\n" % len(args))
+            for a in args:
+                out.write(b"$%d\r\n%s\r\n" % (len(a), a))
+        _geo_protocol = out.getvalue()
+    subprocess.run([redis_tool("redis-cli"), "-p", str(srv.port), "--pipe"], input=_geo_protocol, check=True,
+                   capture_output=True)
+
+
 def flush_scripts(srv):
     srv.cli("SCRIPT", "FLUSH")
 
@@ -98,6 +129,10 @@ CUSTOM = {
     "pfcount3": (seed_hlls, ["PFCOUNT", "bench:hll1", "bench:hll2", "bench:hll3"], 100000),
     "bitfield": (lambda srv: None, ["BITFIELD", "bf:__rand_int__", "INCRBY", "u8", "#3", "1", "GET", "i5", "100"],
                  100000),
+    "geoadd": (lambda srv: None, ["GEOADD", "bench:geo", "13.__rand_int__", "38.__rand_int__", "m:__rand_int__"],
+               1000000),
+    "geosearch": (seed_geo, ["GEOSEARCH", "bench:geo", "FROMMEMBER", "m:__rand_int__", "BYRADIUS", "3", "km"],
+                  GEO_MEMBERS),
     "evalnew": (flush_scripts, ["EVAL", "return '__rand_int__'", "0"], 100000000),
 }
 

@@ -5,11 +5,13 @@
 //! - [`value`]: values, their encodings and per-key metadata.
 //! - [`db`]: one numbered database: keys, expiry, lazy expiration.
 //! - [`glob`]: Redis's glob patterns.
+//! - [`geohash`]: the geo commands' arithmetic (52-bit geohash scores, search cells, distance).
 //! - [`snapshot`]: fork-less point-in-time snapshots (epochs and preserved old values).
 //! - [`types`]: lists, hashes, sets, sorted sets and their compact encodings.
 
 pub mod db;
 pub mod dict;
+pub mod geohash;
 pub mod glob;
 pub mod smallbytes;
 pub mod snapshot;

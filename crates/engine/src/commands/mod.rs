@@ -21,6 +21,7 @@ pub mod debug_tools;
 pub mod dump;
 pub mod expire;
 pub mod functions;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod info_cmd;
@@ -245,6 +246,33 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("pfselftest", hyperloglog::pfselftest, "An internal command for testing HyperLogLog values"),
     ("bitfield", bitfield::bitfield, "Perform arbitrary bitfield integer operations on strings"),
     ("bitfield_ro", bitfield::bitfield_ro, "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD"),
+    // geo
+    ("geoadd", geo::geoadd, "Add one or more geospatial items in the geospatial index represented using a sorted set"),
+    ("geopos", geo::geopos, "Returns longitude and latitude of members of a geospatial index"),
+    ("geodist", geo::geodist, "Returns the distance between two members of a geospatial index"),
+    ("geohash", geo::geohash, "Returns members of a geospatial index as standard geohash strings"),
+    (
+        "georadius",
+        geo::georadius,
+        "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point",
+    ),
+    ("georadius_ro", geo::georadius_ro, "A read-only variant for GEORADIUS"),
+    (
+        "georadiusbymember",
+        geo::georadiusbymember,
+        "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member",
+    ),
+    ("georadiusbymember_ro", geo::georadiusbymember_ro, "A read-only variant for GEORADIUSBYMEMBER"),
+    (
+        "geosearch",
+        geo::geosearch,
+        "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle.",
+    ),
+    (
+        "geosearchstore",
+        geo::geosearchstore,
+        "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.",
+    ),
     // hashes
     ("hset", hashes::hset, "Creates or modifies the value of a field in a hash."),
     ("hsetnx", hashes::hsetnx, "Sets the value of a field in a hash only when the field doesn't exist."),

@@ -57,7 +57,7 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 
 /// A score, weight or increment argument (Redis's `string2d`): `strtod` with no leading
 /// space, no trailing bytes, no overflow and no NaN. strtod also reads C99 hex floats.
-pub(super) fn score_arg(a: &[u8], err: CmdError) -> Result<f64, CmdError> {
+pub(crate) fn score_arg(a: &[u8], err: CmdError) -> Result<f64, CmdError> {
     if let Some(v) = ferrokv_resp::num::parse_f64(a) {
         return Ok(v);
     }

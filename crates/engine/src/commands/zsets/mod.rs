@@ -23,7 +23,7 @@ mod scan;
 mod setops;
 
 pub use add::{zadd, zincrby, zrem};
-pub(crate) use args::strtod_whole;
+pub(crate) use args::{score_arg, strtod_whole};
 pub use pop::{bzmpop, bzpopmax, bzpopmin, zmpop, zpopmax, zpopmin};
 pub use randmember::zrandmember;
 pub use range::{
@@ -97,7 +97,7 @@ fn drop_if_empty(c: &mut Ctx, key: &[u8]) -> bool {
 
 /// Stores a computed result at `dst` (replacing any value and TTL) or, if it is empty,
 /// deletes `dst`; replies the result's size. Encoding by size, as Redis picks it.
-fn store_result(c: &mut Ctx, dst: &[u8], entries: Entries, event: &str) -> CmdResult {
+pub(crate) fn store_result(c: &mut Ctx, dst: &[u8], entries: Entries, event: &str) -> CmdResult {
     let db = c.client.db;
     let existed = c.eng.dbs[db].remove(dst).is_some();
     let n = entries.len();
