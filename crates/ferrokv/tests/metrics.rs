@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::{free_port, interop_required, wait_until, Server};
+use common::{free_port, interop_required, parse_prometheus, wait_until, Server};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,28 +57,6 @@ fn python_parser_available() -> bool {
         eprintln!("SKIPPED: python3 with prometheus_client is not installed (pip install prometheus-client)");
     }
     ok
-}
-
-/// Parses a body with Prometheus's Python parser: `name{labels}` → value.
-fn parse(body: &str, openmetrics: bool) -> HashMap<String, f64> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/metrics_support/parse_metrics.py");
-    let mut child = Command::new("python3")
-        .args([script, if openmetrics { "openmetrics" } else { "prometheus" }])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child.stdin.take().expect("stdin").write_all(body.as_bytes()).expect("write body");
-    let out = child.wait_with_output().expect("parser");
-    assert!(out.status.success(), "parser refused:\n{}\n---\n{body}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
 }
 
 fn info_num(c: &mut redis::Connection, section: &str, field: &str) -> f64 {
@@ -143,12 +121,12 @@ fn metrics_parse_under_load_and_agree_with_info() {
     let mut last_processed = 0.0;
     for i in 0..12 {
         let openmetrics = i % 3 == 2;
-        let m = parse(&scrape(mport, openmetrics), openmetrics);
+        let m = parse_prometheus(&scrape(mport, openmetrics), openmetrics);
         let processed = value(&m, "redis_commands_processed_total{}");
         assert!(processed >= last_processed, "counter went back: {processed} < {last_processed}");
         last_processed = processed;
         assert_eq!(value(&m, "redis_up{}"), 1.0);
-        let replica_scrape = parse(&scrape(rport, false), false);
+        let replica_scrape = parse_prometheus(&scrape(rport, false), false);
         assert!(replica_scrape.keys().any(|k| k.starts_with("redis_instance_info{") && k.contains(r#"role="slave""#)));
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -165,7 +143,7 @@ fn metrics_parse_under_load_and_agree_with_info() {
         let offset = info_num(&mut mc, "replication", "master_repl_offset");
         let dbsize: i64 = redis::cmd("DBSIZE").query(&mut mc).unwrap();
         std::thread::sleep(Duration::from_millis(60)); // past the snapshot cache
-        let m = parse(&scrape(mport, false), false);
+        let m = parse_prometheus(&scrape(mport, false), false);
         let processed = value(&m, "redis_commands_processed_total{}");
         value(&m, "redis_connected_clients{}") == clients
             && value(&m, r#"redis_db_keys{db="db0"}"#) == dbsize as f64
@@ -180,14 +158,14 @@ fn metrics_parse_under_load_and_agree_with_info() {
 
     // Per-replica lag: the replica catches up, so its unacknowledged bytes reach 0.
     let caught_up = wait_until(Duration::from_secs(10), || {
-        let m = parse(&scrape(mport, false), false);
+        let m = parse_prometheus(&scrape(mport, false), false);
         m.iter().any(|(k, v)| {
             k.starts_with("ferrokv_replica_lag_bytes{") && k.contains(r#"slave_state="online""#) && *v == 0.0
         }) && m.iter().any(|(k, v)| k.starts_with("redis_connected_slave_lag_seconds{") && *v <= 2.0)
     });
     assert!(caught_up, "replica lag never reached 0:\n{}", scrape(mport, false));
 
-    let m = parse(&scrape(mport, false), false);
+    let m = parse_prometheus(&scrape(mport, false), false);
     // Commandstats and latency histograms per command; the AOF's fsync histogram.
     let sets = value(&m, r#"redis_commands_total{cmd="set"}"#);
     let info_sets = common::info_field(&mut mc, "commandstats", "cmdstat_set");
@@ -199,7 +177,7 @@ fn metrics_parse_under_load_and_agree_with_info() {
     assert_eq!(value(&m, "redis_rdb_last_bgsave_status{}"), 1.0);
 
     // The replica's own view.
-    let r = parse(&scrape(rport, false), false);
+    let r = parse_prometheus(&scrape(rport, false), false);
     let link = r.iter().find(|(k, _)| k.starts_with("redis_master_link_up{")).map(|(_, v)| *v);
     assert_eq!(link, Some(1.0), "{r:?}");
     assert!(r.keys().any(|k| k.starts_with("redis_instance_info{") && k.contains(r#"role="slave""#)));
@@ -226,7 +204,7 @@ fn sync_replicas_acknowledgements_have_a_histogram() {
         let _: () = redis::cmd("SET").arg(format!("s{i}")).arg(i).query(&mut mc).unwrap();
     }
     let counted = wait_until(Duration::from_secs(10), || {
-        let m = parse(&scrape(mport, false), false);
+        let m = parse_prometheus(&scrape(mport, false), false);
         m.get("ferrokv_sync_replicas_ack_seconds_count{}").is_some_and(|&n| n >= 1.0)
     });
     assert!(counted, "{}", scrape(mport, false));

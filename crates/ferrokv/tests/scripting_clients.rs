@@ -7,9 +7,7 @@
 
 mod common;
 use common::*;
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripting_clients/redis_py_scripts.py");
 
@@ -22,35 +20,6 @@ fn has_redis_py() -> bool {
         eprintln!("SKIPPED: python3 with redis-py is not installed (pip install redis)");
     }
     found
-}
-
-/// Runs one scenario of redis_py_scripts.py against `server`, bounded in time (the script
-/// bounds its own loops; this bounds the process). Returns its "OK …" line.
-fn run_scenario(server: &Server, scenario: &str) -> String {
-    let mut child = Command::new("python3")
-        .arg(SCENARIOS)
-        .arg(scenario)
-        .arg(server.port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let exited = wait_until(Duration::from_secs(120), || child.try_wait().is_ok_and(|s| s.is_some()));
-    if !exited {
-        let _ = child.kill();
-    }
-    let status = child.wait().expect("wait for python3");
-    let (mut out, mut err) = (String::new(), String::new());
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut out);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    assert!(exited, "{scenario}: still running after 120 s\n{out}\n{err}");
-    assert!(status.success() && out.starts_with("OK "), "{scenario}: {status}\n{out}\n{err}\n{}", server.log_text());
-    eprintln!("redis-py {}", out.trim());
-    out
 }
 
 #[test]
@@ -117,4 +86,9 @@ fn redis_crate_script_api_invokes_and_reloads_after_noscript() {
     assert!(err.to_string().contains("not an integer"), "{err}");
     let evalsha: String = redis::cmd("INFO").arg("commandstats").query(&mut c).expect("INFO");
     assert!(evalsha.contains("cmdstat_evalsha:calls="), "{evalsha}");
+}
+
+/// Runs one scenario of redis_py_scripts.py against `server`.
+fn run_scenario(server: &Server, scenario: &str) -> String {
+    run_python_scenario(SCENARIOS, &[scenario.to_string(), server.port.to_string()], || server.log_text())
 }

@@ -8,7 +8,7 @@
 mod common;
 mod sentinel_support;
 
-use common::{free_port, interop_required, wait_until};
+use common::{free_port, interop_required, parse_prometheus, wait_until};
 use sentinel_support::*;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -60,24 +60,7 @@ fn chromium() -> Option<PathBuf> {
 fn sentinel_metrics(port: u16) -> HashMap<String, f64> {
     let (status, body) = http_get(port, "/metrics").expect("scrape");
     assert_eq!(status, 200);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/metrics_support/parse_metrics.py");
-    let mut child = Command::new("python3")
-        .args([script, "prometheus"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child.stdin.take().expect("stdin").write_all(body.as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("parser");
-    assert!(out.status.success(), "parser refused:\n{}\n{body}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
+    parse_prometheus(&body, false)
 }
 
 fn artifacts() -> PathBuf {

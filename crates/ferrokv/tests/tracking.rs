@@ -6,8 +6,7 @@
 
 mod common;
 use common::*;
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tracking_clients/redis_py_cache.py");
@@ -24,33 +23,6 @@ fn has_redis_py_cache() -> bool {
         eprintln!("SKIPPED: python3 with redis-py's client-side cache is not installed (pip install redis)");
     }
     found
-}
-
-/// Runs one scenario of redis_py_cache.py, bounded in time; returns its "OK …" line.
-fn run_scenario(args: &[String]) -> String {
-    let mut child = Command::new("python3")
-        .arg(SCENARIOS)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let exited = wait_until(Duration::from_secs(120), || child.try_wait().is_ok_and(|s| s.is_some()));
-    if !exited {
-        let _ = child.kill();
-    }
-    let status = child.wait().expect("wait for python3");
-    let (mut out, mut err) = (String::new(), String::new());
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut out);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    assert!(exited, "{args:?}: still running after 120 s\n{out}\n{err}");
-    assert!(status.success() && out.starts_with("OK "), "{args:?}: {status}\n{out}\n{err}");
-    eprintln!("redis-py {}", out.trim());
-    out
 }
 
 #[test]
@@ -266,4 +238,9 @@ fn table_size_limit_invalidates_random_keys() {
     assert_eq!(pushes, 40);
     assert_eq!(info_field(&mut c, "stats", "tracking_total_keys"), "10");
     assert_eq!(info_field(&mut c, "stats", "tracking_total_items"), "10");
+}
+
+/// Runs one scenario of redis_py_cache.py; returns its "OK …" line.
+fn run_scenario(args: &[String]) -> String {
+    run_python_scenario(SCENARIOS, args, String::new)
 }

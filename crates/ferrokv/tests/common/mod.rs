@@ -5,7 +5,10 @@
 
 #![allow(dead_code)]
 
+mod python;
 mod redis_tools;
+#[allow(unused_imports)] // each test file uses some of them
+pub use python::{parse_prometheus, run_python_scenario};
 #[allow(unused_imports)] // each test file uses some of them
 pub use redis_tools::{
     assert_info_is_redis, ferrokv_posing_as_redis, redis_tool, redis_tool_at, redis_tool_path, redis_tool_variable,
