@@ -11,7 +11,6 @@ use super::strings::string_value;
 use crate::ctx::Ctx;
 use crate::error::{CmdError, CmdResult};
 use ferrokv_config::notify;
-use ferrokv_keyspace::{Obj, SmallBytes, Value};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Overflow {
@@ -152,21 +151,7 @@ fn run(c: &mut Ctx, read_only_command: bool) -> CmdResult {
         return Err(CmdError::err(RO_ERR));
     }
     let needed_len = (highest_write_bit >> 3) as usize + 1;
-    let exists = match c.eng.lookup_write(db, key, c.now) {
-        None => false,
-        Some(o) => {
-            string_value(&o.value)?;
-            true
-        }
-    };
-    if !exists {
-        c.eng.dbs[db].add(key, Obj::new(Value::Str(SmallBytes::new()), c.now));
-    }
-    let o = c.eng.dbs[db].get_mut_unchecked(key).expect("present");
-    if let Value::Int(n) = o.value {
-        o.value = Value::Str(SmallBytes::from(itoa::Buffer::new().format(n).as_bytes()));
-    }
-    let Value::Str(s) = &mut o.value else { unreachable!("string checked above") };
+    let s = super::bits::string_for_write(c, db, key)?;
     let mut replies: Vec<Option<i64>> = Vec::with_capacity(ops.len());
     let (grew, changes) = s.with_vec(|v| {
         let grew = v.len() < needed_len;
@@ -181,7 +166,6 @@ fn run(c: &mut Ctx, read_only_command: bool) -> CmdResult {
         }
         (grew, changes)
     });
-    o.mark_raw();
     if changes > 0 {
         c.modified_in(db, key, changes);
         c.notify(notify::STRING, "setbit", key);

@@ -25,14 +25,10 @@ fn read_bytes(c: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
     }
 }
 
-pub fn setbit(c: &mut Ctx) -> CmdResult {
-    let key = c.arg(1);
-    let offset = bit_offset(c, c.arg(2))?;
-    let on = ferrokv_resp::parse_i64(c.arg(3))
-        .filter(|v| v & !1 == 0)
-        .ok_or(CmdError::err("ERR bit is not an integer or out of range"))?;
-    let db = c.client.db;
-    let byte = (offset >> 3) as usize;
+/// The string at `key` opened for an in-place bit write: created empty if missing, an
+/// integer-encoded value turned into its digits, and marked raw as Redis's in-place
+/// writes leave it (SETBIT and BITFIELD share this).
+pub(crate) fn string_for_write<'a>(c: &'a mut Ctx, db: usize, key: &[u8]) -> Result<&'a mut SmallBytes, CmdError> {
     let exists = match c.eng.lookup_write(db, key, c.now) {
         None => false,
         Some(o) => {
@@ -47,7 +43,20 @@ pub fn setbit(c: &mut Ctx) -> CmdResult {
     if let Value::Int(n) = o.value {
         o.value = Value::Str(SmallBytes::from(itoa::Buffer::new().format(n).as_bytes()));
     }
+    o.mark_raw();
     let Value::Str(s) = &mut o.value else { unreachable!("string checked above") };
+    Ok(s)
+}
+
+pub fn setbit(c: &mut Ctx) -> CmdResult {
+    let key = c.arg(1);
+    let offset = bit_offset(c, c.arg(2))?;
+    let on = ferrokv_resp::parse_i64(c.arg(3))
+        .filter(|v| v & !1 == 0)
+        .ok_or(CmdError::err("ERR bit is not an integer or out of range"))?;
+    let db = c.client.db;
+    let byte = (offset >> 3) as usize;
+    let s = string_for_write(c, db, key)?;
     let (old, grew) = s.with_vec(|v| {
         let grew = v.len() <= byte;
         if grew {
@@ -62,7 +71,6 @@ pub fn setbit(c: &mut Ctx) -> CmdResult {
         }
         (old, grew)
     });
-    o.mark_raw();
     if grew || old != (on == 1) {
         c.modified(key);
         c.notify(notify::STRING, "setbit", key);

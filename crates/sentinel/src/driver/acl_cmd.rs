@@ -11,38 +11,6 @@ fn text(a: &[u8]) -> String {
     String::from_utf8_lossy(a).into_owned()
 }
 
-const HELP: &[&str] = &[
-    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "CAT [<category>]",
-    "    List all commands that belong to <category>, or all command categories",
-    "    when no category is specified.",
-    "DELUSER <username> [<username> ...]",
-    "    Delete a list of users.",
-    "DRYRUN <username> <command> [<arg> ...]",
-    "    Returns whether the user can execute the given command without executing the command.",
-    "GETUSER <username>",
-    "    Get the user's details.",
-    "GENPASS [<bits>]",
-    "    Generate a secure 256-bit user password. The optional `bits` argument can",
-    "    be used to specify a different size.",
-    "LIST",
-    "    Show users details in config file format.",
-    "LOAD",
-    "    Reload users from the ACL file.",
-    "LOG [<count> | RESET]",
-    "    Show the ACL log entries.",
-    "SAVE",
-    "    Save the current config to the ACL file.",
-    "SETUSER <username> <attribute> [<attribute> ...]",
-    "    Create or modify a user with the specified attributes.",
-    "USERS",
-    "    List all the registered usernames.",
-    "WHOAMI",
-    "    Return the current connection username.",
-    "HELP",
-    "    Prints this help.",
-];
-
 const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
 const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
@@ -131,8 +99,11 @@ pub fn acl(hub: &mut Hub, sess: &mut Session, argv: &[Vec<u8>], out: &mut ReplyB
         "dryrun" => dryrun(hub, &argv[2..], out),
         "load" | "save" => out.error(NO_ACL_FILE),
         _ => {
-            out.array(HELP.len());
-            HELP.iter().for_each(|l| out.simple(l));
+            let usage = "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:";
+            let help = [usage].into_iter().chain(ferrokv_acl::HELP_LINES.iter().copied());
+            let lines: Vec<&str> = help.chain(["HELP", "    Prints this help."]).collect();
+            out.array(lines.len());
+            lines.iter().for_each(|l| out.simple(l));
         }
     }
 }
