@@ -605,3 +605,104 @@ fn latency_graph_and_doctor_lay_out_a_spike_as_redis() {
     assert_eq!(texts[1].0, texts[0].0, "LATENCY GRAPH layout (ferrokv, then Redis)");
     assert_eq!(texts[1].1, texts[0].1, "LATENCY DOCTOR's header and event line");
 }
+
+/// Redis 7.0 commands ferrokv does not have yet: DOCS answers an empty map for them (checked,
+/// so the entry must go when the command lands).
+const NOT_BUILT_YET: &[&str] = &["migrate"];
+
+/// Subcommands ferrokv has beyond Redis 7.0's (from later versions): left out of the comparison.
+const NEWER_SUBCOMMANDS: &[&str] = &["client|setinfo"];
+
+/// A COMMAND DOCS reply as text with the order of hash-ordered collections taken out: every
+/// RESP3 map's entries and set's members sorted, and in RESP2 (where maps are flat arrays) the
+/// name/doc pairs of a `subcommands` array sorted. Subcommands Redis 7.0 lacks are dropped.
+fn canonical(v: &redis::Value) -> String {
+    use redis::Value::*;
+    let text = |b: &[u8]| format!("{:?}", String::from_utf8_lossy(b));
+    let newer = |k: &redis::Value| matches!(k, BulkString(b) if NEWER_SUBCOMMANDS.contains(&String::from_utf8_lossy(b).as_ref()));
+    match v {
+        Map(entries) => {
+            let mut e: Vec<String> = entries
+                .iter()
+                .filter(|(k, _)| !newer(k))
+                .map(|(k, v)| format!("{}=>{}", canonical(k), canonical(v)))
+                .collect();
+            e.sort();
+            format!("{{{}}}", e.join(","))
+        }
+        Set(items) => {
+            let mut e: Vec<String> = items.iter().map(canonical).collect();
+            e.sort();
+            format!("~[{}]", e.join(","))
+        }
+        Array(items) => {
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < items.len() {
+                out.push(canonical(&items[i]));
+                let is_subcommands = matches!(&items[i], BulkString(b) if b == b"subcommands");
+                if let (true, Some(Array(pairs))) = (is_subcommands, items.get(i + 1)) {
+                    let mut e: Vec<String> = pairs
+                        .chunks(2)
+                        .filter(|pair| !newer(&pair[0]))
+                        .map(|pair| pair.iter().map(canonical).collect::<Vec<_>>().join("=>"))
+                        .collect();
+                    e.sort();
+                    out.push(format!("[{}]", e.join(",")));
+                    i += 1;
+                }
+                i += 1;
+            }
+            format!("[{}]", out.join(","))
+        }
+        BulkString(b) => text(b),
+        SimpleString(s) => format!("+{s}"),
+        Int(n) => n.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// COMMAND DOCS of every command Redis 7.0 has, in RESP3 and RESP2: byte for byte for a
+/// command without subcommands, and up to the order of the subcommands (Redis lists them
+/// in its hash table's order) for a container.
+#[test]
+fn command_docs_match_redis_for_every_command() {
+    let Some(redis) = Server::start_redis(&[]) else {
+        return;
+    };
+    let fk = Server::start(&[]);
+    let mut names: Vec<String> = redis::cmd("COMMAND").arg("LIST").query(&mut redis.conn()).unwrap();
+    names.sort();
+    assert!(names.len() >= 240, "{}", names.len());
+    let (mut r, mut f) = (redis.raw(), fk.raw());
+    let mut mismatches = Vec::new();
+    for protocol in [b"3", b"2"] {
+        r.cmd(&[b"HELLO", protocol]);
+        f.cmd(&[b"HELLO", protocol]);
+        for name in &names {
+            let argv: [&[u8]; 3] = [b"COMMAND", b"DOCS", name.as_bytes()];
+            let (theirs, ours) = (r.cmd(&argv), f.cmd(&argv));
+            if NOT_BUILT_YET.contains(&name.as_str()) {
+                let empty: &[u8] = if protocol == b"3" { b"%0\r\n" } else { b"*0\r\n" };
+                assert_eq!(ours, empty, "{name} exists now: take it out of NOT_BUILT_YET");
+                continue;
+            }
+            let is_container = names.iter().any(|n| n.starts_with(&format!("{name}|")));
+            let same = if is_container {
+                let parse = |b: &[u8]| redis::parse_redis_value(b).map(|v| canonical(&v)).unwrap();
+                parse(&theirs) == parse(&ours)
+            } else {
+                theirs == ours
+            };
+            if !same {
+                mismatches.push(format!(
+                    "RESP{} {name}:\n redis:   {:?}\n ferrokv: {:?}",
+                    protocol[0] as char,
+                    String::from_utf8_lossy(&theirs),
+                    String::from_utf8_lossy(&ours)
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{} differences:\n{}", mismatches.len(), mismatches.join("\n"));
+}

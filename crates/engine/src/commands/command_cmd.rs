@@ -2,7 +2,8 @@
 //! the command table, so what clients learn here is exactly what the dispatcher enforces.
 
 use super::getkeys::command_keys;
-use super::spec::{cats, flags, kflags, BeginSearch, FindKeys, KeySpec};
+use super::spec::{cats, doc_flags, flags, kflags, ArgKind, BeginSearch, DocArg, FindKeys, KeySpec};
+use super::spec_docs::command_doc;
 use super::{Cmd, CmdId, CommandTable};
 use crate::ctx::{is, reply_help, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
@@ -210,213 +211,95 @@ pub fn list(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// One argument of COMMAND DOCS, parsed from a command's syntax line.
-#[derive(Debug, Default, Clone)]
-struct DocArg {
-    name: String,
-    kind: &'static str,
-    token: Option<String>,
-    optional: bool,
-    multiple: bool,
-    children: Vec<DocArg>,
-}
-
-fn tokenize(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for w in s.split_whitespace() {
-        let mut w = w;
-        while let Some(rest) = w.strip_prefix(['[', '<']) {
-            out.push(w[..1].to_string());
-            w = rest;
-        }
-        let mut closers = Vec::new();
-        while let Some(rest) = w.strip_suffix([']', '>']) {
-            closers.push(w[w.len() - 1..].to_string());
-            w = rest;
-        }
-        if !w.is_empty() {
-            out.push(w.to_string());
-        }
-        out.extend(closers.into_iter().rev());
+fn reply_flag_names(out: &mut ReplyBuf, f: u8, names: &[(u8, &str)]) {
+    out.set(names.iter().filter(|(b, _)| f & b != 0).count());
+    for (_, n) in names.iter().filter(|(b, _)| f & b != 0) {
+        out.simple(n);
     }
-    out
 }
 
-fn leaf(word: &str, next: Option<&str>) -> (DocArg, bool) {
-    let is_token = word.chars().any(|c| c.is_ascii_uppercase()) && !word.chars().any(|c| c.is_ascii_lowercase());
-    let arg_kind = |name: &str| -> &'static str {
-        if name.contains("key") || name == "destination" || name == "source" {
-            "key"
-        } else if [
-            "count",
-            "numkeys",
-            "timeout",
-            "seconds",
-            "milliseconds",
-            "offset",
-            "index",
-            "db",
-            "start",
-            "end",
-            "port",
-        ]
-        .contains(&name)
+/// Fields appear only when set, in Redis's order; a `oneof` or `block` always has its
+/// (possibly empty) argument list.
+fn reply_doc_args(out: &mut ReplyBuf, args: &[DocArg]) {
+    out.array(args.len());
+    for a in args {
+        let nested = matches!(a.kind, ArgKind::OneOf | ArgKind::Block);
+        let optional = [a.token, a.summary, a.since, a.deprecated_since].iter().filter(|f| f.is_some()).count();
+        out.map(2 + optional + (a.key_spec_index >= 0) as usize + (a.flags != 0) as usize + nested as usize);
+        out.bulk(b"name");
+        out.bulk(a.name.as_bytes());
+        out.bulk(b"type");
+        out.bulk(a.kind.name().as_bytes());
+        if a.key_spec_index >= 0 {
+            out.bulk(b"key_spec_index");
+            out.int(a.key_spec_index as i64);
+        }
+        for (field, value) in
+            [("token", a.token), ("summary", a.summary), ("since", a.since), ("deprecated_since", a.deprecated_since)]
         {
-            "integer"
-        } else if name == "pattern" {
-            "pattern"
-        } else {
-            "string"
-        }
-    };
-    if is_token {
-        if let Some(n) =
-            next.filter(|n| n.chars().all(|c| !c.is_ascii_uppercase()) && !["|", "[", "]", "<", ">", "..."].contains(n))
-        {
-            let a =
-                DocArg { name: n.to_string(), kind: arg_kind(n), token: Some(word.to_string()), ..Default::default() };
-            return (a, true);
-        }
-        let a = DocArg {
-            name: word.to_ascii_lowercase(),
-            kind: "pure-token",
-            token: Some(word.to_string()),
-            ..Default::default()
-        };
-        return (a, false);
-    }
-    (DocArg { name: word.to_string(), kind: arg_kind(word), ..Default::default() }, false)
-}
-
-/// Parses a sequence until `end` (or the end of input), splitting alternatives on `|`.
-fn parse_seq(toks: &[String], i: &mut usize, end: Option<&str>) -> Vec<Vec<DocArg>> {
-    let mut alts: Vec<Vec<DocArg>> = vec![Vec::new()];
-    while *i < toks.len() {
-        let t = toks[*i].as_str();
-        if Some(t) == end {
-            *i += 1;
-            break;
-        }
-        *i += 1;
-        let cur = alts.last_mut().expect("non-empty");
-        match t {
-            "|" => alts.push(Vec::new()),
-            "[" | "<" => {
-                let inner = parse_seq(toks, i, Some(if t == "[" { "]" } else { ">" }));
-                let flat: Vec<DocArg> = inner.iter().flatten().cloned().collect();
-                let repeats = flat.last().is_some_and(|a| a.name == "...");
-                if repeats {
-                    if let Some(prev) = cur.last_mut() {
-                        prev.multiple = true;
-                    }
-                    continue;
-                }
-                let mut arg = if inner.len() > 1 {
-                    let children = inner.into_iter().map(group).collect();
-                    DocArg { name: "choice".into(), kind: "oneof", children, ..Default::default() }
-                } else {
-                    group(inner.into_iter().next().unwrap_or_default())
-                };
-                arg.optional = t == "[";
-                cur.push(arg);
-            }
-            "..." => cur.push(DocArg { name: "...".into(), kind: "string", ..Default::default() }),
-            w => {
-                let (a, used_next) = leaf(w, toks.get(*i).map(String::as_str));
-                if used_next {
-                    *i += 1;
-                }
-                cur.push(a);
+            if let Some(v) = value {
+                out.bulk(field.as_bytes());
+                out.bulk(v.as_bytes());
             }
         }
-    }
-    alts
-}
-
-/// A sequence as one argument: itself if single, else a block.
-fn group(mut seq: Vec<DocArg>) -> DocArg {
-    if seq.len() == 1 {
-        return seq.pop().expect("len 1");
-    }
-    let name = seq.first().map(|a| a.name.clone()).unwrap_or_default();
-    DocArg { name, kind: "block", children: seq, ..Default::default() }
-}
-
-fn doc_args(syntax: &str) -> Vec<DocArg> {
-    let toks = tokenize(syntax);
-    let mut i = 0;
-    let alts = parse_seq(&toks, &mut i, None);
-    if alts.len() > 1 {
-        return vec![DocArg {
-            name: "choice".into(),
-            kind: "oneof",
-            children: alts.into_iter().map(group).collect(),
-            ..Default::default()
-        }];
-    }
-    alts.into_iter().next().unwrap_or_default()
-}
-
-fn reply_doc_arg(out: &mut ReplyBuf, a: &DocArg) {
-    let mut fields = 2;
-    if a.token.is_some() {
-        fields += 1;
-    }
-    if a.optional || a.multiple {
-        fields += 1;
-    }
-    if !a.children.is_empty() {
-        fields += 1;
-    }
-    out.map(fields);
-    out.bulk(b"name");
-    out.bulk(a.name.as_bytes());
-    out.bulk(b"type");
-    out.bulk(a.kind.as_bytes());
-    if let Some(t) = &a.token {
-        out.bulk(b"token");
-        out.bulk(t.as_bytes());
-    }
-    if a.optional || a.multiple {
-        out.bulk(b"flags");
-        let f: Vec<&str> =
-            [(a.optional, "optional"), (a.multiple, "multiple")].iter().filter(|x| x.0).map(|x| x.1).collect();
-        out.set(f.len());
-        for x in f {
-            out.simple(x);
+        if a.flags != 0 {
+            out.bulk(b"flags");
+            reply_flag_names(out, a.flags, doc_flags::ARG_NAMES);
         }
-    }
-    if !a.children.is_empty() {
-        out.bulk(b"arguments");
-        out.array(a.children.len());
-        for ch in &a.children {
-            reply_doc_arg(out, ch);
+        if nested {
+            out.bulk(b"arguments");
+            reply_doc_args(out, a.args);
         }
     }
 }
 
 fn reply_docs(out: &mut ReplyBuf, t: &CommandTable, id: CmdId) {
     let c = t.get(id);
-    let args = doc_args(c.spec.syntax);
-    let mut fields = 3;
-    if !args.is_empty() {
-        fields += 1;
+    let doc = command_doc(c.fullname());
+    let present = |o: Option<&str>| o.is_some() as usize;
+    let mut fields = 2; // since and group
+    if let Some(d) = doc {
+        fields += present(d.summary) + present(d.complexity) + present(d.deprecated_since) + present(d.replaced_by);
+        fields += (d.doc_flags != 0) as usize + !d.history.is_empty() as usize + !d.args.is_empty() as usize;
     }
-    if !c.subs.is_empty() {
-        fields += 1;
-    }
+    fields += !c.subs.is_empty() as usize;
     out.map(fields);
-    out.bulk(b"summary");
-    out.bulk(c.summary.as_bytes());
+    if let Some(summary) = doc.and_then(|d| d.summary) {
+        out.bulk(b"summary");
+        out.bulk(summary.as_bytes());
+    }
     out.bulk(b"since");
     out.bulk(c.spec.since.as_bytes());
     out.bulk(b"group");
-    out.bulk(c.spec.group.as_bytes());
-    if !args.is_empty() {
-        out.bulk(b"arguments");
-        out.array(args.len());
-        for a in &args {
-            reply_doc_arg(out, a);
+    // The JSON files (and COMMAND INFO's categories) say `sorted_set`; DOCS says `sorted-set`.
+    out.bulk(if c.spec.group == "sorted_set" { b"sorted-set" } else { c.spec.group.as_bytes() });
+    if let Some(d) = doc {
+        if let Some(complexity) = d.complexity {
+            out.bulk(b"complexity");
+            out.bulk(complexity.as_bytes());
+        }
+        if d.doc_flags != 0 {
+            out.bulk(b"doc_flags");
+            reply_flag_names(out, d.doc_flags, doc_flags::DOC_NAMES);
+        }
+        for (field, value) in [("deprecated_since", d.deprecated_since), ("replaced_by", d.replaced_by)] {
+            if let Some(v) = value {
+                out.bulk(field.as_bytes());
+                out.bulk(v.as_bytes());
+            }
+        }
+        if !d.history.is_empty() {
+            out.bulk(b"history");
+            out.set(d.history.len());
+            for (version, change) in d.history {
+                out.array(2);
+                out.bulk(version.as_bytes());
+                out.bulk(change.as_bytes());
+            }
+        }
+        if !d.args.is_empty() {
+            out.bulk(b"arguments");
+            reply_doc_args(out, d.args);
         }
     }
     if !c.subs.is_empty() {
@@ -511,23 +394,4 @@ pub fn help(c: &mut Ctx) -> CmdResult {
             "    The names of the commands, optionally filtered.",
         ],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn syntax_becomes_doc_arguments() {
-        let a = doc_args("key value [NX | XX] [GET] [EX seconds | PX milliseconds | KEEPTTL]");
-        assert_eq!(a.len(), 5);
-        assert_eq!(a[0].kind, "key");
-        assert_eq!(a[2].kind, "oneof");
-        assert!(a[2].optional);
-        assert_eq!(a[3].kind, "pure-token");
-        assert_eq!(a[4].children[0].token.as_deref(), Some("EX"));
-        let m = doc_args("key [key ...]");
-        assert_eq!(m.len(), 1);
-        assert!(m[0].multiple);
-    }
 }

@@ -153,7 +153,6 @@ pub struct RawSpec {
     pub keys: (i32, i32, i32),
     pub group: &'static str,
     pub since: &'static str,
-    pub syntax: &'static str,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -165,9 +164,8 @@ pub(crate) const fn s(
     keys: (i32, i32, i32),
     group: &'static str,
     since: &'static str,
-    syntax: &'static str,
 ) -> RawSpec {
-    RawSpec { fullname, arity, flags, cats, keys, group, since, syntax }
+    RawSpec { fullname, arity, flags, cats, keys, group, since }
 }
 
 /// Key specification flags (Redis 7.0's `CMD_KEY_*`): how a command uses a key.
@@ -275,4 +273,104 @@ pub(crate) const fn m(
     getkeys: Option<GetKeys>,
 ) -> CmdMeta {
     CmdMeta { fullname, key_specs, tips, getkeys }
+}
+
+/// Flags of a command's documentation and of its arguments (COMMAND DOCS).
+pub mod doc_flags {
+    pub const DOC_DEPRECATED: u8 = 1 << 0;
+    pub const DOC_SYSCMD: u8 = 1 << 1;
+    pub const OPTIONAL: u8 = 1 << 0;
+    pub const MULTIPLE: u8 = 1 << 1;
+    pub const MULTIPLE_TOKEN: u8 = 1 << 2;
+
+    /// Names in the order Redis lists them.
+    pub const DOC_NAMES: &[(u8, &str)] = &[(DOC_DEPRECATED, "deprecated"), (DOC_SYSCMD, "syscmd")];
+    pub const ARG_NAMES: &[(u8, &str)] =
+        &[(OPTIONAL, "optional"), (MULTIPLE, "multiple"), (MULTIPLE_TOKEN, "multiple_token")];
+}
+
+/// The type of a documented argument, named as COMMAND DOCS names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    Str,
+    Int,
+    Double,
+    Key,
+    Pattern,
+    UnixTime,
+    PureToken,
+    OneOf,
+    Block,
+}
+
+impl ArgKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ArgKind::Str => "string",
+            ArgKind::Int => "integer",
+            ArgKind::Double => "double",
+            ArgKind::Key => "key",
+            ArgKind::Pattern => "pattern",
+            ArgKind::UnixTime => "unix-time",
+            ArgKind::PureToken => "pure-token",
+            ArgKind::OneOf => "oneof",
+            ArgKind::Block => "block",
+        }
+    }
+}
+
+/// One argument of a command's documentation (`spec_docs`).
+pub struct DocArg {
+    pub name: &'static str,
+    pub kind: ArgKind,
+    /// The key specification this key argument is described by (-1: none).
+    pub key_spec_index: i8,
+    pub token: Option<&'static str>,
+    pub summary: Option<&'static str>,
+    pub since: Option<&'static str>,
+    pub deprecated_since: Option<&'static str>,
+    pub flags: u8,
+    /// The arguments of a `oneof` or `block`.
+    pub args: &'static [DocArg],
+}
+
+/// A command's documentation (`spec_docs`); summary, since and group as Redis 7.0 has them.
+pub struct CmdDoc {
+    pub fullname: &'static str,
+    pub summary: Option<&'static str>,
+    pub complexity: Option<&'static str>,
+    pub doc_flags: u8,
+    pub deprecated_since: Option<&'static str>,
+    pub replaced_by: Option<&'static str>,
+    pub history: &'static [(&'static str, &'static str)],
+    pub args: &'static [DocArg],
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) const fn a(
+    name: &'static str,
+    kind: ArgKind,
+    key_spec_index: i8,
+    token: Option<&'static str>,
+    summary: Option<&'static str>,
+    since: Option<&'static str>,
+    deprecated_since: Option<&'static str>,
+    flags: u8,
+    args: &'static [DocArg],
+) -> DocArg {
+    DocArg { name, kind, key_spec_index, token, summary, since, deprecated_since, flags, args }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) const fn d(
+    fullname: &'static str,
+    summary: Option<&'static str>,
+    complexity: Option<&'static str>,
+    doc_flags: u8,
+    deprecated_since: Option<&'static str>,
+    replaced_by: Option<&'static str>,
+    history: &'static [(&'static str, &'static str)],
+    args: &'static [DocArg],
+) -> CmdDoc {
+    CmdDoc { fullname, summary, complexity, doc_flags, deprecated_since, replaced_by, history, args }
 }
