@@ -137,15 +137,20 @@ pub fn xadd(c: &mut Ctx) -> CmdResult {
     let limits = node_limits(c);
     let argv = c.argv;
     let now = c.now;
-    let exists = write_stream(c, key)?.is_some();
-    if !exists {
-        if a.nomkstream {
+    let mut exists = true;
+    let s = match write_stream(c, key)? {
+        Some(s) => s,
+        None if a.nomkstream => {
             c.out().null();
             return Ok(());
         }
-        create_stream(c, key);
-    }
-    let Some(s) = write_stream(c, key)? else { return Ok(()) };
+        None => {
+            exists = false;
+            create_stream(c, key);
+            let Some(s) = write_stream(c, key)? else { return Ok(()) };
+            s
+        }
+    };
     if s.last_id == StreamId::MAX {
         return fail("ERR The stream has exhausted the last possible ID, unable to add more items");
     }
