@@ -146,6 +146,15 @@ name() {
   docker inspect -f '{{.Name}}' "$id" | sed 's,^/,,'
 }
 
+# http_get CONTAINER PORT PATH: an HTTP GET of a container's port published on loopback
+# (the metrics ports; python3 is there wherever the tests run, curl may not be).
+http_get() {
+  local addr
+  addr=$(docker port "$1" "$2/tcp" | sed -n 1p)
+  [ -n "$addr" ] || return 1
+  python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("http://" + sys.argv[1] + sys.argv[2], timeout=5).read().decode())' "$addr" "$3"
+}
+
 network_of_project() { # network_of_project NAME: the compose network's ID
   docker network ls -q --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.network=$1"
 }
@@ -329,6 +338,15 @@ QUIET_FROM=$(date +%s)
 QUIET_SECONDS=10
 wait_for 60 "the sentinels to see 2 replicas and each other" \
   contains "slaves=2,sentinels=3" cli "$S1" -p 26379 info sentinel
+# The metrics ports (deploy/3-sentinel publishes them on loopback) agree with INFO.
+M_IP=$(ip_of "$M")
+wait_for 20 "the master's /metrics to count 2 replicas" contains '^redis_connected_slaves 2$' http_get "$M" 9121 /metrics
+wait_for 20 "a replica's /metrics to show its master link up" contains '^redis_master_link_up{.*} 1$' http_get "$R1" 9121 /metrics
+wait_for 20 "the sentinel's /metrics to list the master with 2 replicas" \
+  contains "^redis_sentinel_master_slaves{master_name=\"mymaster\",master_address=\"$M_IP:6379\"} 2$" http_get "$S1" 9355 /metrics
+contains "$M_IP" http_get "$S1" 9355 /api/topology || fail "the sentinel's /api/topology does not name the master $M_IP"
+equals ok http_get "$M" 9121 /health || fail "the master's /health is not ok"
+log "metrics ports: the master, a replica and a sentinel report the topology INFO reports"
 LEFT=$((QUIET_FROM + QUIET_SECONDS - $(date +%s)))
 if [ "$LEFT" -gt 0 ]; then sleep "$LEFT"; else LEFT=0; fi
 log_count() { docker logs "$1" 2>&1 | awk -v p="$2" 'index($0, p) { n++ } END { print n + 0 }'; }
@@ -357,6 +375,9 @@ for r in "$R1" "$R2"; do [ "$(ip_of "$r")" = "$NEW_IP" ] && NEW=$r; done
 OTHER=$([ "$NEW" = "$R1" ] && echo "$R2" || echo "$R1")
 wait_for 30 "$NEW to be a master" equals master field "$NEW" replication role "${A[@]}"
 log "promoted $NEW ($NEW_IP)"
+wait_for 30 "the sentinel's /metrics to show the new master" \
+  contains "^redis_sentinel_master_status{master_name=\"mymaster\",master_address=\"$NEW_IP:6379\",master_status=\"ok\"} 1$" \
+  http_get "$S1" 9355 /metrics
 wait_for 30 "a write through the new master" equals OK cli "$NEW" "${A[@]}" set t3:after 2
 wait_for 30 "the other replica to follow the new master" equals "$NEW_IP" field "$OTHER" replication master_host "${A[@]}"
 log "restarting the old master"
