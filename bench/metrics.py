@@ -12,6 +12,11 @@
    against an idle server; and INFO ALL's time on Redis with as many clients, for scale.
 3. p50/p99 of GET (-P 1, -c 50; redis-benchmark's own percentiles) with and without a
    scrape every 100 ms.
+4. (`--skip` does not list `cost`) The same question without the noise: callgrind counts
+   the server's instructions per SET (-P 16) and per scrape, with and without the idle
+   clients connected; a scrape a second then costs the Redis port at most
+   instructions-per-scrape / (SET/s x instructions-per-SET) of its CPU, where SET/s is
+   measured here without valgrind (median of 3). Needs valgrind.
 
 The machine is shared: quote the ratios and look at the spread of the rounds."""
 
@@ -19,13 +24,16 @@ import argparse
 import csv
 import io
 import os
+import re
 import resource
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
-from common import Server, build_ferrokv, free_port, median, redis_tool
+from common import FERROKV, Server, build_ferrokv, free_port, median, redis_tool
 from throughput import cpu_seconds
 
 
@@ -160,12 +168,71 @@ def with_clients(srv, count, deadline_s=120):
     return socks
 
 
+def callgrind_run(work, clients=0):
+    """Total instructions of one ferrokv run (startup to SHUTDOWN) under callgrind with a
+    metrics port, `clients` idle connections open and `work(port, mport)` done meanwhile."""
+    port, mport = free_port(), free_port()
+    d = tempfile.mkdtemp(prefix="bench-metrics-callgrind-")
+    out = os.path.join(d, "callgrind.out")
+    server = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", FERROKV, "server", "--port", str(port),
+         "--save", "", "--appendonly", "no", "--dir", d, "--metrics-port", str(mport), "--maxclients",
+         str(clients + 100)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cli = redis_tool("redis-cli")
+    deadline = time.time() + 60
+    while subprocess.run([cli, "-p", str(port), "PING"], capture_output=True, text=True).stdout.strip() != "PONG":
+        if time.time() > deadline or server.poll() is not None:
+            raise SystemExit("ferrokv did not start under valgrind")
+        time.sleep(0.2)
+    socks = []
+    try:
+        for _ in range(clients):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+        work(port, mport)
+    finally:
+        for s in socks:
+            s.close()
+        subprocess.run([cli, "-p", str(port), "SHUTDOWN", "NOSAVE"], capture_output=True)
+        server.wait(timeout=300)
+    with open(out) as f:
+        m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
+    shutil.rmtree(d, ignore_errors=True)
+    if not m:
+        raise SystemExit("no totals in the callgrind output")
+    return int(m.group(1))
+
+
+def scrape_cost(requests, scrapes, clients):
+    """(instructions per SET -P 16, per scrape idle, per scrape with `clients` connected)."""
+    def load(port):
+        subprocess.run([redis_tool("redis-benchmark"), "-p", str(port), "-c", "50", "-n", str(requests), "-P",
+                        "16", "-r", "100000", "-q", "-t", "set"], check=True, capture_output=True)
+
+    def pause_then(scrape):
+        def work(port, mport):
+            for _ in range(scrapes):
+                time.sleep(0.06)  # past the 50 ms snapshot cache: every scrape takes a snapshot
+                if scrape:
+                    http_get(mport)
+        return work
+
+    # Scrapes are counted without the load: its random keys move a run by ~0.5 %, more than
+    # 50 scrapes cost.
+    base = callgrind_run(pause_then(False))
+    scraped = callgrind_run(pause_then(True))
+    with_load = callgrind_run(lambda p, m: (load(p), pause_then(False)(p, m)))
+    crowd = callgrind_run(pause_then(False), clients)
+    crowd_scraped = callgrind_run(pause_then(True), clients)
+    return (with_load - base) / requests, (scraped - base) / scrapes, (crowd_scraped - crowd) / scrapes
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=200000)
     ap.add_argument("--clients-connected", type=int, default=10000)
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: throughput,clients,p99")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: throughput,clients,p99,cost")
+    ap.add_argument("--scrapes", type=int, default=50, help="scrapes counted by the cost part")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
     build_ferrokv()
@@ -215,6 +282,25 @@ def main():
             label = "ferrokv metrics off" if case == "off" else "ferrokv scraped 100ms"
             print(f"{label:<22}{ops:>10.0f}{p50:>9.3f}{p99:>9.3f}   p99 rounds: "
                   + " ".join(f"{x[2]:.3f}" for x in rows), flush=True)
+
+
+    if "cost" not in skip:
+        n = min(args.clients_connected, raise_nofile(args.clients_connected + 256) - 128)
+        per_set, per_scrape, per_crowded_scrape = scrape_cost(args.requests, args.scrapes, n)
+        rates = []
+        for _ in range(3):
+            srv, _ = start("ferrokv", False)
+            try:
+                rates.append(benchmark(srv, "set", 16, args.requests * 8)[0])
+            finally:
+                srv.stop()
+        rate = median(rates)
+        print(f"\ncallgrind: {per_set:.0f} instructions per SET -P 16; per scrape {per_scrape:.0f} idle, "
+              f"{per_crowded_scrape:.0f} with {n} clients connected")
+        for label, cost in (("idle", per_scrape), (f"{n} clients", per_crowded_scrape)):
+            share = cost / (rate * per_set)
+            print(f"a scrape a second at {rate:.0f} SET/s ({label}): {share * 100:.3f} % of the server's CPU, "
+                  f"SET throughput ratio >= {1 / (1 + share):.4f}")
 
 
 if __name__ == "__main__":
