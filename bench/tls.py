@@ -10,7 +10,13 @@ Runs SET and GET at each pipeline depth (-P 16 runs 8x the requests), then the n
 rate: PING_INLINE with -k 0 (redis-benchmark opens a new connection, with a full TLS
 handshake, for every request). Certificates (an EC P-256 CA and server certificate) are
 made with the openssl command in a temporary directory; clients are not asked for one
-(tls-auth-clients no) so the figures are the server's handshake and record cost."""
+(tls-auth-clients no) so the figures are the server's handshake and record cost.
+
+Then a full sync over TLS (--sync-keys, 1 M; 0 skips it): a master filled by DEBUG
+POPULATE and a fresh replica of the same kind (ferrokv → ferrokv, redis-server →
+redis-server) with tls-replication yes, timed from REPLICAOF to the replica's link up with
+every key; --sync-rounds (3) interleaved rounds, medians, ratio ferrokv/redis (lower is
+faster). Both diskless, no delay (repl-diskless-sync-delay 0)."""
 
 import argparse
 import csv
@@ -52,6 +58,39 @@ def run_benchmark(tls_port, ca, requests, pipeline, clients, argv):
     raise SystemExit(f"no result from redis-benchmark: {out}")
 
 
+def wait_until(cond, timeout=600, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    raise SystemExit("timed out waiting for the full sync")
+
+
+def synced(replica, keys):
+    info = replica.info("replication")
+    return info.get("master_link_status") == "up" and int(replica.cli("DBSIZE").strip() or 0) >= keys
+
+
+def full_sync_seconds(kind, certs, keys):
+    """Seconds from REPLICAOF to a replica of `kind` holding every key, over TLS."""
+    files = ["--tls-cert-file", certs["server.crt"], "--tls-key-file", certs["server.key"], "--tls-ca-cert-file",
+             certs["ca.crt"], "--tls-auth-clients", "no"]
+    master_tls = free_port()
+    master = Server(kind, ["--tls-port", str(master_tls), "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay",
+                           "0"] + files)
+    replica = Server(kind, ["--tls-replication", "yes"] + files)
+    try:
+        master.cli("DEBUG", "POPULATE", str(keys))
+        start = time.time()
+        replica.cli("REPLICAOF", "127.0.0.1", str(master_tls))
+        wait_until(lambda: synced(replica, keys))
+        return time.time() - start
+    finally:
+        replica.stop()
+        master.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
@@ -60,13 +99,18 @@ def main():
     ap.add_argument("--pipelines", default="1,16")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--connect-requests", type=int, default=5000, help="0: skip the new-connection rate")
+    ap.add_argument("--sync-keys", type=int, default=1_000_000, help="0: skip the full sync over TLS")
+    ap.add_argument("--sync-rounds", type=int, default=3)
+    ap.add_argument("--sync-only", action="store_true", help="only the full sync")
     args = ap.parse_args()
     build_ferrokv()
     d = tempfile.mkdtemp(prefix="bench-tls-")
     certs = make_certs(d)
     servers = {}
+    if args.sync_only:
+        args.rounds = 0
     try:
-        for kind in ["ferrokv", "redis"]:
+        for kind in [] if args.sync_only else ["ferrokv", "redis"]:
             tls_port = free_port()
             extra = ["--tls-port", str(tls_port), "--tls-cert-file", certs["server.crt"], "--tls-key-file",
                      certs["server.key"], "--tls-ca-cert-file", certs["ca.crt"], "--tls-auth-clients", "no"]
@@ -94,11 +138,29 @@ def main():
         for srv, _ in servers.values():
             srv.stop()
         shutil.rmtree(d, ignore_errors=True)
-    print(f"\nTLS, median of {args.rounds} rounds, -c {args.clients} (-c 8 for CONNECT), ops/s")
-    print(f"{'test':16} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7}")
-    for label, p, _, _ in cases:
-        a, b = median(results[(label, p, "ferrokv")]), median(results[(label, p, "redis")])
-        print(f"{label:16} {p:>3} {a:>12.0f} {b:>12.0f} {a / b:>7.2f}")
+    if args.rounds:
+        print(f"\nTLS, median of {args.rounds} rounds, -c {args.clients} (-c 8 for CONNECT), ops/s")
+        print(f"{'test':16} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7}")
+        for label, p, _, _ in cases:
+            a, b = median(results[(label, p, "ferrokv")]), median(results[(label, p, "redis")])
+            print(f"{label:16} {p:>3} {a:>12.0f} {b:>12.0f} {a / b:>7.2f}")
+    if args.sync_keys:
+        times = {"ferrokv": [], "redis": []}
+        d = tempfile.mkdtemp(prefix="bench-tls-sync-")
+        try:
+            certs = make_certs(d)
+            for r in range(args.sync_rounds):
+                # Interleaved, who goes first alternating, as above.
+                for kind in (["ferrokv", "redis"] if r % 2 == 0 else ["redis", "ferrokv"]):
+                    times[kind].append(full_sync_seconds(kind, certs, args.sync_keys))
+                print(f"sync round {r + 1}: ferrokv {times['ferrokv'][-1]:.2f}s, redis {times['redis'][-1]:.2f}s",
+                      flush=True)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        a, b = median(times["ferrokv"]), median(times["redis"])
+        print(f"\nFull sync of {args.sync_keys} keys over TLS (diskless), median of {args.sync_rounds} rounds")
+        print(f"{'ferrokv (s)':>12} {'redis (s)':>12} {'ratio':>7}")
+        print(f"{a:>12.2f} {b:>12.2f} {a / b:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,14 @@
 #    from a mounted redis.conf (`replicaof`, `replica-read-only yes`, `port 9993`),
 #    `docker exec … /bin/sh` then `redis-cli` inside, `set a 123`, `set w yes!`, `keys *` on
 #    the replica (piped, and once more typed at a pseudo-terminal as with `docker exec -it`);
-#  - brings up the three compose topologies in deploy/ under unique project names (their own
+#  - brings up the four compose topologies in deploy/ under unique project names (their own
 #    private networks), waits for health, writes on the master, reads on every replica,
 #    checks -READONLY; for the sentinel topology also checks that no replica times out or
 #    resyncs while the link is quiet, kills the master, waits for the promotion, writes
 #    through the new master, restarts the old one (it must rejoin as a replica with its data)
-#    and cuts a replica off the network (it must resync partially).
+#    and cuts a replica off the network (it must resync partially); for the TLS topology
+#    (certificates made here with openssl) writes over TLS on the master, reads over TLS on
+#    the replica and asks a sentinel over TLS for the master.
 # Everything it created is removed at the end, even on failure.
 #
 # Without a Docker engine: SKIPPED (exit 0), or a failure when FERROKV_REQUIRE_INTEROP=1.
@@ -413,6 +415,30 @@ PARTIAL2=$(field "$NEW" stats sync_partial_ok "${A[@]}")
 [ "$PARTIAL2" -gt "$PARTIAL" ] || fail "no partial resync counted (sync_partial_ok $PARTIAL -> $PARTIAL2)"
 log "topology 3 ok: failover to $NEW, old master rejoined, partial resync after the cut (sync_partial_ok $PARTIAL -> $PARTIAL2, sync_full $FULL)"
 compose down -v >/dev/null 2>&1
+
+# --- Topology 4: TLS everywhere ------------------------------------------------------------
+# Certificates made now (openssl), never committed; every client presents one.
+command -v openssl >/dev/null 2>&1 || fail "openssl is needed to make the TLS topology's certificates"
+export FERROKV_TLS_DIR="$WORKDIR/certs"
+deploy/3-sentinel-tls/gen-certs.sh "$FERROKV_TLS_DIR" >/dev/null
+up t4 3-sentinel-tls
+M=$(name master)
+R1=$(name replica)
+S1=$(name sentinel 1)
+TLS=(--tls --cacert /certs/ca.crt --cert /certs/redis.crt --key /certs/redis.key)
+[ "$(cli "$M" "${TLS[@]}" "${A[@]}" set t4:greeting "over tls")" = OK ] || fail "write over TLS on the master"
+wait_for 30 "the replica to have the key over TLS" equals "over tls" cli "$R1" "${TLS[@]}" "${A[@]}" get t4:greeting
+wait_for 30 "the replica's TLS link to be up" equals up field "$R1" replication master_link_status "${TLS[@]}" "${A[@]}"
+# Plain TCP is refused everywhere: no RESP answer on the TLS-only ports.
+plain_ping() { docker exec "$1" timeout 5 ferrokv-cli --no-auth-warning -p "$2" "${A[@]}" ping 2>&1 || true; }
+case "$(plain_ping "$M" 6379)" in *PONG*) fail "the master answered a plaintext PING" ;; esac
+case "$(plain_ping "$S1" 26379)" in *PONG*) fail "a sentinel answered a plaintext PING" ;; esac
+tls_master() { cli "$S1" "${TLS[@]}" -p 26379 sentinel get-master-addr-by-name mymaster | sed -n 1p; }
+wait_for 30 "a sentinel over TLS to name the master" equals "$(ip_of "$M")" tls_master
+wait_for 60 "the sentinels to see the replica and each other over TLS" \
+  contains "slaves=1,sentinels=3" cli "$S1" "${TLS[@]}" -p 26379 info sentinel
+log "topology 4 ok: written over TLS on the master, read over TLS on the replica, sentinels over TLS"
+compose down -v >/dev/null 2>&1
 PROJECT=""
 log "all topologies passed"
-echo "docker-test: 3 passed, 0 failed"
+echo "docker-test: 4 passed, 0 failed"

@@ -6,7 +6,7 @@ use ferrokv_acl::{Acl, CommandDef};
 use libfuzzer_sys::fuzz_target;
 
 fn table() -> Vec<CommandDef> {
-    let def = |fullname, arity, categories| CommandDef { fullname, arity, categories, no_auth: false, callable: true };
+    let def = |fullname, arity, categories| CommandDef { fullname, arity, categories, no_auth: false, callable: true, fixed_keys: None, fixed_access_varies: false };
     vec![
         def("get", 2, 1 << 1 | 1 << 7),
         def("set", -3, 1 << 2 | 1 << 7),

@@ -6,6 +6,7 @@ use crate::selector::has_spaces;
 use crate::user::{merge_selector_args, User};
 use crate::{default_user, Acl, RuleError};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Why an ACL file was refused: Redis's texts, each naming the file and line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +22,7 @@ impl Acl {
     /// Replaces every user with those of an ACL file's text (`path` names it in errors).
     /// A file without `default` gets Redis's default user (everything, no password).
     pub fn load_file(&mut self, path: &str, text: &str) -> Result<(), FileError> {
-        let mut users: BTreeMap<String, User> = BTreeMap::new();
+        let mut users: BTreeMap<String, Arc<User>> = BTreeMap::new();
         let mut errors = String::new();
         for (i, line) in text.split('\n').enumerate() {
             let line_no = i + 1;
@@ -72,13 +73,13 @@ impl Acl {
                     Err(_) => {}
                 }
             }
-            users.insert(name.clone(), u);
+            users.insert(name.clone(), Arc::new(u));
         }
         if !errors.is_empty() {
             errors.push_str("WARNING: ACL errors detected, no change to the previously active ACL rules was performed");
             return Err(FileError(errors));
         }
-        users.entry("default".into()).or_insert_with(|| default_user(&self.table));
+        users.entry("default".into()).or_insert_with(|| Arc::new(default_user(&self.table)));
         self.users = users;
         self.changed();
         Ok(())

@@ -25,6 +25,7 @@ pub use user::hash_password;
 
 use selector::{has_spaces, KeyCache, Selector};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use table::Table;
 use user::{merge_selector_args, User};
 
@@ -77,10 +78,17 @@ pub struct UserInfo {
     pub selectors: Vec<SelectorInfo>,
 }
 
+/// A user as found at one [`Acl::generation`]: a caller keeps it (with that generation)
+/// for the client logged in as the user, so a check needs no lookup by name. Stale once
+/// the generation moves on (the user may have changed or gone).
+#[derive(Clone)]
+pub struct UserHandle(Arc<User>);
+
 /// The users and the log.
 pub struct Acl {
     table: Table,
-    users: BTreeMap<String, User>,
+    /// Shared with the handles callers keep; a change replaces the whole user.
+    users: BTreeMap<String, Arc<User>>,
     pub log: AclLog,
     /// Counts changes to users, so callers can tell a cached verdict is stale.
     generation: u64,
@@ -91,7 +99,7 @@ impl Acl {
     pub fn new(commands: &[CommandDef]) -> Acl {
         let table = Table::new(commands);
         let mut users = BTreeMap::new();
-        users.insert("default".to_string(), default_user(&table));
+        users.insert("default".to_string(), Arc::new(default_user(&table)));
         Acl { table, users, log: AclLog::default(), generation: 0 }
     }
 
@@ -113,6 +121,7 @@ impl Acl {
     pub fn set_default_password(&mut self, pass: Option<&[u8]>) {
         let t = &self.table;
         if let Some(u) = self.users.get_mut("default") {
+            let u = Arc::make_mut(u);
             let _ = u.apply(t, "resetpass");
             match pass {
                 Some(p) => u.passwords.push(hash_password(p)),
@@ -131,7 +140,7 @@ impl Acl {
             return Err("Spaces not allowed in ACL usernames".into());
         }
         let mut u = match self.users.get(name) {
-            Some(old) if name == "default" => old.clone(),
+            Some(old) if name == "default" => User::clone(old),
             Some(_) => return Err("Duplicate user found. A user can only be defined once in config files".into()),
             None => User::new(&self.table),
         };
@@ -144,7 +153,7 @@ impl Acl {
             u.apply(&self.table, r)
                 .map_err(|e| format!("Error loading ACL rule '{r}' for the user named '{name}': {}", e.message()))?;
         }
-        self.users.insert(name.clone(), u);
+        self.users.insert(name.clone(), Arc::new(u));
         self.changed();
         Ok(())
     }
@@ -156,12 +165,12 @@ impl Acl {
         }
         let ops = merge_selector_args(ops)
             .map_err(|i| format!("ERR Unmatched parenthesis in acl selector starting at '{}'.", ops[i]))?;
-        let mut u = self.users.get(name).cloned().unwrap_or_else(|| User::new(&self.table));
+        let mut u = self.users.get(name).map_or_else(|| User::new(&self.table), |u| User::clone(u));
         for op in &ops {
             u.apply(&self.table, op)
                 .map_err(|e| format!("ERR Error in ACL SETUSER modifier '{op}': {}", e.message()))?;
         }
-        self.users.insert(name.to_string(), u);
+        self.users.insert(name.to_string(), Arc::new(u));
         self.changed();
         Ok(())
     }
@@ -294,15 +303,48 @@ impl Acl {
         argv: &A,
         keys: &mut dyn FnMut() -> KeyArgs,
     ) -> Result<Allowed, (Denied, usize)> {
-        let Some(u) = self.users.get(user) else {
-            return Err((Denied::Command, 0));
-        };
+        match self.users.get(user) {
+            Some(u) => self.check_against(u, id, argv, keys),
+            None => Err((Denied::Command, 0)),
+        }
+    }
+
+    /// The user named `name` now, for [`Acl::check_handle`] until the generation moves.
+    pub fn user_handle(&self, name: &str) -> Option<UserHandle> {
+        self.users.get(name).map(|u| UserHandle(u.clone()))
+    }
+
+    /// [`Acl::check_user`] for a user found by [`Acl::user_handle`] at the current
+    /// generation (the caller's duty: a stale handle checks against old rules).
+    pub fn check_handle<A: Args + ?Sized>(
+        &self,
+        user: &UserHandle,
+        id: CmdId,
+        argv: &A,
+        keys: &mut dyn FnMut() -> KeyArgs,
+    ) -> Result<Allowed, (Denied, usize)> {
+        self.check_against(&user.0, id, argv, keys)
+    }
+
+    fn check_against<A: Args + ?Sized>(
+        &self,
+        u: &User,
+        id: CmdId,
+        argv: &A,
+        keys: &mut dyn FnMut() -> KeyArgs,
+    ) -> Result<Allowed, (Denied, usize)> {
         if u.root.unrestricted() {
             return Ok(Allowed::Everything);
         }
-        let mut cache = KeyCache::new(keys);
-        let mut worst = (Denied::Command, 0);
-        for s in std::iter::once(&u.root).chain(&u.selectors) {
+        let cmd = &self.table.cmds[id];
+        let fixed = cmd.fixed_keys.as_deref().filter(|_| argv.count() >= cmd.fixed_min_argc);
+        let mut cache = KeyCache::new(fixed, !cmd.fixed_access_varies, keys);
+        // The root first, on its own: most users have no selectors.
+        let mut worst = match u.root.check(&self.table, id, argv, &mut cache) {
+            Ok(()) => return Ok(Allowed::This),
+            Err(e) => e,
+        };
+        for s in &u.selectors {
             match s.check(&self.table, id, argv, &mut cache) {
                 Ok(()) => return Ok(Allowed::This),
                 Err(e) if e > worst => worst = e,
@@ -332,6 +374,9 @@ impl Acl {
         self.log.add(entry, max_len);
     }
 }
+
+/// Why a server or sentinel with both `user` lines and an `aclfile` refuses to start.
+pub const BOTH_USERS_AND_FILE: &str = "Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.";
 
 /// ACL HELP's lines for the subcommands, as Redis 7.0 prints them (the server and the
 /// sentinel add the usage line and HELP's own entry around them).

@@ -8,6 +8,13 @@ enum Matcher {
     Exact,
     /// The pattern minus its trailing `*`.
     Prefix(usize),
+    /// A prefix of at most 8 bytes, as a little-endian word and the mask of its bytes:
+    /// a key of 8 bytes or more is decided by one load and one compare.
+    ShortPrefix {
+        len: usize,
+        word: u64,
+        mask: u64,
+    },
     Glob,
 }
 
@@ -38,6 +45,15 @@ impl KeyPattern {
             Matcher::Glob => None,
             _ => bytes.first().copied().filter(|_| matcher != Matcher::Prefix(0)),
         };
+        let matcher = match matcher {
+            Matcher::Prefix(len) if len <= 8 => {
+                let mut word = [0u8; 8];
+                word[..len].copy_from_slice(&bytes[..len]);
+                let mask = if len == 8 { u64::MAX } else { (1u64 << (8 * len)) - 1 };
+                Matcher::ShortPrefix { len, word: u64::from_le_bytes(word), mask }
+            }
+            m => m,
+        };
         KeyPattern { text: text.to_string(), flags, first, matcher }
     }
 
@@ -55,6 +71,10 @@ impl KeyPattern {
             // Byte by byte: prefixes are short and most differ at the first byte, where
             // a call to memcmp would cost more than the comparison.
             Matcher::Prefix(n) => key.len() >= n && key.iter().zip(&p[..n]).all(|(a, b)| a == b),
+            Matcher::ShortPrefix { len, word, mask } => match key.first_chunk::<8>() {
+                Some(head) => (u64::from_le_bytes(*head) ^ word) & mask == 0,
+                None => key.len() >= len && key.iter().zip(&p[..len]).all(|(a, b)| a == b),
+            },
             Matcher::Glob => ferrokv_keyspace::glob::glob_match(p, key, false),
         }
     }
@@ -67,8 +87,11 @@ impl KeyPattern {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct KeyPatterns {
     list: Vec<KeyPattern>,
-    /// (first byte, index into `list`) of the anchored patterns, sorted.
-    anchored: Vec<(u8, usize)>,
+    /// Indices into `list` of the anchored patterns, by first byte.
+    anchored: Vec<usize>,
+    /// `anchored[offsets[b]..offsets[b + 1]]` start with byte `b`: 257 entries, or none
+    /// when no pattern is anchored. A key's candidates are then two loads away.
+    offsets: Vec<u32>,
     /// Indices of the patterns without a first byte.
     unanchored: Vec<usize>,
 }
@@ -90,8 +113,15 @@ impl KeyPatterns {
     }
 
     fn reindex(&mut self) {
-        self.anchored = self.list.iter().enumerate().filter_map(|(i, k)| k.first.map(|f| (f, i))).collect();
-        self.anchored.sort_unstable();
+        let mut anchored: Vec<(u8, usize)> =
+            self.list.iter().enumerate().filter_map(|(i, k)| k.first.map(|f| (f, i))).collect();
+        anchored.sort_unstable();
+        self.offsets.clear();
+        if !anchored.is_empty() {
+            let start = |b: usize| anchored.partition_point(|&(f, _)| usize::from(f) < b);
+            self.offsets = (0..=256).map(|b| u32::try_from(start(b)).unwrap_or(u32::MAX)).collect();
+        }
+        self.anchored = anchored.into_iter().map(|(_, i)| i).collect();
         self.unanchored = self.list.iter().enumerate().filter(|(_, k)| k.first.is_none()).map(|(i, _)| i).collect();
     }
 
@@ -106,9 +136,9 @@ impl KeyPatterns {
             let k = &self.list[i];
             k.flags & access == access && k.matches(key)
         };
-        if let Some(&b) = key.first() {
-            let start = self.anchored.partition_point(|&(f, _)| f < b);
-            if self.anchored[start..].iter().take_while(|&&(f, _)| f == b).any(|&(_, i)| fits(i)) {
+        if let (Some(&b), false) = (key.first(), self.offsets.is_empty()) {
+            let (from, to) = (self.offsets[usize::from(b)], self.offsets[usize::from(b) + 1]);
+            if self.anchored[from as usize..to as usize].iter().any(|&i| fits(i)) {
                 return true;
             }
         }
@@ -124,10 +154,22 @@ mod tests {
     proptest! {
         /// The shortcuts decide exactly as the glob matcher would.
         #[test]
-        fn shortcuts_agree_with_glob(pat in "[ab:*?\\\\\\[\\]]{0,6}", key in "[ab:*?\\[]{0,6}") {
+        fn shortcuts_agree_with_glob(pat in "[ab:*?\\\\\\[\\]]{0,10}", key in "[ab:*?\\[]{0,12}") {
             let kp = KeyPattern::new(&pat, 3);
             let glob = ferrokv_keyspace::glob::glob_match(pat.as_bytes(), key.as_bytes(), false);
             prop_assert_eq!(kp.matches(key.as_bytes()), glob);
+        }
+
+        /// Literal prefixes of every length around the one-word shortcut, against keys
+        /// shorter and longer than a word, decide as the glob matcher.
+        #[test]
+        fn prefixes_around_a_word_agree_with_glob(len in 0usize..11, key in "[ab]{0,12}", prefix in "[ab]{10}") {
+            let pat = format!("{}*", &prefix[..len]);
+            let kp = KeyPattern::new(&pat, 3);
+            let glob = ferrokv_keyspace::glob::glob_match(pat.as_bytes(), key.as_bytes(), false);
+            prop_assert_eq!(kp.matches(key.as_bytes()), glob);
+            let longer = format!("{}{key}", &prefix[..len]);
+            prop_assert!(kp.matches(longer.as_bytes()));
         }
 
         /// The index decides as a walk over every pattern would.

@@ -2,7 +2,7 @@
 //! `(...)` selectors). Redis's ACLSetSelector rules, the rule text ACL LIST prints (rebuilt
 //! from the permission bits as Redis 7.0 does) and ACLSelectorCheckCmd.
 
-use crate::args::{Args, KeyArgs, KEY_READ, KEY_WRITE};
+use crate::args::{Args, KeyArg, KeyArgs, KEY_READ, KEY_WRITE};
 use crate::pattern::KeyPatterns;
 use crate::table::{category, ChannelArgs, CmdId, Table, CATEGORIES};
 use crate::{Denied, RuleError};
@@ -28,18 +28,32 @@ pub(crate) fn has_spaces(s: &str) -> bool {
     s.bytes().any(|b| b.is_ascii_whitespace() || b == 0)
 }
 
-/// The keys of the command line being checked, found once for all selectors.
+/// The keys of the command line being checked: the command's fixed positions, or found
+/// by the caller once for all selectors.
 pub(crate) struct KeyCache<'a> {
+    fixed: Option<&'a [KeyArg]>,
+    /// `fixed` has each key's exact access (not only the most a line may ask).
+    fixed_exact: bool,
     find: &'a mut dyn FnMut() -> KeyArgs,
     keys: Option<KeyArgs>,
 }
 
 impl<'a> KeyCache<'a> {
-    pub fn new(find: &'a mut dyn FnMut() -> KeyArgs) -> Self {
-        KeyCache { find, keys: None }
+    pub fn new(fixed: Option<&'a [KeyArg]>, fixed_exact: bool, find: &'a mut dyn FnMut() -> KeyArgs) -> Self {
+        KeyCache { fixed, fixed_exact, find, keys: None }
     }
 
-    fn get(&mut self) -> &[crate::args::KeyArg] {
+    /// The keys, and whether their access is exact (else it is the most the command may
+    /// ask, and a denial must be confirmed with [`KeyCache::exact`]).
+    fn get(&mut self) -> (&[KeyArg], bool) {
+        match self.fixed {
+            Some(fixed) => (fixed, self.fixed_exact),
+            None => (self.exact(), true),
+        }
+    }
+
+    /// The keys with the access this command line asks, found by the caller.
+    fn exact(&mut self) -> &[KeyArg] {
         if self.keys.is_none() {
             self.keys = Some((self.find)());
         }
@@ -347,10 +361,13 @@ impl Selector {
             }
         }
         if !self.all_keys {
-            for k in keys.get() {
-                if !self.key_allowed(argv.arg(k.pos), k.access) {
-                    return Err((Denied::Key, k.pos));
+            let (found, exact) = keys.get();
+            if let Err(pos) = self.keys_allowed(argv, found) {
+                // Denied for the most the command may ask: what does this line ask?
+                if exact {
+                    return Err((Denied::Key, pos));
                 }
+                self.keys_allowed(argv, keys.exact()).map_err(|pos| (Denied::Key, pos))?;
             }
         }
         if !self.all_channels && cmd.channels != ChannelArgs::None {
@@ -364,8 +381,13 @@ impl Selector {
         Ok(())
     }
 
-    fn key_allowed(&self, key: &[u8], access: u8) -> bool {
-        self.keys.allow(key, access)
+    /// Ok if every key is allowed its access, else the position of the first that is not.
+    #[inline]
+    fn keys_allowed<A: Args + ?Sized>(&self, argv: &A, keys: &[KeyArg]) -> Result<(), usize> {
+        match keys.iter().find(|k| !self.keys.allow(argv.arg(k.pos), k.access)) {
+            Some(k) => Err(k.pos),
+            None => Ok(()),
+        }
     }
 
     /// Whether a channel (or, `pattern`, a literal pattern) is allowed (Redis's

@@ -2,6 +2,8 @@
 //! different ones): names, arities, categories. Indexes into it are the caller's command
 //! ids, so a check needs no name lookup.
 
+use crate::args::KeyArg;
+
 /// Redis's command categories, in its order (`ACL CAT`, and the order rules are fitted).
 /// A command's `categories` bit `i` is `CATEGORIES[i]`.
 pub const CATEGORIES: [&str; 21] = [
@@ -44,6 +46,12 @@ pub struct CommandDef {
     /// The command can be called (rules, ACL CAT and DRYRUN only see such commands); the
     /// others keep their index so ids stay the caller's.
     pub callable: bool,
+    /// The key arguments when they are the same in every command line the arity allows
+    /// (GET's argument 1): checks then use them instead of asking the caller for keys.
+    pub fixed_keys: Option<Vec<KeyArg>>,
+    /// `fixed_keys` has the positions but the most access a line can ask (SET's key is
+    /// read only with GET): a check that fails on it asks the caller for the line's keys.
+    pub fixed_access_varies: bool,
 }
 
 pub(crate) struct Command {
@@ -56,6 +64,10 @@ pub(crate) struct Command {
     pub subs: Vec<CmdId>,
     /// Which arguments are pub/sub channels, decided once from the name.
     pub channels: ChannelArgs,
+    pub fixed_keys: Option<Box<[KeyArg]>>,
+    /// Arguments a command line needs for `fixed_keys` to be within it.
+    pub fixed_min_argc: usize,
+    pub fixed_access_varies: bool,
 }
 
 /// The arguments of a command that are pub/sub channels. Unsubscribing is never checked.
@@ -117,6 +129,9 @@ impl Table {
                 parent: None,
                 subs: Vec::new(),
                 channels: ChannelArgs::of(d.fullname),
+                fixed_keys: d.fixed_keys.as_deref().map(Box::from),
+                fixed_min_argc: d.fixed_keys.iter().flatten().map(|k| k.pos + 1).max().unwrap_or(0),
+                fixed_access_varies: d.fixed_access_varies,
             })
             .collect();
         let by_name: std::collections::HashMap<&str, CmdId> =

@@ -8,7 +8,15 @@ const DANGEROUS: u32 = 1 << 17;
 const ADMIN: u32 = 1 << 13;
 
 fn def(fullname: &'static str, arity: i64, categories: u32) -> CommandDef {
-    CommandDef { fullname, arity, categories, no_auth: fullname == "auth", callable: true }
+    CommandDef {
+        fullname,
+        arity,
+        categories,
+        no_auth: fullname == "auth",
+        callable: true,
+        fixed_keys: None,
+        fixed_access_varies: false,
+    }
 }
 
 /// A small table: enough commands for keys, categories and containers.
@@ -146,4 +154,39 @@ proptest! {
         }
         let _ = acl.load_file("f", &file);
     }
+}
+
+/// Keys at fixed positions are checked without asking the caller; when only the most
+/// access a line may ask is known (SET: read too with GET), a denial is confirmed with the
+/// line's own keys, and the handle a client keeps checks as the name does.
+#[test]
+fn fixed_key_positions_spare_the_lookup_and_a_worst_case_is_confirmed() {
+    let rw = |pos| KeyArg { pos, access: KEY_READ | KEY_WRITE };
+    let mut defs = table();
+    defs[0].fixed_keys = Some(vec![KeyArg { pos: 1, access: KEY_READ }]);
+    defs[1].fixed_keys = Some(vec![rw(1)]);
+    defs[1].fixed_access_varies = true;
+    let mut acl = Acl::new(&defs);
+    acl.set_user("w", &rules("on nopass +@all %W~w:* ~k*")).unwrap();
+    let asked = std::cell::Cell::new(0);
+    let run = |line: &str, keys: &[KeyArg]| {
+        let argv = args(line);
+        let id = acl.resolve(argv.as_slice()).expect("known command");
+        let handle = acl.user_handle("w").expect("user");
+        acl.check_handle(&handle, id, argv.as_slice(), &mut || {
+            asked.set(asked.get() + 1);
+            keys.iter().copied().collect()
+        })
+    };
+    assert_eq!(run("get k1", &[]), Ok(Allowed::This));
+    assert_eq!(run("get w:1", &[]), Err((Denied::Key, 1)));
+    assert_eq!(run("set k1 v", &[]), Ok(Allowed::This));
+    assert_eq!(asked.get(), 0, "fixed positions needed no lookup");
+    let write = [KeyArg { pos: 1, access: KEY_WRITE }];
+    assert_eq!(run("set w:1 v", &write), Ok(Allowed::This));
+    assert_eq!(run("set w:1 v get", &[rw(1)]), Err((Denied::Key, 1)));
+    assert_eq!(asked.get(), 2, "a worst-case denial asks for the line's keys");
+    // Too short a line for the fixed positions: the caller's keys decide.
+    assert_eq!(run("get", &[]), Ok(Allowed::This));
+    assert_eq!(asked.get(), 3);
 }

@@ -4,7 +4,9 @@
 //!
 //! The hot path: a client remembers the ACL generation at which its user was found to
 //! be allowed everything ([`Client::acl_free_gen`]); while that generation is current, the
-//! check is one compare and no keys are looked for.
+//! check is one compare and no keys are looked for. A restricted user is kept resolved on
+//! the client ([`Client::acl_user`]) until users change, and single-key commands find
+//! their key from a position computed once per command (`Cmd::fixed_keys`).
 
 use crate::client::{Client, ClientId};
 use crate::commands::getkeys::command_keys;
@@ -18,8 +20,6 @@ use ferrokv_resp::Argv;
 
 /// A client's `acl_free_gen` when it is not known to be allowed everything.
 pub const NOT_FREE: u64 = u64::MAX;
-
-const BOTH_USERS_AND_FILE: &str = "Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.";
 
 /// The engine's commands as the ACL model sees them (same ids).
 fn command_defs(t: &CommandTable) -> Vec<CommandDef> {
@@ -36,6 +36,8 @@ fn command_defs(t: &CommandTable) -> Vec<CommandDef> {
                 categories: c.cats as u32,
                 no_auth: c.has(flags::NO_AUTH),
                 callable,
+                fixed_keys: c.fixed_keys.as_ref().map(|f| f.keys().iter().map(|k| key_arg(k.pos, k.flags)).collect()),
+                fixed_access_varies: c.fixed_keys.as_ref().is_some_and(|f| f.flags_vary()),
             }
         })
         .collect()
@@ -55,7 +57,7 @@ pub fn build_acl(t: &CommandTable, cfg: &Config, acl_file: Option<&str>) -> Resu
     acl.set_default_password((!pass.is_empty()).then_some(pass.as_bytes()));
     let path = cfg.str(pid("aclfile"));
     if !path.is_empty() && !cfg.users.is_empty() {
-        return Err(BOTH_USERS_AND_FILE.into());
+        return Err(ferrokv_acl::BOTH_USERS_AND_FILE.into());
     }
     for line in &cfg.users {
         acl.load_user(line).map_err(|e| format!("Error in user declaration: {e}"))?;
@@ -66,21 +68,21 @@ pub fn build_acl(t: &CommandTable, cfg: &Config, acl_file: Option<&str>) -> Resu
     Ok(acl)
 }
 
+/// A key argument with the access ACL checks ask for, from its key-spec flags.
+fn key_arg(pos: usize, flags: u64) -> KeyArg {
+    let mut access = 0;
+    if flags & ACCESS != 0 {
+        access |= KEY_READ;
+    }
+    if flags & (INSERT | DELETE | UPDATE) != 0 {
+        access |= KEY_WRITE;
+    }
+    KeyArg { pos, access }
+}
+
 /// The key arguments of a command line with the access ACL checks ask for.
 pub fn key_args(t: &CommandTable, cmd: CmdId, argv: &Argv) -> KeyArgs {
-    command_keys(t.get(cmd), argv)
-        .into_iter()
-        .map(|k| {
-            let mut access = 0;
-            if k.flags & ACCESS != 0 {
-                access |= KEY_READ;
-            }
-            if k.flags & (INSERT | DELETE | UPDATE) != 0 {
-                access |= KEY_WRITE;
-            }
-            KeyArg { pos: k.pos, access }
-        })
-        .collect()
+    command_keys(t.get(cmd), argv).into_iter().map(|k| key_arg(k.pos, k.flags)).collect()
 }
 
 /// The NOPERM error for a denial (Redis 7.0's texts).
@@ -115,8 +117,16 @@ impl Engine {
             client.acl_free_gen = self.acl.generation();
             return Ok(());
         }
+        let generation = self.acl.generation();
+        if client.acl_user.as_ref().is_none_or(|(found_at, _)| *found_at != generation) {
+            client.acl_user = self.acl.user_handle(&client.user).map(|u| (generation, u));
+        }
         let commands = &self.commands;
-        let verdict = self.acl.check_user(&client.user, cmd, argv, &mut || key_args(commands, cmd, argv));
+        let verdict = match &client.acl_user {
+            Some((_, user)) => self.acl.check_handle(user, cmd, argv, &mut || key_args(commands, cmd, argv)),
+            // A deleted user (its clients are being disconnected) may run nothing.
+            None => Err((Denied::Command, 0)),
+        };
         let (reason, pos) = match verdict {
             Ok(Allowed::Everything) => {
                 client.acl_free_gen = self.acl.generation();
@@ -161,8 +171,7 @@ impl Engine {
         let name = String::from_utf8_lossy(user).into_owned();
         if self.acl.check_credentials(&name, pass) {
             client.authenticated = true;
-            client.user = name;
-            client.acl_free_gen = NOT_FREE;
+            client.set_user(name);
             return true;
         }
         let object = String::from_utf8_lossy(command).into_owned();

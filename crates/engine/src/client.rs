@@ -79,6 +79,9 @@ pub struct Client {
     /// The ACL generation at which `user` was found to be allowed everything, or
     /// [`crate::acl::NOT_FREE`]: the permission check is skipped while it is current.
     pub acl_free_gen: u64,
+    /// `user` as the ACL found it, with the ACL generation it was found at: checks of a
+    /// restricted user look it up by name only after users changed.
+    pub acl_user: Option<(u64, ferrokv_acl::UserHandle)>,
     /// Runs anything whatever the users (our master's stream, AOF loading): Redis's
     /// clients without a user.
     pub superuser: bool,
@@ -148,6 +151,7 @@ impl Client {
             authenticated: false,
             user: "default".into(),
             acl_free_gen: crate::acl::NOT_FREE,
+            acl_user: None,
             superuser: false,
             reply_mode: ReplyMode::On,
             multi: None,
@@ -178,6 +182,13 @@ impl Client {
             replconf: None,
             tracking: Default::default(),
         }
+    }
+
+    /// Logs the client in as `name`: what the ACL knew of its previous user is forgotten.
+    pub fn set_user(&mut self, name: String) {
+        self.user = name;
+        self.acl_free_gen = crate::acl::NOT_FREE;
+        self.acl_user = None;
     }
 
     /// In subscriber mode (Redis's CLIENT_PUBSUB flag).

@@ -53,7 +53,11 @@ pub trait Host: Send {
     fn free_later(&mut self, garbage: Box<dyn Send>);
     /// The text of the ACL file (`aclfile`): at startup and for ACL LOAD.
     fn read_acl_file(&mut self, path: &str) -> Result<String, String> {
-        std::fs::read_to_string(path).map_err(|e| format!("Error loading ACLs, opening file '{path}': {e}"))
+        std::fs::read_to_string(path).map_err(|e| {
+            // strerror's text, as Redis prints it: without Rust's " (os error N)".
+            let e = e.to_string();
+            format!("Error loading ACLs, opening file '{path}': {}", e.split(" (os error").next().unwrap_or(&e))
+        })
     }
     /// Replaces the ACL file with `text` (ACL SAVE): written to a temporary file that is
     /// renamed over it, so a crash leaves the old file or the new one, never half of one.

@@ -185,7 +185,7 @@ fn find_master(src: &MasterSource, plan: &ServerPlan) -> Result<Option<(String, 
         // A configured master asks briefly: when the whole setup starts, no sentinel runs yet.
         let wait = if src.configured_master { CONFIGURED_MASTER_SENTINEL_WAIT } else { SENTINEL_WAIT };
         let asked = probe::retry(wait, || {
-            probe::master_from_sentinel(&s.host, s.port, &s.master_name).and_then(|m| {
+            probe::master_from_sentinel(&s.host, s.port, &s.master_name, s.tls.as_ref()).and_then(|m| {
                 m.ok_or_else(|| {
                     std::io::Error::other(format!("the sentinel knows no master named '{}'", s.master_name))
                 })

@@ -127,8 +127,17 @@ fn text(f: &Frame) -> Option<String> {
 }
 
 /// `SENTINEL get-master-addr-by-name`: Ok(None) when the sentinel knows no such master.
-pub fn master_from_sentinel(host: &str, port: u16, name: &str) -> io::Result<Option<(String, u16)>> {
-    let reply = Client::connect(host, port)?.call(&["SENTINEL", "get-master-addr-by-name", name])?;
+pub fn master_from_sentinel(
+    host: &str,
+    port: u16,
+    name: &str,
+    tls: Option<&TlsFiles>,
+) -> io::Result<Option<(String, u16)>> {
+    let mut client = match tls {
+        Some(files) => Client::connect_tls(host, port, files)?,
+        None => Client::connect(host, port)?,
+    };
+    let reply = client.call(&["SENTINEL", "get-master-addr-by-name", name])?;
     match reply {
         Frame::Array(items) if items.len() == 2 => {
             let ip = text(&items[0]);

@@ -7,6 +7,7 @@
 
 use crate::conf_text::line;
 use crate::env::{Env, EnvError};
+use crate::health::TlsFiles;
 
 /// Where a replica finds its master.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +30,9 @@ pub struct SentinelSource {
     pub host: String,
     pub port: u16,
     pub master_name: String,
+    /// With `REDIS_TLS_ENABLED=yes` the sentinel is asked over TLS, with this server's
+    /// certificate (bitnami asks with redis-cli --tls and the server's files).
+    pub tls: Option<TlsFiles>,
 }
 
 /// The translated configuration of a server.
@@ -140,7 +144,8 @@ pub fn translate(env: &Env, data_dir: &str) -> Result<ServerPlan, Vec<EnvError>>
 
     let port = env.port("REDIS_PORT_NUMBER", 6379, &mut errors);
     if tls {
-        tls_lines(env, port, mode == Mode::Replica, &mut lines, &mut errors);
+        // A master too: demoted by a sentinel, it must reach the new master over TLS.
+        tls_lines(env, port, mode != Mode::Standalone, &mut lines, &mut errors);
     } else {
         lines.push(line("port", &[&port.to_string()]));
     }
@@ -205,6 +210,12 @@ pub fn translate(env: &Env, data_dir: &str) -> Result<ServerPlan, Vec<EnvError>>
         host: host.to_string(),
         port: sentinel_port,
         master_name: env.get_or("REDIS_SENTINEL_MASTER_NAME", "mymaster").to_string(),
+        tls: tls.then(|| TlsFiles {
+            cert: env.get_or("REDIS_TLS_CERT_FILE", "").to_string(),
+            key: env.get_or("REDIS_TLS_KEY_FILE", "").to_string(),
+            ca_file: env.get_or("REDIS_TLS_CA_FILE", "").to_string(),
+            ca_dir: env.get_or("REDIS_TLS_CA_DIR", "").to_string(),
+        }),
     });
     let master = match mode {
         Mode::Replica => {
@@ -471,10 +482,16 @@ mod tests {
         vars.extend([("REDIS_TLS_PORT", "6380"), ("REDIS_TLS_AUTH_CLIENTS", "no")]);
         let p = plan(&vars);
         assert!(has(&p, "port 6379") && has(&p, "tls-port 6380") && has(&p, "tls-auth-clients no"));
-        // A replica talks TLS to its master.
-        let mut vars = base.to_vec();
-        vars.extend([("REDIS_REPLICATION_MODE", "replica"), ("REDIS_MASTER_HOST", "m")]);
-        assert!(has(&plan(&vars), "tls-replication yes"));
+        // A replica talks TLS to its master, and asks its sentinel over TLS with its own
+        // certificate; so does a master (a sentinel may demote it).
+        for mode in ["replica", "master"] {
+            let mut vars = base.to_vec();
+            vars.extend([("REDIS_REPLICATION_MODE", mode), ("REDIS_MASTER_HOST", "m"), ("REDIS_SENTINEL_HOST", "s")]);
+            let p = plan(&vars);
+            assert!(has(&p, "tls-replication yes"), "{mode}");
+            let asks = p.master.and_then(|m| m.sentinel).and_then(|s| s.tls).map(|t| (t.cert, t.ca_file));
+            assert_eq!(asks, Some(("/certs/redis.crt".into(), "/certs/ca.crt".into())), "{mode}");
+        }
         let mut vars = base.to_vec();
         vars.push(("REDIS_TLS_AUTH_CLIENTS", "maybe"));
         assert_eq!(errors(&vars), ["REDIS_TLS_AUTH_CLIENTS"]);

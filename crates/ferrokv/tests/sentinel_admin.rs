@@ -256,3 +256,72 @@ fn acl_answers_as_on_redis_sentinel() {
         assert_eq!(mine, redis, "{auth:?} {cmd:?}");
     }
 }
+
+/// A sentinel with an `aclfile` (Redis 7.0's sentinel loads it at startup and has ACL
+/// LOAD and ACL SAVE): replies, the file ACL SAVE writes, an all-or-nothing ACL LOAD,
+/// config saves without `user` lines, and the file read back after a restart.
+#[test]
+fn acl_file_load_and_save_as_on_redis_sentinel() {
+    let Some(redis_sentinel) = optional_binary("redis-sentinel") else { return };
+    let files = TempDir::new("sentinel-aclfile");
+    let ours_file = files.path().join("ours.acl");
+    let theirs_file = files.path().join("theirs.acl");
+    let write_both = |text: &str| {
+        std::fs::write(&ours_file, text).unwrap();
+        std::fs::write(&theirs_file, text).unwrap();
+    };
+    write_both("user app on >pw ~app:* +ping\n");
+    let absent = free_port();
+    let conf = |file: &Path| format!("aclfile {}\n", file.display());
+    let mut ours = sentinel(&SentinelKind::Ferrokv, absent, &conf(&ours_file));
+    let theirs = sentinel(&SentinelKind::Redis(redis_sentinel), absent, &conf(&theirs_file));
+    let (ours_port, theirs_port) = (ours.port, theirs.port);
+    let same = |auth: &[&str], cmd: &[&str]| {
+        let scrub = |f: Option<Frame>| {
+            f.map(|f| match f {
+                Frame::Error(e) => Frame::Error(
+                    String::from_utf8_lossy(&e)
+                        .replace(&ours_file.display().to_string(), "<file>")
+                        .replace(&theirs_file.display().to_string(), "<file>")
+                        .into(),
+                ),
+                f => f,
+            })
+        };
+        let mine = scrub(query_as(ours_port, auth, cmd));
+        assert!(mine.is_some(), "{cmd:?}: no reply");
+        assert_eq!(mine, scrub(query_as(theirs_port, auth, cmd)), "{auth:?} {cmd:?}");
+    };
+    same(&[], &["ACL", "LIST"]);
+    same(&["AUTH", "app", "pw"], &["ACL", "WHOAMI"]);
+    same(&[], &["ACL", "SETUSER", "bob", "on", "nopass", "+ping", "~b*"]);
+    same(&[], &["ACL", "SAVE"]);
+    let saved = std::fs::read_to_string(&ours_file).unwrap();
+    assert_eq!(saved, std::fs::read_to_string(&theirs_file).unwrap());
+    assert!(saved.contains("user bob on nopass ~b* "), "{saved}");
+    // A bad line: nothing changes, and the errors name the file and line.
+    write_both("user carol on >c +ping\nuser broken +nosuch\n");
+    same(&[], &["ACL", "LOAD"]);
+    same(&[], &["ACL", "USERS"]);
+    write_both("user carol on >c ~* +@all\n");
+    same(&[], &["ACL", "LOAD"]);
+    same(&[], &["ACL", "LIST"]);
+    same(&["AUTH", "carol", "c"], &["ACL", "WHOAMI"]);
+    same(&["AUTH", "app", "pw"], &["ACL", "WHOAMI"]);
+    // The config file keeps no users: they are the ACL file's.
+    for p in [&ours, &theirs] {
+        assert!(query(p.port, &["SENTINEL", "FLUSHCONFIG"]).is_some());
+        let text = std::fs::read_to_string(config_path(p)).unwrap();
+        assert!(!text.lines().any(|l| l.starts_with("user ")), "{text}");
+        assert!(text.contains("aclfile "), "{text}");
+    }
+    ours.stop();
+    ours.start();
+    let as_carol = query_as(ours.port, &["AUTH", "carol", "c"], &["ACL", "WHOAMI"]);
+    assert_eq!(as_carol.map(|f| text(&f)).as_deref(), Some("carol"));
+    // A missing file: an error, the users stay.
+    std::fs::remove_file(&ours_file).unwrap();
+    std::fs::remove_file(&theirs_file).unwrap();
+    same(&[], &["ACL", "LOAD"]);
+    same(&[], &["ACL", "USERS"]);
+}

@@ -420,3 +420,70 @@ fn sentinel_over_tls_fails_over_a_tls_only_group() {
         let _ = child.wait();
     }
 }
+
+/// `args` with `directive`'s value replaced.
+fn with_value(mut args: Vec<String>, directive: &str, value: String) -> Vec<String> {
+    let at = args.iter().position(|a| a == directive).expect("directive") + 1;
+    args[at] = value;
+    args
+}
+
+/// Private keys encrypted by OpenSSL (`openssl pkcs8 -topk8 -v2 aes-256-cbc`): with the
+/// password in `tls-key-file-pass` the server starts and redis-cli talks to it over TLS;
+/// `tls-client-key-file-pass` opens the replica's client key for a mutual-TLS master; a
+/// wrong or missing password stops startup with an error that says which.
+#[test]
+fn encrypted_private_keys_with_their_passwords() {
+    let Some(cli) = redis_tool("redis-cli") else { return };
+    let openssl = Path::new("/usr/bin/openssl");
+    if !openssl.is_file() {
+        assert!(std::env::var("FERROKV_REQUIRE_INTEROP").map_or(true, |v| v != "1"), "openssl is required");
+        return;
+    }
+    let pki = Pki::new();
+    for name in ["server", "client"] {
+        let out = Command::new(openssl)
+            .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", "pass:s3cret", "-in"])
+            .arg(pki.path(&format!("{name}.key")))
+            .arg("-out")
+            .arg(pki.path(&format!("{name}.enc.key")))
+            .output()
+            .expect("run openssl");
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let encrypted = std::fs::read_to_string(pki.path("server.enc.key")).expect("read key");
+    assert!(encrypted.contains("BEGIN ENCRYPTED PRIVATE KEY"), "{encrypted}");
+
+    let master_tls = free_port();
+    let mut args = with_value(pki.server_args(master_tls, "yes"), "--tls-key-file", pki.path("server.enc.key"));
+    args.extend(["--tls-key-file-pass".into(), "s3cret".into()]);
+    let master = Server::start(&refs(&args));
+    let mut cli_args = pki.cli_args(master_tls);
+    cli_args.extend(["SET", "sealed", "opened"].map(String::from));
+    assert_eq!(text(&run(&cli, &cli_args)).trim(), "OK");
+
+    let mut args = with_value(replica_args(&pki, master_tls), "--tls-client-key-file", pki.path("client.enc.key"));
+    args.extend(["--tls-client-key-file-pass".into(), "s3cret".into()]);
+    let replica = Server::start(&refs(&args));
+    let mut r = replica.conn();
+    assert!(wait_for_key(&mut r, "sealed", "opened"), "no sync with an encrypted client key");
+    drop(replica);
+    drop(master);
+
+    let dir = TempDir::new("tls-enc");
+    for (pass, expect) in [(Some("wrong"), "wrong password"), (None, "encrypted")] {
+        let mut args = with_value(pki.server_args(free_port(), "no"), "--tls-key-file", pki.path("server.enc.key"));
+        if let Some(p) = pass {
+            args.extend(["--tls-key-file-pass".into(), p.into()]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrokv"))
+            .arg("server")
+            .args(["--port", "0", "--save", "", "--dir", dir.path().to_str().expect("utf8")])
+            .args(&args)
+            .output()
+            .expect("run ferrokv");
+        let said = text(&out);
+        assert!(!out.status.success(), "started with password {pass:?}");
+        assert!(said.contains("server.enc.key") && said.contains(expect), "{pass:?}: {said}");
+    }
+}

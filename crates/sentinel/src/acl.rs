@@ -101,6 +101,9 @@ fn commands() -> Vec<CommandDef> {
             categories: cats.iter().filter_map(|c| category(c)).fold(0, |a, c| a | 1 << c),
             no_auth: NO_AUTH.contains(&name),
             callable: true,
+            // A sentinel's commands have no keys.
+            fixed_keys: None,
+            fixed_access_varies: false,
         })
         .collect()
 }

@@ -207,3 +207,29 @@ fn protocol_versions_are_enforced() {
     let client = client_config(&pki.client(None), ServerCheck::CaChain).unwrap();
     assert!(handshake(server, client, "localhost").is_ok());
 }
+
+/// An encrypted PKCS#8 key (PBES2 with PBKDF2-SHA256 and AES-256-CBC, what `openssl pkcs8
+/// -topk8 -v2 aes-256-cbc` writes) is read with its password; a wrong or missing password,
+/// and OpenSSL's legacy PEM encryption, are refused with errors that say so.
+#[test]
+fn encrypted_keys_open_with_their_password_only() {
+    use pkcs8::der::Decode;
+    let pki = Pki::new("encrypted");
+    let der = KeyPair::generate().unwrap().serialize_der();
+    let info = pkcs8::PrivateKeyInfo::from_der(&der).unwrap();
+    let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[7u8; 16]).unwrap();
+    let encrypted = info.encrypt_with_params(params, "s3cret").unwrap();
+    pki.write("enc.key", &encrypted.to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF).unwrap());
+    let key = load_key(&pki.path("enc.key"), "s3cret").unwrap();
+    assert_eq!(key.secret_der(), der.as_slice());
+    let err = load_key(&pki.path("enc.key"), "wrong").unwrap_err();
+    assert!(err.contains("enc.key") && err.contains("wrong password"), "{err}");
+    let err = load_key(&pki.path("enc.key"), "").unwrap_err();
+    assert!(err.contains("no password"), "{err}");
+    pki.write(
+        "legacy.key",
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+    );
+    let err = load_key(&pki.path("legacy.key"), "s3cret").unwrap_err();
+    assert!(err.contains("openssl pkcs8 -topk8"), "{err}");
+}

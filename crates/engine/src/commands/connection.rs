@@ -54,9 +54,8 @@ pub(crate) fn clear_connection_state(eng: &mut Engine, client: &mut Client) {
     }
     client.db = 0;
     client.out.set_resp3(false);
-    client.user = "default".into();
+    client.set_user("default".into());
     client.authenticated = eng.acl.default_needs_no_auth();
-    client.acl_free_gen = crate::acl::NOT_FREE;
     crate::commands::transactions::discard_transaction(eng, client);
     crate::commands::transactions::unwatch_all(eng, client);
     crate::commands::pubsub_cmd::unsubscribe_all(eng, client, false);

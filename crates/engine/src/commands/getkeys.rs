@@ -36,8 +36,67 @@ impl Cmd {
     }
 }
 
+/// Keys at the same positions in every command line of a command (GET, HSET, LMOVE):
+/// found from its key specs once, when the table is built, rather than per call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FixedKeys {
+    keys: KeyRefs,
+    /// Arguments a line needs for all of them (the arity guarantees it; checked anyway).
+    min_argc: usize,
+    /// The positions are fixed but the flags depend on the line (SET … GET, BITFIELD):
+    /// `keys` then has the specs' flags, the most a line can do, and only callers that
+    /// can use a worst case (ACL checks) take them.
+    flags_vary: bool,
+}
+
+impl FixedKeys {
+    pub fn keys(&self) -> &[KeyRef] {
+        &self.keys
+    }
+
+    pub fn flags_vary(&self) -> bool {
+        self.flags_vary
+    }
+}
+
+/// The command's keys if its specs put them at fixed positions that its arity always
+/// provides: every spec starts at an index and covers a range that does not depend on
+/// the argument count. Flags that depend on the arguments are allowed only where the
+/// command's own rule keeps the specs' positions (SET's and BITFIELD's: argument 1).
+pub fn fixed_keys(specs: &[KeySpec], arity: i32, rule: Option<GetKeys>) -> Option<FixedKeys> {
+    let real_keys = specs.iter().any(|s| s.flags & NOT_KEY == 0);
+    let flags_vary = specs.iter().any(|s| s.flags & VARIABLE_FLAGS != 0);
+    if !real_keys || specs.iter().any(|s| s.flags & INCOMPLETE != 0) {
+        return None;
+    }
+    if flags_vary && !matches!(rule, Some(GetKeys::Set | GetKeys::Bitfield)) {
+        return None;
+    }
+    let guaranteed = arity.unsigned_abs() as usize;
+    let mut keys = KeyRefs::new();
+    for spec in specs.iter().filter(|s| s.flags & NOT_KEY == 0) {
+        let (BeginSearch::Index(first), FindKeys::Range(lastkey, step, _)) = (spec.begin, spec.find) else {
+            return None;
+        };
+        let (first, lastkey, step) =
+            (usize::try_from(first).ok()?, usize::try_from(lastkey).ok()?, usize::try_from(step).ok()?);
+        if first == 0 || step == 0 || first + lastkey >= guaranteed {
+            return None;
+        }
+        keys.extend((first..=first + lastkey).step_by(step).map(|pos| KeyRef { pos, flags: spec.flags }));
+    }
+    if flags_vary && keys.iter().map(|k| k.pos).ne([1]) {
+        return None;
+    }
+    let min_argc = keys.iter().map(|k| k.pos + 1).max().unwrap_or(0);
+    Some(FixedKeys { keys, min_argc, flags_vary })
+}
+
 /// The keys of `argv`, a whole command line for `cmd` whose arity was checked.
 pub fn command_keys(cmd: &Cmd, argv: &Argv) -> KeyRefs {
+    if let Some(fixed) = cmd.fixed_keys.as_ref().filter(|f| !f.flags_vary && argv.len() >= f.min_argc) {
+        return fixed.keys.clone();
+    }
     let real_keys = cmd.key_specs.iter().any(|s| s.flags & NOT_KEY == 0);
     let variable_flags = cmd.key_specs.iter().any(|s| s.flags & VARIABLE_FLAGS != 0);
     if real_keys && !variable_flags {
@@ -362,6 +421,36 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(keys_of(line), want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{line}");
         }
+    }
+
+    /// Keys computed once per command are those the specs give each line, for lines of
+    /// every length the arity allows (a few beyond the minimum for variadic commands).
+    #[test]
+    fn fixed_keys_agree_with_the_specs() {
+        let t = CommandTable::build(&[]).expect("table");
+        let mut fixed = 0;
+        for cmd in t.cmds.iter().filter(|c| c.fixed_keys.as_ref().is_some_and(|f| !f.flags_vary)) {
+            fixed += 1;
+            let min = cmd.spec.arity.unsigned_abs() as usize;
+            let max = if cmd.spec.arity > 0 { min } else { min + 4 };
+            for argc in min..=max {
+                let words: Vec<String> = (0..argc).map(|i| format!("a{i}")).collect();
+                let args: Vec<&str> = words.iter().map(String::as_str).collect();
+                let argv = Argv::from_slices(&args);
+                let by_specs = keys_from_specs(cmd.key_specs, &argv);
+                assert_eq!(Some(command_keys(cmd, &argv)), by_specs, "{} with {argc} arguments", cmd.fullname());
+            }
+        }
+        // GET, SET's relatives, hashes, lists...: most single-key commands qualify.
+        assert!(fixed > 100, "only {fixed} commands with fixed keys");
+        let get = t.cmds.iter().find(|c| c.fullname() == "get").expect("get");
+        assert!(get.fixed_keys.is_some());
+        // SET's key is always argument 1, its flags depend on GET: a worst case only.
+        let set = t.cmds.iter().find(|c| c.fullname() == "set").expect("set");
+        let set_keys = set.fixed_keys.as_ref().expect("set has fixed positions");
+        assert!(set_keys.flags_vary && set_keys.keys().iter().map(|k| k.pos).eq([1]));
+        let argv = Argv::from_slices(&["set", "k", "v"]);
+        assert_eq!(command_keys(set, &argv).iter().map(|k| k.flags).collect::<Vec<_>>(), [OW | UPDATE]);
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub struct Cmd {
     pub tips: &'static [&'static str],
     /// The command's own key-extraction rule, when its key specifications may not suffice.
     pub getkeys: Option<spec::GetKeys>,
+    /// The keys, when the specs put them at the same positions in every line.
+    pub fixed_keys: Option<getkeys::FixedKeys>,
 }
 
 impl Cmd {
@@ -525,6 +527,7 @@ impl CommandTable {
                 key_specs: meta.map_or(&[], |m| m.key_specs),
                 tips: meta.map_or(&[], |m| m.tips),
                 getkeys: meta.and_then(|m| m.getkeys),
+                fixed_keys: meta.and_then(|m| getkeys::fixed_keys(m.key_specs, spec.arity, m.getkeys)),
             });
             by_full.insert(spec.fullname, id);
             let _ = parent_name;

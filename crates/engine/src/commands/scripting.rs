@@ -223,8 +223,7 @@ pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: 
     script_client.db = c.client.db;
     // Commands of the script run with the caller's permissions.
     if script_client.user != c.client.user {
-        script_client.user.clone_from(&c.client.user);
-        script_client.acl_free_gen = crate::acl::NOT_FREE;
+        script_client.set_user(c.client.user.clone());
     }
     let in_exec = std::mem::replace(&mut c.eng.in_exec, true);
     let params = RunParams {

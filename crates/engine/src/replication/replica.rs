@@ -261,7 +261,7 @@ impl Engine {
         self.next_client_id += 1;
         let mut c = Client::new(id, conn, now_ms, waker);
         c.authenticated = true;
-        c.user = "(superuser)".into(); // no ACL user: it may run anything
+        c.set_user("(superuser)".into()); // no ACL user: it may run anything
         c.superuser = true;
         c.repl_role = Some(ReplRole::Master);
         c

@@ -97,7 +97,10 @@ pub fn acl(hub: &mut Hub, sess: &mut Session, argv: &[Vec<u8>], out: &mut ReplyB
         }
         "log" => log(hub, args.first().map(String::as_str), out),
         "dryrun" => dryrun(hub, &argv[2..], out),
-        "load" | "save" => out.error(NO_ACL_FILE),
+        "load" if hub.acl_file.is_empty() => out.error(NO_ACL_FILE),
+        "save" if hub.acl_file.is_empty() => out.error(NO_ACL_FILE),
+        "load" => load(hub, sess, out),
+        "save" => save(hub, out),
         _ => {
             let usage = "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:";
             let help = [usage].into_iter().chain(ferrokv_acl::HELP_LINES.iter().copied());
@@ -106,6 +109,47 @@ pub fn acl(hub: &mut Hub, sess: &mut Session, argv: &[Vec<u8>], out: &mut ReplyB
             lines.iter().for_each(|l| out.simple(l));
         }
     }
+}
+
+/// The ACL file's text, or Redis's error for a file it cannot open.
+pub fn read_acl_file(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        // strerror's text, as Redis prints it: without Rust's " (os error N)".
+        let e = e.to_string();
+        format!("Error loading ACLs, opening file '{path}': {}", e.split(" (os error").next().unwrap_or(&e))
+    })
+}
+
+/// ACL LOAD: all the file's users or, on any error, none (Redis's ACLLoadFromFile). The
+/// users it replaces lose their clients, as Redis frees them (`default` is kept in place).
+fn load(hub: &mut Hub, sess: &mut Session, out: &mut ReplyBuf) {
+    let path = hub.acl_file.clone();
+    let loaded = read_acl_file(&path).and_then(|text| {
+        let mut acl = hub.acl.lock();
+        let old_users: Vec<String> = acl.names().filter(|n| *n != "default").map(str::to_string).collect();
+        acl.load_file(&path, &text).map(|()| old_users).map_err(|e| e.to_string())
+    });
+    match loaded {
+        Ok(old_users) => {
+            for name in &old_users {
+                disconnect_user(hub, name, sess);
+            }
+            out.ok();
+        }
+        Err(e) => out.error(&format!("ERR {e}")),
+    }
+}
+
+/// ACL SAVE: the users as `user` lines, replacing the file atomically.
+fn save(hub: &mut Hub, out: &mut ReplyBuf) {
+    let text = hub.acl.lock().file_text();
+    if let Err(e) = ferrokv_config::rewrite::write_atomically(std::path::Path::new(&hub.acl_file), text.as_bytes()) {
+        log::warn!("Error saving ACLs to '{}': {e}", hub.acl_file);
+        return out.error(
+            "ERR There was an error trying to save the ACLs. Please check the server logs for more information",
+        );
+    }
+    out.ok();
 }
 
 fn getuser(hub: &Hub, name: &str, out: &mut ReplyBuf) {

@@ -6,7 +6,7 @@ use crate::acl::Acl;
 use crate::persist::{owned_lines, OWNED_KEYS};
 use crate::sentinel::Persist;
 use ferrokv_config::rewrite::{rewritten_content_with, OwnedLine};
-use ferrokv_config::Config;
+use ferrokv_config::{pid, Config};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,8 +57,9 @@ impl Persist for FilePersist {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e.to_string()),
         };
-        // Redis rewrites the users (by name) before the sentinel state.
-        let users = self.acl.lock().config_lines();
+        // Redis rewrites the users (by name) before the sentinel state; with an `aclfile`
+        // they live there (ACL SAVE), and `user` lines are dropped from the config file.
+        let users = if self.cfg.str(pid("aclfile")).is_empty() { self.acl.lock().config_lines() } else { Vec::new() };
         let mut owned: Vec<OwnedLine> =
             users.into_iter().map(|line| OwnedLine { key: "user".into(), line, force: true }).collect();
         owned.extend(owned_lines(lines));

@@ -50,6 +50,8 @@ pub struct Hub {
     /// Users and the ACL LOG (shared with the config file's saver, which writes the users).
     pub acl: Arc<Mutex<crate::acl::Acl>>,
     pub config_file: std::path::PathBuf,
+    /// `aclfile` (empty: none), for ACL LOAD and ACL SAVE.
+    pub acl_file: String,
     /// This process's run id (INFO); the sentinel id is a different, persistent one.
     pub run_id: String,
     pub port: u16,

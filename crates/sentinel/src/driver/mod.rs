@@ -137,10 +137,22 @@ pub fn main(args: &[String]) -> i32 {
     let mut acl = crate::acl::new_acl();
     let requirepass = Some(cfg.str(pid("requirepass")).to_string()).filter(|p| !p.is_empty());
     acl.set_default_password(requirepass.as_deref().map(str::as_bytes));
+    let acl_file = cfg.str(pid("aclfile")).to_string();
+    if !acl_file.is_empty() && !cfg.users.is_empty() {
+        return fatal(ferrokv_acl::BOTH_USERS_AND_FILE.into());
+    }
     for args in &cfg.users {
         if let Err(e) = acl.load_user(args) {
             log::warn!("{e}");
             return fatal(format!("Failed loading ACLs: {e}"));
+        }
+    }
+    // (Redis 7.0's sentinel loads the `aclfile` at startup as a server does.)
+    if !acl_file.is_empty() {
+        let loaded = acl_cmd::read_acl_file(&acl_file)
+            .and_then(|text| acl.load_file(&acl_file, &text).map_err(|e| e.to_string()));
+        if let Err(e) = loaded {
+            return fatal(format!("Aborting Redis startup because of ACL errors: {e}"));
         }
     }
     let acl = Arc::new(Mutex::new(acl));
@@ -181,6 +193,7 @@ pub fn main(args: &[String]) -> i32 {
             shutdown: Arc::new(Notify::new()),
             acl,
             config_file: config_path,
+            acl_file,
             run_id,
             port,
             tls_client,
