@@ -168,6 +168,8 @@ pub struct Engine {
     pub cmd_stats: Vec<CmdStats>,
     pub pubsub: PubSub,
     pub watched: WatchTable,
+    /// Keys a MIGRATE is moving, and whether they changed since (`commands/migrate.rs`).
+    pub migrating: crate::commands::migrate::MigratingKeys,
     /// Client-side caching: who may cache which keys, BCAST prefixes.
     pub tracking: crate::tracking::Tracking,
     pub stats: Stats,
@@ -253,6 +255,7 @@ impl Engine {
             cmd_stats,
             pubsub: PubSub::default(),
             watched: WatchTable::default(),
+            migrating: Default::default(),
             tracking: Default::default(),
             stats: Stats::default(),
             feed: Feed::default(),
@@ -346,7 +349,7 @@ impl Engine {
         self.prefetch_keys(client.db, reqs, limit);
         self.clock_mark = Instant::now();
         while let Some(argv) = reqs.front() {
-            if ran == limit || client.blocked.is_some() || client.script_blocked {
+            if ran == limit || client.blocked.is_some() || client.script_blocked || client.migrating.is_some() {
                 break;
             }
             ran += 1;
@@ -489,7 +492,7 @@ impl Engine {
             self.tracking.processing = client.id;
         }
         self.process_command(client, argv, now_ms);
-        if client.reply_mode != ReplyMode::On && client.blocked.is_none() {
+        if client.reply_mode != ReplyMode::On && client.blocked.is_none() && client.migrating.is_none() {
             crate::reply_mode::settle(client, out_before, subscription);
         }
         if self.tracking.active() {

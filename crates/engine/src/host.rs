@@ -127,6 +127,10 @@ pub trait Host: Send {
     fn master_changed(&mut self, change: crate::replication::replica::MasterChange) {
         let _ = change;
     }
+    /// Connections MIGRATE keeps open to its targets (INFO `migrate_cached_sockets`).
+    fn migrate_cached_sockets(&self) -> usize {
+        0
+    }
 }
 
 /// A host that does nothing: for unit tests and tools.

@@ -30,6 +30,7 @@ pub mod latency_cmd;
 pub mod lists;
 pub mod lolwut;
 pub mod memory_cmd;
+pub mod migrate;
 pub mod module_cmd;
 pub mod persistence_cmd;
 pub mod pubsub_cmd;
@@ -444,6 +445,7 @@ pub const HANDLERS: &[(&str, Handler, &str)] = &[
     ("dump", dump::dump, "Returns a serialized representation of the value stored at a key."),
     ("restore", dump::restore, "Creates a key from the serialized representation of a value."),
     ("restore-asking", dump::restore, "An internal command for migrating keys in a cluster"),
+    ("migrate", migrate::migrate, "Atomically transfers a key from one Redis instance to another."),
     ("asking", cluster_cmd::cluster_disabled, "Sent by cluster clients after an -ASK redirect"),
     ("readonly", cluster_cmd::cluster_disabled, "Enables read queries for a connection to a cluster replica node"),
     ("readwrite", cluster_cmd::cluster_disabled, "Disables read queries for a connection to a cluster replica node"),
