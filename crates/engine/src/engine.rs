@@ -48,6 +48,8 @@ pub enum Outcome {
     /// Clients are paused: keep the remaining requests and call again once woken (or at
     /// the given time).
     Paused { until_ms: i64 },
+    /// A MIGRATE waits for its network part (`Engine::take_migrate_job`).
+    Migrating,
 }
 
 /// `CLIENT PAUSE` in effect.
@@ -371,6 +373,9 @@ impl Engine {
         }
         if !self.check_output_limits(&mut client, now_ms) {
             self.track_client_memory(&mut client);
+        }
+        if client.migrating.as_ref().is_some_and(|m| m.needs_server()) {
+            outcome = Outcome::Migrating;
         }
         if client.close_asap || client.close_after_reply {
             outcome = Outcome::Close;

@@ -315,28 +315,26 @@ fn other_clients_run_while_the_target_answers_and_a_changed_key_is_kept() {
 }
 
 #[test]
-fn migrate_inside_multi_and_scripts_is_refused() {
-    let src = Server::start(&[]);
-    let dst = Server::start(&[]);
-    let port = dst.port.to_string();
-    let mut r = src.raw();
-    assert_eq!(cmd(&mut r, &["SET", "k", "v"]), "+OK\r\n");
-    assert_eq!(cmd(&mut r, &["MULTI"]), "+OK\r\n");
-    assert_eq!(cmd(&mut r, &["MIGRATE", "127.0.0.1", &port, "k", "0", "1000"]), "+QUEUED\r\n");
-    assert_eq!(
-        cmd(&mut r, &["EXEC"]),
-        "*1\r\n-ERR MIGRATE is not supported inside MULTI/EXEC or scripts by ferrokv\r\n"
+fn migrate_inside_multi_and_scripts_matches_redis() {
+    compare(
+        &[
+            "MSET a 1 b 2 c 3",
+            "MULTI",
+            "MIGRATE 127.0.0.1 $PORT a 0 5000",
+            "MIGRATE 127.0.0.1 $PORT '' 0 5000 COPY KEYS b",
+            "MIGRATE 127.0.0.1 $PORT none 0 5000",
+            "MIGRATE 127.0.0.1 $PORT b 0 5000",
+            "EXISTS a b c",
+            "EXEC",
+            "EXISTS a b c",
+            "@dst MGET a b c",
+            "EVAL return{redis.pcall('MIGRATE','127.0.0.1',ARGV[1],'c','0','5000'),redis.call('EXISTS','c')} 0 $PORT",
+            "@dst MGET a b c",
+            "SET d 4",
+            "EVAL return{redis.pcall('MIGRATE','127.0.0.1','1','d','0','100'),redis.call('EXISTS','d')} 0",
+        ],
+        &[],
     );
-    let script = format!("return redis.pcall('MIGRATE', '127.0.0.1', '{port}', 'k', '0', '1000')");
-    assert_eq!(
-        cmd(&mut r, &["EVAL", &script, "0"]),
-        "-ERR MIGRATE is not supported inside MULTI/EXEC or scripts by ferrokv\r\n"
-    );
-    // NOKEY needs no target, so it answers there as in Redis.
-    assert_eq!(cmd(&mut r, &["MULTI"]), "+OK\r\n");
-    assert_eq!(cmd(&mut r, &["MIGRATE", "127.0.0.1", &port, "none", "0", "1000"]), "+QUEUED\r\n");
-    assert_eq!(cmd(&mut r, &["EXEC"]), "*1\r\n+NOKEY\r\n");
-    assert_eq!(cmd(&mut r, &["GET", "k"]), "$1\r\nv\r\n");
 }
 
 #[test]
@@ -353,6 +351,12 @@ fn replicas_and_the_aof_see_the_del() {
     assert_eq!(cmd(&mut r, &["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "REPLACE", "KEYS", "a", "b"]), "+OK\r\n");
     assert!(wait_until(Duration::from_secs(10), || cmd(&mut rep, &["DBSIZE"]) == ":1\r\n"));
     assert_eq!(cmd(&mut rep, &["GET", "c"]), "$1\r\n3\r\n");
+    // Inside a transaction: the DEL inside the MULTI/EXEC block, as Redis writes it.
+    assert_eq!(cmd(&mut r, &["MULTI"]), "+OK\r\n");
+    assert_eq!(cmd(&mut r, &["MIGRATE", "127.0.0.1", &port, "c", "0", "5000"]), "+QUEUED\r\n");
+    assert_eq!(cmd(&mut r, &["SET", "e", "5"]), "+QUEUED\r\n");
+    assert_eq!(cmd(&mut r, &["EXEC"]), "*2\r\n+OK\r\n+OK\r\n");
+    assert!(wait_until(Duration::from_secs(10), || cmd(&mut rep, &["KEYS", "*"]) == "*1\r\n$1\r\ne\r\n"));
     let aof_dir = src.dir.path().join("appendonlydir");
     let incr = std::fs::read_dir(&aof_dir)
         .expect("aof dir")
@@ -362,7 +366,8 @@ fn replicas_and_the_aof_see_the_del() {
     let aof = text(&std::fs::read(incr.path()).expect("read aof"));
     assert!(aof.contains("*3\r\n$3\r\nDEL\r\n$1\r\na\r\n$1\r\nb\r\n"), "{aof}");
     assert!(!aof.contains("MIGRATE"), "{aof}");
-    assert_eq!(aof.matches("$3\r\nDEL\r\n").count(), 1, "COPY propagates nothing: {aof}");
+    assert!(aof.contains("*1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nDEL\r\n$1\r\nc\r\n*3\r\n$3\r\nSET\r\n$1\r\ne\r\n$1\r\n5\r\n*1\r\n$4\r\nEXEC\r\n"), "{aof}");
+    assert_eq!(aof.matches("$3\r\nDEL\r\n").count(), 2, "COPY propagates nothing: {aof}");
 }
 
 #[test]
@@ -382,4 +387,24 @@ fn a_cached_connection_the_target_closed_is_retried_once() {
         assert_eq!(cmd(&mut r, &["MIGRATE", "127.0.0.1", &port, "b", "0", "5000"]), "+OK\r\n");
         assert_eq!(cmd(&mut d, &["MGET", "a", "b"]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
     }
+}
+
+#[test]
+fn monitor_shows_migrate_without_its_credentials() {
+    let src = Server::start(&[]);
+    let mut mon = src.raw();
+    assert_eq!(cmd(&mut mon, &["MONITOR"]), "+OK\r\n");
+    let mut r = src.raw();
+    assert_eq!(cmd(&mut r, &["SET", "k", "v"]), "+OK\r\n");
+    let reply =
+        cmd(&mut r, &["MIGRATE", "", "1", "", "0", "100", "AUTH", "pw", "AUTH2", "user", "secret", "KEYS", "k"]);
+    assert_eq!(reply, "-IOERR error or timeout connecting to the client\r\n");
+    let _set = mon.read_reply().expect("SET line");
+    let line = text(&mon.read_reply().expect("MIGRATE line"));
+    assert!(
+        line.ends_with(
+            "\"MIGRATE\" \"\" \"1\" \"\" \"0\" \"100\" \"AUTH\" \"(redacted)\" \"AUTH2\" \"(redacted)\" \"(redacted)\" \"KEYS\" \"k\"\r\n"
+        ),
+        "{line}"
+    );
 }

@@ -212,6 +212,7 @@ where
                 e.set_monotonic_now(mono_ms());
             }
             let offset_before = e.repl.offset;
+            let mut migrate = None;
             if bytes_in > 0 {
                 e.note_input(id, bytes_in, inbuf.len(), inbuf.capacity());
                 bytes_in = 0;
@@ -221,6 +222,7 @@ where
                     Outcome::Continue => {}
                     Outcome::Close => closing = true,
                     Outcome::Paused { until_ms } => paused_until = Some(until_ms),
+                    Outcome::Migrating => migrate = e.take_migrate_job(id),
                 }
             }
             if reqs.is_empty() {
@@ -248,7 +250,6 @@ where
                 e.has_output(id)
             };
             let suspended = e.script_suspended(id);
-            let migrate = e.take_migrate_job(id);
             (
                 ticket,
                 replicas_fed,

@@ -78,6 +78,13 @@ impl Host for ServerHost {
         self.migrate.count()
     }
 
+    fn migrate_blocking(
+        &mut self,
+        job: &ferrokv_engine::commands::migrate::MigrateJob,
+    ) -> ferrokv_engine::commands::migrate::MigrateIo {
+        migrate::run_blocking(job)
+    }
+
     fn read_aof_files(&mut self, cfg: &Config) -> Result<Vec<(String, Vec<u8>)>, String> {
         if let Some(aof) = self.persist.aof() {
             aof.flush_and_sync();

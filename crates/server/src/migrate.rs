@@ -13,6 +13,10 @@
 //! or timed-out connection as made and fails on the first write (`-IOERR error or timeout
 //! writing to target instance`); only an address that does not resolve gets `-IOERR error
 //! or timeout connecting to the client`. ferrokv answers the same in both cases.
+//!
+//! Inside MULTI/EXEC and scripts the engine cannot wait, so [`run_blocking`] does the same
+//! exchange with blocking sockets under the lock (as Redis does for every MIGRATE), on a
+//! connection of its own that is closed afterwards (it always sends SELECT).
 
 use ferrokv_engine::commands::migrate::{judge, IoFailure, MigrateIo, MigrateJob};
 use parking_lot::Mutex;
@@ -204,4 +208,72 @@ async fn read_line(conn: &mut BufReader<TcpStream>, line: &mut Vec<u8>) -> std::
     }
     line.truncate(LINE_MAX - 1);
     Ok(true)
+}
+
+/// The exchange of a MIGRATE inside MULTI/EXEC or a script, with blocking sockets (the
+/// caller holds the engine lock): a new connection, Redis's one retry.
+pub fn run_blocking(job: &MigrateJob) -> MigrateIo {
+    use std::net::ToSocketAddrs;
+    let addr = match (job.host.as_str(), job.port_number()).to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(addr)) => addr,
+        _ => return MigrateIo::ConnectFailed,
+    };
+    let mut may_retry = true;
+    loop {
+        let (io, timed_out) = match std::net::TcpStream::connect_timeout(&addr, job.timeout) {
+            Ok(stream) => exchange_blocking(stream, job),
+            Err(e) => {
+                let failure = Some(IoFailure::Writing);
+                let io = MigrateIo::Exchanged { auth: None, select: None, restores: Vec::new(), failure };
+                (io, is_timeout(&e))
+            }
+        };
+        if let MigrateIo::Exchanged { restores, failure: Some(_), .. } = &io {
+            if restores.is_empty() && !timed_out && may_retry {
+                may_retry = false;
+                continue;
+            }
+        }
+        return io;
+    }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock)
+}
+
+fn exchange_blocking(stream: std::net::TcpStream, job: &MigrateJob) -> (MigrateIo, bool) {
+    use std::io::{BufRead, Write};
+    let _ = stream.set_nodelay(true);
+    let timeouts = stream.set_read_timeout(Some(job.timeout)).and(stream.set_write_timeout(Some(job.timeout)));
+    let mut conn = std::io::BufReader::new(stream);
+    let mut restores = Vec::with_capacity(job.keys);
+    let done = |auth, select, restores, failure| MigrateIo::Exchanged { auth, select, restores, failure };
+    if let Err(e) = timeouts.and_then(|()| conn.get_mut().write_all(&job.request(true))) {
+        return (done(None, None, restores, Some(IoFailure::Writing)), is_timeout(&e));
+    }
+    let (mut auth, mut select) = (None, None);
+    let total = usize::from(job.sends_auth()) + 1 + job.keys;
+    for i in 0..total {
+        let mut line = Vec::with_capacity(64);
+        let read = conn.read_until(b'\n', &mut line);
+        let ended = line.last() == Some(&b'\n');
+        if read.is_err() || !ended {
+            let timed_out = read.as_ref().is_err_and(is_timeout);
+            return (done(auth, select, restores, Some(IoFailure::Reading)), timed_out);
+        }
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        line.truncate(LINE_MAX - 1);
+        if job.sends_auth() && i == 0 {
+            auth = Some(line);
+        } else if i == usize::from(job.sends_auth()) {
+            select = Some(line);
+        } else {
+            restores.push(line);
+        }
+    }
+    (done(auth, select, restores, None), false)
 }

@@ -24,7 +24,9 @@
 //! event — FLUSHDB, SWAPDB, a replica's new dataset — counts for every key). The command
 //! still replies OK: the move happened, the source kept a newer value.
 //!
-//! Inside MULTI/EXEC and scripts, where nothing may wait, MIGRATE answers an error.
+//! Inside MULTI/EXEC and scripts nothing may wait: there the handler has the host talk to
+//! the target at once ([`crate::host::Host::migrate_blocking`]), under the lock, blocking
+//! every client as Redis's MIGRATE always does, and finishes in the same run.
 
 use crate::ctx::{int_arg, is, Ctx};
 use crate::engine::Engine;
@@ -40,8 +42,6 @@ use std::time::Duration;
 pub const IOERR_CONNECT: &str = "IOERR error or timeout connecting to the client";
 const KEYS_NEEDS_EMPTY_KEY: &str =
     "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
-/// ferrokv's refusal where the command could not wait for the target (see the module docs).
-pub const NOT_IN_TRANSACTION: &str = "ERR MIGRATE is not supported inside MULTI/EXEC or scripts by ferrokv";
 
 /// What the server sends to the target, and where.
 #[derive(Debug)]
@@ -190,6 +190,13 @@ pub struct MigratePending {
     io: Option<MigrateIo>,
 }
 
+impl MigratePending {
+    /// The server has yet to take the job.
+    pub fn needs_server(&self) -> bool {
+        self.job.is_some()
+    }
+}
+
 /// Keys some MIGRATE is moving, with a count of the changes made to each since.
 #[derive(Default)]
 pub struct MigratingKeys {
@@ -290,6 +297,27 @@ fn parse(c: &Ctx) -> Result<Args, CmdError> {
     Ok(Args { copy, replace, auth, first_key, num_keys, dest_db, timeout_ms })
 }
 
+/// The argument positions MONITOR must not show: AUTH's password, AUTH2's user and
+/// password, as Redis redacts them while parsing.
+pub fn secret_args(argv: &Argv) -> Vec<usize> {
+    let mut secrets = Vec::new();
+    let mut j = 6;
+    while j < argv.len() {
+        let a = argv.get(j);
+        if is(a, "KEYS") {
+            break;
+        } else if is(a, "AUTH") && j + 1 < argv.len() {
+            secrets.push(j + 1);
+            j += 1;
+        } else if is(a, "AUTH2") && j + 2 < argv.len() {
+            secrets.extend([j + 1, j + 2]);
+            j += 2;
+        }
+        j += 1;
+    }
+    secrets
+}
+
 pub fn migrate(c: &mut Ctx) -> CmdResult {
     if c.client.migrating.as_ref().is_some_and(|p| p.io.is_some()) {
         let pending = c.client.migrating.take().expect("checked above");
@@ -307,9 +335,6 @@ pub fn migrate(c: &mut Ctx) -> CmdResult {
     if found.is_empty() {
         c.out().simple("NOKEY");
         return Ok(());
-    }
-    if !c.can_block() {
-        return fail(NOT_IN_TRANSACTION);
     }
     let restore: &[u8] = if c.eng.cfg.bool(pid("cluster-enabled")) { b"RESTORE-ASKING" } else { b"RESTORE" };
     let opts = write_options(c.eng);
@@ -337,7 +362,6 @@ pub fn migrate(c: &mut Ctx) -> CmdResult {
         keys.push(SmallBytes::from(key));
     }
     let timeout = if args.timeout_ms <= 0 { 1000 } else { args.timeout_ms };
-    let marks = keys.iter().map(|k| c.eng.migrating.register(db, k)).collect();
     let job = MigrateJob {
         host: String::from_utf8_lossy(c.arg(1)).into_owned(),
         port: c.arg(2).to_vec(),
@@ -347,6 +371,25 @@ pub fn migrate(c: &mut Ctx) -> CmdResult {
         restores,
         keys: keys.len(),
     };
+    if !c.can_block() {
+        // Inside MULTI/EXEC or a script nothing may wait: the host talks to the target
+        // now, holding everyone up as Redis does, and nothing can change the keys meanwhile.
+        let io = c.eng.host.migrate_blocking(&job);
+        let marks = keys.iter().map(|k| c.eng.migrating.register(db, k)).collect();
+        let resets = c.eng.migrating.resets;
+        let pending = MigratePending {
+            job: None,
+            keys,
+            marks,
+            resets,
+            copy: args.copy,
+            cmd: c.cmd,
+            argv: c.argv.clone(),
+            io: Some(io),
+        };
+        return finish(c, pending);
+    }
+    let marks = keys.iter().map(|k| c.eng.migrating.register(db, k)).collect();
     c.client.migrating = Some(Box::new(MigratePending {
         job: Some(job),
         keys,
