@@ -336,7 +336,8 @@ pub fn migrate(c: &mut Ctx) -> CmdResult {
         c.out().simple("NOKEY");
         return Ok(());
     }
-    let restore: &[u8] = if c.eng.cfg.bool(pid("cluster-enabled")) { b"RESTORE-ASKING" } else { b"RESTORE" };
+    const CLUSTER_ENABLED: ferrokv_config::Pid = pid("cluster-enabled");
+    let restore: &[u8] = if c.eng.cfg.bool(CLUSTER_ENABLED) { b"RESTORE-ASKING" } else { b"RESTORE" };
     let opts = write_options(c.eng);
     let mut restores = Vec::new();
     let mut keys = Vec::with_capacity(found.len());
