@@ -407,4 +407,10 @@ fn monitor_shows_migrate_without_its_credentials() {
         ),
         "{line}"
     );
+    // SLOWLOG too, as Redis keeps it.
+    assert_eq!(cmd(&mut r, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]), "+OK\r\n");
+    let _ = cmd(&mut r, &["MIGRATE", "", "1", "", "0", "100", "AUTH2", "user", "secret", "KEYS", "k"]);
+    let log = cmd(&mut r, &["SLOWLOG", "GET", "1"]);
+    assert!(log.contains("$5\r\nAUTH2\r\n$10\r\n(redacted)\r\n$10\r\n(redacted)\r\n$4\r\nKEYS\r\n"), "{log}");
+    assert!(!log.contains("secret"), "{log}");
 }

@@ -188,6 +188,8 @@ pub struct MigratePending {
     argv: Argv,
     /// Set by the server before the second run.
     io: Option<MigrateIo>,
+    /// The server's role when the payloads were taken.
+    was_replica: bool,
 }
 
 impl MigratePending {
@@ -387,6 +389,7 @@ pub fn migrate(c: &mut Ctx) -> CmdResult {
             cmd: c.cmd,
             argv: c.argv.clone(),
             io: Some(io),
+            was_replica: c.eng.is_replica(),
         };
         return finish(c, pending);
     }
@@ -400,6 +403,7 @@ pub fn migrate(c: &mut Ctx) -> CmdResult {
         cmd: c.cmd,
         argv: c.argv.clone(),
         io: None,
+        was_replica: c.eng.is_replica(),
     }));
     Ok(())
 }
@@ -411,7 +415,9 @@ fn finish(c: &mut Ctx, p: MigratePending) -> CmdResult {
     let verdict = judge(io);
     let db = c.client.db;
     let mut del: Vec<Vec<u8>> = Vec::new();
-    if !p.copy {
+    // A server that became a replica meanwhile takes its dataset from its master.
+    let became_replica = c.eng.is_replica() && !p.was_replica;
+    if !p.copy && !became_replica {
         for &i in &verdict.acked {
             let key = &p.keys[i];
             if c.eng.migrating.changed(db, key, p.marks[i], p.resets) {
