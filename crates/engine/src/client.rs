@@ -124,6 +124,8 @@ pub struct Client {
     /// Its script or function is suspended past `busy-reply-threshold`: it runs nothing
     /// else until the script ends (its connection task resumes it).
     pub script_blocked: bool,
+    /// Its MIGRATE waits for the target (see `commands/migrate.rs`): it runs nothing else.
+    pub migrating: Option<Box<crate::commands::migrate::MigratePending>>,
     /// This connection is one of our replicas, or our master's stream.
     pub repl_role: Option<ReplRole>,
     /// Synchronous replication: parts of the output that wait for acknowledgements, and
@@ -178,6 +180,7 @@ impl Client {
             waker,
             blocked: None,
             script_blocked: false,
+            migrating: None,
             repl_role: None,
             replconf: None,
             tracking: Default::default(),

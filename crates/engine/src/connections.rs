@@ -60,6 +60,7 @@ impl Engine {
             return;
         };
         self.unblock(&mut c);
+        self.abandon_migrate(&mut c);
         for ch in &c.channels {
             self.pubsub.unsubscribe(ch, id);
         }

@@ -48,6 +48,8 @@ pub enum Outcome {
     /// Clients are paused: keep the remaining requests and call again once woken (or at
     /// the given time).
     Paused { until_ms: i64 },
+    /// A MIGRATE waits for its network part (`Engine::take_migrate_job`).
+    Migrating,
 }
 
 /// `CLIENT PAUSE` in effect.
@@ -168,6 +170,8 @@ pub struct Engine {
     pub cmd_stats: Vec<CmdStats>,
     pub pubsub: PubSub,
     pub watched: WatchTable,
+    /// Keys a MIGRATE is moving, and whether they changed since (`commands/migrate.rs`).
+    pub migrating: crate::commands::migrate::MigratingKeys,
     /// Client-side caching: who may cache which keys, BCAST prefixes.
     pub tracking: crate::tracking::Tracking,
     pub stats: Stats,
@@ -253,6 +257,7 @@ impl Engine {
             cmd_stats,
             pubsub: PubSub::default(),
             watched: WatchTable::default(),
+            migrating: Default::default(),
             tracking: Default::default(),
             stats: Stats::default(),
             feed: Feed::default(),
@@ -346,7 +351,7 @@ impl Engine {
         self.prefetch_keys(client.db, reqs, limit);
         self.clock_mark = Instant::now();
         while let Some(argv) = reqs.front() {
-            if ran == limit || client.blocked.is_some() || client.script_blocked {
+            if ran == limit || client.blocked.is_some() || client.script_blocked || client.migrating.is_some() {
                 break;
             }
             ran += 1;
@@ -368,6 +373,9 @@ impl Engine {
         }
         if !self.check_output_limits(&mut client, now_ms) {
             self.track_client_memory(&mut client);
+        }
+        if client.migrating.as_ref().is_some_and(|m| m.needs_server()) {
+            outcome = Outcome::Migrating;
         }
         if client.close_asap || client.close_after_reply {
             outcome = Outcome::Close;
@@ -489,7 +497,7 @@ impl Engine {
             self.tracking.processing = client.id;
         }
         self.process_command(client, argv, now_ms);
-        if client.reply_mode != ReplyMode::On && client.blocked.is_none() {
+        if client.reply_mode != ReplyMode::On && client.blocked.is_none() && client.migrating.is_none() {
             crate::reply_mode::settle(client, out_before, subscription);
         }
         if self.tracking.active() {

@@ -98,10 +98,13 @@ impl Engine {
             crate::client::Transport::Tcp => client.conn.addr.clone(),
         };
         let mut line = format!("{secs}.{micros:06} [{} {origin}]", client.db);
-        let redact = matches!(client.last_cmd, "auth" | "hello" | "acl|setuser" | "config|set" | "migrate");
+        let redact = matches!(client.last_cmd, "auth" | "hello" | "acl|setuser" | "config|set");
+        // MIGRATE: only AUTH's password and AUTH2's user and password, as Redis redacts them.
+        let migrate_secrets =
+            if client.last_cmd == "migrate" { crate::commands::migrate::secret_args(argv) } else { Vec::new() };
         for (i, a) in argv.iter().enumerate() {
             line.push(' ');
-            if redact && i > 0 && !(client.last_cmd == "hello" && i == 1) {
+            if (redact && i > 0 && !(client.last_cmd == "hello" && i == 1)) || migrate_secrets.contains(&i) {
                 line.push_str("\"(redacted)\"");
             } else {
                 line.push_str(&ferrokv_resp::args::quoted(a));

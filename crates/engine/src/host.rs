@@ -131,6 +131,17 @@ pub trait Host: Send {
     fn master_changed(&mut self, change: crate::replication::replica::MasterChange) {
         let _ = change;
     }
+    /// Connections MIGRATE keeps open to its targets (INFO `migrate_cached_sockets`).
+    fn migrate_cached_sockets(&self) -> usize {
+        0
+    }
+    /// MIGRATE inside MULTI/EXEC or a script, where the command cannot wait: talk to the
+    /// target now, blocking the caller (and, under the engine lock, every client), as
+    /// Redis does for every MIGRATE.
+    fn migrate_blocking(&mut self, job: &crate::commands::migrate::MigrateJob) -> crate::commands::migrate::MigrateIo {
+        let _ = job;
+        crate::commands::migrate::MigrateIo::ConnectFailed
+    }
 }
 
 /// A host that does nothing: for unit tests and tools.

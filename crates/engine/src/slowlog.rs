@@ -27,8 +27,13 @@ impl Slowlog {
     pub fn add(&mut self, client: &Client, argv: &Argv, duration_us: u64, now_ms: i64, max_len: usize) {
         let argc = argv.len().min(MAX_ARGC);
         let mut args = Vec::with_capacity(argc);
+        // MIGRATE's credentials are shown as Redis shows them (it redacts them in place).
+        let secrets =
+            if client.last_cmd == "migrate" { crate::commands::migrate::secret_args(argv) } else { Vec::new() };
         for (i, a) in argv.iter().enumerate().take(argc) {
-            if i == argc - 1 && argv.len() > argc {
+            if secrets.contains(&i) {
+                args.push(b"(redacted)".to_vec());
+            } else if i == argc - 1 && argv.len() > argc {
                 args.push(format!("... ({} more arguments)", argv.len() - argc + 1).into_bytes());
             } else if a.len() > MAX_STRING {
                 let mut v = a[..MAX_STRING].to_vec();

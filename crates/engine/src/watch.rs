@@ -56,6 +56,9 @@ impl Engine {
     /// Marks the watchers of a modified key (Redis's `signalModifiedKey`); a watcher marked
     /// dirty stops watching (EXEC will fail anyway).
     pub(crate) fn touch_watched(&mut self, mut current: Option<&mut Client>, db: usize, key: &[u8]) {
+        if !self.migrating.is_empty() {
+            self.migrating.touch(db, key);
+        }
         if self.watched.is_empty() {
             return;
         }
@@ -96,6 +99,7 @@ impl Engine {
 
     /// Fails every transaction watching anything (a replica's dataset was replaced).
     pub(crate) fn touch_all_watched(&mut self) {
+        self.migrating.reset_all();
         for db in 0..self.dbs.len() {
             for (_, ids) in self.watched.in_db(db) {
                 for id in ids {
@@ -117,6 +121,7 @@ impl Engine {
         replacement: Option<usize>,
         now_ms: i64,
     ) {
+        self.migrating.reset_all();
         if self.watched.is_empty() {
             return;
         }

@@ -43,6 +43,10 @@ def arg_flags(a):
 
 def arg(a):
     token = a.get("token")
+    if token is not None:
+        # Redis pastes the token between quotes into C source (commands.c), so a token of
+        # `""` (MIGRATE's empty_string) becomes adjacent empty literals: an empty token.
+        token = token.replace('"', "")
     children = ", ".join(arg(c) for c in a.get("arguments", [])) if a["type"] in ("oneof", "block") else ""
     return (
         f"a({rust_str(a['name'].lower())}, {ARG_KINDS[a['type']]}, {a.get('key_spec_index', -1)}, "

@@ -187,6 +187,7 @@ scripts!(
     streams,
     acl,
     tracking,
+    migrate,
 );
 
 /// A seeded generator (splitmix64): the same seed gives the same command sequence.

@@ -193,7 +193,17 @@ where
         let runnable = !closing && !reqs.is_empty() && paused_until.is_none() && blocked.is_none();
         // `limits`: the parser's, refreshed after each batch (AUTH changes them).
         // `engine_output`: the engine holds output not taken yet (taken once `out` is written).
-        let (ticket, replicas_fed, others_invalidated, became_replica, limits, mut engine_output, sync_wait, suspended) = {
+        let (
+            ticket,
+            replicas_fed,
+            others_invalidated,
+            became_replica,
+            limits,
+            mut engine_output,
+            sync_wait,
+            suspended,
+            migrate,
+        ) = {
             let mut e = shared.engine.lock();
             if e.must_close(id) {
                 break 'conn;
@@ -202,6 +212,7 @@ where
                 e.set_monotonic_now(mono_ms());
             }
             let offset_before = e.repl.offset;
+            let mut migrate = None;
             if bytes_in > 0 {
                 e.note_input(id, bytes_in, inbuf.len(), inbuf.capacity());
                 bytes_in = 0;
@@ -211,6 +222,7 @@ where
                     Outcome::Continue => {}
                     Outcome::Close => closing = true,
                     Outcome::Paused { until_ms } => paused_until = Some(until_ms),
+                    Outcome::Migrating => migrate = e.take_migrate_job(id),
                 }
             }
             if reqs.is_empty() {
@@ -247,6 +259,7 @@ where
                 engine_output,
                 sync_wait,
                 suspended,
+                migrate,
             )
         };
         // Replies to writes leave only once the writes are as durable as promised.
@@ -284,6 +297,13 @@ where
                     break;
                 }
             }
+            continue 'conn;
+        }
+        if let Some(job) = migrate {
+            // MIGRATE talks to its target without the lock; the command then finishes
+            // (deletes, replies) under it, and this client's later requests run after.
+            let io = crate::migrate::run(&shared.migrate, &job).await;
+            shared.engine.lock().finish_migrate(id, io, now_ms());
             continue 'conn;
         }
         if became_replica {

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics_endpoint;
 pub mod metrics_http;
+pub mod migrate;
 pub mod persist;
 pub mod replication;
 pub mod tls;
@@ -36,6 +37,8 @@ pub struct Shared {
     pub persist: Arc<persist::Persist>,
     pub repl: Arc<replication::Repl>,
     pub tls: Arc<tls::TlsState>,
+    /// MIGRATE's cached connections to its targets.
+    pub migrate: Arc<migrate::MigrateSockets>,
 }
 
 impl Shared {
@@ -60,6 +63,7 @@ struct ServerHost {
     persist: Arc<persist::Persist>,
     repl: Arc<replication::Repl>,
     tls: Arc<tls::TlsState>,
+    migrate: Arc<migrate::MigrateSockets>,
 }
 
 fn bind_addrs(cfg: &Config) -> Vec<String> {
@@ -70,6 +74,17 @@ fn bind_addrs(cfg: &Config) -> Vec<String> {
 }
 
 impl Host for ServerHost {
+    fn migrate_cached_sockets(&self) -> usize {
+        self.migrate.count()
+    }
+
+    fn migrate_blocking(
+        &mut self,
+        job: &ferrokv_engine::commands::migrate::MigrateJob,
+    ) -> ferrokv_engine::commands::migrate::MigrateIo {
+        migrate::run_blocking(job)
+    }
+
     fn read_aof_files(&mut self, cfg: &Config) -> Result<Vec<(String, Vec<u8>)>, String> {
         if let Some(aof) = self.persist.aof() {
             aof.flush_and_sync();
@@ -446,6 +461,7 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     let keepalive = Arc::new(AtomicI64::new(cfg.int(pid("tcp-keepalive"))));
     let (persist, snapshot_done) = persist::Persist::new();
     let repl = replication::Repl::new();
+    let migrate_sockets = Arc::new(migrate::MigrateSockets::default());
     let host = ServerHost {
         control: control_tx,
         lazyfree: lazy_tx,
@@ -453,6 +469,7 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         persist: persist.clone(),
         repl: repl.clone(),
         tls: tls_state.clone(),
+        migrate: migrate_sockets.clone(),
     };
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     let info = ServerInfo { executable: exe, pid: pid_num, tcp_port: port };
@@ -463,7 +480,14 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
             return 1;
         }
     };
-    let shared = Arc::new(Shared { engine: Mutex::new(engine), keepalive, persist, repl, tls: tls_state });
+    let shared = Arc::new(Shared {
+        engine: Mutex::new(engine),
+        keepalive,
+        persist,
+        repl,
+        tls: tls_state,
+        migrate: migrate_sockets,
+    });
     // Before loading, so /health answers "loading" meanwhile.
     if metrics_port != 0 {
         let handler = Arc::new(metrics_endpoint::ServerMetrics::new(shared.clone()));

@@ -4,7 +4,7 @@
 use crate::ctx::{int_arg, is, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
 use crate::persistence::rdb::{value_from_rdb, with_value_ref, write_options};
-use ferrokv_config::{notify, pid};
+use ferrokv_config::{notify, pid, Pid};
 use ferrokv_keyspace::value::{lru_clock, LFU_MODE};
 use ferrokv_keyspace::Obj;
 use ferrokv_persist::rdb::{dump_payload_with, restore_payload_checked, ErrorKind, RestoreChecks};
@@ -120,7 +120,10 @@ pub fn restore(c: &mut Ctx) -> CmdResult {
 /// for clients other than our master (Redis also skips it while loading, where RESTORE
 /// does not run); DEBUG SET-SKIP-CHECKSUM-VALIDATION turns the CRC check off.
 fn restore_checks(c: &Ctx) -> RestoreChecks {
-    let deep = match c.eng.cfg.int(pid("sanitize-dump-payload")) {
+    // Found at compile time: `pid` searches the table, and every RESTORE reads these.
+    const SANITIZE: Pid = pid("sanitize-dump-payload");
+    const HASH_MAX_LISTPACK_ENTRIES: Pid = pid("hash-max-listpack-entries");
+    let deep = match c.eng.cfg.int(SANITIZE) {
         1 => true,
         2 => c.client.repl_role != Some(crate::client::ReplRole::Master),
         _ => false,
@@ -128,6 +131,6 @@ fn restore_checks(c: &Ctx) -> RestoreChecks {
     RestoreChecks {
         checksum: !c.eng.persist.skip_checksum_validation,
         deep,
-        hash_max_listpack_entries: c.eng.cfg.int(pid("hash-max-listpack-entries")).max(0) as usize,
+        hash_max_listpack_entries: c.eng.cfg.int(HASH_MAX_LISTPACK_ENTRIES).max(0) as usize,
     }
 }

@@ -31,6 +31,7 @@ pub mod latency_cmd;
 pub mod lists;
 pub mod lolwut;
 pub mod memory_cmd;
+pub mod migrate;
 pub mod module_cmd;
 pub mod persistence_cmd;
 pub mod pubsub_cmd;
@@ -375,6 +376,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("dump", dump::dump),
     ("restore", dump::restore),
     ("restore-asking", dump::restore),
+    ("migrate", migrate::migrate),
     ("asking", cluster_cmd::cluster_disabled),
     ("readonly", cluster_cmd::cluster_disabled),
     ("readwrite", cluster_cmd::cluster_disabled),

@@ -4,7 +4,7 @@
 use super::format::SnapshotFormat;
 use super::{Purpose, SnapshotSink};
 use crate::engine::Engine;
-use ferrokv_config::pid;
+use ferrokv_config::{pid, Pid};
 use ferrokv_keyspace::types::hash::{Hash, Limits};
 use ferrokv_keyspace::types::list::List;
 use ferrokv_keyspace::types::set::Set;
@@ -64,16 +64,24 @@ pub fn with_value_ref<R>(value: &Value, f: impl FnOnce(ValueRef<'_>) -> R) -> R 
 /// Encoding thresholds from the configuration (so a value written here loads into
 /// Redis with the encoding Redis itself would pick under the same settings).
 pub fn write_options(e: &Engine) -> WriteOptions {
+    // Found at compile time: `pid` searches the table, and every DUMP and MIGRATE reads these.
+    const COMPRESS: Pid = pid("rdbcompression");
+    const LIST_SIZE: Pid = pid("list-max-listpack-size");
+    const INTSET: Pid = pid("set-max-intset-entries");
+    const HASH_ENTRIES: Pid = pid("hash-max-listpack-entries");
+    const HASH_VALUE: Pid = pid("hash-max-listpack-value");
+    const ZSET_ENTRIES: Pid = pid("zset-max-listpack-entries");
+    const ZSET_VALUE: Pid = pid("zset-max-listpack-value");
     let cfg = &e.cfg;
-    let n = |name: &str| cfg.int(pid(name)).max(0) as usize;
+    let n = |p: Pid| cfg.int(p).max(0) as usize;
     WriteOptions {
-        compress: cfg.bool(pid("rdbcompression")),
-        list_max_listpack_size: cfg.int(pid("list-max-listpack-size")),
-        set_max_intset_entries: n("set-max-intset-entries"),
-        hash_max_listpack_entries: n("hash-max-listpack-entries"),
-        hash_max_listpack_value: n("hash-max-listpack-value"),
-        zset_max_listpack_entries: n("zset-max-listpack-entries"),
-        zset_max_listpack_value: n("zset-max-listpack-value"),
+        compress: cfg.bool(COMPRESS),
+        list_max_listpack_size: cfg.int(LIST_SIZE),
+        set_max_intset_entries: n(INTSET),
+        hash_max_listpack_entries: n(HASH_ENTRIES),
+        hash_max_listpack_value: n(HASH_VALUE),
+        zset_max_listpack_entries: n(ZSET_ENTRIES),
+        zset_max_listpack_value: n(ZSET_VALUE),
         list_packed_threshold: e.persist.list_packed_threshold,
     }
 }
@@ -128,7 +136,9 @@ impl Engine {
 
 /// The in-memory value for a value read from a file or a RESTORE payload.
 pub fn value_from_rdb(e: &Engine, v: RdbValue) -> Result<Value, String> {
-    value_from_rdb_with(&LoadLimits::from_config(&e.cfg), v)
+    // The limits kept with the hot configuration: building them here searched the
+    // configuration table six times per RESTORE (a third of a small key's RESTORE).
+    value_from_rdb_with(&e.hot.encoding_limits, v)
 }
 
 pub fn value_from_rdb_with(limits: &LoadLimits, v: RdbValue) -> Result<Value, String> {

@@ -48,7 +48,7 @@ pub fn functions_from_payload(bytes: &[u8], checksum: bool) -> Result<Vec<Vec<u8
     if checksum && crc64(0, &bytes[..n - 8]) != u64::from_le_bytes(stored) {
         return Err(wrong);
     }
-    let mut src = Source::new(bytes);
+    let mut src = Source::with_buffer(bytes, bytes.len());
     let mut codes = Vec::new();
     while n as u64 - src.offset() > 10 {
         match src.u8() {
@@ -128,7 +128,7 @@ pub fn restore_payload_checked(bytes: &[u8], checks: RestoreChecks) -> Result<Rd
     }
     // Redis reads the value from the whole payload: a damaged length may run into the
     // footer, and whatever follows the value is ignored.
-    let mut src = Source::new(bytes);
+    let mut src = Source::with_buffer(bytes, bytes.len());
     let ty = src.u8()?;
     // Types added after Redis 7.0 (RDB 11+) are unknown to it.
     if ty > types::STREAM_LISTPACKS_2 {

@@ -33,7 +33,14 @@ pub(crate) struct Source<R> {
 
 impl<R: Read> Source<R> {
     pub(crate) fn new(inner: R) -> Self {
-        Source { inner, buf: vec![0; BUF_SIZE].into_boxed_slice(), pos: 0, end: 0, crc_from: 0, crc: 0, offset: 0 }
+        Self::with_buffer(inner, BUF_SIZE)
+    }
+
+    /// A source reading through a buffer of `size` bytes (at most the default): a DUMP
+    /// payload of a few bytes need not zero 64 KiB (that was a third of a small RESTORE).
+    pub(crate) fn with_buffer(inner: R, size: usize) -> Self {
+        let size = size.clamp(1, BUF_SIZE);
+        Source { inner, buf: vec![0; size].into_boxed_slice(), pos: 0, end: 0, crc_from: 0, crc: 0, offset: 0 }
     }
 
     pub(crate) fn offset(&self) -> u64 {
