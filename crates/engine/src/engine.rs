@@ -221,6 +221,8 @@ pub struct Engine {
     pub scripts: crate::commands::scripting::ScriptState,
     /// Users and their permissions, the ACL LOG.
     pub acl: ferrokv_acl::Acl,
+    /// Cluster mode (`cluster-enabled yes`): the cluster state and the driver's queue.
+    pub cluster: Option<Box<crate::cluster::ClusterMode>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -285,6 +287,7 @@ impl Engine {
             pre_command_oom: false,
             scripts: Default::default(),
             acl,
+            cluster: None,
         })
     }
 
@@ -545,6 +548,12 @@ impl Engine {
         if let Err(reason) = self.acl_check(client, cmd, &argv, acl_context) {
             let msg = crate::acl::noperm_message(reason, self.commands.get(cmd).fullname());
             self.reject(client, &argv, Some(cmd), &msg);
+            return;
+        }
+        if self.cluster.is_some()
+            && client.repl_role != Some(crate::client::ReplRole::Master)
+            && self.cluster_redirect(client, cmd, &argv)
+        {
             return;
         }
         // A suspended script: Redis's BUSY check comes later, after checks that may evict

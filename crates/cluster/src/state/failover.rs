@@ -28,7 +28,7 @@ impl Cluster {
     }
 
     /// Valid reports about a node (old ones are dropped on the way).
-    fn fail_report_count(&mut self, now: u64, about: &NodeName) -> usize {
+    pub(super) fn fail_report_count(&mut self, now: u64, about: &NodeName) -> usize {
         let validity = self.settings.node_timeout * REPORT_VALIDITY_MULT;
         match self.node_mut(about) {
             Some(node) => {

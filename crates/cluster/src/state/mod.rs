@@ -11,6 +11,7 @@
 //! The modules follow Redis's split: `receive.rs` (clusterProcessPacket, gossip, UPDATE,
 //! config-epoch collisions), `failover.rs` (PFAIL/FAIL, votes, the replica's election).
 
+mod admin;
 mod failover;
 mod receive;
 

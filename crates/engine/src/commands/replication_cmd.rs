@@ -11,6 +11,10 @@ use crate::replication::ReplConf;
 use ferrokv_keyspace::ValueType;
 
 pub fn replicaof(c: &mut Ctx) -> CmdResult {
+    // In cluster mode the cluster decides who replicates whom (CLUSTER REPLICATE).
+    if c.eng.cluster.is_some() {
+        return fail("ERR REPLICAOF not allowed in cluster mode.");
+    }
     if c.eng.repl.failover.is_some() {
         return fail("ERR REPLICAOF not allowed while failing over.");
     }

@@ -1,0 +1,177 @@
+//! Which node serves a command in cluster mode: Redis 7.0's getNodeByQuery and
+//! clusterRedirectClient, run in `process` after the ACL check for every command with
+//! keys (and EXEC, over everything queued). Masters' streams are exempt, as in Redis.
+
+use crate::client::Client;
+use crate::commands::getkeys::command_keys;
+use crate::commands::spec::flags;
+use crate::commands::CmdId;
+use crate::engine::Engine;
+use ferrokv_cluster::bus::NodeName;
+use ferrokv_cluster::slot::key_slot;
+use ferrokv_cluster::state::ClusterState;
+use ferrokv_resp::Argv;
+
+/// Why a command is not served here (Redis's CLUSTER_REDIR_*).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redirect {
+    CrossSlot,
+    Unstable,
+    DownState,
+    DownReadOnlyState,
+    DownUnbound,
+    Moved(u16, NodeName),
+    Ask(u16, NodeName),
+}
+
+impl Engine {
+    /// True if the command was answered with a redirection or a cluster error (the caller
+    /// stops there).
+    pub(crate) fn cluster_redirect(&mut self, client: &mut Client, cmd: CmdId, argv: &Argv) -> bool {
+        let c = self.commands.get(cmd);
+        let is_exec = c.name == "exec" && c.parent.is_none();
+        if !is_exec && (c.flags() & flags::MOVABLE_KEYS == 0) && c.key_specs.is_empty() {
+            return false;
+        }
+        // ASKING lasts one command, or a whole transaction (queued commands keep it).
+        let asking_flag =
+            if client.multi.is_some() && !is_exec { client.asking } else { std::mem::take(&mut client.asking) };
+        let asking = asking_flag || c.flags() & flags::ASKING != 0;
+        let verdict = if is_exec {
+            let Some(multi) = client.multi.as_ref() else { return false };
+            let lines: Vec<(CmdId, &Argv)> = multi.queue.iter().map(|(id, a)| (*id, a)).collect();
+            let write = multi.flags & flags::WRITE != 0;
+            self.node_for(&lines, write, asking, client.cluster_readonly)
+        } else {
+            let write = c.flags() & flags::WRITE != 0;
+            self.node_for(&[(cmd, argv)], write, asking, client.cluster_readonly)
+        };
+        let Err(redirect) = verdict else { return false };
+        let msg = self.redirect_message(&redirect);
+        self.cmd_stats[cmd].rejected_calls += 1;
+        if is_exec {
+            crate::commands::transactions::discard_transaction(self, client);
+        } else if client.multi.is_some() {
+            client.dirty_exec = true;
+        }
+        client.out.error(&msg);
+        for e in client.out.take_errors() {
+            self.stats.record_error(&e);
+        }
+        true
+    }
+
+    fn redirect_message(&self, redirect: &Redirect) -> String {
+        let target = |name: &NodeName| {
+            let cluster = self.cluster.as_ref();
+            let (ip, port, hostname) = cluster
+                .and_then(|c| c.core.node(name))
+                .map(|n| (n.ip.clone(), n.port, n.hostname.clone()))
+                .unwrap_or_default();
+            let endpoint = match cluster.map_or(0, |c| c.preferred_endpoint) {
+                1 if hostname.is_empty() => "?".to_string(),
+                1 => hostname,
+                _ => ip,
+            };
+            (endpoint, port)
+        };
+        match redirect {
+            Redirect::CrossSlot => "CROSSSLOT Keys in request don't hash to the same slot".into(),
+            Redirect::Unstable => "TRYAGAIN Multiple keys request during rehashing of slot".into(),
+            Redirect::DownState => "CLUSTERDOWN The cluster is down".into(),
+            Redirect::DownReadOnlyState => "CLUSTERDOWN The cluster is down and only accepts read commands".into(),
+            Redirect::DownUnbound => "CLUSTERDOWN Hash slot not served".into(),
+            Redirect::Moved(slot, node) => {
+                let (endpoint, port) = target(node);
+                format!("MOVED {slot} {endpoint}:{port}")
+            }
+            Redirect::Ask(slot, node) => {
+                let (endpoint, port) = target(node);
+                format!("ASK {slot} {endpoint}:{port}")
+            }
+        }
+    }
+
+    /// getNodeByQuery over command lines (one, or a transaction's queue): Ok when this
+    /// node serves them.
+    fn node_for(&self, lines: &[(CmdId, &Argv)], write: bool, asking: bool, readonly: bool) -> Result<(), Redirect> {
+        let Some(cluster) = self.cluster.as_ref() else { return Ok(()) };
+        let core = &cluster.core;
+        let me = core.myself_name();
+        let mut first: Option<&[u8]> = None;
+        let (mut slot, mut owner) = (0u16, None);
+        let (mut migrating, mut importing, mut multiple) = (false, false, false);
+        let (mut missing, mut existing) = (0usize, 0usize);
+        let mut pubsubshard = false;
+        for &(id, argv) in lines {
+            let cmd = self.commands.get(id);
+            pubsubshard |= matches!(cmd.name, "ssubscribe" | "sunsubscribe" | "spublish");
+            for key in command_keys(cmd, argv) {
+                let key = argv.get(key.pos);
+                let this_slot = key_slot(key);
+                match first {
+                    None => {
+                        first = Some(key);
+                        slot = this_slot;
+                        owner = core.slot_owner(slot);
+                        let Some(node) = owner else { return Err(Redirect::DownUnbound) };
+                        if node == me && core.migrating(slot).is_some() {
+                            migrating = true;
+                        } else if core.importing(slot).is_some() {
+                            importing = true;
+                        }
+                    }
+                    Some(f) if f != key => {
+                        if this_slot != slot {
+                            return Err(Redirect::CrossSlot);
+                        }
+                        multiple = true;
+                    }
+                    Some(_) => {}
+                }
+                if (migrating || importing) && !pubsubshard {
+                    // db 0: the only database in cluster mode.
+                    if self.dbs[0].peek(key, self.now_ms).is_some() {
+                        existing += 1;
+                    } else {
+                        missing += 1;
+                    }
+                }
+            }
+        }
+        let Some(owner) = owner else { return Ok(()) };
+        if core.state() != ClusterState::Ok {
+            if pubsubshard {
+                if !self.cfg.bool(ferrokv_config::pid("cluster-allow-pubsubshard-when-down")) {
+                    return Err(Redirect::DownState);
+                }
+            } else if !cluster.allow_reads_when_down {
+                return Err(Redirect::DownState);
+            } else if write {
+                return Err(Redirect::DownReadOnlyState);
+            }
+        }
+        if migrating && missing > 0 {
+            if existing > 0 {
+                return Err(Redirect::Unstable);
+            }
+            if let Some(to) = core.migrating(slot) {
+                return Err(Redirect::Ask(slot, to));
+            }
+        }
+        if importing && asking {
+            if multiple && missing > 0 {
+                return Err(Redirect::Unstable);
+            }
+            return Ok(());
+        }
+        let myself = core.myself();
+        if (readonly || pubsubshard) && !write && myself.is_replica() && myself.replica_of == Some(owner) {
+            return Ok(());
+        }
+        if owner != me {
+            return Err(Redirect::Moved(slot, owner));
+        }
+        Ok(())
+    }
+}
