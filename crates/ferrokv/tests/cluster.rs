@@ -70,6 +70,32 @@ fn error_of(port: u16, args: &[&str]) -> String {
     }
 }
 
+fn config_get(port: u16, name: &str) -> String {
+    let Ok(redis::Value::Array(items)) = query(port, &["CONFIG", "GET", name]) else { panic!("CONFIG GET {name}") };
+    match items.get(1) {
+        Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("CONFIG GET {name}: {other:?}"),
+    }
+}
+
+/// Starts a node again as itself: same port, bus port and directory (so its nodes.conf).
+fn restart_node(old: &Server, port: u16, bus_port: &str) -> Server {
+    let (port, timeout) = (port.to_string(), NODE_TIMEOUT_MS.to_string());
+    let dir = old.dir.path().to_str().expect("utf8").to_string();
+    Server::start(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-port",
+        bus_port,
+        "--cluster-node-timeout",
+        &timeout,
+        "--port",
+        &port,
+        "--dir",
+        &dir,
+    ])
+}
+
 fn cluster_field(port: u16, field: &str) -> String {
     text(port, &["CLUSTER", "INFO"])
         .lines()
@@ -297,6 +323,7 @@ fn three_masters_three_replicas_created_by_redis_cli() {
     // kill -9 the master: its replica takes over within node-timeout + 2 s.
     let mut nodes = nodes;
     let owner_index = ports.iter().position(|&p| p == owner).expect("owner");
+    let owner_bus = config_get(owner, "cluster-port");
     let killed_at = Instant::now();
     nodes[owner_index].kill9();
     let promoted = wait_until(Duration::from_millis(NODE_TIMEOUT_MS + 2000), || {
@@ -308,6 +335,22 @@ fn three_masters_three_replicas_created_by_redis_cli() {
     wait_state_ok(&alive, Duration::from_secs(10));
     assert_eq!(text(replica_port, &["GET", "k:1"]), "1");
     write_and_read(replica_port, 200, "after");
+
+    // The old master comes back from its nodes.conf and rejoins as the new master's replica.
+    let rejoined = restart_node(&nodes[owner_index], owner, &owner_bus);
+    let new_master_id = text(replica_port, &["CLUSTER", "MYID"]);
+    let demoted = wait_until(Duration::from_secs(20), || {
+        text(rejoined.port, &["CLUSTER", "NODES"])
+            .lines()
+            .any(|l| l.contains("myself,slave") && l.contains(&new_master_id))
+    });
+    assert!(demoted, "the old master did not rejoin as a replica:\n{}", text(rejoined.port, &["CLUSTER", "NODES"]));
+    assert!(
+        wait_until(Duration::from_secs(20), || text(rejoined.port, &["INFO", "replication"])
+            .contains("master_link_status:up")),
+        "the old master does not replicate from the new one"
+    );
+    check_cluster(replica_port);
 }
 
 #[test]
@@ -319,30 +362,10 @@ fn nodes_conf_survives_restart() {
     let mut nodes = nodes;
     let id = text(ports[2], &["CLUSTER", "MYID"]);
     let epoch = cluster_field(ports[2], "cluster_current_epoch");
-    let old = nodes.pop().expect("node");
-    let dir = old.dir.path().to_str().expect("utf8").to_string();
-    let bus_port = {
-        let v = query(ports[2], &["CONFIG", "GET", "cluster-port"]).expect("CONFIG GET");
-        let redis::Value::Array(items) = v else { panic!("CONFIG GET") };
-        let Some(redis::Value::BulkString(b)) = items.get(1) else { panic!("CONFIG GET") };
-        String::from_utf8_lossy(b).into_owned()
-    };
-    let mut old = old;
+    let mut old = nodes.pop().expect("node");
+    let bus_port = config_get(ports[2], "cluster-port");
     old.kill9();
-    let port = ports[2].to_string();
-    let timeout = NODE_TIMEOUT_MS.to_string();
-    let restarted = Server::start(&[
-        "--cluster-enabled",
-        "yes",
-        "--cluster-port",
-        &bus_port,
-        "--cluster-node-timeout",
-        &timeout,
-        "--port",
-        &port,
-        "--dir",
-        &dir,
-    ]);
+    let restarted = restart_node(&old, ports[2], &bus_port);
     assert_eq!(text(restarted.port, &["CLUSTER", "MYID"]), id);
     assert_eq!(cluster_field(restarted.port, "cluster_known_nodes"), "3");
     assert_eq!(cluster_field(restarted.port, "cluster_current_epoch"), epoch);
@@ -365,4 +388,85 @@ fn mixed_cluster_with_redis_server_nodes() {
     check_cluster(redis_master.port);
     check_cluster(ferro[0].port);
     write_and_read(ferro[0].port, 500, "mixed");
+}
+
+/// Two masters joined by hand (ADDSLOTSRANGE, MEET): transactions and scripts within one
+/// slot, and a slot opened for migration (ASK, ASKING, TRYAGAIN, SETSLOT NODE).
+#[test]
+fn open_slots_transactions_and_scripts() {
+    let a = ferrokv_node(&[]);
+    let b = ferrokv_node(&[]);
+    assert_eq!(text(a.port, &["CLUSTER", "ADDSLOTSRANGE", "0", "8191"]), "OK");
+    assert_eq!(text(b.port, &["CLUSTER", "ADDSLOTSRANGE", "8192", "16383"]), "OK");
+    let b_bus = config_get(b.port, "cluster-port");
+    assert_eq!(text(a.port, &["CLUSTER", "MEET", "127.0.0.1", &b.port.to_string(), &b_bus]), "OK");
+    wait_state_ok(&[a.port, b.port], Duration::from_secs(10));
+    let (a_id, b_id) = (text(a.port, &["CLUSTER", "MYID"]), text(b.port, &["CLUSTER", "MYID"]));
+
+    // "{a}" hashes to 15495 (b's), "{b}" to 3300 (a's).
+    assert_eq!(key_slot(a.port, "{b}x"), 3300);
+    assert_eq!(error_of(b.port, &["SET", "{b}x", "1"]), format!("MOVED 3300 127.0.0.1:{}", a.port));
+
+    // A transaction runs only if all its keys are in one slot.
+    let mut c = a.conn();
+    redis::cmd("MULTI").query::<()>(&mut c).expect("MULTI");
+    redis::cmd("SET").arg("{b}x").arg("1").query::<()>(&mut c).expect("queued");
+    redis::cmd("SET").arg("{b}y").arg("2").query::<()>(&mut c).expect("queued");
+    let done: Vec<String> = redis::cmd("EXEC").query(&mut c).expect("EXEC");
+    assert_eq!(done, vec!["OK", "OK"]);
+    let other_slot_key =
+        (0..100).map(|i| format!("k{i}")).find(|k| (1..8192).contains(&key_slot(a.port, k))).expect("a key of a's");
+    redis::cmd("MULTI").query::<()>(&mut c).expect("MULTI");
+    redis::cmd("SET").arg("{b}x").arg("3").query::<()>(&mut c).expect("queued");
+    redis::cmd("SET").arg(&other_slot_key).arg("4").query::<()>(&mut c).expect("queued");
+    let refused = redis::cmd("EXEC").query::<redis::Value>(&mut c).expect_err("cross-slot EXEC");
+    assert_eq!(refused.code(), Some("CROSSSLOT"), "{refused:?}");
+    assert_eq!(text(a.port, &["GET", "{b}x"]), "1");
+
+    // Scripts: declared keys are redirected like any command, undeclared ones refused.
+    let script = "return redis.call('get', KEYS[1])";
+    assert_eq!(text(a.port, &["EVAL", script, "1", "{b}x"]), "1");
+    assert_eq!(error_of(a.port, &["EVAL", script, "1", "{a}x"]), format!("MOVED 15495 127.0.0.1:{}", b.port));
+    let sneaky = error_of(a.port, &["EVAL", "return redis.call('get', '{a}x')", "0"]);
+    assert!(sneaky.contains("Script attempted to access a non local key in a cluster node"), "{sneaky}");
+    assert_eq!(
+        error_of(a.port, &["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"]),
+        "ERR Can not run script on cluster, 'no-cluster' flag is set."
+    );
+
+    // Slot 3300 moves from a to b: a answers ASK for keys it no longer has, b serves
+    // them to ASKING clients; multi-key commands over a partial slot get TRYAGAIN.
+    assert_eq!(text(b.port, &["CLUSTER", "SETSLOT", "3300", "IMPORTING", &a_id]), "OK");
+    assert_eq!(text(a.port, &["CLUSTER", "SETSLOT", "3300", "MIGRATING", &b_id]), "OK");
+    assert!(text(a.port, &["CLUSTER", "NODES"]).contains(&format!("[3300->-{b_id}]")));
+    assert!(text(b.port, &["CLUSTER", "NODES"]).contains(&format!("[3300-<-{a_id}]")));
+    assert_eq!(text(a.port, &["GET", "{b}x"]), "1");
+    assert_eq!(error_of(a.port, &["GET", "{b}missing"]), format!("ASK 3300 127.0.0.1:{}", b.port));
+    assert_eq!(
+        error_of(a.port, &["MGET", "{b}x", "{b}missing"]),
+        "TRYAGAIN Multiple keys request during rehashing of slot"
+    );
+    assert_eq!(error_of(b.port, &["GET", "{b}missing"]), format!("MOVED 3300 127.0.0.1:{}", a.port));
+    let mut asking = b.conn();
+    redis::cmd("ASKING").query::<()>(&mut asking).expect("ASKING");
+    let got: Option<String> = redis::cmd("GET").arg("{b}missing").query(&mut asking).expect("served after ASKING");
+    assert_eq!(got, None);
+    // ASKING lasts one command.
+    let again = redis::cmd("GET").arg("{b}missing").query::<Option<String>>(&mut asking).expect_err("MOVED");
+    assert_eq!(again.code(), Some("MOVED"));
+    assert_eq!(
+        error_of(a.port, &["CLUSTER", "SETSLOT", "3300", "NODE", &b_id]),
+        "ERR Can't assign hashslot 3300 to a different node while I still hold keys for this hash slot."
+    );
+    assert_eq!(text(a.port, &["DEL", "{b}x", "{b}y"]), "2");
+    assert_eq!(text(b.port, &["CLUSTER", "SETSLOT", "3300", "NODE", &b_id]), "OK");
+    assert_eq!(text(a.port, &["CLUSTER", "SETSLOT", "3300", "NODE", &b_id]), "OK");
+    assert_eq!(error_of(a.port, &["GET", "{b}x"]), format!("MOVED 3300 127.0.0.1:{}", b.port));
+    assert_eq!(text(b.port, &["SET", "{b}x", "moved"]), "OK");
+    // b closed its import with a new config epoch, so every node adopts the change.
+    let agreed = wait_until(Duration::from_secs(10), || {
+        slot_map(a.port).iter().any(|&(s, e, p)| (s..=e).contains(&3300) && p == b.port)
+    });
+    assert!(agreed, "a still maps 3300 elsewhere: {:?}", slot_map(a.port));
+    assert_eq!(text(b.port, &["CLUSTER", "COUNTKEYSINSLOT", "3300"]), "1");
 }

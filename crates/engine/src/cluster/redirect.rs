@@ -61,6 +61,20 @@ impl Engine {
         true
     }
 
+    /// scriptVerifyClusterState: a command a script runs must be served here, judged
+    /// with the calling client's READONLY and ASKING.
+    pub(crate) fn script_cluster_refusal(&self, caller: &Client, cmd: CmdId, argv: &Argv) -> Option<String> {
+        let write = self.commands.get(cmd).flags() & flags::WRITE != 0;
+        match self.node_for(&[(cmd, argv)], write, caller.asking, caller.cluster_readonly) {
+            Ok(()) => None,
+            Err(Redirect::DownReadOnlyState) => {
+                Some("Script attempted to execute a write command while the cluster is down and readonly".into())
+            }
+            Err(Redirect::DownState) => Some("Script attempted to execute a command while the cluster is down".into()),
+            Err(_) => Some("Script attempted to access a non local key in a cluster node".into()),
+        }
+    }
+
     fn redirect_message(&self, redirect: &Redirect) -> String {
         let target = |name: &NodeName| {
             let cluster = self.cluster.as_ref();

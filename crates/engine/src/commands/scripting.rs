@@ -185,6 +185,9 @@ pub(crate) fn prepare_refusal(c: &mut Ctx, f: ScriptFlags, ro: bool) -> Option<S
         return stale
             .then(|| "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.".into());
     }
+    if f.has(ScriptFlags::NO_CLUSTER) && eng.cluster.is_some() {
+        return Some("ERR Can not run script on cluster, 'no-cluster' flag is set.".into());
+    }
     if stale && !f.has(ScriptFlags::ALLOW_STALE) {
         return Some("MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.".into());
     }
@@ -411,6 +414,9 @@ impl ScriptCaller<'_> {
             && f & flags::DENYOOM != 0
         {
             return Some("-OOM command not allowed when used memory > 'maxmemory'.".into());
+        }
+        if self.eng.cluster.is_some() && !obey {
+            return self.eng.script_cluster_refusal(self.caller, cmd, argv);
         }
         None
     }
