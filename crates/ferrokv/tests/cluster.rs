@@ -470,3 +470,55 @@ fn open_slots_transactions_and_scripts() {
     assert!(agreed, "a still maps 3300 elsewhere: {:?}", slot_map(a.port));
     assert_eq!(text(b.port, &["CLUSTER", "COUNTKEYSINSLOT", "3300"]), "1");
 }
+
+/// The replica of `master_port` (a node whose CLUSTER NODES says it replicates it).
+fn replica_of(ports: &[u16], master_port: u16) -> u16 {
+    let id = text(master_port, &["CLUSTER", "MYID"]);
+    ports
+        .iter()
+        .copied()
+        .find(|&p| text(p, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself,slave") && l.contains(&id)))
+        .expect("a replica")
+}
+
+fn is_master(port: u16) -> bool {
+    text(port, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself,master"))
+}
+
+/// CLUSTER FAILOVER in its three forms, each moving a master's slots to its replica
+/// while the old master stays up (and becomes a replica).
+#[test]
+fn manual_failover_default_force_and_takeover() {
+    let nodes: Vec<Server> = (0..6).map(|_| ferrokv_node(&[])).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    create_cluster(&ports, 1);
+    wait_state_ok(&ports, Duration::from_secs(20));
+    assert_eq!(error_of(ports[0], &["CLUSTER", "FAILOVER"]), "ERR You should send CLUSTER FAILOVER to a replica");
+    assert_eq!(
+        error_of(ports[0], &["FAILOVER"]),
+        "ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead."
+    );
+    write_and_read(ports[0], 100, "mf");
+    let masters: Vec<u16> = ports.iter().copied().filter(|&p| is_master(p)).collect();
+    assert_eq!(masters.len(), 3);
+    for (master, option) in masters.iter().zip([None, Some("FORCE"), Some("TAKEOVER")]) {
+        let replica = replica_of(&ports, *master);
+        let synced = wait_until(Duration::from_secs(10), || {
+            text(replica, &["INFO", "replication"]).contains("master_link_status:up")
+        });
+        assert!(synced, "replica {replica} not synced");
+        let mut args = vec!["CLUSTER", "FAILOVER"];
+        args.extend(option);
+        assert_eq!(text(replica, &args), "OK", "{option:?}");
+        let swapped = wait_until(Duration::from_secs(10), || is_master(replica) && !is_master(*master));
+        assert!(
+            swapped,
+            "CLUSTER FAILOVER {option:?}: roles did not swap\n{}\n{}",
+            text(replica, &["CLUSTER", "NODES"]),
+            text(*master, &["CLUSTER", "NODES"])
+        );
+        wait_state_ok(&ports, Duration::from_secs(10));
+    }
+    write_and_read(ports[0], 100, "mf");
+    check_cluster(ports[0]);
+}

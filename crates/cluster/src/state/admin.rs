@@ -78,7 +78,7 @@ impl Cluster {
 
     /// clusterBumpConfigEpochWithoutConsensus: a new epoch for this node unless it already
     /// has the highest. True when bumped.
-    fn bump_epoch_without_consensus(&mut self) -> bool {
+    pub(super) fn bump_epoch_without_consensus(&mut self) -> bool {
         let max = self.max_epoch();
         let mine = self.myself().config_epoch;
         if mine != 0 && mine == max {

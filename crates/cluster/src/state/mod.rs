@@ -13,6 +13,7 @@
 
 mod admin;
 mod failover;
+mod manual;
 mod receive;
 
 use crate::bus::{self, Body, Gossip, Header, Message, NodeName, SlotBitmap, NAME_LEN};
@@ -86,6 +87,11 @@ pub enum Output {
     BecomeMaster,
     /// Deliver a PUBLISH/SPUBLISH that came over the bus to local subscribers.
     Publish { channel: Vec<u8>, message: Vec<u8>, shard: bool },
+    /// Manual failover, master side: hold client writes for this long (CLIENT PAUSE
+    /// WRITE) so the replica catches up with a frozen offset.
+    PauseWrites { ms: u64 },
+    /// The manual failover is over: writes may go on.
+    ResumeWrites,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +212,7 @@ pub struct Cluster {
     out: Vec<Output>,
     save_pending: bool,
     ticks: u64,
+    mf: manual::ManualFailover,
 }
 
 fn random_name(rng: &mut fastrand::Rng) -> NodeName {
@@ -250,6 +257,7 @@ impl Cluster {
             out: Vec::new(),
             save_pending: true,
             ticks: 0,
+            mf: manual::ManualFailover::default(),
         }
     }
 
@@ -596,7 +604,7 @@ impl Cluster {
                 ClusterState::Ok => 0,
                 ClusterState::Fail => 1,
             },
-            mflags: [0; 3],
+            mflags: [self.mflags0(), 0, 0],
         }
     }
 
@@ -700,6 +708,7 @@ impl Cluster {
             node.replica_of = Some(master);
         }
         self.election = Election::default();
+        self.reset_manual_failover();
         self.save_pending = true;
         self.out.push(Output::BecomeReplicaOf(master));
         self.update_state();
@@ -823,6 +832,7 @@ impl Cluster {
                 self.mark_failing_if_needed(now, &name);
             }
         }
+        self.manual_failover_tick(now);
         if !self.myself_is_master() {
             self.handle_replica_failover(now);
         }

@@ -55,6 +55,9 @@ impl Cluster {
                 n.data_received = now;
             }
         }
+        if let Some(name) = sender {
+            self.note_paused_master(name, &msg.header);
+        }
         match &msg.body {
             Body::Ping { .. } | Body::Pong { .. } | Body::Meet { .. } => self.process_ping(now, origin, sender, &msg),
             Body::Fail { about } => {
@@ -83,9 +86,13 @@ impl Cluster {
                     self.process_update(*config_epoch, node, slots);
                 }
             }
-            // Manual failover and modules are not part of this core yet; unknown types are
-            // ignored as Redis ignores them.
-            Body::MfStart | Body::Module { .. } | Body::Unknown { .. } => {}
+            Body::MfStart => {
+                if let Some(name) = sender {
+                    self.process_mfstart(now, name);
+                }
+            }
+            // Module messages and unknown types are ignored, as Redis ignores them.
+            Body::Module { .. } | Body::Unknown { .. } => {}
         }
     }
 

@@ -89,6 +89,19 @@ impl Engine {
                         self.promote();
                     }
                 }
+                Output::PauseWrites { ms } => {
+                    let until = self.now_ms.saturating_add(ms as i64);
+                    let pause = match self.pause {
+                        Some(old) => crate::engine::Pause { until_ms: old.until_ms.max(until), all: old.all },
+                        None => crate::engine::Pause { until_ms: until, all: false },
+                    };
+                    log::warn!("Manual failover requested by a replica: pausing writes");
+                    self.pause = Some(pause);
+                }
+                Output::ResumeWrites => {
+                    log::info!("Manual failover over: resuming writes");
+                    self.end_pause();
+                }
                 Output::SaveConfig => {
                     // Before anything the same input sends, as Redis saves in beforeSleep
                     // before its writes go out.
@@ -143,6 +156,20 @@ impl Engine {
             }
         }
         self.now_ms = wall_ms;
+        self.cluster_apply(outputs);
+    }
+
+    /// A bus message in, with the replication offset as of now (a paused master tells
+    /// its replica the exact offset to reach).
+    pub fn cluster_handle(&mut self, mono_ms: u64, origin: ferrokv_cluster::state::Origin, msg: bus::Message) {
+        let offset = self.repl.offset;
+        let Some(mode) = self.cluster.as_mut() else { return };
+        if let Some(n) = mode.received.get_mut(usize::from(msg.body.kind())) {
+            *n += 1;
+        }
+        mode.mono_ms = mono_ms;
+        mode.core.set_repl_offset(offset);
+        let outputs = mode.core.handle(mono_ms, origin, msg);
         self.cluster_apply(outputs);
     }
 

@@ -318,7 +318,29 @@ pub fn count_failure_reports(c: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// CLUSTER FAILOVER [FORCE|TAKEOVER] (on a replica).
 pub fn failover(c: &mut Ctx) -> CmdResult {
     mode(c)?;
-    Err(CmdError::err("ERR CLUSTER FAILOVER is not supported by ferrokv yet"))
+    let (force, takeover) = match c.argc() {
+        2 => (false, false),
+        3 if is(c.arg(2), "force") => (true, false),
+        3 if is(c.arg(2), "takeover") => (true, true),
+        _ => return Err(CmdError::Syntax),
+    };
+    let m = mode(c)?;
+    let now = m.mono_ms;
+    let outputs = m.core.manual_failover(now, force, takeover).map_err(CmdError::err)?;
+    log::warn!(
+        "{}",
+        if takeover {
+            "Taking over the master (user request)."
+        } else if force {
+            "Forced failover user request accepted."
+        } else {
+            "Manual failover user request accepted."
+        }
+    );
+    apply(c, outputs);
+    c.out().ok();
+    Ok(())
 }

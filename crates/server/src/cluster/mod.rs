@@ -183,14 +183,7 @@ impl Driver {
                         Origin::Outbound { node }
                     }
                 };
-                let Some(mode) = e.cluster.as_mut() else { return };
-                let kind = usize::from(msg.body.kind());
-                if let Some(n) = mode.received.get_mut(kind) {
-                    *n += 1;
-                }
-                mode.mono_ms = now;
-                let outputs = mode.core.handle(now, origin, *msg);
-                e.cluster_apply(outputs);
+                e.cluster_handle(now, origin, *msg);
                 self.perform(&mut e);
             }
             Event::Closed { from } => match from {
