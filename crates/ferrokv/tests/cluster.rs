@@ -316,6 +316,16 @@ fn three_masters_three_replicas_created_by_redis_cli() {
     );
     assert_eq!(error_of(replica_port, &["GET", "k:1"]), format!("MOVED {slot} 127.0.0.1:{owner}"));
 
+    // Sharded pub/sub: a channel is routed like a key; a replica of the channel's master
+    // serves SSUBSCRIBE, and SPUBLISH reaches it over the bus.
+    let mut subscriber = common::Raw::connect(&format!("127.0.0.1:{replica_port}"));
+    let subscribed = String::from_utf8_lossy(&subscriber.cmd(&[b"SSUBSCRIBE", b"k:1"])).into_owned();
+    assert!(subscribed.contains("ssubscribe"), "{subscribed}");
+    assert_eq!(error_of(other, &["SPUBLISH", "k:1", "hello"]), format!("MOVED {slot} 127.0.0.1:{owner}"));
+    assert_eq!(text(owner, &["SPUBLISH", "k:1", "hello"]), "0");
+    let message = String::from_utf8_lossy(&subscriber.read_reply().expect("smessage")).into_owned();
+    assert!(message.contains("smessage") && message.contains("hello"), "{message}");
+
     // redis-py's cluster client, across slots.
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cluster_clients/redis_py_cluster.py");
     run_python_scenario(script, &[ports[0].to_string()], String::new);

@@ -167,6 +167,18 @@ impl Cluster {
         self.finish()
     }
 
+    /// SPUBLISH in cluster mode: the message goes to the other nodes of this node's shard
+    /// (its master and that master's replicas).
+    pub fn publish_shard(&mut self, channel: &[u8], message: &[u8]) -> Vec<Output> {
+        let me = self.myself();
+        let master = if me.is_replica() { me.replica_of } else { Some(self.myself) };
+        let body = crate::bus::Body::PublishShard { channel: channel.to_vec(), message: message.to_vec() };
+        if let Some(master) = master {
+            self.broadcast(body, |n| n.name == master || n.replica_of == Some(master));
+        }
+        self.finish()
+    }
+
     /// The nodes replicating `master` (CLUSTER REPLICAS), in table order.
     pub fn replicas_of(&self, master: &NodeName) -> Vec<NodeName> {
         self.nodes.iter().filter(|n| n.is_replica() && n.replica_of.as_ref() == Some(master)).map(|n| n.name).collect()

@@ -119,9 +119,17 @@ impl Engine {
         let mut pubsubshard = false;
         for &(id, argv) in lines {
             let cmd = self.commands.get(id);
-            pubsubshard |= matches!(cmd.name, "ssubscribe" | "sunsubscribe" | "spublish");
-            for key in command_keys(cmd, argv) {
-                let key = argv.get(key.pos);
+            let shard_channels = matches!(cmd.name, "ssubscribe" | "sunsubscribe" | "spublish");
+            pubsubshard |= shard_channels;
+            // Shard channels count as keys here, as in Redis 7.0 (its legacy key range
+            // keeps their NOT_KEY specs).
+            let positions: Vec<usize> = match cmd.name {
+                "spublish" => vec![1],
+                "ssubscribe" | "sunsubscribe" => (1..argv.len()).collect(),
+                _ => command_keys(cmd, argv).iter().map(|k| k.pos).collect(),
+            };
+            for pos in positions {
+                let key = argv.get(pos);
                 let this_slot = key_slot(key);
                 match first {
                     None => {
