@@ -491,7 +491,12 @@ impl Engine {
         if self.tracking.active() {
             self.tracking.processing = client.id;
         }
+        // ASKING is good for the next command only (or a whole transaction), as in Redis.
+        let asking_cmd = self.cluster.is_some() && argv.get(0).eq_ignore_ascii_case(b"asking");
         self.process_command(client, argv, now_ms);
+        if client.asking && !asking_cmd && client.multi.is_none() {
+            client.asking = false;
+        }
         if client.reply_mode != ReplyMode::On && client.blocked.is_none() {
             crate::reply_mode::settle(client, out_before, subscription);
         }

@@ -461,7 +461,11 @@ fn open_slots_transactions_and_scripts() {
     redis::cmd("ASKING").query::<()>(&mut asking).expect("ASKING");
     let got: Option<String> = redis::cmd("GET").arg("{b}missing").query(&mut asking).expect("served after ASKING");
     assert_eq!(got, None);
-    // ASKING lasts one command.
+    // ASKING lasts one command, whatever it is.
+    redis::cmd("ASKING").query::<()>(&mut asking).expect("ASKING");
+    redis::cmd("PING").query::<()>(&mut asking).expect("PING");
+    let after_ping = redis::cmd("GET").arg("{b}missing").query::<Option<String>>(&mut asking).expect_err("MOVED");
+    assert_eq!(after_ping.code(), Some("MOVED"));
     let again = redis::cmd("GET").arg("{b}missing").query::<Option<String>>(&mut asking).expect_err("MOVED");
     assert_eq!(again.code(), Some("MOVED"));
     assert_eq!(
@@ -479,6 +483,18 @@ fn open_slots_transactions_and_scripts() {
     });
     assert!(agreed, "a still maps 3300 elsewhere: {:?}", slot_map(a.port));
     assert_eq!(text(b.port, &["CLUSTER", "COUNTKEYSINSLOT", "3300"]), "1");
+
+    // b claims one of a's slots under its newer epoch while a still has a key there: a
+    // gives the slot up and deletes the key (Redis's dirty slots).
+    let c_slot = key_slot(a.port, "{c}k");
+    assert!(c_slot < 8192 && c_slot != 3300, "{c_slot}");
+    assert_eq!(text(a.port, &["SET", "{c}k", "v"]), "OK");
+    assert_eq!(text(b.port, &["CLUSTER", "SETSLOT", &c_slot.to_string(), "NODE", &b_id]), "OK");
+    let dropped = wait_until(Duration::from_secs(10), || {
+        text(a.port, &["CLUSTER", "COUNTKEYSINSLOT", &c_slot.to_string()]) == "0"
+    });
+    assert!(dropped, "a kept its key in a slot b took");
+    assert_eq!(error_of(a.port, &["GET", "{c}k"]), format!("MOVED {c_slot} 127.0.0.1:{}", b.port));
 }
 
 /// The replica of `master_port` (a node whose CLUSTER NODES says it replicates it).

@@ -92,6 +92,9 @@ pub enum Output {
     PauseWrites { ms: u64 },
     /// The manual failover is over: writes may go on.
     ResumeWrites,
+    /// These slots of ours are served by another node now: delete the keys this node
+    /// still holds in them.
+    DropSlotKeys(Vec<u16>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -102,6 +102,7 @@ impl Engine {
                     log::info!("Manual failover over: resuming writes");
                     self.end_pause();
                 }
+                Output::DropSlotKeys(slots) => self.drop_slot_keys(&slots),
                 Output::SaveConfig => {
                     // Before anything the same input sends, as Redis saves in beforeSleep
                     // before its writes go out.
@@ -178,6 +179,31 @@ impl Engine {
     pub fn attach_cluster(&mut self, mode: ClusterMode) {
         self.cluster = Some(Box::new(mode));
         self.dbs[0].enable_slot_index(ferrokv_cluster::slot::key_slot);
+    }
+
+    /// delKeysInSlot for slots another node took while we held keys there: each key is
+    /// deleted as a DEL would, and the DELs go to the AOF and the replicas.
+    fn drop_slot_keys(&mut self, slots: &[u16]) {
+        let mut deleted = 0usize;
+        for &slot in slots {
+            for key in self.keys_in_slot(slot, usize::MAX) {
+                if let Some(obj) = self.dbs[0].remove(&key) {
+                    self.host.free_later(Box::new(obj));
+                    deleted += 1;
+                    self.dirty += 1;
+                    self.feed.push(0, [&b"DEL"[..], &key]);
+                    self.touch_watched(None, 0, &key);
+                    if self.tracking.active() {
+                        self.tracking_invalidate(None, &key, 0, true);
+                    }
+                    self.notify(None, ferrokv_config::notify::GENERIC, "del", &key, 0);
+                }
+            }
+        }
+        if deleted > 0 {
+            log::warn!("Deleted {deleted} keys from slots now served by another node");
+            self.feed.end_unit(false);
+        }
     }
 
     /// Keys of db 0 in a slot (stored ones: a key past its TTL counts until deleted, as

@@ -151,6 +151,7 @@ impl Driver {
     fn tick(&mut self, shared: &Shared) {
         let mut e = shared.engine.lock();
         e.cluster_tick(conn::mono_ms() as u64, conn::now_ms());
+        e.flush_feed();
         self.perform(&mut e);
     }
 
@@ -184,6 +185,8 @@ impl Driver {
                     }
                 };
                 e.cluster_handle(now, origin, *msg);
+                // Keys deleted for slots taken elsewhere reach the AOF and replicas now.
+                e.flush_feed();
                 self.perform(&mut e);
             }
             Event::Closed { from } => match from {
