@@ -484,6 +484,24 @@ fn open_slots_transactions_and_scripts() {
     assert!(agreed, "a still maps 3300 elsewhere: {:?}", slot_map(a.port));
     assert_eq!(text(b.port, &["CLUSTER", "COUNTKEYSINSLOT", "3300"]), "1");
 
+    // A client blocked on a key of a slot that moves away is redirected at once.
+    let list = (0..100)
+        .map(|i| format!("{{list{i}}}"))
+        .find(|k| key_slot(a.port, k) < 8192 && key_slot(a.port, k) != key_slot(a.port, "{c}k"))
+        .expect("a key of a's");
+    let d_slot = key_slot(a.port, &list);
+    let mut blocked = common::Raw::connect(&format!("127.0.0.1:{}", a.port));
+    let mut blpop = Vec::new();
+    ferrokv_resp::encode_command(&mut blpop, [&b"BLPOP"[..], list.as_bytes(), b"0"]);
+    blocked.send(&blpop);
+    assert!(
+        wait_until(Duration::from_secs(5), || text(a.port, &["INFO", "clients"]).contains("blocked_clients:1")),
+        "BLPOP did not block"
+    );
+    assert_eq!(text(b.port, &["CLUSTER", "SETSLOT", &d_slot.to_string(), "NODE", &b_id]), "OK");
+    let redirected = String::from_utf8_lossy(&blocked.read_reply().expect("a reply")).into_owned();
+    assert_eq!(redirected.trim_end(), format!("-MOVED {d_slot} 127.0.0.1:{}", b.port));
+
     // b claims one of a's slots under its newer epoch while a still has a key there: a
     // gives the slot up and deletes the key (Redis's dirty slots).
     let c_slot = key_slot(a.port, "{c}k");

@@ -158,6 +158,7 @@ impl Engine {
         }
         self.now_ms = wall_ms;
         self.cluster_apply(outputs);
+        self.redirect_blocked_clients();
     }
 
     /// A bus message in, with the replication offset as of now (a paused master tells

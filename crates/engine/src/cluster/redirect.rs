@@ -2,6 +2,7 @@
 //! clusterRedirectClient, run in `process` after the ACL check for every command with
 //! keys (and EXEC, over everything queued). Masters' streams are exempt, as in Redis.
 
+use crate::blocking::TimeoutReply;
 use crate::client::Client;
 use crate::commands::getkeys::command_keys;
 use crate::commands::spec::flags;
@@ -59,6 +60,55 @@ impl Engine {
             self.stats.record_error(&e);
         }
         true
+    }
+
+    /// clusterRedirectBlockedClientIfNeeded, from the cluster tick: a client blocked on
+    /// keys (lists, sorted sets, streams) whose slot this node no longer serves, or any
+    /// such client while the cluster is down, gets the redirection or error now instead of
+    /// waiting for a write that will never come here.
+    pub(crate) fn redirect_blocked_clients(&mut self) {
+        if self.blocking.is_empty() {
+            return;
+        }
+        let Some(cluster) = self.cluster.as_ref() else { return };
+        let core = &cluster.core;
+        let me = core.myself_name();
+        let myself = core.myself();
+        let mut verdicts: Vec<(crate::client::ClientId, Redirect)> = Vec::new();
+        for c in self.clients.iter() {
+            let Some(b) = c.blocked.as_ref() else { continue };
+            if !matches!(b.timeout_reply, TimeoutReply::NullArray | TimeoutReply::NullBulk) {
+                continue;
+            }
+            if core.state() != ClusterState::Ok {
+                verdicts.push((c.id, Redirect::DownState));
+                continue;
+            }
+            let Some(key) = b.keys.first() else { continue };
+            let slot = key_slot(key);
+            let mut owner = core.slot_owner(slot);
+            let write = self.commands.get(b.cmd).flags() & flags::WRITE != 0;
+            if c.cluster_readonly && !write && myself.is_replica() && myself.replica_of == owner {
+                owner = Some(me);
+            }
+            if owner != Some(me) && core.importing(slot).is_none() {
+                verdicts.push((c.id, owner.map_or(Redirect::DownUnbound, |o| Redirect::Moved(slot, o))));
+            }
+        }
+        for (id, redirect) in verdicts {
+            let msg = self.redirect_message(&redirect);
+            let Some(mut c) = self.clients.take(id) else { continue };
+            let out_before = c.out.len();
+            if self.unblock(&mut c).is_some() {
+                c.out.error(&msg);
+                for e in c.out.take_errors() {
+                    self.stats.record_error(&e);
+                }
+                crate::reply_mode::settle(&mut c, out_before, false);
+                c.waker.wake();
+            }
+            self.clients.put(c);
+        }
     }
 
     /// scriptVerifyClusterState: a command a script runs must be served here, judged
