@@ -439,6 +439,12 @@ fn open_slots_transactions_and_scripts() {
     assert_eq!(error_of(a.port, &["EVAL", script, "1", "{a}x"]), format!("MOVED 15495 127.0.0.1:{}", b.port));
     let sneaky = error_of(a.port, &["EVAL", "return redis.call('get', '{a}x')", "0"]);
     assert!(sneaky.contains("Script attempted to access a non local key in a cluster node"), "{sneaky}");
+    let two_slots =
+        error_of(a.port, &["EVAL", "redis.call('get', KEYS[1]); return redis.call('get', '{c}k')", "1", "{b}x"]);
+    assert!(two_slots.contains("Script attempted to access keys that do not hash to the same slot"), "{two_slots}");
+    let allowed = "#!lua flags=allow-cross-slot-keys\nredis.call('get', KEYS[1]); return redis.call('get', '{c}k')";
+    let cross = query(a.port, &["EVAL", allowed, "1", "{b}x"]);
+    assert!(matches!(cross, Ok(redis::Value::Nil)), "allow-cross-slot-keys: {cross:?}");
     assert_eq!(
         error_of(a.port, &["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"]),
         "ERR Can not run script on cluster, 'no-cluster' flag is set."

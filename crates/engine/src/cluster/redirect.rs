@@ -112,11 +112,28 @@ impl Engine {
     }
 
     /// scriptVerifyClusterState: a command a script runs must be served here, judged
-    /// with the calling client's READONLY and ASKING.
-    pub(crate) fn script_cluster_refusal(&self, caller: &Client, cmd: CmdId, argv: &Argv) -> Option<String> {
+    /// with the calling client's READONLY and ASKING, and (unless the script allows
+    /// cross-slot keys) keep to the slot its keys so far were in (`slot`, updated).
+    pub(crate) fn script_cluster_refusal(
+        &self,
+        caller: &Client,
+        cmd: CmdId,
+        argv: &Argv,
+        slot: &mut Option<u16>,
+        allow_cross_slot: bool,
+    ) -> Option<String> {
         let write = self.commands.get(cmd).flags() & flags::WRITE != 0;
         match self.node_for(&[(cmd, argv)], write, caller.asking, caller.cluster_readonly) {
-            Ok(()) => None,
+            Ok(None) => None,
+            Ok(Some(_)) if allow_cross_slot => None,
+            Ok(Some(this)) => match *slot {
+                None => {
+                    *slot = Some(this);
+                    None
+                }
+                Some(s) if s == this => None,
+                Some(_) => Some("Script attempted to access keys that do not hash to the same slot".into()),
+            },
             Err(Redirect::DownReadOnlyState) => {
                 Some("Script attempted to execute a write command while the cluster is down and readonly".into())
             }
@@ -157,9 +174,15 @@ impl Engine {
     }
 
     /// getNodeByQuery over command lines (one, or a transaction's queue): Ok when this
-    /// node serves them.
-    fn node_for(&self, lines: &[(CmdId, &Argv)], write: bool, asking: bool, readonly: bool) -> Result<(), Redirect> {
-        let Some(cluster) = self.cluster.as_ref() else { return Ok(()) };
+    /// node serves them, with the slot of their keys (None: no keys).
+    fn node_for(
+        &self,
+        lines: &[(CmdId, &Argv)],
+        write: bool,
+        asking: bool,
+        readonly: bool,
+    ) -> Result<Option<u16>, Redirect> {
+        let Some(cluster) = self.cluster.as_ref() else { return Ok(None) };
         let core = &cluster.core;
         let me = core.myself_name();
         let mut first: Option<&[u8]> = None;
@@ -211,7 +234,7 @@ impl Engine {
                 }
             }
         }
-        let Some(owner) = owner else { return Ok(()) };
+        let Some(owner) = owner else { return Ok(None) };
         if core.state() != ClusterState::Ok {
             if pubsubshard {
                 if !self.cfg.bool(ferrokv_config::pid("cluster-allow-pubsubshard-when-down")) {
@@ -235,15 +258,15 @@ impl Engine {
             if multiple && missing > 0 {
                 return Err(Redirect::Unstable);
             }
-            return Ok(());
+            return Ok(Some(slot));
         }
         let myself = core.myself();
         if (readonly || pubsubshard) && !write && myself.is_replica() && myself.replica_of == Some(owner) {
-            return Ok(());
+            return Ok(Some(slot));
         }
         if owner != me {
             return Err(Redirect::Moved(slot, owner));
         }
-        Ok(())
+        Ok(Some(slot))
     }
 }

@@ -237,6 +237,8 @@ pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: 
         write_dirty: false,
         propagated: 0,
         feed_enabled: c.eng.feed.enabled,
+        cluster_slot: keys.first().filter(|_| c.eng.cluster.is_some()).map(|k| ferrokv_cluster::slot::key_slot(k)),
+        allow_cross_slot: !f.compat() && f.has(ScriptFlags::ALLOW_CROSS_SLOT),
     };
     // Only a client's own run may pause between slices: inside MULTI/EXEC, from the
     // master's stream or while loading it must end as one step, and a replica does not
@@ -303,6 +305,10 @@ pub(crate) struct RunParams {
     /// Inner commands that reached the feed.
     pub propagated: usize,
     pub feed_enabled: bool,
+    /// Cluster mode: the slot the script's keys are in so far (the declared ones first),
+    /// and whether it may use keys of several slots (`allow-cross-slot-keys`).
+    pub cluster_slot: Option<u16>,
+    pub allow_cross_slot: bool,
 }
 
 /// `redis.call`'s path into the engine for one script run.
@@ -319,6 +325,8 @@ pub(crate) struct ScriptCaller<'a> {
     /// Inner commands that reached the feed.
     propagated: usize,
     feed_enabled: bool,
+    cluster_slot: Option<u16>,
+    allow_cross_slot: bool,
 }
 
 impl<'a> ScriptCaller<'a> {
@@ -340,6 +348,8 @@ impl<'a> ScriptCaller<'a> {
             write_dirty: p.write_dirty,
             propagated: p.propagated,
             feed_enabled: p.feed_enabled,
+            cluster_slot: p.cluster_slot,
+            allow_cross_slot: p.allow_cross_slot,
         }
     }
 
@@ -351,6 +361,8 @@ impl<'a> ScriptCaller<'a> {
             write_dirty: self.write_dirty,
             propagated: self.propagated,
             feed_enabled: self.feed_enabled,
+            cluster_slot: self.cluster_slot,
+            allow_cross_slot: self.allow_cross_slot,
         }
     }
 }
@@ -416,7 +428,10 @@ impl ScriptCaller<'_> {
             return Some("-OOM command not allowed when used memory > 'maxmemory'.".into());
         }
         if self.eng.cluster.is_some() && !obey {
-            return self.eng.script_cluster_refusal(self.caller, cmd, argv);
+            let mut slot = self.cluster_slot;
+            let refusal = self.eng.script_cluster_refusal(self.caller, cmd, argv, &mut slot, self.allow_cross_slot);
+            self.cluster_slot = slot;
+            return refusal;
         }
         None
     }
