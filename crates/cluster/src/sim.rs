@@ -229,6 +229,12 @@ impl Sim {
         self.apply(replica, out);
     }
 
+    pub fn manual_failover(&mut self, i: usize, force: bool, takeover: bool) {
+        let now = self.now;
+        let out = self.nodes[i].core.manual_failover(now, force, takeover).expect("CLUSTER FAILOVER");
+        self.apply(i, out);
+    }
+
     pub fn set_offset(&mut self, i: usize, offset: u64) {
         self.nodes[i].core.set_repl_offset(offset);
     }
@@ -451,4 +457,37 @@ fn equal_replicas_elect_exactly_one() {
         assert_eq!(sim.promotions().len(), 1, "seed {seed}: promotions {:?}", sim.promotions());
         sim.assert_one_vote_per_epoch();
     }
+}
+
+#[test]
+fn a_manual_failover_waits_for_the_paused_masters_offset() {
+    let mut sim = Sim::formed(6, &[(3, 0), (4, 1), (5, 2)]);
+    sim.set_offset(0, 1000);
+    sim.set_offset(3, 900);
+    sim.run(1000);
+    sim.manual_failover(3, false, false);
+    sim.run(2000);
+    assert!(sim.events.iter().any(|(_, i, o)| *i == 0 && *o == Output::PauseWrites { ms: 10_000 }), "master paused");
+    assert!(sim.promotions().is_empty(), "promoted before reaching the master's offset");
+    sim.set_offset(3, 1000);
+    let all: Vec<usize> = (0..6).collect();
+    let done = sim.run_until(3000, |s| {
+        s.owner_everywhere(&all, 0) == Some(3)
+            && all.iter().all(|&i| s.core(i).node(&name_of(0)).is_some_and(|n| n.replica_of == Some(name_of(3))))
+    });
+    assert!(done, "the replica did not take over, or the old master did not follow it");
+    assert_eq!(sim.promotions(), vec![3]);
+    assert!(sim.events.iter().any(|(_, i, o)| *i == 0 && *o == Output::ResumeWrites), "master resumed writes");
+    sim.assert_one_vote_per_epoch();
+}
+
+#[test]
+fn a_takeover_needs_no_votes() {
+    let mut sim = Sim::formed(6, &[(3, 0), (4, 1), (5, 2)]);
+    sim.partition(&[3, 0]);
+    sim.manual_failover(3, true, true);
+    assert_eq!(sim.promotions(), vec![3], "promoted at once");
+    sim.heal();
+    let all: Vec<usize> = (0..6).collect();
+    assert!(sim.run_until(5000, |s| s.owner_everywhere(&all, 0) == Some(3)), "the takeover did not spread");
 }

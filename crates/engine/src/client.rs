@@ -90,6 +90,10 @@ pub struct Client {
     pub multi: Option<MultiState>,
     /// A queued command was rejected: EXEC must abort.
     pub dirty_exec: bool,
+    /// Cluster mode: ASKING was sent (good for the next command only).
+    pub asking: bool,
+    /// Cluster mode: READONLY, reads of our master's slots are served on this replica.
+    pub cluster_readonly: bool,
     /// A watched key was modified: EXEC must fail.
     pub dirty_cas: bool,
     /// (db, key, existed-and-was-expired-at-WATCH-time)
@@ -158,6 +162,8 @@ impl Client {
             reply_mode: ReplyMode::On,
             multi: None,
             dirty_exec: false,
+            asking: false,
+            cluster_readonly: false,
             dirty_cas: false,
             watched: Vec::new(),
             channels: HashSet::new(),

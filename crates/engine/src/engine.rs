@@ -225,6 +225,8 @@ pub struct Engine {
     pub scripts: crate::commands::scripting::ScriptState,
     /// Users and their permissions, the ACL LOG.
     pub acl: ferrokv_acl::Acl,
+    /// Cluster mode (`cluster-enabled yes`): the cluster state and the driver's queue.
+    pub cluster: Option<Box<crate::cluster::ClusterMode>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -290,6 +292,7 @@ impl Engine {
             pre_command_oom: false,
             scripts: Default::default(),
             acl,
+            cluster: None,
         })
     }
 
@@ -496,7 +499,12 @@ impl Engine {
         if self.tracking.active() {
             self.tracking.processing = client.id;
         }
+        // ASKING is good for the next command only (or a whole transaction), as in Redis.
+        let asking_cmd = self.cluster.is_some() && argv.get(0).eq_ignore_ascii_case(b"asking");
         self.process_command(client, argv, now_ms);
+        if client.asking && !asking_cmd && client.multi.is_none() {
+            client.asking = false;
+        }
         if client.reply_mode != ReplyMode::On && client.blocked.is_none() && client.migrating.is_none() {
             crate::reply_mode::settle(client, out_before, subscription);
         }
@@ -553,6 +561,12 @@ impl Engine {
         if let Err(reason) = self.acl_check(client, cmd, &argv, acl_context) {
             let msg = crate::acl::noperm_message(reason, self.commands.get(cmd).fullname());
             self.reject(client, &argv, Some(cmd), &msg);
+            return;
+        }
+        if self.cluster.is_some()
+            && client.repl_role != Some(crate::client::ReplRole::Master)
+            && self.cluster_redirect(client, cmd, &argv)
+        {
             return;
         }
         // A suspended script: Redis's BUSY check comes later, after checks that may evict

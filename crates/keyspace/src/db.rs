@@ -8,6 +8,7 @@
 //! master sends the DEL) but hides expired keys all the same.
 
 use crate::dict::{Dict, Entry, VacantEntry};
+use crate::slot_index::{SlotFn, SlotIndex};
 use crate::smallbytes::SmallBytes;
 use crate::snapshot::{self, DbSnapshot, Preserved, Retired};
 use crate::value::Obj;
@@ -35,6 +36,8 @@ pub struct Db {
     /// Set while a snapshot runs: every change first preserves the old value of a key the
     /// snapshot has not recorded yet (see [`crate::snapshot`]).
     snap: Option<Box<DbSnapshot>>,
+    /// Cluster mode: the keys of each hash slot (None standalone).
+    slots: Option<Box<SlotIndex>>,
 }
 
 /// A key looked up for writing.
@@ -49,12 +52,15 @@ pub enum DbEntry<'a> {
 }
 
 /// An absent key, ready to be created with the epoch stamp snapshots rely on.
-pub struct DbVacant<'a>(VacantEntry<'a, Obj>);
+pub struct DbVacant<'a>(VacantEntry<'a, Obj>, Option<&'a mut SlotIndex>, &'a [u8]);
 
 impl DbVacant<'_> {
     pub fn insert(self, mut obj: Obj) {
         obj.version = snapshot::current_epoch();
         self.0.insert(obj);
+        if let Some(index) = self.1 {
+            index.added(self.2);
+        }
     }
 }
 
@@ -77,7 +83,22 @@ impl Db {
             expires_cursor: 0,
             avg_ttl: 0,
             snap: None,
+            slots: None,
         }
+    }
+
+    /// Cluster mode: starts keeping the per-slot index (of the keys already stored, too).
+    pub fn enable_slot_index(&mut self, slot_of: SlotFn) {
+        let mut index = SlotIndex::new(slot_of);
+        for (key, _) in self.keys.iter() {
+            index.added(key);
+        }
+        self.slots = Some(Box::new(index));
+    }
+
+    /// The per-slot index, in cluster mode.
+    pub fn slot_index(&self) -> Option<&SlotIndex> {
+        self.slots.as_deref()
     }
 
     pub fn len(&self) -> usize {
@@ -103,6 +124,9 @@ impl Db {
 
     fn delete_expired(&mut self, key: &[u8]) {
         if let Some((k, obj)) = self.keys.remove_entry(key) {
+            if let Some(index) = self.slots.as_deref_mut() {
+                index.removed(key);
+            }
             let expire = self.expires.remove(key);
             self.retire(&k, obj, expire);
             self.expired.push(k);
@@ -174,7 +198,7 @@ impl Db {
         self.before_change(key);
         match self.keys.entry(key) {
             Entry::Occupied(obj) => DbEntry::Occupied { obj, live },
-            Entry::Vacant(v) => DbEntry::Vacant(DbVacant(v)),
+            Entry::Vacant(v) => DbEntry::Vacant(DbVacant(v, self.slots.as_deref_mut(), key)),
         }
     }
 
@@ -216,6 +240,9 @@ impl Db {
             }
             None => {
                 self.keys.insert_new(SmallBytes::from(key), obj);
+                if let Some(index) = self.slots.as_deref_mut() {
+                    index.added(key);
+                }
                 None
             }
         }
@@ -233,12 +260,18 @@ impl Db {
     pub fn add(&mut self, key: &[u8], mut obj: Obj) {
         obj.version = snapshot::current_epoch();
         self.keys.insert_new(SmallBytes::from(key), obj);
+        if let Some(index) = self.slots.as_deref_mut() {
+            index.added(key);
+        }
     }
 
     /// Deletes a key and its TTL. Returns the object, or an empty stand-in while a
     /// snapshot needs the old value (use [`Db::take`] to move a value elsewhere).
     pub fn remove(&mut self, key: &[u8]) -> Option<Obj> {
         let obj = self.keys.remove(key)?;
+        if let Some(index) = self.slots.as_deref_mut() {
+            index.removed(key);
+        }
         let expire = if self.expires.is_empty() { None } else { self.expires.remove(key) };
         Some(self.retire(key, obj, expire))
     }
@@ -247,6 +280,9 @@ impl Db {
     pub fn take(&mut self, key: &[u8]) -> Option<(SmallBytes, Obj, Option<i64>)> {
         self.before_change(key);
         let (k, obj) = self.keys.remove_entry(key)?;
+        if let Some(index) = self.slots.as_deref_mut() {
+            index.removed(key);
+        }
         let ttl = self.expires.remove(key);
         Some((k, obj, ttl))
     }
@@ -298,6 +334,9 @@ impl Db {
         self.avg_ttl = 0;
         self.expires_cursor = 0;
         let (keys, expires) = (self.keys.take(), self.expires.take());
+        if let Some(index) = self.slots.as_deref_mut() {
+            index.clear();
+        }
         match self.snap.as_deref_mut() {
             // The snapshot still has to walk the old contents: it keeps them.
             Some(s) if !s.walked => {
@@ -317,6 +356,7 @@ impl Db {
         // The contents carry their snapshot progress, so the snapshot still records each key
         // under the database it was in when the snapshot started.
         std::mem::swap(&mut self.snap, &mut other.snap);
+        std::mem::swap(&mut self.slots, &mut other.slots);
     }
 
     /// A random live key (Redis's `dbRandomKey`): expired keys drawn on the way are

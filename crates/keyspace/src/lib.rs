@@ -13,6 +13,7 @@ pub mod db;
 pub mod dict;
 pub mod geohash;
 pub mod glob;
+pub mod slot_index;
 pub mod smallbytes;
 pub mod snapshot;
 pub mod types;

@@ -7,6 +7,7 @@
 //! per read, not per command, and the engine state stays single-threaded in semantics:
 //! commands are atomic and totally ordered, as in Redis.
 
+pub mod cluster;
 pub mod conn;
 pub mod listener;
 pub mod logging;
@@ -64,6 +65,8 @@ struct ServerHost {
     repl: Arc<replication::Repl>,
     tls: Arc<tls::TlsState>,
     migrate: Arc<migrate::MigrateSockets>,
+    /// Wakes the cluster bus driver when a command queued bus output.
+    cluster_wake: Arc<tokio::sync::Notify>,
 }
 
 fn bind_addrs(cfg: &Config) -> Vec<String> {
@@ -177,6 +180,10 @@ impl Host for ServerHost {
 
     fn free_later(&mut self, garbage: Box<dyn Send>) {
         let _ = self.lazyfree.send(garbage);
+    }
+
+    fn cluster_wake(&mut self) {
+        self.cluster_wake.notify_one();
     }
 
     fn open_snapshot(&mut self, purpose: Purpose, cfg: &Config) -> std::io::Result<Box<dyn SnapshotSink>> {
@@ -462,7 +469,20 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     let (persist, snapshot_done) = persist::Persist::new();
     let repl = replication::Repl::new();
     let migrate_sockets = Arc::new(migrate::MigrateSockets::default());
+    let cluster_wake = Arc::new(tokio::sync::Notify::new());
+    let cluster_boot = if cfg.bool(pid("cluster-enabled")) {
+        match cluster::boot(&cfg) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                log::warn!("{e}");
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
     let host = ServerHost {
+        cluster_wake: cluster_wake.clone(),
         control: control_tx,
         lazyfree: lazy_tx,
         keepalive: keepalive.clone(),
@@ -473,13 +493,19 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     };
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     let info = ServerInfo { executable: exe, pid: pid_num, tcp_port: port };
-    let engine = match Engine::new(cfg, Box::new(host), info, conn::now_ms()) {
+    let mut engine = match Engine::new(cfg, Box::new(host), info, conn::now_ms()) {
         Ok(e) => e,
         Err(e) => {
             log::warn!("Fatal error: {e}");
             return 1;
         }
     };
+    let mut bus_listeners = Vec::new();
+    if let Some((mode, listeners)) = cluster_boot {
+        engine.attach_cluster(mode);
+        bus_listeners = listeners;
+    }
+    let cluster_mode = engine.cluster.is_some();
     let shared = Arc::new(Shared {
         engine: Mutex::new(engine),
         keepalive,
@@ -502,11 +528,12 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     // As Redis: the banner and "Server initialized" come before the data loads, so a tool
     // watching the log sees a server that is loading (or failing to), not a silent one.
     log::info!(
-        "ferrokv {} (Redis {} compatible) standalone mode, Port: {port}, PID: {pid_num}",
+        "ferrokv {} (Redis {} compatible) {} mode, Port: {port}, PID: {pid_num}",
         env!("CARGO_PKG_VERSION"),
-        ferrokv_config::REDIS_VERSION
+        ferrokv_config::REDIS_VERSION,
+        if cluster_mode { "cluster" } else { "standalone" }
     );
-    log::info!("Running mode=standalone, port={port}.");
+    log::info!("Running mode={}, port={port}.", if cluster_mode { "cluster" } else { "standalone" });
     log::warn!("Server initialized");
 
     let mut tcp_tasks: Vec<JoinHandle<()>> = Vec::new();
@@ -554,6 +581,9 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
     }
     tokio::spawn(cron(shared.clone()));
     tokio::spawn(sync_timer(shared.clone()));
+    if cluster_mode {
+        tokio::spawn(cluster::run(shared.clone(), bus_listeners, cluster_wake));
+    }
 
     // Redis 7.0's lines (7.2 added the transport to the first one).
     if port != 0 || tls_port != 0 {

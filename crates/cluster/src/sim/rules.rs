@@ -112,6 +112,24 @@ fn update_moves_slots_and_a_master_left_without_slots_follows_them() {
 }
 
 #[test]
+fn a_master_losing_some_slots_drops_their_keys() {
+    let mut sim = Sim::formed(6, &[(3, 0), (4, 1), (5, 2)]);
+    let now = sim.now;
+    // Node 1 serves slots 0..=9 (node 0's) under epoch 100: node 0 keeps its other slots,
+    // stays a master and must delete what it holds in the ten it lost.
+    let mut taken = crate::bus::SlotBitmap::default();
+    for slot in 0..10 {
+        taken.set(slot, true);
+    }
+    let update = from(&sim, 2, Body::Update { config_epoch: 100, node: name_of(1), slots: taken });
+    let out = sim.nodes[0].core.handle(now, inbound(), update);
+    assert!(out.contains(&Output::DropSlotKeys((0..10).collect())), "{out:?}");
+    assert!(!out.iter().any(|o| matches!(o, Output::BecomeReplicaOf(_))));
+    assert!(sim.core(0).myself().is_master());
+    assert_eq!(sim.core(0).slot_owner(9), Some(name_of(1)));
+}
+
+#[test]
 fn the_smaller_id_takes_a_new_epoch_on_a_collision() {
     let mut sim = Sim::formed(3, &[]);
     let now = sim.now;

@@ -28,7 +28,7 @@ impl Cluster {
     }
 
     /// Valid reports about a node (old ones are dropped on the way).
-    fn fail_report_count(&mut self, now: u64, about: &NodeName) -> usize {
+    pub(super) fn fail_report_count(&mut self, now: u64, about: &NodeName) -> usize {
         let validity = self.settings.node_timeout * REPORT_VALIDITY_MULT;
         match self.node_mut(about) {
             Some(node) => {
@@ -142,13 +142,17 @@ impl Cluster {
         let me = self.myself();
         let Some(master_name) = me.replica_of.filter(|_| me.is_replica()) else { return };
         let Some(master) = self.node(&master_name) else { return };
-        if !master.failing() || self.slot_count(&master_name) == 0 || self.settings.replica_no_failover {
+        let manual = self.manual_failover_ready();
+        if (!master.failing() && !manual)
+            || self.slot_count(&master_name) == 0
+            || (self.settings.replica_no_failover && !manual)
+        {
             return;
         }
         // Data too old to be worth promoting: the link has been down longer than the node
         // timeout (which any failure takes anyway) plus validity factor × timeout + the
         // replication ping period.
-        if let Some(since) = self.master_link_down_since {
+        if let Some(since) = self.master_link_down_since.filter(|_| !manual) {
             let age = now.saturating_sub(since).saturating_sub(self.settings.node_timeout);
             let limit = self.settings.repl_ping_replica_period
                 + self.settings.node_timeout * self.settings.replica_validity_factor;
@@ -164,11 +168,16 @@ impl Cluster {
             let rank = self.my_rank();
             let delay = 500 + self.rng.i64(0..500) + rank as i64 * 1000;
             self.election = Election { auth_time: now_i + delay, auth_rank: rank, ..Election::default() };
+            if manual {
+                // A manual failover starts its election at once.
+                self.election.auth_time = now_i;
+                self.election.auth_rank = 0;
+            }
             // Let the other replicas see our offset, so they rank themselves right.
             self.broadcast_pong(true);
             return;
         }
-        if !self.election.auth_sent {
+        if !self.election.auth_sent && !manual {
             let rank = self.my_rank();
             if rank > self.election.auth_rank {
                 self.election.auth_time += (rank - self.election.auth_rank) as i64 * 1000;
@@ -182,7 +191,11 @@ impl Cluster {
             self.current_epoch += 1;
             self.election.auth_epoch = self.current_epoch;
             self.election.auth_sent = true;
-            self.broadcast(Body::FailoverAuthRequest, |_| true);
+            if manual {
+                self.broadcast_forced_auth_request();
+            } else {
+                self.broadcast(Body::FailoverAuthRequest, |_| true);
+            }
             self.save_pending = true;
             return;
         }
@@ -204,6 +217,7 @@ impl Cluster {
             self.set_owner(slot, Some(me));
         }
         self.election = Election::default();
+        self.reset_manual_failover();
         self.out.push(Output::BecomeMaster);
         self.save_pending = true;
         self.update_state();

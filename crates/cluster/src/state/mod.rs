@@ -11,7 +11,9 @@
 //! The modules follow Redis's split: `receive.rs` (clusterProcessPacket, gossip, UPDATE,
 //! config-epoch collisions), `failover.rs` (PFAIL/FAIL, votes, the replica's election).
 
+mod admin;
 mod failover;
+mod manual;
 mod receive;
 
 use crate::bus::{self, Body, Gossip, Header, Message, NodeName, SlotBitmap, NAME_LEN};
@@ -85,6 +87,14 @@ pub enum Output {
     BecomeMaster,
     /// Deliver a PUBLISH/SPUBLISH that came over the bus to local subscribers.
     Publish { channel: Vec<u8>, message: Vec<u8>, shard: bool },
+    /// Manual failover, master side: hold client writes for this long (CLIENT PAUSE
+    /// WRITE) so the replica catches up with a frozen offset.
+    PauseWrites { ms: u64 },
+    /// The manual failover is over: writes may go on.
+    ResumeWrites,
+    /// These slots of ours are served by another node now: delete the keys this node
+    /// still holds in them.
+    DropSlotKeys(Vec<u16>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +215,7 @@ pub struct Cluster {
     out: Vec<Output>,
     save_pending: bool,
     ticks: u64,
+    mf: manual::ManualFailover,
 }
 
 fn random_name(rng: &mut fastrand::Rng) -> NodeName {
@@ -249,6 +260,7 @@ impl Cluster {
             out: Vec::new(),
             save_pending: true,
             ticks: 0,
+            mf: manual::ManualFailover::default(),
         }
     }
 
@@ -595,7 +607,7 @@ impl Cluster {
                 ClusterState::Ok => 0,
                 ClusterState::Fail => 1,
             },
-            mflags: [0; 3],
+            mflags: [self.mflags0(), 0, 0],
         }
     }
 
@@ -699,6 +711,7 @@ impl Cluster {
             node.replica_of = Some(master);
         }
         self.election = Election::default();
+        self.reset_manual_failover();
         self.save_pending = true;
         self.out.push(Output::BecomeReplicaOf(master));
         self.update_state();
@@ -822,6 +835,7 @@ impl Cluster {
                 self.mark_failing_if_needed(now, &name);
             }
         }
+        self.manual_failover_tick(now);
         if !self.myself_is_master() {
             self.handle_replica_failover(now);
         }

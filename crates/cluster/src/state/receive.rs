@@ -55,6 +55,9 @@ impl Cluster {
                 n.data_received = now;
             }
         }
+        if let Some(name) = sender {
+            self.note_paused_master(name, &msg.header);
+        }
         match &msg.body {
             Body::Ping { .. } | Body::Pong { .. } | Body::Meet { .. } => self.process_ping(now, origin, sender, &msg),
             Body::Fail { about } => {
@@ -83,9 +86,13 @@ impl Cluster {
                     self.process_update(*config_epoch, node, slots);
                 }
             }
-            // Manual failover and modules are not part of this core yet; unknown types are
-            // ignored as Redis ignores them.
-            Body::MfStart | Body::Module { .. } | Body::Unknown { .. } => {}
+            Body::MfStart => {
+                if let Some(name) = sender {
+                    self.process_mfstart(now, name);
+                }
+            }
+            // Module messages and unknown types are ignored, as Redis ignores them.
+            Body::Module { .. } | Body::Unknown { .. } => {}
         }
     }
 
@@ -267,6 +274,7 @@ impl Cluster {
         let me = self.myself();
         let current_master = if me.is_master() { Some(self.myself) } else { me.replica_of };
         let mut lost_ours = false;
+        let mut lost_mine: Vec<u16> = Vec::new();
         for slot in slots.slots() {
             let owner = self.slot_owner(slot);
             // A slot we are importing is being moved here by hand: gossip does not touch it.
@@ -281,16 +289,26 @@ impl Cluster {
                 if owner.is_some() && owner == current_master {
                     lost_ours = true;
                 }
+                if owner == Some(self.myself) {
+                    lost_mine.push(slot);
+                }
                 self.set_owner(slot, Some(sender));
                 self.save_pending = true;
             }
         }
+        let mut followed = false;
         if lost_ours {
             if let Some(m) = current_master {
                 if self.slot_count(&m) == 0 && self.node(&sender).is_some_and(Node::is_master) {
                     self.set_my_master(sender);
+                    followed = true;
                 }
             }
+        }
+        if !followed && !lost_mine.is_empty() {
+            // Served elsewhere now while we may still hold keys there (Redis's dirty slots):
+            // the server deletes them. A node that follows the slots resyncs anyway.
+            self.out.push(Output::DropSlotKeys(lost_mine));
         }
         self.update_state();
     }

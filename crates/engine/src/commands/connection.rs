@@ -162,6 +162,9 @@ pub fn hello(c: &mut Ctx) -> CmdResult {
 
 pub fn select(c: &mut Ctx) -> CmdResult {
     let id = int_arg(c.arg(1))?;
+    if c.eng.cluster.is_some() && id != 0 && (i32::MIN as i64..=i32::MAX as i64).contains(&id) {
+        return fail("ERR SELECT is not allowed in cluster mode");
+    }
     if id < 0 || id > i32::MAX as i64 || id as usize >= c.eng.dbs.len() {
         if id < i32::MIN as i64 || id > i32::MAX as i64 {
             return Err(CmdError::NotInteger);

@@ -277,7 +277,8 @@ pub fn info_text(e: &Engine, now_ms: i64, requested: &[String], caller: Option<&
         add(&mut s, &|s| section_latencystats(e, s));
     }
     if has("cluster") {
-        add(&mut s, &|s| s.push_str("# Cluster\r\ncluster_enabled:0\r\n"));
+        let enabled = u8::from(e.cluster.is_some());
+        add(&mut s, &|s| s.push_str(&format!("# Cluster\r\ncluster_enabled:{enabled}\r\n")));
     }
     if has("keyspace") {
         add(&mut s, &|s| section_keyspace(e, s));

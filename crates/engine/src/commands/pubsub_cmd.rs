@@ -153,6 +153,14 @@ pub(crate) fn punsubscribe_all(eng: &mut Engine, client: &mut Client, reply: boo
 pub fn publish(c: &mut Ctx) -> CmdResult {
     let (ch, msg) = (c.arg(1), c.arg(2));
     let n = c.publish(ch, msg);
+    // In cluster mode the message goes to every node over the bus (and not through
+    // replication, as in Redis 7.0).
+    if let Some(mode) = c.eng.cluster.as_deref_mut() {
+        let outputs = mode.core.publish(ch, msg);
+        c.eng.cluster_apply(outputs);
+        c.out().int(n as i64);
+        return Ok(());
+    }
     // As Redis, a master propagates PUBLISH to its replicas (not to the AOF), so clients
     // subscribed on a replica get the master's messages (and sentinels' hellos keep quiet
     // links alive). A replica proxies its master's stream instead.
@@ -166,6 +174,13 @@ pub fn publish(c: &mut Ctx) -> CmdResult {
 pub fn spublish(c: &mut Ctx) -> CmdResult {
     let (ch, msg) = (c.arg(1), c.arg(2));
     let n = c.eng.publish_shard(Some(c.client), ch, msg);
+    // In cluster mode the shard's other nodes get it over the bus.
+    if let Some(mode) = c.eng.cluster.as_deref_mut() {
+        let outputs = mode.core.publish_shard(ch, msg);
+        c.eng.cluster_apply(outputs);
+        c.out().int(n as i64);
+        return Ok(());
+    }
     // Outside cluster mode Redis sends SPUBLISH to the replicas as it does PUBLISH.
     if c.eng.is_master_role() && c.eng.repl.backlog.is_some() {
         c.eng.feed.push_for_replicas([&b"SPUBLISH"[..], ch, msg]);

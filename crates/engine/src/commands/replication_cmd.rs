@@ -11,6 +11,10 @@ use crate::replication::ReplConf;
 use ferrokv_keyspace::ValueType;
 
 pub fn replicaof(c: &mut Ctx) -> CmdResult {
+    // In cluster mode the cluster decides who replicates whom (CLUSTER REPLICATE).
+    if c.eng.cluster.is_some() {
+        return fail("ERR REPLICAOF not allowed in cluster mode.");
+    }
     if c.eng.repl.failover.is_some() {
         return fail("ERR REPLICAOF not allowed while failing over.");
     }
@@ -144,6 +148,9 @@ pub fn psync(c: &mut Ctx) -> CmdResult {
 }
 
 pub fn failover(c: &mut Ctx) -> CmdResult {
+    if c.eng.cluster.is_some() {
+        return fail("ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead.");
+    }
     if c.argc() == 2 && is(c.arg(1), "ABORT") {
         if c.eng.repl.failover.is_none() {
             return fail("ERR No failover in progress.");

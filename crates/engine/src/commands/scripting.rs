@@ -185,6 +185,9 @@ pub(crate) fn prepare_refusal(c: &mut Ctx, f: ScriptFlags, ro: bool) -> Option<S
         return stale
             .then(|| "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.".into());
     }
+    if f.has(ScriptFlags::NO_CLUSTER) && eng.cluster.is_some() {
+        return Some("ERR Can not run script on cluster, 'no-cluster' flag is set.".into());
+    }
     if stale && !f.has(ScriptFlags::ALLOW_STALE) {
         return Some("MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.".into());
     }
@@ -233,6 +236,8 @@ pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: 
         write_dirty: false,
         propagated: 0,
         feed_enabled: c.eng.feed.enabled,
+        cluster_slot: keys.first().filter(|_| c.eng.cluster.is_some()).map(|k| ferrokv_cluster::slot::key_slot(k)),
+        allow_cross_slot: !f.compat() && f.has(ScriptFlags::ALLOW_CROSS_SLOT),
     };
     // Only a client's own run may pause between slices: inside MULTI/EXEC, from the
     // master's stream or while loading it must end as one step, and a replica does not
@@ -299,6 +304,10 @@ pub(crate) struct RunParams {
     /// Inner commands that reached the feed.
     pub propagated: usize,
     pub feed_enabled: bool,
+    /// Cluster mode: the slot the script's keys are in so far (the declared ones first),
+    /// and whether it may use keys of several slots (`allow-cross-slot-keys`).
+    pub cluster_slot: Option<u16>,
+    pub allow_cross_slot: bool,
 }
 
 /// `redis.call`'s path into the engine for one script run.
@@ -315,6 +324,8 @@ pub(crate) struct ScriptCaller<'a> {
     /// Inner commands that reached the feed.
     propagated: usize,
     feed_enabled: bool,
+    cluster_slot: Option<u16>,
+    allow_cross_slot: bool,
 }
 
 impl<'a> ScriptCaller<'a> {
@@ -336,6 +347,8 @@ impl<'a> ScriptCaller<'a> {
             write_dirty: p.write_dirty,
             propagated: p.propagated,
             feed_enabled: p.feed_enabled,
+            cluster_slot: p.cluster_slot,
+            allow_cross_slot: p.allow_cross_slot,
         }
     }
 
@@ -347,6 +360,8 @@ impl<'a> ScriptCaller<'a> {
             write_dirty: self.write_dirty,
             propagated: self.propagated,
             feed_enabled: self.feed_enabled,
+            cluster_slot: self.cluster_slot,
+            allow_cross_slot: self.allow_cross_slot,
         }
     }
 }
@@ -410,6 +425,12 @@ impl ScriptCaller<'_> {
             && f & flags::DENYOOM != 0
         {
             return Some("-OOM command not allowed when used memory > 'maxmemory'.".into());
+        }
+        if self.eng.cluster.is_some() && !obey {
+            let mut slot = self.cluster_slot;
+            let refusal = self.eng.script_cluster_refusal(self.caller, cmd, argv, &mut slot, self.allow_cross_slot);
+            self.cluster_slot = slot;
+            return refusal;
         }
         None
     }

@@ -211,6 +211,9 @@ impl Engine {
         self.dataset_replacing();
         let old = std::mem::replace(&mut self.dbs, dbs);
         self.host.free_later(Box::new(old));
+        if self.cluster.is_some() {
+            self.dbs[0].enable_slot_index(ferrokv_cluster::slot::key_slot);
+        }
         self.touch_all_watched();
         if self.tracking.active() {
             self.tracking_flush(None);

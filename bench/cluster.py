@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""A 3-master ferrokv cluster against a 3-master redis-server cluster on the same machine
+(issue 17's measurement): each made by `redis-cli --cluster create`, then
+`redis-benchmark --cluster` SET and GET at -P 16 (-c 50, random keys over all slots), A/B
+rounds alternating which cluster goes first; with --failover, also the time from kill -9
+of a master (node-timeout 2000 ms, one replica per master) to its replica answering as a
+master. Prints medians and ratios (ferrokv / redis).
+
+    python3 bench/cluster.py [--rounds 3] [--requests 200000] [--failover | --failover-only]
+"""
+
+import argparse
+import re
+import subprocess
+import time
+
+from common import FERROKV, Server, build_ferrokv, free_port, median, redis_tool
+
+NODE_TIMEOUT_MS = 2000
+
+
+def start_cluster(kind, masters, replicas):
+    nodes = []
+    for _ in range(masters * (1 + replicas)):
+        extra = ["--cluster-enabled", "yes", "--cluster-port", str(free_port()),
+                 "--cluster-node-timeout", str(NODE_TIMEOUT_MS)]
+        nodes.append(Server(kind, extra))
+    addrs = [f"127.0.0.1:{n.port}" for n in nodes]
+    subprocess.run([redis_tool("redis-cli"), "--cluster", "create"] + addrs +
+                   ["--cluster-replicas", str(replicas), "--cluster-yes"],
+                   check=True, capture_output=True, text=True, timeout=120)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if all("cluster_state:ok" in n.cli("CLUSTER", "INFO") for n in nodes):
+            return nodes
+        time.sleep(0.1)
+    raise SystemExit(f"{kind} cluster did not reach cluster_state:ok")
+
+
+def bench(port, test, requests):
+    out = subprocess.run([redis_tool("redis-benchmark"), "--cluster", "-p", str(port), "-t", test, "-P", "16",
+                          "-c", "50", "-n", str(requests), "-r", "1000000", "-q"],
+                         check=True, capture_output=True, text=True, timeout=600).stdout
+    found = re.findall(r"([\d.]+) requests per second", out)
+    if not found:
+        raise SystemExit(f"no result from redis-benchmark:\n{out}")
+    return float(found[-1])
+
+
+def failover_seconds(kind):
+    nodes = start_cluster(kind, 3, 1)
+    try:
+        master = next(n for n in nodes if "myself,master" in n.cli("CLUSTER", "NODES"))
+        my_id = master.cli("CLUSTER", "MYID").strip()
+        replica = next(n for n in nodes if any("myself,slave" in line and my_id in line
+                                              for line in n.cli("CLUSTER", "NODES").splitlines()))
+        # A replica that never synced does not fail over (its data is "too old").
+        deadline = time.time() + 30
+        while "master_link_status:up" not in replica.cli("INFO", "replication"):
+            if time.time() > deadline:
+                raise SystemExit(f"{kind}: the replica did not sync")
+            time.sleep(0.05)
+        time.sleep(1)
+        killed = time.time()
+        master.proc.kill()
+        master.proc.wait()
+        deadline = killed + 30
+        while time.time() < deadline:
+            if "myself,master" in replica.cli("CLUSTER", "NODES"):
+                return time.time() - killed
+            time.sleep(0.02)
+        raise SystemExit(f"{kind}: no promotion within 30 s")
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--requests", type=int, default=200000)
+    ap.add_argument("--failover", action="store_true")
+    ap.add_argument("--failover-only", action="store_true", help="skip SET/GET")
+    args = ap.parse_args()
+    build_ferrokv()
+    print(f"ferrokv: {FERROKV}")
+    if not args.failover_only:
+        throughput(args)
+    if args.failover or args.failover_only:
+        times = {kind: [failover_seconds(kind) for _ in range(args.rounds)] for kind in ("ferrokv", "redis")}
+        f, r = median(times["ferrokv"]), median(times["redis"])
+        print(f"failover after kill -9 (node-timeout {NODE_TIMEOUT_MS} ms): ferrokv {f:.2f} s, "
+              f"redis {r:.2f} s, ratio {f / r:.2f}")
+
+
+def throughput(args):
+    results = {(kind, test): [] for kind in ("ferrokv", "redis") for test in ("set", "get")}
+    clusters = {kind: start_cluster(kind, 3, 0) for kind in ("ferrokv", "redis")}
+    try:
+        for r in range(args.rounds):
+            order = ("ferrokv", "redis") if r % 2 == 0 else ("redis", "ferrokv")
+            for test in ("set", "get"):
+                for kind in order:
+                    results[(kind, test)].append(bench(clusters[kind][0].port, test, args.requests))
+    finally:
+        for nodes in clusters.values():
+            for n in nodes:
+                n.stop()
+    print(f"{'test':<10}{'ferrokv ops/s':>16}{'redis ops/s':>16}{'ratio':>8}")
+    for test in ("set", "get"):
+        f, r = median(results[("ferrokv", test)]), median(results[("redis", test)])
+        print(f"{test + ' -P16':<10}{f:>16,.0f}{r:>16,.0f}{f / r:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()

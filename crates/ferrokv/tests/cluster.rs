@@ -1,0 +1,574 @@
+//! Cluster mode end to end (issue 17): real ferrokv binaries (and Debian's redis-server for
+//! the mixed cluster) on ephemeral ports, each with an explicit `cluster-port` that was
+//! free, assembled by Debian's `redis-cli --cluster create` exactly as users do it.
+
+mod common;
+
+use common::{free_port, redis_tool, run_python_scenario, wait_until, Server};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Short, so failure detection and failover fit in a test (the default is 15 s).
+const NODE_TIMEOUT_MS: u64 = 2000;
+
+fn node_args(bus: &str) -> Vec<String> {
+    let timeout = NODE_TIMEOUT_MS.to_string();
+    ["--cluster-enabled", "yes", "--cluster-port", bus, "--cluster-node-timeout", &timeout]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// A ferrokv cluster node with a bus port of its own.
+fn ferrokv_node(extra: &[&str]) -> Server {
+    let bus = free_port().to_string();
+    let mut args = node_args(&bus);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start(&refs)
+}
+
+/// A Debian redis-server cluster node, or None when it is not installed (skipped).
+fn redis_node() -> Option<Server> {
+    let bus = free_port().to_string();
+    let args = node_args(&bus);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start_redis(&refs)
+}
+
+fn query(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    let mut c = client.get_connection_with_timeout(Duration::from_secs(5))?;
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(&mut c)
+}
+
+fn text(port: u16, args: &[&str]) -> String {
+    match query(port, args) {
+        Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(redis::Value::SimpleString(s)) => s,
+        Ok(redis::Value::VerbatimString { text, .. }) => text,
+        Ok(redis::Value::Int(n)) => n.to_string(),
+        Ok(redis::Value::Okay) => "OK".to_string(),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("ERROR {e}"),
+    }
+}
+
+fn error_of(port: u16, args: &[&str]) -> String {
+    match query(port, args) {
+        Err(e) => {
+            let code = e.code().unwrap_or("").to_string();
+            let detail = e.detail().unwrap_or("").to_string();
+            format!("{code} {detail}").trim().to_string()
+        }
+        Ok(v) => panic!("{args:?} succeeded with {v:?}"),
+    }
+}
+
+fn config_get(port: u16, name: &str) -> String {
+    let Ok(redis::Value::Array(items)) = query(port, &["CONFIG", "GET", name]) else { panic!("CONFIG GET {name}") };
+    match items.get(1) {
+        Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("CONFIG GET {name}: {other:?}"),
+    }
+}
+
+/// Starts a node again as itself: same port, bus port and directory (so its nodes.conf).
+fn restart_node(old: &Server, port: u16, bus_port: &str) -> Server {
+    let (port, timeout) = (port.to_string(), NODE_TIMEOUT_MS.to_string());
+    let dir = old.dir.path().to_str().expect("utf8").to_string();
+    Server::start(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-port",
+        bus_port,
+        "--cluster-node-timeout",
+        &timeout,
+        "--port",
+        &port,
+        "--dir",
+        &dir,
+    ])
+}
+
+fn cluster_field(port: u16, field: &str) -> String {
+    text(port, &["CLUSTER", "INFO"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn wait_state_ok(ports: &[u16], limit: Duration) {
+    let ok = wait_until(limit, || ports.iter().all(|&p| cluster_field(p, "cluster_state") == "ok"));
+    let states: Vec<String> = ports.iter().map(|&p| format!("{p}: {}", text(p, &["CLUSTER", "INFO"]))).collect();
+    assert!(ok, "cluster_state is not ok everywhere after {limit:?}:\n{}", states.join("\n"));
+}
+
+/// Runs a redis tool with a time bound; returns (success, stdout + stderr).
+fn run_tool(program: &str, args: &[String], limit: Duration) -> (bool, String) {
+    let bin = redis_tool(program).unwrap_or_else(|| panic!("{program} is required for the cluster tests"));
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn redis tool");
+    let exited = wait_until(limit, || child.try_wait().is_ok_and(|s| s.is_some()));
+    if !exited {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait for the tool");
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    (exited && status.success(), format!("{out}{err}"))
+}
+
+fn create_cluster(ports: &[u16], replicas: usize) {
+    let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
+    args.extend(ports.iter().map(|p| format!("127.0.0.1:{p}")));
+    args.extend(["--cluster-replicas".into(), replicas.to_string(), "--cluster-yes".into()]);
+    let (ok, out) = run_tool("redis-cli", &args, Duration::from_secs(60));
+    assert!(ok && out.contains("[OK] All 16384 slots covered"), "redis-cli --cluster create failed:\n{out}");
+}
+
+fn check_cluster(port: u16) {
+    let args = vec!["--cluster".into(), "check".into(), format!("127.0.0.1:{port}")];
+    let (ok, out) = run_tool("redis-cli", &args, Duration::from_secs(30));
+    assert!(ok && !out.contains("[ERR]") && !out.contains("[WARNING]"), "redis-cli --cluster check:\n{out}");
+}
+
+/// Which port serves a slot, from CLUSTER SLOTS as `port` sees it.
+fn slot_map(port: u16) -> Vec<(u16, u16, u16)> {
+    let Ok(redis::Value::Array(ranges)) = query(port, &["CLUSTER", "SLOTS"]) else { panic!("CLUSTER SLOTS") };
+    let mut map = Vec::new();
+    for range in ranges {
+        let redis::Value::Array(items) = range else { continue };
+        let (Some(redis::Value::Int(start)), Some(redis::Value::Int(end)), Some(redis::Value::Array(master))) =
+            (items.first(), items.get(1), items.get(2))
+        else {
+            continue;
+        };
+        if let Some(redis::Value::Int(p)) = master.get(1) {
+            map.push((*start as u16, *end as u16, *p as u16));
+        }
+    }
+    map
+}
+
+fn owner_port(map: &[(u16, u16, u16)], slot: u16) -> u16 {
+    map.iter().find(|(s, e, _)| (*s..=*e).contains(&slot)).map(|r| r.2).expect("slot covered")
+}
+
+fn key_slot(port: u16, key: &str) -> u16 {
+    match query(port, &["CLUSTER", "KEYSLOT", key]) {
+        Ok(redis::Value::Int(n)) => n as u16,
+        other => panic!("KEYSLOT: {other:?}"),
+    }
+}
+
+/// Writes then reads `n` keys, each on the node CLUSTER SLOTS names, following a MOVED
+/// (a failover may move slots meanwhile) at most a few times.
+fn write_and_read(entry: u16, n: usize, tag: &str) {
+    let map = slot_map(entry);
+    for i in 0..n {
+        let key = format!("{tag}:{i}");
+        let slot = key_slot(entry, &key);
+        let port = owner_port(&map, slot);
+        assert_eq!(text(port, &["SET", &key, &i.to_string()]), "OK", "SET {key} on {port}");
+    }
+    for i in 0..n {
+        let key = format!("{tag}:{i}");
+        let port = owner_port(&map, key_slot(entry, &key));
+        assert_eq!(text(port, &["GET", &key]), i.to_string(), "GET {key} on {port}");
+    }
+}
+
+#[test]
+fn single_node_commands_and_redirections() {
+    let node = ferrokv_node(&[]);
+    let port = node.port;
+    assert_eq!(cluster_field(port, "cluster_state"), "fail");
+    assert_eq!(cluster_field(port, "cluster_known_nodes"), "1");
+    let info: String = redis::cmd("INFO").arg("cluster").query(&mut node.conn()).expect("INFO");
+    assert!(info.contains("cluster_enabled:1"), "{info}");
+    let id = text(port, &["CLUSTER", "MYID"]);
+    assert!(id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    let conf = std::fs::read_to_string(node.dir.path().join("nodes.conf")).expect("nodes.conf written at startup");
+    assert!(conf.contains(&id) && conf.contains("myself,master"), "{conf}");
+    assert!(conf.contains("vars currentEpoch 0 lastVoteEpoch 0"), "{conf}");
+
+    assert_eq!(text(port, &["CLUSTER", "KEYSLOT", "foo"]), "12182");
+    assert_eq!(text(port, &["CLUSTER", "KEYSLOT", "{user1000}.following"]), "3443");
+    assert_eq!(error_of(port, &["CLUSTER", "ADDSLOTS", "16384"]), "ERR Invalid or out of range slot");
+    assert_eq!(error_of(port, &["GET", "foo"]), "CLUSTERDOWN Hash slot not served");
+    assert_eq!(text(port, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
+    assert_eq!(error_of(port, &["CLUSTER", "ADDSLOTS", "5"]), "ERR Slot 5 is already busy");
+    wait_state_ok(&[port], Duration::from_secs(5));
+    assert_eq!(cluster_field(port, "cluster_slots_assigned"), "16384");
+    assert_eq!(cluster_field(port, "cluster_size"), "1");
+
+    assert_eq!(text(port, &["SET", "foo", "bar"]), "OK");
+    assert_eq!(text(port, &["GET", "foo"]), "bar");
+    assert_eq!(error_of(port, &["MSET", "a", "1", "b", "2"]), "CROSSSLOT Keys in request don't hash to the same slot");
+    assert_eq!(text(port, &["MSET", "{t}a", "1", "{t}b", "2"]), "OK");
+    assert_eq!(error_of(port, &["SELECT", "1"]), "ERR SELECT is not allowed in cluster mode");
+    assert_eq!(text(port, &["SELECT", "0"]), "OK");
+    let tslot = key_slot(port, "{t}a").to_string();
+    assert_eq!(text(port, &["CLUSTER", "COUNTKEYSINSLOT", &tslot]), "2");
+    let keys = format!("{:?}", query(port, &["CLUSTER", "GETKEYSINSLOT", &tslot, "10"]).expect("GETKEYSINSLOT"));
+    assert!(keys.contains("{t}a") && keys.contains("{t}b"), "{keys}");
+    assert_eq!(text(port, &["DEL", "{t}a"]), "1");
+    assert_eq!(text(port, &["CLUSTER", "COUNTKEYSINSLOT", &tslot]), "1");
+    assert_eq!(error_of(port, &["CLUSTER", "COUNTKEYSINSLOT", "-1"]), "ERR Invalid slot");
+
+    // A slot handed to an unknown node is refused; one taken away stops being served.
+    let foo_slot = key_slot(port, "foo").to_string();
+    assert_eq!(text(port, &["DEL", "foo"]), "1");
+    assert_eq!(text(port, &["CLUSTER", "DELSLOTS", &foo_slot]), "OK");
+    assert_eq!(
+        error_of(port, &["CLUSTER", "DELSLOTS", &foo_slot]),
+        format!("ERR Slot {foo_slot} is already unassigned")
+    );
+    assert_eq!(error_of(port, &["GET", "foo"]), "CLUSTERDOWN Hash slot not served");
+    assert_eq!(cluster_field(port, "cluster_state"), "fail");
+    assert_eq!(error_of(port, &["GET", "{t}b"]), "CLUSTERDOWN The cluster is down");
+    assert_eq!(text(port, &["CLUSTER", "BUMPEPOCH"]), "BUMPED 1");
+    assert_eq!(text(port, &["CLUSTER", "BUMPEPOCH"]), "STILL 1");
+    assert_eq!(error_of(port, &["CLUSTER", "SET-CONFIG-EPOCH", "5"]), "ERR Node config epoch is already non-zero");
+    let conf = std::fs::read_to_string(node.dir.path().join("nodes.conf")).expect("nodes.conf");
+    assert!(conf.contains("vars currentEpoch 1 lastVoteEpoch 0"), "{conf}");
+}
+
+#[test]
+fn bad_nodes_conf_is_a_startup_error_naming_file_and_line() {
+    let dir = common::TempDir::new("badconf");
+    std::fs::write(dir.path().join("nodes.conf"), "vars currentEpoch 0 lastVoteEpoch 0\nnot a node line\n")
+        .expect("write");
+    let port = free_port().to_string();
+    let bus = free_port().to_string();
+    let log = dir.path().join("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokv"))
+        .args(["server", "--port", &port, "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-port", &bus])
+        .args(["--dir", dir.path().to_str().expect("utf8"), "--logfile", log.to_str().expect("utf8")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let exited = wait_until(Duration::from_secs(10), || child.try_wait().is_ok_and(|s| s.is_some()));
+    if !exited {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(exited && !status.success(), "started with a corrupt nodes.conf:\n{text}");
+    assert!(text.contains("nodes.conf:2:"), "the error names the file and line:\n{text}");
+}
+
+#[test]
+fn three_masters_three_replicas_created_by_redis_cli() {
+    let nodes: Vec<Server> = (0..6).map(|_| ferrokv_node(&[])).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    create_cluster(&ports, 1);
+    wait_state_ok(&ports, Duration::from_secs(20));
+    check_cluster(ports[0]);
+    write_and_read(ports[0], 1000, "k");
+
+    // A node that does not serve a key's slot redirects to the one that does.
+    let map = slot_map(ports[0]);
+    let slot = key_slot(ports[0], "k:1");
+    let owner = owner_port(&map, slot);
+    let other = map.iter().map(|r| r.2).find(|&p| p != owner).expect("another master");
+    assert_eq!(error_of(other, &["GET", "k:1"]), format!("MOVED {slot} 127.0.0.1:{owner}"));
+    assert_eq!(error_of(owner, &["MGET", "k:1", "k:2"]), "CROSSSLOT Keys in request don't hash to the same slot");
+
+    // redis-cli -c follows the redirection.
+    let (ok, out) = run_tool(
+        "redis-cli",
+        &["-c".into(), "-p".into(), other.to_string(), "GET".into(), "k:1".into()],
+        Duration::from_secs(10),
+    );
+    assert!(ok && out.trim() == "1", "redis-cli -c GET k:1: {out}");
+
+    // Replicas answer READONLY reads of their master's slots, and redirect otherwise.
+    let owner_id = text(owner, &["CLUSTER", "MYID"]);
+    let replica_port = ports
+        .iter()
+        .copied()
+        .find(|&p| text(p, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself,slave") && l.contains(&owner_id)))
+        .expect("the owner has a replica");
+    assert!(
+        wait_until(Duration::from_secs(10), || text(replica_port, &["INFO", "replication"])
+            .contains("master_link_status:up")),
+        "the replica did not sync"
+    );
+    assert_eq!(error_of(replica_port, &["GET", "k:1"]), format!("MOVED {slot} 127.0.0.1:{owner}"));
+
+    // Sharded pub/sub: a channel is routed like a key; a replica of the channel's master
+    // serves SSUBSCRIBE, and SPUBLISH reaches it over the bus.
+    let mut subscriber = common::Raw::connect(&format!("127.0.0.1:{replica_port}"));
+    let subscribed = String::from_utf8_lossy(&subscriber.cmd(&[b"SSUBSCRIBE", b"k:1"])).into_owned();
+    assert!(subscribed.contains("ssubscribe"), "{subscribed}");
+    assert_eq!(error_of(other, &["SPUBLISH", "k:1", "hello"]), format!("MOVED {slot} 127.0.0.1:{owner}"));
+    assert_eq!(text(owner, &["SPUBLISH", "k:1", "hello"]), "0");
+    let message = String::from_utf8_lossy(&subscriber.read_reply().expect("smessage")).into_owned();
+    assert!(message.contains("smessage") && message.contains("hello"), "{message}");
+
+    // redis-py's cluster client, across slots.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cluster_clients/redis_py_cluster.py");
+    run_python_scenario(script, &[ports[0].to_string()], String::new);
+
+    // kill -9 the master: its replica takes over within node-timeout + 2 s.
+    let mut nodes = nodes;
+    let owner_index = ports.iter().position(|&p| p == owner).expect("owner");
+    let owner_bus = config_get(owner, "cluster-port");
+    let killed_at = Instant::now();
+    nodes[owner_index].kill9();
+    let promoted = wait_until(Duration::from_millis(NODE_TIMEOUT_MS + 2000), || {
+        text(replica_port, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself,master"))
+    });
+    assert!(promoted, "replica not promoted within node-timeout + 2 s:\n{}", text(replica_port, &["CLUSTER", "NODES"]));
+    eprintln!("failover after kill -9: {:?}", killed_at.elapsed());
+    let alive: Vec<u16> = ports.iter().copied().filter(|&p| p != owner).collect();
+    wait_state_ok(&alive, Duration::from_secs(10));
+    assert_eq!(text(replica_port, &["GET", "k:1"]), "1");
+    write_and_read(replica_port, 200, "after");
+
+    // The old master comes back from its nodes.conf and rejoins as the new master's replica.
+    let rejoined = restart_node(&nodes[owner_index], owner, &owner_bus);
+    let new_master_id = text(replica_port, &["CLUSTER", "MYID"]);
+    let demoted = wait_until(Duration::from_secs(20), || {
+        text(rejoined.port, &["CLUSTER", "NODES"])
+            .lines()
+            .any(|l| l.contains("myself,slave") && l.contains(&new_master_id))
+    });
+    assert!(demoted, "the old master did not rejoin as a replica:\n{}", text(rejoined.port, &["CLUSTER", "NODES"]));
+    assert!(
+        wait_until(Duration::from_secs(20), || text(rejoined.port, &["INFO", "replication"])
+            .contains("master_link_status:up")),
+        "the old master does not replicate from the new one"
+    );
+    check_cluster(replica_port);
+}
+
+#[test]
+fn nodes_conf_survives_restart() {
+    let nodes: Vec<Server> = (0..3).map(|_| ferrokv_node(&[])).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    create_cluster(&ports, 0);
+    wait_state_ok(&ports, Duration::from_secs(20));
+    let mut nodes = nodes;
+    let id = text(ports[2], &["CLUSTER", "MYID"]);
+    let epoch = cluster_field(ports[2], "cluster_current_epoch");
+    let mut old = nodes.pop().expect("node");
+    let bus_port = config_get(ports[2], "cluster-port");
+    old.kill9();
+    let restarted = restart_node(&old, ports[2], &bus_port);
+    assert_eq!(text(restarted.port, &["CLUSTER", "MYID"]), id);
+    assert_eq!(cluster_field(restarted.port, "cluster_known_nodes"), "3");
+    assert_eq!(cluster_field(restarted.port, "cluster_current_epoch"), epoch);
+    wait_state_ok(&ports, Duration::from_secs(20));
+    check_cluster(ports[0]);
+    drop(old);
+}
+
+#[test]
+fn mixed_cluster_with_redis_server_nodes() {
+    let Some(redis_master) = redis_node() else { return };
+    let Some(redis_replica) = redis_node() else { return };
+    let ferro: Vec<Server> = (0..4).map(|_| ferrokv_node(&[])).collect();
+    let mut ports: Vec<u16> = vec![redis_master.port];
+    ports.extend(ferro.iter().take(2).map(|n| n.port));
+    ports.push(redis_replica.port);
+    ports.extend(ferro.iter().skip(2).map(|n| n.port));
+    create_cluster(&ports, 1);
+    wait_state_ok(&ports, Duration::from_secs(20));
+    check_cluster(redis_master.port);
+    check_cluster(ferro[0].port);
+    write_and_read(ferro[0].port, 500, "mixed");
+}
+
+/// Two masters joined by hand (ADDSLOTSRANGE, MEET): transactions and scripts within one
+/// slot, and a slot opened for migration (ASK, ASKING, TRYAGAIN, SETSLOT NODE).
+#[test]
+fn open_slots_transactions_and_scripts() {
+    let a = ferrokv_node(&[]);
+    let b = ferrokv_node(&[]);
+    assert_eq!(text(a.port, &["CLUSTER", "ADDSLOTSRANGE", "0", "8191"]), "OK");
+    assert_eq!(text(b.port, &["CLUSTER", "ADDSLOTSRANGE", "8192", "16383"]), "OK");
+    let b_bus = config_get(b.port, "cluster-port");
+    assert_eq!(text(a.port, &["CLUSTER", "MEET", "127.0.0.1", &b.port.to_string(), &b_bus]), "OK");
+    wait_state_ok(&[a.port, b.port], Duration::from_secs(10));
+    let (a_id, b_id) = (text(a.port, &["CLUSTER", "MYID"]), text(b.port, &["CLUSTER", "MYID"]));
+
+    // "{a}" hashes to 15495 (b's), "{b}" to 3300 (a's).
+    assert_eq!(key_slot(a.port, "{b}x"), 3300);
+    assert_eq!(error_of(b.port, &["SET", "{b}x", "1"]), format!("MOVED 3300 127.0.0.1:{}", a.port));
+
+    // A transaction runs only if all its keys are in one slot.
+    let mut c = a.conn();
+    redis::cmd("MULTI").query::<()>(&mut c).expect("MULTI");
+    redis::cmd("SET").arg("{b}x").arg("1").query::<()>(&mut c).expect("queued");
+    redis::cmd("SET").arg("{b}y").arg("2").query::<()>(&mut c).expect("queued");
+    let done: Vec<String> = redis::cmd("EXEC").query(&mut c).expect("EXEC");
+    assert_eq!(done, vec!["OK", "OK"]);
+    let other_slot_key =
+        (0..100).map(|i| format!("k{i}")).find(|k| (1..8192).contains(&key_slot(a.port, k))).expect("a key of a's");
+    redis::cmd("MULTI").query::<()>(&mut c).expect("MULTI");
+    redis::cmd("SET").arg("{b}x").arg("3").query::<()>(&mut c).expect("queued");
+    redis::cmd("SET").arg(&other_slot_key).arg("4").query::<()>(&mut c).expect("queued");
+    let refused = redis::cmd("EXEC").query::<redis::Value>(&mut c).expect_err("cross-slot EXEC");
+    assert_eq!(refused.code(), Some("CROSSSLOT"), "{refused:?}");
+    assert_eq!(text(a.port, &["GET", "{b}x"]), "1");
+
+    // Scripts: declared keys are redirected like any command, undeclared ones refused.
+    let script = "return redis.call('get', KEYS[1])";
+    assert_eq!(text(a.port, &["EVAL", script, "1", "{b}x"]), "1");
+    assert_eq!(error_of(a.port, &["EVAL", script, "1", "{a}x"]), format!("MOVED 15495 127.0.0.1:{}", b.port));
+    let sneaky = error_of(a.port, &["EVAL", "return redis.call('get', '{a}x')", "0"]);
+    assert!(sneaky.contains("Script attempted to access a non local key in a cluster node"), "{sneaky}");
+    let two_slots =
+        error_of(a.port, &["EVAL", "redis.call('get', KEYS[1]); return redis.call('get', '{c}k')", "1", "{b}x"]);
+    assert!(two_slots.contains("Script attempted to access keys that do not hash to the same slot"), "{two_slots}");
+    let allowed = "#!lua flags=allow-cross-slot-keys\nredis.call('get', KEYS[1]); return redis.call('get', '{c}k')";
+    let cross = query(a.port, &["EVAL", allowed, "1", "{b}x"]);
+    assert!(matches!(cross, Ok(redis::Value::Nil)), "allow-cross-slot-keys: {cross:?}");
+    assert_eq!(
+        error_of(a.port, &["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"]),
+        "ERR Can not run script on cluster, 'no-cluster' flag is set."
+    );
+
+    // Slot 3300 moves from a to b: a answers ASK for keys it no longer has, b serves
+    // them to ASKING clients; multi-key commands over a partial slot get TRYAGAIN.
+    assert_eq!(text(b.port, &["CLUSTER", "SETSLOT", "3300", "IMPORTING", &a_id]), "OK");
+    assert_eq!(text(a.port, &["CLUSTER", "SETSLOT", "3300", "MIGRATING", &b_id]), "OK");
+    assert!(text(a.port, &["CLUSTER", "NODES"]).contains(&format!("[3300->-{b_id}]")));
+    assert!(text(b.port, &["CLUSTER", "NODES"]).contains(&format!("[3300-<-{a_id}]")));
+    assert_eq!(text(a.port, &["GET", "{b}x"]), "1");
+    assert_eq!(error_of(a.port, &["GET", "{b}missing"]), format!("ASK 3300 127.0.0.1:{}", b.port));
+    assert_eq!(
+        error_of(a.port, &["MGET", "{b}x", "{b}missing"]),
+        "TRYAGAIN Multiple keys request during rehashing of slot"
+    );
+    assert_eq!(error_of(b.port, &["GET", "{b}missing"]), format!("MOVED 3300 127.0.0.1:{}", a.port));
+    let mut asking = b.conn();
+    redis::cmd("ASKING").query::<()>(&mut asking).expect("ASKING");
+    let got: Option<String> = redis::cmd("GET").arg("{b}missing").query(&mut asking).expect("served after ASKING");
+    assert_eq!(got, None);
+    // ASKING lasts one command, whatever it is.
+    redis::cmd("ASKING").query::<()>(&mut asking).expect("ASKING");
+    redis::cmd("PING").query::<()>(&mut asking).expect("PING");
+    let after_ping = redis::cmd("GET").arg("{b}missing").query::<Option<String>>(&mut asking).expect_err("MOVED");
+    assert_eq!(after_ping.code(), Some("MOVED"));
+    let again = redis::cmd("GET").arg("{b}missing").query::<Option<String>>(&mut asking).expect_err("MOVED");
+    assert_eq!(again.code(), Some("MOVED"));
+    assert_eq!(
+        error_of(a.port, &["CLUSTER", "SETSLOT", "3300", "NODE", &b_id]),
+        "ERR Can't assign hashslot 3300 to a different node while I still hold keys for this hash slot."
+    );
+    assert_eq!(text(a.port, &["DEL", "{b}x", "{b}y"]), "2");
+    assert_eq!(text(b.port, &["CLUSTER", "SETSLOT", "3300", "NODE", &b_id]), "OK");
+    assert_eq!(text(a.port, &["CLUSTER", "SETSLOT", "3300", "NODE", &b_id]), "OK");
+    assert_eq!(error_of(a.port, &["GET", "{b}x"]), format!("MOVED 3300 127.0.0.1:{}", b.port));
+    assert_eq!(text(b.port, &["SET", "{b}x", "moved"]), "OK");
+    // b closed its import with a new config epoch, so every node adopts the change.
+    let agreed = wait_until(Duration::from_secs(10), || {
+        slot_map(a.port).iter().any(|&(s, e, p)| (s..=e).contains(&3300) && p == b.port)
+    });
+    assert!(agreed, "a still maps 3300 elsewhere: {:?}", slot_map(a.port));
+    assert_eq!(text(b.port, &["CLUSTER", "COUNTKEYSINSLOT", "3300"]), "1");
+
+    // A client blocked on a key of a slot that moves away is redirected at once.
+    let list = (0..100)
+        .map(|i| format!("{{list{i}}}"))
+        .find(|k| key_slot(a.port, k) < 8192 && key_slot(a.port, k) != key_slot(a.port, "{c}k"))
+        .expect("a key of a's");
+    let d_slot = key_slot(a.port, &list);
+    let mut blocked = common::Raw::connect(&format!("127.0.0.1:{}", a.port));
+    let mut blpop = Vec::new();
+    ferrokv_resp::encode_command(&mut blpop, [&b"BLPOP"[..], list.as_bytes(), b"0"]);
+    blocked.send(&blpop);
+    assert!(
+        wait_until(Duration::from_secs(5), || text(a.port, &["INFO", "clients"]).contains("blocked_clients:1")),
+        "BLPOP did not block"
+    );
+    assert_eq!(text(b.port, &["CLUSTER", "SETSLOT", &d_slot.to_string(), "NODE", &b_id]), "OK");
+    let redirected = String::from_utf8_lossy(&blocked.read_reply().expect("a reply")).into_owned();
+    assert_eq!(redirected.trim_end(), format!("-MOVED {d_slot} 127.0.0.1:{}", b.port));
+
+    // b claims one of a's slots under its newer epoch while a still has a key there: a
+    // gives the slot up and deletes the key (Redis's dirty slots).
+    let c_slot = key_slot(a.port, "{c}k");
+    assert!(c_slot < 8192 && c_slot != 3300, "{c_slot}");
+    assert_eq!(text(a.port, &["SET", "{c}k", "v"]), "OK");
+    assert_eq!(text(b.port, &["CLUSTER", "SETSLOT", &c_slot.to_string(), "NODE", &b_id]), "OK");
+    let dropped = wait_until(Duration::from_secs(10), || {
+        text(a.port, &["CLUSTER", "COUNTKEYSINSLOT", &c_slot.to_string()]) == "0"
+    });
+    assert!(dropped, "a kept its key in a slot b took");
+    assert_eq!(error_of(a.port, &["GET", "{c}k"]), format!("MOVED {c_slot} 127.0.0.1:{}", b.port));
+}
+
+/// The replica of `master_port` (a node whose CLUSTER NODES says it replicates it).
+fn replica_of(ports: &[u16], master_port: u16) -> u16 {
+    let id = text(master_port, &["CLUSTER", "MYID"]);
+    ports
+        .iter()
+        .copied()
+        .find(|&p| text(p, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself,slave") && l.contains(&id)))
+        .expect("a replica")
+}
+
+fn is_master(port: u16) -> bool {
+    text(port, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself,master"))
+}
+
+/// CLUSTER FAILOVER in its three forms, each moving a master's slots to its replica
+/// while the old master stays up (and becomes a replica).
+#[test]
+fn manual_failover_default_force_and_takeover() {
+    let nodes: Vec<Server> = (0..6).map(|_| ferrokv_node(&[])).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    create_cluster(&ports, 1);
+    wait_state_ok(&ports, Duration::from_secs(20));
+    assert_eq!(error_of(ports[0], &["CLUSTER", "FAILOVER"]), "ERR You should send CLUSTER FAILOVER to a replica");
+    assert_eq!(
+        error_of(ports[0], &["FAILOVER"]),
+        "ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead."
+    );
+    write_and_read(ports[0], 100, "mf");
+    let masters: Vec<u16> = ports.iter().copied().filter(|&p| is_master(p)).collect();
+    assert_eq!(masters.len(), 3);
+    for (master, option) in masters.iter().zip([None, Some("FORCE"), Some("TAKEOVER")]) {
+        let replica = replica_of(&ports, *master);
+        let synced = wait_until(Duration::from_secs(10), || {
+            text(replica, &["INFO", "replication"]).contains("master_link_status:up")
+        });
+        assert!(synced, "replica {replica} not synced");
+        let mut args = vec!["CLUSTER", "FAILOVER"];
+        args.extend(option);
+        assert_eq!(text(replica, &args), "OK", "{option:?}");
+        let swapped = wait_until(Duration::from_secs(10), || is_master(replica) && !is_master(*master));
+        assert!(
+            swapped,
+            "CLUSTER FAILOVER {option:?}: roles did not swap\n{}\n{}",
+            text(replica, &["CLUSTER", "NODES"]),
+            text(*master, &["CLUSTER", "NODES"])
+        );
+        wait_state_ok(&ports, Duration::from_secs(10));
+    }
+    write_and_read(ports[0], 100, "mf");
+    check_cluster(ports[0]);
+}
