@@ -16,8 +16,18 @@ use crate::table::{ChannelArgs, CmdId, Table};
 /// The root selector's verdict on a command, before looking at its arguments.
 const FULL_CHECK: u8 = 0;
 const ALLOWED: u8 = 1;
+/// Allowed if its one fixed-position key is (kept here: no table lookup per line).
+const ONE_KEY: u8 = 2;
 /// Allowed if every fixed-position key is (and the line reaches them all).
-const FIXED_KEYS: u8 = 2;
+const FIXED_KEYS: u8 = 3;
+
+#[derive(Clone, Copy, Debug)]
+struct Verdict {
+    kind: u8,
+    /// For [`ONE_KEY`]: the key's access and position.
+    access: u8,
+    pos: u16,
+}
 
 /// A literal or literal-prefix pattern of at least one byte.
 #[derive(Clone, Debug)]
@@ -74,8 +84,8 @@ enum Keys {
 
 #[derive(Clone, Debug)]
 pub(crate) struct FastCheck {
-    /// By command id: [`FULL_CHECK`], [`ALLOWED`] or [`FIXED_KEYS`].
-    verdicts: Box<[u8]>,
+    /// By command id.
+    verdicts: Box<[Verdict]>,
     keys: Keys,
 }
 
@@ -87,13 +97,17 @@ impl FastCheck {
                 let cmd = &t.cmds[id];
                 let allowed = root.all_commands || cmd.no_auth || root.allowed[id];
                 let channels_free = root.all_channels || cmd.channels == ChannelArgs::None;
-                match (allowed && channels_free, root.all_keys, &cmd.fixed_keys) {
-                    (false, _, _) => FULL_CHECK,
-                    (true, true, _) => ALLOWED,
-                    (true, false, Some(keys)) if keys.is_empty() => ALLOWED,
-                    (true, false, Some(_)) => FIXED_KEYS,
+                let kind = |kind| Verdict { kind, access: 0, pos: 0 };
+                match (allowed && channels_free, root.all_keys, cmd.fixed_keys.as_deref()) {
+                    (false, _, _) => kind(FULL_CHECK),
+                    (true, true, _) | (true, false, Some([])) => kind(ALLOWED),
+                    (true, false, Some([k])) => match u16::try_from(k.pos) {
+                        Ok(pos) => Verdict { kind: ONE_KEY, access: k.access, pos },
+                        Err(_) => kind(FIXED_KEYS),
+                    },
+                    (true, false, Some(_)) => kind(FIXED_KEYS),
                     // Keys found from the line: the full check finds them.
-                    (true, false, None) => FULL_CHECK,
+                    (true, false, None) => kind(FULL_CHECK),
                 }
             })
             .collect();
@@ -123,9 +137,14 @@ impl FastCheck {
     /// "ask the full check" (not "denied").
     #[inline]
     pub fn allows<A: Args + ?Sized>(&self, t: &Table, root: &Selector, id: CmdId, argv: &A) -> bool {
-        match self.verdicts.get(id) {
-            Some(&ALLOWED) => true,
-            Some(&FIXED_KEYS) => {
+        let Some(v) = self.verdicts.get(id) else { return false };
+        match v.kind {
+            ALLOWED => true,
+            ONE_KEY => {
+                let pos = usize::from(v.pos);
+                pos < argv.count() && self.key_allowed(root, argv.arg(pos), v.access)
+            }
+            FIXED_KEYS => {
                 let cmd = &t.cmds[id];
                 let Some(keys) = cmd.fixed_keys.as_deref() else { return false };
                 argv.count() >= cmd.fixed_min_argc
