@@ -25,7 +25,7 @@ A binary named redis-server* is started as Redis (no `server` subcommand), so De
 redis-server can be a column: `--bin redis=/usr/bin/redis-server`. Tests are
 redis-benchmark's own (-t) or throughput.py's custom ones (evalsha, evalsha10, fcall,
 evalnew, zrangebyscore), seeded the same way. `--keep DIR` keeps each callgrind output
-there (for callgrind_annotate).
+there (for callgrind_annotate), named callgrind.<bin name>.<test>.P<depth>.out.
 """
 
 import argparse
@@ -55,10 +55,13 @@ class Seeded:
 ACL_USER, ACL_PASS = "bench", "benchpw"
 
 
-def count(binary, test, pipeline, requests, keep=None, acl_rules=None):
+def count(name, binary, test, pipeline, requests, keep=None, acl_rules=None):
     port = free_port()
     d = tempfile.mkdtemp(prefix="bench-callgrind-")
-    out = os.path.join(keep or d, f"callgrind.{os.path.basename(binary)}.{test}.P{pipeline}.out")
+    # Named by the --bin name, not the file: two runs of one binary (the ACL comparison)
+    # would otherwise overwrite each other's output.
+    label = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{name}.{test}")
+    out = os.path.join(keep or d, f"callgrind.{label}.P{pipeline}.out")
     as_redis = os.path.basename(binary).startswith("redis-server")
     server = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary] + ([] if as_redis else ["server"])
@@ -114,7 +117,7 @@ def main():
         requests = args.requests * (4 if p > 1 else 1)
         for t in tests:
             acl_for = set(args.acl_for.split(","))
-            counts = [count(path, t, p, requests, args.keep, args.acl if name in acl_for else None) for name, path in bins]
+            counts = [count(name, path, t, p, requests, args.keep, args.acl if name in acl_for else None) for name, path in bins]
             row = f"{t.split()[0]:<10}{p:>4}" + "".join(f"{c:>16}{c / counts[0]:>7.3f}" for c in counts)
             print(row + f"{counts[-1] / requests:>11.0f}")
 

@@ -7,18 +7,24 @@ pub trait Args {
 }
 
 impl Args for [Vec<u8>] {
+    #[inline]
     fn count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn arg(&self, i: usize) -> &[u8] {
         &self[i]
     }
 }
 
+// Inline: the fast path reads one argument per command line, and a call costs more
+// than the read.
 impl Args for ferrokv_resp::Argv {
+    #[inline]
     fn count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn arg(&self, i: usize) -> &[u8] {
         self.get(i)
     }

@@ -10,6 +10,7 @@
 //! and random bytes come from the caller.
 
 mod args;
+mod fast;
 mod file;
 mod log;
 mod pattern;
@@ -80,9 +81,13 @@ pub struct UserInfo {
 
 /// A user as found at one [`Acl::generation`]: a caller keeps it (with that generation)
 /// for the client logged in as the user, so a check needs no lookup by name. Stale once
-/// the generation moves on (the user may have changed or gone).
+/// the generation moves on (the user may have changed or gone). It carries the user's
+/// compiled fast path ([`Acl::allows_fast`]).
 #[derive(Clone)]
-pub struct UserHandle(Arc<User>);
+pub struct UserHandle {
+    user: Arc<User>,
+    fast: fast::FastCheck,
+}
 
 /// The users and the log.
 pub struct Acl {
@@ -311,7 +316,17 @@ impl Acl {
 
     /// The user named `name` now, for [`Acl::check_handle`] until the generation moves.
     pub fn user_handle(&self, name: &str) -> Option<UserHandle> {
-        self.users.get(name).map(|u| UserHandle(u.clone()))
+        self.users.get(name).map(|u| UserHandle { user: u.clone(), fast: fast::FastCheck::new(&self.table, &u.root) })
+    }
+
+    /// True if the user's root permissions allow this command line outright (the common
+    /// shape: an allowed command, keys at fixed positions, literal or prefix patterns):
+    /// [`Acl::check_handle`] would then answer `Ok(Allowed::This)`. False means nothing
+    /// but "ask [`Acl::check_handle`]", which decides (and explains a denial). Same
+    /// generation duty as [`Acl::check_handle`].
+    #[inline]
+    pub fn allows_fast<A: Args + ?Sized>(&self, user: &UserHandle, id: CmdId, argv: &A) -> bool {
+        user.fast.allows(&self.table, &user.user.root, id, argv)
     }
 
     /// [`Acl::check_user`] for a user found by [`Acl::user_handle`] at the current
@@ -323,7 +338,7 @@ impl Acl {
         argv: &A,
         keys: &mut dyn FnMut() -> KeyArgs,
     ) -> Result<Allowed, (Denied, usize)> {
-        self.check_against(&user.0, id, argv, keys)
+        self.check_against(&user.user, id, argv, keys)
     }
 
     fn check_against<A: Args + ?Sized>(
@@ -420,3 +435,6 @@ fn default_user(t: &Table) -> User {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fast_tests;

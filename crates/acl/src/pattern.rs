@@ -57,6 +57,17 @@ impl KeyPattern {
         KeyPattern { text: text.to_string(), flags, first, matcher }
     }
 
+    /// The literal a key must equal (false) or start with (true), for a pattern that is
+    /// one; None for a glob.
+    pub fn literal(&self) -> Option<(&[u8], bool)> {
+        let p = self.text.as_bytes();
+        match self.matcher {
+            Matcher::Exact => Some((p, false)),
+            Matcher::Prefix(n) | Matcher::ShortPrefix { len: n, .. } => Some((&p[..n], true)),
+            Matcher::Glob => None,
+        }
+    }
+
     /// Redis's `stringmatchlen(pattern, key, nocase=0)`.
     #[inline]
     pub fn matches(&self, key: &[u8]) -> bool {

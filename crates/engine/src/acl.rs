@@ -105,8 +105,17 @@ impl Engine {
         argv: &Argv,
         context: Context,
     ) -> Result<(), Denied> {
-        if client.acl_free_gen == self.acl.generation() {
+        let generation = self.acl.generation();
+        if client.acl_free_gen == generation {
             return Ok(());
+        }
+        // A restricted user's common case (an allowed command, keys at fixed positions,
+        // prefix patterns), decided here without the full check's calls; anything else,
+        // denials included, takes the full check.
+        if let Some((found_at, user)) = &client.acl_user {
+            if *found_at == generation && self.acl.allows_fast(user, cmd, argv) {
+                return Ok(());
+            }
         }
         self.acl_check_slow(client, cmd, argv, context)
     }
