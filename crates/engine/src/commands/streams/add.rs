@@ -190,7 +190,9 @@ pub fn xadd(c: &mut Ctx) -> CmdResult {
     if let Some(to) = a.to {
         trimmed = s.trim(to, a.approx, a.limit);
     }
-    let (len, first) = (s.len(), s.first().map_or(StreamId::MAX, |e| e.id));
+    let exact_trim = a.to.is_some() && a.approx;
+    // Only an approximate trim made exact needs the first ID (a B-tree range walk).
+    let (len, first) = (s.len(), if exact_trim { s.first().map_or(StreamId::MAX, |e| e.id) } else { StreamId::MAX });
     c.out().bulk(IdText::new(id).as_bytes());
     c.modified(key);
     c.notify(notify::STREAM, "xadd", key);
@@ -198,7 +200,7 @@ pub fn xadd(c: &mut Ctx) -> CmdResult {
         c.notify(notify::STREAM, "xtrim", key);
     }
     // The generated ID, and an approximate trim made exact, reach the replicas.
-    if a.to.is_some() && a.approx {
+    if exact_trim {
         propagate_exact_trim(c, &a, len, first);
     }
     if !matches!(a.id, Some((_, true))) {
