@@ -4,9 +4,12 @@
 `redis-benchmark --cluster` SET and GET at -P 16 (-c 50, random keys over all slots), A/B
 rounds alternating which cluster goes first; with --failover, also the time from kill -9
 of a master (node-timeout 2000 ms, one replica per master) to its replica answering as a
-master. Prints medians and ratios (ferrokv / redis).
+master; with --reshard, the time `redis-cli --cluster reshard` takes to move every slot
+(and --keys keys, default 1,000,000) of one master of a 3-master cluster to another.
+Prints medians and ratios (ferrokv / redis).
 
     python3 bench/cluster.py [--rounds 3] [--requests 200000] [--failover | --failover-only]
+                             [--reshard [--keys 1000000]]
 """
 
 import argparse
@@ -75,15 +78,66 @@ def failover_seconds(kind):
             n.stop()
 
 
+def crc16(data):
+    """CRC16-XMODEM, the slot hash of Redis Cluster (keys here have no hash tags)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def reshard_seconds(kind, keys):
+    nodes = start_cluster(kind, 3, 0)  # redis-cli creates no cluster under 3 masters
+    try:
+        source = next(n for n in nodes if "0-5460" in n.cli("CLUSTER", "NODES").split("myself")[1].splitlines()[0])
+        target = next(n for n in nodes if n is not source)
+        # Every key in the source's slots (0-5460), loaded through redis-cli --pipe.
+        payload, loaded, i = [], 0, 0
+        while loaded < keys:
+            key = f"k:{i}".encode()
+            i += 1
+            if crc16(key) % 16384 < 5461:
+                payload.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$8\r\nxxxxxxxx\r\n" % (len(key), key))
+                loaded += 1
+        subprocess.run([redis_tool("redis-cli"), "-p", str(source.port), "--pipe"], input=b"".join(payload),
+                       check=True, capture_output=True, timeout=600)
+        dbsize = int(source.cli("DBSIZE").strip())
+        if dbsize != keys:
+            raise SystemExit(f"{kind}: loaded {dbsize} keys, not {keys}")
+        source_id, target_id = source.cli("CLUSTER", "MYID").strip(), target.cli("CLUSTER", "MYID").strip()
+        started = time.time()
+        subprocess.run([redis_tool("redis-cli"), "--cluster", "reshard", f"127.0.0.1:{source.port}",
+                        "--cluster-from", source_id, "--cluster-to", target_id, "--cluster-slots", "5461",
+                        "--cluster-yes"], check=True, stdout=subprocess.DEVNULL, timeout=1800)
+        elapsed = time.time() - started
+        moved = int(target.cli("DBSIZE").strip())
+        if moved != keys:
+            raise SystemExit(f"{kind}: {moved} keys on the target after resharding, not {keys}")
+        return elapsed
+    finally:
+        for n in nodes:
+            n.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=200000)
     ap.add_argument("--failover", action="store_true")
     ap.add_argument("--failover-only", action="store_true", help="skip SET/GET")
+    ap.add_argument("--reshard", action="store_true", help="only the resharding time")
+    ap.add_argument("--keys", type=int, default=1000000)
     args = ap.parse_args()
     build_ferrokv()
     print(f"ferrokv: {FERROKV}")
+    if args.reshard:
+        times = {kind: [reshard_seconds(kind, args.keys) for _ in range(args.rounds)] for kind in ("ferrokv", "redis")}
+        f, r = median(times["ferrokv"]), median(times["redis"])
+        print(f"reshard of 5461 slots, {args.keys} keys: ferrokv {f:.2f} s, redis {r:.2f} s, ratio {f / r:.2f}")
+        return
     if not args.failover_only:
         throughput(args)
     if args.failover or args.failover_only:

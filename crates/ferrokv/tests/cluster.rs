@@ -400,6 +400,110 @@ fn mixed_cluster_with_redis_server_nodes() {
     write_and_read(ferro[0].port, 500, "mixed");
 }
 
+/// `redis-cli --cluster reshard`, its output in a file: it prints a line per slot, more than
+/// a pipe holds, so a pipe read only after it exits would stall it.
+fn reshard(entry: u16, from: &str, to: &str, slots: usize) {
+    let bin = redis_tool("redis-cli").expect("redis-cli is required for the cluster tests");
+    let dir = common::TempDir::new("reshard-out");
+    let out_path = dir.path().join("out");
+    let out = std::fs::File::create(&out_path).expect("create the output file");
+    let err = out.try_clone().expect("clone the output file");
+    let entry = format!("127.0.0.1:{entry}");
+    let slots = slots.to_string();
+    let mut child = Command::new(bin)
+        .args(["--cluster", "reshard", &entry, "--cluster-from", from, "--cluster-to", to])
+        .args(["--cluster-slots", &slots, "--cluster-yes"])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("spawn redis-cli");
+    let exited = wait_until(Duration::from_secs(180), || child.try_wait().is_ok_and(|s| s.is_some()));
+    if !exited {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait for redis-cli");
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let tail: String = text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    assert!(
+        exited && status.success() && !text.contains("[ERR]"),
+        "redis-cli --cluster reshard {from} -> {to}:\n{tail}"
+    );
+}
+
+fn slots_of(port: u16, entry: u16) -> usize {
+    slot_map(entry).iter().filter(|r| r.2 == port).map(|(s, e, _)| usize::from(e - s) + 1).sum()
+}
+
+/// Issue 17's acceptance: `redis-cli --cluster reshard` moves 1,000 slots from a
+/// redis-server master to a ferrokv master and back (so MIGRATE runs in both directions,
+/// with RESTORE-ASKING) while redis-py's RedisCluster writes; no key is lost and the client
+/// sees no error it did not absorb as MOVED/ASK.
+#[test]
+fn reshard_between_redis_server_and_ferrokv_under_load() {
+    let Some(redis_master) = redis_node() else { return };
+    let ferro: Vec<Server> = (0..2).map(|_| ferrokv_node(&[])).collect();
+    let ports = vec![redis_master.port, ferro[0].port, ferro[1].port];
+    create_cluster(&ports, 0);
+    wait_state_ok(&ports, Duration::from_secs(20));
+    write_and_read(ferro[0].port, 2000, "before");
+    let redis_id = text(redis_master.port, &["CLUSTER", "MYID"]);
+    let ferro_id = text(ferro[0].port, &["CLUSTER", "MYID"]);
+    let redis_slots = slots_of(redis_master.port, ferro[0].port);
+
+    let stop = common::TempDir::new("reshard-load");
+    let stop_file = stop.path().join("stop");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cluster_clients/reshard_load.py");
+    let mut load = Command::new("python3")
+        .arg(script)
+        .args([ferro[1].port.to_string(), stop_file.to_string_lossy().into_owned(), "150".into()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    // Let the load reach every master before slots start moving.
+    let loading = wait_until(Duration::from_secs(20), || {
+        ports.iter().all(|&p| text(p, &["DBSIZE"]).parse::<usize>().unwrap_or(0) > 1000)
+    });
+
+    reshard(ferro[0].port, &redis_id, &ferro_id, 1000);
+    assert_eq!(slots_of(redis_master.port, ferro[0].port), redis_slots - 1000);
+    reshard(redis_master.port, &ferro_id, &redis_id, 1000);
+    assert_eq!(slots_of(redis_master.port, ferro[0].port), redis_slots);
+
+    std::fs::write(&stop_file, b"stop").expect("write the stop file");
+    let exited = wait_until(Duration::from_secs(120), || load.try_wait().is_ok_and(|s| s.is_some()));
+    if !exited {
+        let _ = load.kill();
+    }
+    let status = load.wait().expect("wait for the load");
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut o) = load.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    if let Some(mut e) = load.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(loading, "the load did not reach every master:\n{out}\n{err}");
+    assert!(exited && status.success() && out.starts_with("OK "), "load: {status}\n{out}\n{err}");
+    eprintln!("reshard load: {}", out.trim());
+
+    read_back(ferro[0].port, 2000, "before");
+    wait_state_ok(&ports, Duration::from_secs(20));
+    check_cluster(redis_master.port);
+    check_cluster(ferro[0].port);
+}
+
+/// Reads back keys `write_and_read` wrote earlier, each from the node that now serves it.
+fn read_back(entry: u16, n: usize, tag: &str) {
+    let map = slot_map(entry);
+    for i in 0..n {
+        let key = format!("{tag}:{i}");
+        let port = owner_port(&map, key_slot(entry, &key));
+        assert_eq!(text(port, &["GET", &key]), i.to_string(), "GET {key} on {port} after resharding");
+    }
+}
+
 /// Two masters joined by hand (ADDSLOTSRANGE, MEET): transactions and scripts within one
 /// slot, and a slot opened for migration (ASK, ASKING, TRYAGAIN, SETSLOT NODE).
 #[test]

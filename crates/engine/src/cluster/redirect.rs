@@ -246,6 +246,13 @@ impl Engine {
                 return Err(Redirect::DownReadOnlyState);
             }
         }
+        // MIGRATE runs here whenever the slot is open either way, as in Redis: moving keys
+        // out of a migrating slot (or back out of an importing one) is its job, whichever
+        // of them this node still holds.
+        let is_migrate = lines.last().is_some_and(|&(id, _)| self.commands.get(id).name == "migrate");
+        if (migrating || importing) && is_migrate {
+            return Ok(Some(slot));
+        }
         if migrating && missing > 0 {
             if existing > 0 {
                 return Err(Redirect::Unstable);
