@@ -258,6 +258,57 @@ fn unreachable_target_answers_ioerr_within_the_timeout() {
     }
 }
 
+/// A "target" that answers an endless line (no newline) must not make the source buffer it:
+/// the read stops at Redis's line size and fails at once, long before the timeout, in the
+/// normal path and inside MULTI/EXEC (where the engine lock is held meanwhile).
+#[test]
+fn a_target_sending_an_endless_line_fails_the_read_at_once() {
+    let src = Server::start(&[]);
+    let flood = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let flood_port = flood.local_addr().expect("addr").port().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_feeding = stop.clone();
+    flood.set_nonblocking(true).expect("nonblocking");
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        use std::sync::atomic::Ordering;
+        // Every connection (the normal path's, its one retry, the one MULTI/EXEC opens) gets
+        // 2 MB of 'x' and is then held open, so only a bounded read returns before the
+        // timeout; bounded to 30 s in all.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut held = Vec::new();
+        while !stop_feeding.load(Ordering::Relaxed) && Instant::now() < deadline {
+            let Ok((mut conn, _)) = flood.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let _ = conn.set_nonblocking(false);
+            let _ = conn.set_write_timeout(Some(Duration::from_secs(1)));
+            let chunk = vec![b'x'; 64 * 1024];
+            for _ in 0..32 {
+                if conn.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+            held.push(conn);
+        }
+    });
+    let mut r = src.raw();
+    assert_eq!(cmd(&mut r, &["SET", "k", "v"]), "+OK\r\n");
+    let t = Instant::now();
+    let reply = cmd(&mut r, &["MIGRATE", "127.0.0.1", &flood_port, "k", "0", "20000"]);
+    assert_eq!(reply, "-IOERR error or timeout reading to target instance\r\n");
+    assert_eq!(cmd(&mut r, &["MULTI"]), "+OK\r\n");
+    assert_eq!(cmd(&mut r, &["MIGRATE", "127.0.0.1", &flood_port, "k", "0", "20000"]), "+QUEUED\r\n");
+    let reply = cmd(&mut r, &["EXEC"]);
+    assert_eq!(reply, "*1\r\n-IOERR error or timeout reading to target instance\r\n");
+    let spent = t.elapsed();
+    assert!(spent < Duration::from_secs(10), "the reads waited for the 20 s timeout: {spent:?}");
+    assert_eq!(cmd(&mut r, &["GET", "k"]), "$1\r\nv\r\n");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = feeder.join();
+}
+
 #[test]
 fn other_clients_run_while_the_target_answers_and_a_changed_key_is_kept() {
     let src = Server::start(&[]);

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 const CACHE_ITEMS: usize = 64;
@@ -196,9 +196,11 @@ async fn exchange(conn: &mut BufReader<TcpStream>, job: &MigrateJob, select: boo
     (done(auth, select_reply, restores, None), false)
 }
 
-/// Reads one line (without CRLF, cut at Redis's buffer size). False: the peer closed.
+/// Reads one line (without CRLF) of at most Redis's buffer size: a target that sends more
+/// without a newline is a failed read, not a growing buffer. False: the peer closed (or
+/// the line was too long).
 async fn read_line(conn: &mut BufReader<TcpStream>, line: &mut Vec<u8>) -> std::io::Result<bool> {
-    let n = conn.read_until(b'\n', line).await?;
+    let n = (&mut *conn).take(LINE_MAX as u64).read_until(b'\n', line).await?;
     if n == 0 || line.last() != Some(&b'\n') {
         return Ok(false);
     }
@@ -243,7 +245,7 @@ fn is_timeout(e: &std::io::Error) -> bool {
 }
 
 fn exchange_blocking(stream: std::net::TcpStream, job: &MigrateJob) -> (MigrateIo, bool) {
-    use std::io::{BufRead, Write};
+    use std::io::{BufRead, Read, Write};
     let _ = stream.set_nodelay(true);
     let timeouts = stream.set_read_timeout(Some(job.timeout)).and(stream.set_write_timeout(Some(job.timeout)));
     let mut conn = std::io::BufReader::new(stream);
@@ -256,7 +258,8 @@ fn exchange_blocking(stream: std::net::TcpStream, job: &MigrateJob) -> (MigrateI
     let total = usize::from(job.sends_auth()) + 1 + job.keys;
     for i in 0..total {
         let mut line = Vec::with_capacity(64);
-        let read = conn.read_until(b'\n', &mut line);
+        // Bounded as `read_line` is.
+        let read = (&mut conn).take(LINE_MAX as u64).read_until(b'\n', &mut line);
         let ended = line.last() == Some(&b'\n');
         if read.is_err() || !ended {
             let timed_out = read.as_ref().is_err_and(is_timeout);
