@@ -417,7 +417,11 @@ fn finish(c: &mut Ctx, p: MigratePending) -> CmdResult {
     let mut del: Vec<Vec<u8>> = Vec::new();
     // A server that became a replica meanwhile takes its dataset from its master.
     let became_replica = c.eng.is_replica() && !p.was_replica;
-    if !p.copy && !became_replica {
+    // Writes paused meanwhile (CLUSTER FAILOVER, FAILOVER, SHUTDOWN): a replica about to be
+    // promoted has taken the master's offset, so a DEL now could miss it; the keys stay
+    // here, as when a key changed (the target has its copy; the reply is still OK).
+    let paused = c.eng.pause.is_some_and(|pause| c.now < pause.until_ms);
+    if !p.copy && !became_replica && !paused {
         for &i in &verdict.acked {
             let key = &p.keys[i];
             if c.eng.migrating.changed(db, key, p.marks[i], p.resets) {
