@@ -42,10 +42,10 @@ impl Engine {
             let Some(multi) = client.multi.as_ref() else { return false };
             let lines: Vec<(CmdId, &Argv)> = multi.queue.iter().map(|(id, a)| (*id, a)).collect();
             let write = multi.flags & flags::WRITE != 0;
-            self.node_for(&lines, write, asking, client.cluster_readonly)
+            self.node_for(&lines, false, write, asking, client.cluster_readonly)
         } else {
             let write = c.flags() & flags::WRITE != 0;
-            self.node_for(&[(cmd, argv)], write, asking, client.cluster_readonly)
+            self.node_for(&[(cmd, argv)], c.name == "migrate", write, asking, client.cluster_readonly)
         };
         let Err(redirect) = verdict else { return false };
         let msg = self.redirect_message(&redirect);
@@ -123,7 +123,8 @@ impl Engine {
         allow_cross_slot: bool,
     ) -> Option<String> {
         let write = self.commands.get(cmd).flags() & flags::WRITE != 0;
-        match self.node_for(&[(cmd, argv)], write, caller.asking, caller.cluster_readonly) {
+        let is_migrate = self.commands.get(cmd).name == "migrate";
+        match self.node_for(&[(cmd, argv)], is_migrate, write, caller.asking, caller.cluster_readonly) {
             Ok(None) => None,
             Ok(Some(_)) if allow_cross_slot => None,
             Ok(Some(this)) => match *slot {
@@ -175,9 +176,12 @@ impl Engine {
 
     /// getNodeByQuery over command lines (one, or a transaction's queue): Ok when this
     /// node serves them, with the slot of their keys (None: no keys).
+    /// `is_migrate`: the command judged is MIGRATE itself (a transaction is judged as
+    /// EXEC, as in Redis, even when it queued a MIGRATE).
     fn node_for(
         &self,
         lines: &[(CmdId, &Argv)],
+        is_migrate: bool,
         write: bool,
         asking: bool,
         readonly: bool,
@@ -249,7 +253,6 @@ impl Engine {
         // MIGRATE runs here whenever the slot is open either way, as in Redis: moving keys
         // out of a migrating slot (or back out of an importing one) is its job, whichever
         // of them this node still holds.
-        let is_migrate = lines.last().is_some_and(|&(id, _)| self.commands.get(id).name == "migrate");
         if (migrating || importing) && is_migrate {
             return Ok(Some(slot));
         }
