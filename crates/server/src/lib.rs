@@ -178,6 +178,11 @@ impl Host for ServerHost {
         CpuInfo { sys, user }
     }
 
+    fn write_cluster_config(&mut self, path: &str, text: &str) -> Result<(), String> {
+        // The directory is fsynced too: a vote or epoch must not come back older after a
+        // power loss (the engine's default leaves that to the file system).
+        persist::sink::write_atomically(std::path::Path::new(path), text.as_bytes()).map_err(|e| e.to_string())
+    }
     fn free_later(&mut self, garbage: Box<dyn Send>) {
         let _ = self.lazyfree.send(garbage);
     }

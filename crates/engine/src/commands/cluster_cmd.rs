@@ -223,7 +223,7 @@ pub fn meet(c: &mut Ctx) -> CmdResult {
             CmdError::msg(format!("ERR Invalid TCP bus port specified: {}", String::from_utf8_lossy(c.arg(4))))
         })?
     } else {
-        port + 10000
+        port.saturating_add(10000)
     };
     let ip_text = String::from_utf8_lossy(c.arg(2)).into_owned();
     // clusterStartHandshake: a literal address (normalized) and ports that fit.
