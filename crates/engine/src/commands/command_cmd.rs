@@ -395,3 +395,14 @@ pub fn help(c: &mut Ctx) -> CmdResult {
         ],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::spec_docs::{command_doc, DOCS};
+
+    #[test]
+    fn the_docs_table_is_sorted_for_its_binary_search() {
+        assert!(DOCS.windows(2).all(|w| w[0].fullname < w[1].fullname));
+        assert!(command_doc("config|get").is_some() && command_doc("no-such-command").is_none());
+    }
+}
