@@ -99,5 +99,14 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def resp(*args):
+    """One command in RESP (multibulk) form: bytes as they are, anything else as its text."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
 def median(xs):
     return statistics.median(xs) if xs else float("nan")

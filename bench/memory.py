@@ -16,19 +16,11 @@ case) for a quick sanity run, e.g. --scale 0.01; figures are per element either 
 import argparse
 import subprocess
 
-from common import Server, build_ferrokv, redis_tool
+from common import build_ferrokv, redis_tool, resp, Server
 
 
 def scaled(n, scale):
     return max(1, int(n * scale))
-
-
-def resp(*args):
-    out = [f"*{len(args)}\r\n".encode()]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 def gen_hashes(scale):

@@ -25,15 +25,7 @@ import subprocess
 import threading
 import time
 
-from common import Server, build_ferrokv, redis_tool, median
-
-
-def resp(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
+from common import build_ferrokv, median, redis_tool, resp, Server
 
 
 def load_keys(srv, keys):

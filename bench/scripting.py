@@ -17,21 +17,13 @@ evalnew`."""
 import argparse
 import subprocess
 
-from common import Server, build_ferrokv, median, redis_tool
+from common import build_ferrokv, median, redis_tool, resp, Server
 
 TEMPLATE = (
     "local current = redis.call('GET', KEYS[1]) -- script {n}\n"
     "if current == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2]) end\n"
     "return {n}"
 )
-
-
-def resp(*args):
-    out = [f"*{len(args)}\r\n".encode()]
-    for a in args:
-        a = a.encode() if isinstance(a, str) else a
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 def load(srv, n):

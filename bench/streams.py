@@ -20,20 +20,12 @@ import argparse
 import os
 import subprocess
 
-from common import ROOT, TARGET_DIR, Server, build_ferrokv, median, redis_tool
+from common import ROOT, TARGET_DIR, build_ferrokv, median, redis_tool, resp, Server
 from throughput import cpu_seconds, run_benchmark
 
 LOADGEN = os.path.join(TARGET_DIR, "release", "ferrokv-loadgen")
 
 SEEDED = 1000
-
-
-def resp(*args):
-    out = [f"*{len(args)}\r\n".encode()]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 def pipe(srv, data):

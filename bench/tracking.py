@@ -26,18 +26,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Server, build_ferrokv, median  # noqa: E402
+from common import build_ferrokv, median, resp, Server  # noqa: E402
 from throughput import run_benchmark  # noqa: E402
 
 TRACKERS = 50
-
-
-def resp(*args):
-    out = [f"*{len(args)}\r\n".encode()]
-    for a in args:
-        b = a if isinstance(a, bytes) else str(a).encode()
-        out.append(f"${len(b)}\r\n".encode() + b + b"\r\n")
-    return b"".join(out)
 
 
 def read_until(sock, marker, count, timeout=60):
