@@ -5,7 +5,6 @@
 mod common;
 
 use common::{free_port, redis_tool, run_python_scenario, wait_until, Server};
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -120,18 +119,7 @@ fn run_tool(program: &str, args: &[String], limit: Duration) -> (bool, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn redis tool");
-    let exited = wait_until(limit, || child.try_wait().is_ok_and(|s| s.is_some()));
-    if !exited {
-        let _ = child.kill();
-    }
-    let status = child.wait().expect("wait for the tool");
-    let (mut out, mut err) = (String::new(), String::new());
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut out);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
+    let common::Finished { exited, status, out, err } = common::finish_child(&mut child, limit);
     (exited && status.success(), format!("{out}{err}"))
 }
 
@@ -472,18 +460,7 @@ fn reshard_between_redis_server_and_ferrokv_under_load() {
     assert_eq!(slots_of(redis_master.port, ferro[0].port), redis_slots);
 
     std::fs::write(&stop_file, b"stop").expect("write the stop file");
-    let exited = wait_until(Duration::from_secs(120), || load.try_wait().is_ok_and(|s| s.is_some()));
-    if !exited {
-        let _ = load.kill();
-    }
-    let status = load.wait().expect("wait for the load");
-    let (mut out, mut err) = (String::new(), String::new());
-    if let Some(mut o) = load.stdout.take() {
-        let _ = o.read_to_string(&mut out);
-    }
-    if let Some(mut e) = load.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
+    let common::Finished { exited, status, out, err } = common::finish_child(&mut load, Duration::from_secs(120));
     assert!(loading, "the load did not reach every master:\n{out}\n{err}");
     assert!(exited && status.success() && out.starts_with("OK "), "load: {status}\n{out}\n{err}");
     eprintln!("reshard load: {}", out.trim());

@@ -52,6 +52,33 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("ephemeral port")
 }
 
+/// How a child process ended: waited for at most `limit` (killed past it), then its exit
+/// status and everything it printed.
+pub struct Finished {
+    pub exited: bool,
+    pub status: std::process::ExitStatus,
+    pub out: String,
+    pub err: String,
+}
+
+/// Waits for `child` (spawned with piped stdout and stderr) for at most `limit`.
+pub fn finish_child(child: &mut std::process::Child, limit: Duration) -> Finished {
+    use std::io::Read;
+    let exited = wait_until(limit, || child.try_wait().is_ok_and(|s| s.is_some()));
+    if !exited {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait for a child process");
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    Finished { exited, status, out, err }
+}
+
 /// Polls `f` until it returns true or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

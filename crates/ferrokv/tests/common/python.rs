@@ -1,9 +1,8 @@
 //! Python programs the tests drive: redis-py scenario scripts (real clients as users run
 //! them) and Prometheus's own text parser.
 
-use super::wait_until;
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -18,18 +17,7 @@ pub fn run_python_scenario(script: &str, args: &[String], context: impl FnOnce()
         .stderr(Stdio::piped())
         .spawn()
         .expect("python3");
-    let exited = wait_until(Duration::from_secs(120), || child.try_wait().is_ok_and(|s| s.is_some()));
-    if !exited {
-        let _ = child.kill();
-    }
-    let status = child.wait().expect("wait for python3");
-    let (mut out, mut err) = (String::new(), String::new());
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut out);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
+    let super::Finished { exited, status, out, err } = super::finish_child(&mut child, Duration::from_secs(120));
     assert!(exited, "{args:?}: still running after 120 s\n{out}\n{err}");
     assert!(status.success() && out.starts_with("OK "), "{args:?}: {status}\n{out}\n{err}\n{}", context());
     eprintln!("redis-py {}", out.trim());
