@@ -4,6 +4,12 @@
 pub trait Args {
     fn count(&self) -> usize;
     fn arg(&self, i: usize) -> &[u8];
+    /// Argument `i` if the line has it: one bounds check where `i < count()` and `arg(i)`
+    /// would make two.
+    #[inline]
+    fn get_arg(&self, i: usize) -> Option<&[u8]> {
+        (i < self.count()).then(|| self.arg(i))
+    }
 }
 
 impl Args for [Vec<u8>] {
@@ -27,6 +33,10 @@ impl Args for ferrokv_resp::Argv {
     #[inline]
     fn arg(&self, i: usize) -> &[u8] {
         self.get(i)
+    }
+    #[inline(always)]
+    fn get_arg(&self, i: usize) -> Option<&[u8]> {
+        self.try_get(i)
     }
 }
 

@@ -9,16 +9,19 @@
 //! allow more). Anything else — a denial, a glob pattern, a command whose keys must be
 //! found, a channel to check — goes to the full check, which decides, logs and explains.
 
-use crate::args::{Args, KEY_READ, KEY_WRITE};
+use crate::args::{Args, KeyArg, KEY_READ, KEY_WRITE};
+use crate::pattern::KeyPatterns;
 use crate::selector::Selector;
 use crate::table::{ChannelArgs, CmdId, Table};
+use std::sync::{Arc, LazyLock};
 
 /// The root selector's verdict on a command, before looking at its arguments.
 const FULL_CHECK: u8 = 0;
 const ALLOWED: u8 = 1;
 /// Allowed if its one fixed-position key is (kept here: no table lookup per line).
 const ONE_KEY: u8 = 2;
-/// Allowed if every fixed-position key is (and the line reaches them all).
+/// Allowed if every fixed-position key is (and the line reaches them all; `pos` indexes
+/// [`FastCheck::fixed`]).
 const FIXED_KEYS: u8 = 3;
 
 #[derive(Clone, Copy, Debug)]
@@ -45,15 +48,13 @@ struct Literal {
 }
 
 /// A key's first 8 bytes as a little-endian word, zero-padded when shorter.
-#[inline]
+#[inline(always)]
 fn head_word(key: &[u8]) -> u64 {
     match key.first_chunk::<8>() {
         Some(head) => u64::from_le_bytes(*head),
-        None => {
-            let mut head = [0u8; 8];
-            head[..key.len()].copy_from_slice(key);
-            u64::from_le_bytes(head)
-        }
+        // A byte loop, not `copy_from_slice`: that is a call to memcpy, and a call makes
+        // the fast path save registers.
+        None => key.iter().rev().fold(0, |word, &b| word << 8 | u64::from(b)),
     }
 }
 
@@ -65,11 +66,26 @@ impl Literal {
         Literal { word: head_word(&text[..n]), mask, len: text.len(), tail: text[n..].into(), extra, flags }
     }
 
+    /// The match on the first 8 bytes and the length; a literal with a [`Literal::tail`]
+    /// also needs [`Literal::tail_matches`].
     #[inline(always)]
-    fn matches(&self, key: &[u8], head: u64) -> bool {
-        key.len().wrapping_sub(self.len) <= self.extra
-            && (head ^ self.word) & self.mask == 0
-            && (self.tail.is_empty() || key[8..self.len] == *self.tail)
+    fn head_matches(&self, key: &[u8], head: u64) -> bool {
+        key.len().wrapping_sub(self.len) <= self.extra && (head ^ self.word) & self.mask == 0
+    }
+
+    fn tail_matches(&self, key: &[u8]) -> bool {
+        key.get(8..self.len).is_some_and(|k| *k == *self.tail)
+    }
+}
+
+/// The search among `candidates` once one literal with a tail matched on its head:
+/// out of line (the tail compare is a call to bcmp), and called in tail position so the
+/// fast path itself makes no call and saves no registers.
+#[inline(never)]
+fn tail_then_rest(l: &Literal, rest: &[Literal], key: &[u8], access: u8) -> bool {
+    l.tail_matches(key) || {
+        let head = head_word(key);
+        rest.iter().any(|l| l.flags & access == access && l.head_matches(key, head) && l.tail_matches(key))
     }
 }
 
@@ -78,44 +94,87 @@ impl Literal {
 enum Keys {
     /// Every pattern a non-empty literal or literal prefix: indexed by first byte.
     Literals {
-        /// `literals[offsets[b]..offsets[b + 1]]` start with byte `b` (257 entries).
-        offsets: Box<[u16]>,
+        /// `literals[from..to]` start with byte `b`, where `(from, to) = by_first[b]`:
+        /// a fixed-size table, so the lookup needs no bounds check, and one load gives
+        /// both ends.
+        by_first: Box<[(u16, u16); 256]>,
         literals: Box<[Literal]>,
     },
-    /// Some pattern is a glob (or empty): the selector's own matcher.
-    General,
+    /// Some pattern is a glob (or empty): the selector's own matcher (a copy, so the
+    /// check needs nothing but the [`FastCheck`]).
+    General(KeyPatterns),
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct FastCheck {
     /// By command id.
     verdicts: Box<[Verdict]>,
+    /// For [`FIXED_KEYS`] verdicts: the line length that reaches every key, and the keys.
+    fixed: Box<[(usize, Box<[KeyArg]>)]>,
     keys: Keys,
+}
+
+/// A user's compiled fast path, shared by the clients logged in as the user: everything
+/// the check reads is here, so a call passes two pointers and the command id.
+#[derive(Clone, Debug)]
+pub struct FastPath(Arc<FastCheck>);
+
+impl FastPath {
+    /// The fast path that allows nothing (every line goes to the full check).
+    pub fn none() -> FastPath {
+        static NONE: LazyLock<FastPath> = LazyLock::new(|| {
+            FastPath(Arc::new(FastCheck {
+                verdicts: Box::new([]),
+                fixed: Box::new([]),
+                keys: Keys::General(KeyPatterns::default()),
+            }))
+        });
+        NONE.clone()
+    }
+
+    pub(crate) fn new(check: FastCheck) -> FastPath {
+        FastPath(Arc::new(check))
+    }
+
+    /// True if the user's root selector allows this command line outright (see
+    /// [`crate::Acl::allows_fast`]); false means "ask the full check".
+    #[inline(always)]
+    pub fn allows<A: Args + ?Sized>(&self, id: CmdId, argv: &A) -> bool {
+        self.0.allows(id, argv)
+    }
 }
 
 impl FastCheck {
     /// The fast path of `root`'s permissions over the table `t`.
     pub fn new(t: &Table, root: &Selector) -> FastCheck {
+        let mut fixed = Vec::new();
         let verdicts = (0..t.len())
             .map(|id| {
                 let cmd = &t.cmds[id];
                 let allowed = root.all_commands || cmd.no_auth || root.allowed[id];
                 let channels_free = root.all_channels || cmd.channels == ChannelArgs::None;
                 let kind = |kind| Verdict { kind, access: 0, pos: 0 };
+                let mut fixed_keys = |keys: &[KeyArg]| match u16::try_from(fixed.len()) {
+                    Ok(pos) => {
+                        fixed.push((cmd.fixed_min_argc, Box::from(keys)));
+                        Verdict { kind: FIXED_KEYS, access: 0, pos }
+                    }
+                    Err(_) => kind(FULL_CHECK),
+                };
                 match (allowed && channels_free, root.all_keys, cmd.fixed_keys.as_deref()) {
                     (false, _, _) => kind(FULL_CHECK),
                     (true, true, _) | (true, false, Some([])) => kind(ALLOWED),
                     (true, false, Some([k])) => match u16::try_from(k.pos) {
                         Ok(pos) => Verdict { kind: ONE_KEY, access: k.access, pos },
-                        Err(_) => kind(FIXED_KEYS),
+                        Err(_) => fixed_keys(&[*k]),
                     },
-                    (true, false, Some(_)) => kind(FIXED_KEYS),
+                    (true, false, Some(keys)) => fixed_keys(keys),
                     // Keys found from the line: the full check finds them.
                     (true, false, None) => kind(FULL_CHECK),
                 }
             })
             .collect();
-        FastCheck { verdicts, keys: Self::compile_keys(root) }
+        FastCheck { verdicts, fixed: fixed.into_boxed_slice(), keys: Self::compile_keys(root) }
     }
 
     fn compile_keys(root: &Selector) -> Keys {
@@ -123,55 +182,70 @@ impl FastCheck {
         for k in root.keys.iter() {
             match k.literal() {
                 Some((text, prefix)) if !text.is_empty() => literals.push(Literal::new(text, prefix, k.flags)),
-                _ => return Keys::General,
+                _ => return Keys::General(root.keys.clone()),
             }
         }
         if literals.len() >= usize::from(u16::MAX) {
-            return Keys::General;
+            return Keys::General(root.keys.clone());
         }
         // Stable: the order among patterns of one first byte is kept (it does not change
         // the verdict, but keeps the compiled form predictable).
         literals.sort_by_key(|l| l.word as u8);
-        let start = |b: usize| literals.partition_point(|l| usize::from(l.word as u8) < b);
-        let offsets = (0..=256).map(|b| start(b) as u16).collect();
-        Keys::Literals { offsets, literals: literals.into_boxed_slice() }
+        let start = |b: usize| literals.partition_point(|l| usize::from(l.word as u8) < b) as u16;
+        let by_first = Box::new(std::array::from_fn(|b| (start(b), start(b + 1))));
+        Keys::Literals { by_first, literals: literals.into_boxed_slice() }
     }
 
     /// True if the root selector allows this command line without a doubt; false means
     /// "ask the full check" (not "denied").
-    #[inline]
-    pub fn allows<A: Args + ?Sized>(&self, t: &Table, root: &Selector, id: CmdId, argv: &A) -> bool {
+    ///
+    /// Out of line and a leaf on its common path (every other path a call in tail
+    /// position): inlined into the engine's command dispatch, or calling anything, it cost
+    /// as many instructions in saved and reloaded registers as in compares (callgrind).
+    #[inline(never)]
+    pub fn allows<A: Args + ?Sized>(&self, id: CmdId, argv: &A) -> bool {
         let Some(v) = self.verdicts.get(id) else { return false };
-        match v.kind {
-            ALLOWED => true,
-            ONE_KEY => {
-                let pos = usize::from(v.pos);
-                pos < argv.count() && self.key_allowed(root, argv.arg(pos), v.access)
-            }
-            FIXED_KEYS => {
-                let cmd = &t.cmds[id];
-                let Some(keys) = cmd.fixed_keys.as_deref() else { return false };
-                argv.count() >= cmd.fixed_min_argc
-                    && keys.iter().all(|k| self.key_allowed(root, argv.arg(k.pos), k.access))
-            }
-            _ => false,
+        // Tested in the order of their frequency in real traffic (most commands have one
+        // key): a branch each instead of a jump table.
+        if v.kind == ONE_KEY {
+            let Some(key) = argv.get_arg(usize::from(v.pos)) else { return false };
+            return self.key_allowed(key, v.access);
         }
+        if v.kind == ALLOWED {
+            return true;
+        }
+        if v.kind == FIXED_KEYS {
+            return self.fixed_keys_allowed(usize::from(v.pos), argv);
+        }
+        false
     }
 
-    // Always inlined: an out-of-line call with its saved registers cost about as much
-    // as the match itself (callgrind).
+    #[inline(never)]
+    fn fixed_keys_allowed<A: Args + ?Sized>(&self, index: usize, argv: &A) -> bool {
+        let Some((min_argc, keys)) = self.fixed.get(index) else { return false };
+        argv.count() >= *min_argc && keys.iter().all(|k| self.key_allowed(argv.arg(k.pos), k.access))
+    }
+
     #[inline(always)]
-    fn key_allowed(&self, root: &Selector, key: &[u8], access: u8) -> bool {
+    fn key_allowed(&self, key: &[u8], access: u8) -> bool {
         debug_assert!(access & !(KEY_READ | KEY_WRITE) == 0);
         match &self.keys {
-            Keys::Literals { offsets, literals } => {
+            Keys::Literals { by_first, literals } => {
                 let Some(&first) = key.first() else { return false };
-                let b = usize::from(first);
-                let (from, to) = (usize::from(offsets[b]), usize::from(offsets[b + 1]));
+                let (from, to) = by_first[usize::from(first)];
+                let Some(candidates) = literals.get(usize::from(from)..usize::from(to)) else { return false };
                 let head = head_word(key);
-                literals[from..to].iter().any(|l| l.flags & access == access && l.matches(key, head))
+                for (i, l) in candidates.iter().enumerate() {
+                    if l.flags & access == access && l.head_matches(key, head) {
+                        if l.tail.is_empty() {
+                            return true;
+                        }
+                        return tail_then_rest(l, candidates.get(i + 1..).unwrap_or_default(), key, access);
+                    }
+                }
+                false
             }
-            Keys::General => general_key_allowed(root, key, access),
+            Keys::General(patterns) => general_key_allowed(patterns, key, access),
         }
     }
 }
@@ -180,6 +254,6 @@ impl FastCheck {
 /// so the literal case inlined at the call site stays small.
 #[cold]
 #[inline(never)]
-fn general_key_allowed(root: &Selector, key: &[u8], access: u8) -> bool {
-    root.keys.allow(key, access)
+fn general_key_allowed(patterns: &KeyPatterns, key: &[u8], access: u8) -> bool {
+    patterns.allow(key, access)
 }

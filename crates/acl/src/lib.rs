@@ -24,9 +24,10 @@ pub use log::{AclLog, Context, Denied, LogEntry};
 pub use table::{category, CmdId, CommandDef, CATEGORIES};
 pub use user::hash_password;
 
+pub use fast::FastPath;
 use selector::{has_spaces, KeyCache, Selector};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use table::Table;
 use user::{merge_selector_args, User};
 
@@ -86,7 +87,15 @@ pub struct UserInfo {
 #[derive(Clone)]
 pub struct UserHandle {
     user: Arc<User>,
-    fast: fast::FastCheck,
+    fast: FastPath,
+}
+
+impl UserHandle {
+    /// The user's compiled fast path, for a caller to keep beside the handle (with the
+    /// same generation duty).
+    pub fn fast_path(&self) -> FastPath {
+        self.fast.clone()
+    }
 }
 
 /// The users and the log.
@@ -97,6 +106,10 @@ pub struct Acl {
     pub log: AclLog,
     /// Counts changes to users, so callers can tell a cached verdict is stale.
     generation: u64,
+    /// Each user's compiled fast path at this generation, built on first use and shared
+    /// by the handles of all its clients (a few KB each otherwise). Behind a mutex so
+    /// finding a handle stays a read (it is taken once per client and generation).
+    fast_paths: Mutex<BTreeMap<String, FastPath>>,
 }
 
 impl Acl {
@@ -105,7 +118,7 @@ impl Acl {
         let table = Table::new(commands);
         let mut users = BTreeMap::new();
         users.insert("default".to_string(), Arc::new(default_user(&table)));
-        Acl { table, users, log: AclLog::default(), generation: 0 }
+        Acl { table, users, log: AclLog::default(), generation: 0, fast_paths: Mutex::default() }
     }
 
     pub fn generation(&self) -> u64 {
@@ -114,6 +127,7 @@ impl Acl {
 
     fn changed(&mut self) {
         self.generation += 1;
+        self.fast_paths.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
     }
 
     /// `acl-pubsub-default`: whether users and selectors created from now on start with
@@ -316,7 +330,13 @@ impl Acl {
 
     /// The user named `name` now, for [`Acl::check_handle`] until the generation moves.
     pub fn user_handle(&self, name: &str) -> Option<UserHandle> {
-        self.users.get(name).map(|u| UserHandle { user: u.clone(), fast: fast::FastCheck::new(&self.table, &u.root) })
+        let user = self.users.get(name)?;
+        let mut fast_paths = self.fast_paths.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fast = fast_paths
+            .entry(name.to_string())
+            .or_insert_with(|| FastPath::new(fast::FastCheck::new(&self.table, &user.root)))
+            .clone();
+        Some(UserHandle { user: user.clone(), fast })
     }
 
     /// True if the user's root permissions allow this command line outright (the common
@@ -324,9 +344,9 @@ impl Acl {
     /// [`Acl::check_handle`] would then answer `Ok(Allowed::This)`. False means nothing
     /// but "ask [`Acl::check_handle`]", which decides (and explains a denial). Same
     /// generation duty as [`Acl::check_handle`].
-    #[inline]
+    #[inline(always)]
     pub fn allows_fast<A: Args + ?Sized>(&self, user: &UserHandle, id: CmdId, argv: &A) -> bool {
-        user.fast.allows(&self.table, &user.user.root, id, argv)
+        user.fast.allows(id, argv)
     }
 
     /// [`Acl::check_user`] for a user found by [`Acl::user_handle`] at the current

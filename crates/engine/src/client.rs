@@ -82,6 +82,10 @@ pub struct Client {
     /// `user` as the ACL found it, with the ACL generation it was found at: checks of a
     /// restricted user look it up by name only after users changed.
     pub acl_user: Option<(u64, ferrokv_acl::UserHandle)>,
+    /// The user's compiled fast path, valid while `acl_fast_gen` is the ACL's generation
+    /// (a copy of the handle's: one compare and one call decide the common case).
+    pub acl_fast_gen: u64,
+    pub acl_fast: ferrokv_acl::FastPath,
     /// Runs anything whatever the users (our master's stream, AOF loading): Redis's
     /// clients without a user.
     pub superuser: bool,
@@ -158,6 +162,8 @@ impl Client {
             user: "default".into(),
             acl_free_gen: crate::acl::NOT_FREE,
             acl_user: None,
+            acl_fast_gen: crate::acl::NOT_FREE,
+            acl_fast: ferrokv_acl::FastPath::none(),
             superuser: false,
             reply_mode: ReplyMode::On,
             multi: None,
@@ -198,6 +204,7 @@ impl Client {
         self.user = name;
         self.acl_free_gen = crate::acl::NOT_FREE;
         self.acl_user = None;
+        self.acl_fast_gen = crate::acl::NOT_FREE;
     }
 
     /// In subscriber mode (Redis's CLIENT_PUBSUB flag).

@@ -83,6 +83,13 @@ impl Argv {
         &self.buf[s..e]
     }
 
+    /// Argument `i`, or None past the last one.
+    #[inline(always)]
+    pub fn try_get(&self, i: usize) -> Option<&[u8]> {
+        let &(s, e) = self.spans.get(i)?;
+        self.buf.get(s..e)
+    }
+
     /// Argument `i` as a refcounted slice of the request buffer.
     pub fn bytes(&self, i: usize) -> Bytes {
         let (s, e) = self.spans[i];
