@@ -178,10 +178,14 @@ fn creates_a_cluster_of_ferrokv_nodes_with_a_password() {
     wait_three_pairs(&nodes, &auth);
     redis_check_clean(nodes[3].port, &auth);
     write_and_read_with_redirections(nodes[0].port, nodes[4].port, &auth);
-    let mut check = strings(&["--cluster", "check", &format!("127.0.0.1:{}", nodes[5].port)]);
+    // --user too reaches every node (AUTH default s3cret).
+    let mut check = strings(&["--cluster", "check", &format!("127.0.0.1:{}", nodes[5].port), "--user", "default"]);
     check.extend(auth.iter().cloned());
     let done = ferrokv_cli(&check);
     assert!(done.status.success() && done.out.contains("[OK] 8 keys in 3 masters."), "{}{}", done.out, done.err);
+    let wrong_user = strings(&["--cluster", "check", &nodes[0].addr(), "--user", "nobody", "-a", "s3cret"]);
+    let done = ferrokv_cli(&wrong_user);
+    assert!(!done.status.success() && done.out.contains("WRONGPASS"), "{}{}", done.out, done.err);
     // Without the password every node refuses, and create says so.
     let done = ferrokv_cli(&create_args(&nodes, 1, true));
     assert!(!done.status.success() && done.out.contains("NOAUTH"), "{}{}", done.out, done.err);
