@@ -194,7 +194,10 @@ fn creates_a_cluster_of_ferrokv_nodes_with_a_password() {
 #[test]
 fn creates_a_cluster_of_redis_server_nodes() {
     let Some(nodes) = redis_nodes(6) else { return };
-    let done = ferrokv_cli(&create_args(&nodes, 1, true));
+    // By name: MEET gets the address our connection to the first node reached.
+    let args: Vec<String> =
+        create_args(&nodes, 1, true).into_iter().map(|a| a.replace("127.0.0.1:", "localhost:")).collect();
+    let done = ferrokv_cli(&args);
     assert!(done.status.success() && done.out.contains("[OK] All 16384 slots covered."), "{}{}", done.out, done.err);
     wait_three_pairs(&nodes, &[]);
     redis_check_clean(nodes[0].port, &[]);

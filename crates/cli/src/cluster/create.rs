@@ -190,12 +190,13 @@ fn apply(ctx: &Ctx, nodes: &mut [New], layout: &plan::Plan, replica_of: &[Option
     replicated
 }
 
-/// Every node but the first sends CLUSTER MEET to the first. MEET takes an IP address,
-/// so a host name is resolved here.
+/// Every node but the first sends CLUSTER MEET to the first. MEET takes an IP address:
+/// the one our connection to the first node reached (a name such as localhost may also
+/// resolve to an address the node does not listen on), else the name resolved.
 fn meet_first(nodes: &mut [New], log: &super::Log) -> bool {
     let (host, port) = (nodes[0].link.host.clone(), nodes[0].link.port);
-    let Some(ip) = (host.as_str(), port).to_socket_addrs().ok().and_then(|mut a| a.next()).map(|a| a.ip().to_string())
-    else {
+    let resolved = || (host.as_str(), port).to_socket_addrs().ok()?.next().map(|a| a.ip().to_string());
+    let Some(ip) = nodes[0].link.peer_ip().or_else(resolved) else {
         eprintln!("Invalid IP address or hostname specified: {host}");
         return false;
     };

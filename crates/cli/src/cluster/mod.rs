@@ -166,6 +166,11 @@ impl Link {
         Some(link)
     }
 
+    /// The IP address this connection reached.
+    pub fn peer_ip(&self) -> Option<String> {
+        self.conn.peer_addr().map(|a| a.ip().to_string())
+    }
+
     /// `host:port` as given (or as CLUSTER NODES shows it).
     pub fn addr(&self) -> String {
         format!("{}:{}", self.host, self.port)
