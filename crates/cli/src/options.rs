@@ -104,6 +104,8 @@ pub struct Options {
     pub exit_on_error: bool,
     /// `--quoted-input`: each argument is written with redis-cli's quoting rules.
     pub quoted_input: bool,
+    /// `-c`: follow MOVED and ASK redirections to the node they name.
+    pub follow_redirects: bool,
     pub mode: Mode,
     pub pattern: Option<Vec<u8>>,
     /// `--pipe`: give up this many seconds after the last reply (0: wait forever).
@@ -131,6 +133,7 @@ impl Options {
             no_auth_warning: false,
             exit_on_error: false,
             quoted_input: false,
+            follow_redirects: false,
             mode: Mode::Commands,
             pattern: None,
             pipe_timeout: 30,
@@ -161,7 +164,6 @@ pub enum Parsed {
 /// Options redis-cli has that this client does not implement (yet): refused by name
 /// rather than "unrecognized", so the user knows it is a known gap.
 const UNSUPPORTED: &[&str] = &[
-    "-c",
     "--csv",
     "--json",
     "--quoted-json",
@@ -365,6 +367,10 @@ pub fn parse(args: &[Vec<u8>], stdout_is_tty: bool) -> Parsed {
                 o.exit_on_error = true;
                 false
             }
+            b"-c" => {
+                o.follow_redirects = true;
+                false
+            }
             b"-2" | b"--resp2" => {
                 o.resp2 = true;
                 false
@@ -400,6 +406,9 @@ pub fn parse(args: &[Vec<u8>], stdout_is_tty: bool) -> Parsed {
     }
     if o.resp2 && o.resp3 {
         return Parsed::Fail("Options -2 and -3 are mutually exclusive.".into());
+    }
+    if o.follow_redirects && o.conn.socket.is_some() {
+        return Parsed::Fail("Options -c and -s are mutually exclusive.".into());
     }
     if o.stdin_last_arg && o.stdin_tag.is_some() {
         return Parsed::Fail("Options -x and -X are mutually exclusive.".into());
@@ -489,6 +498,7 @@ Usage: ferrokv cli [OPTIONS] [cmd [arg [arg ...]]]
   -d <delimiter>     Between the elements of a reply in raw output (default: \\n).
   -D <delimiter>     After each reply in raw output (default: \\n).
   -e                 Exit with status 1 when the server replies with an error.
+  -c                 Cluster mode: follow -MOVED and -ASK redirections.
   --raw              Raw output (the default when stdout is not a terminal).
   --no-raw           Formatted output even when stdout is not a terminal.
   --quoted-input     Read each argument as a quoted string (\"a\\x00b\").

@@ -266,6 +266,7 @@ fn check_reports_like_redis_cli() {
     wait_three_pairs(&nodes, &[]);
     let (ours, _) = checks_agree(nodes[1].port);
     assert!(ours.status.success() && ours.out.contains("[OK] All 16384 slots covered."), "{}", ours.out);
+    follows_redirections_like_redis_cli(&nodes);
 
     // Break it: a master drops 11 slots (uncovered) and opens another one for migration.
     let master = nodes
@@ -293,6 +294,29 @@ fn check_reports_like_redis_cli() {
     ] {
         assert!(ours.out.contains(want), "no {want:?} in:\n{}", ours.out);
     }
+}
+
+/// `-c` through a replica (which redirects every key to its master), one-shot and at the
+/// piped prompt (where redis-cli announces each redirection): the same output.
+fn follows_redirections_like_redis_cli(nodes: &[Server]) {
+    let replica = nodes
+        .iter()
+        .find(|n| cluster_nodes(n.port, &[]).iter().any(|l| l.1.contains("myself,slave")))
+        .expect("a replica");
+    let bin = redis_tool("redis-cli").expect("redis-cli is required for the cluster manager tests");
+    let port = replica.port.to_string();
+    let one_shot = strings(&["-c", "-p", &port, "set", "cc:one", "1"]);
+    let (ours, theirs) = (ferrokv_cli(&one_shot), redis_cli(&one_shot));
+    assert_eq!((ours.status.code(), &ours.out, &ours.err), (theirs.status.code(), &theirs.out, &theirs.err));
+    assert_eq!(ours.out, "OK\n");
+    let lines = b"get cc:one\nset cc:a 1\nset cc:b 2\nset cc:c 3\nget cc:a\nget cc:b\nget cc:c\nget cc:one\n";
+    let prompt = strings(&["-c", "-p", &port]);
+    let (ours, theirs) = (run_client(None, &prompt, lines), run_client(Some(&bin), &prompt, lines));
+    assert_eq!((ours.status.code(), &ours.out), (theirs.status.code(), &theirs.out));
+    assert!(ours.out.starts_with("-> Redirected to slot ["), "{}", ours.out);
+    // Without -c the replica's answer is the redirection itself.
+    let plain = strings(&["-p", &port, "get", "cc:one"]);
+    assert!(ferrokv_cli(&plain).out.starts_with("MOVED "));
 }
 
 #[test]
