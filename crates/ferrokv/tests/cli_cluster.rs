@@ -267,6 +267,10 @@ fn check_reports_like_redis_cli() {
     let (ours, _) = checks_agree(nodes[1].port);
     assert!(ours.status.success() && ours.out.contains("[OK] All 16384 slots covered."), "{}", ours.out);
     follows_redirections_like_redis_cli(&nodes);
+    let info = strings(&["--cluster", "info", "127.0.0.1", &nodes[2].port.to_string()]);
+    let (ours, theirs) = (ferrokv_cli(&info), redis_cli(&info));
+    assert_eq!((ours.status.code(), &ours.out), (theirs.status.code(), &theirs.out));
+    assert!(ours.out.contains("keys in 3 masters."), "{}", ours.out);
 
     // Break it: a master drops 11 slots (uncovered) and opens another one for migration.
     let master = nodes
