@@ -15,7 +15,7 @@
 #    the replica and asks a sentinel over TLS for the master; for the cluster topology (made
 #    by `ferrokv-cli --cluster create` in a one-shot service) checks cluster_state:ok on every
 #    node, 3 masters with a replica each, a key written through one node and read through
-#    another (following MOVED), and a killed master's replica taking over its slots.
+#    another (`ferrokv-cli -c`), and a killed master's replica taking over its slots.
 # Everything it created is removed at the end, even on failure.
 #
 # Without a Docker engine: SKIPPED (exit 0), or a failure when FERROKV_REQUIRE_INTEROP=1.
@@ -467,22 +467,9 @@ roles() {
     awk '$3 ~ /master/ && NF > 8 { m++ } $3 ~ /slave/ { s++; of[$4] = 1 } END { print m + 0, s + 0, length(of) }'
 }
 wait_for 30 "3 masters and 3 replicas of 3 different masters" equals "3 3 3" roles
-# cluster_cli CONTAINER ARGS...: a command sent through the container's node, following one
-# MOVED to the node it names, as `redis-cli -c` would.
-cluster_cli() {
-  local c=$1 out addr
-  shift
-  out=$(cli "$c" "$@")
-  case "$out" in
-    MOVED*)
-      addr=${out##* }
-      cli "$c" -h "${addr%:*}" -p "${addr##*:}" "$@"
-      ;;
-    *) printf '%s\n' "$out" ;;
-  esac
-}
-[ "$(cluster_cli "${NODES[1]}" set t5:greeting hello)" = OK ] || fail "a write through ${NODES[1]}"
-[ "$(cluster_cli "${NODES[5]}" get t5:greeting)" = hello ] || fail "a read through ${NODES[5]}"
+# -c follows the MOVED redirections to the slot's master, as the README shows.
+[ "$(cli "${NODES[1]}" -c set t5:greeting hello)" = OK ] || fail "a write through ${NODES[1]}"
+[ "$(cli "${NODES[5]}" -c get t5:greeting)" = hello ] || fail "a read through ${NODES[5]}"
 CHECK=$(cli "${NODES[2]}" --cluster check node1:6379) || fail "ferrokv-cli --cluster check inside the network: $CHECK"
 case "$CHECK" in *"[OK] All nodes agree about slots configuration."*"[OK] All 16384 slots covered."*) ;;
   *) fail "ferrokv-cli --cluster check inside the network: $CHECK" ;; esac
@@ -512,7 +499,7 @@ docker kill "$VICTIM" >/dev/null
 wait_for 60 "$HEIR to be promoted" equals master role_of "$HEIR"
 wait_for 30 "cluster_state:ok on $HEIR" equals ok cluster_state "$HEIR"
 [ "$(cli "$HEIR" get "$KEY")" = before-failover ] || fail "the promoted $HEIR lost $KEY"
-[ "$(cluster_cli "$HEIR" get t5:greeting)" = hello ] || fail "t5:greeting after the failover"
+[ "$(cli "$HEIR" -c get t5:greeting)" = hello ] || fail "t5:greeting after the failover"
 log "topology 5 ok: ferrokv-cli --cluster create made 3 masters + 3 replicas, MOVED followed, $HEIR took over from $VICTIM"
 compose down -v >/dev/null 2>&1
 PROJECT=""
