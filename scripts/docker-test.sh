@@ -5,14 +5,17 @@
 #    from a mounted redis.conf (`replicaof`, `replica-read-only yes`, `port 9993`),
 #    `docker exec … /bin/sh` then `redis-cli` inside, `set a 123`, `set w yes!`, `keys *` on
 #    the replica (piped, and once more typed at a pseudo-terminal as with `docker exec -it`);
-#  - brings up the four compose topologies in deploy/ under unique project names (their own
+#  - brings up the five compose topologies in deploy/ under unique project names (their own
 #    private networks), waits for health, writes on the master, reads on every replica,
 #    checks -READONLY; for the sentinel topology also checks that no replica times out or
 #    resyncs while the link is quiet, kills the master, waits for the promotion, writes
 #    through the new master, restarts the old one (it must rejoin as a replica with its data)
 #    and cuts a replica off the network (it must resync partially); for the TLS topology
 #    (certificates made here with openssl) writes over TLS on the master, reads over TLS on
-#    the replica and asks a sentinel over TLS for the master.
+#    the replica and asks a sentinel over TLS for the master; for the cluster topology (made
+#    by `ferrokv-cli --cluster create` in a one-shot service) checks cluster_state:ok on every
+#    node, 3 masters with a replica each, a key written through one node and read through
+#    another (`ferrokv-cli -c`), and a killed master's replica taking over its slots.
 # Everything it created is removed at the end, even on failure.
 #
 # Without a Docker engine: SKIPPED (exit 0), or a failure when FERROKV_REQUIRE_INTEROP=1.
@@ -440,6 +443,65 @@ wait_for 60 "the sentinels to see the replica and each other over TLS" \
   contains "slaves=1,sentinels=3" cli "$S1" "${TLS[@]}" -p 26379 info sentinel
 log "topology 4 ok: written over TLS on the master, read over TLS on the replica, sentinels over TLS"
 compose down -v >/dev/null 2>&1
+
+# --- Topology 5: a cluster made by ferrokv-cli --cluster create ----------------------------
+PROJECT="${PREFIX}t5"
+FILE="deploy/4-cluster/docker-compose.yml"
+PROJECTS+=("$PROJECT:$FILE")
+log "$FILE: up as project $PROJECT"
+# `up` starts the one-shot create service once the six nodes are healthy.
+OUT=$(compose up -d 2>&1) || fail "docker-compose up: $OUT"
+CREATE=$(name create)
+create_exited() { [ "$(docker inspect -f '{{.State.Status}}' "$CREATE")" = exited ]; }
+wait_for 120 "the create service to finish" create_exited
+CREATE_LOG=$(docker logs "$CREATE" 2>&1)
+[ "$(docker inspect -f '{{.State.ExitCode}}' "$CREATE")" = 0 ] || fail "ferrokv-cli --cluster create failed: $CREATE_LOG"
+case "$CREATE_LOG" in *"[OK] All 16384 slots covered."*) ;; *) fail "create did not check the cluster: $CREATE_LOG" ;; esac
+NODES=()
+for i in 1 2 3 4 5 6; do NODES+=("$(name "node$i")"); done
+cluster_state() { cli "$1" cluster info | sed -n 's/^cluster_state://p'; }
+for c in "${NODES[@]}"; do wait_for 30 "cluster_state:ok on $c" equals ok cluster_state "$c"; done
+# Masters with slots, and replicas (each of a different master), as the first node sees them.
+roles() {
+  cli "${NODES[0]}" cluster nodes |
+    awk '$3 ~ /master/ && NF > 8 { m++ } $3 ~ /slave/ { s++; of[$4] = 1 } END { print m + 0, s + 0, length(of) }'
+}
+wait_for 30 "3 masters and 3 replicas of 3 different masters" equals "3 3 3" roles
+# -c follows the MOVED redirections to the slot's master, as the README shows.
+[ "$(cli "${NODES[1]}" -c set t5:greeting hello)" = OK ] || fail "a write through ${NODES[1]}"
+[ "$(cli "${NODES[5]}" -c get t5:greeting)" = hello ] || fail "a read through ${NODES[5]}"
+CHECK=$(cli "${NODES[2]}" --cluster check node1:6379) || fail "ferrokv-cli --cluster check inside the network: $CHECK"
+case "$CHECK" in *"[OK] All nodes agree about slots configuration."*"[OK] All 16384 slots covered."*) ;;
+  *) fail "ferrokv-cli --cluster check inside the network: $CHECK" ;; esac
+# Failover: a master with a key of its own dies; its replica takes over with the key.
+role_of() { cli "$1" role | sed -n 1p; }
+VICTIM=""
+for c in "${NODES[@]}"; do
+  if [ "$(role_of "$c")" = master ]; then VICTIM=$c && break; fi
+done
+[ -n "$VICTIM" ] || fail "no master among ${NODES[*]}"
+VICTIM_ID=$(cli "$VICTIM" cluster myid)
+RANGE=$(cli "$VICTIM" cluster nodes | awk '$3 ~ /myself/ { print $9 }')
+KEY=""
+for i in $(seq 1 200); do
+  SLOT=$(cli "$VICTIM" cluster keyslot "t5:key:$i")
+  if [ "$SLOT" -ge "${RANGE%-*}" ] && [ "$SLOT" -le "${RANGE#*-}" ]; then KEY="t5:key:$i" && break; fi
+done
+[ -n "$KEY" ] || fail "no key found in $VICTIM's slots $RANGE"
+[ "$(cli "$VICTIM" set "$KEY" before-failover)" = OK ] || fail "a write on $VICTIM"
+[ "$(cli "$VICTIM" wait 1 5000)" = 1 ] || fail "$VICTIM's replica did not acknowledge the write"
+HEIR_IP=$(cli "$VICTIM" cluster nodes | awk -v m="$VICTIM_ID" '$4 == m { sub(/:.*/, "", $2); print $2; exit }')
+HEIR=""
+for c in "${NODES[@]}"; do [ "$(ip_of "$c")" = "$HEIR_IP" ] && HEIR=$c; done
+[ -n "$HEIR" ] || fail "no container has the replica's address $HEIR_IP"
+log "killing master $VICTIM (slots $RANGE); its replica is $HEIR"
+docker kill "$VICTIM" >/dev/null
+wait_for 60 "$HEIR to be promoted" equals master role_of "$HEIR"
+wait_for 30 "cluster_state:ok on $HEIR" equals ok cluster_state "$HEIR"
+[ "$(cli "$HEIR" get "$KEY")" = before-failover ] || fail "the promoted $HEIR lost $KEY"
+[ "$(cli "$HEIR" -c get t5:greeting)" = hello ] || fail "t5:greeting after the failover"
+log "topology 5 ok: ferrokv-cli --cluster create made 3 masters + 3 replicas, MOVED followed, $HEIR took over from $VICTIM"
+compose down -v >/dev/null 2>&1
 PROJECT=""
 log "all topologies passed"
-echo "docker-test: 4 passed, 0 failed"
+echo "docker-test: 5 passed, 0 failed"

@@ -288,6 +288,16 @@ impl Conn {
         self.stream.set_read_timeout(t)
     }
 
+    /// The server's address of a TCP connection: the one that name resolution chose and
+    /// that worked (the cluster manager hands it to other nodes in CLUSTER MEET).
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        match &self.stream {
+            Stream::Tcp(s) => s.peer_addr().ok(),
+            Stream::Tls(s) => s.sock.peer_addr().ok(),
+            Stream::Unix(_) => None,
+        }
+    }
+
     /// A second handle that writes to the same socket.
     pub fn writer(&self) -> io::Result<Writer> {
         Ok(Writer(self.stream.try_clone()?))

@@ -7,8 +7,10 @@
 //! text; [`session`] sends commands and tracks the connection's state; [`oneshot`] runs
 //! a command from the command line, [`repl`] the prompt (lines from [`line_reader`], with
 //! [`help`] for hints and completion, [`history`] and [`prompt`]); [`modes`] holds
-//! --scan, --pipe, --stat, --latency and --bigkeys.
+//! --scan, --pipe, --stat, --latency and --bigkeys; [`cluster`] is the cluster manager
+//! (`--cluster create|check|info`).
 
+pub mod cluster;
 pub mod conn;
 pub mod format;
 pub mod help;
@@ -83,6 +85,12 @@ fn run(mut opts: options::Options, command: Vec<Vec<u8>>) -> Result<i32, Exit> {
         })?);
     }
     let mode = opts.mode;
+    if mode == Mode::Cluster {
+        if std::env::var_os("REDISCLI_CLUSTER_YES").is_some_and(|v| v == "1") {
+            opts.cluster.yes = true;
+        }
+        return Ok(cluster::main(&opts));
+    }
     let mut s = Session::new(opts);
     match mode {
         Mode::Commands if command.is_empty() => {
@@ -105,7 +113,7 @@ fn run(mut opts: options::Options, command: Vec<Vec<u8>>) -> Result<i32, Exit> {
                 Mode::Stat => modes::stat::run(&mut s)?,
                 Mode::Latency { history } => modes::latency::run(&mut s, history)?,
                 Mode::BigKeys => modes::bigkeys::run(&mut s)?,
-                Mode::Commands => {}
+                Mode::Commands | Mode::Cluster => {}
             }
             Ok(0)
         }

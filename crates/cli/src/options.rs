@@ -66,6 +66,19 @@ pub enum Mode {
         history: bool,
     },
     BigKeys,
+    /// `--cluster <command>`: the cluster manager.
+    Cluster,
+}
+
+/// `--cluster <command> [args]` and the `--cluster-*` options that go with it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClusterOptions {
+    pub command: Option<String>,
+    pub args: Vec<String>,
+    /// `--cluster-replicas`: replicas per master for `create`.
+    pub replicas: i64,
+    /// `--cluster-yes` (or REDISCLI_CLUSTER_YES=1): no confirmation prompts.
+    pub yes: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,12 +104,15 @@ pub struct Options {
     pub exit_on_error: bool,
     /// `--quoted-input`: each argument is written with redis-cli's quoting rules.
     pub quoted_input: bool,
+    /// `-c`: follow MOVED and ASK redirections to the node they name.
+    pub follow_redirects: bool,
     pub mode: Mode,
     pub pattern: Option<Vec<u8>>,
     /// `--pipe`: give up this many seconds after the last reply (0: wait forever).
     pub pipe_timeout: i64,
     /// TLS options seen on the command line, merged into `conn.tls` if TLS is on.
     pub tls_options: Option<TlsOptions>,
+    pub cluster: ClusterOptions,
 }
 
 impl Options {
@@ -117,10 +133,12 @@ impl Options {
             no_auth_warning: false,
             exit_on_error: false,
             quoted_input: false,
+            follow_redirects: false,
             mode: Mode::Commands,
             pattern: None,
             pipe_timeout: 30,
             tls_options: None,
+            cluster: ClusterOptions::default(),
         }
     }
 
@@ -146,8 +164,6 @@ pub enum Parsed {
 /// Options redis-cli has that this client does not implement (yet): refused by name
 /// rather than "unrecognized", so the user knows it is a known gap.
 const UNSUPPORTED: &[&str] = &[
-    "-c",
-    "--cluster",
     "--csv",
     "--json",
     "--quoted-json",
@@ -175,6 +191,16 @@ pub fn parse(args: &[Vec<u8>], stdout_is_tty: bool) -> Parsed {
         let has_value = i + 1 < args.len();
         let value = || args.get(i + 1).map(Vec::as_slice).unwrap_or_default();
         let text = || String::from_utf8_lossy(value()).into_owned();
+        if arg == b"--cluster" {
+            // The subcommand, then its arguments up to the next option.
+            if !has_value || o.cluster.command.is_some() {
+                return Parsed::Fail(usage(&crate::version()).trim_end().to_string());
+            }
+            o.cluster.command = Some(text());
+            o.mode = Mode::Cluster;
+            i = take_cluster_args(args, i + 2, &mut o.cluster);
+            continue;
+        }
         // Options with a value consume it; the match tells whether it did.
         let took_value = match arg {
             b"-h" if has_value => {
@@ -321,6 +347,14 @@ pub fn parse(args: &[Vec<u8>], stdout_is_tty: bool) -> Parsed {
                 o.mode = Mode::BigKeys;
                 false
             }
+            b"--cluster-replicas" if has_value => {
+                o.cluster.replicas = atoi(value());
+                true
+            }
+            b"--cluster-yes" => {
+                o.cluster.yes = true;
+                false
+            }
             b"-d" if has_value => {
                 o.delims.element = value().to_vec();
                 true
@@ -331,6 +365,10 @@ pub fn parse(args: &[Vec<u8>], stdout_is_tty: bool) -> Parsed {
             }
             b"-e" => {
                 o.exit_on_error = true;
+                false
+            }
+            b"-c" => {
+                o.follow_redirects = true;
                 false
             }
             b"-2" | b"--resp2" => {
@@ -351,10 +389,15 @@ pub fn parse(args: &[Vec<u8>], stdout_is_tty: bool) -> Parsed {
             }
             _ if arg.first() == Some(&b'-') => {
                 let name = String::from_utf8_lossy(arg);
-                if UNSUPPORTED.contains(&name.as_ref()) {
+                if UNSUPPORTED.contains(&name.as_ref()) || name.starts_with("--cluster-") {
                     return Parsed::Fail(format!("Option '{name}' is not supported by ferrokv cli."));
                 }
                 return Parsed::Fail(format!("Unrecognized option or bad number of args for: '{name}'"));
+            }
+            // Options may come between `--cluster <command>` and its arguments.
+            _ if o.cluster.command.is_some() && o.cluster.args.is_empty() => {
+                i = take_cluster_args(args, i, &mut o.cluster);
+                continue;
             }
             // The command starts here.
             _ => break,
@@ -364,6 +407,9 @@ pub fn parse(args: &[Vec<u8>], stdout_is_tty: bool) -> Parsed {
     if o.resp2 && o.resp3 {
         return Parsed::Fail("Options -2 and -3 are mutually exclusive.".into());
     }
+    if o.follow_redirects && o.conn.socket.is_some() {
+        return Parsed::Fail("Options -c and -s are mutually exclusive.".into());
+    }
     if o.stdin_last_arg && o.stdin_tag.is_some() {
         return Parsed::Fail("Options -x and -X are mutually exclusive.".into());
     }
@@ -371,6 +417,15 @@ pub fn parse(args: &[Vec<u8>], stdout_is_tty: bool) -> Parsed {
         o.conn.tls = Some(o.tls_options.take().unwrap_or_default());
     }
     Parsed::Run { options: Box::new(o), command: args[i..].to_vec() }
+}
+
+/// Takes the arguments from `start` up to the next one that starts with `-`; returns
+/// where parsing goes on.
+fn take_cluster_args(args: &[Vec<u8>], start: usize, c: &mut ClusterOptions) -> usize {
+    let end =
+        args[start.min(args.len())..].iter().position(|a| a.first() == Some(&b'-')).map_or(args.len(), |n| start + n);
+    c.args = args[start.min(end)..end].iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    end
 }
 
 /// C's `atoi`/`strtoll`: optional blanks and sign, then digits up to the first other
@@ -443,6 +498,7 @@ Usage: ferrokv cli [OPTIONS] [cmd [arg [arg ...]]]
   -d <delimiter>     Between the elements of a reply in raw output (default: \\n).
   -D <delimiter>     After each reply in raw output (default: \\n).
   -e                 Exit with status 1 when the server replies with an error.
+  -c                 Cluster mode: follow -MOVED and -ASK redirections.
   --raw              Raw output (the default when stdout is not a terminal).
   --no-raw           Formatted output even when stdout is not a terminal.
   --quoted-input     Read each argument as a quoted string (\"a\\x00b\").
@@ -459,6 +515,10 @@ Usage: ferrokv cli [OPTIONS] [cmd [arg [arg ...]]]
   --pipe             Send the RESP commands read from stdin (mass insertion).
   --pipe-timeout <n> With --pipe, give up after <n> seconds without a reply once
                      all data is sent (default: 30, 0: wait forever).
+  --cluster <command> [args...] [opts...]
+                     Cluster manager: create and check clusters (--cluster help).
+  --cluster-replicas <n>  Replicas per master for --cluster create.
+  --cluster-yes      No confirmation prompt (also REDISCLI_CLUSTER_YES=1).
   --help             Print this help and exit.
   --version          Print the version and exit.
 
@@ -468,6 +528,9 @@ Examples:
   ferrokv cli -r 100 -i 1 info | grep used_memory_human:
   ferrokv cli --scan --pattern '*:12345*'
   ferrokv cli -u redis://default:secret@127.0.0.1:6379/2 dbsize
+  ferrokv cli --cluster create 10.0.0.1:6379 10.0.0.2:6379 10.0.0.3:6379 \\
+      10.0.0.4:6379 10.0.0.5:6379 10.0.0.6:6379 --cluster-replicas 1
+  ferrokv cli --cluster check 10.0.0.1:6379
 
 Without a command, ferrokv cli starts an interactive prompt; type \"help\" there.
 "
@@ -555,5 +618,26 @@ mod tests {
         assert!(run(&["-a", "x"]).0.warn_about_password());
         assert!(!run(&["-a", "x", "--no-auth-warning"]).0.warn_about_password());
         assert!(run(&["-u", "redis://:pw@h:1"]).0.warn_about_password());
+    }
+
+    #[test]
+    fn cluster_manager_arguments() {
+        let (o, cmd) = run(&["--cluster", "create", "h:1", "h:2", "h:3", "--cluster-replicas", "1", "-a", "pw"]);
+        assert_eq!(o.mode, Mode::Cluster);
+        assert_eq!(o.cluster.command.as_deref(), Some("create"));
+        assert_eq!(o.cluster.args, ["h:1", "h:2", "h:3"]);
+        assert_eq!((o.cluster.replicas, o.cluster.yes, o.conn.auth.as_deref()), (1, false, Some(&b"pw"[..])));
+        assert!(cmd.is_empty());
+        // Options may come first, and between the subcommand and its arguments.
+        let (o, _) = run(&["--cluster-yes", "--cluster", "check", "--user", "u", "h", "7000"]);
+        assert_eq!(
+            (o.cluster.command.as_deref(), o.cluster.args.as_slice(), o.cluster.yes),
+            (Some("check"), &["h".to_string(), "7000".to_string()][..], true)
+        );
+        assert!(matches!(parse(&args(&["--cluster"]), false), Parsed::Fail(m) if m.contains("Usage")));
+        assert!(matches!(parse(&args(&["--cluster", "check", "--cluster", "info"]), false), Parsed::Fail(_)));
+        assert!(
+            matches!(parse(&args(&["--cluster-from", "x"]), false), Parsed::Fail(m) if m.contains("not supported"))
+        );
     }
 }

@@ -57,6 +57,9 @@ pub struct Session {
     /// SHUTDOWN was sent: the server closing the connection is the expected answer.
     shutdown: bool,
     help: Option<HelpTable>,
+    /// With `-c`: the node a MOVED or ASK reply named (host, port, ASK), where the
+    /// command goes again.
+    redirect: Option<(String, i64, bool)>,
 }
 
 impl Session {
@@ -70,6 +73,7 @@ impl Session {
             interactive: false,
             shutdown: false,
             help: None,
+            redirect: None,
         }
     }
 
@@ -233,13 +237,34 @@ impl Session {
         if self.conn.is_none() && !self.connect(false) && self.conn.is_none() {
             return Ok(false);
         }
-        match self.send_command(argv, repeat) {
-            Ok(()) => Ok(true),
-            Err(Stop::Exit(e)) => Err(e),
-            Err(Stop::Disconnected(e)) => {
-                eprintln!("Error: {e}");
-                self.conn = None;
-                Ok(false)
+        let mut redirects = 0;
+        loop {
+            match self.send_command(argv, repeat) {
+                Ok(()) => {}
+                Err(Stop::Exit(e)) => return Err(e),
+                Err(Stop::Disconnected(e)) => {
+                    eprintln!("Error: {e}");
+                    self.conn = None;
+                    return Ok(false);
+                }
+            }
+            // -c: the command goes again to the node the redirection named.
+            let Some((host, port, ask)) = self.redirect.take() else { return Ok(true) };
+            // redis-cli follows forever; a cluster that sends a command around in circles
+            // should not keep the client busy for good.
+            redirects += 1;
+            if redirects > MAX_REDIRECTS {
+                eprintln!("Error: more than {MAX_REDIRECTS} cluster redirections");
+                return Ok(false);
+            }
+            self.opts.conn.host = host;
+            self.opts.conn.port = port;
+            if !self.connect(false) {
+                return Ok(false);
+            }
+            if ask && self.call(&[b"ASKING"]).is_err() {
+                eprintln!("\nI/O error");
+                return Ok(false);
             }
         }
     }
@@ -276,6 +301,10 @@ impl Session {
                 continue;
             }
             let Some(reply) = self.read_and_print(verbatim, false)? else { break };
+            if self.redirect.is_some() {
+                // Sent again elsewhere: the remaining repeats go there.
+                break;
+            }
             self.track_state(argv, &reply);
             if !self.opts.interval.is_zero() {
                 std::thread::sleep(self.opts.interval);
@@ -304,6 +333,15 @@ impl Session {
                 Err(e) => return Err(self.read_failure(e)),
             }
         };
+        if let Some(target) = self.opts.follow_redirects.then(|| redirection(&reply)).flatten() {
+            if self.interactive {
+                emit(
+                    format!("-> Redirected to slot [{}] located at {}:{}\n", target.0, target.1, target.2).as_bytes(),
+                )?;
+            }
+            self.redirect = Some((target.1, target.2, target.3));
+            return Ok(Some(reply));
+        }
         if let Frame::Error(e) = &reply {
             if !self.interactive && self.opts.exit_on_error {
                 eprintln!("{}", String::from_utf8_lossy(e));
@@ -366,6 +404,24 @@ impl Session {
     }
 }
 
+/// How many redirections one command may follow with `-c`.
+const MAX_REDIRECTS: u32 = 16;
+
+/// A `MOVED <slot> <host>:<port>` or `ASK …` error: (slot, host, port, is ASK).
+fn redirection(reply: &Frame) -> Option<(i64, String, i64, bool)> {
+    let Frame::Error(e) = reply else { return None };
+    let text = String::from_utf8_lossy(e);
+    let mut words = text.split(' ');
+    let ask = match words.next()? {
+        "MOVED" => false,
+        "ASK" => true,
+        _ => return None,
+    };
+    let slot = atoi(words.next()?.as_bytes());
+    let (host, port) = words.next()?.rsplit_once(':')?;
+    Some((slot, host.to_string(), atoi(port.as_bytes()), ask))
+}
+
 /// Commands whose reply is text for humans (INFO, CLIENT LIST…), printed as is in every
 /// output mode rather than quoted.
 pub fn prints_verbatim(argv: &[Vec<u8>]) -> bool {
@@ -417,5 +473,15 @@ mod tests {
         assert_eq!(s.dbnum, 2);
         s.track_state(&argv("reset"), &Frame::Simple("RESET".into()));
         assert_eq!((s.dbnum, s.opts.conn.dbnum), (0, 0));
+    }
+
+    #[test]
+    fn redirections() {
+        let err = |s: &str| Frame::Error(bytes::Bytes::from(s.to_string()));
+        assert_eq!(redirection(&err("MOVED 3999 127.0.0.1:6381")), Some((3999, "127.0.0.1".into(), 6381, false)));
+        assert_eq!(redirection(&err("ASK 1 ::1:7000")), Some((1, "::1".into(), 7000, true)));
+        assert_eq!(redirection(&err("ERR MOVED 1 h:1")), None);
+        assert_eq!(redirection(&err("MOVED 1")), None);
+        assert_eq!(redirection(&Frame::Simple(bytes::Bytes::from_static(b"MOVED 1 h:1"))), None);
     }
 }
