@@ -154,18 +154,26 @@ pub fn start(
         set_hook(co);
         (co, co_ref, nargs)
     };
-    step(l, slot, Suspended { co, co_ref, name: inv.name.to_string() }, nargs, handler, out)
+    step(l, slot, Run { co, co_ref, name: inv.name }, nargs, handler, out)
 }
 
 /// Runs a suspended coroutine for one more slice.
 pub fn resume(l: State, slot: &mut RunSlot, s: Suspended, handler: &mut dyn CallHandler, out: &mut ReplyBuf) -> Step {
-    step(l, slot, s, 0, handler, out)
+    step(l, slot, Run { co: s.co, co_ref: s.co_ref, name: &s.name }, 0, handler, out)
+}
+
+/// A run's coroutine for one slice; its name is copied only if it suspends (a copy per
+/// run was an allocation per EVALSHA).
+struct Run<'a> {
+    co: State,
+    co_ref: c_int,
+    name: &'a str,
 }
 
 fn step(
     l: State,
     slot: &mut RunSlot,
-    s: Suspended,
+    s: Run<'_>,
     nargs: c_int,
     handler: &mut dyn CallHandler,
     out: &mut ReplyBuf,
@@ -179,7 +187,7 @@ fn step(
     slot.running_co = None;
     slot.handler = None;
     if rc == ffi::LUA_YIELD {
-        return Step::Suspended(s);
+        return Step::Suspended(Suspended { co: s.co, co_ref: s.co_ref, name: s.name.to_owned() });
     }
     // SAFETY: the run is over; its transparent coroutines belong to `l`.
     unsafe { crate::pcall::forget_transparent(l, slot) };
@@ -206,7 +214,7 @@ fn step(
             let e = extract_error(l);
             ffi::lua_remove(l, 1);
             ffi::lua_settop(l, top - 1);
-            error_reply(out, &s.name, e);
+            error_reply(out, s.name, e);
         }
         ffi::lua_settop(s.co, 0);
         ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, s.co_ref);
