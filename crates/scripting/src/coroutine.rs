@@ -124,6 +124,14 @@ pub(crate) unsafe fn set_hook(co: State) {
     ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD);
 }
 
+/// Gives `co` the hook of a run being killed: it raises at every line.
+///
+/// # Safety
+/// `co` is a live thread.
+pub(crate) unsafe fn set_kill_hook(co: State) {
+    ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKLINE, 0);
+}
+
 /// Starts `inv` as a coroutine of `l`; returns whether it finished (its reply, or
 /// error, is then in `out`) or is suspended.
 pub fn start(
@@ -259,12 +267,12 @@ unsafe extern "C-unwind" fn hook(co: State, ar: *mut ffi::lua_Debug) {
     if (*slot).kill {
         // From now on every line raises, so no pcall can keep the script running (in
         // the pcalls' own coroutines up the chain too).
-        ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKLINE, 0);
+        set_kill_hook(co);
         for &(c, _) in &(*slot).transparent {
-            ffi::lua_sethook(c, Some(hook), ffi::LUA_MASKLINE, 0);
+            set_kill_hook(c);
         }
         if let Some(run) = (*slot).running_co {
-            ffi::lua_sethook(run, Some(hook), ffi::LUA_MASKLINE, 0);
+            set_kill_hook(run);
         }
         if crate::pcall::in_wrapper(co, ar) {
             // The script's next line raises, as on Redis (whose pcall has no lines).
