@@ -825,6 +825,9 @@ impl Engine {
 
     /// Propagates and announces keys that expired during the last command or cycle.
     pub(crate) fn flush_expired(&mut self, mut current: Option<&mut Client>) {
+        if !ferrokv_keyspace::db::any_expired_pending() {
+            return;
+        }
         for db in 0..self.dbs.len() {
             if !self.dbs[db].has_expired_pending() {
                 continue;

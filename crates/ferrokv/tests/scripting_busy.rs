@@ -201,6 +201,57 @@ fn pcall_loop_scenario(s: &Server) -> Vec<String> {
     t
 }
 
+/// Loops inside `xpcall`, in its function and in its handler: BUSY for others, SCRIPT KILL
+/// stops them (a handler that swallows the kill error does not keep the script alive),
+/// as on Redis.
+fn xpcall_loop_scenario(s: &Server) -> Vec<String> {
+    let mut t = Vec::new();
+    let mut other = s.raw();
+    assert_eq!(other.cmd(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"100"]), b"+OK\r\n");
+    let mut looping = s.raw();
+    for script in [
+        &b"xpcall(function() while true do end end, function(e) return e end)"[..],
+        b"local ok, e = xpcall(function() while true do end end, function(e) return 'handled' end)\nreturn {tostring(ok), e}",
+        b"return xpcall(function() return xpcall(function() while true do end end, tostring) end, tostring)",
+    ] {
+        start_long(s, &mut looping, &[b"EVAL", script, b"0"]);
+        t.push(text(&other.cmd(&[b"GET", b"k"])));
+        t.push(text(&other.cmd(&[b"SCRIPT", b"KILL"])));
+        t.push(reply_of(&mut looping));
+        t.push(text(&other.cmd(&[b"SET", b"k", b"after"])));
+        t.push(text(&looping.cmd(&[b"GET", b"k"])));
+    }
+    t
+}
+
+#[test]
+fn a_loop_inside_xpcall_is_killed_by_script_kill() {
+    let fk = Server::start(&[]);
+    let ours = xpcall_loop_scenario(&fk);
+    let Some(rs) = Server::start_redis(&[]) else { return };
+    let theirs = xpcall_loop_scenario(&rs);
+    assert_eq!(ours, theirs);
+}
+
+/// A handler that loops is killed too: each time it runs again on the kill error it
+/// stops at its first line, then the script at its next line. (Redis 7.0.15 cannot kill
+/// this one: its kill error re-enters the handler until Lua gives up, and the server
+/// stays stuck, so there is nothing to compare with.)
+#[test]
+fn a_loop_inside_an_xpcall_handler_is_killed_by_script_kill() {
+    let fk = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut other = fk.raw();
+    let mut looping = fk.raw();
+    let script = b"xpcall(function() error('x') end, function(e) while true do end end)\nreturn 'after'";
+    start_long(&fk, &mut looping, &[b"EVAL", script, b"0"]);
+    assert!(other.cmd(&[b"GET", b"k"]).starts_with(b"-BUSY"));
+    assert_eq!(other.cmd(&[b"SCRIPT", b"KILL"]), b"+OK\r\n");
+    let reply = reply_of(&mut looping);
+    assert!(reply.starts_with("-ERR Script killed by user with SCRIPT KILL..."), "{reply}");
+    assert!(reply.ends_with("on @user_script:2.\r\n"), "{reply}");
+    assert_eq!(other.cmd(&[b"SET", b"k", b"after"]), b"+OK\r\n");
+}
+
 #[test]
 fn a_loop_inside_pcall_is_killed_by_script_kill() {
     let fk = Server::start(&[]);
@@ -210,8 +261,9 @@ fn a_loop_inside_pcall_is_killed_by_script_kill() {
     assert_eq!(ours, theirs);
 }
 
-/// `pcall` in a yielding run keeps Lua's meaning: results, errors (and Redis's error
-/// tables), nesting, yields refused as on Redis, and a script's own coroutines.
+/// `pcall` and `xpcall` in a yielding run keep Lua's meaning: results, errors (and
+/// Redis's error tables, which `xpcall` handlers get as raised), nesting, handlers that
+/// fail, yields refused as on Redis, and a script's own coroutines.
 #[test]
 fn pcall_across_slices_keeps_its_meaning() {
     let fk = Server::start(&["--busy-reply-threshold", "0"]);
@@ -236,6 +288,21 @@ fn pcall_across_slices_keeps_its_meaning() {
         b"local co = coroutine.wrap(function() local ok, v = pcall(coroutine.yield, 5) return v end) return {co(), co(7)}",
         b"local t = {3, 1, 2} table.sort(t, function(a, b) local ok = pcall(function() for i = 1, 100000 do end end) return a < b end) return t",
         b"local depth = 0 local function f() depth = depth + 1 if depth < 50 then return pcall(f) end return true end f() return depth",
+        b"return {xpcall(function() return 1, 'two' end, tostring)}",
+        b"return {xpcall(function() error('where') end, function(e) return 'handled: ' .. e end)}",
+        b"return {xpcall(function() error({err = 'tbl'}) end, function(e) return type(e) .. ' ' .. e.err end)}",
+        b"return {xpcall(function() redis.call('NOPE') end, function(e) return e.err end)}",
+        b"return {xpcall(function() error('a') end, function(e) return end)}",
+        b"return {xpcall(function() error('a') end, function(e) error('b') end)}",
+        b"local n = 0 return {xpcall(function() error('a') end, function(e) n = n + 1 if n < 3 then error('again') end return n .. ' ' .. e end)}",
+        b"return {xpcall(42, function(e) return e end)}",
+        b"return {xpcall(function() local x = 0 for i = 1, 2000000 do x = x + 1 end return x end, tostring)}",
+        b"return {xpcall(function() error('x') end, function(e) local x = 0 for i = 1, 2000000 do x = x + 1 end return x end)}",
+        b"return {xpcall(function() return pcall(error, 'in') end, tostring)}",
+        b"return {pcall(xpcall, function() error('in') end, function(e) return 'h' end)}",
+        b"local r = {xpcall(function() return 1 end)} return r",
+        b"return {xpcall()}",
+        b"return {xpcall(coroutine.yield, function(e) return e end)}",
     ];
     for script in scripts {
         let ours = text(&c.cmd(&[b"EVAL", script, b"0"]));

@@ -124,6 +124,14 @@ pub(crate) unsafe fn set_hook(co: State) {
     ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD);
 }
 
+/// Gives `co` the hook of a run being killed: it raises at every line.
+///
+/// # Safety
+/// `co` is a live thread.
+pub(crate) unsafe fn set_kill_hook(co: State) {
+    ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKLINE, 0);
+}
+
 /// Starts `inv` as a coroutine of `l`; returns whether it finished (its reply, or
 /// error, is then in `out`) or is suspended.
 pub fn start(
@@ -154,18 +162,26 @@ pub fn start(
         set_hook(co);
         (co, co_ref, nargs)
     };
-    step(l, slot, Suspended { co, co_ref, name: inv.name.to_string() }, nargs, handler, out)
+    step(l, slot, Run { co, co_ref, name: inv.name }, nargs, handler, out)
 }
 
 /// Runs a suspended coroutine for one more slice.
 pub fn resume(l: State, slot: &mut RunSlot, s: Suspended, handler: &mut dyn CallHandler, out: &mut ReplyBuf) -> Step {
-    step(l, slot, s, 0, handler, out)
+    step(l, slot, Run { co: s.co, co_ref: s.co_ref, name: &s.name }, 0, handler, out)
+}
+
+/// A run's coroutine for one slice; its name is copied only if it suspends (a copy per
+/// run was an allocation per EVALSHA).
+struct Run<'a> {
+    co: State,
+    co_ref: c_int,
+    name: &'a str,
 }
 
 fn step(
     l: State,
     slot: &mut RunSlot,
-    s: Suspended,
+    s: Run<'_>,
     nargs: c_int,
     handler: &mut dyn CallHandler,
     out: &mut ReplyBuf,
@@ -179,7 +195,7 @@ fn step(
     slot.running_co = None;
     slot.handler = None;
     if rc == ffi::LUA_YIELD {
-        return Step::Suspended(s);
+        return Step::Suspended(Suspended { co: s.co, co_ref: s.co_ref, name: s.name.to_owned() });
     }
     // SAFETY: the run is over; its transparent coroutines belong to `l`.
     unsafe { crate::pcall::forget_transparent(l, slot) };
@@ -206,7 +222,7 @@ fn step(
             let e = extract_error(l);
             ffi::lua_remove(l, 1);
             ffi::lua_settop(l, top - 1);
-            error_reply(out, &s.name, e);
+            error_reply(out, s.name, e);
         }
         ffi::lua_settop(s.co, 0);
         ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, s.co_ref);
@@ -251,12 +267,12 @@ unsafe extern "C-unwind" fn hook(co: State, ar: *mut ffi::lua_Debug) {
     if (*slot).kill {
         // From now on every line raises, so no pcall can keep the script running (in
         // the pcalls' own coroutines up the chain too).
-        ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKLINE, 0);
+        set_kill_hook(co);
         for &(c, _) in &(*slot).transparent {
-            ffi::lua_sethook(c, Some(hook), ffi::LUA_MASKLINE, 0);
+            set_kill_hook(c);
         }
         if let Some(run) = (*slot).running_co {
-            ffi::lua_sethook(run, Some(hook), ffi::LUA_MASKLINE, 0);
+            set_kill_hook(run);
         }
         if crate::pcall::in_wrapper(co, ar) {
             // The script's next line raises, as on Redis (whose pcall has no lines).

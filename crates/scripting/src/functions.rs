@@ -40,24 +40,54 @@ pub struct Library {
     pub functions: Vec<Function>,
 }
 
+impl Library {
+    /// Bookkeeping bytes, as counted in INFO `used_memory_functions`.
+    fn overhead(&self) -> usize {
+        64 + 2 * self.name.len()
+            + self.code.len()
+            + self
+                .functions
+                .iter()
+                .map(|f| 64 + 2 * f.name.len() + f.desc.as_ref().map_or(0, |d| d.len()))
+                .sum::<usize>()
+    }
+}
+
 /// Libraries and the function index over them.
 #[derive(Default)]
 struct LibSet {
     libs: BTreeMap<Box<[u8]>, Library>,
-    /// Lowercase function name → its library.
-    index: ahash::AHashMap<Box<[u8]>, Box<[u8]>>,
+    /// Lowercase function name → what FCALL needs of it, so a call is one hash lookup
+    /// (through the library map it was three lookups, ~320 instructions, done twice per
+    /// FCALL).
+    index: ahash::AHashMap<Box<[u8]>, Indexed>,
+    /// The libraries' bookkeeping bytes (INFO `used_memory_functions`), kept as they
+    /// come and go: every script run saves the INFO figures, and a sum over the
+    /// libraries there cost a walk of them all per FCALL.
+    overhead: usize,
+}
+
+/// A function as FCALL finds it.
+struct Indexed {
+    /// The name as registered (what errors mention).
+    name: Box<[u8]>,
+    flags: ScriptFlags,
+    func: std::ffi::c_int,
 }
 
 impl LibSet {
     fn link(&mut self, lib: Library) {
         for f in &lib.functions {
-            self.index.insert(f.name.to_ascii_lowercase().into(), lib.name.clone());
+            let entry = Indexed { name: f.name.clone(), flags: f.flags, func: f.func };
+            self.index.insert(f.name.to_ascii_lowercase().into(), entry);
         }
+        self.overhead += lib.overhead();
         self.libs.insert(lib.name.clone(), lib);
     }
 
     fn unlink(&mut self, name: &[u8]) -> Option<Library> {
         let lib = self.libs.remove(name)?;
+        self.overhead -= lib.overhead();
         for f in &lib.functions {
             self.index.remove(&*f.name.to_ascii_lowercase());
         }
@@ -70,12 +100,11 @@ impl LibSet {
 
     /// The function called `name` (any case). The index is keyed by lowercase names: a
     /// name already in lowercase, as most callers write it, is looked up without a copy.
-    fn get(&self, name: &[u8]) -> Option<&Function> {
-        let lib = match name.iter().any(u8::is_ascii_uppercase) {
-            false => self.index.get(name)?,
-            true => self.index.get(&*name.to_ascii_lowercase())?,
-        };
-        self.libs.get(lib)?.functions.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+    fn get(&self, name: &[u8]) -> Option<&Indexed> {
+        match name.iter().any(u8::is_ascii_uppercase) {
+            false => self.index.get(name),
+            true => self.index.get(&*name.to_ascii_lowercase()),
+        }
     }
 }
 
@@ -281,9 +310,9 @@ impl Functions {
         self.set.libs.values()
     }
 
-    /// The function called `name` (any case).
-    pub fn get(&self, name: &[u8]) -> Option<&Function> {
-        self.set.get(name)
+    /// The flags of the function called `name` (any case), if there is one.
+    pub fn flags(&self, name: &[u8]) -> Option<ScriptFlags> {
+        self.set.get(name).map(|f| f.flags)
     }
 
     pub fn library_count(&self) -> usize {
@@ -306,24 +335,10 @@ impl Functions {
     /// INFO `used_memory_functions`: what the library and function records take (an
     /// estimate with Redis's empty-engine baseline).
     pub fn overhead_memory(&self) -> usize {
-        let libs: usize = self
-            .set
-            .libs
-            .values()
-            .map(|lib| {
-                64 + 2 * lib.name.len()
-                    + lib.code.len()
-                    + lib
-                        .functions
-                        .iter()
-                        .map(|f| 64 + 2 * f.name.len() + f.desc.as_ref().map_or(0, |d| d.len()))
-                        .sum::<usize>()
-            })
-            .sum();
-        184 + libs
+        184 + self.set.overhead
     }
 
-    /// Runs the function `name` (it must exist: see [`Functions::get`]) with `keys` and
+    /// Runs the function `name` (see [`Functions::flags`]) with `keys` and
     /// `args`, writing its result (or error) to `out`. With `yield_after` the run may hand
     /// control back once that instant has passed: false then (see [`Functions::resume`]);
     /// true once it finished.

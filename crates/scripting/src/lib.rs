@@ -4,7 +4,7 @@
 //!   (base, table, string, math, `cjson`, `struct`, `cmsgpack`, `bit`), the `redis` table,
 //!   and Redis's sandbox (no `os`/`io`/`loadfile`/`dofile`/`print`, globals and library
 //!   tables read-only, reads of unknown globals refused, no bytecode loading).
-//! - It keeps the EVAL script cache (SHA1 of the body → compiled function, flags, body).
+//! - It keeps the EVAL script cache (SHA1 of the body → compiled function and flags).
 //! - It runs a script: the engine passes the keys and arguments, a [`CallHandler`]
 //!   through which `redis.call` runs commands, and the caller's reply buffer, which
 //!   receives the script's result converted from Lua as Redis converts it.
@@ -70,12 +70,37 @@ pub trait CallHandler {
     fn log(&mut self, level: i32, msg: &[u8]);
 }
 
-/// A cached EVAL script.
+/// A cached EVAL script. Its body is not kept: once compiled nothing needs it (Redis
+/// keeps it for its debugger), and at a few hundred bytes it was the largest part of a
+/// cached script outside the Lua heap.
 pub struct Script {
-    pub body: Box<[u8]>,
     pub flags: ScriptFlags,
     /// The compiled function, in the Lua registry.
     func: c_int,
+}
+
+/// What the cache is keyed by: the SHA1 in binary, half the bytes of its hex name in
+/// each of the table's slots.
+type Key = [u8; 20];
+
+/// The binary SHA1 of a hex name (either case); None if `sha` is not one.
+fn key(sha: &[u8]) -> Option<Key> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    if sha.len() != 40 {
+        return None;
+    }
+    let mut k = [0u8; 20];
+    for (i, pair) in sha.chunks_exact(2).enumerate() {
+        k[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(k)
 }
 
 /// Lowercase hex SHA1 of `data` (script names, `redis.sha1hex`).
@@ -93,9 +118,7 @@ pub fn sha1hex(data: &[u8]) -> Sha {
 /// The interpreter and the script cache.
 pub struct Scripting {
     vm: vm::LuaVm,
-    scripts: ahash::AHashMap<Sha, Script>,
-    /// Bytes of cached bodies (INFO `used_memory_scripts_eval`).
-    scripts_bytes: usize,
+    scripts: ahash::AHashMap<Key, Script>,
 }
 
 // SAFETY: the Lua state is only ever touched through `&mut Scripting` (or `&Scripting`
@@ -106,16 +129,16 @@ unsafe impl Send for Scripting {}
 impl Scripting {
     /// A fresh interpreter. `version` is what scripts see as `redis.REDIS_VERSION`.
     pub fn new(version: &'static str) -> Scripting {
-        Scripting { vm: vm::LuaVm::new(version, sandbox::new_state), scripts: Default::default(), scripts_bytes: 0 }
+        Scripting { vm: vm::LuaVm::new(version, sandbox::new_state), scripts: Default::default() }
     }
 
-    /// The cached script named `sha` (lowercase hex).
+    /// The cached script named `sha` (hex).
     pub fn get(&self, sha: &Sha) -> Option<&Script> {
-        self.scripts.get(sha)
+        self.scripts.get(&key(sha)?)
     }
 
     pub fn contains(&self, sha: &[u8]) -> bool {
-        <&Sha>::try_from(sha).is_ok_and(|s| self.scripts.contains_key(s))
+        key(sha).is_some_and(|k| self.scripts.contains_key(&k))
     }
 
     pub fn len(&self) -> usize {
@@ -130,14 +153,14 @@ impl Scripting {
     /// Redis's text without the `ERR ` code (shebang errors, compile errors).
     pub fn load(&mut self, body: &[u8]) -> Result<Sha, String> {
         let sha = sha1hex(body);
-        if self.scripts.contains_key(&sha) {
+        let k = key(&sha).expect("sha1hex is hex");
+        if self.scripts.contains_key(&k) {
             return Ok(sha);
         }
         let (flags, shebang_len) = parse_shebang(body)?;
         let func = run::compile(self.vm.state(), &body[shebang_len..], "@user_script")
             .map_err(|e| format!("Error compiling script (new function): {e}"))?;
-        self.scripts_bytes += body.len() + sha.len();
-        self.scripts.insert(sha, Script { body: body.into(), flags, func });
+        self.scripts.insert(k, Script { flags, func });
         Ok(sha)
     }
 
@@ -145,8 +168,7 @@ impl Scripting {
     /// so nothing a script did to the Lua state survives. The random generator's state
     /// is kept (Redis's is a process global).
     pub fn flush(&mut self) {
-        self.scripts.clear();
-        self.scripts_bytes = 0;
+        self.scripts = Default::default();
         self.vm.reset();
     }
 
@@ -158,7 +180,11 @@ impl Scripting {
 
     /// Memory held by the script cache (INFO `used_memory_scripts_eval`).
     pub fn scripts_memory(&self) -> usize {
-        self.scripts_bytes + self.scripts.len() * (std::mem::size_of::<Script>() + 48)
+        // The table's slots and their control bytes (hashbrown's layout); the compiled
+        // functions are in the Lua heap.
+        let cap = self.scripts.capacity();
+        let slots = if cap == 0 { 0 } else { (cap * 8 / 7).next_power_of_two() };
+        slots * (std::mem::size_of::<(Key, Script)>() + 1)
     }
 
     /// Runs the cached script `sha` (it must be cached: see [`Scripting::load`]) with
@@ -174,7 +200,7 @@ impl Scripting {
         out: &mut ferrokv_resp::ReplyBuf,
         yield_after: Option<std::time::Instant>,
     ) -> bool {
-        let Some(script) = self.scripts.get(sha) else {
+        let Some(script) = self.get(sha) else {
             out.error("NOSCRIPT No matching script. Please use EVAL.");
             return true;
         };

@@ -91,8 +91,17 @@ pub(crate) unsafe fn annotate_error(l: State, frames: State, level: c_int) {
     let mut found =
         ffi::lua_getstack(frames, level, &mut ar) != 0 && ffi::lua_getinfo(frames, c"nSl".as_ptr(), &mut ar) != 0;
     if found && !ar.what.is_null() && *ar.what == b'C' as std::ffi::c_char {
-        found = ffi::lua_getstack(frames, level + 1, &mut ar) != 0
-            && ffi::lua_getinfo(frames, c"nSl".as_ptr(), &mut ar) != 0;
+        // The caller; past the Lua wrappers that stand for C functions (`pcall`,
+        // `xpcall`: see crate::pcall), as their callers are where Redis reports it.
+        let mut at = level;
+        loop {
+            at += 1;
+            found =
+                ffi::lua_getstack(frames, at, &mut ar) != 0 && ffi::lua_getinfo(frames, c"nSl".as_ptr(), &mut ar) != 0;
+            if !found || !crate::pcall::is_wrapper_source(ar.source) {
+                break;
+            }
+        }
     }
     if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
         ffi::lua_createtable(l, 0, 0);

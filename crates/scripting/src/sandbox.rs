@@ -158,10 +158,27 @@ pub fn new_state(slot: &mut RunSlot, version: &'static str) -> State {
 /// Lua uses, added ~70 bytes of RSS per cached script over Redis's (whose Lua gets
 /// jemalloc). Direct calls also keep the heap out of the Rust allocator's count, as
 /// Redis keeps it out of `used_memory` (INFO reports it as `used_memory_vm_*`).
-unsafe extern "C-unwind" fn lua_alloc(_ud: *mut c_void, ptr: *mut c_void, _osize: usize, nsize: usize) -> *mut c_void {
+unsafe extern "C-unwind" fn lua_alloc(_ud: *mut c_void, ptr: *mut c_void, osize: usize, nsize: usize) -> *mut c_void {
     if nsize == 0 {
         libmimalloc_sys::mi_free(ptr);
         std::ptr::null_mut()
+    } else if ptr.is_null() {
+        // Most of Lua's requests are new blocks: mi_realloc would get there too, later.
+        libmimalloc_sys::mi_malloc(nsize)
+    } else if nsize < osize && libmimalloc_sys::mi_good_size(nsize) < libmimalloc_sys::mi_usable_size(ptr) {
+        // Lua's parser grows a function's arrays (code, line info, constants, locals) by
+        // doubling, then shrinks them to their size. mi_realloc leaves a block that stays
+        // at least half used where it is, so each cached script kept up to twice the
+        // arrays it needs; moved to a block of the right size class they cost what they
+        // do under Redis's jemalloc. Shrinks are rare once scripts run.
+        let moved = libmimalloc_sys::mi_malloc(nsize);
+        if moved.is_null() {
+            // The old block still holds the data and is big enough.
+            return ptr;
+        }
+        std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), moved.cast::<u8>(), nsize);
+        libmimalloc_sys::mi_free(ptr);
+        moved
     } else {
         libmimalloc_sys::mi_realloc(ptr, nsize)
     }

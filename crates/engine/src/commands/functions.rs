@@ -5,7 +5,7 @@
 //! and count as a change, so they reach replicas and the AOF verbatim, as Redis
 //! propagates them.
 
-use super::scripting::{prepare_refusal, run_script, Target};
+use super::scripting::{prepare_refusal, run_script, Inputs, Target};
 use crate::client::ReplRole;
 use crate::ctx::{is, reply_help, subcommand_syntax_error, Ctx};
 use crate::error::{CmdError, CmdResult};
@@ -26,7 +26,7 @@ fn fcall_generic(c: &mut Ctx, ro: bool) -> CmdResult {
         c.eng.feed_monitors(c.client, c.argv, c.now);
     }
     let name = c.arg(1);
-    let Some(flags) = c.eng.scripts.functions().get(name).map(|f| f.flags) else {
+    let Some(flags) = c.eng.scripts.functions().flags(name) else {
         return Err(CmdError::err("ERR Function not found"));
     };
     let Some(numkeys) = parse_i64(c.arg(2)) else {
@@ -41,10 +41,9 @@ fn fcall_generic(c: &mut Ctx, ro: bool) -> CmdResult {
     if let Some(msg) = prepare_refusal(c, flags, ro) {
         return Err(CmdError::msg(msg));
     }
-    let numkeys = numkeys as usize;
-    let keys: Vec<&[u8]> = (3..3 + numkeys).map(|i| c.arg(i)).collect();
-    let args: Vec<&[u8]> = (3 + numkeys..c.argc()).map(|i| c.arg(i)).collect();
-    run_script(c, Target::Function(name), &keys, &args, flags, ro);
+    let inputs = Inputs::new(c);
+    let (keys, args) = inputs.get().split_at(numkeys as usize);
+    run_script(c, Target::Function(name), keys, args, flags, ro);
     Ok(())
 }
 

@@ -156,24 +156,54 @@ fn eval_generic(c: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
         return Err(CmdError::err("ERR Number of keys can't be negative"));
     }
     let sha = if by_sha {
-        let sha = lowercase_sha(c.arg(1)).ok_or(CmdError::err(NOSCRIPT))?;
-        if c.eng.scripts.interp().get(&sha).is_none() {
-            return Err(CmdError::err(NOSCRIPT));
-        }
-        sha
+        lowercase_sha(c.arg(1)).ok_or(CmdError::err(NOSCRIPT))?
     } else {
         let body = c.argv.get(1);
         c.eng.scripts.interp_mut().load(body).map_err(|e| CmdError::msg(format!("ERR {e}")))?
     };
-    let script_flags = c.eng.scripts.interp().get(&sha).map_or(ScriptFlags::default(), |s| s.flags);
+    let Some(script_flags) = c.eng.scripts.interp().get(&sha).map(|s| s.flags) else {
+        return Err(CmdError::err(NOSCRIPT));
+    };
     if let Some(msg) = prepare_refusal(c, script_flags, ro) {
         return Err(CmdError::msg(msg));
     }
-    let numkeys = numkeys as usize;
-    let keys: Vec<&[u8]> = (3..3 + numkeys).map(|i| c.arg(i)).collect();
-    let args: Vec<&[u8]> = (3 + numkeys..c.argc()).map(|i| c.arg(i)).collect();
-    run_script(c, Target::Eval(&sha), &keys, &args, script_flags, ro);
+    let inputs = Inputs::new(c);
+    let (keys, args) = inputs.get().split_at(numkeys as usize);
+    run_script(c, Target::Eval(&sha), keys, args, script_flags, ro);
     Ok(())
+}
+
+/// EVAL's and FCALL's keys and arguments (everything after numkeys) as slices of the
+/// request: on the stack for the usual few (two Vecs were two allocations per run).
+pub(crate) struct Inputs<'a> {
+    stack: [&'a [u8]; Inputs::ON_STACK],
+    heap: Vec<&'a [u8]>,
+    n: usize,
+}
+
+impl<'a> Inputs<'a> {
+    const ON_STACK: usize = 8;
+
+    pub(crate) fn new(c: &Ctx<'a>) -> Inputs<'a> {
+        let n = c.argc().saturating_sub(3);
+        let mut inputs = Inputs { stack: [&[]; Inputs::ON_STACK], heap: Vec::new(), n };
+        if n <= Inputs::ON_STACK {
+            for (i, slot) in inputs.stack[..n].iter_mut().enumerate() {
+                *slot = c.arg(3 + i);
+            }
+        } else {
+            inputs.heap = (3..c.argc()).map(|i| c.arg(i)).collect();
+        }
+        inputs
+    }
+
+    pub(crate) fn get(&self) -> &[&'a [u8]] {
+        if self.n <= Inputs::ON_STACK {
+            &self.stack[..self.n]
+        } else {
+            &self.heap
+        }
+    }
 }
 
 /// Redis's scriptPrepareForRun checks: what the script's declared flags forbid here.
