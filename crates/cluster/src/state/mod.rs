@@ -344,7 +344,8 @@ impl Cluster {
                 pong_received: node.pong_received,
                 config_epoch: node.config_epoch,
                 connected: node.name == self.myself || node.link_since.is_some(),
-                slots: self.slot_ranges(&node.name),
+                // The bitmap is kept with the owner table (`set_owner`).
+                slots: if node.numslots > 0 { node.slots.ranges() } else { Vec::new() },
                 open_slots: if node.name == self.myself { self.open_slots() } else { Vec::new() },
             });
         }
@@ -390,20 +391,6 @@ impl Cluster {
 
     pub fn migrating(&self, slot: u16) -> Option<NodeName> {
         self.migrating.get(&slot).copied()
-    }
-
-    fn slot_ranges(&self, name: &NodeName) -> Vec<(u16, u16)> {
-        let mut ranges: Vec<(u16, u16)> = Vec::new();
-        for (slot, owner) in self.slots.iter().enumerate() {
-            if owner.as_ref() == Some(name) {
-                let slot = slot as u16;
-                match ranges.last_mut() {
-                    Some((_, end)) if *end + 1 == slot => *end = slot,
-                    _ => ranges.push((slot, slot)),
-                }
-            }
-        }
-        ranges
     }
 
     // ---- queries ----
