@@ -91,9 +91,6 @@ fn change_slots(c: &mut Ctx, ranges: bool, del: bool) -> CmdResult {
         }
     } else {
         for i in 2..c.argc() {
-            slot_arg(c.arg(i))?;
-        }
-        for i in 2..c.argc() {
             let slot = slot_arg(c.arg(i))?;
             pairs.push((slot, slot));
         }
