@@ -1,5 +1,6 @@
 //! Whole-cluster tests with virtual time: several [`Cluster`] state machines on a simulated
-//! loopback network that can stop nodes, restart them from their saved nodes.conf and
+//! loopback network that can stop nodes, restart them from their saved nodes.conf (as a
+//! process crash leaves it, or as a power loss does: its last fsynced version) and
 //! partition them. Every message goes through the real bus codec. No sockets, no threads,
 //! deterministic for a seed.
 //!
@@ -21,7 +22,9 @@ const STEP: u64 = 10;
 struct SimNode {
     core: Cluster,
     up: bool,
+    /// The last nodes.conf written, and the last one fsynced.
     saved: String,
+    synced: String,
     next_tick: u64,
 }
 
@@ -81,7 +84,7 @@ impl Sim {
             let core = Cluster::with_name(settings(i, seed), name_of(i), sim.now);
             // Timers start out of phase, as real nodes do.
             let next_tick = sim.now + (i as u64 * 37 + seed * 11) % 100;
-            sim.nodes.push(SimNode { core, up: true, saved: String::new(), next_tick });
+            sim.nodes.push(SimNode { core, up: true, saved: String::new(), synced: String::new(), next_tick });
         }
         sim
     }
@@ -122,7 +125,18 @@ impl Sim {
 
     /// Starts a stopped node again from the nodes.conf it last saved.
     pub fn restart(&mut self, i: usize) {
-        let conf = nodes_conf::parse("sim nodes.conf", &self.nodes[i].saved).expect("saved config parses");
+        self.restart_from(i, false);
+    }
+
+    /// Starts a stopped node again from the nodes.conf it last fsynced, as after a power
+    /// loss (what was only written is gone).
+    pub fn restart_after_power_loss(&mut self, i: usize) {
+        self.restart_from(i, true);
+    }
+
+    fn restart_from(&mut self, i: usize, power_loss: bool) {
+        let text = if power_loss { &self.nodes[i].synced } else { &self.nodes[i].saved };
+        let conf = nodes_conf::parse("sim nodes.conf", text).expect("saved config parses");
         self.nodes[i].core = Cluster::from_conf(settings(i, self.seed), &conf, self.now).expect("saved config loads");
         self.nodes[i].up = true;
         self.link_ids.retain(|(owner, _), _| *owner != i);
@@ -156,8 +170,12 @@ impl Sim {
                     let origin = Origin::Outbound { node: peer };
                     self.queue.push_back(InFlight { from, to: owner, link, origin, bytes: bus::encode(&msg) });
                 }
-                Output::SaveConfig => {
-                    self.nodes[from].saved = nodes_conf::render(&self.nodes[from].core.nodes_conf());
+                Output::SaveConfig { fsync } => {
+                    let node = &mut self.nodes[from];
+                    node.saved = nodes_conf::render(&node.core.nodes_conf());
+                    if fsync {
+                        node.synced = node.saved.clone();
+                    }
                 }
                 Output::CloseLink(peer) => {
                     if let Some(link) = self.link_ids.remove(&(from, peer)) {

@@ -51,14 +51,17 @@ pub trait Host: Send {
     fn cpu(&self) -> CpuInfo;
     /// Frees a large value off the command path (FLUSHALL ASYNC, UNLINK).
     fn free_later(&mut self, garbage: Box<dyn Send>);
-    /// Replaces the cluster config file (nodes.conf) with `text`: a temporary file,
-    /// fsynced, renamed over it, so a crash leaves the old file or the new one.
-    fn write_cluster_config(&mut self, path: &str, text: &str) -> Result<(), String> {
+    /// Replaces the cluster config file (nodes.conf) with `text`: a temporary file
+    /// (fsynced when `fsync`) renamed over it, so a crash leaves the old file or the new.
+    fn write_cluster_config(&mut self, path: &str, text: &str, fsync: bool) -> Result<(), String> {
         use std::io::Write;
         let tmp = format!("{path}.tmp-{}", std::process::id());
         let written = std::fs::File::create(&tmp).and_then(|mut f| {
             f.write_all(text.as_bytes())?;
-            f.sync_all()
+            if fsync {
+                f.sync_all()?;
+            }
+            Ok(())
         });
         written.and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);

@@ -360,6 +360,12 @@ fn nodes_conf_survives_restart() {
     let mut nodes = nodes;
     let id = text(ports[2], &["CLUSTER", "MYID"]);
     let epoch = cluster_field(ports[2], "cluster_current_epoch");
+    // An import opened just before the kill: nodes.conf had it before the OK left (written,
+    // not fsynced: a process crash does not lose it).
+    let (start, _, owner) = *slot_map(ports[0]).iter().find(|r| r.2 != ports[2]).expect("a slot of another node");
+    let owner_id = text(owner, &["CLUSTER", "MYID"]);
+    let slot = start.to_string();
+    assert_eq!(text(ports[2], &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &owner_id]), "OK");
     let mut old = nodes.pop().expect("node");
     let bus_port = config_get(ports[2], "cluster-port");
     old.kill9();
@@ -367,6 +373,9 @@ fn nodes_conf_survives_restart() {
     assert_eq!(text(restarted.port, &["CLUSTER", "MYID"]), id);
     assert_eq!(cluster_field(restarted.port, "cluster_known_nodes"), "3");
     assert_eq!(cluster_field(restarted.port, "cluster_current_epoch"), epoch);
+    let listed = text(restarted.port, &["CLUSTER", "NODES"]);
+    assert!(listed.contains(&format!("[{slot}-<-{owner_id}]")), "the import is still open:\n{listed}");
+    assert_eq!(text(restarted.port, &["CLUSTER", "SETSLOT", &slot, "STABLE"]), "OK");
     wait_state_ok(&ports, Duration::from_secs(20));
     check_cluster(ports[0]);
     drop(old);

@@ -178,10 +178,18 @@ impl Host for ServerHost {
         CpuInfo { sys, user }
     }
 
-    fn write_cluster_config(&mut self, path: &str, text: &str) -> Result<(), String> {
-        // The directory is fsynced too: a vote or epoch must not come back older after a
-        // power loss (the engine's default leaves that to the file system).
-        persist::sink::write_atomically(std::path::Path::new(path), text.as_bytes()).map_err(|e| e.to_string())
+    fn write_cluster_config(&mut self, path: &str, text: &str, fsync: bool) -> Result<(), String> {
+        // With fsync: a temporary file renamed over it, and the directory fsynced too (a
+        // vote or epoch must not come back older after a power loss). Without: in place
+        // when small, as Redis 7.0 writes nodes.conf, since a rename costs milliseconds.
+        let path = std::path::Path::new(path);
+        let bytes = text.as_bytes();
+        let written = if fsync { Ok(false) } else { persist::sink::overwrite_small(path, bytes) };
+        match written {
+            Ok(true) => Ok(()),
+            Ok(false) => persist::sink::replace_file(path, bytes, fsync).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
     }
     fn free_later(&mut self, garbage: Box<dyn Send>) {
         let _ = self.lazyfree.send(garbage);

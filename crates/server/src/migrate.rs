@@ -159,12 +159,12 @@ async fn connect(job: &MigrateJob) -> Connect {
 
 /// Sends the pipeline and reads the replies. The bool: the failure was a timeout.
 async fn exchange(conn: &mut BufReader<TcpStream>, job: &MigrateJob, select: bool) -> (MigrateIo, bool) {
-    let request = job.request(select);
+    let head = job.head(select);
     let mut auth = None;
     let mut select_reply = None;
     let mut restores = Vec::with_capacity(job.keys);
     let done = |auth, select, restores, failure| MigrateIo::Exchanged { auth, select, restores, failure };
-    for chunk in request.chunks(WRITE_CHUNK) {
+    for chunk in head.chunks(WRITE_CHUNK).chain(job.restores().chunks(WRITE_CHUNK)) {
         match tokio::time::timeout(job.timeout, conn.get_mut().write_all(chunk)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return (done(None, None, restores, Some(IoFailure::Writing)), false),
@@ -251,7 +251,10 @@ fn exchange_blocking(stream: std::net::TcpStream, job: &MigrateJob) -> (MigrateI
     let mut conn = std::io::BufReader::new(stream);
     let mut restores = Vec::with_capacity(job.keys);
     let done = |auth, select, restores, failure| MigrateIo::Exchanged { auth, select, restores, failure };
-    if let Err(e) = timeouts.and_then(|()| conn.get_mut().write_all(&job.request(true))) {
+    let written = timeouts
+        .and_then(|()| conn.get_mut().write_all(&job.head(true)))
+        .and_then(|()| conn.get_mut().write_all(job.restores()));
+    if let Err(e) = written {
         return (done(None, None, restores, Some(IoFailure::Writing)), is_timeout(&e));
     }
     let (mut auth, mut select) = (None, None);

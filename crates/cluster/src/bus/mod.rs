@@ -132,6 +132,40 @@ impl SlotBitmap {
     pub fn slots(&self) -> impl Iterator<Item = u16> + '_ {
         (0..SLOTS as u16).filter(|&s| self.get(s))
     }
+
+    /// The runs of set slots in order, as (first, last), a byte at a time where its eight
+    /// bits agree: nodes.conf and CLUSTER NODES list a node's slots this way, and every
+    /// CLUSTER SETSLOT renders them (a scan of the 16384-slot owner table per node took
+    /// most of the command's time).
+    pub fn ranges(&self) -> Vec<(u16, u16)> {
+        let mut ranges = Vec::new();
+        let mut start: Option<u16> = None;
+        for (i, &byte) in self.0.iter().enumerate() {
+            let base = (i * 8) as u16;
+            match (byte, start) {
+                (0, None) | (0xff, Some(_)) => continue,
+                (0xff, None) => {
+                    start = Some(base);
+                    continue;
+                }
+                _ => {}
+            }
+            for bit in 0..8 {
+                match (byte & (1 << bit) != 0, start) {
+                    (true, None) => start = Some(base + bit),
+                    (false, Some(first)) => {
+                        ranges.push((first, base + bit - 1));
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(first) = start {
+            ranges.push((first, SLOTS as u16 - 1));
+        }
+        ranges
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -219,3 +219,36 @@ fn lengths_are_checked_like_redis() {
     assert_eq!(frame_len(b"RCmb\0\0", 1 << 20), Ok(None));
     assert!(matches!(frame_len(b"RCmb\x10\0\0\0", 1 << 20), Err(DecodeError::BadFrame(_))));
 }
+
+proptest! {
+    #[test]
+    fn ranges_are_the_runs_of_set_slots(runs in proptest::collection::vec((0u16..16384, 0u16..40), 0..12)) {
+        let mut b = SlotBitmap::default();
+        for (first, len) in runs {
+            for slot in first..first.saturating_add(len).min(16383) + 1 {
+                b.set(slot, true);
+            }
+        }
+        let mut expected: Vec<(u16, u16)> = Vec::new();
+        for slot in b.slots() {
+            match expected.last_mut() {
+                Some((_, end)) if *end + 1 == slot => *end = slot,
+                _ => expected.push((slot, slot)),
+            }
+        }
+        prop_assert_eq!(b.ranges(), expected);
+    }
+}
+
+#[test]
+fn ranges_of_empty_full_and_edges() {
+    let mut b = SlotBitmap::default();
+    assert!(b.ranges().is_empty());
+    for slot in 0..16384 {
+        b.set(slot, true);
+    }
+    assert_eq!(b.ranges(), [(0, 16383)]);
+    b.set(8, false);
+    b.set(16383, false);
+    assert_eq!(b.ranges(), [(0, 7), (9, 16382)]);
+}

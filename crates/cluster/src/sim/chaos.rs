@@ -1,4 +1,5 @@
-//! Random sequences: nodes stopped and restarted from their nodes.conf, partitions made and
+//! Random sequences: nodes stopped and restarted from their nodes.conf (as written, or as
+//! last fsynced: a power loss), partitions made and
 //! healed, replication offsets moved, for several seeds. Throughout, no master votes twice
 //! in an epoch; at the end, with everything healed and running, the cluster converges: one
 //! owner per slot everywhere, a master everyone sees as healthy, distinct config epochs
@@ -49,8 +50,15 @@ fn random_failures_and_partitions_converge() {
                 }
                 1 if !stopped.is_empty() => {
                     let i = stopped.swap_remove(rng.usize(0..stopped.len()));
-                    sim.restart(i);
-                    script.push(format!("restart {i}"));
+                    // Only what was fsynced survives a power loss: the votes and epochs
+                    // must be in it, or a node could vote twice in an epoch.
+                    if rng.bool() {
+                        sim.restart_after_power_loss(i);
+                        script.push(format!("restart {i} after a power loss"));
+                    } else {
+                        sim.restart(i);
+                        script.push(format!("restart {i}"));
+                    }
                 }
                 2 => {
                     let side: Vec<usize> = (0..rng.usize(1..4)).map(|_| rng.usize(0..NODES)).collect();

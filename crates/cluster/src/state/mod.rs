@@ -78,9 +78,14 @@ pub enum Output {
     Reply { link: LinkId, msg: Message },
     /// Close the outbound link to this node (it looks stuck); the next send reconnects.
     CloseLink(NodeName),
-    /// Persist [`Cluster::nodes_conf`], fsynced. Always first in the list when present, so
-    /// the driver saves before it sends what the same input produced.
-    SaveConfig,
+    /// Persist [`Cluster::nodes_conf`] (write it, so a process crash never loses it).
+    /// Always first in the list when present, so the driver saves before it sends what the
+    /// same input produced. `fsync`: wait for the disk too, because the input changed what
+    /// must survive a power loss — an epoch, a vote, a node's role or config epoch — as
+    /// Redis 7.0 fsyncs exactly then (slots and open slots are written, not fsynced: the
+    /// epochs recover them from the other nodes, and an fsync costs milliseconds, several
+    /// per slot when resharding).
+    SaveConfig { fsync: bool },
     /// Replicate from this node (its ip and port are in the nodes table).
     BecomeReplicaOf(NodeName),
     /// Stop replicating: this node was promoted.
@@ -214,8 +219,23 @@ pub struct Cluster {
     rng: fastrand::Rng,
     out: Vec<Output>,
     save_pending: bool,
+    /// What the last fsynced save held of [`Durable`] (None: nothing fsynced yet).
+    synced: Option<Durable>,
     ticks: u64,
     mf: manual::ManualFailover,
+}
+
+/// The part of nodes.conf that election safety needs after a power loss: the epochs (a
+/// vote given twice in one epoch, or a config epoch going back, could elect two masters
+/// for the same slots), who we are, and every node's config epoch and role. Slot owners
+/// and open slots are not in it: after a restart the other nodes' higher epochs win them
+/// back, as in Redis, whose SETSLOT saves without fsync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Durable {
+    current_epoch: u64,
+    last_vote_epoch: u64,
+    myself: NodeName,
+    nodes: Vec<(NodeName, u64, bool, Option<NodeName>)>,
 }
 
 fn random_name(rng: &mut fastrand::Rng) -> NodeName {
@@ -259,6 +279,7 @@ impl Cluster {
             forgotten: BTreeMap::new(),
             out: Vec::new(),
             save_pending: true,
+            synced: None,
             ticks: 0,
             mf: manual::ManualFailover::default(),
         }
@@ -323,7 +344,8 @@ impl Cluster {
                 pong_received: node.pong_received,
                 config_epoch: node.config_epoch,
                 connected: node.name == self.myself || node.link_since.is_some(),
-                slots: self.slot_ranges(&node.name),
+                // The bitmap is kept with the owner table (`set_owner`).
+                slots: if node.numslots > 0 { node.slots.ranges() } else { Vec::new() },
                 open_slots: if node.name == self.myself { self.open_slots() } else { Vec::new() },
             });
         }
@@ -369,20 +391,6 @@ impl Cluster {
 
     pub fn migrating(&self, slot: u16) -> Option<NodeName> {
         self.migrating.get(&slot).copied()
-    }
-
-    fn slot_ranges(&self, name: &NodeName) -> Vec<(u16, u16)> {
-        let mut ranges: Vec<(u16, u16)> = Vec::new();
-        for (slot, owner) in self.slots.iter().enumerate() {
-            if owner.as_ref() == Some(name) {
-                let slot = slot as u16;
-                match ranges.last_mut() {
-                    Some((_, end)) if *end + 1 == slot => *end = slot,
-                    _ => ranges.push((slot, slot)),
-                }
-            }
-        }
-        ranges
     }
 
     // ---- queries ----
@@ -564,12 +572,32 @@ impl Cluster {
 
     fn finish(&mut self) -> Vec<Output> {
         if self.save_pending {
-            // First: what this input changed is on disk before anything it caused is sent
-            // (a vote is saved before its ACK leaves, as Redis saves before it writes).
+            // First: what this input changed is saved before anything it caused is sent
+            // (a vote is on disk before its ACK leaves, as Redis saves before it writes).
             self.save_pending = false;
-            self.out.insert(0, Output::SaveConfig);
+            let durable = self.durable();
+            let fsync = self.synced.as_ref() != Some(&durable);
+            if fsync {
+                self.synced = Some(durable);
+            }
+            self.out.insert(0, Output::SaveConfig { fsync });
         }
         std::mem::take(&mut self.out)
+    }
+
+    /// What a save must fsync when it changed (see [`Durable`]).
+    fn durable(&self) -> Durable {
+        Durable {
+            current_epoch: self.current_epoch,
+            last_vote_epoch: self.last_vote_epoch,
+            myself: self.myself,
+            nodes: self
+                .nodes
+                .iter()
+                .filter(|n| !n.in_handshake())
+                .map(|n| (n.name, n.config_epoch, n.is_replica(), n.replica_of))
+                .collect(),
+        }
     }
 
     fn start_handshake(&mut self, now: u64, ip: &str, port: u16, cport: u16, meet: bool) {

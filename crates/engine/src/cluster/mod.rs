@@ -35,6 +35,13 @@ pub struct ClusterMode {
     pub preferred_endpoint: i64,
     /// The file the driver saves to (relative to `dir`).
     pub config_file: String,
+    /// What the file holds, as far as we know (empty: unknown), and whether that text is
+    /// fsynced: a save that would write the same text again is skipped (on a reshard most
+    /// SETSLOT NODEs only repeat what the target's PONG already told this node).
+    pub saved_text: String,
+    pub saved_durable: bool,
+    /// An fsync asked for failed: the next save fsyncs whatever it is asked.
+    pub fsync_owed: bool,
 }
 
 impl ClusterMode {
@@ -49,6 +56,9 @@ impl ClusterMode {
             allow_reads_when_down: false,
             preferred_endpoint: 0,
             config_file,
+            saved_text: String::new(),
+            saved_durable: false,
+            fsync_owed: false,
         }
     }
 
@@ -103,15 +113,11 @@ impl Engine {
                     self.end_pause();
                 }
                 Output::DropSlotKeys(slots) => self.drop_slot_keys(&slots),
-                Output::SaveConfig => {
+                Output::SaveConfig { fsync } => {
                     // Before anything the same input sends, as Redis saves in beforeSleep
                     // before its writes go out.
-                    if let Some(c) = self.cluster.as_ref() {
-                        let (path, text) = (c.config_file.clone(), c.config_text());
-                        if let Err(e) = self.host.write_cluster_config(&path, &text) {
-                            log::warn!("Could not save the cluster config {path}: {e}");
-                        }
-                    }
+                    // A failure is logged there; the next save retries.
+                    let _ = self.save_cluster_config(fsync);
                 }
                 Output::Publish { channel, message, shard } => {
                     if shard {
@@ -130,6 +136,33 @@ impl Engine {
         }
         if queued {
             self.host.cluster_wake();
+        }
+    }
+
+    /// Writes nodes.conf if its text changed (or must be fsynced and is not yet): `fsync`
+    /// waits for the disk, for what must survive a power loss (the state machine says
+    /// which saves those are); every save replaces the file whole, before the caller
+    /// replies or sends anything.
+    pub fn save_cluster_config(&mut self, fsync: bool) -> Result<(), String> {
+        let Some(c) = self.cluster.as_mut() else { return Ok(()) };
+        let text = c.config_text();
+        let fsync = fsync || c.fsync_owed;
+        if text == c.saved_text && (c.saved_durable || !fsync) {
+            return Ok(());
+        }
+        match self.host.write_cluster_config(&c.config_file, &text, fsync) {
+            Ok(()) => {
+                c.saved_text = text;
+                c.saved_durable = fsync;
+                c.fsync_owed = false;
+                Ok(())
+            }
+            Err(e) => {
+                c.saved_text.clear();
+                c.fsync_owed |= fsync;
+                log::warn!("Could not save the cluster config {}: {e}", c.config_file);
+                Err(e)
+            }
         }
     }
 

@@ -91,9 +91,6 @@ fn change_slots(c: &mut Ctx, ranges: bool, del: bool) -> CmdResult {
         }
     } else {
         for i in 2..c.argc() {
-            slot_arg(c.arg(i))?;
-        }
-        for i in 2..c.argc() {
             let slot = slot_arg(c.arg(i))?;
             pairs.push((slot, slot));
         }
@@ -298,11 +295,11 @@ pub fn reset(c: &mut Ctx) -> CmdResult {
 }
 
 pub fn saveconfig(c: &mut Ctx) -> CmdResult {
-    let m = mode(c)?;
-    let (path, text) = (m.config_file.clone(), m.config_text());
+    // Written and fsynced even if unchanged, as Redis does: the caller may have removed
+    // the file, or want it on disk now.
+    mode(c)?.saved_text.clear();
     c.eng
-        .host
-        .write_cluster_config(&path, &text)
+        .save_cluster_config(true)
         .map_err(|e| CmdError::msg(format!("ERR error saving the cluster node config: {e}")))?;
     c.out().ok();
     Ok(())

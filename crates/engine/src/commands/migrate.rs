@@ -86,10 +86,12 @@ impl MigrateJob {
         self.auth.is_some()
     }
 
-    /// The whole pipeline: AUTH (or AUTH username password), SELECT when the cached
-    /// connection is not known to be in the destination db, then the RESTOREs.
-    pub fn request(&self, select: bool) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.restores.len() + 64);
+    /// The pipeline's head: AUTH (or AUTH username password), and SELECT when the cached
+    /// connection is not known to be in the destination db. The RESTOREs follow it
+    /// ([`MigrateJob::restores`]), sent from where they are: the payloads are not copied
+    /// again.
+    pub fn head(&self, select: bool) -> Vec<u8> {
+        let mut out = Vec::new();
         if let Some((user, password)) = &self.auth {
             match user {
                 Some(u) => write_command(&mut out, &[b"AUTH", u, password]),
@@ -99,8 +101,12 @@ impl MigrateJob {
         if select {
             write_command(&mut out, &[b"SELECT", self.dest_db.to_string().as_bytes()]);
         }
-        out.extend_from_slice(&self.restores);
         out
+    }
+
+    /// The RESTORE commands, one per key, as RESP.
+    pub fn restores(&self) -> &[u8] {
+        &self.restores
     }
 }
 
@@ -526,7 +532,7 @@ mod tests {
     }
 
     #[test]
-    fn request_has_auth_select_and_restores() {
+    fn head_has_auth_and_select_then_the_restores() {
         let job = MigrateJob {
             host: "h".into(),
             port: b"12x".to_vec(),
@@ -539,9 +545,10 @@ mod tests {
         assert_eq!(job.port_number(), 12);
         assert_eq!(job.cache_name(), "h:12x");
         assert_eq!(
-            job.request(true),
-            b"*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$1\r\np\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\nR".to_vec()
+            job.head(true),
+            b"*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$1\r\np\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n".to_vec()
         );
-        assert_eq!(job.request(false), b"*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$1\r\np\r\nR".to_vec());
+        assert_eq!(job.head(false), b"*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$1\r\np\r\n".to_vec());
+        assert_eq!(job.restores(), b"R");
     }
 }

@@ -96,8 +96,11 @@ pub fn boot(cfg: &Config) -> Result<(ClusterMode, Vec<std::net::TcpListener>), S
     mode.preferred_endpoint = cfg.int(pid("cluster-preferred-endpoint-type"));
     // The file exists and says who we are before anything else happens (Redis saves at
     // startup too, so a second server on the same file fails rather than shares an id).
-    crate::persist::sink::write_atomically(std::path::Path::new(&file), mode.config_text().as_bytes())
+    let text = mode.config_text();
+    crate::persist::sink::write_atomically(std::path::Path::new(&file), text.as_bytes())
         .map_err(|e| format!("Can't save the cluster config file {file}: {e}"))?;
+    mode.saved_text = text;
+    mode.saved_durable = true;
     let bound = listener::bind_tcp(&bind_addrs(cfg), bus_port(cfg), cfg.int(pid("tcp-backlog")) as i32)
         .map_err(|e| format!("Could not bind the cluster bus port {}: {e}", bus_port(cfg)))?;
     Ok((mode, bound.into_iter().map(|b| b.listener).collect()))

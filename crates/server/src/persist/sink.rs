@@ -21,18 +21,64 @@ pub fn fsync_dir(path: &Path) -> io::Result<()> {
 
 /// Writes `bytes` to `dest` atomically: temp file, fsync, rename, directory fsync.
 pub fn write_atomically(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_file(dest, bytes, true)
+}
+
+/// Replaces `dest` with `bytes` through a temporary file renamed over it, so a crash
+/// leaves the old content or the new, never a mix; `durable` also waits for the disk
+/// (file and directory fsynced), without it a power loss may bring the old file back.
+pub fn replace_file(dest: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let tmp = temp_beside(dest, "tmp");
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, dest)?;
-        fsync_dir(dest)
+        if durable {
+            fsync_dir(dest)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The most [`overwrite_small`] writes in place: one page, which a write at offset 0
+/// copies whole or not at all, even if the process is killed during the call.
+pub const IN_PLACE_MAX: usize = 4096;
+
+/// Overwrites `dest` in place, without fsync, when the old and the new content both fit
+/// in [`IN_PLACE_MAX`] bytes (false, nothing done, otherwise): one open, one write, and a
+/// truncation when the file shrinks. This is ~5 µs where a temporary file renamed over
+/// `dest` costs 0.3–4 ms on ext4 (the rename flushes the new file's data), which the
+/// cluster config pays on every CLUSTER SETSLOT. A shorter content is padded with
+/// newlines to the old length first, as Redis 7.0 does, so a kill before the truncation
+/// leaves blank lines, not the old file's tail. A power loss may tear what was not
+/// fsynced: only for content that may be lost anyway.
+pub fn overwrite_small(dest: &Path, bytes: &[u8]) -> io::Result<bool> {
+    if bytes.len() > IN_PLACE_MAX {
+        return Ok(false);
+    }
+    let mut f = OpenOptions::new().write(true).create(true).truncate(false).open(dest)?;
+    let old = f.metadata()?.len();
+    if old > IN_PLACE_MAX as u64 {
+        return Ok(false);
+    }
+    let old = old as usize;
+    if old > bytes.len() {
+        let mut padded = Vec::with_capacity(old);
+        padded.extend_from_slice(bytes);
+        padded.resize(old, b'\n');
+        f.write_all(&padded)?;
+        f.set_len(bytes.len() as u64)?;
+    } else {
+        f.write_all(bytes)?;
+    }
+    Ok(true)
 }
 
 fn temp_beside(dest: &Path, tag: &str) -> PathBuf {
@@ -210,6 +256,23 @@ mod tests {
         s.abort();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temp file left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn overwrite_small_writes_in_place_and_hands_big_files_back() {
+        let dir = std::env::temp_dir().join(format!("ferrokv-overwrite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dest = dir.join("nodes.conf");
+        assert!(overwrite_small(&dest, b"a longer first text\n").unwrap(), "creates the file");
+        assert!(overwrite_small(&dest, b"short\n").unwrap());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"short\n", "truncated, no padding left");
+        let big = vec![b'x'; IN_PLACE_MAX + 1];
+        assert!(!overwrite_small(&dest, &big).unwrap(), "too big for one page");
+        assert_eq!(std::fs::read(&dest).unwrap(), b"short\n", "left alone");
+        replace_file(&dest, &big, false).unwrap();
+        assert!(!overwrite_small(&dest, b"small\n").unwrap(), "the old file is bigger than a page");
+        assert_eq!(std::fs::read(&dest).unwrap(), big);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
