@@ -249,6 +249,12 @@ impl Stream {
     }
 
     pub fn last(&self) -> Option<EntryRef<'_>> {
+        // Usually the last node's last entry; walking backwards lists a whole node first.
+        if let Some((&mid, node)) = self.nodes.last_key_value() {
+            if let Some(h) = node.last_live(mid) {
+                return Some(EntryRef { id: h.id, fields: node.fields(&h) });
+            }
+        }
         self.rev_range(StreamId::MIN, StreamId::MAX).next()
     }
 

@@ -73,6 +73,9 @@ pub(super) struct Node {
     pub total: u32,
     /// ID of the last entry in `buf` (deleted or not): trimming by MINID looks at it.
     pub last: StreamId,
+    /// Offset of the last entry in `buf`: entries decode forwards only, and the stream's
+    /// last entry is wanted by every XREAD and XREADGROUP (is there anything new?).
+    pub last_start: usize,
 }
 
 /// A decoded entry header.
@@ -114,6 +117,7 @@ impl Node {
     /// Appends an entry; `id` is greater than every ID in the node, `master_id` the node's.
     pub fn push(&mut self, master_id: StreamId, id: StreamId, pairs: &[(&[u8], &[u8])]) {
         let same = self.same_fields(pairs);
+        self.last_start = self.buf.len();
         self.buf.push(if same { SAME_FIELDS } else { 0 });
         let ms_delta = id.ms - master_id.ms;
         put_varint(&mut self.buf, ms_delta);
@@ -178,6 +182,12 @@ impl Node {
     /// Headers of every entry, deleted ones included, in order.
     pub fn headers(&self, master_id: StreamId) -> Headers<'_> {
         Headers { node: self, master_id, off: 0 }
+    }
+
+    /// The header of the last entry, if it is not deleted.
+    pub fn last_live(&self, master_id: StreamId) -> Option<Header> {
+        let flags = *self.buf.get(self.last_start)?;
+        (flags & DELETED == 0).then(|| self.header(master_id, self.last_start))
     }
 
     pub fn mark_deleted(&mut self, off: usize) {
