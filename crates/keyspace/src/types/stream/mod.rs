@@ -219,7 +219,7 @@ impl Stream {
         if node.last < id {
             return None;
         }
-        let h = node.headers(mid).find(|h| h.id >= id)?;
+        let h = node.headers_from(mid, node.seek(mid, id)).next()?;
         (h.id == id && h.flags & DELETED == 0).then_some((mid, h))
     }
 
@@ -498,7 +498,7 @@ impl<'a> Iterator for Range<'a> {
                 hs.reverse();
                 Cursor::Back(hs.into_iter())
             } else {
-                Cursor::Fwd(node.headers(mid))
+                Cursor::Fwd(node.headers_from(mid, node.seek(mid, self.start)))
             };
             self.cur = Some((node, cursor));
         }

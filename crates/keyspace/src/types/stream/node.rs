@@ -41,7 +41,14 @@ pub(super) fn varint_size(mut n: u64) -> usize {
 
 /// Reads a LEB128 number at `*p`, advancing it. The buffers are written by this module
 /// only, so they are well formed.
+#[inline]
 fn get_varint(buf: &[u8], p: &mut usize) -> u64 {
+    // Lengths and ID deltas are mostly below 128: one byte.
+    let first = buf[*p];
+    if first < 0x80 {
+        *p += 1;
+        return first as u64;
+    }
     let mut n = 0u64;
     let mut shift = 0;
     loop {
@@ -181,7 +188,45 @@ impl Node {
 
     /// Headers of every entry, deleted ones included, in order.
     pub fn headers(&self, master_id: StreamId) -> Headers<'_> {
-        Headers { node: self, master_id, off: 0 }
+        self.headers_from(master_id, 0)
+    }
+
+    /// Headers from offset `off` (which starts an entry, or is the buffer's end) on.
+    pub fn headers_from(&self, master_id: StreamId, off: usize) -> Headers<'_> {
+        Headers { node: self, master_id, off }
+    }
+
+    /// Offset of the first entry whose ID is `start` or above (the buffer's end if none).
+    /// A range read starts inside a node (XREADGROUP's `>` continues where the group
+    /// stopped), so the entries before are skipped reading only their IDs and lengths.
+    pub fn seek(&self, master_id: StreamId, start: StreamId) -> usize {
+        if start <= master_id {
+            return 0;
+        }
+        let buf = &self.buf;
+        let same_fields = self.master.len();
+        let mut p = 0;
+        while p < buf.len() {
+            let flags = buf[p];
+            let mut q = p + 1;
+            let ms_delta = get_varint(buf, &mut q);
+            let seq = get_varint(buf, &mut q);
+            let id = if ms_delta == 0 {
+                StreamId { ms: master_id.ms, seq: master_id.seq + seq }
+            } else {
+                StreamId { ms: master_id.ms + ms_delta, seq }
+            };
+            if id >= start {
+                return p;
+            }
+            let items = if flags & SAME_FIELDS != 0 { same_fields } else { 2 * get_varint(buf, &mut q) as usize };
+            for _ in 0..items {
+                let len = get_varint(buf, &mut q) as usize;
+                q += len;
+            }
+            p = q;
+        }
+        buf.len()
     }
 
     /// The header of the last entry, if it is not deleted.

@@ -200,3 +200,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn reads_start_inside_a_node_past_long_values() {
+    // Multi-byte lengths and ID deltas, entries with and without the master's fields: a
+    // read that starts mid-node skips them by their lengths.
+    let mut s = Stream::new();
+    let lim = NodeLimits { max_bytes: 0, max_entries: 50 };
+    let long = "v".repeat(300);
+    for i in 0..40u64 {
+        let p = if i % 3 == 0 { pairs(&[("a", &long), ("b", "x")]) } else { pairs(&[("c", &long)]) };
+        add(&mut s, StreamId::new(1000 + i * 200, i * 1000), &p, lim);
+    }
+    assert_eq!(s.node_count(), 1);
+    for i in [1u64, 17, 39] {
+        let id = StreamId::new(1000 + i * 200, i * 1000);
+        let got: Vec<_> = s.range(id, StreamId::MAX).map(|e| e.id).collect();
+        assert_eq!(got.len() as u64, 40 - i);
+        assert_eq!(got[0], id);
+        assert_eq!(s.get(id).map(|e| e.fields.count()), Some(if i % 3 == 0 { 2 } else { 1 }));
+        // Between two entries: the next one.
+        let after = s.range(StreamId::new(id.ms, id.seq + 1), StreamId::MAX).next().map(|e| e.id);
+        assert_eq!(after, (i < 39).then(|| StreamId::new(1000 + (i + 1) * 200, (i + 1) * 1000)));
+        assert!(s.get(StreamId::new(id.ms, id.seq + 1)).is_none());
+    }
+}
