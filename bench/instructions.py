@@ -24,7 +24,8 @@ request. Random keys (-r 100000) make runs differ by about 0.5 %.
 A binary named redis-server* is started as Redis (no `server` subcommand), so Debian's
 redis-server can be a column: `--bin redis=/usr/bin/redis-server`. Tests are
 redis-benchmark's own (-t) or throughput.py's custom ones (evalsha, evalsha10, fcall,
-evalnew, zrangebyscore), seeded the same way. `--keep DIR` keeps each callgrind output
+evalnew, zrangebyscore), seeded the same way, or `xreadgroup`: bench/streams.py's XREADGROUP +
+XACK pairs through bench/loadgen (build it first: cargo build --release -p ferrokv-loadgen). `--keep DIR` keeps each callgrind output
 there (for callgrind_annotate), named callgrind.<bin name>.<test>.P<depth>.out.
 """
 
@@ -39,6 +40,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import free_port, redis_tool  # noqa: E402
 from throughput import CUSTOM  # noqa: E402
+from streams import LOADGEN, seed_group  # noqa: E402
 
 
 class Seeded:
@@ -79,16 +81,26 @@ def count(name, binary, test, pipeline, requests, keep=None, acl_rules=None):
         if subprocess.run(setuser, capture_output=True, text=True).stdout.strip() != "OK":
             raise SystemExit(f"ACL SETUSER {acl_rules} refused")
         login = ["--user", ACL_USER, "-a", ACL_PASS]
-    if test in CUSTOM:
-        seed, argv, rand_range = CUSTOM[test]
-        seed(Seeded(port))
-        load = ["-r", str(rand_range)] + argv
-    elif " " in test:
-        load = ["-r", "100000"] + test.split()
+    if test == "xreadgroup":
+        # bench/streams.py's pairs: a stream of one entry per pair and its group, then
+        # XREADGROUP + XACK through bench/loadgen (seeding is counted too, alike for all).
+        seed_group(Seeded(port), requests)
+        said = subprocess.run([LOADGEN, "--port", str(port), "--mode", "xreadgroup", "--clients", "50",
+                               "--pipeline", str(pipeline), "--requests", str(requests)],
+                              check=True, capture_output=True, text=True).stdout
+        if "errors=0" not in said.split():
+            raise SystemExit(f"{name}: {said}")
     else:
-        load = ["-r", "100000", "-t", test]
-    subprocess.run([redis_tool("redis-benchmark"), "-p", str(port), "-c", "50", "-n", str(requests), "-P",
-                    str(pipeline), "-q"] + load + login, check=True, capture_output=True)
+        if test in CUSTOM:
+            seed, argv, rand_range = CUSTOM[test]
+            seed(Seeded(port))
+            load = ["-r", str(rand_range)] + argv
+        elif " " in test:
+            load = ["-r", "100000"] + test.split()
+        else:
+            load = ["-r", "100000", "-t", test]
+        subprocess.run([redis_tool("redis-benchmark"), "-p", str(port), "-c", "50", "-n", str(requests), "-P",
+                        str(pipeline), "-q"] + load + login, check=True, capture_output=True)
     subprocess.run([cli, "-p", str(port), "SHUTDOWN", "NOSAVE"], capture_output=True)
     server.wait(timeout=120)
     with open(out) as f:

@@ -69,6 +69,13 @@ impl<'a> Ctx<'a> {
         self.client.db
     }
 
+    /// True when writes reach something (the AOF, a backlog): a command whose propagated
+    /// form must be built (XREADGROUP's XCLAIMs, XADD's generated ID) skips building it
+    /// otherwise, since the feed would drop it.
+    pub fn propagating(&self) -> bool {
+        self.eng.feed.enabled
+    }
+
     /// Propagate `args` instead of the command as received.
     pub fn rewrite_as(&mut self, args: Vec<Vec<u8>>) {
         self.rewrite = Some(vec![args]);

@@ -180,7 +180,9 @@ pub fn xadd(c: &mut Ctx) -> CmdResult {
             return fail("ERR The ID specified in XADD is equal or smaller than the target stream top item");
         }
     };
-    let pairs: Vec<(&[u8], &[u8])> = (field_pos..argc).step_by(2).map(|i| (argv.get(i), argv.get(i + 1))).collect();
+    // On the stack for the usual few fields: this runs once per XADD.
+    let pairs: smallvec::SmallVec<[(&[u8], &[u8]); 4]> =
+        (field_pos..argc).step_by(2).map(|i| (argv.get(i), argv.get(i + 1))).collect();
     if pairs.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>() > MAX_ENTRY_BYTES {
         drop_if_created(c, key, exists);
         return fail("ERR Elements are too large to be stored");
@@ -200,10 +202,10 @@ pub fn xadd(c: &mut Ctx) -> CmdResult {
         c.notify(notify::STREAM, "xtrim", key);
     }
     // The generated ID, and an approximate trim made exact, reach the replicas.
-    if exact_trim {
+    if exact_trim && c.propagating() {
         propagate_exact_trim(c, &a, len, first);
     }
-    if !matches!(a.id, Some((_, true))) {
+    if !matches!(a.id, Some((_, true))) && c.propagating() {
         c.replace_arg(field_pos - 1, id.to_bytes());
     }
     c.signal_ready(key);

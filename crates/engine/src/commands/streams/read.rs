@@ -60,7 +60,8 @@ struct ReadArgs {
     streams_at: usize,
     n: usize,
     noack: bool,
-    group: Option<(Vec<u8>, Vec<u8>)>,
+    /// Argument index of the group name (the consumer's follows it).
+    group: Option<usize>,
 }
 
 /// A stream's requested position: entries after an ID, or `>` (new to the group).
@@ -111,7 +112,7 @@ fn parse_read_args(c: &Ctx, group_cmd: bool) -> Result<ReadArgs, CmdError> {
             if !group_cmd {
                 return fail("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
             }
-            a.group = Some((c.arg(i + 1).to_vec(), c.arg(i + 2).to_vec()));
+            a.group = Some(i + 1);
             i += 2;
         } else if is(o, "noack") {
             if !group_cmd {
@@ -143,14 +144,15 @@ pub fn xreadgroup(c: &mut Ctx) -> CmdResult {
 fn read_generic(c: &mut Ctx, group_cmd: bool) -> CmdResult {
     let mut a = parse_read_args(c, group_cmd)?;
     let argv = c.argv;
+    let group = a.group.map(|at| (argv.get(at), argv.get(at + 1)));
     // Resolve keys, groups and IDs first: any error comes before any effect.
     let mut froms = Vec::with_capacity(a.n);
     for k in 0..a.n {
         let key = argv.get(a.streams_at + k);
         let id_arg = argv.get(a.streams_at + a.n + k);
         let s = read_stream(c, key)?;
-        if let Some((g, _)) = &a.group {
-            if s.is_none_or(|s| !s.groups.contains_key(g.as_slice())) {
+        if let Some((g, _)) = group {
+            if s.is_none_or(|s| !s.groups.contains_key(g)) {
                 if c.ready_key() == Some(key) {
                     // Woken by XGROUP DESTROY.
                     return fail("NOGROUP the consumer group this client was blocked on no longer exists");
@@ -188,9 +190,9 @@ fn read_generic(c: &mut Ctx, group_cmd: bool) -> CmdResult {
     for k in candidates {
         let key = argv.get(a.streams_at + k);
         let Some(s) = read_stream(c, key)? else { continue };
-        let serve = match (&a.group, froms[k]) {
+        let serve = match (group, froms[k]) {
             (Some(_), From::After(_)) => true,
-            (Some((g, _)), From::New) => match (s.last(), s.groups.get(g.as_slice())) {
+            (Some((g, _)), From::New) => match (s.last(), s.groups.get(g)) {
                 (Some(last), Some(grp)) => last.id > grp.last_id,
                 _ => false,
             },
@@ -216,7 +218,7 @@ fn read_generic(c: &mut Ctx, group_cmd: bool) -> CmdResult {
             c.out().array(2);
         }
         c.out().bulk(key);
-        match &a.group {
+        match group {
             None => {
                 let From::After(id) = froms[k] else { continue };
                 let Some(s) = stream_ro(c.eng, c.client.db, key, c.now)? else { continue };
@@ -230,8 +232,7 @@ fn read_generic(c: &mut Ctx, group_cmd: bool) -> CmdResult {
                 }
             }
             Some((g, consumer)) => {
-                let (g, consumer) = (g.clone(), consumer.clone());
-                group_read(c, key, &g, &consumer, froms[k], a.count, a.noack, &mut propagate)?;
+                group_read(c, key, g, consumer, froms[k], a.count, a.noack, &mut propagate)?;
             }
         }
     }
@@ -283,6 +284,7 @@ fn group_read(
     propagate: &mut Vec<Vec<Vec<u8>>>,
 ) -> CmdResult {
     let now = c.now;
+    let feeding = c.propagating();
     let Some(s) = stream_rw(c.eng, c.client.db, key, now)? else { return Ok(()) };
     let Some(mut g) = s.groups.remove(gname) else { return Ok(()) };
     let created = g.create_consumer(consumer, now);
@@ -332,10 +334,12 @@ fn group_read(
                 moved = true;
                 if !noack {
                     g.assign(id, consumer, now, 1);
-                    propagate.push(xclaim_propagation(key, gname, &g, id));
+                    if feeding {
+                        propagate.push(xclaim_propagation(key, gname, &g, id));
+                    }
                 }
             }
-            if created && noack {
+            if created && noack && feeding {
                 propagate.insert(
                     0,
                     vec![
@@ -347,7 +351,7 @@ fn group_read(
                     ],
                 );
             }
-            if moved && noack {
+            if moved && noack && feeding {
                 propagate.push(super::setid_propagation(key, gname, &g));
             }
         }

@@ -219,7 +219,7 @@ impl Stream {
         if node.last < id {
             return None;
         }
-        let h = node.headers(mid).find(|h| h.id >= id)?;
+        let h = node.headers_from(mid, node.seek(mid, id)).next()?;
         (h.id == id && h.flags & DELETED == 0).then_some((mid, h))
     }
 
@@ -249,6 +249,12 @@ impl Stream {
     }
 
     pub fn last(&self) -> Option<EntryRef<'_>> {
+        // Usually the last node's last entry; walking backwards lists a whole node first.
+        if let Some((&mid, node)) = self.nodes.last_key_value() {
+            if let Some(h) = node.last_live(mid) {
+                return Some(EntryRef { id: h.id, fields: node.fields(&h) });
+            }
+        }
         self.rev_range(StreamId::MIN, StreamId::MAX).next()
     }
 
@@ -492,7 +498,7 @@ impl<'a> Iterator for Range<'a> {
                 hs.reverse();
                 Cursor::Back(hs.into_iter())
             } else {
-                Cursor::Fwd(node.headers(mid))
+                Cursor::Fwd(node.headers_from(mid, node.seek(mid, self.start)))
             };
             self.cur = Some((node, cursor));
         }

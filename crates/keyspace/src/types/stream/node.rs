@@ -41,7 +41,14 @@ pub(super) fn varint_size(mut n: u64) -> usize {
 
 /// Reads a LEB128 number at `*p`, advancing it. The buffers are written by this module
 /// only, so they are well formed.
+#[inline]
 fn get_varint(buf: &[u8], p: &mut usize) -> u64 {
+    // Lengths and ID deltas are mostly below 128: one byte.
+    let first = buf[*p];
+    if first < 0x80 {
+        *p += 1;
+        return first as u64;
+    }
     let mut n = 0u64;
     let mut shift = 0;
     loop {
@@ -73,6 +80,9 @@ pub(super) struct Node {
     pub total: u32,
     /// ID of the last entry in `buf` (deleted or not): trimming by MINID looks at it.
     pub last: StreamId,
+    /// Offset of the last entry in `buf`: entries decode forwards only, and the stream's
+    /// last entry is wanted by every XREAD and XREADGROUP (is there anything new?).
+    pub last_start: usize,
 }
 
 /// A decoded entry header.
@@ -114,6 +124,7 @@ impl Node {
     /// Appends an entry; `id` is greater than every ID in the node, `master_id` the node's.
     pub fn push(&mut self, master_id: StreamId, id: StreamId, pairs: &[(&[u8], &[u8])]) {
         let same = self.same_fields(pairs);
+        self.last_start = self.buf.len();
         self.buf.push(if same { SAME_FIELDS } else { 0 });
         let ms_delta = id.ms - master_id.ms;
         put_varint(&mut self.buf, ms_delta);
@@ -177,7 +188,51 @@ impl Node {
 
     /// Headers of every entry, deleted ones included, in order.
     pub fn headers(&self, master_id: StreamId) -> Headers<'_> {
-        Headers { node: self, master_id, off: 0 }
+        self.headers_from(master_id, 0)
+    }
+
+    /// Headers from offset `off` (which starts an entry, or is the buffer's end) on.
+    pub fn headers_from(&self, master_id: StreamId, off: usize) -> Headers<'_> {
+        Headers { node: self, master_id, off }
+    }
+
+    /// Offset of the first entry whose ID is `start` or above (the buffer's end if none).
+    /// A range read starts inside a node (XREADGROUP's `>` continues where the group
+    /// stopped), so the entries before are skipped reading only their IDs and lengths.
+    pub fn seek(&self, master_id: StreamId, start: StreamId) -> usize {
+        if start <= master_id {
+            return 0;
+        }
+        let buf = &self.buf;
+        let same_fields = self.master.len();
+        let mut p = 0;
+        while p < buf.len() {
+            let flags = buf[p];
+            let mut q = p + 1;
+            let ms_delta = get_varint(buf, &mut q);
+            let seq = get_varint(buf, &mut q);
+            let id = if ms_delta == 0 {
+                StreamId { ms: master_id.ms, seq: master_id.seq + seq }
+            } else {
+                StreamId { ms: master_id.ms + ms_delta, seq }
+            };
+            if id >= start {
+                return p;
+            }
+            let items = if flags & SAME_FIELDS != 0 { same_fields } else { 2 * get_varint(buf, &mut q) as usize };
+            for _ in 0..items {
+                let len = get_varint(buf, &mut q) as usize;
+                q += len;
+            }
+            p = q;
+        }
+        buf.len()
+    }
+
+    /// The header of the last entry, if it is not deleted.
+    pub fn last_live(&self, master_id: StreamId) -> Option<Header> {
+        let flags = *self.buf.get(self.last_start)?;
+        (flags & DELETED == 0).then(|| self.header(master_id, self.last_start))
     }
 
     pub fn mark_deleted(&mut self, off: usize) {

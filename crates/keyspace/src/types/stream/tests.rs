@@ -192,9 +192,36 @@ proptest! {
             prop_assert_eq!(s.first_id, model.keys().next().copied().unwrap_or(StreamId::MIN));
             let all: Vec<_> = s.range(StreamId::MIN, StreamId::MAX).map(|e| e.id).collect();
             prop_assert_eq!(all, model.keys().copied().collect::<Vec<_>>());
+            // last() has a shortcut (the last node's last entry) and a walk when it is deleted.
+            prop_assert_eq!(s.last().map(read), model.last_key_value().map(|(k, v)| (*k, v.clone())));
             if max_entries > 0 {
                 prop_assert!(s.nodes.values().all(|n| n.total as usize <= max_entries && n.live > 0));
             }
         }
+    }
+}
+
+#[test]
+fn reads_start_inside_a_node_past_long_values() {
+    // Multi-byte lengths and ID deltas, entries with and without the master's fields: a
+    // read that starts mid-node skips them by their lengths.
+    let mut s = Stream::new();
+    let lim = NodeLimits { max_bytes: 0, max_entries: 50 };
+    let long = "v".repeat(300);
+    for i in 0..40u64 {
+        let p = if i % 3 == 0 { pairs(&[("a", &long), ("b", "x")]) } else { pairs(&[("c", &long)]) };
+        add(&mut s, StreamId::new(1000 + i * 200, i * 1000), &p, lim);
+    }
+    assert_eq!(s.node_count(), 1);
+    for i in [1u64, 17, 39] {
+        let id = StreamId::new(1000 + i * 200, i * 1000);
+        let got: Vec<_> = s.range(id, StreamId::MAX).map(|e| e.id).collect();
+        assert_eq!(got.len() as u64, 40 - i);
+        assert_eq!(got[0], id);
+        assert_eq!(s.get(id).map(|e| e.fields.count()), Some(if i % 3 == 0 { 2 } else { 1 }));
+        // Between two entries: the next one.
+        let after = s.range(StreamId::new(id.ms, id.seq + 1), StreamId::MAX).next().map(|e| e.id);
+        assert_eq!(after, (i < 39).then(|| StreamId::new(1000 + (i + 1) * 200, (i + 1) * 1000)));
+        assert!(s.get(StreamId::new(id.ms, id.seq + 1)).is_none());
     }
 }
