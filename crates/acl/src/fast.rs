@@ -74,35 +74,40 @@ impl Literal {
     }
 
     fn tail_matches(&self, key: &[u8]) -> bool {
-        key.get(8..self.len).is_some_and(|k| *k == *self.tail)
+        self.tail.is_empty() || key.get(8..self.len).is_some_and(|k| *k == *self.tail)
     }
 }
 
-/// The search among `candidates` once one literal with a tail matched on its head:
-/// out of line (the tail compare is a call to bcmp), and called in tail position so the
+/// The literals starting with one byte, when there is not exactly one without a tail:
+/// out of line (a tail compare is a call to bcmp) and called in tail position, so the
 /// fast path itself makes no call and saves no registers.
 #[inline(never)]
-fn tail_then_rest(l: &Literal, rest: &[Literal], key: &[u8], access: u8) -> bool {
-    l.tail_matches(key) || {
-        let head = head_word(key);
-        rest.iter().any(|l| l.flags & access == access && l.head_matches(key, head) && l.tail_matches(key))
-    }
+fn search_literals(candidates: &[Literal], key: &[u8], access: u8) -> bool {
+    let head = head_word(key);
+    candidates.iter().any(|l| l.flags & access == access && l.head_matches(key, head) && l.tail_matches(key))
 }
 
-/// How the root selector's key patterns are checked on the fast path.
-#[derive(Clone, Debug)]
-enum Keys {
-    /// Every pattern a non-empty literal or literal prefix: indexed by first byte.
-    Literals {
-        /// `literals[from..to]` start with byte `b`, where `(from, to) = by_first[b]`:
-        /// a fixed-size table, so the lookup needs no bounds check, and one load gives
-        /// both ends.
-        by_first: Box<[(u16, u16); 256]>,
-        literals: Box<[Literal]>,
-    },
-    /// Some pattern is a glob (or empty): the selector's own matcher (a copy, so the
-    /// check needs nothing but the [`FastCheck`]).
-    General(KeyPatterns),
+/// How keys starting with one byte are checked.
+const SINGLE: u8 = 0;
+/// Against `literals[from..to]` (none, several, or one with a tail).
+const SEARCH: u8 = 1;
+/// By the root selector's own matcher: some pattern is a glob (or empty).
+const GENERAL: u8 = 2;
+
+/// The fast path's entry for keys starting with one byte: the common case, a single
+/// literal of at most 8 bytes (or prefix), is stored in place and checked with a few
+/// compares, without a loop or a second table.
+#[derive(Clone, Copy, Debug)]
+struct FirstByte {
+    kind: u8,
+    /// For [`SINGLE`]: the literal's fields (see [`Literal`]).
+    flags: u8,
+    from: u16,
+    to: u16,
+    word: u64,
+    mask: u64,
+    len: usize,
+    extra: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -111,7 +116,12 @@ pub(crate) struct FastCheck {
     verdicts: Box<[Verdict]>,
     /// For [`FIXED_KEYS`] verdicts: the line length that reaches every key, and the keys.
     fixed: Box<[(usize, Box<[KeyArg]>)]>,
-    keys: Keys,
+    /// By a key's first byte.
+    by_first: Box<[FirstByte; 256]>,
+    literals: Box<[Literal]>,
+    /// A copy of the root's patterns, for [`GENERAL`] entries (so the check needs nothing
+    /// but the [`FastCheck`]).
+    general: KeyPatterns,
 }
 
 /// A user's compiled fast path, shared by the clients logged in as the user: everything
@@ -126,7 +136,9 @@ impl FastPath {
             FastPath(Arc::new(FastCheck {
                 verdicts: Box::new([]),
                 fixed: Box::new([]),
-                keys: Keys::General(KeyPatterns::default()),
+                by_first: Box::new([GENERAL_ENTRY; 256]),
+                literals: Box::new([]),
+                general: KeyPatterns::default(),
             }))
         });
         NONE.clone()
@@ -174,26 +186,43 @@ impl FastCheck {
                 }
             })
             .collect();
-        FastCheck { verdicts, fixed: fixed.into_boxed_slice(), keys: Self::compile_keys(root) }
+        let (by_first, literals) = Self::compile_keys(root);
+        FastCheck { verdicts, fixed: fixed.into_boxed_slice(), by_first, literals, general: root.keys.clone() }
     }
 
-    fn compile_keys(root: &Selector) -> Keys {
+    fn compile_keys(root: &Selector) -> (Box<[FirstByte; 256]>, Box<[Literal]>) {
+        let general = || (Box::new([GENERAL_ENTRY; 256]), Box::default());
         let mut literals = Vec::new();
         for k in root.keys.iter() {
             match k.literal() {
                 Some((text, prefix)) if !text.is_empty() => literals.push(Literal::new(text, prefix, k.flags)),
-                _ => return Keys::General(root.keys.clone()),
+                _ => return general(),
             }
         }
         if literals.len() >= usize::from(u16::MAX) {
-            return Keys::General(root.keys.clone());
+            return general();
         }
         // Stable: the order among patterns of one first byte is kept (it does not change
         // the verdict, but keeps the compiled form predictable).
         literals.sort_by_key(|l| l.word as u8);
         let start = |b: usize| literals.partition_point(|l| usize::from(l.word as u8) < b) as u16;
-        let by_first = Box::new(std::array::from_fn(|b| (start(b), start(b + 1))));
-        Keys::Literals { by_first, literals: literals.into_boxed_slice() }
+        let by_first = Box::new(std::array::from_fn(|b| {
+            let (from, to) = (start(b), start(b + 1));
+            match &literals[usize::from(from)..usize::from(to)] {
+                [l] if l.tail.is_empty() => FirstByte {
+                    kind: SINGLE,
+                    flags: l.flags,
+                    from,
+                    to,
+                    word: l.word,
+                    mask: l.mask,
+                    len: l.len,
+                    extra: l.extra,
+                },
+                _ => FirstByte { kind: SEARCH, from, to, ..GENERAL_ENTRY },
+            }
+        }));
+        (by_first, literals.into_boxed_slice())
     }
 
     /// True if the root selector allows this command line without a doubt; false means
@@ -229,26 +258,23 @@ impl FastCheck {
     #[inline(always)]
     fn key_allowed(&self, key: &[u8], access: u8) -> bool {
         debug_assert!(access & !(KEY_READ | KEY_WRITE) == 0);
-        match &self.keys {
-            Keys::Literals { by_first, literals } => {
-                let Some(&first) = key.first() else { return false };
-                let (from, to) = by_first[usize::from(first)];
-                let Some(candidates) = literals.get(usize::from(from)..usize::from(to)) else { return false };
-                let head = head_word(key);
-                for (i, l) in candidates.iter().enumerate() {
-                    if l.flags & access == access && l.head_matches(key, head) {
-                        if l.tail.is_empty() {
-                            return true;
-                        }
-                        return tail_then_rest(l, candidates.get(i + 1..).unwrap_or_default(), key, access);
-                    }
-                }
-                false
-            }
-            Keys::General(patterns) => general_key_allowed(patterns, key, access),
+        let Some(&first) = key.first() else { return false };
+        let e = &self.by_first[usize::from(first)];
+        if e.kind == SINGLE {
+            return e.flags & access == access
+                && key.len().wrapping_sub(e.len) <= e.extra
+                && (head_word(key) ^ e.word) & e.mask == 0;
         }
+        if e.kind == SEARCH {
+            let Some(candidates) = self.literals.get(usize::from(e.from)..usize::from(e.to)) else { return false };
+            return search_literals(candidates, key, access);
+        }
+        general_key_allowed(&self.general, key, access)
     }
 }
+
+const GENERAL_ENTRY: FirstByte =
+    FirstByte { kind: GENERAL, flags: 0, from: 0, to: 0, word: 0, mask: 0, len: 0, extra: 0 };
 
 /// Keys checked by the selector's own matcher (a glob among the patterns): out of line,
 /// so the literal case inlined at the call site stays small.
