@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """TLS throughput, side by side: redis-benchmark --tls against ferrokv's and Debian's
 redis-server's tls-port (both built with TLS: ferrokv on rustls, Redis on OpenSSL),
-alternating A/B rounds, medians, ratio ferrokv/redis.
+alternating A/B rounds, medians, ratio ferrokv/redis; also each server's CPU time per
+request (user + system, from /proc), steadier than ops/s on a shared machine.
 
     python3 bench/tls.py [--rounds 5] [--requests 100000] [--tests set,get]
                          [--pipelines 1,16] [--clients 50] [--connect-requests 5000]
@@ -30,6 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Server, build_ferrokv, free_port, median, redis_tool  # noqa: E402
+from throughput import cpu_seconds  # noqa: E402
 
 
 def make_certs(d):
@@ -131,8 +133,11 @@ def main():
             for label, p, n, argv in cases:
                 clients = min(args.clients, 8) if "-k" in argv else args.clients
                 for name in order:
+                    pid = servers[name][0].proc.pid
+                    before = cpu_seconds(pid)
                     ops = run_benchmark(servers[name][1], certs["ca.crt"], n, p, clients, argv)
-                    results.setdefault((label, p, name), []).append(ops)
+                    cpu_us = (cpu_seconds(pid) - before) * 1e6 / n
+                    results.setdefault((label, p, name), []).append((ops, cpu_us))
             time.sleep(0.1)
     finally:
         for srv, _ in servers.values():
@@ -140,10 +145,12 @@ def main():
         shutil.rmtree(d, ignore_errors=True)
     if args.rounds:
         print(f"\nTLS, median of {args.rounds} rounds, -c {args.clients} (-c 8 for CONNECT), ops/s")
-        print(f"{'test':16} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7}")
+        print(f"{'test':16} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7}   CPU us/req ferrokv redis ratio")
         for label, p, _, _ in cases:
-            a, b = median(results[(label, p, "ferrokv")]), median(results[(label, p, "redis")])
-            print(f"{label:16} {p:>3} {a:>12.0f} {b:>12.0f} {a / b:>7.2f}")
+            ours, theirs = results[(label, p, "ferrokv")], results[(label, p, "redis")]
+            a, b = median([o for o, _ in ours]), median([o for o, _ in theirs])
+            ca, cb = median([c for _, c in ours]), median([c for _, c in theirs])
+            print(f"{label:16} {p:>3} {a:>12.0f} {b:>12.0f} {a / b:>7.2f}   {ca:>17.2f} {cb:>5.2f} {ca / cb:>5.2f}")
     if args.sync_keys:
         times = {"ferrokv": [], "redis": []}
         d = tempfile.mkdtemp(prefix="bench-tls-sync-")
