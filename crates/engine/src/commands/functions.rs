@@ -5,7 +5,7 @@
 //! and count as a change, so they reach replicas and the AOF verbatim, as Redis
 //! propagates them.
 
-use super::scripting::{prepare_refusal, run_script, Inputs, Target};
+use super::scripting::{prepare_refusal, run_script, script_inputs, Target};
 use crate::client::ReplRole;
 use crate::ctx::{is, reply_help, subcommand_syntax_error, Ctx};
 use crate::error::{CmdError, CmdResult};
@@ -41,8 +41,8 @@ fn fcall_generic(c: &mut Ctx, ro: bool) -> CmdResult {
     if let Some(msg) = prepare_refusal(c, flags, ro) {
         return Err(CmdError::msg(msg));
     }
-    let inputs = Inputs::new(c);
-    let (keys, args) = inputs.get().split_at(numkeys as usize);
+    let inputs = script_inputs(c);
+    let (keys, args) = inputs.split_at(numkeys as usize);
     run_script(c, Target::Function(name), keys, args, flags, ro);
     Ok(())
 }

@@ -15,6 +15,7 @@ use crate::engine::Engine;
 use crate::error::{CmdError, CmdResult};
 use ferrokv_resp::Argv;
 use ferrokv_scripting::{CallHandler, CallOptions, Functions, ScriptFlags, Scripting, Sha};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
@@ -167,43 +168,16 @@ fn eval_generic(c: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
     if let Some(msg) = prepare_refusal(c, script_flags, ro) {
         return Err(CmdError::msg(msg));
     }
-    let inputs = Inputs::new(c);
-    let (keys, args) = inputs.get().split_at(numkeys as usize);
+    let inputs = script_inputs(c);
+    let (keys, args) = inputs.split_at(numkeys as usize);
     run_script(c, Target::Eval(&sha), keys, args, script_flags, ro);
     Ok(())
 }
 
 /// EVAL's and FCALL's keys and arguments (everything after numkeys) as slices of the
 /// request: on the stack for the usual few (two Vecs were two allocations per run).
-pub(crate) struct Inputs<'a> {
-    stack: [&'a [u8]; Inputs::ON_STACK],
-    heap: Vec<&'a [u8]>,
-    n: usize,
-}
-
-impl<'a> Inputs<'a> {
-    const ON_STACK: usize = 8;
-
-    pub(crate) fn new(c: &Ctx<'a>) -> Inputs<'a> {
-        let n = c.argc().saturating_sub(3);
-        let mut inputs = Inputs { stack: [&[]; Inputs::ON_STACK], heap: Vec::new(), n };
-        if n <= Inputs::ON_STACK {
-            for (i, slot) in inputs.stack[..n].iter_mut().enumerate() {
-                *slot = c.arg(3 + i);
-            }
-        } else {
-            inputs.heap = (3..c.argc()).map(|i| c.arg(i)).collect();
-        }
-        inputs
-    }
-
-    pub(crate) fn get(&self) -> &[&'a [u8]] {
-        if self.n <= Inputs::ON_STACK {
-            &self.stack[..self.n]
-        } else {
-            &self.heap
-        }
-    }
+pub(crate) fn script_inputs<'a>(c: &Ctx<'a>) -> SmallVec<[&'a [u8]; 8]> {
+    (3..c.argc()).map(|i| c.arg(i)).collect()
 }
 
 /// Redis's scriptPrepareForRun checks: what the script's declared flags forbid here.
