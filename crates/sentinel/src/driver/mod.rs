@@ -131,7 +131,10 @@ pub fn main(args: &[String]) -> i32 {
         return fatal("Configured to not listen anywhere, exiting.".into());
     }
     let now = now_ms();
-    let seed = (now as u64) ^ ((std::process::id() as u64) << 32);
+    // From the OS's randomness (fastrand seeds its global generator from std's RandomState):
+    // the time and the pid were the same for sentinels started together in containers
+    // (each is pid 1), which then picked the same Sentinel ID and saw each other as one.
+    let seed = fastrand::u64(..) ^ (now as u64);
     // Users: the default one with `requirepass` as its password, then the file's `user`
     // lines (as Redis loads them at startup).
     let mut acl = crate::acl::new_acl();
