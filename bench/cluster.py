@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 
-from common import FERROKV, Server, build_ferrokv, free_port, median, redis_tool, resp
+from common import FERROKV, Server, build_ferrokv, free_port, median, read_line, redis_tool, resp
 
 NODE_TIMEOUT_MS = 2000
 
@@ -140,15 +140,7 @@ def reshard_seconds(kind, keys):
 
 def read_reply(sock, buf):
     """One RESP2 reply (nested arrays included), bounded in time by the socket's timeout."""
-    def line():
-        while b"\r\n" not in buf[0]:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise SystemExit("server closed the connection")
-            buf[0] += chunk
-        head, buf[0] = buf[0].split(b"\r\n", 1)
-        return head
-    head = line()
+    head = read_line(sock, buf)
     kind, rest = head[:1], head[1:]
     if kind == b"-":
         raise SystemExit(f"error reply: {head!r}")

@@ -108,5 +108,17 @@ def resp(*args):
     return b"".join(out)
 
 
+def read_line(sock, buf):
+    """One RESP line from `sock` (buf is a one-element list holding what was read past it),
+    bounded in time by the socket's timeout."""
+    while b"\r\n" not in buf[0]:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise SystemExit("server closed the connection")
+        buf[0] += chunk
+    line, buf[0] = buf[0].split(b"\r\n", 1)
+    return line
+
+
 def median(xs):
     return statistics.median(xs) if xs else float("nan")

@@ -21,18 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import build_ferrokv, median, resp, Server  # noqa: E402
-
-
-def read_line(sock, buf):
-    """One reply line (the replies here are all one line), bounded in time by the socket."""
-    while b"\r\n" not in buf[0]:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise SystemExit("server closed the connection")
-        buf[0] += chunk
-    line, buf[0] = buf[0].split(b"\r\n", 1)
-    return line
+from common import build_ferrokv, median, read_line, resp, Server  # noqa: E402
 
 
 def cpu_seconds(proc):
