@@ -40,8 +40,15 @@ fn read_message(stream: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) ->
 #[test]
 fn decodes_and_speaks_redis_cluster_bus() {
     let Some(program) = redis_server() else { return };
-    let a = ClusterRedis::start(&program, &["--cluster-announce-hostname", "node-a.test"]);
-    let b = ClusterRedis::start(&program, &[]);
+    // A gossips about one random node other than itself per PING (with three nodes that
+    // can be the receiver itself), so the check below needs several PINGs: a short node
+    // timeout makes A ping every node each second (Redis pings a node whose PONG is older
+    // than half the timeout); with the default, a PING every other second at best.
+    let a = ClusterRedis::start(
+        &program,
+        &["--cluster-announce-hostname", "node-a.test", "--cluster-node-timeout", "2000"],
+    );
+    let b = ClusterRedis::start(&program, &["--cluster-node-timeout", "2000"]);
     let (mut ca, mut cb) = (a.client(), b.client());
     assert_eq!(ca.call(&["CLUSTER", "ADDSLOTSRANGE", "0", "99"]).expect("addslots"), Reply::Status("OK".into()));
     assert_eq!(
