@@ -14,6 +14,7 @@
 
 use crate::client::{Client, ClientId};
 use crate::commands::scripting::{finish_run, RunParams, ScriptCaller};
+use crate::commands::transactions::{run_queued, QueueRest};
 use crate::ctx::Ctx;
 use crate::engine::Engine;
 use crate::error::{CmdError, CmdResult};
@@ -35,6 +36,8 @@ pub struct BusyRun {
     pub argv: Vec<Vec<u8>>,
     pub started: Instant,
     pub(crate) params: RunParams,
+    /// The rest of the transaction the script runs in, if it runs inside EXEC.
+    pub(crate) exec_rest: Option<QueueRest>,
 }
 
 impl BusyRun {
@@ -81,6 +84,7 @@ pub(crate) fn suspended(
         argv: argv.iter().map(<[u8]>::to_vec).collect(),
         started,
         params,
+        exec_rest: None,
     }));
 }
 
@@ -118,11 +122,19 @@ impl Engine {
         if done {
             finish_run(self, &mut caller, &mut script_client, &busy.params);
             caller.script_blocked = false;
+            self.scripts.client = Some(script_client);
+            if let Some(rest) = busy.exec_rest.take() {
+                run_queued(self, &mut caller, rest, now_ms);
+                if self.script_suspended(id) {
+                    // Another script of the transaction ran past the threshold.
+                    self.clients.put(caller);
+                    return false;
+                }
+            }
             if self.tracking.active() {
                 // Invalidations held for the caller follow the script's reply.
                 self.tracking_after_command(&mut caller, false);
             }
-            self.scripts.client = Some(script_client);
             self.clients.put(caller);
             // What `process_command` left for the end of the command.
             self.after_command(now_ms);

@@ -464,7 +464,8 @@ impl Engine {
     /// transaction whatever the reason (`-EXECABORT Transaction discarded because of: …`),
     /// so the client is never left queueing after EXEC answered.
     fn reject(&mut self, client: &mut Client, argv: &Argv, cmd: Option<CmdId>, msg: &str) {
-        let refused_exec = client.multi.is_some() && cmd.is_some_and(|id| self.commands.get(id).name == "exec");
+        // Redis aborts "the transaction" of a refused EXEC even when there is none.
+        let refused_exec = cmd.is_some_and(|id| self.commands.get(id).name == "exec");
         if client.multi.is_some() {
             client.dirty_exec = true;
         }

@@ -141,24 +141,63 @@ fn shutdown_nosave_stops_a_server_running_a_long_script() {
     assert!(!dir.path().join("dump.rdb").exists(), "NOSAVE saved");
 }
 
+/// A loop inside MULTI/EXEC: other clients get BUSY, SCRIPT KILL stops the script, and
+/// the transaction goes on with the commands queued after it.
+fn multi_loop_scenario(s: &Server) -> Vec<String> {
+    let mut t = Vec::new();
+    let mut other = s.raw();
+    assert_eq!(other.cmd(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"100"]), b"+OK\r\n");
+    let mut looping = s.raw();
+    for cmd in [
+        &[&b"MULTI"[..]][..],
+        &[b"SET", b"a", b"1"],
+        &[b"EVAL", b"local n = 0\nwhile true do n = n + 1 end", b"0"],
+        &[b"INCR", b"a"],
+        &[b"EVAL", b"return redis.call('INCR', 'a')", b"0"],
+    ] {
+        t.push(text(&looping.cmd(cmd)));
+    }
+    start_long(s, &mut looping, &[b"EXEC"]);
+    for cmd in [&[&b"GET"[..], b"a"][..], &[b"EXEC"], &[b"SCRIPT", b"KILL"]] {
+        t.push(text(&other.cmd(cmd)));
+    }
+    t.push(reply_of(&mut looping));
+    t.push(text(&other.cmd(&[b"GET", b"a"])));
+    t.push(text(&looping.cmd(&[b"PING"])));
+    t
+}
+
 #[test]
-fn scripts_inside_multi_and_short_scripts_are_not_interrupted() {
+fn a_loop_inside_multi_is_killed_and_the_transaction_goes_on() {
+    let fk = Server::start(&[]);
+    let ours = multi_loop_scenario(&fk);
+    let Some(rs) = Server::start_redis(&[]) else { return };
+    let theirs = multi_loop_scenario(&rs);
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn short_scripts_and_scripts_inside_multi_answer_as_in_one_go() {
     let fk = Server::start(&["--busy-reply-threshold", "0"]);
     let mut c = fk.raw();
-    // With a zero threshold every yielding run is suspended at its first hook; it still
-    // answers exactly as a run in one go.
+    // With a zero threshold every yielding run is suspended at its first hook (inside
+    // MULTI too); it still answers exactly as a run in one go.
     let busy_loop = b"local x = 0 for i = 1, 300000 do x = x + i end return x";
     assert_eq!(text(&c.cmd(&[b"EVAL", busy_loop, b"0"])), ":45000150000\r\n");
     assert_eq!(text(&c.cmd(&[b"MULTI"])), "+OK\r\n");
     assert_eq!(text(&c.cmd(&[b"EVAL", busy_loop, b"0"])), "+QUEUED\r\n");
     assert_eq!(text(&c.cmd(&[b"EXEC"])), "*1\r\n:45000150000\r\n");
+    for cmd in [&[&b"MULTI"[..]][..], &[b"EVAL", busy_loop, b"0"], &[b"SET", b"k", b"v"], &[b"EVAL", busy_loop, b"0"]] {
+        assert_eq!(text(&c.cmd(cmd)), if cmd[0] == b"MULTI" { "+OK\r\n" } else { "+QUEUED\r\n" });
+    }
+    assert_eq!(text(&c.cmd(&[b"EXEC"])), "*3\r\n:45000150000\r\n+OK\r\n:45000150000\r\n");
     // Errors raised after a suspension keep Redis's location.
     let err = text(&c.cmd(&[b"EVAL", b"for i = 1, 300000 do end\nerror('late')", b"0"]));
     assert!(err.starts_with("-ERR user_script:2: late script: ") && err.ends_with(", on @user_script:2.\r\n"), "{err}");
     let err = text(&c.cmd(&[b"EVAL", b"for i = 1, 300000 do end\nreturn redis.call('nosuch')", b"0"]));
     assert!(err.starts_with("-ERR Unknown Redis command called from script script: "), "{err}");
     assert!(err.ends_with(", on @user_script:2.\r\n"), "{err}");
-    // pcall inside a long run still works (it just cannot pause inside the protected call).
+    // pcall inside a long run still works, and pauses inside the protected call too.
     let r = text(&c.cmd(&[
         b"EVAL",
         b"for i = 1, 300000 do end\nreturn {pcall(function() for i = 1, 300000 do end error('x') end)}",

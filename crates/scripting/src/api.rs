@@ -63,6 +63,8 @@ pub unsafe fn open_redis(l: State, slot: *mut RunSlot, version: &str) {
     ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"redis".as_ptr());
     ffi::lua_pushcfunction(l, redis_style_pcall);
     ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"pcall".as_ptr());
+    ffi::lua_pushcfunction(l, xpcall_after_unwinding);
+    ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"xpcall".as_ptr());
 }
 
 /// `7.0.15` → 0x07000f.
@@ -267,6 +269,52 @@ pub(crate) unsafe extern "C-unwind" fn redis_style_pcall(l: State) -> c_int {
         ffi::lua_insert(l, 1);
     }
     ffi::lua_gettop(l)
+}
+
+/// How many times in a row an `xpcall` handler may fail on its own errors before the
+/// result is `error in error handling` (Lua gives up near its C-call depth limit, 200).
+const HANDLER_DEPTH: usize = 200;
+
+/// `xpcall(f, handler)` with the handler called after `f`'s frames are unwound, not
+/// inside the error. Lua runs the handler from inside the raise, where hooks are off
+/// when the error came from a hook: a handler that loops after SCRIPT KILL's error would
+/// never be stopped (Redis 7.0 stays stuck there). Here the handler runs with hooks on,
+/// so the kill stops it too. Results are Lua's: `true, ...` or `false` and the handler's
+/// first result; a failing handler gets its own error, up to [`HANDLER_DEPTH`] times;
+/// memory errors and `error in error handling` skip the handler. Without a `debug`
+/// library a script can tell the difference only through `getfenv`/`error` levels.
+unsafe extern "C-unwind" fn xpcall_after_unwinding(l: State) -> c_int {
+    ffi::luaL_checkany(l, 2);
+    ffi::lua_settop(l, 2);
+    ffi::lua_pushvalue(l, 1);
+    let status = ffi::lua_pcall(l, 0, ffi::LUA_MULTRET, 0);
+    if status == 0 {
+        ffi::lua_pushboolean(l, 1);
+        ffi::lua_replace(l, 2);
+        return ffi::lua_gettop(l) - 1;
+    }
+    // Stack: f, handler, error; then the handler's result in the error's place.
+    if status != ffi::LUA_ERRMEM && status != ffi::LUA_ERRERR {
+        let mut handled = false;
+        for _ in 0..HANDLER_DEPTH {
+            ffi::lua_pushvalue(l, 2);
+            ffi::lua_insert(l, 3);
+            match ffi::lua_pcall(l, 1, 1, 0) {
+                0 => handled = true,
+                ffi::LUA_ERRMEM => handled = true,
+                _ => continue,
+            }
+            break;
+        }
+        if !handled {
+            ffi::lua_settop(l, 2);
+            push_bytes(l, b"error in error handling");
+        }
+    }
+    ffi::lua_pushboolean(l, 0);
+    ffi::lua_replace(l, 1);
+    ffi::lua_replace(l, 2);
+    2
 }
 
 unsafe extern "C-unwind" fn redis_sha1hex(l: State) -> c_int {

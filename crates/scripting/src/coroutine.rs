@@ -2,44 +2,63 @@
 //! the server between slices, so that other clients get their `-BUSY` replies and SCRIPT
 //! KILL / FUNCTION KILL get in (see docs/ARCHITECTURE.md, "Long scripts").
 //!
-//! The script runs as a Lua coroutine. Its count hook (every 100,000 instructions, as
-//! Redis's) yields once the run is past its deadline and may yield: Lua 5.1 lets a count
-//! hook yield, but `lua_yield` *raises* when the coroutine is inside a C call (a `pcall`,
-//! a `table.sort` comparator, a metamethod), and the test for that (`nCcalls >
-//! baseCcalls`) is not in Lua's API. [`Yieldable`] reads the two counters from the
-//! `lua_State` layout of Lua 5.1.5, after checking once on a live coroutine that they
-//! behave as expected; where they do not, runs never yield (and then finish in one go, as
-//! before). A kill request makes the hook raise Redis's error, then raise again on every
-//! line so that `pcall` cannot swallow it. A loop inside `pcall` yields too: in yielding
-//! runs `pcall` is made of coroutines that pass the yield up (see [`crate::pcall`]).
+//! A yielding run executes on a stack of its own (a stackful coroutine), with the same
+//! body as a run that finishes in one go ([`crate::run::execute`]). Its count hook (every
+//! 100,000 instructions, as Redis's) suspends that whole stack once the run is past its
+//! deadline, wherever the script is: inside `pcall`, a `table.sort` comparator, a
+//! `gsub` callback, a metamethod or a coroutine of its own. Lua 5.1 cannot yield across
+//! those C calls, but nothing here asks Lua to yield: the C frames stay where they are,
+//! on the side stack, until the next slice switches back to it. So the Lua state sees one
+//! uninterrupted protected call, and every Lua function (`pcall`, `xpcall`, `coroutine.*`)
+//! is the plain one, with Redis's behaviour by construction.
+//!
+//! While a run is suspended, its Lua state is in the middle of that call: nothing else
+//! may run Lua code on it (the engine answers `-BUSY` to everything that would), and a
+//! suspended run is never abandoned except with the state itself (reset or dropped).
+//!
+//! A kill request makes the hook raise Redis's error, after turning the thread's hook
+//! into a line hook (and the main thread's, see [`kill`]) so that every line raises again
+//! and no `pcall` can keep the script running.
 
 use crate::lua::State;
-use crate::run::{annotate_error, error_reply, extract_error, lend_handler, push_invocation, Invocation};
+use crate::run::{execute, lend_handler, settle, Invocation, Outcome};
 use crate::sandbox::{RunSlot, SLOT_KEY};
 use crate::CallHandler;
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult};
 use ferrokv_resp::ReplyBuf;
 use mlua_sys as ffi;
 use std::ffi::c_int;
-use std::sync::OnceLock;
 use std::time::Instant;
 
 /// How many instructions run between two looks at the clock (Redis's hook period).
 const HOOK_PERIOD: c_int = 100_000;
 
-/// Where `nCcalls` and `baseCcalls` (two `unsigned short`) sit in Lua 5.1.5's
-/// `lua_State` on a 64-bit target: after the GC header (pointer and two bytes), `status`,
-/// eight pointers and two ints.
-const NCCALLS_OFFSET: usize = 96;
+/// The side stack's size: the main thread's default, as a script's C calls and the
+/// commands it runs would have on the runtime's thread. Pages are committed as touched.
+const STACK_SIZE: usize = 8 << 20;
 
-/// Whether the layout assumption holds in this build (checked once).
-static LAYOUT_OK: OnceLock<bool> = OnceLock::new();
+type SideRun = Coroutine<(), (), Outcome, DefaultStack>;
 
-/// A suspended run: the coroutine (kept alive by a registry reference) and what its
-/// reply needs.
+/// A suspended run: its side stack and the name its reply needs.
 pub struct Suspended {
-    co: State,
-    co_ref: c_int,
+    run: Option<SideRun>,
     name: String,
+}
+
+impl Drop for Suspended {
+    fn drop(&mut self) {
+        if let Some(run) = &mut self.run {
+            if run.started() && !run.done() {
+                // SAFETY: at a suspension point the side stack holds nothing with a
+                // destructor (Lua's C frames, the run's context — no error yet — and the
+                // hook), so it is dropped without unwinding (unwinding would cross C
+                // frames). The Lua state is left inside the abandoned call: its owner
+                // closes it before anything else runs on it (`LuaVm::reset`, `drop`).
+                unsafe { run.force_reset() };
+            }
+        }
+    }
 }
 
 /// What a step of a run ended with.
@@ -48,216 +67,107 @@ pub enum Step {
     Suspended(Suspended),
 }
 
-/// Reads C-call depth counters from a coroutine.
-struct Yieldable;
-
-impl Yieldable {
-    /// True when `lua_yield` on `co` would not raise.
-    unsafe fn at(co: State) -> bool {
-        if !*LAYOUT_OK.get_or_init(check_layout) {
-            return false;
-        }
-        let (n, base) = counters(co);
-        n == base
-    }
-}
-
-unsafe fn counters(co: State) -> (u16, u16) {
-    let p = co.cast::<u8>().add(NCCALLS_OFFSET).cast::<u16>();
-    (p.read_unaligned(), p.add(1).read_unaligned())
-}
-
-/// Runs a small script in a coroutine with a hook on every instruction and checks what
-/// the counters say at top level (equal) and inside a `pcall` (greater).
-fn check_layout() -> bool {
-    static SEEN: std::sync::Mutex<(bool, bool, bool)> = std::sync::Mutex::new((false, false, false));
-    unsafe extern "C-unwind" fn probe(co: State, _ar: *mut ffi::lua_Debug) {
-        let (n, base) = counters(co);
-        if let Ok(mut seen) = SEEN.lock() {
-            if n == base {
-                seen.0 = true;
-            } else if n > base && n - base < 8 {
-                seen.1 = true;
-            } else {
-                seen.2 = true;
-            }
-        }
-    }
-    // SAFETY: a private state used only here; the probe reads two u16 inside lua_State,
-    // which is larger than the offset read on every supported target.
-    unsafe {
-        let l = ffi::luaL_newstate();
-        if l.is_null() {
-            return false;
-        }
-        ffi::luaL_openlibs(l);
-        let co = ffi::lua_newthread(l);
-        let code = b"local x = 0 for i = 1, 3 do x = x + i end pcall(function() for i = 1, 3 do x = x + i end end)";
-        let ok = ffi::luaL_loadbuffer(co, code.as_ptr().cast(), code.len(), c"=probe".as_ptr()) == 0;
-        let ran = ok && {
-            ffi::lua_sethook(co, Some(probe), ffi::LUA_MASKCOUNT, 1);
-            ffi::lua_resume_(co, 0) == 0
-        };
-        ffi::lua_close(l);
-        let seen = SEEN.lock().map(|s| *s).unwrap_or((false, false, true));
-        let good = ran && seen.0 && seen.1 && !seen.2;
-        if !good {
-            log::warn!("Lua state layout check failed: long scripts will not let other clients in");
-        }
-        good
-    }
-}
-
-/// True when `lua_yield` on `co` would not raise (see [`Yieldable`]).
-///
-/// # Safety
-/// `co` is a live thread.
-pub(crate) unsafe fn may_yield(co: State) -> bool {
-    Yieldable::at(co)
-}
-
-/// Gives `co` the count hook of yielding runs.
-///
-/// # Safety
-/// `co` is a live thread.
-pub(crate) unsafe fn set_hook(co: State) {
-    ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD);
-}
-
-/// Gives `co` the hook of a run being killed: it raises at every line.
-///
-/// # Safety
-/// `co` is a live thread.
-pub(crate) unsafe fn set_kill_hook(co: State) {
-    ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKLINE, 0);
-}
-
-/// Starts `inv` as a coroutine of `l`; returns whether it finished (its reply, or
-/// error, is then in `out`) or is suspended.
+/// Starts `inv` on a side stack (`spare` if the last run left one); returns whether it
+/// finished (its reply, or error, is then in `out`) or is suspended.
 pub fn start(
     l: State,
     slot: &mut RunSlot,
+    spare: &mut Option<DefaultStack>,
     inv: &Invocation,
     handler: &mut dyn CallHandler,
     out: &mut ReplyBuf,
 ) -> Step {
+    let stack = match spare.take().map_or_else(|| DefaultStack::new(STACK_SIZE), Ok) {
+        Ok(stack) => stack,
+        Err(e) => {
+            // No address space for a stack: the run cannot be suspended, but it can run.
+            log::warn!("cannot map a stack for a script ({e}): it runs without letting other clients in");
+            crate::run::run(l, slot, inv, handler, out);
+            return Step::Done;
+        }
+    };
     slot.resp3 = false;
     slot.repl = crate::REPL_ALL;
     slot.kill = false;
-    // SAFETY: the state is idle; the coroutine is anchored in the registry before any
-    // allocation can collect it.
-    let (co, co_ref, nargs) = unsafe {
-        if ffi::lua_checkstack(l, 4) == 0 {
-            out.error("ERR reached lua stack limit");
-            return Step::Done;
+    let slot_at: *mut RunSlot = slot;
+    // The lifetime is erased: `execute` reads the invocation before the script starts,
+    // which is inside the first slice, below.
+    let inv_at = (inv as *const Invocation).cast::<Invocation<'static>>();
+    let run = SideRun::with_stack(stack, move |yielder, ()| {
+        // SAFETY: the slot is the VM's boxed slot, alive and in place for the whole run;
+        // the invocation is alive during the first slice.
+        unsafe {
+            (*slot_at).yielder = Some(yielder as *const _);
+            let outcome = execute(l, slot_at, &*inv_at);
+            (*slot_at).yielder = None;
+            outcome
         }
-        let (co, co_ref) = match slot.spare.take() {
-            Some(spare) => spare,
-            None => {
-                let co = ffi::lua_newthread(l);
-                (co, ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX))
-            }
-        };
-        let nargs = push_invocation(co, inv);
-        set_hook(co);
-        (co, co_ref, nargs)
-    };
-    step(l, slot, Run { co, co_ref, name: inv.name }, nargs, handler, out)
+    });
+    // SAFETY: `l` is idle; the hook only reads the slot through the registry.
+    unsafe { ffi::lua_sethook(l, Some(hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD) };
+    step(l, slot, spare, run, inv.name, handler, out)
 }
 
-/// Runs a suspended coroutine for one more slice.
-pub fn resume(l: State, slot: &mut RunSlot, s: Suspended, handler: &mut dyn CallHandler, out: &mut ReplyBuf) -> Step {
-    step(l, slot, Run { co: s.co, co_ref: s.co_ref, name: &s.name }, 0, handler, out)
-}
-
-/// A run's coroutine for one slice; its name is copied only if it suspends (a copy per
-/// run was an allocation per EVALSHA).
-struct Run<'a> {
-    co: State,
-    co_ref: c_int,
-    name: &'a str,
-}
-
-fn step(
+/// Runs a suspended run for one more slice.
+pub fn resume(
     l: State,
     slot: &mut RunSlot,
-    s: Run<'_>,
-    nargs: c_int,
+    spare: &mut Option<DefaultStack>,
+    mut s: Suspended,
     handler: &mut dyn CallHandler,
     out: &mut ReplyBuf,
 ) -> Step {
-    // Cleared below, before the handler's borrow ends.
+    match s.run.take() {
+        Some(run) => step(l, slot, spare, run, &s.name, handler, out),
+        None => Step::Done,
+    }
+}
+
+/// One slice: the handler and the output are lent for its duration only.
+fn step(
+    l: State,
+    slot: &mut RunSlot,
+    spare: &mut Option<DefaultStack>,
+    mut run: SideRun,
+    name: &str,
+    handler: &mut dyn CallHandler,
+    out: &mut ReplyBuf,
+) -> Step {
     lend_handler(slot, handler);
-    // SAFETY: `co` is alive (anchored) and suspended or fresh; resuming runs Lua code
-    // whose errors are caught by lua_resume.
-    slot.running_co = Some(s.co);
-    let rc = unsafe { ffi::lua_resume_(s.co, nargs) };
-    slot.running_co = None;
+    let before = out.len();
+    slot.out = Some(out as *mut ReplyBuf);
+    let result = run.resume(());
     slot.handler = None;
-    if rc == ffi::LUA_YIELD {
-        return Step::Suspended(Suspended { co: s.co, co_ref: s.co_ref, name: s.name.to_owned() });
-    }
-    // SAFETY: the run is over; its transparent coroutines belong to `l`.
-    unsafe { crate::pcall::forget_transparent(l, slot) };
-    // SAFETY: the coroutine finished (or died); what it left is on its stack.
-    unsafe {
-        if rc == 0 {
-            if ffi::lua_gettop(s.co) == 0 {
-                ffi::lua_pushnil(s.co);
-            }
-            ffi::lua_settop(s.co, 1);
-            crate::convert::reply_from_lua(s.co, out, slot.resp3);
-            ffi::lua_settop(s.co, 0);
-            slot.spare = Some((s.co, s.co_ref));
-            return Step::Done;
-        } else if ffi::lua_gettop(s.co) == 0 || ffi::lua_checkstack(l, 6) == 0 {
-            out.error(&format!("ERR Error running script {}, not enough memory", s.name));
-        } else {
-            // The error value moves to the main state; the dead coroutine's frames still
-            // say where it was raised.
-            let top = ffi::lua_gettop(l);
-            ffi::lua_xmove(s.co, l, 1);
-            ffi::lua_insert(l, 1);
-            annotate_in_place(l, s.co);
-            let e = extract_error(l);
-            ffi::lua_remove(l, 1);
-            ffi::lua_settop(l, top - 1);
-            error_reply(out, s.name, e);
+    slot.out = None;
+    match result {
+        CoroutineResult::Yield(()) => Step::Suspended(Suspended { run: Some(run), name: name.to_owned() }),
+        CoroutineResult::Return(outcome) => {
+            // SAFETY: the run is over; the state is idle.
+            unsafe { ffi::lua_sethook(l, None, 0, 0) };
+            *spare = Some(run.into_stack());
+            settle(out, before, name, outcome);
+            Step::Done
         }
-        ffi::lua_settop(s.co, 0);
-        ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, s.co_ref);
-    }
-    Step::Done
-}
-
-/// Builds Redis's error table from the value at index 1 (protected: building it
-/// allocates).
-unsafe fn annotate_in_place(l: State, co: State) {
-    struct Ctx {
-        co: State,
-    }
-    unsafe extern "C-unwind" fn trampoline(l: State) -> c_int {
-        let c = &*ffi::lua_touserdata(l, -1).cast::<Ctx>();
-        ffi::lua_pop(l, 1);
-        // The error value is the first argument of this call's frame: work at index 1.
-        annotate_error(l, c.co, 0);
-        ffi::lua_pushvalue(l, 1);
-        1
-    }
-    let mut ctx = Ctx { co };
-    ffi::lua_pushcfunction(l, trampoline);
-    ffi::lua_pushvalue(l, 1);
-    ffi::lua_pushlightuserdata(l, (&mut ctx as *mut Ctx).cast());
-    if ffi::lua_pcall(l, 2, 1, 0) == 0 {
-        ffi::lua_replace(l, 1);
-    } else {
-        // Out of memory while building the table: report the bare value.
-        ffi::lua_pop(l, 1);
     }
 }
 
-/// The count hook of yielding runs.
-unsafe extern "C-unwind" fn hook(co: State, ar: *mut ffi::lua_Debug) {
+/// SCRIPT KILL / FUNCTION KILL for the run suspended on `l`: every line of the main
+/// thread raises from now on (coroutines of the script raise at their next count hook,
+/// then at every line).
+///
+/// # Safety
+/// `l` is the run's state.
+pub(crate) unsafe fn kill(l: State) {
+    set_kill_hook(l);
+}
+
+/// Gives `co` the hook of a run being killed: it raises at every line.
+unsafe fn set_kill_hook(co: State) {
+    ffi::lua_sethook(co, Some(hook), ffi::LUA_MASKLINE, 0);
+}
+
+/// The hook of yielding runs (a count hook; a line hook once the run is being killed).
+unsafe extern "C-unwind" fn hook(co: State, _ar: *mut ffi::lua_Debug) {
     ffi::lua_rawgetp(co, ffi::LUA_REGISTRYINDEX, (&SLOT_KEY as *const u8).cast());
     let slot = ffi::lua_touserdata(co, -1).cast::<RunSlot>();
     ffi::lua_pop(co, 1);
@@ -265,25 +175,14 @@ unsafe extern "C-unwind" fn hook(co: State, ar: *mut ffi::lua_Debug) {
         return;
     }
     if (*slot).kill {
-        // From now on every line raises, so no pcall can keep the script running (in
-        // the pcalls' own coroutines up the chain too).
         set_kill_hook(co);
-        for &(c, _) in &(*slot).transparent {
-            set_kill_hook(c);
-        }
-        if let Some(run) = (*slot).running_co {
-            set_kill_hook(run);
-        }
-        if crate::pcall::in_wrapper(co, ar) {
-            // The script's next line raises, as on Redis (whose pcall has no lines).
-            return;
-        }
         crate::api::push_error_table(co, b"Script killed by user with SCRIPT KILL...");
         ffi::lua_error(co);
     }
-    if let Some(t) = (*slot).yield_after {
-        if Instant::now() >= t && crate::pcall::yieldable_innermost(&*slot) == Some(co) {
-            ffi::lua_yield(co, 0);
+    if let (Some(deadline), Some(yielder)) = ((*slot).yield_after, (*slot).yielder) {
+        if Instant::now() >= deadline {
+            // Back to the server; the next slice returns here.
+            (*yielder).suspend(());
         }
     }
 }

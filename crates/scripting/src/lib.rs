@@ -23,7 +23,6 @@ mod flags;
 mod functions;
 mod libs;
 mod lua;
-mod pcall;
 mod rand48;
 mod register;
 mod run;

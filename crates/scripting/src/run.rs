@@ -75,33 +75,20 @@ pub unsafe fn register_error_handler(l: State) {
 /// error in `redis.call` is reported at the script line that called it).
 unsafe extern "C-unwind" fn error_handler(l: State) -> c_int {
     ffi::lua_settop(l, 1);
-    annotate_error(l, l, 1);
+    annotate_error(l);
     1
 }
 
-/// Turns the error value at index 1 of `l` into Redis's error table, located in the
-/// frames of `frames` from `level` (the function that raised it, or its caller when that
-/// is a C function).
+/// Turns the error value at index 1 of `l` into Redis's error table, located at the
+/// function that raised it, or its caller when that is a C function.
 ///
 /// # Safety
-/// `l` has the error value at index 1 and room for a few values; `frames` is `l` (in the
-/// error handler) or a coroutine that died with this error (its frames stay in place).
-pub(crate) unsafe fn annotate_error(l: State, frames: State, level: c_int) {
+/// `l` has the error value at index 1 and room for a few values.
+unsafe fn annotate_error(l: State) {
     let mut ar: ffi::lua_Debug = std::mem::zeroed();
-    let mut found =
-        ffi::lua_getstack(frames, level, &mut ar) != 0 && ffi::lua_getinfo(frames, c"nSl".as_ptr(), &mut ar) != 0;
+    let mut found = ffi::lua_getstack(l, 1, &mut ar) != 0 && ffi::lua_getinfo(l, c"nSl".as_ptr(), &mut ar) != 0;
     if found && !ar.what.is_null() && *ar.what == b'C' as std::ffi::c_char {
-        // The caller; past the Lua wrappers that stand for C functions (`pcall`,
-        // `xpcall`: see crate::pcall), as their callers are where Redis reports it.
-        let mut at = level;
-        loop {
-            at += 1;
-            found =
-                ffi::lua_getstack(frames, at, &mut ar) != 0 && ffi::lua_getinfo(frames, c"nSl".as_ptr(), &mut ar) != 0;
-            if !found || !crate::pcall::is_wrapper_source(ar.source) {
-                break;
-            }
-        }
+        found = ffi::lua_getstack(l, 2, &mut ar) != 0 && ffi::lua_getinfo(l, c"nSl".as_ptr(), &mut ar) != 0;
     }
     if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
         ffi::lua_createtable(l, 0, 0);
@@ -140,11 +127,20 @@ pub struct Invocation<'a> {
     pub args: &'a [&'a [u8]],
 }
 
-struct RunCtx<'a> {
-    inv: &'a Invocation<'a>,
-    out: *mut ReplyBuf,
-    resp3_script: *const bool,
+/// What the protected part of a run works with. `inv` is read only before the script's
+/// function starts (a run that suspends outlives the caller's invocation).
+struct RunCtx {
+    inv: *const Invocation<'static>,
+    slot: *mut RunSlot,
     error: Option<ErrorInfo>,
+}
+
+/// How a run ended: its reply is in the output, or it failed with Redis's error table,
+/// or an allocation failed outside the script's own protected call.
+pub(crate) enum Outcome {
+    Replied,
+    Failed(ErrorInfo),
+    NoMemory(String),
 }
 
 /// Lends `handler` to the C functions for a run (or a slice of one) and resets what a
@@ -162,7 +158,7 @@ pub(crate) fn lend_handler(slot: &mut RunSlot, handler: &mut dyn CallHandler) {
 /// # Safety
 /// Room for four values on `l`'s stack; in protected mode or with the allocations'
 /// failure acceptable as an abort.
-pub(crate) unsafe fn push_invocation(l: State, inv: &Invocation) -> c_int {
+unsafe fn push_invocation(l: State, inv: &Invocation) -> c_int {
     ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, inv.func as _);
     match inv.mode {
         RunMode::Eval => {
@@ -189,27 +185,52 @@ pub fn run(l: State, slot: &mut RunSlot, inv: &Invocation, handler: &mut dyn Cal
     slot.resp3 = false;
     slot.repl = crate::REPL_ALL;
     let before = out.len();
-    let mut ctx = RunCtx { inv, out: out as *mut ReplyBuf, resp3_script: &slot.resp3, error: None };
-    // SAFETY: the trampoline follows the C API and `ctx` outlives the call.
-    let rc = unsafe { ffi::lua_cpcall(l, run_trampoline, (&mut ctx as *mut RunCtx).cast::<c_void>()) };
+    slot.out = Some(out as *mut ReplyBuf);
+    // SAFETY: the slot's handler and output are set for the whole call.
+    let outcome = unsafe { execute(l, slot, inv) };
     slot.handler = None;
-    let name = inv.name;
+    slot.out = None;
+    settle(out, before, inv.name, outcome);
+}
+
+/// The body of every run, in protected mode: push the invocation, call it with Redis's
+/// error handler, convert its result into `slot.out`.
+///
+/// # Safety
+/// `slot` is the state's run slot with its handler and output set (for every slice of
+/// a suspended run); `inv` is valid until the script's function starts.
+pub(crate) unsafe fn execute(l: State, slot: *mut RunSlot, inv: &Invocation) -> Outcome {
+    // The lifetime is erased: `inv` is read before the script starts, never after.
+    let inv = (inv as *const Invocation).cast::<Invocation<'static>>();
+    let mut ctx = RunCtx { inv, slot, error: None };
+    let rc = ffi::lua_cpcall(l, run_trampoline, (&mut ctx as *mut RunCtx).cast::<c_void>());
     if rc != 0 {
         // Only an allocation failure gets here (every script error is caught inside).
-        // SAFETY: the error value is on the stack.
-        let msg = unsafe { to_bytes(l, -1).map(|b| String::from_utf8_lossy(b).into_owned()) };
-        unsafe { ffi::lua_settop(l, 0) };
-        out.truncate(before);
-        out.error(&format!("ERR Error running script {name}, {}", msg.unwrap_or_else(|| "not enough memory".into())));
-        return;
+        let msg = to_bytes(l, -1).map(|b| String::from_utf8_lossy(b).into_owned());
+        ffi::lua_settop(l, 0);
+        return Outcome::NoMemory(msg.unwrap_or_else(|| "not enough memory".into()));
     }
-    if let Some(e) = ctx.error {
-        error_reply(out, name, e);
+    match ctx.error.take() {
+        Some(e) => Outcome::Failed(e),
+        None => Outcome::Replied,
+    }
+}
+
+/// Writes a finished run's error reply, if it failed; `before` is where the output
+/// stood when the run's last slice started (a conversion cut short is dropped).
+pub(crate) fn settle(out: &mut ReplyBuf, before: usize, name: &str, outcome: Outcome) {
+    match outcome {
+        Outcome::Replied => {}
+        Outcome::Failed(e) => error_reply(out, name, e),
+        Outcome::NoMemory(msg) => {
+            out.truncate(before);
+            out.error(&format!("ERR Error running script {name}, {msg}"));
+        }
     }
 }
 
 /// Redis's reply for a failed script: `-<err> script: <name>, on <source>:<line>.`
-pub(crate) fn error_reply(out: &mut ReplyBuf, name: &str, e: ErrorInfo) {
+fn error_reply(out: &mut ReplyBuf, name: &str, e: ErrorInfo) {
     let mut line = e.msg.unwrap_or_else(|| b"ERR Error running script (the error object had no message)".to_vec());
     if let (Some(source), Some(n)) = (e.source, e.line) {
         line.extend_from_slice(b" script: ");
@@ -227,10 +248,15 @@ unsafe extern "C-unwind" fn run_trampoline(l: State) -> c_int {
     let ctx = &mut *ffi::lua_touserdata(l, 1).cast::<RunCtx>();
     ffi::lua_settop(l, 0);
     ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, (&HANDLER_KEY as *const u8).cast());
-    let nargs = push_invocation(l, ctx.inv);
+    let nargs = push_invocation(l, &*ctx.inv);
+    ctx.inv = std::ptr::null();
     if ffi::lua_pcall(l, nargs, 1, 1) == 0 {
-        // Stack: handler, result — the depth Redis converts from.
-        crate::convert::reply_from_lua(l, &mut *ctx.out, *ctx.resp3_script);
+        // Stack: handler, result — the depth Redis converts from. The output is the one
+        // of the slice the script ended in.
+        let slot = &*ctx.slot;
+        if let Some(out) = slot.out {
+            crate::convert::reply_from_lua(l, &mut *out, slot.resp3);
+        }
     } else {
         ctx.error = Some(extract_error(l));
     }
@@ -247,7 +273,7 @@ pub(crate) unsafe fn push_array(l: State, items: &[&[u8]]) {
 }
 
 /// Reads Redis's error table (on top) into owned bytes.
-pub(crate) unsafe fn extract_error(l: State) -> ErrorInfo {
+unsafe fn extract_error(l: State) -> ErrorInfo {
     let mut e = ErrorInfo::default();
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
         e.msg = to_bytes(l, -1).map(|m| [b"ERR ", m].concat());

@@ -52,17 +52,11 @@ pub struct RunSlot {
     pub yield_after: Option<std::time::Instant>,
     /// SCRIPT KILL / FUNCTION KILL asked the running script to stop.
     pub kill: bool,
-    /// A coroutine that finished cleanly, with its registry reference: the next run
-    /// reuses it (a finished Lua 5.1 coroutine can be given a new function).
-    pub spare: Option<(State, c_int)>,
-    /// The coroutine of the yielding run in progress: only it may be yielded (coroutines
-    /// a script creates inherit its hook, and must not be suspended behind its back).
-    pub running_co: Option<State>,
-    /// The coroutines of the `pcall`s in progress in the yielding run, outermost first,
-    /// with their registry references (see [`crate::pcall`]).
-    pub transparent: Vec<(State, c_int)>,
-    /// Finished `pcall` coroutines kept for reuse, with their registry references.
-    pub pcall_pool: Vec<(State, c_int)>,
+    /// The yielding run in progress: the yielder of its side stack, through which the
+    /// count hook suspends the whole run.
+    pub yielder: Option<*const corosensei::Yielder<(), ()>>,
+    /// Where the run in progress writes its reply (the caller's buffer of this slice).
+    pub out: Option<*mut ferrokv_resp::ReplyBuf>,
 }
 
 /// Registry keys (addresses of these statics are unique light userdata).
@@ -203,7 +197,6 @@ unsafe extern "C-unwind" fn setup(l: State) -> c_int {
     open_lib(l, c"math", ffi::luaopen_math);
     crate::libs::open_all(l, slot);
     crate::api::open_redis(l, slot, (*slot).version);
-    crate::pcall::open_pcall(l, slot, crate::api::redis_style_pcall);
     // The original tostring, for the error handler (the global may be replaced later).
     ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"tostring".as_ptr());
     ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, (&TOSTRING_KEY as *const u8).cast());

@@ -8,6 +8,7 @@ use crate::lua::State;
 use crate::run::Invocation;
 use crate::sandbox::RunSlot;
 use crate::CallHandler;
+use corosensei::stack::DefaultStack;
 use ferrokv_resp::ReplyBuf;
 use mlua_sys as ffi;
 use std::ffi::c_int;
@@ -40,13 +41,15 @@ pub(crate) struct LuaVm {
     gc_floor_kb: c_int,
     /// A run that handed control back past its deadline.
     suspended: Option<Suspended>,
+    /// The side stack of the last yielding run, for the next.
+    stack: Option<DefaultStack>,
 }
 
 impl LuaVm {
     pub fn new(version: &'static str, build: Build) -> LuaVm {
         let mut slot = Box::new(RunSlot::default());
         let l = build(&mut slot, version);
-        LuaVm { l, slot, build, gc_countdown: GC_EVERY, gc_floor_kb: heap_kb(l), suspended: None }
+        LuaVm { l, slot, build, gc_countdown: GC_EVERY, gc_floor_kb: heap_kb(l), suspended: None, stack: None }
     }
 
     pub fn state(&self) -> State {
@@ -60,12 +63,13 @@ impl LuaVm {
     /// A fresh state: nothing a script did survives. The random generator's state is
     /// kept (Redis's is a process global).
     pub fn reset(&mut self) {
+        // A suspended run goes first: the state it leaves mid-call is closed next.
+        self.suspended = None;
         // SAFETY: the state is ours and no run is in progress (`&mut self`).
         unsafe { ffi::lua_close(self.l) };
         let rand = std::mem::take(&mut self.slot.rand);
         let version = self.slot.version;
         *self.slot = RunSlot { rand, ..RunSlot::default() };
-        self.suspended = None;
         self.l = (self.build)(&mut self.slot, version);
         self.gc_floor_kb = heap_kb(self.l);
     }
@@ -88,7 +92,8 @@ impl LuaVm {
             }
             Some(deadline) => {
                 self.slot.yield_after = Some(deadline);
-                let step = coroutine::start(self.l, &mut self.slot, inv, handler, out);
+                debug_assert!(self.suspended.is_none(), "a run while another is suspended");
+                let step = coroutine::start(self.l, &mut self.slot, &mut self.stack, inv, handler, out);
                 self.settle(step)
             }
         }
@@ -98,7 +103,7 @@ impl LuaVm {
     pub fn resume(&mut self, handler: &mut dyn CallHandler, out: &mut ReplyBuf) -> bool {
         match self.suspended.take() {
             Some(s) => {
-                let step = coroutine::resume(self.l, &mut self.slot, s, handler, out);
+                let step = coroutine::resume(self.l, &mut self.slot, &mut self.stack, s, handler, out);
                 self.settle(step)
             }
             None => true,
@@ -108,6 +113,10 @@ impl LuaVm {
     /// SCRIPT KILL / FUNCTION KILL: the suspended run raises Redis's error at its next hook.
     pub fn kill(&mut self) {
         self.slot.kill = true;
+        if self.suspended.is_some() {
+            // SAFETY: the suspended run's state.
+            unsafe { coroutine::kill(self.l) };
+        }
     }
 
     fn settle(&mut self, step: Step) -> bool {
@@ -149,6 +158,7 @@ fn heap_kb(l: State) -> c_int {
 
 impl Drop for LuaVm {
     fn drop(&mut self) {
+        self.suspended = None;
         // SAFETY: the state is ours; nothing uses it after this.
         unsafe { ffi::lua_close(self.l) };
     }

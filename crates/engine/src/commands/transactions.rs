@@ -75,22 +75,38 @@ pub fn exec(c: &mut Ctx) -> CmdResult {
     let queue = c.client.multi.take().map(|m| m.queue).unwrap_or_default();
     unwatch_all(c.eng, c.client);
     c.out().array(queue.len());
-    c.eng.in_exec = true;
-    for (cmd, argv) in &queue {
+    run_queued(c.eng, c.client, queue.into_iter(), c.now);
+    Ok(())
+}
+
+/// What is left of a transaction whose script was suspended (see `crate::busy`).
+pub(crate) type QueueRest = std::vec::IntoIter<(crate::commands::CmdId, ferrokv_resp::Argv)>;
+
+/// Runs a transaction's queued commands. When a script among them is suspended past
+/// `busy-reply-threshold`, the rest of the queue waits with it and the transaction goes
+/// on when the script ends (`Engine::resume_script`): the transaction stays one unit in
+/// the write feed and nobody else touches the dataset meanwhile.
+pub(crate) fn run_queued(eng: &mut Engine, client: &mut Client, mut queue: QueueRest, now: i64) {
+    eng.in_exec = true;
+    while let Some((cmd, argv)) = queue.next() {
         // Permissions may have changed since the command was queued (Redis re-checks).
-        match c.eng.acl_check(c.client, *cmd, argv, ferrokv_acl::Context::Multi) {
-            Ok(()) => c.eng.call(c.client, *cmd, argv, c.now),
-            Err(reason) => c.client.out.error(&format!(
+        match eng.acl_check(client, cmd, &argv, ferrokv_acl::Context::Multi) {
+            Ok(()) => eng.call(client, cmd, &argv, now),
+            Err(reason) => client.out.error(&format!(
                 "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}",
                 exec_denial_reason(reason)
             )),
         }
+        if let Some(busy) = eng.scripts.busy.as_mut().filter(|b| b.client == client.id) {
+            busy.exec_rest = Some(queue);
+            eng.in_exec = false;
+            return;
+        }
     }
-    c.eng.in_exec = false;
+    eng.in_exec = false;
     // The transaction's writes reach the AOF and replicas as one MULTI/EXEC block.
-    c.eng.feed.end_unit(true);
-    discard_transaction(c.eng, c.client);
-    Ok(())
+    eng.feed.end_unit(true);
+    discard_transaction(eng, client);
 }
 
 pub fn watch(c: &mut Ctx) -> CmdResult {
