@@ -89,6 +89,11 @@ pub(crate) fn suspended(
 }
 
 impl Engine {
+    /// True while a client's script is suspended between slices.
+    pub fn script_busy(&self) -> bool {
+        self.scripts.busy.is_some()
+    }
+
     /// True while client `id` waits on its suspended script.
     pub fn script_suspended(&self, id: ClientId) -> bool {
         self.scripts.busy.as_ref().is_some_and(|b| b.client == id)

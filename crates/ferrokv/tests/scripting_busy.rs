@@ -121,6 +121,46 @@ fn a_script_that_wrote_is_unkillable_and_its_writes_reach_the_replica() {
     assert_eq!(ours, unkillable_scenario(&rs));
 }
 
+/// A read-only script looping on a replica: the replica's clients get BUSY and SCRIPT
+/// KILL stops it; a master's write meanwhile waits for the script (which sees no change it
+/// did not make), then arrives.
+fn replica_loop_scenario(master: &Server, replica: &Server) -> Vec<String> {
+    let mut t = Vec::new();
+    let (mut m, mut other) = (master.raw(), replica.raw());
+    assert_eq!(m.cmd(&[b"SET", b"k", b"1"]), b"+OK\r\n");
+    let synced = wait_until(Duration::from_secs(10), || other.cmd(&[b"GET", b"k"]) == b"$1\r\n1\r\n");
+    assert!(synced, "the replica never got k");
+    assert_eq!(other.cmd(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"100"]), b"+OK\r\n");
+    let script = b"local before = redis.call('GET', KEYS[1])
+local n = 0
+while true do
+  n = n + 1
+  if n % 100000 == 0 and redis.call('GET', KEYS[1]) ~= before then return 'the dataset changed' end
+end";
+    let mut looping = replica.raw();
+    start_long(replica, &mut looping, &[b"EVAL_RO", script, b"1", b"k"]);
+    assert_eq!(m.cmd(&[b"SET", b"k", b"2"]), b"+OK\r\n");
+    // Time for the write to reach the replica, had it not waited.
+    std::thread::sleep(Duration::from_millis(300));
+    for cmd in [&[&b"GET"[..], b"k"][..], &[b"SCRIPT", b"KILL"]] {
+        t.push(text(&other.cmd(cmd)));
+    }
+    t.push(reply_of(&mut looping));
+    let arrived = wait_until(Duration::from_secs(10), || other.cmd(&[b"GET", b"k"]) == b"$1\r\n2\r\n");
+    t.push(format!("the master's write arrived: {arrived}"));
+    t
+}
+
+#[test]
+fn a_loop_on_a_replica_is_killed_and_the_master_stream_waits_for_it() {
+    let fk = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let fk_replica = Server::start(&["--replicaof", "127.0.0.1", &fk.port.to_string()]);
+    let ours = replica_loop_scenario(&fk, &fk_replica);
+    let Some(rs) = Server::start_redis(&["--repl-diskless-sync-delay", "0"]) else { return };
+    let Some(rs_replica) = Server::start_redis(&["--replicaof", "127.0.0.1", &rs.port.to_string()]) else { return };
+    assert_eq!(ours, replica_loop_scenario(&rs, &rs_replica));
+}
+
 #[test]
 fn shutdown_nosave_stops_a_server_running_a_long_script() {
     let dir = TempDir::new("busy-shutdown");

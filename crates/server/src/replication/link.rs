@@ -178,10 +178,26 @@ async fn handshake_and_follow<S: AsyncRead + AsyncWrite + Unpin>(
         Some(Action::FullResync { replid, offset }) => {
             shared.engine.lock().link_state(LinkState::Transfer, now_ms());
             let (dbs, functions) = transfer(shared, stream, &mut buf, timeout, &replid).await?;
-            let ack = {
-                let mut e = shared.engine.lock();
-                e.link_full_sync_done(dbs, functions, replid, offset, now_ms());
-                e.replica_ack_command()
+            // Not under a client's suspended script (see `wait_for_script`).
+            let mut synced = Some((dbs, functions));
+            let ack = loop {
+                let ack = {
+                    let mut e = shared.engine.lock();
+                    match synced.take() {
+                        Some((dbs, functions)) if !e.script_busy() => {
+                            e.link_full_sync_done(dbs, functions, replid.clone(), offset, now_ms());
+                            Some(e.replica_ack_command())
+                        }
+                        later => {
+                            synced = later;
+                            None
+                        }
+                    }
+                };
+                match ack {
+                    Some(ack) => break ack,
+                    None => wait_for_script().await,
+                }
             };
             stream.write_all(&ack).await.map_err(|e| e.to_string())?;
         }
@@ -478,6 +494,10 @@ async fn follow_stream<S: AsyncRead + AsyncWrite + Unpin>(
     let mut run = 0usize;
     loop {
         let mut replies: Vec<u8> = Vec::new();
+        if buf.len() > run && shared.engine.lock().script_busy() {
+            wait_for_script().await;
+            continue;
+        }
         if buf.len() > run {
             let mut e = shared.engine.lock();
             if e.repl.frozen_until.is_some() {
@@ -519,6 +539,13 @@ async fn follow_stream<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     }
+}
+
+/// A client's script is suspended between slices (engine/src/busy.rs): the master's
+/// stream waits until it ends, as on a Redis replica, so the script sees no change it did
+/// not make. Reading from the master waits too (its bytes stay in the socket).
+async fn wait_for_script() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
 }
 
 /// Runs the whole commands `buf` holds after its first `run` bytes as the master client
