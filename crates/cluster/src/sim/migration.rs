@@ -64,6 +64,29 @@ fn an_orphaned_master_gets_the_smallest_replica_of_the_best_served_master() {
 }
 
 #[test]
+fn a_replica_that_sees_the_cluster_down_does_not_migrate() {
+    // Barrier 0, so that only the cluster state holds replica 3 back: cut off right after
+    // master 1 is orphaned, 3 soon sees no majority of masters (state fail) and must not
+    // move; 6 is not the candidate (3 has the smaller id, failing or not). Once healed,
+    // 3 moves, the delay counted from the heal.
+    let mut sim = Sim::formed(7, &REPLICAS);
+    sim.set_policy(|s| s.migration_barrier = 0);
+    let stopped_at = sim.now;
+    orphan_master_1(&mut sim);
+    sim.partition(&[3]);
+    assert!(sim.run_until(5 * NODE_TIMEOUT, |s| s.core(3).state() == ClusterState::Fail), "3 still sees state ok");
+    sim.run(3 * MIGRATION_DELAY);
+    assert!(moves(&sim, 3, stopped_at).is_empty(), "3 migrated while it saw the cluster down");
+    assert!(moves(&sim, 6, stopped_at).is_empty(), "6 migrated although 3 has the smaller id");
+    sim.heal();
+    let healed_at = sim.now;
+    let rest = [0, 1, 2, 3, 5, 6];
+    assert!(sim.run_until(10 * MIGRATION_DELAY, |s| everyone_sees_replica_of(s, &rest, 3, 1)), "3 did not move");
+    let at = sim.events.iter().find(|(_, i, o)| *i == 3 && *o == Output::BecomeReplicaOf(name_of(1))).map(|e| e.0);
+    assert!(at.expect("3's move is an event") >= healed_at + MIGRATION_DELAY);
+}
+
+#[test]
 fn the_migration_barrier_keeps_replicas_home() {
     let mut sim = Sim::formed(7, &REPLICAS);
     // Master 0 would be left with one replica: a barrier of 2 forbids that.
