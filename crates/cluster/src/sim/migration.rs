@@ -117,6 +117,18 @@ fn no_migration_when_replica_migration_is_off() {
 }
 
 #[test]
+fn masters_with_replicas_are_targets_again_after_a_restart() {
+    // nodes.conf does not hold the mark (Redis never writes it): loading rebuilds it from
+    // who replicates whom, before any message arrives.
+    let mut sim = Sim::formed(7, &[(3, 0), (4, 2), (5, 2), (6, 0)]);
+    sim.stop(3);
+    sim.restart(3);
+    assert!(sim.sees_flag(3, 0, flags::MIGRATE_TO) && sim.sees_flag(3, 2, flags::MIGRATE_TO));
+    assert!(!sim.sees_flag(3, 1, flags::MIGRATE_TO), "master 1 never had a replica");
+    assert!(!sim.nodes[3].saved.contains("migrate"), "the mark is never saved");
+}
+
+#[test]
 fn a_master_that_never_had_replicas_gets_none() {
     // Master 1 was never given a replica; masters 0 and 2 have two each.
     let mut sim = Sim::formed(7, &[(3, 0), (4, 2), (5, 2), (6, 0)]);
