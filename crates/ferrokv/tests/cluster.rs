@@ -60,6 +60,16 @@ fn single_node_commands_and_redirections() {
     assert_eq!(error_of(port, &["GET", "foo"]), "CLUSTERDOWN Hash slot not served");
     assert_eq!(cluster_field(port, "cluster_state"), "fail");
     assert_eq!(error_of(port, &["GET", "{t}b"]), "CLUSTERDOWN The cluster is down");
+    // CONFIG SET of the cluster policies takes effect at once: reads while down, then no
+    // need for full coverage (the state is ok again at the next tick).
+    assert_eq!(text(port, &["CONFIG", "SET", "cluster-allow-reads-when-down", "yes"]), "OK");
+    assert_eq!(text(port, &["GET", "{t}b"]), "2");
+    let read_only = "CLUSTERDOWN The cluster is down and only accepts read commands";
+    assert_eq!(error_of(port, &["SET", "{t}b", "3"]), read_only);
+    assert_eq!(text(port, &["CONFIG", "SET", "cluster-require-full-coverage", "no"]), "OK");
+    wait_state_ok(&[port], Duration::from_secs(5));
+    assert_eq!(text(port, &["SET", "{t}b", "3"]), "OK");
+    assert_eq!(error_of(port, &["GET", "foo"]), "CLUSTERDOWN Hash slot not served");
     assert_eq!(text(port, &["CLUSTER", "BUMPEPOCH"]), "BUMPED 1");
     assert_eq!(text(port, &["CLUSTER", "BUMPEPOCH"]), "STILL 1");
     assert_eq!(error_of(port, &["CLUSTER", "SET-CONFIG-EPOCH", "5"]), "ERR Node config epoch is already non-zero");
