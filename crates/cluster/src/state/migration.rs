@@ -9,6 +9,7 @@
 use super::{Cluster, ClusterState};
 use crate::bus::NodeName;
 use crate::nodes_conf::flags;
+use std::collections::HashMap;
 
 /// How long a master must stay orphaned before a replica migrates to it, in ms
 /// (CLUSTER_SLAVE_MIGRATION_DELAY).
@@ -30,10 +31,16 @@ impl Cluster {
         self.nodes.iter().filter(|n| n.is_replica() && n.replica_of.as_ref() == Some(master) && !n.failing()).count()
     }
 
-    fn orphaned(&self, name: &NodeName) -> bool {
-        self.node(name).is_some_and(|n| {
-            n.is_master() && !n.failing() && n.flags & flags::MIGRATE_TO != 0 && self.working_replicas(name) == 0
-        })
+    /// [`Cluster::working_replicas`] of every node that has any, in one pass over the
+    /// table (this runs on every tick of every replica).
+    fn working_replica_counts(&self) -> HashMap<NodeName, usize> {
+        let mut counts = HashMap::new();
+        for replica in self.nodes.iter().filter(|n| n.is_replica() && !n.failing()) {
+            if let Some(master) = replica.replica_of {
+                *counts.entry(master).or_insert(0) += 1;
+            }
+        }
+        counts
     }
 
     /// Every tick of a replica. Redis's clusterCron survey first: some healthy master is
@@ -44,6 +51,8 @@ impl Cluster {
     pub(super) fn handle_replica_migration(&mut self, now: u64) {
         let me = self.myself();
         let Some(my_master) = me.replica_of.filter(|_| me.is_replica()) else { return };
+        let working = self.working_replica_counts();
+        let count = |name: &NodeName| working.get(name).copied().unwrap_or(0);
         let (mut orphans, mut most, mut mine) = (0, 0, 0);
         for node in &self.nodes {
             let skipped = node.name == self.myself
@@ -53,17 +62,17 @@ impl Cluster {
             if skipped {
                 continue;
             }
-            let working = self.working_replicas(&node.name);
-            if working == 0 && node.numslots > 0 && node.flags & flags::MIGRATE_TO != 0 {
+            let replicas = count(&node.name);
+            if replicas == 0 && node.numslots > 0 && node.flags & flags::MIGRATE_TO != 0 {
                 orphans += 1;
             }
-            most = most.max(working);
+            most = most.max(replicas);
             if node.name == my_master {
-                mine = working;
+                mine = replicas;
             }
         }
         let possible = orphans > 0 && most >= 2 && mine == most && self.settings.allow_replica_migration;
-        if !possible || !self.migrate_if_candidate(now, my_master, most) {
+        if !possible || !self.migrate_if_candidate(now, my_master, most, &working) {
             for node in &mut self.nodes {
                 node.orphaned_since = None;
             }
@@ -72,7 +81,13 @@ impl Cluster {
 
     /// clusterHandleSlaveMigration. False when it stopped before looking at the masters
     /// (cluster down, or our master would keep too few replicas).
-    fn migrate_if_candidate(&mut self, now: u64, my_master: NodeName, most: usize) -> bool {
+    fn migrate_if_candidate(
+        &mut self,
+        now: u64,
+        my_master: NodeName,
+        most: usize,
+        working: &HashMap<NodeName, usize>,
+    ) -> bool {
         if self.state != ClusterState::Ok {
             return false;
         }
@@ -86,31 +101,29 @@ impl Cluster {
         if staying <= self.settings.migration_barrier {
             return false;
         }
+        let count = |name: &NodeName| working.get(name).copied().unwrap_or(0);
         let mut target: Option<NodeName> = None;
-        let mut candidate = self.myself;
-        let names: Vec<NodeName> = self.nodes.iter().map(|n| n.name).collect();
-        for name in names {
-            let orphaned = self.orphaned(&name);
-            let Some(node) = self.node_mut(&name) else { continue };
+        for node in &mut self.nodes {
+            let orphaned =
+                node.is_master() && !node.failing() && node.flags & flags::MIGRATE_TO != 0 && count(&node.name) == 0;
             if orphaned {
                 if target.is_none() && node.numslots > 0 {
-                    target = Some(name);
+                    target = Some(node.name);
                 }
                 node.orphaned_since.get_or_insert(now);
             } else {
                 node.orphaned_since = None;
             }
-            let is_master = node.is_master();
-            // The replica with the smallest id among those of the best-served masters
-            // (failing ones included, as Redis counts them) is the one that moves.
-            if is_master && self.working_replicas(&name) == most {
-                for replica in self.nodes.iter().filter(|n| n.is_replica() && n.replica_of == Some(name)) {
-                    if replica.name < candidate {
-                        candidate = replica.name;
-                    }
-                }
-            }
         }
+        // The replica with the smallest id among those of the best-served masters
+        // (failing replicas included, as Redis counts them) is the one that moves.
+        let best_served = |master: &NodeName| self.node(master).is_some_and(|m| m.is_master()) && count(master) == most;
+        let candidate = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_replica() && n.replica_of.as_ref().is_some_and(best_served))
+            .map(|n| n.name)
+            .fold(self.myself, |smallest, name| smallest.min(name));
         let Some(target) = target else { return true };
         let waited = self.node(&target).and_then(|n| n.orphaned_since).map_or(0, |since| now.saturating_sub(since));
         if candidate == self.myself && waited > MIGRATION_DELAY {
