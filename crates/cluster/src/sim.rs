@@ -14,6 +14,7 @@ use crate::state::{Cluster, ClusterState, LinkId, Origin, Output, Settings};
 use std::collections::{HashMap, HashSet, VecDeque};
 
 mod chaos;
+mod migration;
 mod rules;
 
 const NODE_TIMEOUT: u64 = 1000;
@@ -52,13 +53,16 @@ pub(crate) struct Sim {
     pub events: Vec<(u64, usize, Output)>,
     /// Every FAILOVER_AUTH_ACK sent: (voter, its current epoch).
     pub acks: Vec<(usize, u64)>,
+    /// Applied to every node's settings, now and when it restarts (CONFIG SET).
+    policy: fn(&mut Settings),
 }
 
-fn settings(index: usize, seed: u64) -> Settings {
+fn settings(index: usize, seed: u64, policy: fn(&mut Settings)) -> Settings {
     let port = 7000 + index as u16;
     let mut s = Settings::new(port, seed * 1000 + index as u64);
     s.ip = "127.0.0.1".into();
     s.node_timeout = NODE_TIMEOUT;
+    policy(&mut s);
     s
 }
 
@@ -79,9 +83,10 @@ impl Sim {
             link_ids: HashMap::new(),
             events: Vec::new(),
             acks: Vec::new(),
+            policy: |_| {},
         };
         for i in 0..count {
-            let core = Cluster::with_name(settings(i, seed), name_of(i), sim.now);
+            let core = Cluster::with_name(settings(i, seed, sim.policy), name_of(i), sim.now);
             // Timers start out of phase, as real nodes do.
             let next_tick = sim.now + (i as u64 * 37 + seed * 11) % 100;
             sim.nodes.push(SimNode { core, up: true, saved: String::new(), synced: String::new(), next_tick });
@@ -137,7 +142,8 @@ impl Sim {
     fn restart_from(&mut self, i: usize, power_loss: bool) {
         let text = if power_loss { &self.nodes[i].synced } else { &self.nodes[i].saved };
         let conf = nodes_conf::parse("sim nodes.conf", text).expect("saved config parses");
-        self.nodes[i].core = Cluster::from_conf(settings(i, self.seed), &conf, self.now).expect("saved config loads");
+        let settings = settings(i, self.seed, self.policy);
+        self.nodes[i].core = Cluster::from_conf(settings, &conf, self.now).expect("saved config loads");
         self.nodes[i].up = true;
         self.link_ids.retain(|(owner, _), _| *owner != i);
     }
@@ -251,6 +257,14 @@ impl Sim {
         let now = self.now;
         let out = self.nodes[i].core.manual_failover(now, force, takeover).expect("CLUSTER FAILOVER");
         self.apply(i, out);
+    }
+
+    /// As a CONFIG SET of cluster policies on every node.
+    pub fn set_policy(&mut self, policy: fn(&mut Settings)) {
+        self.policy = policy;
+        for node in &mut self.nodes {
+            policy(node.core.settings_mut());
+        }
     }
 
     pub fn set_offset(&mut self, i: usize, offset: u64) {

@@ -310,6 +310,7 @@ impl Engine {
         if changed.contains(&pid("maxmemory-clients")) {
             self.recount_clients_memory();
         }
+        self.cluster_config_changed(changed);
         if changed.contains(&pid("acl-pubsub-default")) {
             self.acl.set_pubsub_default(crate::acl::pubsub_default_all(&self.cfg));
         }

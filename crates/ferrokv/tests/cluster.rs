@@ -4,184 +4,12 @@
 
 mod common;
 
+mod cluster_support;
+
+use cluster_support::*;
 use common::{free_port, redis_tool, run_python_scenario, wait_until, Server};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Short, so failure detection and failover fit in a test (the default is 15 s).
-const NODE_TIMEOUT_MS: u64 = 2000;
-
-fn node_args(bus: &str) -> Vec<String> {
-    let timeout = NODE_TIMEOUT_MS.to_string();
-    ["--cluster-enabled", "yes", "--cluster-port", bus, "--cluster-node-timeout", &timeout]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-}
-
-/// A ferrokv cluster node with a bus port of its own.
-fn ferrokv_node(extra: &[&str]) -> Server {
-    let bus = free_port().to_string();
-    let mut args = node_args(&bus);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Server::start(&refs)
-}
-
-/// A Debian redis-server cluster node, or None when it is not installed (skipped).
-fn redis_node() -> Option<Server> {
-    let bus = free_port().to_string();
-    let args = node_args(&bus);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Server::start_redis(&refs)
-}
-
-fn query(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-    let mut c = client.get_connection_with_timeout(Duration::from_secs(5))?;
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(&mut c)
-}
-
-fn text(port: u16, args: &[&str]) -> String {
-    match query(port, args) {
-        Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
-        Ok(redis::Value::SimpleString(s)) => s,
-        Ok(redis::Value::VerbatimString { text, .. }) => text,
-        Ok(redis::Value::Int(n)) => n.to_string(),
-        Ok(redis::Value::Okay) => "OK".to_string(),
-        Ok(other) => format!("{other:?}"),
-        Err(e) => format!("ERROR {e}"),
-    }
-}
-
-fn error_of(port: u16, args: &[&str]) -> String {
-    match query(port, args) {
-        Err(e) => {
-            let code = e.code().unwrap_or("").to_string();
-            let detail = e.detail().unwrap_or("").to_string();
-            format!("{code} {detail}").trim().to_string()
-        }
-        Ok(v) => panic!("{args:?} succeeded with {v:?}"),
-    }
-}
-
-fn config_get(port: u16, name: &str) -> String {
-    let Ok(redis::Value::Array(items)) = query(port, &["CONFIG", "GET", name]) else { panic!("CONFIG GET {name}") };
-    match items.get(1) {
-        Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
-        other => panic!("CONFIG GET {name}: {other:?}"),
-    }
-}
-
-/// Starts a node again as itself: same port, bus port and directory (so its nodes.conf).
-fn restart_node(old: &Server, port: u16, bus_port: &str) -> Server {
-    let (port, timeout) = (port.to_string(), NODE_TIMEOUT_MS.to_string());
-    let dir = old.dir.path().to_str().expect("utf8").to_string();
-    Server::start(&[
-        "--cluster-enabled",
-        "yes",
-        "--cluster-port",
-        bus_port,
-        "--cluster-node-timeout",
-        &timeout,
-        "--port",
-        &port,
-        "--dir",
-        &dir,
-    ])
-}
-
-fn cluster_field(port: u16, field: &str) -> String {
-    text(port, &["CLUSTER", "INFO"])
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default()
-}
-
-fn wait_state_ok(ports: &[u16], limit: Duration) {
-    let ok = wait_until(limit, || ports.iter().all(|&p| cluster_field(p, "cluster_state") == "ok"));
-    let states: Vec<String> = ports.iter().map(|&p| format!("{p}: {}", text(p, &["CLUSTER", "INFO"]))).collect();
-    assert!(ok, "cluster_state is not ok everywhere after {limit:?}:\n{}", states.join("\n"));
-}
-
-/// Runs a redis tool with a time bound; returns (success, stdout + stderr).
-fn run_tool(program: &str, args: &[String], limit: Duration) -> (bool, String) {
-    let bin = redis_tool(program).unwrap_or_else(|| panic!("{program} is required for the cluster tests"));
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn redis tool");
-    let common::Finished { exited, status, out, err } = common::finish_child(&mut child, limit);
-    (exited && status.success(), format!("{out}{err}"))
-}
-
-fn create_cluster(ports: &[u16], replicas: usize) {
-    let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
-    args.extend(ports.iter().map(|p| format!("127.0.0.1:{p}")));
-    args.extend(["--cluster-replicas".into(), replicas.to_string(), "--cluster-yes".into()]);
-    let (ok, out) = run_tool("redis-cli", &args, Duration::from_secs(60));
-    assert!(ok && out.contains("[OK] All 16384 slots covered"), "redis-cli --cluster create failed:\n{out}");
-}
-
-fn check_cluster(port: u16) {
-    let args = vec!["--cluster".into(), "check".into(), format!("127.0.0.1:{port}")];
-    let (ok, out) = run_tool("redis-cli", &args, Duration::from_secs(30));
-    assert!(ok && !out.contains("[ERR]") && !out.contains("[WARNING]"), "redis-cli --cluster check:\n{out}");
-}
-
-/// Which port serves a slot, from CLUSTER SLOTS as `port` sees it.
-fn slot_map(port: u16) -> Vec<(u16, u16, u16)> {
-    let Ok(redis::Value::Array(ranges)) = query(port, &["CLUSTER", "SLOTS"]) else { panic!("CLUSTER SLOTS") };
-    let mut map = Vec::new();
-    for range in ranges {
-        let redis::Value::Array(items) = range else { continue };
-        let (Some(redis::Value::Int(start)), Some(redis::Value::Int(end)), Some(redis::Value::Array(master))) =
-            (items.first(), items.get(1), items.get(2))
-        else {
-            continue;
-        };
-        if let Some(redis::Value::Int(p)) = master.get(1) {
-            map.push((*start as u16, *end as u16, *p as u16));
-        }
-    }
-    map
-}
-
-fn owner_port(map: &[(u16, u16, u16)], slot: u16) -> u16 {
-    map.iter().find(|(s, e, _)| (*s..=*e).contains(&slot)).map(|r| r.2).expect("slot covered")
-}
-
-fn key_slot(port: u16, key: &str) -> u16 {
-    match query(port, &["CLUSTER", "KEYSLOT", key]) {
-        Ok(redis::Value::Int(n)) => n as u16,
-        other => panic!("KEYSLOT: {other:?}"),
-    }
-}
-
-/// Writes then reads `n` keys, each on the node CLUSTER SLOTS names, following a MOVED
-/// (a failover may move slots meanwhile) at most a few times.
-fn write_and_read(entry: u16, n: usize, tag: &str) {
-    let map = slot_map(entry);
-    for i in 0..n {
-        let key = format!("{tag}:{i}");
-        let slot = key_slot(entry, &key);
-        let port = owner_port(&map, slot);
-        assert_eq!(text(port, &["SET", &key, &i.to_string()]), "OK", "SET {key} on {port}");
-    }
-    for i in 0..n {
-        let key = format!("{tag}:{i}");
-        let port = owner_port(&map, key_slot(entry, &key));
-        assert_eq!(text(port, &["GET", &key]), i.to_string(), "GET {key} on {port}");
-    }
-}
 
 #[test]
 fn single_node_commands_and_redirections() {
@@ -232,6 +60,16 @@ fn single_node_commands_and_redirections() {
     assert_eq!(error_of(port, &["GET", "foo"]), "CLUSTERDOWN Hash slot not served");
     assert_eq!(cluster_field(port, "cluster_state"), "fail");
     assert_eq!(error_of(port, &["GET", "{t}b"]), "CLUSTERDOWN The cluster is down");
+    // CONFIG SET of the cluster policies takes effect at once: reads while down, then no
+    // need for full coverage (the state is ok again at the next tick).
+    assert_eq!(text(port, &["CONFIG", "SET", "cluster-allow-reads-when-down", "yes"]), "OK");
+    assert_eq!(text(port, &["GET", "{t}b"]), "2");
+    let read_only = "CLUSTERDOWN The cluster is down and only accepts read commands";
+    assert_eq!(error_of(port, &["SET", "{t}b", "3"]), read_only);
+    assert_eq!(text(port, &["CONFIG", "SET", "cluster-require-full-coverage", "no"]), "OK");
+    wait_state_ok(&[port], Duration::from_secs(5));
+    assert_eq!(text(port, &["SET", "{t}b", "3"]), "OK");
+    assert_eq!(error_of(port, &["GET", "foo"]), "CLUSTERDOWN Hash slot not served");
     assert_eq!(text(port, &["CLUSTER", "BUMPEPOCH"]), "BUMPED 1");
     assert_eq!(text(port, &["CLUSTER", "BUMPEPOCH"]), "STILL 1");
     assert_eq!(error_of(port, &["CLUSTER", "SET-CONFIG-EPOCH", "5"]), "ERR Node config epoch is already non-zero");
@@ -611,20 +449,6 @@ fn open_slots_transactions_and_scripts() {
     assert_eq!(error_of(a.port, &["GET", "{c}k"]), format!("MOVED {c_slot} 127.0.0.1:{}", b.port));
 }
 
-/// The replica of `master_port` (a node whose CLUSTER NODES says it replicates it).
-fn replica_of(ports: &[u16], master_port: u16) -> u16 {
-    let id = text(master_port, &["CLUSTER", "MYID"]);
-    ports
-        .iter()
-        .copied()
-        .find(|&p| text(p, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself,slave") && l.contains(&id)))
-        .expect("a replica")
-}
-
-fn is_master(port: u16) -> bool {
-    text(port, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself,master"))
-}
-
 /// CLUSTER FAILOVER in its three forms, each moving a master's slots to its replica
 /// while the old master stays up (and becomes a replica).
 #[test]
@@ -661,4 +485,95 @@ fn manual_failover_default_force_and_takeover() {
     }
     write_and_read(ports[0], 100, "mf");
     check_cluster(ports[0]);
+}
+
+/// CLUSTER NODES as `port` sees it: (id, client port, is a replica, master id or "-").
+fn nodes_table(port: u16) -> Vec<(String, u16, bool, String)> {
+    text(port, &["CLUSTER", "NODES"])
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let addr = fields.get(1)?.split('@').next()?;
+            let node_port = addr.rsplit(':').next()?.parse().ok()?;
+            let replica = fields.get(2)?.split(',').any(|f| f == "slave");
+            Some((fields[0].to_string(), node_port, replica, fields.get(3)?.to_string()))
+        })
+        .collect()
+}
+
+/// Replica migration with real processes: 3 masters and 4 replicas (redis-cli gives the
+/// seventh node to one master as a second replica). The only replica of another master is
+/// killed; while `cluster-migration-barrier` is 2 (set by CONFIG SET) nothing moves; once
+/// it is 1 again, the second master's replica with the smallest id moves to the orphan,
+/// no sooner than 5 s later.
+#[test]
+fn replica_migration_gives_an_orphaned_master_a_replica() {
+    let mut nodes: Vec<Server> = (0..7).map(|_| ferrokv_node(&[])).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    create_cluster(&ports, 1);
+    wait_state_ok(&ports, Duration::from_secs(20));
+    // Every node knows every replica's master (a node that never heard from a replica
+    // since it was made one could not know whose it was once it dies).
+    let roles = |p: u16| {
+        let mut replicas: Vec<(String, String)> =
+            nodes_table(p).into_iter().filter(|n| n.2).map(|n| (n.0, n.3)).collect();
+        replicas.sort();
+        replicas
+    };
+    let roles_known = wait_until(Duration::from_secs(10), || {
+        let first = roles(ports[0]);
+        first.len() == 4 && ports.iter().all(|&p| roles(p) == first)
+    });
+    assert!(roles_known, "the replicas are not known as such:\n{}", text(ports[0], &["CLUSTER", "NODES"]));
+    let table = nodes_table(ports[0]);
+    let replicas_of = |id: &str| -> Vec<(String, u16)> {
+        table.iter().filter(|n| n.2 && n.3 == id).map(|n| (n.0.clone(), n.1)).collect()
+    };
+    let masters: Vec<(String, u16)> = table.iter().filter(|n| !n.2).map(|n| (n.0.clone(), n.1)).collect();
+    assert_eq!(masters.len(), 3, "{table:?}");
+    let rich = masters.iter().find(|m| replicas_of(&m.0).len() == 2).expect("a master with two replicas");
+    let poor = masters.iter().find(|m| replicas_of(&m.0).len() == 1).expect("a master with one replica");
+    let mut rich_replicas = replicas_of(&rich.0);
+    rich_replicas.sort();
+    let (mover, stayer) = (rich_replicas[0].clone(), rich_replicas[1].clone());
+    let (orphaning_id, orphaning) = replicas_of(&poor.0)[0].clone();
+    let alive: Vec<u16> = ports.iter().copied().filter(|&p| p != orphaning).collect();
+    let set_barrier = |barrier: &str| {
+        for &p in &alive {
+            assert_eq!(text(p, &["CONFIG", "SET", "cluster-migration-barrier", barrier]), "OK");
+        }
+    };
+    let follows =
+        |port: u16, id: &str, master: &str| nodes_table(port).iter().any(|n| n.0 == id && n.2 && n.3 == master);
+
+    set_barrier("2");
+    let victim = ports.iter().position(|&p| p == orphaning).expect("the poor master's replica");
+    nodes[victim].kill9();
+    let failed = wait_until(Duration::from_millis(NODE_TIMEOUT_MS + 5000), || {
+        let nodes = text(mover.1, &["CLUSTER", "NODES"]);
+        let line = nodes.lines().find(|l| l.starts_with(orphaning_id.as_str()));
+        line.and_then(|l| l.split(' ').nth(2)).is_some_and(|flags| flags.split(',').any(|f| f == "fail"))
+    });
+    assert!(failed, "the killed replica is not flagged fail:\n{}", text(mover.1, &["CLUSTER", "NODES"]));
+    // The barrier holds: longer than the 5 s delay, nobody moves.
+    let moved_anyway = wait_until(Duration::from_millis(6000), || follows(mover.1, &mover.0, &poor.0));
+    assert!(!moved_anyway, "a replica migrated although its master would keep fewer than the barrier");
+
+    set_barrier("1");
+    let allowed_at = Instant::now();
+    let moved = wait_until(Duration::from_secs(12), || follows(mover.1, &mover.0, &poor.0));
+    assert!(moved, "replica {} did not migrate to {}:\n{}", mover.1, poor.1, text(mover.1, &["CLUSTER", "NODES"]));
+    let took = allowed_at.elapsed();
+    assert!(took >= Duration::from_millis(4900), "migrated {took:?} after the barrier allowed it (5 s delay)");
+    eprintln!("replica migrated {took:?} after CONFIG SET cluster-migration-barrier 1");
+    let synced = wait_until(Duration::from_secs(10), || {
+        let info = text(mover.1, &["INFO", "replication"]);
+        info.contains(&format!("master_port:{}", poor.1)) && info.contains("master_link_status:up")
+    });
+    assert!(synced, "the migrated replica does not replicate its new master");
+    let agreed = wait_until(Duration::from_secs(10), || alive.iter().all(|&p| follows(p, &mover.0, &poor.0)));
+    assert!(agreed, "not every node sees the migration");
+    // Only one moves: the rich master keeps its other replica.
+    assert!(follows(stayer.1, &stayer.0, &rich.0));
+    wait_state_ok(&alive, Duration::from_secs(10));
 }

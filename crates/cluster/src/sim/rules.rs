@@ -278,13 +278,13 @@ fn resharding_fsyncs_only_the_epoch_bump() {
         assert_eq!(fsyncs(&out), [false], "migrating {slot}");
         sim.apply(s, out);
         let epoch = sim.core(t).myself().config_epoch;
-        let out = sim.nodes[t].core.set_slot_node(slot, &target, 0, true).expect("node on the target");
+        let out = sim.nodes[t].core.set_slot_node(slot, &target, 0).expect("node on the target");
         let bumped = sim.core(t).myself().config_epoch != epoch;
         assert_eq!(bumped, slot == first, "the target bumps its epoch on its first import only");
         assert_eq!(fsyncs(&out), [bumped], "the target closes {slot}: fsynced iff its epoch moved");
         sim.apply(t, out);
         for i in [s, o] {
-            let out = sim.nodes[i].core.set_slot_node(slot, &target, 0, true).expect("node elsewhere");
+            let out = sim.nodes[i].core.set_slot_node(slot, &target, 0).expect("node elsewhere");
             assert_eq!(fsyncs(&out), [false], "node {i} closes {slot}");
             sim.apply(i, out);
         }

@@ -33,15 +33,9 @@ impl Cluster {
 
     /// CLUSTER SETSLOT <slot> NODE <id>. `keys_in_slot` is how many keys this node holds
     /// in the slot. A master left without slots becomes a replica of the new owner when
-    /// `allow_replica_migration` (cluster-allow-replica-migration), as Redis does; closing
-    /// an import on ourselves bumps our config epoch so the cluster adopts the change.
-    pub fn set_slot_node(
-        &mut self,
-        slot: u16,
-        owner: &NodeName,
-        keys_in_slot: usize,
-        allow_replica_migration: bool,
-    ) -> Result<Vec<Output>, String> {
+    /// cluster-allow-replica-migration is yes, as Redis does; closing an import on
+    /// ourselves bumps our config epoch so the cluster adopts the change.
+    pub fn set_slot_node(&mut self, slot: u16, owner: &NodeName, keys_in_slot: usize) -> Result<Vec<Output>, String> {
         let Some(target) = self.node(owner) else {
             return Err(format!("ERR Unknown node {}", crate::bus::name_to_string(owner)));
         };
@@ -59,7 +53,7 @@ impl Cluster {
             self.migrating.remove(&slot);
         }
         self.set_owner(slot, Some(*owner));
-        if was_mine && *owner != me && self.slot_count(&me) == 0 && allow_replica_migration {
+        if was_mine && *owner != me && self.slot_count(&me) == 0 && self.settings.allow_replica_migration {
             self.set_my_master(*owner);
         }
         if *owner == me && self.importing.remove(&slot).is_some() {

@@ -14,6 +14,7 @@
 mod admin;
 mod failover;
 mod manual;
+pub(crate) mod migration;
 mod receive;
 
 use crate::bus::{self, Body, Gossip, Header, Message, NodeName, SlotBitmap, NAME_LEN};
@@ -41,6 +42,12 @@ pub struct Settings {
     pub replica_validity_factor: u64,
     /// repl-ping-replica-period, in ms (part of the data-age limit).
     pub repl_ping_replica_period: u64,
+    /// cluster-allow-replica-migration: a replica may move to an orphaned master, and a
+    /// master left without slots by a SETSLOT or UPDATE follows their new owner.
+    pub allow_replica_migration: bool,
+    /// cluster-migration-barrier: how many working replicas a master keeps when one of
+    /// its replicas migrates away.
+    pub migration_barrier: usize,
     /// The address this node announces (an empty ip lets peers use the one they see).
     pub ip: String,
     pub port: u16,
@@ -59,6 +66,8 @@ impl Settings {
             replica_no_failover: false,
             replica_validity_factor: 10,
             repl_ping_replica_period: 10_000,
+            allow_replica_migration: true,
+            migration_barrier: 1,
             ip: String::new(),
             port,
             cport: port.wrapping_add(10000),
@@ -135,6 +144,9 @@ pub struct Node {
     pub created: u64,
     /// The outbound link was opened (the first PING or MEET went out on it).
     pub link_since: Option<u64>,
+    /// Since when this master has been seen orphaned by the replica-migration check
+    /// (Redis's orphaned_time; None: not orphaned when last checked).
+    pub orphaned_since: Option<u64>,
 }
 
 impl Node {
@@ -160,6 +172,7 @@ impl Node {
             numslots: 0,
             created: now,
             link_since: None,
+            orphaned_since: None,
         }
     }
 
@@ -322,6 +335,10 @@ impl Cluster {
             // This run's announced hostname wins over the file's.
             me.hostname = hostname;
         }
+        let masters_with_replicas: Vec<NodeName> = cluster.nodes.iter().filter_map(|n| n.replica_of).collect();
+        for master in masters_with_replicas {
+            cluster.mark_migration_target(&master);
+        }
         cluster.current_epoch = conf.current_epoch;
         cluster.last_vote_epoch = conf.last_vote_epoch;
         cluster.update_state();
@@ -427,6 +444,12 @@ impl Cluster {
     }
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+    /// CONFIG SET of a cluster directive: the policies (timeouts, coverage, failover and
+    /// migration rules) apply from the next input; addresses and the seed are only read
+    /// when the node starts.
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        &mut self.settings
     }
     fn myself_is_master(&self) -> bool {
         self.myself().is_master()
@@ -738,6 +761,7 @@ impl Cluster {
             node.flags = (node.flags & !(flags::MASTER | flags::MIGRATE_TO)) | flags::REPLICA;
             node.replica_of = Some(master);
         }
+        self.mark_migration_target(&master);
         self.election = Election::default();
         self.reset_manual_failover();
         self.save_pending = true;
@@ -866,6 +890,7 @@ impl Cluster {
         self.manual_failover_tick(now);
         if !self.myself_is_master() {
             self.handle_replica_failover(now);
+            self.handle_replica_migration(now);
         }
         if changed {
             self.update_state();

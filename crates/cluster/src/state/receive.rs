@@ -210,7 +210,10 @@ impl Cluster {
         let Some(master) = replica_of else {
             if node.is_replica() {
                 if let Some(n) = self.node_mut(&sender) {
-                    n.flags = (n.flags & !flags::REPLICA) | flags::MASTER;
+                    // A replica that took over its master's slots inherits its claim to
+                    // replicas (Redis's clusterSetNodeAsMaster).
+                    let migrate_to = if n.replica_of.is_some() { flags::MIGRATE_TO } else { 0 };
+                    n.flags = (n.flags & !flags::REPLICA) | flags::MASTER | migrate_to;
                     n.replica_of = None;
                 }
                 self.save_pending = true;
@@ -230,6 +233,7 @@ impl Cluster {
         if let Some(n) = self.node_mut(&sender).filter(|n| known_master && n.replica_of != Some(master)) {
             n.replica_of = Some(master);
             self.save_pending = true;
+            self.mark_migration_target(&master);
         }
     }
 
@@ -266,15 +270,17 @@ impl Cluster {
 
     /// clusterUpdateSlotsConfigWith: `sender` serves `slots` as of `epoch`; every slot whose
     /// owner we know only under an older epoch moves to it. If our master (or we) lose all
-    /// slots that way, we follow the slots: we become a replica of `sender`.
+    /// slots that way, we follow the slots: we become a replica of `sender` (with
+    /// cluster-allow-replica-migration no, only if it took nothing but our master's slots).
     pub(super) fn update_slots_config_with(&mut self, sender: NodeName, epoch: u64, slots: &SlotBitmap) {
         if sender == self.myself {
             return;
         }
         let me = self.myself();
         let current_master = if me.is_master() { Some(self.myself) } else { me.replica_of };
-        let mut lost_ours = false;
+        let mut lost_ours = 0;
         let mut lost_mine: Vec<u16> = Vec::new();
+        let claimed = slots.slots().count();
         for slot in slots.slots() {
             let owner = self.slot_owner(slot);
             // A slot we are importing is being moved here by hand: gossip does not touch it.
@@ -287,7 +293,7 @@ impl Cluster {
             };
             if older {
                 if owner.is_some() && owner == current_master {
-                    lost_ours = true;
+                    lost_ours += 1;
                 }
                 if owner == Some(self.myself) {
                     lost_mine.push(slot);
@@ -297,10 +303,28 @@ impl Cluster {
             }
         }
         let mut followed = false;
-        if lost_ours {
+        // Without replica migration, only a sender that took exactly our master's slots
+        // (it failed our master over) is followed; a master emptied by resharding stays
+        // an empty master, and its replicas stay with it.
+        let may_follow = self.settings.allow_replica_migration || claimed == lost_ours;
+        if lost_ours > 0 && may_follow {
             if let Some(m) = current_master {
                 if self.slot_count(&m) == 0 && self.node(&sender).is_some_and(Node::is_master) {
                     self.set_my_master(sender);
+                    followed = true;
+                }
+            }
+        }
+        if !followed {
+            // A replica whose master turned replica (it lost its last slot) replicates the
+            // master's master instead: nothing else would ever move it (Redis's sub-replica
+            // safeguard).
+            let me = self.myself();
+            let master = me.replica_of.filter(|_| me.is_replica()).and_then(|m| self.node(&m));
+            let grandmaster = master.filter(|m| m.is_replica()).and_then(|m| m.replica_of);
+            if let Some(grandmaster) = grandmaster.filter(|g| *g != self.myself) {
+                if self.node(&grandmaster).is_some_and(Node::is_master) {
+                    self.set_my_master(grandmaster);
                     followed = true;
                 }
             }
@@ -379,7 +403,8 @@ impl Cluster {
         let name = *name;
         if let Some(n) = self.node_mut(&name) {
             if n.is_replica() {
-                n.flags = (n.flags & !flags::REPLICA) | flags::MASTER;
+                let migrate_to = if n.replica_of.is_some() { flags::MIGRATE_TO } else { 0 };
+                n.flags = (n.flags & !flags::REPLICA) | flags::MASTER | migrate_to;
                 n.replica_of = None;
             }
             n.config_epoch = epoch;

@@ -13,10 +13,35 @@ pub mod redirect;
 use crate::engine::Engine;
 use ferrokv_cluster::bus::{self, NodeName};
 use ferrokv_cluster::nodes_conf;
-use ferrokv_cluster::state::{Cluster, Output};
+use ferrokv_cluster::state::{Cluster, Output, Settings};
+use ferrokv_config::{pid, Config, Pid};
 
 /// Message types counted in CLUSTER INFO (Redis's CLUSTERMSG_TYPE_COUNT).
 pub const MESSAGE_TYPES: usize = 11;
+
+/// The directives [`apply_policy`] reads: CONFIG SET of one of them takes effect at once.
+const POLICY_DIRECTIVES: [&str; 8] = [
+    "cluster-node-timeout",
+    "cluster-require-full-coverage",
+    "cluster-replica-no-failover",
+    "cluster-replica-validity-factor",
+    "repl-ping-replica-period",
+    "cluster-allow-replica-migration",
+    "cluster-migration-barrier",
+    "cluster-allow-reads-when-down",
+];
+
+/// The state machine's policies from the configuration (at startup, and again after a
+/// CONFIG SET): timeouts, coverage, failover and replica migration rules.
+pub fn apply_policy(s: &mut Settings, cfg: &Config) {
+    s.node_timeout = cfg.int(pid("cluster-node-timeout")).max(1) as u64;
+    s.require_full_coverage = cfg.bool(pid("cluster-require-full-coverage"));
+    s.replica_no_failover = cfg.bool(pid("cluster-replica-no-failover"));
+    s.replica_validity_factor = cfg.int(pid("cluster-replica-validity-factor")).max(0) as u64;
+    s.repl_ping_replica_period = cfg.int(pid("repl-ping-replica-period")).max(1) as u64 * 1000;
+    s.allow_replica_migration = cfg.bool(pid("cluster-allow-replica-migration"));
+    s.migration_barrier = usize::try_from(cfg.int(pid("cluster-migration-barrier"))).unwrap_or(0);
+}
 
 pub struct ClusterMode {
     pub core: Cluster,
@@ -28,8 +53,7 @@ pub struct ClusterMode {
     /// Bus messages sent and received, by type (CLUSTER INFO).
     pub sent: [u64; MESSAGE_TYPES],
     pub received: [u64; MESSAGE_TYPES],
-    /// cluster-allow-replica-migration, cluster-allow-reads-when-down.
-    pub allow_replica_migration: bool,
+    /// cluster-allow-reads-when-down.
     pub allow_reads_when_down: bool,
     /// cluster-preferred-endpoint-type: 0 ip, 1 hostname, 2 unknown-endpoint.
     pub preferred_endpoint: i64,
@@ -52,7 +76,6 @@ impl ClusterMode {
             mono_ms: 1,
             sent: [0; MESSAGE_TYPES],
             received: [0; MESSAGE_TYPES],
-            allow_replica_migration: true,
             allow_reads_when_down: false,
             preferred_endpoint: 0,
             config_file,
@@ -206,6 +229,15 @@ impl Engine {
         mode.core.set_repl_offset(offset);
         let outputs = mode.core.handle(mono_ms, origin, msg);
         self.cluster_apply(outputs);
+    }
+
+    /// CONFIG SET changed these directives: the cluster policies among them apply now.
+    pub(crate) fn cluster_config_changed(&mut self, changed: &[Pid]) {
+        let Some(mode) = self.cluster.as_mut() else { return };
+        if POLICY_DIRECTIVES.iter().any(|d| changed.contains(&pid(d))) {
+            apply_policy(mode.core.settings_mut(), &self.cfg);
+            mode.allow_reads_when_down = self.cfg.bool(pid("cluster-allow-reads-when-down"));
+        }
     }
 
     /// Turns cluster mode on: the state, and the per-slot index of db 0 (the only

@@ -180,9 +180,7 @@ pub fn setslot(c: &mut Ctx) -> CmdResult {
     } else if is(action, "node") && argc == 5 {
         let owner = lookup(c, "Unknown node")?;
         let keys = c.eng.count_keys_in_slot(slot);
-        let m = mode(c)?;
-        let allow = m.allow_replica_migration;
-        m.core.set_slot_node(slot, &owner, keys, allow).map_err(CmdError::msg)?
+        mode(c)?.core.set_slot_node(slot, &owner, keys).map_err(CmdError::msg)?
     } else {
         return Err(CmdError::err("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP"));
     };

@@ -40,11 +40,7 @@ pub(crate) enum LinkKey {
 pub fn settings(cfg: &Config) -> Settings {
     let port = cfg.int(pid("port")) as u16;
     let mut s = Settings::new(port, fastrand::u64(..));
-    s.node_timeout = cfg.int(pid("cluster-node-timeout")).max(1) as u64;
-    s.require_full_coverage = cfg.bool(pid("cluster-require-full-coverage"));
-    s.replica_no_failover = cfg.bool(pid("cluster-replica-no-failover"));
-    s.replica_validity_factor = cfg.int(pid("cluster-replica-validity-factor")).max(0) as u64;
-    s.repl_ping_replica_period = cfg.int(pid("repl-ping-replica-period")).max(1) as u64 * 1000;
+    ferrokv_engine::cluster::apply_policy(&mut s, cfg);
     s.ip = cfg.str(pid("cluster-announce-ip")).to_string();
     s.hostname = cfg.str(pid("cluster-announce-hostname")).to_string();
     let announced_port = cfg.int(pid("cluster-announce-port")) as u16;
@@ -91,7 +87,6 @@ pub fn boot(cfg: &Config) -> Result<(ClusterMode, Vec<std::net::TcpListener>), S
     };
     let mut mode = ClusterMode::new(core, file.clone());
     mode.mono_ms = now;
-    mode.allow_replica_migration = cfg.bool(pid("cluster-allow-replica-migration"));
     mode.allow_reads_when_down = cfg.bool(pid("cluster-allow-reads-when-down"));
     mode.preferred_endpoint = cfg.int(pid("cluster-preferred-endpoint-type"));
     // The file exists and says who we are before anything else happens (Redis saves at
