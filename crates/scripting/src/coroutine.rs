@@ -25,7 +25,7 @@ use crate::run::{execute, lend_handler, settle, Invocation, Outcome};
 use crate::sandbox::{RunSlot, SLOT_KEY};
 use crate::CallHandler;
 use corosensei::stack::DefaultStack;
-use corosensei::{Coroutine, CoroutineResult};
+use corosensei::{Coroutine, CoroutineResult, Yielder};
 use ferrokv_resp::ReplyBuf;
 use mlua_sys as ffi;
 use std::ffi::c_int;
@@ -38,27 +38,61 @@ const HOOK_PERIOD: c_int = 100_000;
 /// commands it runs would have on the runtime's thread. Pages are committed as touched.
 const STACK_SIZE: usize = 8 << 20;
 
-type SideRun = Coroutine<(), (), Outcome, DefaultStack>;
+/// What the worker is asked on a switch to its stack: the invocation to start, or null
+/// to go on with the paused one (the hook's `suspend` returns it, unused).
+#[derive(Clone, Copy)]
+pub struct Job(*const Invocation<'static>);
 
-/// A suspended run: its side stack and the name its reply needs.
-pub struct Suspended {
-    run: Option<SideRun>,
-    name: String,
+/// What the worker says on a switch back.
+pub enum Event {
+    Paused,
+    Finished(Outcome),
 }
 
-impl Drop for Suspended {
-    fn drop(&mut self) {
-        if let Some(run) = &mut self.run {
-            if run.started() && !run.done() {
-                // SAFETY: at a suspension point the side stack holds nothing with a
-                // destructor (Lua's C frames, the run's context — no error yet — and the
-                // hook), so it is dropped without unwinding (unwinding would cross C
-                // frames). The Lua state is left inside the abandoned call: its owner
-                // closes it before anything else runs on it (`LuaVm::reset`, `drop`).
-                unsafe { run.force_reset() };
+/// The hook's way back to the server, kept in the run slot.
+pub type RunYielder = Yielder<Job, Event>;
+
+/// The side stack with the loop that runs jobs on it. One per Lua state (bound to it:
+/// dropped when the state is closed), created by its first yielding run and kept:
+/// starting a run is one switch to it, not a new coroutine. It never returns.
+pub struct Worker {
+    co: Coroutine<Job, Event, (), DefaultStack>,
+}
+
+impl Worker {
+    fn new(l: State, slot: *mut RunSlot) -> std::io::Result<Worker> {
+        let stack = DefaultStack::new(STACK_SIZE)?;
+        let co = Coroutine::with_stack(stack, move |yielder: &RunYielder, mut job: Job| loop {
+            // SAFETY: the slot is the VM's boxed slot, alive and in place while the
+            // worker is (the VM owns both); a job's invocation is alive during the
+            // slice that starts it, which is when `execute` reads it.
+            unsafe {
+                (*slot).yielder = Some(yielder as *const RunYielder);
+                let outcome = execute(l, slot, &*job.0);
+                (*slot).yielder = None;
+                job = yielder.suspend(Event::Finished(outcome));
             }
+        });
+        Ok(Worker { co })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.co.started() && !self.co.done() {
+            // SAFETY: the side stack holds nothing with a destructor, between jobs (the
+            // loop's raw pointers) or at a pause (Lua's C frames and the hook), so it is
+            // dropped without unwinding (which would cross C frames). A paused run leaves
+            // the Lua state inside an abandoned call: its owner closes the state before
+            // anything else runs on it (`LuaVm::reset`, `drop`).
+            unsafe { self.co.force_reset() };
         }
     }
+}
+
+/// A paused run: the name its reply needs (the run itself is on the worker's stack).
+pub struct Suspended {
+    name: Vec<u8>,
 }
 
 /// What a step of a run ended with.
@@ -67,87 +101,80 @@ pub enum Step {
     Suspended(Suspended),
 }
 
-/// Starts `inv` on a side stack (`spare` if the last run left one); returns whether it
+/// Starts `inv` on the worker's side stack (made on the first use); returns whether it
 /// finished (its reply, or error, is then in `out`) or is suspended.
 pub fn start(
     l: State,
     slot: &mut RunSlot,
-    spare: &mut Option<DefaultStack>,
+    worker: &mut Option<Worker>,
     inv: &Invocation,
     handler: &mut dyn CallHandler,
     out: &mut ReplyBuf,
 ) -> Step {
-    let stack = match spare.take().map_or_else(|| DefaultStack::new(STACK_SIZE), Ok) {
-        Ok(stack) => stack,
-        Err(e) => {
-            // No address space for a stack: the run cannot be suspended, but it can run.
-            log::warn!("cannot map a stack for a script ({e}): it runs without letting other clients in");
-            crate::run::run(l, slot, inv, handler, out);
-            return Step::Done;
+    if worker.as_ref().is_some_and(|w| w.co.done()) {
+        // A panic went through it (a bug): start over on a new stack.
+        *worker = None;
+    }
+    if worker.is_none() {
+        match Worker::new(l, slot) {
+            Ok(w) => *worker = Some(w),
+            Err(e) => {
+                // No address space for a stack: the run cannot pause, but it can run.
+                log::warn!("cannot map a stack for scripts ({e}): this one runs without letting other clients in");
+                crate::run::run(l, slot, inv, handler, out);
+                return Step::Done;
+            }
         }
-    };
+    }
     slot.resp3 = false;
     slot.repl = crate::REPL_ALL;
     slot.kill = false;
-    let slot_at: *mut RunSlot = slot;
-    // The lifetime is erased: `execute` reads the invocation before the script starts,
-    // which is inside the first slice, below.
-    let inv_at = (inv as *const Invocation).cast::<Invocation<'static>>();
-    let run = SideRun::with_stack(stack, move |yielder, ()| {
-        // SAFETY: the slot is the VM's boxed slot, alive and in place for the whole run;
-        // the invocation is alive during the first slice.
-        unsafe {
-            (*slot_at).yielder = Some(yielder as *const _);
-            let outcome = execute(l, slot_at, &*inv_at);
-            (*slot_at).yielder = None;
-            outcome
-        }
-    });
     // SAFETY: `l` is idle; the hook only reads the slot through the registry.
     unsafe { ffi::lua_sethook(l, Some(hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD) };
-    step(l, slot, spare, run, inv.name, handler, out)
+    // The lifetime is erased: the worker reads the invocation in this first slice only.
+    let job = Job((inv as *const Invocation).cast::<Invocation<'static>>());
+    step(l, slot, worker, job, inv.name, handler, out)
 }
 
 /// Runs a suspended run for one more slice.
 pub fn resume(
     l: State,
     slot: &mut RunSlot,
-    spare: &mut Option<DefaultStack>,
-    mut s: Suspended,
+    worker: &mut Option<Worker>,
+    s: Suspended,
     handler: &mut dyn CallHandler,
     out: &mut ReplyBuf,
 ) -> Step {
-    match s.run.take() {
-        Some(run) => step(l, slot, spare, run, &s.name, handler, out),
-        None => Step::Done,
-    }
+    step(l, slot, worker, Job(std::ptr::null()), &s.name, handler, out)
 }
 
 /// One slice: the handler and the output are lent for its duration only.
 fn step(
     l: State,
     slot: &mut RunSlot,
-    spare: &mut Option<DefaultStack>,
-    mut run: SideRun,
-    name: &str,
+    worker: &mut Option<Worker>,
+    job: Job,
+    name: &[u8],
     handler: &mut dyn CallHandler,
     out: &mut ReplyBuf,
 ) -> Step {
+    let Some(w) = worker.as_mut() else { return Step::Done };
     lend_handler(slot, handler);
     let before = out.len();
     slot.out = Some(out as *mut ReplyBuf);
-    let result = run.resume(());
+    let event = w.co.resume(job);
     slot.handler = None;
     slot.out = None;
-    match result {
-        CoroutineResult::Yield(()) => Step::Suspended(Suspended { run: Some(run), name: name.to_owned() }),
-        CoroutineResult::Return(outcome) => {
+    match event {
+        CoroutineResult::Yield(Event::Paused) => Step::Suspended(Suspended { name: name.to_vec() }),
+        CoroutineResult::Yield(Event::Finished(outcome)) => {
             // SAFETY: the run is over; the state is idle.
             unsafe { ffi::lua_sethook(l, None, 0, 0) };
-            *spare = Some(run.into_stack());
             settle(out, before, name, outcome);
             Step::Done
         }
+        // The worker's loop does not end.
+        CoroutineResult::Return(()) => Step::Done,
     }
 }
 
@@ -182,7 +209,7 @@ unsafe extern "C-unwind" fn hook(co: State, _ar: *mut ffi::lua_Debug) {
     if let (Some(deadline), Some(yielder)) = ((*slot).yield_after, (*slot).yielder) {
         if Instant::now() >= deadline {
             // Back to the server; the next slice returns here.
-            (*yielder).suspend(());
+            (*yielder).suspend(Event::Paused);
         }
     }
 }

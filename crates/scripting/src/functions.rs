@@ -355,9 +355,7 @@ impl Functions {
             out.error("ERR Function not found");
             return true;
         };
-        // Names are [a-zA-Z0-9_]+ (checked at registration): no copy needed.
-        let name = std::str::from_utf8(&f.name).unwrap_or("?");
-        let inv = crate::run::Invocation { func: f.func, mode: RunMode::Function, name, keys, args };
+        let inv = crate::run::Invocation { func: f.func, mode: RunMode::Function, name: &f.name, keys, args };
         self.vm.run(&inv, handler, out, yield_after)
     }
 

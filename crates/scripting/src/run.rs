@@ -63,6 +63,8 @@ pub fn compile(l: State, code: &[u8], chunkname: &str) -> Result<c_int, String> 
 /// # Safety
 /// During state setup, in protected mode.
 pub unsafe fn register_error_handler(l: State) {
+    ffi::lua_pushcfunction(l, read_error_trampoline);
+    ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, (&READ_ERROR_KEY as *const u8).cast());
     ffi::lua_pushcfunction(l, error_handler);
     ffi::lua_pushvalue(l, -1);
     ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, (&HANDLER_KEY as *const u8).cast());
@@ -122,25 +124,22 @@ pub(crate) struct ErrorInfo {
 pub struct Invocation<'a> {
     pub func: c_int,
     pub mode: RunMode,
-    pub name: &'a str,
+    /// Bytes, not text: EVALSHA's name is the client's argument (hex checked), and
+    /// validating it as UTF-8 on every run only matters to an error reply.
+    pub name: &'a [u8],
     pub keys: &'a [&'a [u8]],
     pub args: &'a [&'a [u8]],
 }
 
-/// What the protected part of a run works with. `inv` is read only before the script's
-/// function starts (a run that suspends outlives the caller's invocation).
-struct RunCtx {
-    inv: *const Invocation<'static>,
-    slot: *mut RunSlot,
-    error: Option<ErrorInfo>,
-}
+/// Registry key of [`read_error_trampoline`].
+static READ_ERROR_KEY: u8 = 0;
 
 /// How a run ended: its reply is in the output, or it failed with Redis's error table,
-/// or an allocation failed outside the script's own protected call.
+/// or it could not report: out of memory, or an error table whose metamethods raise.
 pub(crate) enum Outcome {
     Replied,
     Failed(ErrorInfo),
-    NoMemory(String),
+    Aborted(String),
 }
 
 /// Lends `handler` to the C functions for a run (or a slice of one) and resets what a
@@ -193,48 +192,82 @@ pub fn run(l: State, slot: &mut RunSlot, inv: &Invocation, handler: &mut dyn Cal
     settle(out, before, inv.name, outcome);
 }
 
-/// The body of every run, in protected mode: push the invocation, call it with Redis's
-/// error handler, convert its result into `slot.out`.
+/// The body of every run: push the invocation, call it with Redis's error handler,
+/// convert its result into `slot.out`. As in Redis, only the script's call is
+/// protected: pushing the arguments and converting the result read tables raw and can
+/// fail only on an allocation failure, which aborts the server as it does Redis. Reading
+/// the error table may run the script's metamethods, so that is protected.
 ///
 /// # Safety
 /// `slot` is the state's run slot with its handler and output set (for every slice of
-/// a suspended run); `inv` is valid until the script's function starts.
+/// a suspended run); `inv` is valid until the script's function starts; the state is
+/// idle (room for LUA_MINSTACK values).
 pub(crate) unsafe fn execute(l: State, slot: *mut RunSlot, inv: &Invocation) -> Outcome {
-    // The lifetime is erased: `inv` is read before the script starts, never after.
-    let inv = (inv as *const Invocation).cast::<Invocation<'static>>();
-    let mut ctx = RunCtx { inv, slot, error: None };
-    let rc = ffi::lua_cpcall(l, run_trampoline, (&mut ctx as *mut RunCtx).cast::<c_void>());
-    if rc != 0 {
-        // Only an allocation failure gets here (every script error is caught inside).
+    ffi::lua_settop(l, 0);
+    ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, (&HANDLER_KEY as *const u8).cast());
+    let nargs = push_invocation(l, inv);
+    let outcome = match ffi::lua_pcall(l, nargs, 1, 1) {
+        0 => {
+            // Stack: handler, result — the depth Redis converts from. The output is the
+            // one of the slice the script ended in.
+            let slot = &*slot;
+            if let Some(out) = slot.out {
+                crate::convert::reply_from_lua(l, &mut *out, slot.resp3);
+            }
+            Outcome::Replied
+        }
+        ffi::LUA_ERRMEM => Outcome::Aborted(
+            to_bytes(l, -1).map_or_else(|| "not enough memory".into(), |b| String::from_utf8_lossy(b).into_owned()),
+        ),
+        _ => read_error(l),
+    };
+    ffi::lua_settop(l, 0);
+    outcome
+}
+
+/// The error value on top of `l` as Redis's error fields, read in protected mode.
+unsafe fn read_error(l: State) -> Outcome {
+    let mut info: Option<ErrorInfo> = None;
+    ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, (&READ_ERROR_KEY as *const u8).cast());
+    ffi::lua_insert(l, -2);
+    ffi::lua_pushlightuserdata(l, (&mut info as *mut Option<ErrorInfo>).cast::<c_void>());
+    if ffi::lua_pcall(l, 2, 0, 0) != 0 {
+        // The error table's own metamethods raised.
         let msg = to_bytes(l, -1).map(|b| String::from_utf8_lossy(b).into_owned());
-        ffi::lua_settop(l, 0);
-        return Outcome::NoMemory(msg.unwrap_or_else(|| "not enough memory".into()));
+        return Outcome::Aborted(msg.unwrap_or_else(|| "not enough memory".into()));
     }
-    match ctx.error.take() {
+    match info {
         Some(e) => Outcome::Failed(e),
-        None => Outcome::Replied,
+        None => Outcome::Aborted("not enough memory".into()),
     }
+}
+
+unsafe extern "C-unwind" fn read_error_trampoline(l: State) -> c_int {
+    let info = &mut *ffi::lua_touserdata(l, 2).cast::<Option<ErrorInfo>>();
+    ffi::lua_settop(l, 1);
+    *info = Some(extract_error(l));
+    0
 }
 
 /// Writes a finished run's error reply, if it failed; `before` is where the output
 /// stood when the run's last slice started (a conversion cut short is dropped).
-pub(crate) fn settle(out: &mut ReplyBuf, before: usize, name: &str, outcome: Outcome) {
+pub(crate) fn settle(out: &mut ReplyBuf, before: usize, name: &[u8], outcome: Outcome) {
     match outcome {
         Outcome::Replied => {}
         Outcome::Failed(e) => error_reply(out, name, e),
-        Outcome::NoMemory(msg) => {
+        Outcome::Aborted(msg) => {
             out.truncate(before);
-            out.error(&format!("ERR Error running script {name}, {msg}"));
+            out.error(&format!("ERR Error running script {}, {msg}", String::from_utf8_lossy(name)));
         }
     }
 }
 
 /// Redis's reply for a failed script: `-<err> script: <name>, on <source>:<line>.`
-fn error_reply(out: &mut ReplyBuf, name: &str, e: ErrorInfo) {
+fn error_reply(out: &mut ReplyBuf, name: &[u8], e: ErrorInfo) {
     let mut line = e.msg.unwrap_or_else(|| b"ERR Error running script (the error object had no message)".to_vec());
     if let (Some(source), Some(n)) = (e.source, e.line) {
         line.extend_from_slice(b" script: ");
-        line.extend_from_slice(name.as_bytes());
+        line.extend_from_slice(name);
         line.extend_from_slice(b", on ");
         line.extend_from_slice(&source);
         line.push(b':');
@@ -242,26 +275,6 @@ fn error_reply(out: &mut ReplyBuf, name: &str, e: ErrorInfo) {
         line.push(b'.');
     }
     out.error_verbatim(&line, !e.counted);
-}
-
-unsafe extern "C-unwind" fn run_trampoline(l: State) -> c_int {
-    let ctx = &mut *ffi::lua_touserdata(l, 1).cast::<RunCtx>();
-    ffi::lua_settop(l, 0);
-    ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, (&HANDLER_KEY as *const u8).cast());
-    let nargs = push_invocation(l, &*ctx.inv);
-    ctx.inv = std::ptr::null();
-    if ffi::lua_pcall(l, nargs, 1, 1) == 0 {
-        // Stack: handler, result — the depth Redis converts from. The output is the one
-        // of the slice the script ended in.
-        let slot = &*ctx.slot;
-        if let Some(out) = slot.out {
-            crate::convert::reply_from_lua(l, &mut *out, slot.resp3);
-        }
-    } else {
-        ctx.error = Some(extract_error(l));
-    }
-    ffi::lua_settop(l, 0);
-    0
 }
 
 pub(crate) unsafe fn push_array(l: State, items: &[&[u8]]) {

@@ -54,7 +54,7 @@ pub struct RunSlot {
     pub kill: bool,
     /// The yielding run in progress: the yielder of its side stack, through which the
     /// count hook suspends the whole run.
-    pub yielder: Option<*const corosensei::Yielder<(), ()>>,
+    pub yielder: Option<*const crate::coroutine::RunYielder>,
     /// Where the run in progress writes its reply (the caller's buffer of this slice).
     pub out: Option<*mut ferrokv_resp::ReplyBuf>,
 }

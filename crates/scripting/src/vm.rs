@@ -3,12 +3,11 @@
 //! (see [`crate::coroutine`]), keeps the suspended run, steps the collector as Redis
 //! does, and rebuilds or closes the state.
 
-use crate::coroutine::{self, Step, Suspended};
+use crate::coroutine::{self, Step, Suspended, Worker};
 use crate::lua::State;
 use crate::run::Invocation;
 use crate::sandbox::RunSlot;
 use crate::CallHandler;
-use corosensei::stack::DefaultStack;
 use ferrokv_resp::ReplyBuf;
 use mlua_sys as ffi;
 use std::ffi::c_int;
@@ -41,15 +40,15 @@ pub(crate) struct LuaVm {
     gc_floor_kb: c_int,
     /// A run that handed control back past its deadline.
     suspended: Option<Suspended>,
-    /// The side stack of the last yielding run, for the next.
-    stack: Option<DefaultStack>,
+    /// The side stack yielding runs execute on (made by the first one).
+    worker: Option<Worker>,
 }
 
 impl LuaVm {
     pub fn new(version: &'static str, build: Build) -> LuaVm {
         let mut slot = Box::new(RunSlot::default());
         let l = build(&mut slot, version);
-        LuaVm { l, slot, build, gc_countdown: GC_EVERY, gc_floor_kb: heap_kb(l), suspended: None, stack: None }
+        LuaVm { l, slot, build, gc_countdown: GC_EVERY, gc_floor_kb: heap_kb(l), suspended: None, worker: None }
     }
 
     pub fn state(&self) -> State {
@@ -63,8 +62,10 @@ impl LuaVm {
     /// A fresh state: nothing a script did survives. The random generator's state is
     /// kept (Redis's is a process global).
     pub fn reset(&mut self) {
-        // A suspended run goes first: the state it leaves mid-call is closed next.
+        // The worker goes first (a paused run with it): it is bound to the state, which
+        // is closed next.
         self.suspended = None;
+        self.worker = None;
         // SAFETY: the state is ours and no run is in progress (`&mut self`).
         unsafe { ffi::lua_close(self.l) };
         let rand = std::mem::take(&mut self.slot.rand);
@@ -93,7 +94,7 @@ impl LuaVm {
             Some(deadline) => {
                 self.slot.yield_after = Some(deadline);
                 debug_assert!(self.suspended.is_none(), "a run while another is suspended");
-                let step = coroutine::start(self.l, &mut self.slot, &mut self.stack, inv, handler, out);
+                let step = coroutine::start(self.l, &mut self.slot, &mut self.worker, inv, handler, out);
                 self.settle(step)
             }
         }
@@ -103,7 +104,7 @@ impl LuaVm {
     pub fn resume(&mut self, handler: &mut dyn CallHandler, out: &mut ReplyBuf) -> bool {
         match self.suspended.take() {
             Some(s) => {
-                let step = coroutine::resume(self.l, &mut self.slot, &mut self.stack, s, handler, out);
+                let step = coroutine::resume(self.l, &mut self.slot, &mut self.worker, s, handler, out);
                 self.settle(step)
             }
             None => true,
@@ -158,7 +159,7 @@ fn heap_kb(l: State) -> c_int {
 
 impl Drop for LuaVm {
     fn drop(&mut self) {
-        self.suspended = None;
+        self.worker = None;
         // SAFETY: the state is ours; nothing uses it after this.
         unsafe { ffi::lua_close(self.l) };
     }

@@ -249,3 +249,25 @@ fn flush_starts_over() {
     assert!(s.get(&sha).is_none());
     assert_eq!(eval_with(&mut s, "return 2", &[], &[], false), ":2\r\n");
 }
+
+#[test]
+fn an_error_table_whose_metamethods_raise_is_an_error_reply() {
+    // Reading `err` from this table runs the script's code, which raises: the reply says
+    // so instead of taking the server down.
+    let reply = eval("error(setmetatable({}, {__index = function() error('boom') end}))");
+    assert!(reply.starts_with("-ERR Error running script <sha>, user_script:1: boom"), "{reply}");
+    assert_eq!(eval("return 1"), ":1\r\n");
+}
+
+#[test]
+fn scripts_are_found_by_their_hex_name_in_either_case() {
+    let mut s = Scripting::new("7.0.15");
+    let sha = s.load(b"return 1").unwrap();
+    assert!(s.contains(&sha));
+    assert!(s.contains(sha.to_ascii_uppercase().as_slice()));
+    let mut bad = sha;
+    bad[39] = b'g';
+    assert!(!s.contains(&bad));
+    assert!(!s.contains(&sha[..39]));
+    assert!(!s.contains(b""));
+}
