@@ -233,6 +233,52 @@ fn mixed_cluster_with_redis_server_nodes() {
     check_cluster(redis_master.port);
     check_cluster(ferro[0].port);
     write_and_read(ferro[0].port, 500, "mixed");
+    // CLUSTER LINKS: on either server, one link to and one from each other node.
+    for port in [redis_master.port, ferro[0].port] {
+        let me = text(port, &["CLUSTER", "MYID"]);
+        let mut expected: Vec<(String, String)> = Vec::new();
+        for &other in ports.iter().filter(|&&p| p != port) {
+            let id = text(other, &["CLUSTER", "MYID"]);
+            expected.push(("from".into(), id.clone()));
+            expected.push(("to".into(), id));
+        }
+        expected.sort();
+        let mut seen = Vec::new();
+        let complete = wait_until(Duration::from_secs(10), || {
+            seen = cluster_links(port);
+            seen.iter().map(|(d, n, _)| (d.clone(), n.clone())).collect::<Vec<_>>() == expected
+        });
+        assert!(complete, "CLUSTER LINKS on {port} ({me}): {seen:?}, expected {expected:?}");
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        for (_, _, created) in &seen {
+            assert!(now_ms - 120_000 < *created && *created <= now_ms + 1000, "create-time {created} (now {now_ms})");
+        }
+    }
+}
+
+/// CLUSTER LINKS as (direction, node, create-time), sorted.
+fn cluster_links(port: u16) -> Vec<(String, String, i64)> {
+    let Ok(redis::Value::Array(links)) = query(port, &["CLUSTER", "LINKS"]) else { return Vec::new() };
+    let mut out = Vec::new();
+    for link in links {
+        let redis::Value::Array(fields) = link else { continue };
+        let (mut direction, mut node, mut created) = (String::new(), String::new(), 0);
+        for pair in fields.chunks(2) {
+            match (&pair[0], &pair[1]) {
+                (redis::Value::BulkString(k), redis::Value::BulkString(v)) if k == b"direction" => {
+                    direction = String::from_utf8_lossy(v).into_owned()
+                }
+                (redis::Value::BulkString(k), redis::Value::BulkString(v)) if k == b"node" => {
+                    node = String::from_utf8_lossy(v).into_owned()
+                }
+                (redis::Value::BulkString(k), redis::Value::Int(t)) if k == b"create-time" => created = *t,
+                _ => {}
+            }
+        }
+        out.push((direction, node, created));
+    }
+    out.sort();
+    out
 }
 
 /// `redis-cli --cluster reshard`, its output in a file: it prints a line per slot, more than

@@ -66,6 +66,21 @@ pub struct ClusterMode {
     pub saved_durable: bool,
     /// An fsync asked for failed: the next save fsyncs whatever it is asked.
     pub fsync_owed: bool,
+    /// The bus links the driver holds, as CLUSTER LINKS shows them (the driver keeps
+    /// this table; the engine only reads it).
+    pub links: Vec<BusLink>,
+}
+
+/// One cluster bus connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BusLink {
+    /// Accepted (`Some`, the driver's link number) or opened by us (`None`).
+    pub inbound: Option<ferrokv_cluster::state::LinkId>,
+    /// The node at the other end: known from the start for a link we opened, from the
+    /// first message's sender for an accepted one.
+    pub node: Option<NodeName>,
+    /// When it was created (wall clock, ms).
+    pub created_ms: i64,
 }
 
 impl ClusterMode {
@@ -82,6 +97,7 @@ impl ClusterMode {
             saved_text: String::new(),
             saved_durable: false,
             fsync_owed: false,
+            links: Vec::new(),
         }
     }
 

@@ -342,21 +342,30 @@ pub fn shards(c: &mut Ctx) -> CmdResult {
 }
 
 pub fn links(c: &mut Ctx) -> CmdResult {
-    // The driver owns the sockets; the state knows which outbound links are up.
+    // The driver owns the sockets and keeps `links`; as Redis, a link shows once its
+    // node is known: the one we opened to a node, and the last one it opened to us.
     let (m, out) = parts(c)?;
     let me = m.core.myself_name();
-    let linked: Vec<&Node> = m.core.nodes().iter().filter(|n| n.name != me && n.link_since.is_some()).collect();
-    out.array(linked.len());
-    for node in linked {
+    let mut shown: Vec<(bool, NodeName, i64)> = Vec::new();
+    for link in m.links.iter().rev() {
+        let Some(node) = link.node.filter(|n| *n != me && m.core.node(n).is_some()) else { continue };
+        let from = link.inbound.is_some();
+        if !shown.iter().any(|&(f, n, _)| n == node && f == from) {
+            shown.push((from, node, link.created_ms));
+        }
+    }
+    out.array(shown.len());
+    for (from, node, created_ms) in shown {
         out.map(6);
         out.bulk(b"direction");
-        out.bulk(b"to");
+        out.bulk(if from { b"from" } else { b"to" });
         out.bulk(b"node");
-        out.bulk(&node.name);
+        out.bulk(&node);
         out.bulk(b"create-time");
-        out.int(0);
+        out.int(created_ms);
         out.bulk(b"events");
         out.bulk(b"r");
+        // Messages wait in the link task's queue, not in a buffer of ours.
         out.bulk(b"send-buffer-allocated");
         out.int(0);
         out.bulk(b"send-buffer-used");

@@ -15,7 +15,7 @@ use ferrokv_cluster::bus::{self, NodeName};
 use ferrokv_cluster::nodes_conf;
 use ferrokv_cluster::state::{Cluster, LinkId, Origin, Output, Settings};
 use ferrokv_config::{pid, Config};
-use ferrokv_engine::cluster::ClusterMode;
+use ferrokv_engine::cluster::{BusLink, ClusterMode};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,6 +166,9 @@ impl Driver {
                 let local_ip = stream.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
                 let (tx, rx) = mpsc::unbounded_channel();
                 self.inbound.insert(link, tx);
+                if let Some(mode) = shared.engine.lock().cluster.as_mut() {
+                    mode.links.push(BusLink { inbound: Some(link), node: None, created_ms: conn::now_ms() });
+                }
                 let key = LinkKey::Inbound { link, peer_ip, local_ip };
                 tokio::spawn(link::run(link::Socket::Accepted(stream), rx, key, self.events_tx.clone()));
             }
@@ -173,7 +176,16 @@ impl Driver {
                 let mut e = shared.engine.lock();
                 let now = conn::mono_ms() as u64;
                 let origin = match from {
-                    LinkKey::Inbound { link, peer_ip, local_ip } => Origin::Inbound { link, peer_ip, local_ip },
+                    LinkKey::Inbound { link, peer_ip, local_ip } => {
+                        if let Some(mode) = e.cluster.as_mut() {
+                            // The peer names itself in every message's header.
+                            let sender = msg.header.sender;
+                            if let Some(l) = mode.links.iter_mut().find(|l| l.inbound == Some(link)) {
+                                l.node = Some(sender);
+                            }
+                        }
+                        Origin::Inbound { link, peer_ip, local_ip }
+                    }
                     LinkKey::Outbound { node, generation } => {
                         if self.outbound.get(&node).map(|(g, _)| *g) != Some(generation) {
                             return;
@@ -189,6 +201,9 @@ impl Driver {
             Event::Closed { from } => match from {
                 LinkKey::Inbound { link, .. } => {
                     self.inbound.remove(&link);
+                    if let Some(mode) = shared.engine.lock().cluster.as_mut() {
+                        mode.links.retain(|l| l.inbound != Some(link));
+                    }
                 }
                 LinkKey::Outbound { node, generation } => {
                     if self.outbound.get(&node).map(|(g, _)| *g) == Some(generation) {
@@ -196,6 +211,7 @@ impl Driver {
                         let mut e = shared.engine.lock();
                         if let Some(mode) = e.cluster.as_mut() {
                             mode.core.link_closed(&node);
+                            mode.links.retain(|l| l.inbound.is_some() || l.node != Some(node));
                         }
                     }
                 }
@@ -228,6 +244,8 @@ impl Driver {
                     let (tx, rx) = mpsc::unbounded_channel();
                     let _ = tx.send(bytes);
                     self.outbound.insert(to, (self.generation, tx));
+                    mode.links.retain(|l| l.inbound.is_some() || l.node != Some(to));
+                    mode.links.push(BusLink { inbound: None, node: Some(to), created_ms: conn::now_ms() });
                     let key = LinkKey::Outbound { node: to, generation: self.generation };
                     let socket = link::Socket::Connect { addr, timeout: Duration::from_millis(timeout.max(1000)) };
                     tokio::spawn(link::run(socket, rx, key, self.events_tx.clone()));
@@ -243,6 +261,7 @@ impl Driver {
                 Output::CloseLink(name) => {
                     // Dropping the sender ends the link task, which closes the socket.
                     self.outbound.remove(&name);
+                    mode.links.retain(|l| l.inbound.is_some() || l.node != Some(name));
                 }
                 // The engine carried out the others already.
                 _ => {}
