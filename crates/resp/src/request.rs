@@ -121,10 +121,23 @@ enum State {
     Multibulk { pos: usize, remaining: usize, bulk: Option<usize>, spans: SmallVec<[(usize, usize); 4]> },
 }
 
+/// The longest list of located requests a parser keeps between reads.
+const FOUND_KEPT: usize = 16;
+
+/// A request located in the buffer, before the buffer is split.
+#[derive(Debug)]
+enum Found {
+    Spans(SmallVec<[(usize, usize); 4]>),
+    Inline(Vec<Vec<u8>>),
+}
+
 /// Incremental request parser for one connection.
 #[derive(Debug, Default)]
 pub struct RequestParser {
     state: State,
+    /// Scratch list of the requests one `parse` locates, kept for its capacity: a new
+    /// one allocated on every read was 700 of the 5,600 instructions of a GET at -P 1.
+    found: Vec<Found>,
 }
 
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
@@ -162,18 +175,19 @@ impl RequestParser {
     ) -> Result<(), ProtocolError> {
         // Requests are located first and the buffer is split once, so a pipeline of many
         // small commands costs one split.
-        enum Found {
-            Spans(SmallVec<[(usize, usize); 4]>),
-            Inline(Vec<Vec<u8>>),
-        }
-        let mut found = Vec::new();
+        let mut found = std::mem::take(&mut self.found);
+        found.clear();
         let mut start = 0usize;
         let mut err = None;
         while found.len() < max {
             match self.parse_one(&buf[start..], limits) {
                 Ok(Step::Incomplete) => break,
-                Ok(Step::Multibulk(len, spans)) => {
-                    found.push(Found::Spans(spans.into_iter().map(|(s, e)| (s + start, e + start)).collect()));
+                Ok(Step::Multibulk(len, mut spans)) => {
+                    for (s, e) in spans.iter_mut() {
+                        *s += start;
+                        *e += start;
+                    }
+                    found.push(Found::Spans(spans));
                     start += len;
                 }
                 Ok(Step::Inline(len, args)) => {
@@ -191,10 +205,15 @@ impl RequestParser {
         }
         if start > 0 {
             let chunk = buf.split_to(start).freeze();
-            out.extend(found.into_iter().map(|f| match f {
+            out.extend(found.drain(..).map(|f| match f {
                 Found::Spans(spans) => Argv { buf: chunk.clone(), spans },
                 Found::Inline(args) => Argv::from_slices(&args),
             }));
+        }
+        // A deep pipeline's list is not kept: idle connections stay small, and its
+        // allocation is shared by the many requests it held.
+        if found.capacity() <= FOUND_KEPT {
+            self.found = found;
         }
         if let Some(e) = err {
             return Err(e);
