@@ -42,44 +42,52 @@ async fn serve(
     events: &mpsc::UnboundedSender<Event>,
 ) {
     let (mut reader, mut writer) = stream.into_split();
-    let mut buf: Vec<u8> = Vec::with_capacity(8192);
-    let mut chunk = vec![0u8; 16384];
-    loop {
-        tokio::select! {
-            out = to_send.recv() => {
-                let Some(bytes) = out else { return };
-                if writer.write_all(&bytes).await.is_err() {
-                    return;
-                }
-            }
-            read = reader.read(&mut chunk) => {
-                let n = match read {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                buf.extend_from_slice(&chunk[..n]);
-                loop {
-                    let len = match bus::frame_len(&buf, MAX_MESSAGE) {
-                        Ok(Some(len)) if buf.len() >= len => len,
-                        Ok(_) => break,
-                        Err(e) => {
-                            log::debug!("Closing cluster bus link: {e}");
-                            return;
-                        }
-                    };
-                    match bus::decode(&buf[..len]) {
-                        Ok(msg) => {
-                            if events.send(Event::Message { from: key.clone(), msg: Box::new(msg) }).is_err() {
-                                return;
-                            }
-                        }
-                        // Redis drops a malformed message and keeps the link.
-                        Err(DecodeError::BadMessage(m)) => log::debug!("Dropped a cluster bus message: {m}"),
-                        Err(DecodeError::BadFrame(_)) => return,
-                    }
-                    buf.drain(..len);
-                }
+    // Writing and reading go on side by side: a peer slow to read a big message (a
+    // PUBLISH) does not stop us reading what it sends meanwhile.
+    let write_loop = async {
+        while let Some(bytes) = to_send.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                return;
             }
         }
+    };
+    let read_loop = async {
+        let mut buf: Vec<u8> = Vec::with_capacity(8192);
+        let mut chunk = vec![0u8; 16384];
+        loop {
+            let n = match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            let mut done = 0;
+            loop {
+                let len = match bus::frame_len(&buf[done..], MAX_MESSAGE) {
+                    Ok(Some(len)) if buf.len() - done >= len => len,
+                    Ok(_) => break,
+                    Err(e) => {
+                        log::debug!("Closing cluster bus link: {e}");
+                        return;
+                    }
+                };
+                match bus::decode(&buf[done..done + len]) {
+                    Ok(msg) => {
+                        if events.send(Event::Message { from: key.clone(), msg: Box::new(msg) }).is_err() {
+                            return;
+                        }
+                    }
+                    // Redis drops a malformed message and keeps the link.
+                    Err(DecodeError::BadMessage(m)) => log::debug!("Dropped a cluster bus message: {m}"),
+                    Err(DecodeError::BadFrame(_)) => return,
+                }
+                done += len;
+            }
+            // The messages read leave the buffer at once, not one by one.
+            buf.drain(..done);
+        }
+    };
+    tokio::select! {
+        () = write_loop => {}
+        () = read_loop => {}
     }
 }
