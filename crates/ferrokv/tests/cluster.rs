@@ -497,6 +497,35 @@ fn open_slots_transactions_and_scripts() {
 
 /// CLUSTER FAILOVER in its three forms, each moving a master's slots to its replica
 /// while the old master stays up (and becomes a replica).
+/// CLUSTER RESET of a replica empties its dataset as a FLUSHALL does: a client caching
+/// its keys (CLIENT TRACKING) is told to drop everything.
+#[test]
+fn cluster_reset_of_a_replica_invalidates_tracked_keys() {
+    let (master, replica) = (ferrokv_node(&[]), ferrokv_node(&[]));
+    assert_eq!(text(master.port, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
+    let bus = config_get(master.port, "cluster-port");
+    assert_eq!(text(replica.port, &["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string(), &bus]), "OK");
+    let master_id = text(master.port, &["CLUSTER", "MYID"]);
+    let met = wait_until(Duration::from_secs(20), || {
+        text(replica.port, &["CLUSTER", "NODES"]).contains(&master_id)
+            && text(replica.port, &["CLUSTER", "REPLICATE", &master_id]) == "OK"
+    });
+    assert!(met, "the replica never met its master: {}", text(replica.port, &["CLUSTER", "NODES"]));
+    assert_eq!(text(master.port, &["SET", "k", "v"]), "OK");
+    let mut probe = replica.raw();
+    assert_eq!(probe.cmd(&[b"READONLY"]), b"+OK\r\n");
+    let synced = wait_until(Duration::from_secs(10), || probe.cmd(&[b"GET", b"k"]) == b"$1\r\nv\r\n");
+    assert!(synced, "the replica never got k");
+    let mut r = replica.raw();
+    assert!(r.cmd(&[b"HELLO", b"3"]).starts_with(b"%"));
+    assert_eq!(r.cmd(&[b"READONLY"]), b"+OK\r\n");
+    assert_eq!(r.cmd(&[b"CLIENT", b"TRACKING", b"on"]), b"+OK\r\n");
+    assert_eq!(r.cmd(&[b"GET", b"k"]), b"$1\r\nv\r\n");
+    assert_eq!(text(replica.port, &["CLUSTER", "RESET"]), "OK");
+    assert_eq!(r.read_reply().expect("an invalidation"), b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    assert_eq!(text(replica.port, &["DBSIZE"]), "0");
+}
+
 #[test]
 fn manual_failover_default_force_and_takeover() {
     let nodes: Vec<Server> = (0..6).map(|_| ferrokv_node(&[])).collect();

@@ -281,12 +281,12 @@ pub fn reset(c: &mut Ctx) -> CmdResult {
     let outputs = mode(c)?.core.reset(hard);
     apply(c, outputs);
     if was_replica {
-        // A replica's data was its master's: gone with the reset, as in Redis.
+        // A replica's data was its master's: gone with the reset, as in Redis (and as a
+        // FLUSHALL for WATCH and client-side caching).
         for db in 0..c.eng.dbs.len() {
-            c.eng.touch_all_watched_in_db(Some(c.client), db, None, c.now);
-            let old = c.eng.dbs[db].flush();
-            c.eng.host.free_later(Box::new(old));
+            crate::commands::keys::flush_db(c, db, true);
         }
+        crate::commands::keys::flush_tracking(c);
     }
     c.out().ok();
     Ok(())

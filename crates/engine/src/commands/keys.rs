@@ -321,14 +321,14 @@ fn flush_mode(c: &Ctx) -> Result<bool, CmdError> {
 
 /// Client-side caching: a flush of any database empties the whole tracking table and
 /// sends every tracking client the null invalidation (Redis's signalFlushedDb).
-fn flush_tracking(c: &mut Ctx) {
+pub(crate) fn flush_tracking(c: &mut Ctx) {
     if c.eng.tracking.active() {
         c.eng.tracking_flush(Some(c.client));
     }
 }
 
 /// Empties database `db`, returning how many keys it held.
-fn flush_db(c: &mut Ctx, db: usize, lazy: bool) -> u64 {
+pub(crate) fn flush_db(c: &mut Ctx, db: usize, lazy: bool) -> u64 {
     c.eng.touch_all_watched_in_db(Some(c.client), db, None, c.now);
     let removed = c.eng.dbs[db].len() as u64;
     let old = c.eng.dbs[db].flush();
