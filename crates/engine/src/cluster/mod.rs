@@ -121,7 +121,14 @@ impl Engine {
     /// the rest queued for the driver (woken if anything was queued).
     pub fn cluster_apply(&mut self, outputs: Vec<Output>) {
         let mut queued = false;
+        // A save that had to reach the disk (a vote, an epoch, a role) failed: nothing this
+        // input caused goes out, so no peer hears of a vote a restart could forget (Redis
+        // exits there). The state retries: the next save fsyncs whatever it writes.
+        let mut hold_messages = false;
         for output in outputs {
+            if hold_messages && matches!(output, Output::Send { .. } | Output::Reply { .. }) {
+                continue;
+            }
             match output {
                 Output::BecomeReplicaOf(master) => {
                     let Some((ip, port)) = self.cluster.as_ref().and_then(|c| c.endpoint(&master)) else { continue };
@@ -154,9 +161,8 @@ impl Engine {
                 Output::DropSlotKeys(slots) => self.drop_slot_keys(&slots),
                 Output::SaveConfig { fsync } => {
                     // Before anything the same input sends, as Redis saves in beforeSleep
-                    // before its writes go out.
-                    // A failure is logged there; the next save retries.
-                    let _ = self.save_cluster_config(fsync);
+                    // before its writes go out. A failure is logged there.
+                    hold_messages = self.save_cluster_config(fsync).is_err() && fsync;
                 }
                 Output::Publish { channel, message, shard } => {
                     if shard {
