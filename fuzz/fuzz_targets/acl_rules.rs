@@ -49,16 +49,19 @@ fn lines<'a>(a: &'a str, b: &'a str) -> Vec<(Vec<&'a str>, Vec<KeyArg>)> {
 
 /// Rules whose description the ACL file cannot carry, in Redis 7.0 as here: ACL LIST
 /// writes rules unquoted, so a selector rule ending in `)` ends the selector early when
-/// loaded back, a line break in a rule (`+set|a<LF>b`: first arguments may hold any
-/// byte) splits the line, and a tab or CR ending the line is trimmed (the first two
-/// checked against redis-server 7.0.15: acl crate test
-/// `descriptions_the_acl_file_cannot_carry_fail_to_load_as_in_redis`). Such users are
-/// only checked for not panicking.
+/// loaded back, a quote in a selector rule unbalances the selector (loaded empty), a
+/// line break in a rule (`+set|a<LF>b`: first arguments may hold any
+/// byte) splits the line, and a tab or CR ending the line is trimmed (the first three
+/// checked against redis-server 7.0.15: acl crate tests
+/// `descriptions_the_acl_file_cannot_carry_fail_to_load_as_in_redis` and
+/// `unbalanced_quotes_in_a_selector_make_it_empty_as_in_redis`). Such users are only
+/// checked for not panicking.
 fn unsaveable(ops: &[String]) -> bool {
+    let selector = ops.iter().any(|op| op.starts_with('('));
     ops.iter().any(|op| {
         let inner = op.strip_prefix('(').unwrap_or(op);
         let inner = inner.strip_suffix(')').unwrap_or(inner);
-        inner.contains(['(', ')']) || op.contains(['\n', '\r', '\t'])
+        inner.contains(['(', ')']) || op.contains(['\n', '\r', '\t']) || (selector && op.contains(['"', '\'']))
     })
 }
 

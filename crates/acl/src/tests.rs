@@ -180,6 +180,34 @@ fn descriptions_the_acl_file_cannot_carry_fail_to_load_as_in_redis() {
     assert!(err.0.starts_with("f:3 should start with user keyword followed by the username."), "{err:?}");
 }
 
+/// A selector whose rules have unbalanced quotes is empty, as Redis makes it (checked
+/// with redis-server 7.0.15: ACL SETUSER then ACL LIST). A quote in a selector rule is
+/// written unquoted, so `(~a'"')` saves as `(~a" …)` and loads back empty, in Redis too:
+/// the acl_rules fuzz target's fourth find (after 2.1 million runs).
+#[test]
+fn unbalanced_quotes_in_a_selector_make_it_empty_as_in_redis() {
+    let mut acl = Acl::new(&table());
+    acl.set_user("y", &rules("on (~b\" +get)")).unwrap();
+    assert_eq!(acl.describe("y").unwrap(), "on resetchannels -@all (resetchannels -@all)");
+    acl.set_user("x", &rules("on (~a'\"')")).unwrap();
+    assert_eq!(acl.describe("x").unwrap(), "on resetchannels -@all (~a\" resetchannels -@all)");
+    let mut again = Acl::new(&table());
+    again.load_file("f", &acl.file_text()).unwrap();
+    assert_eq!(again.describe("x").unwrap(), "on resetchannels -@all (resetchannels -@all)");
+}
+
+/// Rules whose description the ACL file cannot carry, in Redis as here (the tests above):
+/// a parenthesis inside a rule, a quote in a selector, a line break, tab or CR. The
+/// acl_rules fuzz target skips the same in its round trip.
+fn unsaveable(ops: &[String]) -> bool {
+    let selector = ops.iter().any(|op| op.starts_with('('));
+    ops.iter().any(|op| {
+        let inner = op.strip_prefix('(').unwrap_or(op);
+        let inner = inner.strip_suffix(')').unwrap_or(inner);
+        inner.contains(['(', ')']) || op.contains(['\n', '\r', '\t']) || (selector && op.contains(['"', '\'']))
+    })
+}
+
 proptest! {
     /// Any rules and any file text: an error or a result, never a panic; and whatever
     /// a user ends up with describes itself into rules that rebuild the same user.
@@ -189,7 +217,7 @@ proptest! {
         file in "[ -~\n]{0,200}",
     ) {
         let mut acl = Acl::new(&table());
-        if acl.set_user("p", &ops).is_ok() {
+        if acl.set_user("p", &ops).is_ok() && !unsaveable(&ops) {
             let line = format!("user p {}\n", acl.describe("p").unwrap());
             let mut again = Acl::new(&table());
             prop_assert!(again.load_file("f", &line).is_ok(), "{line}");
