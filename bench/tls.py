@@ -2,7 +2,11 @@
 """TLS throughput, side by side: redis-benchmark --tls against ferrokv's and Debian's
 redis-server's tls-port (both built with TLS: ferrokv on rustls, Redis on OpenSSL),
 alternating A/B rounds, medians, ratio ferrokv/redis; also each server's CPU time per
-request (user + system, from /proc), steadier than ops/s on a shared machine.
+request (user + system, from /proc), steadier than ops/s on a shared machine, the times
+per request it went to sleep (voluntary context switches: an epoll_wait that blocked) and
+redis-benchmark's own CPU time per request (at -P 1 the single-threaded client, not the
+server, is what runs out of CPU first on two cores), and the lowest and highest ratio of
+the rounds.
 
     python3 bench/tls.py [--rounds 5] [--requests 100000] [--tests set,get]
                          [--pipelines 1,16] [--clients 50] [--connect-requests 5000]
@@ -23,6 +27,7 @@ import argparse
 import csv
 import io
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,6 +52,18 @@ def make_certs(d):
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
             "-sha256", "-extfile", "ext.cnf", "-out", "server.crt")
     return {name: os.path.join(d, name) for name in ["ca.crt", "server.crt", "server.key"]}
+
+
+def sleeps(pid):
+    """How many times the process has blocked so far (voluntary context switches)."""
+    with open(f"/proc/{pid}/status") as f:
+        return sum(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches"))
+
+
+def children_cpu():
+    """CPU seconds used by the finished child processes (redis-benchmark) so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def run_benchmark(tls_port, ca, requests, pipeline, clients, argv):
@@ -134,10 +151,12 @@ def main():
                 clients = min(args.clients, 8) if "-k" in argv else args.clients
                 for name in order:
                     pid = servers[name][0].proc.pid
-                    before = cpu_seconds(pid)
+                    before, slept, client_before = cpu_seconds(pid), sleeps(pid), children_cpu()
                     ops = run_benchmark(servers[name][1], certs["ca.crt"], n, p, clients, argv)
                     cpu_us = (cpu_seconds(pid) - before) * 1e6 / n
-                    results.setdefault((label, p, name), []).append((ops, cpu_us))
+                    client_us = (children_cpu() - client_before) * 1e6 / n
+                    results.setdefault((label, p, name), []).append((ops, cpu_us, (sleeps(pid) - slept) / n,
+                                                                     client_us))
             time.sleep(0.1)
     finally:
         for srv, _ in servers.values():
@@ -145,12 +164,18 @@ def main():
         shutil.rmtree(d, ignore_errors=True)
     if args.rounds:
         print(f"\nTLS, median of {args.rounds} rounds, -c {args.clients} (-c 8 for CONNECT), ops/s")
-        print(f"{'test':16} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7}   CPU us/req ferrokv redis ratio")
+        print(f"{'test':16} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7} {'(rounds)':>11}   "
+              f"CPU us/req ferrokv redis ratio   sleeps/req ferrokv redis   client CPU us/req ferrokv redis")
         for label, p, _, _ in cases:
             ours, theirs = results[(label, p, "ferrokv")], results[(label, p, "redis")]
-            a, b = median([o for o, _ in ours]), median([o for o, _ in theirs])
-            ca, cb = median([c for _, c in ours]), median([c for _, c in theirs])
-            print(f"{label:16} {p:>3} {a:>12.0f} {b:>12.0f} {a / b:>7.2f}   {ca:>17.2f} {cb:>5.2f} {ca / cb:>5.2f}")
+            med = lambda rows, i: median([row[i] for row in rows])  # noqa: E731
+            a, b = med(ours, 0), med(theirs, 0)
+            ca, cb = med(ours, 1), med(theirs, 1)
+            rounds = [x[0] / y[0] for x, y in zip(ours, theirs)]
+            spread = f"{min(rounds):.2f}-{max(rounds):.2f}"
+            print(f"{label:16} {p:>3} {a:>12.0f} {b:>12.0f} {a / b:>7.2f} {spread:>11}   {ca:>17.2f} {cb:>5.2f} "
+                  f"{ca / cb:>5.2f}   {med(ours, 2):>18.3f} {med(theirs, 2):>5.3f}   "
+                  f"{med(ours, 3):>25.2f} {med(theirs, 3):>5.2f}")
     if args.sync_keys:
         times = {"ferrokv": [], "redis": []}
         d = tempfile.mkdtemp(prefix="bench-tls-sync-")

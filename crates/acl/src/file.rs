@@ -26,18 +26,15 @@ impl Acl {
         let mut errors = String::new();
         for (i, line) in text.split('\n').enumerate() {
             let line_no = i + 1;
-            let line = line.trim();
+            let line = line.trim_matches([' ', '\t', '\r', '\n']);
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let Ok(words) = ferrokv_resp::args::split_args(line.as_bytes()) else {
-                errors.push_str(&format!("{path}:{line_no}: unbalanced quotes in acl line. "));
-                continue;
-            };
-            let words: Vec<String> = words.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
-            if words.is_empty() {
-                continue;
-            }
+            // Split at every single space, quotes meaning nothing, as Redis's loader does
+            // (and as ACL SAVE writes: rules are never quoted). A quote is valid in a key
+            // or channel pattern, so quote-aware splitting would refuse to load back a
+            // file ACL SAVE wrote; two spaces make an empty rule, which does nothing.
+            let words: Vec<String> = line.split(' ').map(str::to_string).collect();
             if words[0] != "user" || words.len() < 2 {
                 errors.push_str(&format!("{path}:{line_no} should start with user keyword followed by the username. "));
                 continue;

@@ -3,6 +3,8 @@
 //! go through the glob matcher. A user with ten `prefix*` patterns then costs a few
 //! comparisons per key rather than ten glob runs.
 
+use std::collections::HashMap;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Matcher {
     Exact,
@@ -105,7 +107,15 @@ pub(crate) struct KeyPatterns {
     offsets: Vec<u32>,
     /// Indices of the patterns without a first byte.
     unanchored: Vec<usize>,
+    /// Pattern text → index in `list`, kept from [`HASHED_FROM`] patterns on: the patterns
+    /// of a big set tend to share their first byte (`user:1:*`, `user:2:*`…), so finding a
+    /// repeat among them would make adding them one by one quadratic.
+    by_text: HashMap<Box<str>, usize>,
 }
+
+/// Sets smaller than this find a repeated pattern by comparing it with those of the same
+/// first byte: cheaper than hashing, and no second copy of the texts.
+const HASHED_FROM: usize = 32;
 
 impl KeyPatterns {
     pub fn clear(&mut self) {
@@ -113,27 +123,47 @@ impl KeyPatterns {
     }
 
     /// Adds `text` with `flags`, or the flags to the same pattern given before.
+    ///
+    /// The index is updated in place (the new pattern goes last among those of its first
+    /// byte), so a user given thousands of patterns in one ACL SETUSER costs a memmove per
+    /// pattern rather than a rebuilt index. A repeat can only be among the patterns that
+    /// share its first byte (or its lack of one), or is found by hash in a big set.
     pub fn add(&mut self, text: &str, flags: u8) {
-        match self.list.iter_mut().find(|k| k.text == text) {
-            Some(k) => k.flags |= flags,
-            None => {
-                self.list.push(KeyPattern::new(text, flags));
-                self.reindex();
+        let pattern = KeyPattern::new(text, flags);
+        let repeat = if self.by_text.is_empty() {
+            let candidates = match pattern.first {
+                Some(b) if !self.offsets.is_empty() => {
+                    &self.anchored[self.offsets[usize::from(b)] as usize..self.offsets[usize::from(b) + 1] as usize]
+                }
+                Some(_) => &[],
+                None => &self.unanchored[..],
+            };
+            candidates.iter().copied().find(|&i| self.list[i].text == text)
+        } else {
+            self.by_text.get(text).copied()
+        };
+        if let Some(i) = repeat {
+            self.list[i].flags |= flags;
+            return;
+        }
+        let index = self.list.len();
+        match pattern.first {
+            Some(b) => {
+                if self.offsets.is_empty() {
+                    self.offsets = vec![0; 257];
+                }
+                let end = &mut self.offsets[usize::from(b) + 1..];
+                self.anchored.insert(end[0] as usize, index);
+                end.iter_mut().for_each(|o| *o += 1);
             }
+            None => self.unanchored.push(index),
         }
-    }
-
-    fn reindex(&mut self) {
-        let mut anchored: Vec<(u8, usize)> =
-            self.list.iter().enumerate().filter_map(|(i, k)| k.first.map(|f| (f, i))).collect();
-        anchored.sort_unstable();
-        self.offsets.clear();
-        if !anchored.is_empty() {
-            let start = |b: usize| anchored.partition_point(|&(f, _)| usize::from(f) < b);
-            self.offsets = (0..=256).map(|b| u32::try_from(start(b)).unwrap_or(u32::MAX)).collect();
+        self.list.push(pattern);
+        if !self.by_text.is_empty() {
+            self.by_text.insert(text.into(), index);
+        } else if self.list.len() >= HASHED_FROM {
+            self.by_text = self.list.iter().enumerate().map(|(i, k)| (k.text.as_str().into(), i)).collect();
         }
-        self.anchored = anchored.into_iter().map(|(_, i)| i).collect();
-        self.unanchored = self.list.iter().enumerate().filter(|(_, k)| k.first.is_none()).map(|(i, _)| i).collect();
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, KeyPattern> {
@@ -160,7 +190,37 @@ impl KeyPatterns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{KEY_READ, KEY_WRITE};
     use proptest::prelude::*;
+
+    /// A user with thousands of patterns (one ACL SETUSER): every one is found through
+    /// the index, repeats only add their flags, and the order ACL LIST prints is kept.
+    #[test]
+    fn thousands_of_patterns_are_indexed_as_they_come() {
+        let mut set = KeyPatterns::default();
+        for i in 0..3000 {
+            let text = match i % 3 {
+                0 => format!("user:{i}:*"),
+                1 => format!("{i}"),
+                _ => format!("*:{i}"),
+            };
+            set.add(&text, KEY_READ);
+            set.add(&text, KEY_WRITE);
+        }
+        assert_eq!(set.iter().count(), 3000);
+        assert!(set.iter().all(|k| k.flags == KEY_READ | KEY_WRITE));
+        assert_eq!(set.iter().nth(2999).map(|k| k.text.as_str()), Some("*:2999"));
+        for i in (0..3000).step_by(7) {
+            let key = match i % 3 {
+                0 => format!("user:{i}:x"),
+                1 => format!("{i}"),
+                _ => format!("any:{i}"),
+            };
+            assert!(set.allow(key.as_bytes(), KEY_READ | KEY_WRITE), "{key}");
+        }
+        assert!(!set.allow(b"user:1:x", KEY_READ));
+        assert!(!set.allow(b"3001", KEY_READ));
+    }
 
     proptest! {
         /// The shortcuts decide exactly as the glob matcher would.
@@ -183,9 +243,10 @@ mod tests {
             prop_assert!(kp.matches(longer.as_bytes()));
         }
 
-        /// The index decides as a walk over every pattern would.
+        /// The index decides as a walk over every pattern would, in small sets and in sets
+        /// past the size where repeats are found by hash.
         #[test]
-        fn index_agrees_with_a_walk(pats in proptest::collection::vec(("[ab:*?]{0,4}", 1u8..4), 0..8),
+        fn index_agrees_with_a_walk(pats in proptest::collection::vec(("[ab:*?]{0,4}", 1u8..4), 0..48),
                                     key in "[ab:*?]{0,5}", access in 0u8..4) {
             let mut set = KeyPatterns::default();
             let mut walk: Vec<KeyPattern> = Vec::new();
@@ -198,6 +259,7 @@ mod tests {
             }
             let expected = walk.iter().any(|k| k.flags & access == access && k.matches(key.as_bytes()));
             prop_assert_eq!(set.allow(key.as_bytes(), access), expected);
+            prop_assert_eq!(set.iter().collect::<Vec<_>>(), walk.iter().collect::<Vec<_>>());
         }
     }
 }

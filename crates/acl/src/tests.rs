@@ -137,16 +137,87 @@ fn acl_files_load_all_or_nothing_with_file_and_line() {
     assert_eq!(again.file_text(), saved, "what ACL SAVE writes loads back the same");
 }
 
+/// Quotes mean nothing in an ACL file, as in Redis's loader (which splits a line at
+/// every space): a pattern with a quote, which ACL SETUSER accepts, is saved as is and
+/// loads back. The acl_rules fuzz target's first find: the loader split lines with the
+/// config file's quoting rules and refused what ACL SAVE had written.
+#[test]
+fn quotes_in_patterns_survive_acl_save_and_load() {
+    let mut acl = Acl::new(&table());
+    acl.set_user("q", &rules("on nopass ~it's:* %R~\"x &'ch +get")).unwrap();
+    let saved = acl.file_text();
+    let mut again = Acl::new(&table());
+    again.load_file("f", &saved).unwrap();
+    assert_eq!(again.file_text(), saved);
+    let read = |pos| KeyArg { pos, access: KEY_READ };
+    assert_eq!(check(&again, "q", "get it's:1", &[read(1)]), Ok(()));
+    assert_eq!(check(&again, "q", "get \"x", &[read(1)]), Ok(()));
+    // Two spaces make an empty rule, which does nothing (Redis: a no-op).
+    again.load_file("f", "user r  on  nopass\t\r\n").unwrap();
+    acl.set_user("r", &rules("on nopass")).unwrap();
+    assert_eq!(again.describe("r"), acl.describe("r"));
+}
+
+/// Rules the ACL file cannot carry, since ACL LIST and ACL SAVE write rules unquoted: a
+/// selector rule ending in `)` ends the selector early when loaded back, and a line break
+/// in a first-argument rule splits the line. Redis 7.0.15 accepts the same rules and
+/// refuses its own file with the same errors (checked with redis-server: ACL SETUSER,
+/// ACL SAVE, ACL LOAD). The acl_rules fuzz target's second and third finds, kept as Redis
+/// has them; the fuzz target no longer expects a round trip there.
+#[test]
+fn descriptions_the_acl_file_cannot_carry_fail_to_load_as_in_redis() {
+    let mut acl = Acl::new(&table());
+    acl.set_user("u", &rules("(%W~b*~+pt)) on")).unwrap();
+    assert_eq!(acl.describe("u").unwrap(), "on resetchannels -@all (%W~b*~+pt) resetchannels -@all)");
+    let err = Acl::new(&table()).load_file("f", &acl.file_text()).unwrap_err();
+    assert!(
+        err.0.starts_with("f:2: Error in applying operation '-@all)': Unknown command or category name in ACL."),
+        "{err:?}"
+    );
+    let mut acl = Acl::new(&table());
+    acl.set_user("v", &rules("on +get|a\nb")).unwrap();
+    let err = Acl::new(&table()).load_file("f", &acl.file_text()).unwrap_err();
+    assert!(err.0.starts_with("f:3 should start with user keyword followed by the username."), "{err:?}");
+}
+
+/// A selector whose rules have unbalanced quotes is empty, as Redis makes it (checked
+/// with redis-server 7.0.15: ACL SETUSER then ACL LIST). A quote in a selector rule is
+/// written unquoted, so `(~a'"')` saves as `(~a" …)` and loads back empty, in Redis too:
+/// the acl_rules fuzz target's fourth find (after 2.1 million runs).
+#[test]
+fn unbalanced_quotes_in_a_selector_make_it_empty_as_in_redis() {
+    let mut acl = Acl::new(&table());
+    acl.set_user("y", &rules("on (~b\" +get)")).unwrap();
+    assert_eq!(acl.describe("y").unwrap(), "on resetchannels -@all (resetchannels -@all)");
+    acl.set_user("x", &rules("on (~a'\"')")).unwrap();
+    assert_eq!(acl.describe("x").unwrap(), "on resetchannels -@all (~a\" resetchannels -@all)");
+    let mut again = Acl::new(&table());
+    again.load_file("f", &acl.file_text()).unwrap();
+    assert_eq!(again.describe("x").unwrap(), "on resetchannels -@all (resetchannels -@all)");
+}
+
+/// Rules whose description the ACL file cannot carry, in Redis as here (the tests above):
+/// a parenthesis inside a rule, a quote in a selector, a line break, tab or CR. The
+/// acl_rules fuzz target skips the same in its round trip.
+fn unsaveable(ops: &[String]) -> bool {
+    let selector = ops.iter().any(|op| op.starts_with('('));
+    ops.iter().any(|op| {
+        let inner = op.strip_prefix('(').unwrap_or(op);
+        let inner = inner.strip_suffix(')').unwrap_or(inner);
+        inner.contains(['(', ')']) || op.contains(['\n', '\r', '\t']) || (selector && op.contains(['"', '\'']))
+    })
+}
+
 proptest! {
     /// Any rules and any file text: an error or a result, never a panic; and whatever
     /// a user ends up with describes itself into rules that rebuild the same user.
     #[test]
     fn rules_and_files_never_panic_and_descriptions_round_trip(
-        ops in proptest::collection::vec("[-+~%&<>#!()@a-z|*RW ]{0,12}", 0..8),
+        ops in proptest::collection::vec("[-+~%&<>#!()@a-z|*RW '\"]{0,12}", 0..8),
         file in "[ -~\n]{0,200}",
     ) {
         let mut acl = Acl::new(&table());
-        if acl.set_user("p", &ops).is_ok() {
+        if acl.set_user("p", &ops).is_ok() && !unsaveable(&ops) {
             let line = format!("user p {}\n", acl.describe("p").unwrap());
             let mut again = Acl::new(&table());
             prop_assert!(again.load_file("f", &line).is_ok(), "{line}");

@@ -112,7 +112,11 @@ impl User {
             _ if op.len() >= 2 && op.starts_with('(') && op.ends_with(')') => {
                 let mut s = Selector::new_like_config(t);
                 let inner = &op[1..op.len() - 1];
-                let ops = ferrokv_resp::args::split_args(inner.as_bytes()).map_err(|_| RuleError::Syntax)?;
+                // Unbalanced quotes make an empty selector, not an error: Redis's
+                // aclCreateSelectorFromOpSet applies no rule when sdssplitargs fails
+                // (redis-server 7.0.15: ACL SETUSER u on '(~b" +get)' is OK, and ACL LIST
+                // shows `(resetchannels -@all)`).
+                let ops = ferrokv_resp::args::split_args(inner.as_bytes()).unwrap_or_default();
                 for o in ops {
                     s.apply(t, &String::from_utf8_lossy(&o))?;
                 }
