@@ -19,7 +19,7 @@ mod table;
 mod user;
 
 pub use args::{Args, KeyArg, KeyArgs, KEY_READ, KEY_WRITE};
-pub use file::FileError;
+pub use file::{file_cannot_carry, FileError};
 pub use log::{AclLog, Context, Denied, LogEntry};
 pub use table::{category, CmdId, CommandDef, CATEGORIES};
 pub use user::hash_password;
