@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{free_port, redis_tool, wait_until, Finished, Server};
+use common::{redis_tool, wait_until, Finished, Server, FREE_PORT};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -18,9 +18,8 @@ const NODE_TIMEOUT_MS: &str = "2000";
 const TOOL_LIMIT: Duration = Duration::from_secs(150);
 
 fn node_args(extra: &[&str]) -> Vec<String> {
-    let bus = free_port().to_string();
     let mut args: Vec<String> =
-        ["--cluster-enabled", "yes", "--cluster-port", &bus, "--cluster-node-timeout", NODE_TIMEOUT_MS]
+        ["--cluster-enabled", "yes", "--cluster-port", FREE_PORT, "--cluster-node-timeout", NODE_TIMEOUT_MS]
             .iter()
             .map(|s| s.to_string())
             .collect();

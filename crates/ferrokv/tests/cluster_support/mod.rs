@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use crate::common::{self, free_port, redis_tool, wait_until, Server};
+use crate::common::{self, redis_tool, wait_until, Server, FREE_PORT};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -22,8 +22,7 @@ pub fn node_args(bus: &str) -> Vec<String> {
 
 /// A ferrokv cluster node with a bus port of its own.
 pub fn ferrokv_node(extra: &[&str]) -> Server {
-    let bus = free_port().to_string();
-    let mut args = node_args(&bus);
+    let mut args = node_args(FREE_PORT);
     args.extend(extra.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     Server::start(&refs)
@@ -31,8 +30,7 @@ pub fn ferrokv_node(extra: &[&str]) -> Server {
 
 /// A Debian redis-server cluster node, or None when it is not installed (skipped).
 pub fn redis_node() -> Option<Server> {
-    let bus = free_port().to_string();
-    let args = node_args(&bus);
+    let args = node_args(FREE_PORT);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     Server::start_redis(&refs)
 }

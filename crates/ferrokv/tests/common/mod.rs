@@ -48,6 +48,11 @@ impl Drop for TempDir {
 }
 
 /// A port that was free a moment ago (the server retries if it is taken meanwhile).
+/// An argument `start_kind` replaces with a port free at each start attempt (a cluster
+/// node's bus port: picked once up front, another test could take it before the node
+/// binds it, and every retry would fail on it again).
+pub const FREE_PORT: &str = "<free port>";
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("ephemeral port")
 }
@@ -188,7 +193,7 @@ impl Server {
             cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
             cmd.args(["--dir", dir.path().to_str().expect("utf8 path"), "--logfile", log.to_str().expect("utf8 path")]);
             cmd.args(["--enable-debug-command", "yes"]);
-            cmd.args(args);
+            cmd.args(args.iter().map(|a| if *a == FREE_PORT { free_port().to_string() } else { a.to_string() }));
             cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
             let mut child = cmd.spawn().expect("spawn server");
             let ready = wait_until(Duration::from_secs(10), || {
