@@ -14,7 +14,7 @@
 //! outside world goes through [`Host`].
 
 use crate::client::{Client, ClientClass, ClientId, Clients, ReplyMode};
-use crate::commands::{spec::flags, CmdId, CommandTable, Lookup};
+use crate::commands::{spec::flags, spec::GetKeys, CmdId, CommandTable, Lookup};
 use crate::ctx::Ctx;
 use crate::feed::Feed;
 use crate::host::Host;
@@ -203,7 +203,7 @@ pub struct Engine {
     pub active_expire_enabled: bool,
     /// When the previous command ended: the next one's start, so each command costs one
     /// clock read rather than two.
-    clock_mark: Instant,
+    pub(crate) clock_mark: Instant,
     /// Clients blocked on keys.
     pub blocking: crate::blocking::BlockingTable,
     /// Inside EXEC: blocking commands must not block.
@@ -407,9 +407,17 @@ impl Engine {
             let Some(id) = self.commands.find(argv.get(0)) else {
                 continue;
             };
-            let first = self.commands.get(id).spec.keys.0;
-            if first >= 1 && (first as usize) < argv.len() {
-                let h = ferrokv_keyspace::dict::hash_key(argv.get(first as usize));
+            let cmd = self.commands.get(id);
+            let first = match cmd.getkeys {
+                // EVAL, EVALSHA, FCALL and their _RO forms: `numkeys key ...` (the
+                // dataset read of a script's first command is then prefetched too).
+                Some(GetKeys::Numkeys { store: 0, count, first }) if argv.try_get(count).is_some_and(|n| n != b"0") => {
+                    first
+                }
+                _ => cmd.spec.keys.0 as usize,
+            };
+            if first >= 1 && first < argv.len() {
+                let h = ferrokv_keyspace::dict::hash_key(argv.get(first));
                 db.prefetch(h, 0);
                 hashes[n] = h;
                 n += 1;
