@@ -14,10 +14,11 @@
 //! outside world goes through [`Host`].
 
 use crate::client::{Client, ClientClass, ClientId, Clients, ReplyMode};
-use crate::commands::{spec::flags, spec::GetKeys, CmdId, CommandTable, Lookup};
+use crate::commands::{spec::flags, CmdId, CommandTable, Lookup};
 use crate::ctx::Ctx;
 use crate::feed::Feed;
 use crate::host::Host;
+use crate::prefetch::NOT_LOOKED_UP;
 use crate::pubsub::PubSub;
 use crate::slowlog::Slowlog;
 use crate::stats::{CmdStats, Stats};
@@ -352,7 +353,7 @@ impl Engine {
         let mut ran = 0;
         self.now_ms = now_ms;
         self.refresh_output_cap(&mut client, now_ms);
-        self.prefetch_keys(client.db, reqs, limit);
+        let found = self.prefetch_keys(client.db, reqs, limit);
         self.clock_mark = Instant::now();
         while let Some(argv) = reqs.front() {
             if ran == limit || client.blocked.is_some() || client.script_blocked || client.migrating.is_some() {
@@ -373,7 +374,8 @@ impl Engine {
                 break;
             }
             let argv = reqs.pop_front().expect("front exists");
-            self.process(&mut client, argv, now_ms);
+            let top = found.get(ran - 1).filter(|&&id| id != NOT_LOOKED_UP).map(|&id| usize::from(id));
+            self.process_found(&mut client, argv, top, now_ms);
         }
         if !self.check_output_limits(&mut client, now_ms) {
             self.track_client_memory(&mut client);
@@ -390,42 +392,6 @@ impl Engine {
             self.tracking_broadcast();
         }
         outcome
-    }
-
-    /// Prefetches the first key of each pipelined request, in two passes (buckets, then
-    /// nodes), so the memory latency of a batch's lookups overlaps. Worth it only when
-    /// several requests arrived together.
-    fn prefetch_keys(&self, db: usize, reqs: &VecDeque<Argv>, limit: usize) {
-        const MAX: usize = 32;
-        if reqs.len() < 2 {
-            return;
-        }
-        let db = &self.dbs[db];
-        let mut hashes = [0u64; MAX];
-        let mut n = 0;
-        for argv in reqs.iter().take(limit.min(MAX)) {
-            let Some(id) = self.commands.find(argv.get(0)) else {
-                continue;
-            };
-            let cmd = self.commands.get(id);
-            let first = match cmd.getkeys {
-                // EVAL, EVALSHA, FCALL and their _RO forms: `numkeys key ...` (the
-                // dataset read of a script's first command is then prefetched too).
-                Some(GetKeys::Numkeys { store: 0, count, first }) if argv.try_get(count).is_some_and(|n| n != b"0") => {
-                    first
-                }
-                _ => cmd.spec.keys.0 as usize,
-            };
-            if first >= 1 && first < argv.len() {
-                let h = ferrokv_keyspace::dict::hash_key(argv.get(first));
-                db.prefetch(h, 0);
-                hashes[n] = h;
-                n += 1;
-            }
-        }
-        for &h in &hashes[..n] {
-            db.prefetch(h, 1);
-        }
     }
 
     /// If clients are paused and this request must wait, the time the pause ends.
@@ -501,6 +467,12 @@ impl Engine {
     /// Processes one request, then applies CLIENT REPLY OFF/SKIP to whatever it answered
     /// (unless it blocked: that waits for the reply it gets when served).
     pub(crate) fn process(&mut self, client: &mut Client, argv: Argv, now_ms: i64) {
+        self.process_found(client, argv, None, now_ms);
+    }
+
+    /// [`Engine::process`] of a request whose name was already looked up (`top`: the
+    /// top-level command it names).
+    fn process_found(&mut self, client: &mut Client, argv: Argv, top: Option<CmdId>, now_ms: i64) {
         let out_before = client.out.len();
         // (Only CLIENT REPLY itself turns the mode from ON, and it is no subscription.)
         let subscription = client.reply_mode != ReplyMode::On && crate::reply_mode::is_subscription(argv.get(0));
@@ -511,7 +483,7 @@ impl Engine {
         }
         // ASKING is good for the next command only (or a whole transaction), as in Redis.
         let asking_cmd = self.cluster.is_some() && argv.get(0).eq_ignore_ascii_case(b"asking");
-        self.process_command(client, argv, now_ms);
+        self.process_command(client, argv, top, now_ms);
         if client.asking && !asking_cmd && client.multi.is_none() {
             client.asking = false;
         }
@@ -524,10 +496,14 @@ impl Engine {
     }
 
     /// Redis's processCommand: every check before a command may run.
-    fn process_command(&mut self, client: &mut Client, argv: Argv, now_ms: i64) {
+    fn process_command(&mut self, client: &mut Client, argv: Argv, top: Option<CmdId>, now_ms: i64) {
         client.last_interaction_ms = now_ms;
         client.commands_processed += 1;
-        let cmd = match self.commands.lookup(&argv) {
+        let looked_up = match top {
+            Some(id) => self.commands.lookup_sub(id, &argv),
+            None => self.commands.lookup(&argv),
+        };
+        let cmd = match looked_up {
             Lookup::Found(id) => id,
             Lookup::Unknown => {
                 let msg = unknown_command_error(&argv);

@@ -28,6 +28,7 @@ pub mod lcs;
 pub mod longdouble;
 pub mod metrics_snapshot;
 pub mod persistence;
+mod prefetch;
 pub mod pubsub;
 pub mod replication;
 mod reply_mode;
