@@ -10,7 +10,9 @@
 //!   `Engine::process_command` and `Engine::cron`);
 //! - the caller runs nothing else until its script ends; its connection task resumes the
 //!   run one slice at a time ([`Engine::resume_script`]), releasing the lock between
-//!   slices.
+//!   slices;
+//! - under `sync-replicas` the caller's reply waits for the replicas' acknowledgements
+//!   from the end of the run, and none of its output leaves before (see [`SyncHold`]).
 
 use crate::client::{Client, ClientId};
 use crate::commands::scripting::{finish_run, RunParams, ScriptCaller};
@@ -51,7 +53,9 @@ pub struct BusyRun {
 pub(crate) struct SyncHold {
     /// Bytes of the reply written before the suspension (an EXEC's header and the replies
     /// of the commands queued before the script; none for a plain EVAL or FCALL). Counted
-    /// from the end of the output, which only the reply itself grows while it waits.
+    /// back from the end of the output: nothing is appended after them while the run is
+    /// suspended, but the output before them may change (an earlier reply turned into
+    /// `-UNACKED`), so their start position may not hold.
     pub held: usize,
     /// The replication history the command started in: a reply from an older one fails.
     pub epoch: u64,

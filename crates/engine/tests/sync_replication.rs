@@ -384,3 +384,42 @@ fn a_looping_read_only_script_is_killed_and_the_server_serves_again() {
     assert_eq!(g.reply(other).unwrap(), b"+OK\r\n");
     assert_eq!(g.run(w, &["GET", "k"]).unwrap(), b"$1\r\nv\r\n");
 }
+
+#[test]
+fn two_long_scripts_in_one_transaction_hold_one_reply_from_its_start() {
+    let mut g = long_script_group();
+    let (w, r) = (g.writer, g.replicas[0]);
+    for cmd in [
+        &["MULTI"][..],
+        &["EVAL", WRITE_THEN_LOOP, "2", "b", "n"],
+        &["SET", "c", "1"],
+        &["EVAL", WRITE_THEN_LOOP, "2", "d", "n"],
+    ] {
+        g.run(w, cmd).unwrap();
+    }
+    assert_eq!(g.run(w, &["EXEC"]).unwrap(), b"");
+    // The first script ends, the transaction goes on and suspends again in the second;
+    // nothing of the reply leaves meanwhile.
+    for _ in 0..100_000 {
+        if g.h.eng.resume_script(w, g.h.now) {
+            break;
+        }
+        assert_eq!(g.h.take(w), b"");
+    }
+    assert!(!g.h.eng.script_suspended(w), "the transaction never ended");
+    g.h.eng.flush_feed();
+    let (need, epoch, _) = g.h.eng.sync_requirement(w).unwrap();
+    g.h.eng.sync_finish(w, epoch, need - 1);
+    let out = text(&g.h.take(w));
+    assert!(out.starts_with("-UNACKED") && out.matches("\r\n").count() == 1, "one error for the EXEC: {out}");
+    for cmd in [&["MULTI"][..], &["EVAL", WRITE_THEN_LOOP, "2", "b", "n"], &["SET", "c", "1"]] {
+        g.run(w, cmd).unwrap();
+    }
+    g.run(w, &["EVAL", WRITE_THEN_LOOP, "2", "d", "n"]).unwrap();
+    assert_eq!(g.run(w, &["EXEC"]).unwrap(), b"");
+    finish_script(&mut g, w);
+    g.h.eng.flush_feed();
+    let (need, _, _) = g.h.eng.sync_requirement(w).unwrap();
+    g.ack(r, need);
+    assert_eq!(text(&g.reply(w).unwrap()), "*3\r\n:3\r\n+OK\r\n:4\r\n");
+}
