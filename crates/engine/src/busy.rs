@@ -10,7 +10,9 @@
 //!   `Engine::process_command` and `Engine::cron`);
 //! - the caller runs nothing else until its script ends; its connection task resumes the
 //!   run one slice at a time ([`Engine::resume_script`]), releasing the lock between
-//!   slices.
+//!   slices;
+//! - under `sync-replicas` the caller's reply waits for the replicas' acknowledgements
+//!   from the end of the run, and none of its output leaves before (see [`SyncHold`]).
 
 use crate::client::{Client, ClientId};
 use crate::commands::scripting::{finish_run, RunParams, ScriptCaller};
@@ -38,6 +40,25 @@ pub struct BusyRun {
     pub(crate) params: RunParams,
     /// The rest of the transaction the script runs in, if it runs inside EXEC.
     pub(crate) exec_rest: Option<QueueRest>,
+    /// Under `sync-replicas`: the caller's reply waits for acknowledgements from the end
+    /// of the run (see [`SyncHold`]).
+    pub(crate) sync_hold: Option<SyncHold>,
+}
+
+/// A reply under `sync-replicas` whose command (EVAL, FCALL, or the EXEC around them) was
+/// suspended: its span of the output and its need are known only when the run ends
+/// ([`Engine::resume_script`] records them, `Engine::sync_after_script`). Meanwhile the
+/// need stays in the caller's `sync_cmd_need` and its output stays in the engine.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SyncHold {
+    /// Bytes of the reply written before the suspension (an EXEC's header and the replies
+    /// of the commands queued before the script; none for a plain EVAL or FCALL). Counted
+    /// back from the end of the output: nothing is appended after them while the run is
+    /// suspended, but the output before them may change (an earlier reply turned into
+    /// `-UNACKED`), so their start position may not hold.
+    pub held: usize,
+    /// The replication history the command started in: a reply from an older one fails.
+    pub epoch: u64,
 }
 
 impl BusyRun {
@@ -87,6 +108,7 @@ pub(crate) fn suspended(
         started,
         params,
         exec_rest: None,
+        sync_hold: None,
     }));
 }
 
@@ -118,6 +140,9 @@ impl Engine {
         // The rest of an EXEC may start scripts: their deadlines count from here.
         self.clock_mark = Instant::now();
         let in_exec = std::mem::replace(&mut self.in_exec, true);
+        // A run writes its reply in its last slice only: under sync-replicas the reply
+        // starts here (less what an EXEC around it wrote before the suspension).
+        let slice_start = caller.out.len();
         let mut out = std::mem::take(&mut caller.out);
         let mut handler = ScriptCaller::new(self, &mut caller, &mut script_client, now_ms, busy.params);
         let done =
@@ -132,13 +157,22 @@ impl Engine {
             finish_run(self, &mut caller, &mut script_client, &busy.params);
             caller.script_blocked = false;
             self.scripts.client = Some(script_client);
+            let reply_start = busy.sync_hold.map(|h| slice_start.saturating_sub(h.held));
             if let Some(rest) = busy.exec_rest.take() {
                 run_queued(self, &mut caller, rest, now_ms);
-                if self.script_suspended(id) {
-                    // Another script of the transaction ran past the threshold.
+                if let Some(next) = self.scripts.busy.as_mut().filter(|b| b.client == id) {
+                    // Another script of the transaction ran past the threshold: the EXEC's
+                    // reply waits on, from the same start.
+                    next.sync_hold = busy
+                        .sync_hold
+                        .zip(reply_start)
+                        .map(|(h, start)| SyncHold { held: caller.out.len().saturating_sub(start), epoch: h.epoch });
                     self.clients.put(caller);
                     return false;
                 }
+            }
+            if let (Some(hold), Some(start)) = (busy.sync_hold, reply_start) {
+                self.sync_after_script(&mut caller, start, hold.epoch);
             }
             if self.tracking.active() {
                 // Invalidations held for the caller follow the script's reply.

@@ -99,10 +99,17 @@ impl Engine {
     /// in-flight output from now on. Returns true if the connection must be closed once
     /// `buf` is written.
     pub fn take_output(&mut self, id: ClientId, buf: &mut Vec<u8>) -> bool {
+        // A script suspended under sync-replicas: its reply (an EXEC's may be half
+        // written) is held whole when the run ends, so nothing leaves before.
+        let held = self.scripts.busy.as_ref().is_some_and(|b| b.client == id && b.sync_hold.is_some());
         let Some(c) = self.clients.get_mut(id) else {
             buf.clear();
             return true;
         };
+        if held {
+            buf.clear();
+            return c.close_asap || c.close_after_reply;
+        }
         c.out.swap_out(buf);
         c.net_out += buf.len() as u64;
         self.stats.net_output_bytes += buf.len() as u64;

@@ -68,7 +68,8 @@ impl Feed {
 
     /// Appends a stream command meant for replicas only (keepalive PINGs, GETACK requests),
     /// outside any execution unit: replicas count it in their offset, the AOF never sees
-    /// it (Redis writes these with replicationFeedSlaves only).
+    /// it (Redis writes these with replicationFeedSlaves only). While a unit is open (a
+    /// suspended script's) it goes before the unit's writes, which are not in the stream.
     pub fn push_replication_only<'a, I>(&mut self, args: I)
     where
         I: IntoIterator<Item = &'a [u8]>,
@@ -77,7 +78,6 @@ impl Feed {
         if !self.enabled {
             return;
         }
-        debug_assert_eq!(self.unit_commands, 0, "inside an execution unit");
         let start = self.stream.len();
         encode_command(&mut self.stream, args);
         self.replication_only.push((start, self.stream.len()));

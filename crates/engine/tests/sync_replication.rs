@@ -255,3 +255,171 @@ fn a_script_that_writes_is_held_and_a_fenced_master_runs_no_data_command_from_sc
     let out = String::from_utf8(g.run(w, &["EVAL", "return redis.call('GET', 'undeclared')", "0"]).unwrap()).unwrap();
     assert!(out.starts_with("-READONLY Fenced master"), "{out}");
 }
+
+/// Long scripts under sync-replicas: with a zero `busy-reply-threshold` a yielding run is
+/// suspended at every count hook (each 100,000 Lua instructions), so a counted loop spans
+/// many slices whatever the machine's speed.
+fn long_script_group() -> Group {
+    let mut g = group(1, 1);
+    let w = g.writer;
+    assert_eq!(g.run(w, &["CONFIG", "SET", "busy-reply-threshold", "0"]).unwrap(), b"+OK\r\n");
+    g
+}
+
+/// Writes KEYS[1], loops over many slices, then increments KEYS[2].
+const WRITE_THEN_LOOP: &str =
+    "redis.call('SET', KEYS[1], 'v') for i = 1, 1000000 do end return redis.call('INCR', KEYS[2])";
+
+/// Runs the suspended script of `id` slice by slice, as its connection does, to its end.
+fn finish_script(g: &mut Group, id: ClientId) -> usize {
+    for slices in 1..=100_000 {
+        if g.h.eng.resume_script(id, g.h.now) {
+            return slices;
+        }
+    }
+    panic!("the script never ended");
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn a_long_script_lets_others_in_and_its_reply_waits_for_its_writes() {
+    let mut g = long_script_group();
+    let (w, other, reader, r) = (g.writer, g.h.client(), g.h.client(), g.replicas[0]);
+    assert_eq!(g.run(w, &["EVAL", WRITE_THEN_LOOP, "2", "k", "n"]).unwrap(), b"", "nothing yet");
+    assert!(g.h.eng.script_suspended(w), "the run paused past the threshold");
+    let busy = text(&g.run(other, &["GET", "unrelated"]).unwrap());
+    assert!(busy.starts_with("-BUSY Redis is busy running a script."), "{busy}");
+    // The lease is renewed meanwhile (the GETACK goes before the script's unflushed
+    // writes), so the master is not fenced when the script ends after it.
+    g.h.eng.set_monotonic_now(1400);
+    g.all_ack();
+    g.h.eng.set_monotonic_now(1600);
+    let before_end = g.offset();
+    assert!(finish_script(&mut g, w) > 1);
+    g.h.eng.flush_feed();
+    assert_eq!(g.reply(w), None, "held until a replica has the script's writes");
+    let (need, _, _) = g.h.eng.sync_requirement(w).unwrap();
+    assert!(need > before_end, "the need covers the writes flushed at the end");
+    // The key the script wrote is dirty up to the same offset, not to a flush that
+    // happened while the script was suspended.
+    assert_eq!(g.run(reader, &["GET", "k"]), None);
+    g.ack(r, need - 1);
+    assert_eq!(g.reply(w), None);
+    assert_eq!(g.reply(reader), None, "a read of the script's write waits for all of it");
+    g.ack(r, need);
+    assert_eq!(g.reply(w).unwrap(), b":1\r\n");
+    assert_eq!(g.reply(reader).unwrap(), b"$1\r\nv\r\n");
+    assert_eq!(field(&mut g.h, other, "sync_fenced"), "0");
+}
+
+#[test]
+fn a_long_script_inside_exec_holds_the_whole_transaction_reply() {
+    let mut g = long_script_group();
+    let (w, other, r) = (g.writer, g.h.client(), g.replicas[0]);
+    // One batch: a write before the transaction, then the transaction.
+    let pipeline: [&[&str]; 6] = [
+        &["SET", "pre", "1"],
+        &["MULTI"],
+        &["SET", "a", "1"],
+        &["EVAL", WRITE_THEN_LOOP, "2", "b", "a"],
+        &["INCR", "a"],
+        &["EXEC"],
+    ];
+    let mut q: VecDeque<Argv> = pipeline.iter().map(|a| Argv::from_slices(a)).collect();
+    g.h.eng.execute(w, &mut q, g.h.now, usize::MAX);
+    g.h.eng.flush_feed();
+    assert!(g.h.eng.script_suspended(w));
+    // The connection settles what waits before the script goes on: the SET's reply here
+    // times out, which rewrites bytes before the transaction's half-written reply.
+    let (_, epoch, _) = g.h.eng.sync_requirement(w).unwrap();
+    let committed = g.h.eng.repl.sync.committed;
+    g.h.eng.sync_finish(w, epoch, committed);
+    assert_eq!(g.h.take(w), b"", "half a transaction reply must not leave");
+    assert!(text(&g.run(other, &["INCR", "a"]).unwrap()).starts_with("-BUSY"));
+    finish_script(&mut g, w);
+    g.h.eng.flush_feed();
+    let (need, epoch, _) = g.h.eng.sync_requirement(w).unwrap();
+    g.ack(r, need - 1);
+    assert_eq!(g.reply(w), None);
+    g.h.eng.sync_finish(w, epoch, need - 1);
+    let out = text(&g.h.take(w));
+    let lines: Vec<&str> = out.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert!(lines[0].starts_with("-UNACKED"), "{out}");
+    assert_eq!(&lines[1..5], ["+OK", "+QUEUED", "+QUEUED", "+QUEUED"], "{out}");
+    assert!(lines[5].starts_with("-UNACKED"), "one error for the whole EXEC: {out}");
+    // Acknowledged, the same transaction answers whole.
+    for cmd in [&["MULTI"][..], &["SET", "a", "1"], &["EVAL", WRITE_THEN_LOOP, "2", "b", "a"], &["INCR", "a"]] {
+        g.run(w, cmd).unwrap();
+    }
+    assert_eq!(g.run(w, &["EXEC"]).unwrap(), b"", "suspended");
+    finish_script(&mut g, w);
+    g.h.eng.flush_feed();
+    let (need, _, _) = g.h.eng.sync_requirement(w).unwrap();
+    g.ack(r, need);
+    assert_eq!(text(&g.reply(w).unwrap()), "*3\r\n+OK\r\n:2\r\n:3\r\n");
+}
+
+#[test]
+fn a_looping_read_only_script_is_killed_and_the_server_serves_again() {
+    let mut g = long_script_group();
+    let (w, other, r) = (g.writer, g.h.client(), g.replicas[0]);
+    // Long but finite: without pauses it would end in one go (a test that fails, not one
+    // that hangs); paused, it is killed at its next hook.
+    let read_only_loop = "for i = 1, 50000000 do end return redis.call('GET', 'k')";
+    assert_eq!(g.run(w, &["EVAL", read_only_loop, "0"]).unwrap(), b"");
+    assert!(g.h.eng.script_suspended(w));
+    assert!(text(&g.run(other, &["SET", "k", "v"]).unwrap()).starts_with("-BUSY"));
+    assert_eq!(g.run(other, &["SCRIPT", "KILL"]).unwrap(), b"+OK\r\n");
+    finish_script(&mut g, w);
+    g.h.eng.flush_feed();
+    let killed = text(&g.reply(w).expect("a read-only script's error waits for nothing"));
+    assert!(killed.starts_with("-ERR Script killed by user with SCRIPT KILL..."), "{killed}");
+    assert_eq!(g.run(other, &["SET", "k", "v"]), None, "served, and held as any write");
+    let (need, _, _) = g.h.eng.sync_requirement(other).unwrap();
+    g.ack(r, need);
+    assert_eq!(g.reply(other).unwrap(), b"+OK\r\n");
+    assert_eq!(g.run(w, &["GET", "k"]).unwrap(), b"$1\r\nv\r\n");
+}
+
+#[test]
+fn two_long_scripts_in_one_transaction_hold_one_reply_from_its_start() {
+    let mut g = long_script_group();
+    let (w, r) = (g.writer, g.replicas[0]);
+    for cmd in [
+        &["MULTI"][..],
+        &["EVAL", WRITE_THEN_LOOP, "2", "b", "n"],
+        &["SET", "c", "1"],
+        &["EVAL", WRITE_THEN_LOOP, "2", "d", "n"],
+    ] {
+        g.run(w, cmd).unwrap();
+    }
+    assert_eq!(g.run(w, &["EXEC"]).unwrap(), b"");
+    // The first script ends, the transaction goes on and suspends again in the second;
+    // nothing of the reply leaves meanwhile.
+    for _ in 0..100_000 {
+        if g.h.eng.resume_script(w, g.h.now) {
+            break;
+        }
+        assert_eq!(g.h.take(w), b"");
+    }
+    assert!(!g.h.eng.script_suspended(w), "the transaction never ended");
+    g.h.eng.flush_feed();
+    let (need, epoch, _) = g.h.eng.sync_requirement(w).unwrap();
+    g.h.eng.sync_finish(w, epoch, need - 1);
+    let out = text(&g.h.take(w));
+    assert!(out.starts_with("-UNACKED") && out.matches("\r\n").count() == 1, "one error for the EXEC: {out}");
+    for cmd in [&["MULTI"][..], &["EVAL", WRITE_THEN_LOOP, "2", "b", "n"], &["SET", "c", "1"]] {
+        g.run(w, cmd).unwrap();
+    }
+    g.run(w, &["EVAL", WRITE_THEN_LOOP, "2", "d", "n"]).unwrap();
+    assert_eq!(g.run(w, &["EXEC"]).unwrap(), b"");
+    finish_script(&mut g, w);
+    g.h.eng.flush_feed();
+    let (need, _, _) = g.h.eng.sync_requirement(w).unwrap();
+    g.ack(r, need);
+    assert_eq!(text(&g.reply(w).unwrap()), "*3\r\n:3\r\n+OK\r\n:4\r\n");
+}

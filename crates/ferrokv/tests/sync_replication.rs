@@ -306,3 +306,74 @@ fn flushall_keeps_the_history_so_a_restarted_replica_still_follows_the_empty_mas
     assert_eq!(n, 0, "the replica followed its master's FLUSHALL");
     assert_eq!(field(&mut rc, "replication", "empty_master_refused"), "0");
 }
+
+/// Sends `args` on `looping` without waiting for the reply, then waits (bounded) until
+/// another client gets BUSY: the script runs past `busy-reply-threshold` and the server
+/// serves others meanwhile.
+fn start_long(s: &Server, looping: &mut Raw, args: &[&[u8]]) {
+    let mut wire = Vec::new();
+    ferrokv_resp::encode_command(&mut wire, args.iter().copied());
+    looping.send(&wire);
+    let mut probe = s.raw();
+    let busy = wait_until(Duration::from_secs(10), || probe.cmd(&[b"PING"]).starts_with(b"-BUSY"));
+    assert!(busy, "the script never made the server busy");
+}
+
+#[test]
+fn a_looping_script_under_sync_replicas_gets_busy_and_script_kill() {
+    let m = master(&["--busy-reply-threshold", "100"]);
+    let r = start_replica(m.port, &[]);
+    let (mut mc, mut rc) = (m.conn(), r.conn());
+    wait_acking(&mut mc, 1);
+    let mut looping = m.raw();
+    start_long(&m, &mut looping, &[b"EVAL", b"while true do end", b"0"]);
+    let mut other = m.raw();
+    let busy = String::from_utf8_lossy(&other.cmd(&[b"SET", b"k", b"v"])).into_owned();
+    assert!(busy.starts_with("-BUSY Redis is busy running a script."), "{busy}");
+    assert_eq!(other.cmd(&[b"SCRIPT", b"KILL"]), b"+OK\r\n");
+    let killed = String::from_utf8_lossy(&looping.read_reply().expect("the looping client's reply")).into_owned();
+    assert!(killed.starts_with("-ERR Script killed by user with SCRIPT KILL..."), "{killed}");
+    // The master serves again, and a write is answered once the replica has it.
+    assert_eq!(set(&mut mc, "after", "v").unwrap(), "OK");
+    let on_replica: Option<String> = redis::cmd("GET").arg("after").query(&mut rc).unwrap();
+    assert_eq!(on_replica.as_deref(), Some("v"));
+}
+
+#[test]
+fn a_long_script_that_writes_is_answered_only_once_the_replica_has_its_write() {
+    let m = master(&["--busy-reply-threshold", "50", "--sync-replicas-timeout", "30000"]);
+    let r = start_replica(m.port, &[]);
+    let (mut mc, mut rc) = (m.conn(), r.conn());
+    wait_acking(&mut mc, 1);
+    // Stopped first, so the reply cannot be acknowledged early whatever the timing; the
+    // script writes at once, while the lease (500 ms) still holds.
+    r.signal("STOP");
+    let script = b"redis.call('SET', KEYS[1], 'v')
+local start = redis.call('TIME')
+while true do
+  local now = redis.call('TIME')
+  if (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > 300000 then break end
+end
+return 'done'";
+    let mut looping = m.raw();
+    start_long(&m, &mut looping, &[b"EVAL", script, b"1", b"k"]);
+    let mut probe = m.raw();
+    let ended = wait_until(Duration::from_secs(10), || probe.cmd(&[b"PING"]) == b"+PONG\r\n");
+    assert!(ended, "the script did not end");
+    // Ended, and its reply waits for the stopped replica's acknowledgement.
+    looping.stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut byte = [0u8; 1];
+    let early = loop {
+        match std::io::Read::read(&mut looping.stream, &mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break None,
+            other => break Some(format!("{other:?} {:?}", byte)),
+        }
+    };
+    assert_eq!(early, None, "the reply left before any replica acknowledged the script's write");
+    looping.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    r.signal("CONT");
+    assert_eq!(looping.read_reply().expect("the script's reply"), b"$4\r\ndone\r\n");
+    let on_replica: Option<String> = redis::cmd("GET").arg("k").query(&mut rc).unwrap();
+    assert_eq!(on_replica.as_deref(), Some("v"), "answered before the replica had the write");
+}

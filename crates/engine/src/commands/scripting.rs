@@ -245,10 +245,10 @@ pub(crate) fn run_script(c: &mut Ctx, target: Target<'_>, keys: &[&[u8]], args: 
     };
     // Only a client's own run may pause between slices (inside its EXEC too: the rest
     // of the transaction waits, see `transactions::run_queued`; on a replica the master's
-    // stream waits, see server/src/replication/link.rs): from the master's stream or
-    // while loading it must end as one step; under sync-replicas a reply's
-    // acknowledgements are settled as its command ends, so runs there end in one go too.
-    let yields = c.client.repl_role.is_none() && c.eng.persist.loading.is_none() && !c.eng.sync_active();
+    // stream waits, see server/src/replication/link.rs; under sync-replicas the reply's
+    // wait is recorded when the run ends, see `busy::SyncHold`): from the master's stream
+    // or while loading it must end as one step.
+    let yields = c.client.repl_role.is_none() && c.eng.persist.loading.is_none();
     let yield_after = crate::busy::deadline(c.eng);
     if c.eng.tracking.active() && c.client.tracking.remembers_reads() {
         c.eng.tracking.script_caller = Some(crate::tracking::ScriptTracking {

@@ -278,6 +278,13 @@ impl Engine {
         if self.in_exec {
             return; // EXEC's own span covers the transaction's replies
         }
+        if let Some(busy) = self.scripts.busy.as_mut().filter(|b| b.client == client.id) {
+            // Its script was suspended: the reply is not whole yet and the script's writes
+            // are still to come. The need stays on the client until the run ends.
+            let held = client.out.len().saturating_sub(out_before);
+            busy.sync_hold = Some(crate::busy::SyncHold { held, epoch: self.repl.sync.epoch });
+            return;
+        }
         let need = std::mem::take(&mut client.sync_cmd_need);
         if need == 0 {
             return;
@@ -288,6 +295,21 @@ impl Engine {
         let epoch = self.repl.sync.epoch;
         self.repl.sync.spans_exist = true;
         client.sync_spans.push(SyncSpan { start: out_before, end: client.out.len(), need, epoch });
+    }
+
+    /// A suspended script's run ended (with the rest of its EXEC, if any): the reply, from
+    /// `start` to the end of the output, waits for what its commands need. `epoch`: the
+    /// history the command started in (a reply from an older one is failed).
+    pub(crate) fn sync_after_script(&mut self, client: &mut Client, start: usize, epoch: u64) {
+        let need = std::mem::take(&mut client.sync_cmd_need);
+        if need == 0 {
+            return;
+        }
+        if need == PENDING && !self.repl.sync.pending_clients.contains(&client.id) {
+            self.repl.sync.pending_clients.push(client.id);
+        }
+        self.repl.sync.spans_exist = true;
+        client.sync_spans.push(SyncSpan { start, end: client.out.len(), need, epoch });
     }
 
     /// Before the feed is flushed: asks for acknowledgements if the flush carries writes
@@ -309,6 +331,9 @@ impl Engine {
         if self.repl.sync.unflushed_request.is_some() || self.repl.failover.is_some() || !self.feed.enabled {
             return;
         }
+        // The only open unit at a flush is a suspended script's: the request goes before
+        // its writes and asks about nothing in them, and keeps the lease while it runs.
+        debug_assert!(self.feed.unit_commands() == 0 || self.scripts.busy.is_some(), "inside an execution unit");
         self.feed.push_replication_only([&b"REPLCONF"[..], b"GETACK", b"*"]);
         self.repl.sync.unflushed_request = Some(self.repl.sync.mono_ms);
         self.repl.sync.last_request_mono = self.repl.sync.mono_ms;
@@ -338,12 +363,14 @@ impl Engine {
         if let Some(sent) = s.unflushed_request.take() {
             s.requests.push_back((offset, sent));
         }
-        s.pending_global = false;
-        // drain, not take: the vectors keep their capacity from flush to flush.
-        for (db, key) in s.pending_keys.drain(..) {
-            s.dirty.resolve(db, key, offset);
+        if self.feed.unit_commands() == 0 {
+            self.sync_resolve_keys(offset);
         }
-        s.dirty.resolve_max(offset);
+        // Else a suspended script's writes wait in the open unit, not in this flush: the
+        // keys stay pending until the flush after it ends (those written before it get
+        // that later offset too, which only makes their readers wait longer, and nobody
+        // reads meanwhile). Replies are resolved now: a span is recorded only once its
+        // command's unit is closed.
         for id in self.repl.sync.pending_clients.drain(..) {
             if let Some(c) = self.clients.get_mut(id) {
                 for span in c.sync_spans.iter_mut().filter(|s| s.need == PENDING) {
@@ -351,6 +378,16 @@ impl Engine {
                 }
             }
         }
+    }
+
+    fn sync_resolve_keys(&mut self, offset: u64) {
+        let s = &mut self.repl.sync;
+        s.pending_global = false;
+        // drain, not take: the vectors keep their capacity from flush to flush.
+        for (db, key) in s.pending_keys.drain(..) {
+            s.dirty.resolve(db, key, offset);
+        }
+        s.dirty.resolve_max(offset);
     }
 
     /// A replica acknowledged `offset`: its proof of life, and maybe a new committed offset.
