@@ -54,7 +54,6 @@ pub fn mono_ms() -> i64 {
 struct Input<'a> {
     parser: &'a mut RequestParser,
     inbuf: &'a mut BytesMut,
-    parsed: &'a mut Vec<Argv>,
     reqs: &'a mut VecDeque<Argv>,
 }
 
@@ -63,7 +62,7 @@ impl Input<'_> {
     /// changes the limits. Returns false when the client must be closed.
     fn parse(self, limits: &Limits, protocol_error: &mut Option<String>, id: ClientId, addr: &str) -> bool {
         let max = if limits.authenticated { usize::MAX } else { 1 };
-        match self.parser.parse(self.inbuf, limits, self.parsed, max) {
+        match self.parser.parse(self.inbuf, limits, self.reqs, max) {
             Ok(()) => {}
             Err(ProtocolError::Reply(msg)) => {
                 log::info!("Protocol error ({msg}) from client: id={id} addr={addr}");
@@ -77,7 +76,6 @@ impl Input<'_> {
                 return false;
             }
         }
-        self.reqs.extend(self.parsed.drain(..));
         true
     }
 }
@@ -177,7 +175,6 @@ where
     };
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new();
-    let mut parsed: Vec<Argv> = Vec::new();
     let mut reqs: VecDeque<Argv> = VecDeque::new();
     let mut out = Pending { buf: Vec::with_capacity(READ_CHUNK), pos: 0, in_flight };
     // Write what is pending, then close (QUIT, CLIENT KILL of itself, a protocol error).
@@ -318,7 +315,7 @@ where
         // (a replica's or a sentinel's AUTH + REPLCONF/SUBSCRIBE…) are already buffered and
         // must run now, not when the client happens to send more.
         if reqs.is_empty() && !inbuf.is_empty() && !input_done {
-            let input = Input { parser: &mut parser, inbuf: &mut inbuf, parsed: &mut parsed, reqs: &mut reqs };
+            let input = Input { parser: &mut parser, inbuf: &mut inbuf, reqs: &mut reqs };
             if !input.parse(&limits, &mut protocol_error, id, &addr) {
                 break 'conn;
             }
@@ -380,7 +377,7 @@ where
                     out.wrote(wrote);
                     let Some(n) = read else { continue };
                     bytes_in += n;
-                    let input = Input { parser: &mut parser, inbuf: &mut inbuf, parsed: &mut parsed, reqs: &mut reqs };
+                    let input = Input { parser: &mut parser, inbuf: &mut inbuf, reqs: &mut reqs };
                     if !input.parse(&limits, &mut protocol_error, id, &addr) {
                         break 'conn;
                     }
