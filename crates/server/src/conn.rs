@@ -9,6 +9,7 @@
 //! limits, not a refusal to read: replies the socket does not take stay in the engine
 //! (where the limits see them) until the bytes already handed to the socket are written.
 
+use crate::signal::Signal;
 use crate::Shared;
 use bytes::BytesMut;
 use ferrokv_engine::client::{ConnInfo, Waker};
@@ -22,21 +23,12 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::Notify;
 
 /// Commands run per engine lock, so one client's huge pipeline cannot starve the others.
 const BATCH: usize = 1024;
 const READ_CHUNK: usize = 16 * 1024;
 /// An output buffer grown past this by a big reply is given back once written.
 const OUT_KEEP: usize = 64 * 1024;
-
-pub(crate) struct NotifyWaker(pub(crate) Arc<Notify>);
-
-impl Waker for NotifyWaker {
-    fn wake(&self) {
-        self.0.notify_one();
-    }
-}
 
 pub fn now_ms() -> i64 {
     unix_ms(SystemTime::now())
@@ -161,8 +153,8 @@ pub async fn serve<S>(shared: Arc<Shared>, mut stream: S, info: ConnInfo)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let notify = Arc::new(Notify::new());
-    let waker: Arc<dyn Waker> = Arc::new(NotifyWaker(notify.clone()));
+    let notify = Arc::new(Signal::default());
+    let waker: Arc<dyn Waker> = notify.clone();
     let in_flight = Arc::new(AtomicUsize::new(0));
     let addr = info.addr.clone();
     let connected = shared.engine.lock().connect(info, waker, in_flight.clone(), now_ms());
@@ -185,22 +177,15 @@ where
     // Some(deadline) while blocked in BLPOP & co (deadline None = no timeout).
     let mut blocked: Option<Option<i64>> = None;
     let mut bytes_in = 0usize;
+    // Outside the tuple below: a job is big, and moving it with the tuple was a memcpy
+    // per request.
+    let mut migrate = None;
     'conn: loop {
         // Under the lock: account for input, run what can run, collect the output.
         let runnable = !closing && !reqs.is_empty() && paused_until.is_none() && blocked.is_none();
         // `limits`: the parser's, refreshed after each batch (AUTH changes them).
         // `engine_output`: the engine holds output not taken yet (taken once `out` is written).
-        let (
-            ticket,
-            replicas_fed,
-            others_invalidated,
-            became_replica,
-            limits,
-            mut engine_output,
-            sync_wait,
-            suspended,
-            migrate,
-        ) = {
+        let (ticket, replicas_fed, others_invalidated, became_replica, limits, mut engine_output, sync_wait, suspended) = {
             let mut e = shared.engine.lock();
             if e.must_close(id) {
                 break 'conn;
@@ -209,7 +194,6 @@ where
                 e.set_monotonic_now(mono_ms());
             }
             let offset_before = e.repl.offset;
-            let mut migrate = None;
             if bytes_in > 0 {
                 e.note_input(id, bytes_in, inbuf.len(), inbuf.capacity());
                 bytes_in = 0;
@@ -256,7 +240,6 @@ where
                 engine_output,
                 sync_wait,
                 suspended,
-                migrate,
             )
         };
         // Replies to writes leave only once the writes are as durable as promised.
@@ -296,7 +279,7 @@ where
             }
             continue 'conn;
         }
-        if let Some(job) = migrate {
+        if let Some(job) = migrate.take() {
             // MIGRATE talks to its target without the lock; the command then finishes
             // (deletes, replies) under it, and this client's later requests run after.
             let io = crate::migrate::run(&shared.migrate, &job).await;
@@ -356,13 +339,12 @@ where
             }
             .map(|until| tokio::time::sleep(std::time::Duration::from_millis((until - now_ms()).max(0) as u64)));
             let mut timer = pin!(timer);
-            let mut notified = pin!(notify.notified());
             let wake = std::future::poll_fn(|cx| {
                 let inbuf = if reading { Some(&mut inbuf) } else { None };
                 if let Poll::Ready(io) = poll_io(cx, &mut stream, out.rest(), inbuf) {
                     return Poll::Ready(Wake::Io(io));
                 }
-                if notified.as_mut().poll(cx).is_ready() {
+                if notify.poll_raised(cx).is_ready() {
                     return Poll::Ready(Wake::Notified);
                 }
                 match timer.as_mut().as_pin_mut().map(|t| t.poll(cx)) {
@@ -411,7 +393,7 @@ where
 async fn write_all_pending<S: AsyncWrite + Unpin>(
     stream: &mut S,
     out: &mut Pending,
-    notify: &Notify,
+    notify: &Signal,
     shared: &Shared,
     id: ClientId,
 ) -> bool {
@@ -423,7 +405,7 @@ async fn write_all_pending<S: AsyncWrite + Unpin>(
                 Ok(0) | Err(_) => return false,
                 Ok(n) => out.wrote(n),
             },
-            _ = notify.notified() => {
+            _ = notify.raised() => {
                 if shared.engine.lock().must_close(id) {
                     return false;
                 }
@@ -433,7 +415,7 @@ async fn write_all_pending<S: AsyncWrite + Unpin>(
     }
     if woken {
         // The wake-up was for new output: keep it for whoever serves the connection next.
-        notify.notify_one();
+        notify.raise();
     }
     true
 }
