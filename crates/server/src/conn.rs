@@ -111,42 +111,49 @@ enum Wake {
 
 /// What one poll of the socket achieved.
 enum Io {
-    Progress { wrote: usize, read: Option<usize> },
+    /// Input arrived (this many bytes).
+    Read(usize),
+    /// The output is all written, and the caller asked to hear of it.
+    Written,
     Closed,
 }
 
-/// Writes pending output or reads more input, whichever the socket allows (writing is
-/// tried first). Ready as soon as either made progress; Pending registers interest in
-/// both, so a peer that does not read cannot stop its input from being read.
+/// Writes what the socket takes of the pending output, then reads more input (unless
+/// `inbuf` is None). Ready when input arrived, the socket closed, or the output is all
+/// written and `leave_when_written` is set; Pending registers interest in both, so a peer
+/// that does not read cannot stop its input from being read. A reply and the wait for the
+/// next request take one poll: returning after the write and polling again to read cost
+/// ~90 instructions of a GET at -P 1.
 fn poll_io<S: AsyncRead + AsyncWrite + Unpin>(
     cx: &mut std::task::Context<'_>,
     stream: &mut S,
-    out: &[u8],
+    out: &mut Pending,
     inbuf: Option<&mut BytesMut>,
+    leave_when_written: bool,
 ) -> Poll<Io> {
-    if !out.is_empty() {
-        match pin!(stream.write(out)).poll(cx) {
+    while !out.is_empty() {
+        match pin!(stream.write(out.rest())).poll(cx) {
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Io::Closed),
-            // The caller polls again at once: reading can wait until then.
-            Poll::Ready(Ok(n)) => return Poll::Ready(Io::Progress { wrote: n, read: None }),
-            Poll::Pending => {}
+            Poll::Ready(Ok(n)) => {
+                out.wrote(n);
+                if leave_when_written && out.is_empty() {
+                    return Poll::Ready(Io::Written);
+                }
+            }
+            Poll::Pending => break,
         }
     }
-    let mut read = None;
     if let Some(inbuf) = inbuf {
         if inbuf.capacity() - inbuf.len() < READ_CHUNK / 4 {
             inbuf.reserve(READ_CHUNK);
         }
         match pin!(stream.read_buf(inbuf)).poll(cx) {
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Io::Closed),
-            Poll::Ready(Ok(n)) => read = Some(n),
+            Poll::Ready(Ok(n)) => return Poll::Ready(Io::Read(n)),
             Poll::Pending => {}
         }
     }
-    match read {
-        Some(_) => Poll::Ready(Io::Progress { wrote: 0, read }),
-        None => Poll::Pending,
-    }
+    Poll::Pending
 }
 
 pub async fn serve<S>(shared: Arc<Shared>, mut stream: S, info: ConnInfo)
@@ -312,13 +319,12 @@ where
                 // More requests than one batch ran: write what the socket takes without
                 // waiting, and let other clients run before the next batch.
                 if !out.is_empty() {
-                    let progress = std::future::poll_fn(|cx| match poll_io(cx, &mut stream, out.rest(), None) {
-                        Poll::Pending => Poll::Ready(Io::Progress { wrote: 0, read: None }),
+                    let progress = std::future::poll_fn(|cx| match poll_io(cx, &mut stream, &mut out, None, true) {
+                        Poll::Pending => Poll::Ready(Io::Written),
                         ready => ready,
                     });
-                    match progress.await {
-                        Io::Closed => break 'conn,
-                        Io::Progress { wrote, .. } => out.wrote(wrote),
+                    if let Io::Closed = progress.await {
+                        break 'conn;
                     }
                 }
                 tokio::task::yield_now().await;
@@ -331,6 +337,8 @@ where
                 break 'conn;
             }
             let reading = !closing && !input_done;
+            // What the checks above act on once the output is written.
+            let leave_when_written = closing || engine_output || (protocol_error.is_some() && reqs.is_empty());
             // One hand-written poll rather than select!: this runs once or twice per
             // request, and select! moved its futures (timers included) each time.
             let timer = match (paused_until, blocked.flatten()) {
@@ -341,7 +349,7 @@ where
             let mut timer = pin!(timer);
             let wake = std::future::poll_fn(|cx| {
                 let inbuf = if reading { Some(&mut inbuf) } else { None };
-                if let Poll::Ready(io) = poll_io(cx, &mut stream, out.rest(), inbuf) {
+                if let Poll::Ready(io) = poll_io(cx, &mut stream, &mut out, inbuf, leave_when_written) {
                     return Poll::Ready(Wake::Io(io));
                 }
                 if notify.poll_raised(cx).is_ready() {
@@ -355,9 +363,8 @@ where
             .await;
             match wake {
                 Wake::Io(Io::Closed) => break 'conn,
-                Wake::Io(Io::Progress { wrote, read }) => {
-                    out.wrote(wrote);
-                    let Some(n) = read else { continue };
+                Wake::Io(Io::Written) => continue,
+                Wake::Io(Io::Read(n)) => {
                     bytes_in += n;
                     let input = Input { parser: &mut parser, inbuf: &mut inbuf, reqs: &mut reqs };
                     if !input.parse(&limits, &mut protocol_error, id, &addr) {
