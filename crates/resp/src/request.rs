@@ -350,24 +350,42 @@ fn whole_multibulk(buf: &[u8], start: usize, max_bulk_len: u64) -> Option<(usize
     if n == 0 || n > (buf.len() - pos) / 6 {
         return None;
     }
+    // Up to four arguments (most requests) are collected in an array and moved into the
+    // inline SmallVec once: pushing checked its capacity and inline state each time.
+    if n <= 4 {
+        let mut arr = [(0usize, 0usize); 4];
+        for span in &mut arr[..n] {
+            *span = bulk_at(buf, pos, max_bulk_len)?;
+            pos = span.1 + 2;
+        }
+        return Some((pos, SmallVec::from_buf_and_len(arr, n)));
+    }
     let mut spans = SmallVec::with_capacity(n);
     for _ in 0..n {
-        if *buf.get(pos)? != b'$' {
-            return None;
-        }
-        let (len, at) = plain_len(buf, pos + 1)?;
-        if len as u64 > max_bulk_len {
-            return None;
-        }
-        // Like the general path, the two bytes after the argument are skipped unchecked.
-        let end = at + len;
-        if buf.len() < end + 2 {
-            return None;
-        }
-        spans.push((at, end));
-        pos = end + 2;
+        let span = bulk_at(buf, pos, max_bulk_len)?;
+        spans.push(span);
+        pos = span.1 + 2;
     }
     Some((pos, spans))
+}
+
+/// Where the data of the bulk argument whose `$len` line starts at `buf[pos]` lies, when
+/// it is all there; the two bytes after it are skipped unchecked by the caller, as by the
+/// general path.
+#[inline(always)]
+fn bulk_at(buf: &[u8], pos: usize, max_bulk_len: u64) -> Option<(usize, usize)> {
+    if *buf.get(pos)? != b'$' {
+        return None;
+    }
+    let (len, at) = plain_len(buf, pos + 1)?;
+    if len as u64 > max_bulk_len {
+        return None;
+    }
+    let end = at + len;
+    if buf.len() < end + 2 {
+        return None;
+    }
+    Some((at, end))
 }
 
 /// A length of 1 to 9 decimal digits at `buf[at..]` (no sign, no leading zero: read the
