@@ -184,9 +184,9 @@ where
     // Some(deadline) while blocked in BLPOP & co (deadline None = no timeout).
     let mut blocked: Option<Option<i64>> = None;
     let mut bytes_in = 0usize;
-    // Outside the tuple below: a job is big, and moving it with the tuple was a memcpy
-    // per request.
-    let mut migrate = None;
+    // Outside the tuple below, and boxed: a job is big, and moving it with the tuple, or
+    // out of the Option, was a memcpy call per request.
+    let mut migrate: Option<Box<ferrokv_engine::commands::migrate::MigrateJob>> = None;
     'conn: loop {
         // Under the lock: account for input, run what can run, collect the output.
         let runnable = !closing && !reqs.is_empty() && paused_until.is_none() && blocked.is_none();
@@ -210,7 +210,7 @@ where
                     Outcome::Continue => {}
                     Outcome::Close => closing = true,
                     Outcome::Paused { until_ms } => paused_until = Some(until_ms),
-                    Outcome::Migrating => migrate = e.take_migrate_job(id),
+                    Outcome::Migrating => migrate = e.take_migrate_job(id).map(Box::new),
                 }
             }
             if reqs.is_empty() {
