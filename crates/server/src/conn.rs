@@ -30,8 +30,19 @@ const READ_CHUNK: usize = 16 * 1024;
 /// An output buffer grown past this by a big reply is given back once written.
 const OUT_KEEP: usize = 64 * 1024;
 
+/// Wall-clock milliseconds since the epoch (0 before it, as `unix_ms`). Read once per
+/// batch of requests: through `SystemTime` (a `duration_since` and its `Result`) it cost
+/// ~70 instructions more than the clock read itself.
 pub fn now_ms() -> i64 {
-    unix_ms(SystemTime::now())
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } != 0 {
+        return unix_ms(SystemTime::now());
+    }
+    // The casts are no-ops on 64-bit Linux, not where time_t and long are 32 bits.
+    #[allow(clippy::unnecessary_cast)]
+    let ms = ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000;
+    ms.max(0)
 }
 
 /// Milliseconds on the monotonic clock since the process started (leases are measured on
@@ -425,4 +436,15 @@ async fn write_all_pending<S: AsyncWrite + Unpin>(
         notify.raise();
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn now_ms_reads_the_same_clock_as_system_time() {
+        let before = ferrokv_engine::unix_ms(std::time::SystemTime::now());
+        let now = super::now_ms();
+        let after = ferrokv_engine::unix_ms(std::time::SystemTime::now());
+        assert!(before <= now && now <= after, "{before} <= {now} <= {after}");
+    }
 }
