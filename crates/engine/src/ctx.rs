@@ -24,7 +24,8 @@ pub struct Ctx<'a> {
     /// generated ID), so the others need not be copied into a [`Ctx::rewrite_as`].
     replaced_args: Vec<(usize, Vec<u8>)>,
     /// Set by a blocking command that found nothing to serve.
-    block: Option<crate::blocking::BlockRequest>,
+    /// Boxed: taking it after every command moved the whole request, a memcpy call.
+    block: Option<Box<crate::blocking::BlockRequest>>,
     /// Set when a blocked command is re-run to serve it: the key that became ready.
     ready_key: Option<SmallBytes>,
     /// Propagate the command even if it changed nothing (Redis's forceCommandPropagation).
@@ -119,10 +120,10 @@ impl<'a> Ctx<'a> {
     /// Blocks the client on `keys` until one holds a non-empty `wants` value or the
     /// deadline passes; the command must not have replied.
     pub fn block(&mut self, req: crate::blocking::BlockRequest) {
-        self.block = Some(req);
+        self.block = Some(Box::new(req));
     }
 
-    pub(crate) fn take_block(&mut self) -> Option<crate::blocking::BlockRequest> {
+    pub(crate) fn take_block(&mut self) -> Option<Box<crate::blocking::BlockRequest>> {
         self.block.take()
     }
 

@@ -746,7 +746,7 @@ impl Engine {
             crate::reply_mode::settle(client, out_before, false);
         }
         if let Some(req) = block {
-            self.block_client(client, req, cmd, argv);
+            self.block_client(client, *req, cmd, argv);
         }
         let stats = &mut self.cmd_stats[cmd];
         if !reprocess {

@@ -131,6 +131,9 @@ enum Found {
     Inline(Vec<Vec<u8>>),
 }
 
+/// Where each argument of a request lies in the buffer.
+type Spans = SmallVec<[(usize, usize); 4]>;
+
 /// Incremental request parser for one connection.
 #[derive(Debug, Default)]
 pub struct RequestParser {
@@ -170,9 +173,19 @@ impl RequestParser {
         &mut self,
         buf: &mut BytesMut,
         limits: &Limits,
-        out: &mut Vec<Argv>,
+        out: &mut impl Extend<Argv>,
         max: usize,
     ) -> Result<(), ProtocolError> {
+        // One whole request and nothing more (a client waiting for each reply): it goes
+        // straight out, without the list below.
+        if max > 0 && limits.authenticated && matches!(self.state, State::Idle) {
+            if let Some((end, spans)) = whole_multibulk(buf, 0, limits.max_bulk_len) {
+                if end == buf.len() {
+                    out.extend(std::iter::once(Argv { buf: buf.split().freeze(), spans }));
+                    return Ok(());
+                }
+            }
+        }
         // Requests are located first and the buffer is split once, so a pipeline of many
         // small commands costs one split.
         let mut found = std::mem::take(&mut self.found);
@@ -180,6 +193,13 @@ impl RequestParser {
         let mut start = 0usize;
         let mut err = None;
         while found.len() < max {
+            if limits.authenticated && matches!(self.state, State::Idle) {
+                if let Some((end, spans)) = whole_multibulk(buf, start, limits.max_bulk_len) {
+                    found.push(Found::Spans(spans));
+                    start = end;
+                    continue;
+                }
+            }
             match self.parse_one(&buf[start..], limits) {
                 Ok(Step::Incomplete) => break,
                 Ok(Step::Multibulk(len, mut spans)) => {
@@ -312,6 +332,94 @@ impl RequestParser {
         self.state = State::Idle;
         Ok(Step::Multibulk(total, spans))
     }
+}
+
+/// A whole multibulk request at `buf[start..]` with its argument spans, scanned in one
+/// pass: the common case of a complete request whose lengths are plain decimals. None for
+/// anything else (incomplete, an unusual or invalid length, a length over the limit), which
+/// the general path then parses, so the two never disagree. Only for authenticated clients
+/// (the others have stricter limits).
+#[inline]
+fn whole_multibulk(buf: &[u8], start: usize, max_bulk_len: u64) -> Option<(usize, Spans)> {
+    if buf.get(start) != Some(&b'*') {
+        return None;
+    }
+    let (n, mut pos) = plain_len(buf, start + 1)?;
+    // Each argument takes at least 6 bytes (`$0\r\n\r\n`): a request that cannot be
+    // complete allocates nothing here.
+    if n == 0 || n > (buf.len() - pos) / 6 {
+        return None;
+    }
+    // Up to four arguments (most requests) are collected in an array and moved into the
+    // inline SmallVec once: pushing checked its capacity and inline state each time.
+    if n <= 4 {
+        let mut arr = [(0usize, 0usize); 4];
+        for span in &mut arr[..n] {
+            *span = bulk_at(buf, pos, max_bulk_len)?;
+            pos = span.1 + 2;
+        }
+        return Some((pos, SmallVec::from_buf_and_len(arr, n)));
+    }
+    let mut spans = SmallVec::with_capacity(n);
+    for _ in 0..n {
+        let span = bulk_at(buf, pos, max_bulk_len)?;
+        spans.push(span);
+        pos = span.1 + 2;
+    }
+    Some((pos, spans))
+}
+
+/// Where the data of the bulk argument whose `$len` line starts at `buf[pos]` lies, when
+/// it is all there; the two bytes after it are skipped unchecked by the caller, as by the
+/// general path.
+#[inline(always)]
+fn bulk_at(buf: &[u8], pos: usize, max_bulk_len: u64) -> Option<(usize, usize)> {
+    if *buf.get(pos)? != b'$' {
+        return None;
+    }
+    let (len, at) = plain_len(buf, pos + 1)?;
+    if len as u64 > max_bulk_len {
+        return None;
+    }
+    let end = at + len;
+    if buf.len() < end + 2 {
+        return None;
+    }
+    Some((at, end))
+}
+
+/// A length of 1 to 9 decimal digits at `buf[at..]` (no sign, no leading zero: read the
+/// same by `parse_i64`) ending at a `\r` that has a byte after it, which is skipped
+/// unchecked as the general path does. Returns the value and where the next line starts.
+#[inline(always)]
+fn plain_len(buf: &[u8], at: usize) -> Option<(usize, usize)> {
+    let first = *buf.get(at)?;
+    if !first.is_ascii_digit() {
+        return None;
+    }
+    let mut v = usize::from(first - b'0');
+    let mut i = at + 1;
+    loop {
+        let b = *buf.get(i)?;
+        if b.is_ascii_digit() {
+            v = v * 10 + usize::from(b - b'0');
+            i += 1;
+            if i - at > 9 {
+                return None;
+            }
+        } else if b == b'\r' {
+            break;
+        } else {
+            return None;
+        }
+    }
+    if first == b'0' && i - at > 1 {
+        return None;
+    }
+    if i + 1 >= buf.len() {
+        return None;
+    }
+    Some((v, i + 2))
 }
 
 enum Step {

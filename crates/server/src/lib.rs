@@ -17,6 +17,7 @@ pub mod metrics_http;
 pub mod migrate;
 pub mod persist;
 pub mod replication;
+pub mod signal;
 pub mod tls;
 
 use ferrokv_config::{pid, CommandLine, Config, Pid, Val};

@@ -4,8 +4,9 @@
 //! every second and answer GETACK. Reconnects forever until REPLICAOF points elsewhere
 //! (the task is then aborted): at once after losing a streaming link, then once a second.
 
-use crate::conn::{now_ms, NotifyWaker};
+use crate::conn::now_ms;
 use crate::listener::peer_id;
+use crate::signal::Signal;
 use crate::Shared;
 use bytes::{Buf, Bytes, BytesMut};
 use ferrokv_config::pid;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
 /// Follows `host:port` until aborted.
 pub async fn run(shared: Arc<Shared>, host: String, port: u16) {
@@ -204,8 +205,8 @@ async fn handshake_and_follow<S: AsyncRead + AsyncWrite + Unpin>(
         Some(Action::Continue { replid }) => shared.engine.lock().link_continued(replid, now_ms()),
         _ => return Err("handshake ended without a resync".into()),
     }
-    let notify = Arc::new(Notify::new());
-    let id = shared.engine.lock().connect_master_client(conn, Arc::new(NotifyWaker(notify.clone())), now_ms());
+    let notify = Arc::new(Signal::default());
+    let id = shared.engine.lock().connect_master_client(conn, notify.clone(), now_ms());
     let ended = follow_stream(shared, stream, &mut buf, id, &notify, timeout).await;
     let mut e = shared.engine.lock();
     e.link_state(LinkState::Connect, now_ms());
@@ -480,7 +481,7 @@ async fn follow_stream<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
     id: ClientId,
-    killed: &Notify,
+    killed: &Signal,
     timeout: Duration,
 ) -> Result<(), String> {
     // ACKs keep a fixed schedule: after a stall the next one comes at its usual time, not
@@ -519,7 +520,7 @@ async fn follow_stream<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(_) => last_io = Instant::now(),
                 Err(e) => return Err(format!("Connection with master lost: {e}")),
             },
-            _ = killed.notified() => {
+            _ = killed.raised() => {
                 if shared.engine.lock().must_close(id) {
                     return Ok(());
                 }

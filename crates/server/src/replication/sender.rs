@@ -4,6 +4,7 @@
 
 use super::RdbChunk;
 use crate::conn::now_ms;
+use crate::signal::Signal;
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use ferrokv_engine::replication::master::Fetch;
@@ -17,13 +18,12 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::Notify;
 
 /// Bytes taken from the backlog per engine-lock hold.
 const FETCH: usize = 1 << 20;
 
 /// Serves a replica until it disconnects or is dropped. `inbuf` holds bytes already read.
-pub async fn serve<S>(shared: Arc<Shared>, stream: S, id: ClientId, notify: Arc<Notify>, inbuf: BytesMut)
+pub async fn serve<S>(shared: Arc<Shared>, stream: S, id: ClientId, notify: Arc<Signal>, inbuf: BytesMut)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -76,7 +76,7 @@ where
                 // Keep the link alive while the snapshot has not started (Redis sends
                 // newlines, which replicas skip before the RDB).
                 tokio::select! {
-                    _ = notify.notified() => {}
+                    _ = notify.raised() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {
                         if wr.write_all(b"\n").await.is_err() {
                             return;
@@ -230,7 +230,7 @@ async fn stream_loop<R, W>(
     wr: &mut W,
     reader: &mut AckReader,
     id: ClientId,
-    notify: &Notify,
+    notify: &Signal,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -260,7 +260,7 @@ async fn stream_loop<R, W>(
                         return;
                     }
                 }
-                _ = notify.notified() => {
+                _ = notify.raised() => {
                     if shared.engine.lock().must_close(id) {
                         return;
                     }
@@ -293,7 +293,7 @@ async fn write_watching<W: AsyncWrite + Unpin>(
     shared: &Shared,
     wr: &mut W,
     buf: &[u8],
-    notify: &Notify,
+    notify: &Signal,
     id: ClientId,
 ) -> bool {
     let mut pos = 0;
@@ -303,7 +303,7 @@ async fn write_watching<W: AsyncWrite + Unpin>(
                 Ok(0) | Err(_) => return false,
                 Ok(n) => pos += n,
             },
-            _ = notify.notified() => {
+            _ = notify.raised() => {
                 if shared.engine.lock().must_close(id) {
                     return false;
                 }
