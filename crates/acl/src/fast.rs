@@ -258,12 +258,14 @@ impl FastCheck {
     #[inline(always)]
     fn key_allowed(&self, key: &[u8], access: u8) -> bool {
         debug_assert!(access & !(KEY_READ | KEY_WRITE) == 0);
-        let Some(&first) = key.first() else { return false };
-        let e = &self.by_first[usize::from(first)];
+        let head = head_word(key);
+        // The first byte from the word: an empty key reads as byte 0 there, and every
+        // literal (at least one byte) refuses it by length; a glob entry asks the matcher.
+        let e = &self.by_first[usize::from(head as u8)];
         if e.kind == SINGLE {
             return e.flags & access == access
                 && key.len().wrapping_sub(e.len) <= e.extra
-                && (head_word(key) ^ e.word) & e.mask == 0;
+                && (head ^ e.word) & e.mask == 0;
         }
         if e.kind == SEARCH {
             let Some(candidates) = self.literals.get(usize::from(e.from)..usize::from(e.to)) else { return false };
