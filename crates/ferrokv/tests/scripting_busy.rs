@@ -12,17 +12,6 @@ fn text(reply: &[u8]) -> String {
     String::from_utf8_lossy(reply).into_owned()
 }
 
-/// Sends `args` on `looping` without waiting, then waits (bounded) until another client
-/// gets BUSY: the script is past the threshold.
-fn start_long(s: &Server, looping: &mut Raw, args: &[&[u8]]) {
-    let mut wire = Vec::new();
-    ferrokv_resp::encode_command(&mut wire, args.iter().copied());
-    looping.send(&wire);
-    let mut probe = s.raw();
-    let busy = wait_until(Duration::from_secs(10), || probe.cmd(&[b"PING"]).starts_with(b"-BUSY"));
-    assert!(busy, "the script never made the server busy");
-}
-
 /// The looping client's reply, within a bounded time.
 fn reply_of(looping: &mut Raw) -> String {
     text(&looping.read_reply().expect("the looping client got no reply"))
@@ -38,7 +27,7 @@ fn kill_scenario(s: &Server) -> Vec<String> {
     assert!(other.cmd(&[b"FUNCTION", b"LOAD", load]).starts_with(b"$"));
     // An EVAL script.
     let mut looping = s.raw();
-    start_long(s, &mut looping, &[b"EVAL", b"local i = 0 while true do i = i + 1 end", b"0"]);
+    s.start_long_script(&mut looping, &[b"EVAL", b"local i = 0 while true do i = i + 1 end", b"0"]);
     for cmd in [
         &[&b"GET"[..], b"k"][..],
         &[b"PING"],
@@ -56,7 +45,7 @@ fn kill_scenario(s: &Server) -> Vec<String> {
     t.push(text(&other.cmd(&[b"SET", b"k", b"after"])));
     t.push(text(&looping.cmd(&[b"GET", b"k"])));
     // A function.
-    start_long(s, &mut looping, &[b"FCALL", b"spin", b"0"]);
+    s.start_long_script(&mut looping, &[b"FCALL", b"spin", b"0"]);
     let stats = text(&other.cmd(&[b"FUNCTION", b"STATS"]));
     // The duration differs from run to run; the rest must match.
     let shape = stats.find("duration_ms").map(|i| &stats[..i]).unwrap_or(&stats);
@@ -94,7 +83,7 @@ while true do
 end
 redis.call('incr', 'a')
 return redis.call('get', 'a')";
-    start_long(s, &mut looping, &[b"EVAL", script, b"0"]);
+    s.start_long_script(&mut looping, &[b"EVAL", script, b"0"]);
     t.push(text(&other.cmd(&[b"SCRIPT", b"KILL"])));
     t.push(text(&other.cmd(&[b"GET", b"a"])));
     t.push(reply_of(&mut looping));
@@ -136,7 +125,7 @@ fn replica_loop_scenario(master: &Server, replica: &Server) -> Vec<String> {
 local n = 0
 while true do n = n + 1 if n % 100000 == 0 and redis.call('GET', KEYS[1]) ~= before then return 'changed' end end";
     let mut looping = replica.raw();
-    start_long(replica, &mut looping, &[b"EVAL_RO", script, b"1", b"k"]);
+    replica.start_long_script(&mut looping, &[b"EVAL_RO", script, b"1", b"k"]);
     assert_eq!(m.cmd(&[b"SET", b"k", b"2"]), b"+OK\r\n");
     // Time for the write to reach the replica, had it not waited.
     std::thread::sleep(Duration::from_millis(300));
@@ -167,7 +156,7 @@ fn shutdown_nosave_stops_a_server_running_a_long_script() {
     let mut other = fk.raw();
     assert_eq!(other.cmd(&[b"SET", b"k", b"v"]), b"+OK\r\n");
     let mut looping = fk.raw();
-    start_long(&fk, &mut looping, &[b"EVAL", b"while true do end", b"0"]);
+    fk.start_long_script(&mut looping, &[b"EVAL", b"while true do end", b"0"]);
     let refused = text(&other.cmd(&[b"SHUTDOWN"]));
     assert!(refused.starts_with("-BUSY"), "{refused}");
     let started = Instant::now();
@@ -195,7 +184,7 @@ fn multi_loop_scenario(s: &Server) -> Vec<String> {
     ] {
         t.push(text(&looping.cmd(cmd)));
     }
-    start_long(s, &mut looping, &[b"EXEC"]);
+    s.start_long_script(&mut looping, &[b"EXEC"]);
     for cmd in [&[&b"GET"[..], b"a"][..], &[b"EXEC"], &[b"SCRIPT", b"KILL"]] {
         t.push(text(&other.cmd(cmd)));
     }
@@ -268,7 +257,7 @@ fn pcall_loop_scenario(s: &Server) -> Vec<String> {
         b"local ok, e = pcall(function() return pcall(function() while true do end end) end)\nreturn {tostring(ok), e}",
         b"for i = 1, 3 do pcall(error, 'x') end\nlocal ok, e = pcall(function() while true do end end)\nreturn 'after: ' .. tostring(e)",
     ] {
-        start_long(s, &mut looping, &[b"EVAL", script, b"0"]);
+        s.start_long_script(&mut looping, &[b"EVAL", script, b"0"]);
         t.push(text(&other.cmd(&[b"GET", b"k"])));
         t.push(text(&other.cmd(&[b"SCRIPT", b"KILL"])));
         t.push(reply_of(&mut looping));
@@ -291,7 +280,7 @@ fn xpcall_loop_scenario(s: &Server) -> Vec<String> {
         b"local ok, e = xpcall(function() while true do end end, function(e) return 'handled' end)\nreturn {tostring(ok), e}",
         b"return xpcall(function() return xpcall(function() while true do end end, tostring) end, tostring)",
     ] {
-        start_long(s, &mut looping, &[b"EVAL", script, b"0"]);
+        s.start_long_script(&mut looping, &[b"EVAL", script, b"0"]);
         t.push(text(&other.cmd(&[b"GET", b"k"])));
         t.push(text(&other.cmd(&[b"SCRIPT", b"KILL"])));
         t.push(reply_of(&mut looping));
@@ -320,7 +309,7 @@ fn a_loop_inside_an_xpcall_handler_is_killed_by_script_kill() {
     let mut other = fk.raw();
     let mut looping = fk.raw();
     let script = b"xpcall(function() error('x') end, function(e) while true do end end)\nreturn 'after'";
-    start_long(&fk, &mut looping, &[b"EVAL", script, b"0"]);
+    fk.start_long_script(&mut looping, &[b"EVAL", script, b"0"]);
     assert!(other.cmd(&[b"GET", b"k"]).starts_with(b"-BUSY"));
     assert_eq!(other.cmd(&[b"SCRIPT", b"KILL"]), b"+OK\r\n");
     let reply = reply_of(&mut looping);

@@ -307,18 +307,6 @@ fn flushall_keeps_the_history_so_a_restarted_replica_still_follows_the_empty_mas
     assert_eq!(field(&mut rc, "replication", "empty_master_refused"), "0");
 }
 
-/// Sends `args` on `looping` without waiting for the reply, then waits (bounded) until
-/// another client gets BUSY: the script runs past `busy-reply-threshold` and the server
-/// serves others meanwhile.
-fn start_long(s: &Server, looping: &mut Raw, args: &[&[u8]]) {
-    let mut wire = Vec::new();
-    ferrokv_resp::encode_command(&mut wire, args.iter().copied());
-    looping.send(&wire);
-    let mut probe = s.raw();
-    let busy = wait_until(Duration::from_secs(10), || probe.cmd(&[b"PING"]).starts_with(b"-BUSY"));
-    assert!(busy, "the script never made the server busy");
-}
-
 #[test]
 fn a_looping_script_under_sync_replicas_gets_busy_and_script_kill() {
     let m = master(&["--busy-reply-threshold", "100"]);
@@ -326,7 +314,7 @@ fn a_looping_script_under_sync_replicas_gets_busy_and_script_kill() {
     let (mut mc, mut rc) = (m.conn(), r.conn());
     wait_acking(&mut mc, 1);
     let mut looping = m.raw();
-    start_long(&m, &mut looping, &[b"EVAL", b"while true do end", b"0"]);
+    m.start_long_script(&mut looping, &[b"EVAL", b"while true do end", b"0"]);
     let mut other = m.raw();
     let busy = String::from_utf8_lossy(&other.cmd(&[b"SET", b"k", b"v"])).into_owned();
     assert!(busy.starts_with("-BUSY Redis is busy running a script."), "{busy}");
@@ -356,7 +344,7 @@ while true do
 end
 return 'done'";
     let mut looping = m.raw();
-    start_long(&m, &mut looping, &[b"EVAL", script, b"1", b"k"]);
+    m.start_long_script(&mut looping, &[b"EVAL", script, b"1", b"k"]);
     let mut probe = m.raw();
     let ended = wait_until(Duration::from_secs(10), || probe.cmd(&[b"PING"]) == b"+PONG\r\n");
     assert!(ended, "the script did not end");

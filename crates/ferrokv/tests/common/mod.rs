@@ -240,6 +240,18 @@ impl Server {
         Raw::connect(&self.addr())
     }
 
+    /// Sends `args` (a long script) on `looping` without waiting for the reply, then waits
+    /// (bounded) until another client gets BUSY: the script runs past
+    /// `busy-reply-threshold` and the server serves others meanwhile.
+    pub fn start_long_script(&self, looping: &mut Raw, args: &[&[u8]]) {
+        let mut wire = Vec::new();
+        ferrokv_resp::encode_command(&mut wire, args.iter().copied());
+        looping.send(&wire);
+        let mut probe = self.raw();
+        let busy = wait_until(Duration::from_secs(10), || probe.cmd(&[b"PING"]).starts_with(b"-BUSY"));
+        assert!(busy, "the script never made the server busy");
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
