@@ -14,6 +14,7 @@ mod fast;
 mod file;
 mod log;
 mod pattern;
+mod reply;
 mod selector;
 mod table;
 mod user;
@@ -21,6 +22,7 @@ mod user;
 pub use args::{Args, KeyArg, KeyArgs, KEY_READ, KEY_WRITE};
 pub use file::{file_cannot_carry, FileError};
 pub use log::{AclLog, Context, Denied, LogEntry};
+pub use reply::{write_log_entries, write_user_info};
 pub use table::{category, CmdId, CommandDef, CATEGORIES};
 pub use user::hash_password;
 

@@ -5,9 +5,9 @@
 use super::spec::cats;
 use crate::ctx::{reply_help, Ctx};
 use crate::error::{fail, CmdError, CmdResult};
-use ferrokv_acl::{Denied, SelectorInfo};
+use ferrokv_acl::Denied;
 use ferrokv_config::pid;
-use ferrokv_resp::{Argv, ReplyBuf};
+use ferrokv_resp::Argv;
 
 const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
@@ -60,31 +60,8 @@ pub fn getuser(c: &mut Ctx) -> CmdResult {
         c.out().null();
         return Ok(());
     };
-    let out = c.out();
-    out.map(6);
-    out.bulk(b"flags");
-    out.set(info.flags.len());
-    info.flags.iter().for_each(|f| out.bulk(f.as_bytes()));
-    out.bulk(b"passwords");
-    out.array(info.passwords.len());
-    info.passwords.iter().for_each(|p| out.bulk(p.as_bytes()));
-    selector_fields(out, &info.root);
-    out.bulk(b"selectors");
-    out.array(info.selectors.len());
-    for s in &info.selectors {
-        out.map(3);
-        selector_fields(out, s);
-    }
+    ferrokv_acl::write_user_info(c.out(), &info);
     Ok(())
-}
-
-fn selector_fields(out: &mut ReplyBuf, s: &SelectorInfo) {
-    out.bulk(b"commands");
-    out.bulk(s.commands.as_bytes());
-    out.bulk(b"keys");
-    out.bulk(s.keys.as_bytes());
-    out.bulk(b"channels");
-    out.bulk(s.channels.as_bytes());
 }
 
 pub fn cat(c: &mut Ctx) -> CmdResult {
@@ -185,27 +162,8 @@ pub fn log(c: &mut Ctx) -> CmdResult {
     } else {
         10
     };
-    let now = c.now;
     let entries = &c.eng.acl.log.entries[..count.min(c.eng.acl.log.entries.len())];
-    let out = &mut c.client.out;
-    out.array(entries.len());
-    for e in entries {
-        out.map(7);
-        out.bulk(b"count");
-        out.int(e.count as i64);
-        out.bulk(b"reason");
-        out.bulk(e.reason.name().as_bytes());
-        out.bulk(b"context");
-        out.bulk(e.context.name().as_bytes());
-        out.bulk(b"object");
-        out.bulk(e.object.as_bytes());
-        out.bulk(b"username");
-        out.bulk(e.username.as_bytes());
-        out.bulk(b"age-seconds");
-        out.double((now - e.ctime_ms) as f64 / 1000.0);
-        out.bulk(b"client-info");
-        out.bulk(e.client_info.as_bytes());
-    }
+    ferrokv_acl::write_log_entries(&mut c.client.out, entries, c.now);
     Ok(())
 }
 

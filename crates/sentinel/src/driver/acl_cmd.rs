@@ -153,30 +153,9 @@ fn save(hub: &mut Hub, out: &mut ReplyBuf) {
 }
 
 fn getuser(hub: &Hub, name: &str, out: &mut ReplyBuf) {
-    let Some(info) = hub.acl.lock().get_user(name) else {
-        return out.null();
-    };
-    out.map(6);
-    out.bulk(b"flags");
-    out.set(info.flags.len());
-    info.flags.iter().for_each(|f| out.bulk(f.as_bytes()));
-    out.bulk(b"passwords");
-    out.array(info.passwords.len());
-    info.passwords.iter().for_each(|p| out.bulk(p.as_bytes()));
-    let selector = |out: &mut ReplyBuf, s: &crate::acl::SelectorInfo| {
-        out.bulk(b"commands");
-        out.bulk(s.commands.as_bytes());
-        out.bulk(b"keys");
-        out.bulk(s.keys.as_bytes());
-        out.bulk(b"channels");
-        out.bulk(s.channels.as_bytes());
-    };
-    selector(out, &info.root);
-    out.bulk(b"selectors");
-    out.array(info.selectors.len());
-    for s in &info.selectors {
-        out.map(3);
-        selector(out, s);
+    match hub.acl.lock().get_user(name) {
+        Some(info) => ferrokv_acl::write_user_info(out, &info),
+        None => out.null(),
     }
 }
 
@@ -193,26 +172,8 @@ fn log(hub: &mut Hub, arg: Option<&str>, out: &mut ReplyBuf) {
             None => return out.error(NOT_AN_INTEGER),
         },
     };
-    let now = now_ms();
     let entries = &acl.log.entries[..count.min(acl.log.entries.len())];
-    out.array(entries.len());
-    for e in entries {
-        out.map(7);
-        out.bulk(b"count");
-        out.int(e.count as i64);
-        out.bulk(b"reason");
-        out.bulk(e.reason.name().as_bytes());
-        out.bulk(b"context");
-        out.bulk(e.context.name().as_bytes());
-        out.bulk(b"object");
-        out.bulk(e.object.as_bytes());
-        out.bulk(b"username");
-        out.bulk(e.username.as_bytes());
-        out.bulk(b"age-seconds");
-        out.double((now - e.ctime_ms) as f64 / 1000.0);
-        out.bulk(b"client-info");
-        out.bulk(e.client_info.as_bytes());
-    }
+    ferrokv_acl::write_log_entries(out, entries, now_ms());
 }
 
 fn dryrun(hub: &Hub, rest: &[Vec<u8>], out: &mut ReplyBuf) {
