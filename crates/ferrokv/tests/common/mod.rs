@@ -292,6 +292,9 @@ impl Drop for Server {
 }
 
 /// A raw RESP connection: send bytes, read whole replies.
+/// How long a [`Raw`] connection waits for a reply or for the server to close it.
+const RAW_REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+
 pub struct Raw {
     pub stream: TcpStream,
     buf: Vec<u8>,
@@ -300,7 +303,9 @@ pub struct Raw {
 impl Raw {
     pub fn connect(addr: &str) -> Raw {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        // Only a failing test waits this long; a CI machine under load has taken seconds
+        // over a reply that needs milliseconds on a laptop.
+        stream.set_read_timeout(Some(RAW_REPLY_TIMEOUT)).expect("timeout");
         stream.set_nodelay(true).expect("nodelay");
         Raw { stream, buf: Vec::new() }
     }
@@ -340,7 +345,7 @@ impl Raw {
     /// True once the server has closed the connection (bounded wait).
     pub fn closed(&mut self) -> bool {
         let mut chunk = [0u8; 1024];
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + RAW_REPLY_TIMEOUT;
         while Instant::now() < deadline {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return true,
