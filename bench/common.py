@@ -49,7 +49,7 @@ def build_ferrokv():
 class Server:
     """A server process ("ferrokv" or "redis") with its own port and directory."""
 
-    def __init__(self, kind, extra=(), timeout=10):
+    def __init__(self, kind, extra=(), timeout=10, cpus=None):
         self.kind = kind
         self.dir = tempfile.mkdtemp(prefix=f"bench-{kind}-")
         self.port = free_port()
@@ -60,6 +60,10 @@ class Server:
         else:
             cmd = [redis_tool("redis-server")] + base
         cmd += list(extra)
+        if cpus is not None:
+            # Pinned (taskset -c): benchmarks that pin the client elsewhere measure the
+            # servers without the scheduler moving client and server onto one core.
+            cmd = ["taskset", "-c", cpus] + cmd
         started = time.time()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = started + timeout

@@ -144,13 +144,17 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# `taskset -c CPUS` for redis-benchmark when --pin is given (empty: unpinned).
+CLIENT_PREFIX = []
+
+
 def run_benchmark(srv, requests, pipeline, clients, rand_range, selector):
     """One redis-benchmark run: {test: (ops/s, server CPU µs per request, client CPU %)}."""
     server_before = cpu_seconds(srv.proc.pid)
     child_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
     out = subprocess.run(
-        [redis_tool("redis-benchmark"), "-p", str(srv.port), "-c", str(clients), "-n", str(requests), "-P", str(pipeline),
+        CLIENT_PREFIX + [redis_tool("redis-benchmark"), "-p", str(srv.port), "-c", str(clients), "-n", str(requests), "-P", str(pipeline),
          "-r", str(rand_range), "--csv"] + selector,
         check=True, capture_output=True, text=True).stdout
     wall = time.time() - started
@@ -198,11 +202,22 @@ def main():
     ap.add_argument("--pipelines", default="1,16")
     ap.add_argument("--server-args", default="",
                     help='extra directives for both servers, e.g. "--appendonly yes --appendfsync always"')
+    ap.add_argument("--pin", metavar="CLIENT_CPUS:SERVER_CPUS",
+                    help="pin redis-benchmark and the servers with taskset, e.g. 0:1: at -P 1 the client "
+                         "is the bottleneck, and where the scheduler puts the three processes moves "
+                         "ops/s more than the servers do")
+    ap.add_argument("--control", action="store_true",
+                    help="a second ferrokv in Redis's place: the ratios then show the noise floor")
     args = ap.parse_args()
     tests = [t.strip().lower() for t in args.tests.split(",") if t.strip()]
     build_ferrokv()
     extra = args.server_args.split()
-    fk, rs = Server("ferrokv", extra), Server("redis", extra)
+    server_cpus = None
+    if args.pin:
+        client_cpus, server_cpus = args.pin.split(":")
+        CLIENT_PREFIX[:] = ["taskset", "-c", client_cpus]
+    fk = Server("ferrokv", extra, cpus=server_cpus)
+    rs = Server("ferrokv" if args.control else "redis", extra, cpus=server_cpus)
     results = {}
     try:
         for p in [int(x) for x in args.pipelines.split(",")]:
@@ -220,14 +235,22 @@ def main():
     def med(test, p, name, i):
         return median([m[i] for m in results.get((test, p, name), [])])
 
-    print(f"\nmedian of {args.rounds} rounds, -c {args.clients}, ops/s {args.server_args}")
-    print(f"{'test':14} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7} {'cpu/req ratio':>14} {'client cpu %':>13}")
+    pinned = f", pinned {args.pin}" if args.pin else ""
+    control = " (control: ferrokv in both columns)" if args.control else ""
+    print(f"\nmedian of {args.rounds} rounds, -c {args.clients}, ops/s {args.server_args}{pinned}{control}")
+    print(f"{'test':14} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7} {'cpu/req ratio':>14} {'client cpu %':>13}"
+          f"  round ratios")
     for test in [t.upper() for t in tests]:
         for p in [int(x) for x in args.pipelines.split(",")]:
             a, b = med(test, p, "ferrokv", 0), med(test, p, "redis", 0)
             ca, cb = med(test, p, "ferrokv", 1), med(test, p, "redis", 1)
             client = f"{med(test, p, 'ferrokv', 2):.0f}/{med(test, p, 'redis', 2):.0f}"
-            print(f"{test:14} {p:>3} {a:>12.0f} {b:>12.0f} {a / b:>7.2f} {ca / cb:>14.2f} {client:>13}")
+            # Each round's own ratio (its two runs were back to back): their spread shows
+            # how far the median can be trusted.
+            rounds = [x[0] / y[0] for x, y in zip(results.get((test, p, "ferrokv"), []),
+                                                  results.get((test, p, "redis"), []))]
+            spread = " ".join(f"{r:.2f}" for r in rounds)
+            print(f"{test:14} {p:>3} {a:>12.0f} {b:>12.0f} {a / b:>7.2f} {ca / cb:>14.2f} {client:>13}  {spread}")
 
 
 if __name__ == "__main__":

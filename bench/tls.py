@@ -66,9 +66,13 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
+# `taskset -c CPUS` for redis-benchmark when --pin is given (empty: unpinned).
+CLIENT_PREFIX = []
+
+
 def run_benchmark(tls_port, ca, requests, pipeline, clients, argv):
     out = subprocess.run(
-        [redis_tool("redis-benchmark"), "-p", str(tls_port), "--tls", "--cacert", ca, "-c", str(clients), "-n",
+        CLIENT_PREFIX + [redis_tool("redis-benchmark"), "-p", str(tls_port), "--tls", "--cacert", ca, "-c", str(clients), "-n",
          str(requests), "-P", str(pipeline), "-r", "100000", "--csv"] + argv,
         check=True, capture_output=True, text=True, timeout=600).stdout
     for row in csv.reader(io.StringIO(out)):
@@ -121,7 +125,13 @@ def main():
     ap.add_argument("--sync-keys", type=int, default=1_000_000, help="0: skip the full sync over TLS")
     ap.add_argument("--sync-rounds", type=int, default=3)
     ap.add_argument("--sync-only", action="store_true", help="only the full sync")
+    ap.add_argument("--pin", metavar="CLIENT_CPUS:SERVER_CPUS",
+                    help="pin redis-benchmark and the servers with taskset, e.g. 0:1 (as bench/throughput.py)")
     args = ap.parse_args()
+    server_cpus = None
+    if args.pin:
+        client_cpus, server_cpus = args.pin.split(":")
+        CLIENT_PREFIX[:] = ["taskset", "-c", client_cpus]
     build_ferrokv()
     d = tempfile.mkdtemp(prefix="bench-tls-")
     certs = make_certs(d)
@@ -133,7 +143,7 @@ def main():
             tls_port = free_port()
             extra = ["--tls-port", str(tls_port), "--tls-cert-file", certs["server.crt"], "--tls-key-file",
                      certs["server.key"], "--tls-ca-cert-file", certs["ca.crt"], "--tls-auth-clients", "no"]
-            servers[kind] = (Server(kind, extra), tls_port)
+            servers[kind] = (Server(kind, extra, cpus=server_cpus), tls_port)
         cases = []
         for p in [int(x) for x in args.pipelines.split(",")]:
             for t in args.tests.split(","):
@@ -163,7 +173,8 @@ def main():
             srv.stop()
         shutil.rmtree(d, ignore_errors=True)
     if args.rounds:
-        print(f"\nTLS, median of {args.rounds} rounds, -c {args.clients} (-c 8 for CONNECT), ops/s")
+        pinned = f", pinned {args.pin}" if args.pin else ""
+        print(f"\nTLS, median of {args.rounds} rounds, -c {args.clients} (-c 8 for CONNECT), ops/s{pinned}")
         print(f"{'test':16} {'-P':>3} {'ferrokv':>12} {'redis':>12} {'ratio':>7} {'(rounds)':>11}   "
               f"CPU us/req ferrokv redis ratio   sleeps/req ferrokv redis   client CPU us/req ferrokv redis")
         for label, p, _, _ in cases:
