@@ -27,8 +27,9 @@ const FIXED_KEYS: u8 = 3;
 #[derive(Clone, Copy, Debug)]
 struct Verdict {
     kind: u8,
-    /// For [`ONE_KEY`]: the key's access and position.
-    access: u8,
+    /// For [`ONE_KEY`]: the key's access as [`FastCheck::key_allowed`] takes it (with
+    /// [`PROBE`]), and its position.
+    probe: u8,
     pos: u16,
 }
 
@@ -52,10 +53,16 @@ struct Literal {
 fn head_word(key: &[u8]) -> u64 {
     match key.first_chunk::<8>() {
         Some(head) => u64::from_le_bytes(*head),
-        // A byte loop, not `copy_from_slice`: that is a call to memcpy, and a call makes
-        // the fast path save registers.
-        None => key.iter().rev().fold(0, |word, &b| word << 8 | u64::from(b)),
+        None => short_head_word(key),
     }
+}
+
+/// [`head_word`] of a key shorter than a word: a byte loop, not `copy_from_slice` (a call
+/// to memcpy, and a call makes the fast path save registers); laid out of the common path.
+#[cold]
+#[inline(always)]
+fn short_head_word(key: &[u8]) -> u64 {
+    key.iter().rev().fold(0, |word, &b| word << 8 | u64::from(b))
 }
 
 impl Literal {
@@ -94,30 +101,40 @@ const SEARCH: u8 = 1;
 /// By the root selector's own matcher: some pattern is a glob (or empty).
 const GENERAL: u8 = 2;
 
+/// A bit every access the fast path asks about carries (see [`FirstByte::deny`]), so one
+/// test tells both "a single literal" and "its flags allow this access".
+const PROBE: u8 = 0x80;
+
 /// The fast path's entry for keys starting with one byte: the common case, a single
 /// literal of at most 8 bytes (or prefix), is stored in place and checked with a few
 /// compares, without a loop or a second table.
 #[derive(Clone, Copy, Debug)]
 struct FirstByte {
+    /// For [`SINGLE`]: the access bits its literal lacks; otherwise [`PROBE`] too, which
+    /// every probe (an access with [`PROBE`] set) hits.
+    deny: u8,
     kind: u8,
-    /// For [`SINGLE`]: the literal's fields (see [`Literal`]).
-    flags: u8,
     from: u16,
     to: u16,
+    /// For [`SINGLE`]: the literal's fields (see [`Literal`]).
     word: u64,
     mask: u64,
     len: usize,
     extra: usize,
 }
 
+// C layout for `by_first` first: at the start of the structure, an entry's address is
+// one `lea` (at an offset, the compiler spent another instruction on it).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub(crate) struct FastCheck {
+    /// By a key's first byte; in place (the check reaches it from the pointer it has, not
+    /// through a second one).
+    by_first: [FirstByte; 256],
     /// By command id.
     verdicts: Box<[Verdict]>,
     /// For [`FIXED_KEYS`] verdicts: the line length that reaches every key, and the keys.
     fixed: Box<[(usize, Box<[KeyArg]>)]>,
-    /// By a key's first byte.
-    by_first: Box<[FirstByte; 256]>,
     literals: Box<[Literal]>,
     /// A copy of the root's patterns, for [`GENERAL`] entries (so the check needs nothing
     /// but the [`FastCheck`]).
@@ -136,7 +153,7 @@ impl FastPath {
             FastPath(Arc::new(FastCheck {
                 verdicts: Box::new([]),
                 fixed: Box::new([]),
-                by_first: Box::new([GENERAL_ENTRY; 256]),
+                by_first: [GENERAL_ENTRY; 256],
                 literals: Box::new([]),
                 general: KeyPatterns::default(),
             }))
@@ -165,11 +182,11 @@ impl FastCheck {
                 let cmd = &t.cmds[id];
                 let allowed = root.all_commands || cmd.no_auth || root.allowed[id];
                 let channels_free = root.all_channels || cmd.channels == ChannelArgs::None;
-                let kind = |kind| Verdict { kind, access: 0, pos: 0 };
+                let kind = |kind| Verdict { kind, probe: 0, pos: 0 };
                 let mut fixed_keys = |keys: &[KeyArg]| match u16::try_from(fixed.len()) {
                     Ok(pos) => {
                         fixed.push((cmd.fixed_min_argc, Box::from(keys)));
-                        Verdict { kind: FIXED_KEYS, access: 0, pos }
+                        Verdict { kind: FIXED_KEYS, probe: 0, pos }
                     }
                     Err(_) => kind(FULL_CHECK),
                 };
@@ -177,7 +194,7 @@ impl FastCheck {
                     (false, _, _) => kind(FULL_CHECK),
                     (true, true, _) | (true, false, Some([])) => kind(ALLOWED),
                     (true, false, Some([k])) => match u16::try_from(k.pos) {
-                        Ok(pos) => Verdict { kind: ONE_KEY, access: k.access, pos },
+                        Ok(pos) => Verdict { kind: ONE_KEY, probe: k.access | PROBE, pos },
                         Err(_) => fixed_keys(&[*k]),
                     },
                     (true, false, Some(keys)) => fixed_keys(keys),
@@ -190,8 +207,8 @@ impl FastCheck {
         FastCheck { verdicts, fixed: fixed.into_boxed_slice(), by_first, literals, general: root.keys.clone() }
     }
 
-    fn compile_keys(root: &Selector) -> (Box<[FirstByte; 256]>, Box<[Literal]>) {
-        let general = || (Box::new([GENERAL_ENTRY; 256]), Box::default());
+    fn compile_keys(root: &Selector) -> ([FirstByte; 256], Box<[Literal]>) {
+        let general = || ([GENERAL_ENTRY; 256], Box::default());
         let mut literals = Vec::new();
         for k in root.keys.iter() {
             match k.literal() {
@@ -206,12 +223,12 @@ impl FastCheck {
         // the verdict, but keeps the compiled form predictable).
         literals.sort_by_key(|l| l.word as u8);
         let start = |b: usize| literals.partition_point(|l| usize::from(l.word as u8) < b) as u16;
-        let by_first = Box::new(std::array::from_fn(|b| {
+        let by_first = std::array::from_fn(|b| {
             let (from, to) = (start(b), start(b + 1));
             match &literals[usize::from(from)..usize::from(to)] {
                 [l] if l.tail.is_empty() => FirstByte {
+                    deny: !l.flags & (KEY_READ | KEY_WRITE),
                     kind: SINGLE,
-                    flags: l.flags,
                     from,
                     to,
                     word: l.word,
@@ -221,7 +238,7 @@ impl FastCheck {
                 },
                 _ => FirstByte { kind: SEARCH, from, to, ..GENERAL_ENTRY },
             }
-        }));
+        });
         (by_first, literals.into_boxed_slice())
     }
 
@@ -233,50 +250,63 @@ impl FastCheck {
     /// as many instructions in saved and reloaded registers as in compares (callgrind).
     #[inline(never)]
     pub fn allows<A: Args + ?Sized>(&self, id: CmdId, argv: &A) -> bool {
-        let Some(v) = self.verdicts.get(id) else { return false };
-        // Tested in the order of their frequency in real traffic (most commands have one
-        // key): a branch each instead of a jump table.
+        let Some(&v) = self.verdicts.get(id) else { return false };
+        // Most commands in real traffic have one key: that verdict is tested first, the
+        // others out of line (left to itself, the compiler tested the rarer kinds first).
         if v.kind == ONE_KEY {
             let Some(key) = argv.get_arg(usize::from(v.pos)) else { return false };
-            return self.key_allowed(key, v.access);
+            return self.key_allowed(key, v.probe);
         }
-        if v.kind == ALLOWED {
-            return true;
-        }
-        if v.kind == FIXED_KEYS {
-            return self.fixed_keys_allowed(usize::from(v.pos), argv);
-        }
-        false
+        self.allows_other(v, argv)
     }
 
     #[inline(never)]
-    fn fixed_keys_allowed<A: Args + ?Sized>(&self, index: usize, argv: &A) -> bool {
-        let Some((min_argc, keys)) = self.fixed.get(index) else { return false };
-        argv.count() >= *min_argc && keys.iter().all(|k| self.key_allowed(argv.arg(k.pos), k.access))
+    fn allows_other<A: Args + ?Sized>(&self, v: Verdict, argv: &A) -> bool {
+        match v.kind {
+            ALLOWED => true,
+            FIXED_KEYS => self.fixed_keys_allowed(usize::from(v.pos), argv),
+            _ => false,
+        }
     }
 
+    fn fixed_keys_allowed<A: Args + ?Sized>(&self, index: usize, argv: &A) -> bool {
+        let Some((min_argc, keys)) = self.fixed.get(index) else { return false };
+        argv.count() >= *min_argc && keys.iter().all(|k| self.key_allowed(argv.arg(k.pos), k.access | PROBE))
+    }
+
+    /// `probe`: the access asked for, with [`PROBE`].
     #[inline(always)]
-    fn key_allowed(&self, key: &[u8], access: u8) -> bool {
-        debug_assert!(access & !(KEY_READ | KEY_WRITE) == 0);
+    fn key_allowed(&self, key: &[u8], probe: u8) -> bool {
+        debug_assert!(probe & !(KEY_READ | KEY_WRITE) == PROBE);
         let head = head_word(key);
         // The first byte from the word: an empty key reads as byte 0 there, and every
         // literal (at least one byte) refuses it by length; a glob entry asks the matcher.
         let e = &self.by_first[usize::from(head as u8)];
-        if e.kind == SINGLE {
-            return e.flags & access == access
-                && key.len().wrapping_sub(e.len) <= e.extra
-                && (head ^ e.word) & e.mask == 0;
+        if e.deny & probe == 0 {
+            return key.len().wrapping_sub(e.len) <= e.extra && (head ^ e.word) & e.mask == 0;
         }
-        if e.kind == SEARCH {
-            let Some(candidates) = self.literals.get(usize::from(e.from)..usize::from(e.to)) else { return false };
-            return search_literals(candidates, key, access);
+        self.key_allowed_otherwise(key, probe)
+    }
+
+    /// Keys whose first byte has no single literal (or one whose flags refuse the access).
+    /// Given the key and the probe only: passing more cost the common path instructions.
+    #[inline(never)]
+    fn key_allowed_otherwise(&self, key: &[u8], probe: u8) -> bool {
+        let access = probe & !PROBE;
+        let e = &self.by_first[usize::from(key.first().copied().unwrap_or(0))];
+        match e.kind {
+            SINGLE => false,
+            SEARCH => match self.literals.get(usize::from(e.from)..usize::from(e.to)) {
+                Some(candidates) => search_literals(candidates, key, access),
+                None => false,
+            },
+            _ => general_key_allowed(&self.general, key, access),
         }
-        general_key_allowed(&self.general, key, access)
     }
 }
 
 const GENERAL_ENTRY: FirstByte =
-    FirstByte { kind: GENERAL, flags: 0, from: 0, to: 0, word: 0, mask: 0, len: 0, extra: 0 };
+    FirstByte { deny: PROBE | KEY_READ | KEY_WRITE, kind: GENERAL, from: 0, to: 0, word: 0, mask: 0, len: 0, extra: 0 };
 
 /// Keys checked by the selector's own matcher (a glob among the patterns): out of line,
 /// so the literal case inlined at the call site stays small.
