@@ -80,6 +80,12 @@ impl Frame {
         }
         match self {
             Frame::Simple(s) => line(out, b'+', s),
+            // A blob error (`!`) may hold line breaks, which would end a `-` line early.
+            Frame::Error(s) if s.iter().any(|&b| b == b'\r' || b == b'\n') => {
+                agg(out, b'!', s.len());
+                out.extend_from_slice(s);
+                out.extend_from_slice(b"\r\n");
+            }
             Frame::Error(s) => line(out, b'-', s),
             Frame::Integer(n) => line(out, b':', n.to_string().as_bytes()),
             Frame::Bulk(b) => {
@@ -267,6 +273,25 @@ mod tests {
         let mut out = Vec::new();
         f.encode(&mut out);
         assert_eq!(out, input);
+    }
+
+    #[test]
+    fn blob_error_with_line_breaks_round_trips() {
+        // Found by the resp_frame fuzz target (minimised): blob errors holding `\r\n`
+        // inside a map were re-encoded as `-` lines, so the bytes after the first line break
+        // were read as the next frame ("unexpected type byte '\n'").
+        let found = b"%2\r\n!2\r\n*2\r\n!2\r\n*0\r\n!12\r\n%0\r\n\n!12\r\n%0\r\n!2\r\n*2\r\n!!";
+        for input in [&found[..], b"*2\r\n!4\r\na\r\nb\r\n:1\r\n", b"!3\r\na\nb\r\n", b"-ERR plain\r\n"] {
+            let (f, _) = Frame::decode(input).unwrap().unwrap();
+            let mut out = Vec::new();
+            f.encode(&mut out);
+            let (again, n) = Frame::decode(&out).unwrap().unwrap();
+            assert_eq!(n, out.len());
+            assert_eq!(again, f);
+        }
+        let mut out = Vec::new();
+        Frame::Error("ERR plain".into()).encode(&mut out);
+        assert_eq!(out, b"-ERR plain\r\n");
     }
 
     #[test]

@@ -181,6 +181,19 @@ fn stack_limits_raise_errors_on_a_small_stack() {
     assert_eq!(r[5], bulk("stack overflow (too many results)"));
 }
 
+/// Found by the lua_libs fuzz target: 130 nested one-element msgpack arrays (`\x91`) made
+/// a reply nested past `Frame::decode`'s 128 levels. That reply is right: Redis converts
+/// nested tables down to its Lua stack limit too (about 8,000 levels), so the nesting must
+/// come out whole, not cut or turned into an error.
+#[test]
+fn deeply_nested_msgpack_replies_keep_their_depth() {
+    let mut s = Scripting::new("7.0.15");
+    let mut data = vec![0x91u8; 130];
+    data.push(0);
+    let reply = run(&mut s, "return {cmsgpack.unpack(ARGV[1])}", &[&data]);
+    assert_eq!(reply, [b"*1\r\n".repeat(131), b":0\r\n".to_vec()].concat());
+}
+
 /// Every decoder, and the reply conversion of whatever they produce, on `data`.
 const DECODERS: &str = "
 local out = {}
