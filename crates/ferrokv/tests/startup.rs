@@ -353,3 +353,37 @@ fn repl_timeout_not_above_ping_period_warns_at_startup() {
         assert!(!s.log_text().contains("is not greater than repl-ping-replica-period"), "{ok:?}: {}", s.log_text());
     }
 }
+
+/// CPU time of the server's command thread (its main thread), in nanoseconds.
+fn command_thread_cpu_ns(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/schedstat")).unwrap();
+    stat.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// The command thread's CPU time per request for one client sending a PING every 2 ms.
+fn cpu_per_slow_request(s: &Server) -> Duration {
+    let mut c = s.conn();
+    let _: String = redis::cmd("PING").query(&mut c).unwrap();
+    let before = command_thread_cpu_ns(s.pid());
+    const REQUESTS: u32 = 150;
+    for _ in 0..REQUESTS {
+        std::thread::sleep(Duration::from_millis(2));
+        let _: String = redis::cmd("PING").query(&mut c).unwrap();
+    }
+    Duration::from_nanos(command_thread_cpu_ns(s.pid()) - before) / REQUESTS
+}
+
+#[test]
+fn busy_polling_does_not_spin_for_a_slow_client() {
+    let spinning = Server::start(&["--loglevel", "debug", "--busy-poll-us", "200"]);
+    assert!(spinning.log_text().contains("busy-poll-us: spinning up to 200 µs"), "{}", spinning.log_text());
+    let off = Server::start(&["--loglevel", "debug", "--busy-poll-us", "0"]);
+    assert!(!off.log_text().contains("busy-poll-us: spinning"), "{}", off.log_text());
+    // Idle gaps of 2 ms are longer than any spin may last, so the window shrinks to
+    // nothing: a request costs what it costs without spinning, not 200 µs more.
+    let (with_spin, without) = (cpu_per_slow_request(&spinning), cpu_per_slow_request(&off));
+    assert!(
+        with_spin < without + Duration::from_micros(60),
+        "CPU per request {with_spin:?} with busy-poll-us 200, {without:?} without"
+    );
+}

@@ -7,6 +7,7 @@
 //! per read, not per command, and the engine state stays single-threaded in semantics:
 //! commands are atomic and totally ordered, as in Redis.
 
+pub mod busy_poll;
 pub mod cluster;
 pub mod conn;
 pub mod listener;
@@ -369,9 +370,21 @@ pub fn main(args: &[String]) -> i32 {
     // and measured on two cores a second worker thread only added cross-thread wake-ups and
     // lock hand-offs (P1 throughput fell ~10%, context switches per request doubled).
     // `io-threads N` (N > 1) spreads socket reads, parsing and reply writes over N threads.
-    let rt = match cfg.int(pid("io-threads")) {
-        n if n > 1 => tokio::runtime::Builder::new_multi_thread().worker_threads(n as usize).enable_all().build(),
-        _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    // On the one command thread, `busy-poll-us` spins briefly before each sleep (busy_poll.rs);
+    // with io-threads the workers share one epoll instance and sleep as tokio has them.
+    let io_threads = cfg.int(pid("io-threads"));
+    let spin_us = cfg.int(pid("busy-poll-us"));
+    let busy_poll =
+        (io_threads <= 1 && spin_us > 0).then(|| busy_poll::BusyPoll::new(Duration::from_micros(spin_us as u64)));
+    let epolls_before = busy_poll.as_ref().map(|_| busy_poll::epoll_fds()).unwrap_or_default();
+    let rt = if io_threads > 1 {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(io_threads as usize).enable_all().build()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        if let Some(bp) = &busy_poll {
+            bp.install(&mut builder);
+        }
+        builder.enable_all().build()
     };
     let rt = match rt {
         Ok(rt) => rt,
@@ -380,6 +393,13 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     };
+    if let Some(bp) = &busy_poll {
+        if bp.attach(&epolls_before, &busy_poll::epoll_fds()) {
+            log::debug!("busy-poll-us: spinning up to {spin_us} µs for events before sleeping");
+        } else {
+            log::debug!("busy-poll-us: the runtime's epoll instance was not found; no spinning before sleeps");
+        }
+    }
     let code = rt.block_on(serve(cfg, cl.config_file.is_none()));
     // Connections are dropped with the runtime; nothing else needs to finish.
     rt.shutdown_timeout(Duration::from_millis(100));
