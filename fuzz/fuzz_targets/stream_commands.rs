@@ -15,7 +15,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
-const IDS: [&str; 10] = ["0-1", "1-0", "1-1", "2", "3-0", "5-*", "*", "-", "+", "18446744073709551615-18446744073709551615"];
+const IDS: [&str; 10] =
+    ["0-1", "1-0", "1-1", "2", "3-0", "5-*", "*", "-", "+", "18446744073709551615-18446744073709551615"];
 const COUNTS: [&str; 5] = ["0", "1", "2", "-1", "1000000000000"];
 const GROUPS: [&str; 2] = ["g", "h"];
 const CONSUMERS: [&str; 3] = ["a", "b", "c"];

@@ -10,6 +10,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+/// How deeply nested a reply may be: a script's reply is limited by Lua's stack (8,000
+/// slots: Redis answers "reached lua stack limit" somewhere below 10,000 levels), and
+/// redis-cli prints whatever depth arrives. Decoding and printing recurse once per level.
+const MAX_REPLY_DEPTH: usize = 10_000;
+
 type TlsStream = ferrokv_tls::rustls::StreamOwned<ferrokv_tls::rustls::ClientConnection, TcpStream>;
 
 /// `--tls`: the context and the name to present (`--sni`, else the host), for every TCP
@@ -248,7 +253,7 @@ impl Conn {
         let Some(len) = self.boundary.advance(pending).map_err(ConnError::Protocol)? else {
             return Ok(None);
         };
-        let frame = match Frame::decode(&pending[..len]) {
+        let frame = match Frame::decode_nested(&pending[..len], MAX_REPLY_DEPTH) {
             Ok(Some((frame, _))) => frame,
             Ok(None) => return Err(ConnError::Protocol("Protocol error, incomplete reply".into())),
             Err(e) => return Err(ConnError::Protocol(format!("Protocol error, {}", e.0))),

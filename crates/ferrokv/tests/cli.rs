@@ -232,6 +232,18 @@ fn replies_match_redis_cli_in_every_output_mode_and_protocol() {
 }
 
 #[test]
+fn deeply_nested_script_replies_print_as_in_redis_cli() {
+    let server = Server::start(&[]);
+    let Some(twins) = Twins::new(&server) else { return };
+    // 2,000 levels: far past what the server's own decoder accepts from peers, within what
+    // a script may return (Lua's stack stops it near 8,000).
+    let script = "local t = {} local c = t for i = 1, 2000 do c[1] = {} c = c[1] end c[1] = 7 return t";
+    for mode in ["--no-raw", "--raw"] {
+        twins.same_on_port(&[mode, "EVAL", script, "0"], b"");
+    }
+}
+
+#[test]
 fn command_line_options_match_redis_cli() {
     let server = Server::start(&[]);
     let Some(twins) = Twins::new(&server) else { return };

@@ -48,8 +48,15 @@ impl Frame {
     /// Decodes one frame from the start of `buf`. Returns the frame and the number of
     /// bytes it used, or `None` if `buf` holds only part of a frame.
     pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, DecodeError> {
+        Frame::decode_nested(buf, MAX_DEPTH)
+    }
+
+    /// [`Frame::decode`] with the caller's nesting limit: a client printing what its server
+    /// sends (a script may return tables nested hundreds deep, as redis-cli shows) can
+    /// allow more than a server decoding what its peers send.
+    pub fn decode_nested(buf: &[u8], max_depth: usize) -> Result<Option<(Frame, usize)>, DecodeError> {
         let mut pos = 0;
-        match decode_at(buf, &mut pos, 0)? {
+        match decode_at(buf, &mut pos, 0, max_depth)? {
             Some(f) => Ok(Some((f, pos))),
             None => Ok(None),
         }
@@ -139,8 +146,8 @@ fn parse_len(line: &[u8]) -> Result<i64, DecodeError> {
         .ok_or_else(|| DecodeError(format!("bad length {:?}", String::from_utf8_lossy(line))))
 }
 
-fn decode_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Frame>, DecodeError> {
-    if depth > MAX_DEPTH {
+fn decode_at(buf: &[u8], pos: &mut usize, depth: usize, max_depth: usize) -> Result<Option<Frame>, DecodeError> {
+    if depth > max_depth {
         return Err(DecodeError("nesting too deep".into()));
     }
     let Some(&kind) = buf.get(*pos) else {
@@ -196,7 +203,7 @@ fn decode_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Frame>,
             } else {
                 let mut items = Vec::with_capacity((n as usize).min(MAX_PREALLOC));
                 for _ in 0..n {
-                    match decode_at(buf, &mut p, depth + 1)? {
+                    match decode_at(buf, &mut p, depth + 1, max_depth)? {
                         Some(f) => items.push(f),
                         None => return Ok(None),
                     }
@@ -215,10 +222,10 @@ fn decode_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Frame>,
             }
             let mut items = Vec::with_capacity((n as usize).min(MAX_PREALLOC));
             for _ in 0..n {
-                let Some(k) = decode_at(buf, &mut p, depth + 1)? else {
+                let Some(k) = decode_at(buf, &mut p, depth + 1, max_depth)? else {
                     return Ok(None);
                 };
-                let Some(v) = decode_at(buf, &mut p, depth + 1)? else {
+                let Some(v) = decode_at(buf, &mut p, depth + 1, max_depth)? else {
                     return Ok(None);
                 };
                 items.push((k, v));
@@ -226,7 +233,7 @@ fn decode_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Frame>,
             if kind == b'%' {
                 Frame::Map(items)
             } else {
-                let Some(inner) = decode_at(buf, &mut p, depth + 1)? else {
+                let Some(inner) = decode_at(buf, &mut p, depth + 1, max_depth)? else {
                     return Ok(None);
                 };
                 Frame::Attribute(items, Box::new(inner))
@@ -298,5 +305,17 @@ mod tests {
     fn hostile_depth_is_refused() {
         let input = b"*1\r\n".repeat(1000);
         assert!(Frame::decode(&input).is_err());
+        assert!(matches!(Frame::decode_nested(&input, 2000), Ok(None)), "within the limit it waits for the rest");
+        let mut deep = b"*1\r\n".repeat(1000);
+        deep.extend_from_slice(b":7\r\n");
+        assert!(Frame::decode(&deep).is_err());
+        let (mut frame, used) = Frame::decode_nested(&deep, 1000).unwrap().unwrap();
+        assert_eq!(used, deep.len());
+        for _ in 0..1000 {
+            let Frame::Array(mut items) = frame else { panic!("not an array") };
+            frame = items.pop().unwrap();
+        }
+        assert_eq!(frame, Frame::Integer(7));
+        assert!(Frame::decode_nested(&deep, 999).is_err());
     }
 }
