@@ -352,7 +352,7 @@ pub const PARAMS: &[Param] = &[
     // ferrokv's own: the Prometheus /metrics endpoint (0: off), on the `bind` addresses.
     p("metrics-port", None, Kind::Num { min: 0, max: 65535, fmt: PLAIN }, "0", IMMUTABLE),
     // ferrokv's own: microseconds the command thread may spin before it sleeps (busy_poll.rs).
-    p("busy-poll-us", None, Kind::Num { min: 0, max: 1000, fmt: PLAIN }, "50", IMMUTABLE),
+    p("busy-poll-us", None, Kind::Num { min: 0, max: 1000, fmt: PLAIN }, "50", NONE),
 ];
 
 /// Index of a directive in [`PARAMS`], resolved at compile time.

@@ -14,11 +14,11 @@
 //! soon after the thread went idle (a longer spin would have caught them) and shrinks to
 //! nothing when idle periods outlast the longest allowed spin. The spin ends as soon as the
 //! runtime's epoll instance has an event, so a request that arrives during it is served at
-//! once. `busy-poll-us 0` turns it off.
+//! once. `busy-poll-us 0` turns it off (CONFIG SET too).
 
 use std::cell::Cell;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,11 @@ pub struct SpinWindow {
 impl SpinWindow {
     pub fn new(max: Duration) -> SpinWindow {
         SpinWindow { current: Duration::ZERO, max }
+    }
+
+    /// The same window under a new maximum.
+    pub fn with_max(self, max: Duration) -> SpinWindow {
+        SpinWindow { current: self.current.min(max), max }
     }
 
     /// How long to spin before the next park.
@@ -61,11 +66,12 @@ impl SpinWindow {
 }
 
 /// The runtime hooks: `before_park` spins, `after_unpark` feeds the window. The epoll
-/// descriptor is known only once the runtime is built, so the hooks share it through here.
+/// descriptor is known only once the runtime is built and the maximum may change with
+/// CONFIG SET, so the hooks share both through here; the window itself is the thread's.
 #[derive(Clone)]
 pub struct BusyPoll {
     epoll_fd: Arc<AtomicI32>,
-    max: Duration,
+    max_us: Arc<AtomicU64>,
 }
 
 thread_local! {
@@ -75,7 +81,14 @@ thread_local! {
 
 impl BusyPoll {
     pub fn new(max: Duration) -> BusyPoll {
-        BusyPoll { epoll_fd: Arc::new(AtomicI32::new(-1)), max }
+        let busy_poll = BusyPoll { epoll_fd: Arc::new(AtomicI32::new(-1)), max_us: Arc::default() };
+        busy_poll.set_max(max);
+        busy_poll
+    }
+
+    /// The longest spin from now on (`CONFIG SET busy-poll-us`); zero stops spinning.
+    pub fn set_max(&self, max: Duration) {
+        self.max_us.store(max.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// Installs the hooks on a runtime builder; they do nothing until [`BusyPoll::attach`].
@@ -100,20 +113,28 @@ impl BusyPoll {
 
     fn before_park(&self) {
         let fd = self.epoll_fd.load(Ordering::Relaxed);
-        if fd < 0 {
+        let max = Duration::from_micros(self.max_us.load(Ordering::Relaxed));
+        if fd < 0 || max.is_zero() {
             return;
         }
         let start = Instant::now();
         IDLE_SINCE.set(Some(start));
-        let window = WINDOW.get().unwrap_or_else(|| SpinWindow::new(self.max)).current();
-        while !window.is_zero() && !has_event(fd) && start.elapsed() < window {
-            std::hint::spin_loop();
+        let window = match WINDOW.get() {
+            Some(window) if window.max == max => window,
+            Some(window) => window.with_max(max),
+            None => SpinWindow::new(max),
+        };
+        WINDOW.set(Some(window));
+        let spin = window.current();
+        while !spin.is_zero() && !has_event(fd) && start.elapsed() < spin {
+            // On a core shared with runnable threads (a client on the same machine, a busy
+            // CI box) the spin gives way to them; on an idle core this returns at once.
+            std::thread::yield_now();
         }
     }
 
     fn after_unpark(&self) {
-        if let Some(since) = IDLE_SINCE.take() {
-            let mut window = WINDOW.get().unwrap_or_else(|| SpinWindow::new(self.max));
+        if let (Some(since), Some(mut window)) = (IDLE_SINCE.take(), WINDOW.get()) {
             window.record_idle(since.elapsed());
             WINDOW.set(Some(window));
         }
@@ -218,6 +239,17 @@ mod tests {
         assert_eq!(w.current(), us(4));
         w.record_idle(us(100));
         assert_eq!(w.current(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_lower_maximum_clamps_the_window() {
+        let mut w = SpinWindow::new(MAX);
+        for idle in [30, 30, 30, 45] {
+            w.record_idle(us(idle));
+        }
+        let w = w.with_max(us(20));
+        assert_eq!(w.current(), us(20));
+        assert_eq!(w.with_max(Duration::ZERO).current(), Duration::ZERO);
     }
 
     #[test]

@@ -69,6 +69,8 @@ struct ServerHost {
     migrate: Arc<migrate::MigrateSockets>,
     /// Wakes the cluster bus driver when a command queued bus output.
     cluster_wake: Arc<tokio::sync::Notify>,
+    /// The command thread's spin before sleeping (none with io-threads).
+    busy_poll: Option<busy_poll::BusyPoll>,
 }
 
 fn bind_addrs(cfg: &Config) -> Vec<String> {
@@ -122,6 +124,9 @@ impl Host for ServerHost {
         }
         if changed.contains(&pid("loglevel")) {
             logging::set_level(&cfg.get_formatted(pid("loglevel")));
+        }
+        if let Some(bp) = self.busy_poll.as_ref().filter(|_| changed.contains(&pid("busy-poll-us"))) {
+            bp.set_max(Duration::from_micros(cfg.int(pid("busy-poll-us")) as u64));
         }
         if changed.contains(&pid("tcp-keepalive")) {
             self.keepalive.store(cfg.int(pid("tcp-keepalive")), Ordering::Relaxed);
@@ -373,15 +378,14 @@ pub fn main(args: &[String]) -> i32 {
     // On the one command thread, `busy-poll-us` spins briefly before each sleep (busy_poll.rs);
     // with io-threads the workers share one epoll instance and sleep as tokio has them.
     let io_threads = cfg.int(pid("io-threads"));
-    let spin_us = cfg.int(pid("busy-poll-us"));
-    let busy_poll =
-        (io_threads <= 1 && spin_us > 0).then(|| busy_poll::BusyPoll::new(Duration::from_micros(spin_us as u64)));
-    let epolls_before = busy_poll.as_ref().map(|_| busy_poll::epoll_fds()).unwrap_or_default();
+    let park_spin =
+        (io_threads <= 1).then(|| busy_poll::BusyPoll::new(Duration::from_micros(cfg.int(pid("busy-poll-us")) as u64)));
+    let epolls_before = park_spin.as_ref().map(|_| busy_poll::epoll_fds()).unwrap_or_default();
     let rt = if io_threads > 1 {
         tokio::runtime::Builder::new_multi_thread().worker_threads(io_threads as usize).enable_all().build()
     } else {
         let mut builder = tokio::runtime::Builder::new_current_thread();
-        if let Some(bp) = &busy_poll {
+        if let Some(bp) = &park_spin {
             bp.install(&mut builder);
         }
         builder.enable_all().build()
@@ -393,14 +397,14 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     };
-    if let Some(bp) = &busy_poll {
+    if let Some(bp) = &park_spin {
         if bp.attach(&epolls_before, &busy_poll::epoll_fds()) {
-            log::debug!("busy-poll-us: spinning up to {spin_us} µs for events before sleeping");
+            log::debug!("busy-poll-us: watching the runtime's epoll instance before sleeping");
         } else {
             log::debug!("busy-poll-us: the runtime's epoll instance was not found; no spinning before sleeps");
         }
     }
-    let code = rt.block_on(serve(cfg, cl.config_file.is_none()));
+    let code = rt.block_on(serve(cfg, cl.config_file.is_none(), park_spin));
     // Connections are dropped with the runtime; nothing else needs to finish.
     rt.shutdown_timeout(Duration::from_millis(100));
     code
@@ -420,7 +424,7 @@ fn replication_timing_warning(cfg: &Config) -> Option<String> {
     })
 }
 
-async fn serve(cfg: Config, no_config_file: bool) -> i32 {
+async fn serve(cfg: Config, no_config_file: bool, busy_poll: Option<busy_poll::BusyPoll>) -> i32 {
     let pid_num = std::process::id();
     log::info!("oO0OoO0OoO0Oo ferrokv is starting oO0OoO0OoO0Oo");
     log::info!(
@@ -524,6 +528,7 @@ async fn serve(cfg: Config, no_config_file: bool) -> i32 {
         repl: repl.clone(),
         tls: tls_state.clone(),
         migrate: migrate_sockets.clone(),
+        busy_poll,
     };
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     let info = ServerInfo { executable: exe, pid: pid_num, tcp_port: port };
