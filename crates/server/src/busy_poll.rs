@@ -5,9 +5,10 @@
 //! (`/sys/module/haltpoll/parameters/guest_halt_poll_ns` is 0 on ours), every sleep of the
 //! server's thread halts its virtual CPU and the next packet pays for a host round trip to
 //! wake it. Under a steady stream of small requests (`-P 1`, TLS) that wake-up was a large
-//! part of each request: measured, ferrokv slept 0.20 times per TLS request against Redis's
-//! 0.06, and a fixed 30 µs spin took TLS -P 1 from 0.91–0.97× Redis's throughput to
-//! 1.09–1.18×. Dragonfly's proactor spins before it sleeps for the same reason.
+//! part of each request: ferrokv slept 0.17–0.20 times per TLS request against Redis's 0.06;
+//! with this spin 0.02–0.03, and TLS -P 1 went from 0.94–0.99× Redis's throughput to
+//! 1.00–1.10× (bench/README.md). Dragonfly's proactor spins before it sleeps for the same
+//! reason.
 //!
 //! The spin must not cost an idle or lightly loaded server its CPU, so its length adapts as
 //! the Linux guest haltpoll governor's does ([`SpinWindow`]): it grows while wake-ups come
